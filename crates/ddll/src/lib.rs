@@ -1,0 +1,2 @@
+//! `ddll`: the runtime facade.
+pub mod scenario;

@@ -1,0 +1,2 @@
+//! `drv-abi`: the erl_driver C ABI.
+pub mod types;
