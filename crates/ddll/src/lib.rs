@@ -1,2 +1,32 @@
-//! `ddll`: the runtime facade.
+//! `ddll`: run Erlang port drivers without BEAM.
+//!
+//! A [`Runtime`] loads driver libraries (the `erl_ddll` state machine of `ddll-core`), opens
+//! ports on them, sends them commands, controls and calls, and delivers what they send back as
+//! messages to its processes, exactly as BEAM would. Drivers are unmodified C code compiled
+//! against `erl_driver.h` (OTP's or this project's own); the C API they call is `drv-abi`'s.
+//!
+//! ```no_run
+//! use ddll::{PortOptions, Runtime};
+//! let rt = Runtime::new().expect("the C API shim installs");
+//! let me = rt.spawn(Some("main"));
+//! rt.try_load(me.pid(), "target/drivers/own", "echo_drv", Default::default()).expect("loads");
+//! let port = rt.open_port(me.pid(), "echo_drv", PortOptions { binary: true, eof: false }).expect("opens");
+//! rt.port_command_bytes(me.pid(), &port, b"hello").expect("sends");
+//! println!("{}", rt.receive(me.pid(), None).expect("echo"));
+//! ```
+
+mod erl_ddll;
+mod error;
+mod host;
+pub mod iodata;
+mod port;
+mod process;
+mod runtime;
 pub mod scenario;
+
+pub use ddll_core::{DdllError, InfoItem, LoadOptions, MonitorKind, Pending, Reply, UnloadOptions};
+pub use drv_term::{Atom, Pid, Port, Ref, Term};
+pub use erl_ddll::call as erl_ddll_call;
+pub use error::{Error, Exception};
+pub use process::Process;
+pub use runtime::{PortOptions, Runtime};

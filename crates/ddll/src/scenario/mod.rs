@@ -1,1 +1,298 @@
+//! Scenarios: a text file of Erlang expressions run against a [`Runtime`], printing
+//! `N: Term` per line in a host-independent form so that the same file can be run under BEAM
+//! (`cargo xtask beam`) and compared. The language is described in `README.md` beside this
+//! file; [`parse`] reads it.
+
 pub mod parse;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use drv_term::{IdentNamer, Pid, Port, Ref, Term};
+
+use crate::error::Exception;
+use crate::process::Process;
+use crate::runtime::{atom, PortOptions, Runtime};
+use parse::{BinSegment, Expr, Line};
+
+/// Runs a scenario file; `driver_dir` is bound to the variable `DriverDir`. Returns the output
+/// lines (without trailing newlines).
+pub fn run_file(file: &Path, driver_dir: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    let base = std::fs::canonicalize(base).map_err(|e| format!("{}: {e}", base.display()))?;
+    run_text(&text, &base, driver_dir)
+}
+
+/// Runs scenario `text` with relative paths taken from `base_dir`.
+pub fn run_text(text: &str, base_dir: &Path, driver_dir: &Path) -> Result<Vec<String>, String> {
+    let lines = parse::parse_scenario(text).map_err(|e| e.to_string())?;
+    let runtime = Runtime::with_base_dir(base_dir).map_err(|e| e.to_string())?;
+    let mut runner = Runner::new(runtime, driver_dir);
+    let mut out = Vec::with_capacity(lines.len());
+    for line in &lines {
+        out.push(runner.line(line));
+    }
+    runner.shutdown();
+    Ok(out)
+}
+
+struct Runner {
+    runtime: Runtime,
+    processes: HashMap<String, Arc<Process>>,
+    vars: HashMap<String, Term>,
+    namer: Namer,
+}
+
+/// Host-independent names, numbered in order of first appearance in the output.
+#[derive(Default)]
+struct Namer {
+    procs: HashMap<Pid, String>,
+    pids: HashMap<Pid, usize>,
+    ports: HashMap<Port, usize>,
+    refs: HashMap<Ref, usize>,
+}
+
+fn number<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, usize>, key: &K) -> usize {
+    let next = map.len() + 1;
+    *map.entry(key.clone()).or_insert(next)
+}
+
+impl IdentNamer for Namer {
+    fn pid(&mut self, pid: &Pid) -> String {
+        match self.procs.get(pid) {
+            Some(name) => format!("<proc:{name}>"),
+            None => format!("<pid:{}>", number(&mut self.pids, pid)),
+        }
+    }
+
+    fn port(&mut self, port: &Port) -> String {
+        format!("#Port<{}>", number(&mut self.ports, port))
+    }
+
+    fn reference(&mut self, reference: &Ref) -> String {
+        format!("#Ref<{}>", number(&mut self.refs, reference))
+    }
+}
+
+impl Runner {
+    fn new(runtime: Runtime, driver_dir: &Path) -> Runner {
+        let mut vars = HashMap::new();
+        vars.insert(
+            "DriverDir".to_owned(),
+            crate::erl_ddll::string_term(&driver_dir.to_string_lossy()),
+        );
+        Runner {
+            runtime,
+            processes: HashMap::new(),
+            vars,
+            namer: Namer::default(),
+        }
+    }
+
+    fn process(&mut self, name: &str) -> Arc<Process> {
+        if let Some(p) = self.processes.get(name) {
+            return p.clone();
+        }
+        let p = self.runtime.spawn(Some(name));
+        self.namer.procs.insert(p.pid().clone(), name.to_owned());
+        self.processes.insert(name.to_owned(), p.clone());
+        p
+    }
+
+    fn line(&mut self, line: &Line) -> String {
+        let value = match self.eval(&line.stmt.expr, "main") {
+            Ok(value) => {
+                if let Some(var) = &line.stmt.bind {
+                    if var != "_" {
+                        self.vars.insert(var.clone(), value.clone());
+                    }
+                }
+                value
+            }
+            Err(Exception(reason)) => Term::Tuple(vec![atom("EXIT"), reason]),
+        };
+        let mut text = format!("{}: ", line.number);
+        value.write_with(&mut text, &mut self.namer);
+        text
+    }
+
+    /// Kills every scenario process so their ports close and drivers unload.
+    fn shutdown(&mut self) {
+        for p in self.processes.values() {
+            self.runtime.exit(p.pid(), atom("kill"));
+        }
+    }
+
+    fn eval(&mut self, expr: &Expr, who: &str) -> Result<Term, Exception> {
+        Ok(match expr {
+            Expr::Atom(a) => atom(a),
+            Expr::Int(i) => int_term(*i),
+            Expr::Float(f) => Term::Float(*f),
+            Expr::Str(s) => crate::erl_ddll::string_term(s),
+            Expr::Binary(segments) => {
+                let mut bytes = Vec::new();
+                for segment in segments {
+                    match segment {
+                        BinSegment::Int(i) => bytes.push(*i as u8),
+                        BinSegment::Str(s) => bytes.extend(s.chars().map(|c| u32::from(c) as u8)),
+                    }
+                }
+                Term::Binary(Bytes::from(bytes))
+            }
+            Expr::List(items, tail) => {
+                let items = items
+                    .iter()
+                    .map(|e| self.eval(e, who))
+                    .collect::<Result<Vec<_>, _>>()?;
+                match tail {
+                    None => Term::List(items),
+                    Some(tail) => Term::cons(items, self.eval(tail, who)?),
+                }
+            }
+            Expr::Tuple(items) => Term::Tuple(
+                items
+                    .iter()
+                    .map(|e| self.eval(e, who))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::Map(pairs) => {
+                let mut map: Vec<(Term, Term)> = Vec::new();
+                for (k, v) in pairs {
+                    let (k, v) = (self.eval(k, who)?, self.eval(v, who)?);
+                    // A later association of the same key wins, as in an Erlang map literal.
+                    map.retain(|(old, _)| !old.erl_eq(&k));
+                    map.push((k, v));
+                }
+                Term::map(map).expect("keys were made unique")
+            }
+            Expr::Var(name) => self
+                .vars
+                .get(name)
+                .cloned()
+                .ok_or_else(|| Exception::new(Term::Tuple(vec![atom("unbound"), atom(name)])))?,
+            Expr::Call {
+                module,
+                function,
+                args,
+            } => return self.call(module.as_deref(), function, args, who),
+        })
+    }
+
+    fn call(
+        &mut self,
+        module: Option<&str>,
+        function: &str,
+        args: &[Expr],
+        who: &str,
+    ) -> Result<Term, Exception> {
+        match (module, function, args) {
+            (None, "as", [Expr::Atom(name), call]) => {
+                let name = name.clone();
+                self.process(&name);
+                return self.eval(call, &name);
+            }
+            (None, "kill", [Expr::Atom(name)]) => {
+                let p = self.process(name);
+                self.runtime.exit(p.pid(), atom("kill"));
+                return Ok(atom("true"));
+            }
+            _ => {}
+        }
+        let args = args
+            .iter()
+            .map(|e| self.eval(e, who))
+            .collect::<Result<Vec<_>, _>>()?;
+        let me = self.process(who);
+        let pid = me.pid().clone();
+        match (module, function, args.as_slice()) {
+            (None, "recv", [Term::Int(ms)]) => Ok(me
+                .receive(Some(Duration::from_millis((*ms).max(0) as u64)))
+                .unwrap_or_else(|| atom("timeout"))),
+            (Some("erl_ddll"), f, args) => crate::erl_ddll::call(&self.runtime, &pid, f, args),
+            (Some("erlang"), f, args) => self.erlang(&pid, f, args),
+            _ => Err(Exception::new(atom("undef"))),
+        }
+    }
+
+    fn erlang(&mut self, pid: &Pid, function: &str, args: &[Term]) -> Result<Term, Exception> {
+        let rt = &self.runtime;
+        match (function, args) {
+            ("self", []) => Ok(Term::Pid(pid.clone())),
+            ("open_port", [Term::Tuple(name), options]) if name.len() == 2 => {
+                let kind = &name[0];
+                if *kind != atom("spawn_driver") && *kind != atom("spawn") {
+                    return Err(Exception::badarg());
+                }
+                let command = crate::iodata::flatten(&name[1])
+                    .map(|b| b.iter().map(|&c| char::from(c)).collect::<String>())
+                    .ok_or(Exception::badarg())?;
+                let options = port_options(options)?;
+                rt.open_port(pid, &command, options).map(Term::Port)
+            }
+            ("port_command", [Term::Port(p), data]) => {
+                rt.port_command(pid, p, data).map(|()| atom("true"))
+            }
+            ("port_control", [Term::Port(p), Term::Int(op), data]) => {
+                let op = u32::try_from(*op).map_err(|_| Exception::badarg())?;
+                rt.port_control(pid, p, op, data)
+            }
+            ("port_call", [Term::Port(p), Term::Int(op), data]) => {
+                let op = u32::try_from(*op).map_err(|_| Exception::badarg())?;
+                rt.port_call(pid, p, op, data)
+            }
+            ("port_close", [Term::Port(p)]) => rt.port_close(pid, p).map(|()| atom("true")),
+            ("port_info", [Term::Port(p)]) => Ok(rt.port_info(p)),
+            ("port_info", [Term::Port(p), item]) => rt.port_info_item(p, item),
+            ("send", [Term::Port(p), message]) => {
+                rt.port_message(pid, p, message)?;
+                Ok(message.clone())
+            }
+            (
+                "port_command" | "port_control" | "port_call" | "port_close" | "port_info" | "send"
+                | "open_port",
+                _,
+            ) => Err(Exception::badarg()),
+            _ => Err(Exception::new(atom("undef"))),
+        }
+    }
+}
+
+fn int_term(i: i128) -> Term {
+    Term::int(i)
+}
+
+/// The `open_port` options ddll honours; others that BEAM accepts for drivers are ignored,
+/// anything else is `badarg`.
+fn port_options(options: &Term) -> Result<PortOptions, Exception> {
+    let Term::List(items) = options else {
+        return Err(Exception::badarg());
+    };
+    let mut parsed = PortOptions::default();
+    for item in items {
+        match item {
+            Term::Atom(a) => match a.as_str() {
+                "binary" => parsed.binary = true,
+                "eof" => parsed.eof = true,
+                "stream" | "in" | "out" | "use_stdio" | "nouse_stdio" | "hide" | "exit_status"
+                | "overlapped_io" | "stderr_to_stdout" => {}
+                _ => return Err(Exception::badarg()),
+            },
+            // Tuple options BEAM accepts for drivers; ddll has no use for them.
+            Term::Tuple(pair)
+                if pair.len() == 2
+                    && matches!(&pair[0], Term::Atom(a) if ["packet", "line", "cd", "env", "args", "arg0", "parallelism", "busy_limits_port", "busy_limits_msgq"].contains(&a.as_str())) =>
+                {}
+            _ => return Err(Exception::badarg()),
+        }
+    }
+    Ok(parsed)
+}

@@ -1,0 +1,41 @@
+//! Errors of the runtime's API.
+
+use drv_term::Term;
+
+/// An Erlang exception of class `error`: what a BIF raises (e.g. `badarg`). The scenario
+/// runner prints it as `{'EXIT', Reason}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exception(pub Term);
+
+impl Exception {
+    /// An exception with `reason`.
+    pub fn new(reason: Term) -> Exception {
+        Exception(reason)
+    }
+
+    /// `badarg`.
+    pub fn badarg() -> Exception {
+        Exception(crate::runtime::atom("badarg"))
+    }
+
+    /// The reason.
+    pub fn reason(&self) -> &Term {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Exception {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exception error: {}", self.0)
+    }
+}
+
+impl std::error::Error for Exception {}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The C API shim could not be installed.
+    #[error(transparent)]
+    Shim(#[from] drv_abi::ShimError),
+}

@@ -1,0 +1,132 @@
+//! The runtime as the C API's [`drv_abi::Host`]: one process-wide host that finds the port
+//! (and through it, the runtime) behind each handle a driver passes.
+
+use std::ffi::c_int;
+
+use bytes::{Bytes, BytesMut};
+use drv_abi::types::{ErlDrvPort, ErlDrvTermData, PORT_FLAG_BINARY};
+use drv_abi::{Host, OutputBody, PortFailure, RuntimeFacts};
+
+use crate::port;
+use crate::runtime::Runtime;
+
+/// The process-wide host.
+#[derive(Debug)]
+struct GlobalHost;
+
+static GLOBAL_HOST: GlobalHost = GlobalHost;
+
+/// Installs the host and the C API shim (once per process).
+pub(crate) fn install() -> Result<(), drv_abi::ShimError> {
+    drv_abi::install_host(&GLOBAL_HOST).map(|_| ())
+}
+
+/// Term data for pids and ports: the local number with a tag in the low bits, so the spec
+/// interpreter can tell them apart and reject anything else.
+pub(crate) const PID_TAG: u64 = 0b01;
+pub(crate) const PORT_TAG: u64 = 0b10;
+
+fn term_data(id: u64, tag: u64) -> ErlDrvTermData {
+    ((id << 2) | tag) as ErlDrvTermData
+}
+
+impl Host for GlobalHost {
+    fn output(&self, handle: ErlDrvPort, header: &[u8], body: OutputBody<'_>) -> c_int {
+        port::with_port(handle, |port| {
+            let body = match body {
+                OutputBody::Bytes(b) => Bytes::copy_from_slice(b),
+                OutputBody::Binary {
+                    binary,
+                    offset,
+                    len,
+                } => binary.to_bytes(offset..offset + len),
+                OutputBody::Vector(pieces) => match pieces.len() {
+                    0 => Bytes::new(),
+                    1 => pieces.into_iter().next().expect("one piece"),
+                    _ => {
+                        let mut all = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
+                        for piece in &pieces {
+                            all.extend_from_slice(piece);
+                        }
+                        all.freeze()
+                    }
+                },
+            };
+            Runtime::output(port, header, body);
+            0
+        })
+        .unwrap_or(-1)
+    }
+
+    fn failure(&self, handle: ErlDrvPort, how: PortFailure<'_>) -> c_int {
+        let Some(port) = port::lookup(handle as usize as u64) else {
+            return -1;
+        };
+        match Runtime::upgrade(&port) {
+            Some(runtime) => runtime.driver_failure(&port, how),
+            None => -1,
+        }
+    }
+
+    fn set_control_flags(&self, handle: ErlDrvPort, flags: c_int) {
+        port::with_port(handle, |port| Runtime::set_control_binary(port, flags));
+    }
+
+    fn port_flags(&self, handle: ErlDrvPort) -> c_int {
+        port::with_port(
+            handle,
+            |port| if port.binary { PORT_FLAG_BINARY } else { 0 },
+        )
+        .unwrap_or(0)
+    }
+
+    fn connected(&self, handle: ErlDrvPort) -> ErlDrvTermData {
+        port::with_port(handle, |port| {
+            let owner = port.state.lock().owner.clone();
+            term_data(owner.pid().local_id().unwrap_or(0), PID_TAG)
+        })
+        .unwrap_or(0)
+    }
+
+    fn caller(&self, handle: ErlDrvPort) -> ErlDrvTermData {
+        port::with_port(handle, |port| {
+            term_data(port.state.lock().caller.local_id().unwrap_or(0), PID_TAG)
+        })
+        .unwrap_or(0)
+    }
+
+    fn port_term(&self, handle: ErlDrvPort) -> ErlDrvTermData {
+        port::with_port(handle, |port| term_data(port.handle, PORT_TAG)).unwrap_or(0)
+    }
+
+    fn set_busy(&self, handle: ErlDrvPort, on: bool) {
+        port::with_port(handle, |port| port.state.lock().busy = on);
+    }
+
+    fn lock_driver(&self, handle: ErlDrvPort) -> c_int {
+        let Some(port) = port::lookup(handle as usize as u64) else {
+            return -1;
+        };
+        match Runtime::upgrade(&port) {
+            Some(runtime) => runtime.lock_driver(port.driver.driver.name()),
+            None => -1,
+        }
+    }
+
+    fn async_port_key(&self, handle: ErlDrvPort) -> u32 {
+        // The port's slot number: stable for the port's life, spread across ports.
+        (handle as usize as u64 & 0xffff_ffff) as u32
+    }
+
+    fn set_os_pid(&self, handle: ErlDrvPort, pid: isize) {
+        port::with_port(handle, |port| port.state.lock().os_pid = Some(pid));
+    }
+
+    fn facts(&self) -> RuntimeFacts {
+        RuntimeFacts {
+            async_threads: 0,
+            scheduler_threads: 1,
+            dirty_scheduler_support: true,
+        }
+    }
+}

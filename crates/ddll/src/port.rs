@@ -1,0 +1,163 @@
+//! Ports: the global port table and the per-port state.
+//!
+//! A port's `ErlDrvPort` handle is a token, not a pointer: `(generation << 32) | (slot + 1)`.
+//! Drivers may keep a handle after the port is gone; looking it up then simply fails, so a dead
+//! handle gets the documented error instead of touching freed memory. The same number is the
+//! port's identity in terms (`#Port<0.N>`).
+
+use std::cell::Cell;
+use std::sync::{Arc, Weak};
+
+use drv_abi::driver::DriverData;
+use drv_abi::types::ErlDrvPort;
+use drv_term::{Pid, Term};
+use parking_lot::{Mutex, ReentrantMutex, RwLock};
+
+use crate::process::Process;
+use crate::runtime::{Inner, LoadedDriver};
+
+/// The lock that serialises a port's callbacks: the port's own with
+/// `ERL_DRV_FLAG_USE_PORT_LOCKING`, else its driver's (shared by all its ports). Reentrant, so
+/// a callback may call API functions that run further callbacks of the same port (e.g.
+/// `driver_failure` runs `stop`).
+pub(crate) type CallbackLock = Arc<ReentrantMutex<()>>;
+
+/// One open (or closing) port.
+#[derive(Debug)]
+pub(crate) struct PortCell {
+    pub(crate) handle: u64,
+    pub(crate) runtime: Weak<Inner>,
+    pub(crate) driver: Arc<LoadedDriver>,
+    pub(crate) lock: CallbackLock,
+    pub(crate) binary: bool,
+    pub(crate) eof: bool,
+    pub(crate) state: Mutex<PortState>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PortState {
+    pub(crate) owner: Arc<Process>,
+    pub(crate) data: Option<DriverData>,
+    pub(crate) control_binary: bool,
+    pub(crate) caller: Pid,
+    pub(crate) busy: bool,
+    pub(crate) os_pid: Option<isize>,
+    pub(crate) closed: bool,
+}
+
+impl PortCell {
+    /// The port as a term.
+    pub(crate) fn id(&self) -> drv_term::Port {
+        drv_term::Port::local(self.handle)
+    }
+
+    /// The handle drivers get.
+    pub(crate) fn raw(&self) -> ErlDrvPort {
+        self.handle as usize as ErlDrvPort
+    }
+
+    pub(crate) fn term(&self) -> Term {
+        Term::Port(self.id())
+    }
+}
+
+struct Slot {
+    generation: u32,
+    port: Option<Arc<PortCell>>,
+}
+
+/// All ports of all runtimes in this process (drivers address them by handle only).
+struct PortTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+static PORTS: RwLock<PortTable> = RwLock::new(PortTable {
+    slots: Vec::new(),
+    free: Vec::new(),
+});
+
+/// Reserves a handle and stores the port built for it.
+pub(crate) fn insert(build: impl FnOnce(u64) -> PortCell) -> Arc<PortCell> {
+    let mut table = PORTS.write();
+    let index = match table.free.pop() {
+        Some(i) => i,
+        None => {
+            table.slots.push(Slot {
+                generation: 0,
+                port: None,
+            });
+            u32::try_from(table.slots.len() - 1).expect("fewer than 2^32 port slots")
+        }
+    };
+    let slot = &mut table.slots[index as usize];
+    slot.generation = slot.generation.wrapping_add(1);
+    let handle = (u64::from(slot.generation) << 32) | (u64::from(index) + 1);
+    let port = Arc::new(build(handle));
+    slot.port = Some(port.clone());
+    port
+}
+
+/// Forgets a port; its handle never resolves again.
+pub(crate) fn remove(handle: u64) {
+    let mut table = PORTS.write();
+    let Some(index) = slot_index(handle) else {
+        return;
+    };
+    let generation = (handle >> 32) as u32;
+    if let Some(slot) = table.slots.get_mut(index) {
+        if slot.generation == generation && slot.port.take().is_some() {
+            table.free.push(index as u32);
+        }
+    }
+}
+
+fn slot_index(handle: u64) -> Option<usize> {
+    let low = (handle & 0xffff_ffff) as usize;
+    low.checked_sub(1)
+}
+
+/// The port behind a handle, if it is still in the table.
+pub(crate) fn lookup(handle: u64) -> Option<Arc<PortCell>> {
+    let index = slot_index(handle)?;
+    let generation = (handle >> 32) as u32;
+    let table = PORTS.read();
+    let slot = table.slots.get(index)?;
+    if slot.generation != generation {
+        return None;
+    }
+    slot.port.clone()
+}
+
+thread_local! {
+    /// The port whose callback this thread is running (innermost), for the API fast path.
+    static CURRENT: Cell<*const PortCell> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` with `port` marked as this thread's current port.
+pub(crate) fn with_current<R>(port: &Arc<PortCell>, f: impl FnOnce() -> R) -> R {
+    struct Restore(*const PortCell);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|c| c.replace(Arc::as_ptr(port))));
+    f()
+}
+
+/// Calls `f` with the port behind `handle`: the current callback's port without touching the
+/// table when it matches, else the table's entry.
+pub(crate) fn with_port<R>(handle: ErlDrvPort, f: impl FnOnce(&PortCell) -> R) -> Option<R> {
+    let handle = handle as usize as u64;
+    let current = CURRENT.with(Cell::get);
+    if !current.is_null() {
+        // SAFETY: CURRENT is set only by `with_current`, which holds an Arc to the port for
+        // the whole time the pointer is installed on this thread.
+        let port = unsafe { &*current };
+        if port.handle == handle {
+            return Some(f(port));
+        }
+    }
+    lookup(handle).map(|port| f(&port))
+}

@@ -1,0 +1,724 @@
+//! The runtime: processes, drivers (through `ddll-core`), and ports.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ddll_core::{DdllCore, DriverHost, Effect, Notification};
+use drv_abi::driver::{Driver, StartError};
+use drv_abi::types::{ERL_DRV_FLAG_USE_PORT_LOCKING, PORT_CONTROL_FLAG_BINARY};
+use drv_abi::PortFailure;
+use drv_queue::BinaryRef;
+use drv_term::{Atom, Pid, Ref, Term};
+use parking_lot::{Mutex, ReentrantMutex};
+
+use crate::error::Exception;
+use crate::port::{self, CallbackLock, PortCell, PortState};
+use crate::process::Process;
+
+/// A driver the runtime has loaded.
+#[derive(Debug)]
+pub(crate) struct LoadedDriver {
+    pub(crate) driver: Driver,
+    /// The driver-level callback lock (used unless the driver asks for port locking).
+    pub(crate) lock: CallbackLock,
+}
+
+impl LoadedDriver {
+    fn port_lock(&self) -> CallbackLock {
+        if self.driver.flags() & ERL_DRV_FLAG_USE_PORT_LOCKING != 0 {
+            Arc::new(ReentrantMutex::new(()))
+        } else {
+            self.lock.clone()
+        }
+    }
+}
+
+/// The erl_ddll state and the drivers it has really loaded.
+#[derive(Debug, Default)]
+struct Drivers {
+    core: DdllCore<u64>,
+    loaded: HashMap<String, Arc<LoadedDriver>>,
+}
+
+/// The host half of `ddll-core`: really opening and closing libraries.
+struct Loader<'a> {
+    loaded: &'a mut HashMap<String, Arc<LoadedDriver>>,
+}
+
+impl DriverHost for Loader<'_> {
+    fn load(&mut self, full_path: &str, name: &str) -> Result<(), ddll_core::LoadError> {
+        let dir = Path::new(full_path).parent().unwrap_or(Path::new("/"));
+        match Driver::load(dir, name) {
+            Ok(driver) => {
+                self.loaded.insert(
+                    name.to_owned(),
+                    Arc::new(LoadedDriver {
+                        driver,
+                        lock: Arc::new(ReentrantMutex::new(())),
+                    }),
+                );
+                Ok(())
+            }
+            Err(e) => Err(load_error(e)),
+        }
+    }
+
+    fn unload(&mut self, name: &str) {
+        if let Some(driver) = self.loaded.remove(name) {
+            // The last reference is gone: no port, no pending callback can run its code.
+            driver.driver.finish();
+        }
+    }
+}
+
+fn load_error(e: drv_abi::driver::LoadError) -> ddll_core::LoadError {
+    use drv_abi::driver::LoadError as L;
+    match e {
+        L::Open { code, .. } => ddll_core::LoadError::OpenError(code),
+        L::NoDriverInit => ddll_core::LoadError::NoDriverInit,
+        L::DriverInitFailed => ddll_core::LoadError::DriverInitFailed,
+        L::BadDriverName => ddll_core::LoadError::BadDriverName,
+        L::IncorrectVersion => ddll_core::LoadError::DriverIncorrectVersion,
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    procs: Mutex<HashMap<u64, Arc<Process>>>,
+    drivers: Mutex<Drivers>,
+    /// This runtime's open ports, by handle.
+    pub(crate) ports: Mutex<HashMap<u64, Arc<PortCell>>>,
+    base_dir: PathBuf,
+}
+
+/// The next pid/ref number, unique in this OS process (pids of all runtimes differ).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Options of `open_port/2` that ddll honours.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortOptions {
+    /// `binary`: data arrives as binaries instead of lists.
+    pub binary: bool,
+    /// `eof`: `driver_failure_eof` sends `{Port, eof}` instead of closing.
+    pub eof: bool,
+}
+
+/// A runtime: processes, loaded drivers and their ports. Cheap to clone (shared).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl Runtime {
+    /// A runtime whose relative paths are relative to the current directory.
+    pub fn new() -> Result<Runtime, crate::Error> {
+        Self::with_base_dir(std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
+    }
+
+    /// A runtime whose relative driver paths are relative to `base_dir`.
+    pub fn with_base_dir(base_dir: impl Into<PathBuf>) -> Result<Runtime, crate::Error> {
+        crate::host::install()?;
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                procs: Mutex::new(HashMap::new()),
+                drivers: Mutex::new(Drivers::default()),
+                ports: Mutex::new(HashMap::new()),
+                base_dir: base_dir.into(),
+            }),
+        })
+    }
+
+    /// Starts a process (it traps exits, so port exits arrive as messages).
+    pub fn spawn(&self, name: Option<&str>) -> Arc<Process> {
+        let pid = Pid::local(next_id());
+        let process = Arc::new(Process::new(pid.clone(), name.map(str::to_owned)));
+        self.inner
+            .procs
+            .lock()
+            .insert(pid_key(&pid), process.clone());
+        process
+    }
+
+    fn process(&self, pid: &Pid) -> Option<Arc<Process>> {
+        self.inner.procs.lock().get(&pid_key(pid)).cloned()
+    }
+
+    pub(crate) fn process_of(&self, pid: &Pid) -> Option<Arc<Process>> {
+        self.process(pid)
+    }
+
+    /// The pid of a process key (processes of this runtime are local pids).
+    pub(crate) fn pid_of(&self, key: u64) -> Pid {
+        Pid::local(key)
+    }
+
+    /// A driver folder as the core sees it: relative paths are taken from the base folder.
+    pub(crate) fn resolve_dir(&self, path: &str) -> String {
+        let p = Path::new(path);
+        if p.is_absolute() || path.is_empty() {
+            path.to_owned()
+        } else {
+            self.inner.base_dir.join(p).to_string_lossy().into_owned()
+        }
+    }
+
+    /// Runs `f` on the erl_ddll state with a loader for real loads.
+    pub(crate) fn with_core<R>(
+        &self,
+        f: impl FnOnce(&mut DdllCore<u64>, &mut dyn DriverHost) -> R,
+    ) -> R {
+        let mut drivers = self.inner.drivers.lock();
+        let Drivers { core, loaded } = &mut *drivers;
+        f(core, &mut Loader { loaded })
+    }
+
+    /// Carries out the effects of a `ddll-core` call, then its scheduled work (final unloads,
+    /// reloads), repeating until nothing is left.
+    pub(crate) fn apply(&self, mut effects: Vec<Effect<u64>>) {
+        loop {
+            for effect in effects.drain(..) {
+                match effect {
+                    Effect::Notify(n) => self.notify(&n),
+                    Effect::KillPorts { driver } => {
+                        for port in self.ports_of(&driver) {
+                            self.close_port(&port, Term::Atom(Atom::new("driver_unloaded")));
+                        }
+                    }
+                }
+            }
+            let mut drivers = self.inner.drivers.lock();
+            if !drivers.core.has_scheduled() {
+                return;
+            }
+            let Drivers { core, loaded } = &mut *drivers;
+            effects = core.run_scheduled(&mut Loader { loaded });
+        }
+    }
+
+    fn notify(&self, n: &Notification<u64>) {
+        let Some(to) = self.inner.procs.lock().get(&n.to).cloned() else {
+            return;
+        };
+        let tag = match n.tag {
+            ddll_core::Tag::LoadFailure(e) => {
+                Term::Tuple(vec![atom("load_failure"), load_error_term(e)])
+            }
+            other => atom(other.atom()),
+        };
+        to.deliver(Term::Tuple(vec![
+            atom(n.kind.atom()),
+            Term::Ref(Ref::local(n.monitor.0)),
+            atom("driver"),
+            atom(&n.driver),
+            tag,
+        ]));
+    }
+
+    fn ports_of(&self, driver: &str) -> Vec<Arc<PortCell>> {
+        self.inner
+            .ports
+            .lock()
+            .values()
+            .filter(|p| p.driver.driver.name() == driver)
+            .cloned()
+            .collect()
+    }
+}
+
+/// A pid's table key.
+pub(crate) fn pid_key(pid: &Pid) -> u64 {
+    pid.local_id().expect("runtime pids are local")
+}
+
+pub(crate) fn atom(name: &str) -> Term {
+    Term::Atom(Atom::new(name))
+}
+
+/// The runtime's term for a load error: its atom, or `{open_error, Code}`.
+pub(crate) fn load_error_term(e: ddll_core::LoadError) -> Term {
+    match e.atom() {
+        Some(a) => atom(a),
+        None => Term::Tuple(vec![atom("open_error"), Term::Int(i64::from(e.to_code()))]),
+    }
+}
+
+/// Port operations (the `erlang:open_port/2`, `port_command/2`, ... of the runtime).
+impl Runtime {
+    /// `open_port({spawn_driver, Command}, Options)`: the first word of `command` names a
+    /// loaded driver; the whole string goes to its `start`.
+    pub fn open_port(
+        &self,
+        owner: &Pid,
+        command: &str,
+        options: PortOptions,
+    ) -> Result<drv_term::Port, Exception> {
+        let owner = self.process(owner).ok_or(Exception::badarg())?;
+        let name = command.split(' ').next().unwrap_or("");
+        let driver = {
+            let mut drivers = self.inner.drivers.lock();
+            if drivers.core.driver_ok(name) != Some(true) {
+                return Err(Exception::badarg());
+            }
+            let Some(driver) = drivers.loaded.get(name).cloned() else {
+                return Err(Exception::badarg());
+            };
+            drivers
+                .core
+                .port_opened(name)
+                .map_err(|_| Exception::badarg())?;
+            driver
+        };
+        let runtime = Arc::downgrade(&self.inner);
+        let port = port::insert(|handle| PortCell {
+            handle,
+            runtime,
+            lock: driver.port_lock(),
+            driver: driver.clone(),
+            binary: options.binary,
+            eof: options.eof,
+            state: Mutex::new(PortState {
+                owner: owner.clone(),
+                data: None,
+                control_binary: false,
+                caller: owner.pid().clone(),
+                busy: false,
+                os_pid: None,
+                closed: false,
+            }),
+        });
+        self.inner.ports.lock().insert(port.handle, port.clone());
+        let started = {
+            let _serial = port.lock.lock();
+            port::with_current(&port, || driver.driver.start(port.raw(), command))
+        };
+        match started {
+            Ok(data) => {
+                let mut state = port.state.lock();
+                if state.closed {
+                    // The driver failed the port inside `start`.
+                    return Ok(port.id());
+                }
+                state.data = Some(data);
+                Ok(port.id())
+            }
+            Err(e) => {
+                self.forget_port(&port);
+                Err(Exception::new(match e {
+                    StartError::General => atom("einval"),
+                    StartError::BadArg => atom("badarg"),
+                    StartError::Errno(errno) => atom(&drv_abi::errno_id(errno).to_string_lossy()),
+                }))
+            }
+        }
+    }
+
+    fn port(&self, id: &drv_term::Port) -> Result<Arc<PortCell>, Exception> {
+        let handle = id.local_id().ok_or(Exception::badarg())?;
+        self.inner
+            .ports
+            .lock()
+            .get(&handle)
+            .cloned()
+            .ok_or(Exception::badarg())
+    }
+
+    /// Runs a callback of `port` serialised with its others; `None` if the port has closed.
+    fn callback<R>(
+        &self,
+        port: &Arc<PortCell>,
+        caller: &Pid,
+        f: impl FnOnce(drv_abi::driver::DriverData) -> R,
+    ) -> Option<R> {
+        let _serial = port.lock.lock();
+        let data = {
+            let mut state = port.state.lock();
+            if state.closed {
+                return None;
+            }
+            state.caller = caller.clone();
+            state.data?
+        };
+        Some(port::with_current(port, || f(data)))
+    }
+
+    /// `port_command(Port, Data)`: the driver's `outputv` when it has one, else `output`.
+    pub fn port_command(
+        &self,
+        caller: &Pid,
+        id: &drv_term::Port,
+        data: &Term,
+    ) -> Result<(), Exception> {
+        let bytes = crate::iodata::flatten(data).ok_or(Exception::badarg())?;
+        let port = self.port(id)?;
+        self.command_bytes(caller, &port, &bytes)
+    }
+
+    /// `port_command` with the data already flat (the fast path of the echo benchmark).
+    pub fn port_command_bytes(
+        &self,
+        caller: &Pid,
+        id: &drv_term::Port,
+        bytes: &[u8],
+    ) -> Result<(), Exception> {
+        let port = self.port(id)?;
+        self.command_bytes(caller, &port, bytes)
+    }
+
+    fn command_bytes(
+        &self,
+        caller: &Pid,
+        port: &Arc<PortCell>,
+        bytes: &[u8],
+    ) -> Result<(), Exception> {
+        let driver = &port.driver.driver;
+        let done = if driver.has_outputv() {
+            let binary = BinaryRef::from_slice(bytes).ok_or(Exception::badarg())?;
+            self.callback(port, caller, |data| driver.outputv(data, &binary))
+        } else {
+            self.callback(port, caller, |data| driver.output(data, bytes))
+        };
+        match done {
+            Some(true) => Ok(()),
+            // No output callback: the runtime ignores the data, as BEAM does.
+            Some(false) => Ok(()),
+            None => Err(Exception::badarg()),
+        }
+    }
+
+    /// `port_control(Port, Operation, Data)`: a list, or a binary when the driver set
+    /// `PORT_CONTROL_FLAG_BINARY`.
+    pub fn port_control(
+        &self,
+        caller: &Pid,
+        id: &drv_term::Port,
+        operation: u32,
+        data: &Term,
+    ) -> Result<Term, Exception> {
+        let bytes = crate::iodata::flatten(data).ok_or(Exception::badarg())?;
+        let port = self.port(id)?;
+        let driver = &port.driver.driver;
+        let reply = self
+            .callback(&port, caller, |d| {
+                driver.control(d, operation, &bytes, || port.state.lock().control_binary)
+            })
+            .ok_or(Exception::badarg())?;
+        match reply {
+            Ok(Some((reply, true))) => Ok(Term::Binary(reply)),
+            Ok(Some((reply, false))) => Ok(bytes_list(&reply)),
+            Ok(None) | Err(()) => Err(Exception::badarg()),
+        }
+    }
+
+    /// `erlang:port_call(Port, Operation, Data)`: `Data` goes to the driver in external term
+    /// format and its reply is decoded the same way.
+    pub fn port_call(
+        &self,
+        caller: &Pid,
+        id: &drv_term::Port,
+        operation: u32,
+        data: &Term,
+    ) -> Result<Term, Exception> {
+        let input = drv_term::encode(data);
+        let port = self.port(id)?;
+        let driver = &port.driver.driver;
+        let reply = self
+            .callback(&port, caller, |d| driver.call(d, operation, &input))
+            .ok_or(Exception::badarg())?;
+        match reply {
+            Ok(Some(reply)) => drv_term::decode(&reply).map_err(|_| Exception::badarg()),
+            Ok(None) | Err(()) => Err(Exception::badarg()),
+        }
+    }
+
+    /// `port_close(Port)`: closes the port; a linked owner that traps exits gets
+    /// `{'EXIT', Port, normal}`.
+    pub fn port_close(&self, _caller: &Pid, id: &drv_term::Port) -> Result<(), Exception> {
+        let port = self.port(id)?;
+        self.close_port(&port, atom("normal"));
+        Ok(())
+    }
+
+    /// Closes `port` with `reason`: runs `stop`, tells the owner, releases the driver.
+    pub(crate) fn close_port(&self, port: &Arc<PortCell>, reason: Term) {
+        if let Some(owner) = self.stop_port(port) {
+            self.exit_signal(&owner, port.term(), reason);
+        }
+    }
+
+    /// Closes `port` without any exit signal (its owner was unlinked).
+    fn close_port_quietly(&self, port: &Arc<PortCell>) {
+        let _ = self.stop_port(port);
+    }
+
+    /// Runs `stop` and forgets the port; the owner to signal, or `None` if already closed.
+    fn stop_port(&self, port: &Arc<PortCell>) -> Option<Arc<Process>> {
+        let _serial = port.lock.lock();
+        let (data, owner) = {
+            let mut state = port.state.lock();
+            if state.closed {
+                return None;
+            }
+            state.closed = true;
+            (state.data.take(), state.owner.clone())
+        };
+        if let Some(data) = data {
+            port::with_current(port, || port.driver.driver.stop(data));
+        }
+        self.forget_port(port);
+        Some(owner)
+    }
+
+    /// Removes a port from the tables and releases its reference on the driver.
+    fn forget_port(&self, port: &Arc<PortCell>) {
+        port::remove(port.handle);
+        self.inner.ports.lock().remove(&port.handle);
+        // The port's reference on the driver goes; the final unload, if due, is scheduled
+        // work that `apply` runs.
+        let _ = self
+            .inner
+            .drivers
+            .lock()
+            .core
+            .port_closed(port.driver.driver.name());
+        self.apply(Vec::new());
+    }
+
+    /// Sends an exit signal from a port to a linked process.
+    fn exit_signal(&self, to: &Arc<Process>, from: Term, reason: Term) {
+        if to.traps_exits() {
+            to.deliver(Term::Tuple(vec![atom("EXIT"), from, reason]));
+        } else if reason != atom("normal") {
+            self.exit(to.pid(), reason);
+        }
+    }
+
+    /// The process `pid` exits with `reason`: its ports close (they are linked to it) with
+    /// the same reason, and its driver references are released.
+    pub fn exit(&self, pid: &Pid, reason: Term) {
+        let Some(process) = self.process(pid) else {
+            return;
+        };
+        if !process.mark_dead() {
+            return;
+        }
+        let owned: Vec<Arc<PortCell>> = self
+            .inner
+            .ports
+            .lock()
+            .values()
+            .filter(|p| p.state.lock().owner.pid() == pid)
+            .cloned()
+            .collect();
+        for port in owned {
+            self.close_port(&port, reason.clone());
+        }
+        let outcome = self.inner.drivers.lock().core.process_died(pid_key(pid));
+        self.apply(outcome.effects);
+    }
+
+    /// The next message of `pid`, waiting up to `timeout`.
+    pub fn receive(&self, pid: &Pid, timeout: Option<Duration>) -> Option<Term> {
+        self.process(pid)?.receive(timeout)
+    }
+
+    /// A port's driver asked to fail (from the C API).
+    pub(crate) fn driver_failure(&self, port: &Arc<PortCell>, how: PortFailure<'_>) -> i32 {
+        let reason = match how {
+            // driver_failure(port, 0) is a normal exit, as in the runtime.
+            PortFailure::Code(0) => atom("normal"),
+            PortFailure::Code(n) => Term::Int(i64::from(n)),
+            PortFailure::Atom(a) => atom(a),
+            PortFailure::Posix(e) => atom(&drv_abi::errno_id(e).to_string_lossy()),
+            PortFailure::Exit(_) => {
+                // driver_exit unlinks the owner before closing: no exit signal reaches it.
+                self.close_port_quietly(port);
+                return 0;
+            }
+            PortFailure::Eof => {
+                if port.eof {
+                    let owner = port.state.lock().owner.clone();
+                    owner.deliver(Term::Tuple(vec![port.term(), atom("eof")]));
+                    return 0;
+                }
+                atom("normal")
+            }
+        };
+        self.close_port(port, reason);
+        0
+    }
+
+    /// Output from a driver to its port's owner: `{Port, {data, Data}}`.
+    pub(crate) fn output(port: &PortCell, header: &[u8], body: Bytes) {
+        let owner = {
+            let state = port.state.lock();
+            if state.closed {
+                return;
+            }
+            state.owner.clone()
+        };
+        let data = if port.binary {
+            if header.is_empty() {
+                Term::Binary(body)
+            } else {
+                let items = header.iter().map(|&b| Term::Int(i64::from(b))).collect();
+                Term::ImproperList(items, Box::new(Term::Binary(body)))
+            }
+        } else {
+            let mut items: Vec<Term> = Vec::with_capacity(header.len() + body.len());
+            items.extend(
+                header
+                    .iter()
+                    .chain(body.iter())
+                    .map(|&b| Term::Int(i64::from(b))),
+            );
+            Term::List(items)
+        };
+        owner.deliver(Term::Tuple(vec![
+            port.term(),
+            Term::Tuple(vec![atom("data"), data]),
+        ]));
+    }
+
+    pub(crate) fn upgrade(port: &PortCell) -> Option<Runtime> {
+        port.runtime.upgrade().map(|inner| Runtime { inner })
+    }
+
+    pub(crate) fn set_control_binary(port: &PortCell, flags: i32) {
+        port.state.lock().control_binary = flags & PORT_CONTROL_FLAG_BINARY != 0;
+    }
+}
+
+fn port_locking(rt: &Runtime, id: &drv_term::Port) -> bool {
+    rt.port(id)
+        .map(|p| p.driver.driver.flags() & ERL_DRV_FLAG_USE_PORT_LOCKING != 0)
+        .unwrap_or(false)
+}
+
+/// A byte string as an Erlang list of integers.
+pub(crate) fn bytes_list(bytes: &[u8]) -> Term {
+    Term::List(bytes.iter().map(|&b| Term::Int(i64::from(b))).collect())
+}
+
+impl Runtime {
+    /// `driver_lock_driver`: the driver becomes permanent; monitors get `{'UP', ..., permanent}`.
+    pub(crate) fn lock_driver(&self, name: &str) -> i32 {
+        let outcome = self.with_core(|core, _| core.lock_driver(name));
+        let rc = if outcome.result.is_ok() { 0 } else { -1 };
+        self.apply(outcome.effects);
+        rc
+    }
+}
+
+impl Runtime {
+    /// `erlang:port_info(Port, Item)`: `{Item, Value}`, or `undefined` for a closed port.
+    pub fn port_info_item(&self, id: &drv_term::Port, item: &Term) -> Result<Term, Exception> {
+        let known = [
+            "name",
+            "links",
+            "id",
+            "connected",
+            "input",
+            "output",
+            "os_pid",
+        ];
+        if !matches!(item, Term::Atom(a) if known.contains(&a.as_str()) || ["registered_name", "memory", "queue_size", "locking", "monitors", "monitored_by", "parallelism"].contains(&a.as_str()))
+        {
+            return Err(Exception::badarg());
+        }
+        let Term::List(items) = self.port_info(id) else {
+            return Ok(atom("undefined"));
+        };
+        Ok(items
+            .into_iter()
+            .find(|t| matches!(t, Term::Tuple(pair) if pair[0] == *item))
+            .unwrap_or_else(|| match item {
+                Term::Atom(a) if a.as_str() == "registered_name" => Term::List(vec![]),
+                Term::Atom(a) if a.as_str() == "queue_size" => {
+                    Term::Tuple(vec![item.clone(), Term::Int(0)])
+                }
+                Term::Atom(a) if a.as_str() == "locking" => Term::Tuple(vec![
+                    item.clone(),
+                    atom(if port_locking(self, id) {
+                        "port_level"
+                    } else {
+                        "driver_level"
+                    }),
+                ]),
+                _ => Term::Tuple(vec![item.clone(), Term::List(vec![])]),
+            }))
+    }
+
+    /// `erlang:port_info(Port)`: `undefined` for a closed port, else BEAM's list of items.
+    pub fn port_info(&self, id: &drv_term::Port) -> Term {
+        let Ok(port) = self.port(id) else {
+            return atom("undefined");
+        };
+        let state = port.state.lock();
+        let owner = Term::Pid(state.owner.pid().clone());
+        let os_pid = state
+            .os_pid
+            .map_or(atom("undefined"), |p| Term::Int(p as i64));
+        Term::List(vec![
+            Term::Tuple(vec![
+                atom("name"),
+                crate::erl_ddll::string_term(port.driver.driver.name()),
+            ]),
+            Term::Tuple(vec![atom("links"), Term::List(vec![owner.clone()])]),
+            Term::Tuple(vec![
+                atom("id"),
+                Term::Int((port.handle & 0xffff_ffff) as i64),
+            ]),
+            Term::Tuple(vec![atom("connected"), owner]),
+            Term::Tuple(vec![atom("input"), Term::Int(0)]),
+            Term::Tuple(vec![atom("output"), Term::Int(0)]),
+            Term::Tuple(vec![atom("os_pid"), os_pid]),
+        ])
+    }
+
+    /// `Port ! Message` from `sender`: `{Pid, {command, Data}}` is a command, `{Pid, close}`
+    /// closes the port and answers `{Port, closed}` to `Pid`. Other messages are ignored, as a
+    /// port ignores them... except that BEAM kills the port with `badsig` for a malformed
+    /// message; ddll does the same.
+    pub fn port_message(
+        &self,
+        sender: &Pid,
+        id: &drv_term::Port,
+        message: &Term,
+    ) -> Result<(), Exception> {
+        let Ok(port) = self.port(id) else {
+            // Sending to a dead port is silently dropped, as in Erlang.
+            return Ok(());
+        };
+        let Term::Tuple(items) = message else {
+            self.close_port(&port, atom("badsig"));
+            return Ok(());
+        };
+        match items.as_slice() {
+            [Term::Pid(from), Term::Tuple(cmd)] if cmd.len() == 2 && cmd[0] == atom("command") => {
+                match crate::iodata::flatten(&cmd[1]) {
+                    Some(bytes) => {
+                        let _ = self.command_bytes(from, &port, &bytes);
+                    }
+                    None => self.close_port(&port, atom("badsig")),
+                }
+            }
+            [Term::Pid(from), close] if *close == atom("close") => {
+                let _ = sender;
+                self.close_port(&port, atom("normal"));
+                if let Some(to) = self.process(from) {
+                    to.deliver(Term::Tuple(vec![port.term(), atom("closed")]));
+                }
+            }
+            _ => self.close_port(&port, atom("badsig")),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,331 @@
+//! Functions that need no port: system info, atoms, errno names, dynamic loading for drivers,
+//! environment, monitors comparison, time.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+
+use super::guard;
+use crate::host::host;
+use crate::types::{
+    ErlDrvMonitor, ErlDrvNowData, ErlDrvSysInfo, ErlDrvTermData, ErlDrvTime, ErlDrvTimeUnit,
+};
+
+/// The ERTS version ddll reports (that of OTP 25, whose driver ABI it implements).
+pub const ERTS_VERSION: &CStr = c"13.1.5";
+/// The OTP release ddll reports.
+pub const OTP_RELEASE: &CStr = c"25";
+/// The NIF API version of OTP 25 (driver_system_info reports it).
+const NIF_MAJOR_VERSION: c_int = 2;
+/// See [`NIF_MAJOR_VERSION`].
+const NIF_MINOR_VERSION: c_int = 16;
+
+/// `void driver_system_info(ErlDrvSysInfo *sip, size_t si_size)`: fills only the first
+/// `si_size` bytes, so a driver built against an older, smaller struct is not overrun.
+///
+/// # Safety
+/// `sip` is valid for writing `si_size` bytes.
+pub unsafe extern "C" fn driver_system_info(sip: *mut ErlDrvSysInfo, si_size: usize) {
+    guard("driver_system_info", (), || {
+        if sip.is_null() {
+            return;
+        }
+        let facts = host().map(|h| h.facts());
+        let info = ErlDrvSysInfo {
+            driver_major_version: crate::types::ERL_DRV_EXTENDED_MAJOR_VERSION,
+            driver_minor_version: crate::types::ERL_DRV_EXTENDED_MINOR_VERSION,
+            erts_version: ERTS_VERSION.as_ptr().cast_mut(),
+            otp_release: OTP_RELEASE.as_ptr().cast_mut(),
+            thread_support: 1,
+            smp_support: 1,
+            async_threads: facts.map_or(0, |f| f.async_threads),
+            scheduler_threads: facts.map_or(1, |f| f.scheduler_threads),
+            nif_major_version: NIF_MAJOR_VERSION,
+            nif_minor_version: NIF_MINOR_VERSION,
+            dirty_scheduler_support: facts.map_or(1, |f| c_int::from(f.dirty_scheduler_support)),
+        };
+        let n = si_size.min(std::mem::size_of::<ErlDrvSysInfo>());
+        // SAFETY: `sip` is valid for `si_size >= n` bytes (contract); the source is a local
+        // struct of at least `n` bytes; they cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (&info as *const ErlDrvSysInfo).cast::<u8>(),
+                sip.cast::<u8>(),
+                n,
+            )
+        };
+    })
+}
+
+/// `ErlDrvTermData driver_mk_atom(char *string)`: the same value for the same name, always.
+///
+/// # Safety
+/// `string` is a NUL-terminated string.
+pub unsafe extern "C" fn driver_mk_atom(string: *mut c_char) -> ErlDrvTermData {
+    guard("driver_mk_atom", 0, || {
+        if string.is_null() {
+            return 0;
+        }
+        // SAFETY: NUL-terminated by this function's contract.
+        let name = unsafe { CStr::from_ptr(string) };
+        match name.to_str() {
+            Ok(name) => drv_term::Atom::new(name).to_term_data(),
+            // Atoms from drivers are Latin-1: map each byte to its code point.
+            Err(_) => {
+                let latin1: String = name.to_bytes().iter().map(|&b| char::from(b)).collect();
+                drv_term::Atom::new(&latin1).to_term_data()
+            }
+        }
+    })
+}
+
+/// `ErlDrvTermData driver_mk_term_nil(void)`.
+///
+/// # Safety
+/// None.
+pub unsafe extern "C" fn driver_mk_term_nil() -> ErlDrvTermData {
+    drv_term::tags::ERL_DRV_NIL
+}
+
+/// `int null_func(void)`: does nothing, returns 0 (a placeholder callback for driver entries).
+///
+/// # Safety
+/// None.
+pub unsafe extern "C" fn null_func() -> c_int {
+    0
+}
+
+/// `char *erl_errno_id(int error)`: the atom text of an errno value (`"eio"`), or `"unknown"`.
+///
+/// # Safety
+/// None; the returned string is static.
+pub unsafe extern "C" fn erl_errno_id(error: c_int) -> *mut c_char {
+    errno_id(error).as_ptr().cast_mut()
+}
+
+/// The Erlang name of an errno value, as a static C string.
+pub fn errno_id(error: c_int) -> &'static CStr {
+    macro_rules! table {
+        ($($name:ident => $text:literal),* $(,)?) => {
+            $(if error == libc::$name { return $text; })*
+        };
+    }
+    table! {
+        EPERM => c"eperm", ENOENT => c"enoent", ESRCH => c"esrch", EINTR => c"eintr",
+        EIO => c"eio", ENXIO => c"enxio", E2BIG => c"e2big", ENOEXEC => c"enoexec",
+        EBADF => c"ebadf", ECHILD => c"echild", EAGAIN => c"eagain", ENOMEM => c"enomem",
+        EACCES => c"eacces", EFAULT => c"efault", ENOTBLK => c"enotblk", EBUSY => c"ebusy",
+        EEXIST => c"eexist", EXDEV => c"exdev", ENODEV => c"enodev", ENOTDIR => c"enotdir",
+        EISDIR => c"eisdir", EINVAL => c"einval", ENFILE => c"enfile", EMFILE => c"emfile",
+        ENOTTY => c"enotty", ETXTBSY => c"etxtbsy", EFBIG => c"efbig", ENOSPC => c"enospc",
+        ESPIPE => c"espipe", EROFS => c"erofs", EMLINK => c"emlink", EPIPE => c"epipe",
+        EDOM => c"edom", ERANGE => c"erange", EDEADLK => c"edeadlk",
+        ENAMETOOLONG => c"enametoolong", ENOLCK => c"enolck", ENOSYS => c"enosys",
+        ENOTEMPTY => c"enotempty", ELOOP => c"eloop", ENOMSG => c"enomsg", EIDRM => c"eidrm",
+        ENOSTR => c"enostr", ENODATA => c"enodata", ETIME => c"etime", ENOSR => c"enosr",
+        EREMOTE => c"eremote", ENOLINK => c"enolink", EPROTO => c"eproto",
+        EMULTIHOP => c"emultihop", EBADMSG => c"ebadmsg", EOVERFLOW => c"eoverflow",
+        EILSEQ => c"eilseq", EUSERS => c"eusers", ENOTSOCK => c"enotsock",
+        EDESTADDRREQ => c"edestaddrreq", EMSGSIZE => c"emsgsize", EPROTOTYPE => c"eprototype",
+        ENOPROTOOPT => c"enoprotoopt", EPROTONOSUPPORT => c"eprotonosupport",
+        ESOCKTNOSUPPORT => c"esocktnosupport", EOPNOTSUPP => c"eopnotsupp",
+        EPFNOSUPPORT => c"epfnosupport", EAFNOSUPPORT => c"eafnosupport",
+        EADDRINUSE => c"eaddrinuse", EADDRNOTAVAIL => c"eaddrnotavail",
+        ENETDOWN => c"enetdown", ENETUNREACH => c"enetunreach", ENETRESET => c"enetreset",
+        ECONNABORTED => c"econnaborted", ECONNRESET => c"econnreset", ENOBUFS => c"enobufs",
+        EISCONN => c"eisconn", ENOTCONN => c"enotconn", ESHUTDOWN => c"eshutdown",
+        ETOOMANYREFS => c"etoomanyrefs", ETIMEDOUT => c"etimedout",
+        ECONNREFUSED => c"econnrefused", EHOSTDOWN => c"ehostdown",
+        EHOSTUNREACH => c"ehostunreach", EALREADY => c"ealready",
+        EINPROGRESS => c"einprogress", ESTALE => c"estale", EDQUOT => c"edquot",
+        ECANCELED => c"ecanceled", EOWNERDEAD => c"eownerdead",
+        ENOTRECOVERABLE => c"enotrecoverable",
+    }
+    c"unknown"
+}
+
+/// `void *driver_dl_open(char *path)`: opens a library for the driver's own use.
+///
+/// # Safety
+/// `path` is a NUL-terminated string.
+pub unsafe extern "C" fn driver_dl_open(path: *mut c_char) -> *mut c_void {
+    guard("driver_dl_open", std::ptr::null_mut(), || {
+        // SAFETY: dlopen with a NUL-terminated path (contract); NULL is allowed by dlopen.
+        unsafe { libc::dlopen(path, libc::RTLD_NOW) }
+    })
+}
+
+/// `void *driver_dl_sym(void *handle, char *name)`.
+///
+/// # Safety
+/// `handle` came from `driver_dl_open`; `name` is NUL-terminated.
+pub unsafe extern "C" fn driver_dl_sym(handle: *mut c_void, name: *mut c_char) -> *mut c_void {
+    guard("driver_dl_sym", std::ptr::null_mut(), || {
+        if handle.is_null() || name.is_null() {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: a live handle and a NUL-terminated name (contract).
+        unsafe { libc::dlsym(handle, name) }
+    })
+}
+
+/// `int driver_dl_close(void *handle)`.
+///
+/// # Safety
+/// `handle` came from `driver_dl_open` and is not used afterwards.
+pub unsafe extern "C" fn driver_dl_close(handle: *mut c_void) -> c_int {
+    guard("driver_dl_close", -1, || {
+        if handle.is_null() {
+            return -1;
+        }
+        // SAFETY: a live handle (contract), closed once.
+        unsafe { libc::dlclose(handle) }
+    })
+}
+
+/// `char *driver_dl_error(void)`: the last dynamic-linking error on this thread, or NULL.
+///
+/// # Safety
+/// None beyond dlerror's: the string is valid until the next dl* call on this thread.
+pub unsafe extern "C" fn driver_dl_error() -> *mut c_char {
+    // SAFETY: dlerror takes no arguments.
+    unsafe { libc::dlerror() }
+}
+
+/// `int erl_drv_putenv(const char *key, char *value)`: 0 on success, non-zero on failure.
+///
+/// # Safety
+/// `key` and `value` are NUL-terminated strings.
+pub unsafe extern "C" fn erl_drv_putenv(key: *const c_char, value: *mut c_char) -> c_int {
+    guard("erl_drv_putenv", -1, || {
+        if key.is_null() || value.is_null() {
+            return -1;
+        }
+        // SAFETY: both NUL-terminated by contract; setenv copies them. The runtime serializes
+        // nothing here, as BEAM's own implementation does not either (it uses its env lock,
+        // and setenv is the process-wide equivalent).
+        unsafe { libc::setenv(key, value, 1) }
+    })
+}
+
+/// `int erl_drv_getenv(const char *key, char *value, size_t *value_size)`: 0 and the value
+/// copied (with its size written back) when it fits; 1 and the needed size when it does not;
+/// -1 when the variable is not set.
+///
+/// # Safety
+/// `key` is NUL-terminated; `value` has room for `*value_size` bytes.
+pub unsafe extern "C" fn erl_drv_getenv(
+    key: *const c_char,
+    value: *mut c_char,
+    value_size: *mut usize,
+) -> c_int {
+    guard("erl_drv_getenv", -1, || {
+        if key.is_null() || value_size.is_null() {
+            return -1;
+        }
+        // SAFETY: NUL-terminated by contract; getenv's result is copied before returning.
+        let found = unsafe { libc::getenv(key) };
+        if found.is_null() {
+            return -1;
+        }
+        // SAFETY: getenv returned a NUL-terminated string.
+        let bytes = unsafe { CStr::from_ptr(found) }.to_bytes_with_nul();
+        // SAFETY: `value_size` is valid for reading and writing (contract).
+        let room = unsafe { *value_size };
+        if bytes.len() > room || value.is_null() {
+            // SAFETY: as above.
+            unsafe { *value_size = bytes.len() };
+            return 1;
+        }
+        // SAFETY: `value` has room for `room >= bytes.len()` bytes (contract).
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), value.cast::<u8>(), bytes.len());
+            *value_size = bytes.len() - 1;
+        }
+        0
+    })
+}
+
+/// `int driver_compare_monitors(const ErlDrvMonitor *a, const ErlDrvMonitor *b)`: a total
+/// order on monitor values (0 when equal).
+///
+/// # Safety
+/// Both point to monitors filled by `driver_monitor_process` (or copies of them).
+pub unsafe extern "C" fn driver_compare_monitors(
+    a: *const ErlDrvMonitor,
+    b: *const ErlDrvMonitor,
+) -> c_int {
+    guard("driver_compare_monitors", -1, || {
+        if a.is_null() || b.is_null() {
+            return -1;
+        }
+        // SAFETY: both valid monitors (contract): plain old data of the same size.
+        let (a, b) = unsafe { (&*a, &*b) };
+        match a.data.cmp(&b.data) {
+            std::cmp::Ordering::Less => -1,
+            std::cmp::Ordering::Equal => 0,
+            std::cmp::Ordering::Greater => 1,
+        }
+    })
+}
+
+/// `ErlDrvTime erl_drv_monotonic_time(ErlDrvTimeUnit unit)`.
+///
+/// # Safety
+/// None.
+pub unsafe extern "C" fn erl_drv_monotonic_time(unit: ErlDrvTimeUnit) -> ErlDrvTime {
+    guard(
+        "erl_drv_monotonic_time",
+        crate::types::ERL_DRV_TIME_ERROR,
+        || crate::time::monotonic_time(unit),
+    )
+}
+
+/// `ErlDrvTime erl_drv_time_offset(ErlDrvTimeUnit unit)`.
+///
+/// # Safety
+/// None.
+pub unsafe extern "C" fn erl_drv_time_offset(unit: ErlDrvTimeUnit) -> ErlDrvTime {
+    guard(
+        "erl_drv_time_offset",
+        crate::types::ERL_DRV_TIME_ERROR,
+        || crate::time::time_offset(unit),
+    )
+}
+
+/// `ErlDrvTime erl_drv_convert_time_unit(ErlDrvTime val, ErlDrvTimeUnit from,
+/// ErlDrvTimeUnit to)`.
+///
+/// # Safety
+/// None.
+pub unsafe extern "C" fn erl_drv_convert_time_unit(
+    val: ErlDrvTime,
+    from: ErlDrvTimeUnit,
+    to: ErlDrvTimeUnit,
+) -> ErlDrvTime {
+    guard(
+        "erl_drv_convert_time_unit",
+        crate::types::ERL_DRV_TIME_ERROR,
+        || crate::time::convert_time_unit(val, from, to),
+    )
+}
+
+/// `int driver_get_now(ErlDrvNowData *now)`: the seed-era timestamp, strictly increasing.
+///
+/// # Safety
+/// `now` is valid for writing.
+pub unsafe extern "C" fn driver_get_now(now: *mut ErlDrvNowData) -> c_int {
+    guard("driver_get_now", -1, || {
+        if now.is_null() {
+            return -1;
+        }
+        let (megasecs, secs, microsecs) = crate::time::now();
+        // SAFETY: valid for writing (contract).
+        unsafe {
+            *now = ErlDrvNowData {
+                megasecs,
+                secs,
+                microsecs,
+            };
+        }
+        0
+    })
+}

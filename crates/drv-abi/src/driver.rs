@@ -1,0 +1,493 @@
+//! A loaded driver: its library, its `ErlDrvEntry`, and safe calls of its callbacks.
+//!
+//! Loading follows the runtime's order of checks — open the library, find `driver_init`, call
+//! it (NULL: `driver_init_failed`), check the extended marker and versions
+//! (`driver_incorrect_version`), check the name (`bad_driver_name`), run the entry's `init`
+//! (non-zero: `driver_init_failed`) — and closes the library again on any failure.
+//!
+//! Calling into a driver runs foreign code: the trust decision is made once, when the library
+//! is loaded; after that the callbacks are called through safe methods whose C arguments this
+//! module builds and owns.
+
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
+use std::path::Path;
+use std::ptr::NonNull;
+
+use bytes::Bytes;
+use ddll_sys::{DriverLibrary, SysError};
+use drv_queue::BinaryRef;
+
+use crate::types::{
+    ErlDrvBinary, ErlDrvData, ErlDrvEntry, ErlDrvPort, ErlIOVec, SysIOVec, ERL_DRV_ERROR_BADARG,
+    ERL_DRV_ERROR_ERRNO, ERL_DRV_ERROR_GENERAL, ERL_DRV_EXTENDED_MAJOR_VERSION,
+    ERL_DRV_EXTENDED_MARKER, ERL_DRV_EXTENDED_MINOR_VERSION,
+};
+
+/// Why a driver could not be loaded; each maps to the runtime's error term.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The dynamic linker failed: `{open_error, Code}`.
+    #[error("{message}")]
+    Open { code: i32, message: String },
+    /// No `driver_init` symbol: `no_driver_init`.
+    #[error("No driver init in dynamic library")]
+    NoDriverInit,
+    /// `driver_init` returned NULL or the entry's `init` failed: `driver_init_failed`.
+    #[error("Driver init failed")]
+    DriverInitFailed,
+    /// The entry's `driver_name` differs from the requested name: `bad_driver_name`.
+    #[error("Bad driver name")]
+    BadDriverName,
+    /// Wrong marker, major version, or a newer minor version: `driver_incorrect_version`.
+    #[error("Driver compiled with incorrect version of erl_driver.h")]
+    IncorrectVersion,
+}
+
+impl LoadError {
+    /// The runtime's atom for this error (`{open_error, N}` has none: `None`).
+    pub fn atom(&self) -> Option<&'static str> {
+        match self {
+            LoadError::Open { .. } => None,
+            LoadError::NoDriverInit => Some("no_driver_init"),
+            LoadError::DriverInitFailed => Some("driver_init_failed"),
+            LoadError::BadDriverName => Some("bad_driver_name"),
+            LoadError::IncorrectVersion => Some("driver_incorrect_version"),
+        }
+    }
+}
+
+impl From<SysError> for LoadError {
+    fn from(e: SysError) -> Self {
+        match e {
+            SysError::Dynamic { code, message } => LoadError::Open { code, message },
+            SysError::NoDriverInit => LoadError::NoDriverInit,
+            SysError::BadPath => LoadError::Open {
+                code: ddll_sys::intern_dynamic_error("path contains a NUL byte"),
+                message: "path contains a NUL byte".into(),
+            },
+        }
+    }
+}
+
+/// The opaque per-port value a driver's `start` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DriverData(pub usize);
+
+impl DriverData {
+    fn raw(self) -> ErlDrvData {
+        self.0 as ErlDrvData
+    }
+}
+
+/// Why `start` refused to open a port: the `ERL_DRV_ERROR_*` codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartError {
+    /// `ERL_DRV_ERROR_GENERAL`: open_port raises `einval`.
+    General,
+    /// `ERL_DRV_ERROR_ERRNO`: open_port raises the errno's atom (the errno at return).
+    Errno(c_int),
+    /// `ERL_DRV_ERROR_BADARG`: open_port raises `badarg`.
+    BadArg,
+}
+
+/// Which callbacks a driver entry sets (for `ddll check` and for dispatch decisions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callbacks {
+    /// Names of the callbacks that are non-NULL, in entry order.
+    pub set: Vec<&'static str>,
+}
+
+/// A driver library with a checked, initialised entry. Dropping it calls nothing: call
+/// [`Driver::finish`] first when unloading, as the runtime does.
+#[derive(Debug)]
+pub struct Driver {
+    entry: NonNull<ErlDrvEntry>,
+    name: String,
+    // Declared last: the library must outlive every use of `entry`.
+    library: DriverLibrary,
+}
+
+// SAFETY: the entry is only read after loading (its callbacks are thread-safe by the driver
+// API's contract; callers serialise them per port/driver as the runtime does), and the library
+// handle is process-global.
+unsafe impl Send for Driver {}
+// SAFETY: as above: shared access only reads the entry.
+unsafe impl Sync for Driver {}
+
+/// What the driver's entry says about itself before the name/init checks (for `ddll check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFacts {
+    /// `extended_marker` as found.
+    pub marker: u32,
+    /// `major_version`.
+    pub major: i32,
+    /// `minor_version`.
+    pub minor: i32,
+    /// `driver_name` (lossy UTF-8), if non-NULL.
+    pub name: Option<String>,
+    /// `driver_flags`.
+    pub flags: i32,
+    /// The callbacks set.
+    pub callbacks: Callbacks,
+}
+
+impl Driver {
+    /// Loads `<dir>/<name>.so` and initialises the driver named `name`.
+    pub fn load(dir: &Path, name: &str) -> Result<Driver, LoadError> {
+        let library = DriverLibrary::open(&dir.join(name))?;
+        Self::from_library(library, name)
+    }
+
+    /// Initialises the driver in an already opened library, checking it is named `name`.
+    pub fn from_library(library: DriverLibrary, name: &str) -> Result<Driver, LoadError> {
+        let entry = Self::entry_of(&library)?;
+        // SAFETY: `entry` was returned by the library's driver_init and the library is open.
+        let facts = unsafe { facts(entry) };
+        if !version_supported(&facts) {
+            return Err(LoadError::IncorrectVersion);
+        }
+        if facts.name.as_deref() != Some(name) {
+            return Err(LoadError::BadDriverName);
+        }
+        // SAFETY: a checked entry of an open library; `init` takes no arguments.
+        let init_ok = match unsafe { entry.as_ref() }.init {
+            // SAFETY: calling the driver's init as the runtime does, once, after the checks.
+            Some(init) => (unsafe { init() }) == 0,
+            None => true,
+        };
+        if !init_ok {
+            return Err(LoadError::DriverInitFailed);
+        }
+        Ok(Driver {
+            entry,
+            name: name.to_owned(),
+            library,
+        })
+    }
+
+    /// Reads the entry facts of a library without initialising the driver (`ddll check`).
+    pub fn inspect(library: &DriverLibrary) -> Result<EntryFacts, LoadError> {
+        let entry = Self::entry_of(library)?;
+        // SAFETY: an entry returned by the open library's driver_init.
+        Ok(unsafe { facts(entry) })
+    }
+
+    fn entry_of(library: &DriverLibrary) -> Result<NonNull<ErlDrvEntry>, LoadError> {
+        let init = library.driver_init()?;
+        // SAFETY: calling driver_init is what loading a driver means; it takes no arguments.
+        let entry = unsafe { init() };
+        NonNull::new(entry.cast::<ErlDrvEntry>()).ok_or(LoadError::DriverInitFailed)
+    }
+
+    fn entry(&self) -> &ErlDrvEntry {
+        // SAFETY: the entry stays valid while the library is open, i.e. as long as `self`.
+        unsafe { self.entry.as_ref() }
+    }
+
+    /// The driver's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file the driver was loaded from.
+    pub fn file(&self) -> &Path {
+        self.library.file()
+    }
+
+    /// `driver_flags`.
+    pub fn flags(&self) -> c_int {
+        self.entry().driver_flags
+    }
+
+    /// Whether the driver has an `outputv` callback.
+    pub fn has_outputv(&self) -> bool {
+        self.entry().outputv.is_some()
+    }
+
+    /// Whether the driver has a `flush` callback.
+    pub fn has_flush(&self) -> bool {
+        self.entry().flush.is_some()
+    }
+
+    /// Whether the driver has a `timeout` callback.
+    pub fn has_timeout(&self) -> bool {
+        self.entry().timeout.is_some()
+    }
+
+    /// Whether the driver has a `ready_async` callback.
+    pub fn has_ready_async(&self) -> bool {
+        self.entry().ready_async.is_some()
+    }
+
+    /// `start(port, command)`.
+    pub fn start(&self, port: ErlDrvPort, command: &str) -> Result<DriverData, StartError> {
+        let Some(start) = self.entry().start else {
+            return Err(StartError::BadArg);
+        };
+        let command = CString::new(command).map_err(|_| StartError::BadArg)?;
+        let raw = command.into_raw();
+        // SAFETY: the driver's start with its port handle and a NUL-terminated command that
+        // stays valid during the call (freed right after, as in the runtime).
+        let data = unsafe { start(port, raw) };
+        // SAFETY: `raw` came from CString::into_raw above and is reclaimed once.
+        drop(unsafe { CString::from_raw(raw) });
+        if data == ERL_DRV_ERROR_GENERAL {
+            Err(StartError::General)
+        } else if data == ERL_DRV_ERROR_ERRNO {
+            Err(StartError::Errno(
+                std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+            ))
+        } else if data == ERL_DRV_ERROR_BADARG {
+            Err(StartError::BadArg)
+        } else {
+            Ok(DriverData(data as usize))
+        }
+    }
+
+    /// `stop(data)`.
+    pub fn stop(&self, data: DriverData) {
+        if let Some(stop) = self.entry().stop {
+            // SAFETY: the port's own data, once, when the port closes.
+            unsafe { stop(data.raw()) }
+        }
+    }
+
+    /// `output(data, buf, len)`; returns false when the driver has no `output`.
+    pub fn output(&self, data: DriverData, bytes: &[u8]) -> bool {
+        let Some(output) = self.entry().output else {
+            return false;
+        };
+        // SAFETY: a buffer valid for `len` bytes during the call; drivers only read it.
+        unsafe {
+            output(
+                data.raw(),
+                bytes.as_ptr().cast_mut().cast::<c_char>(),
+                bytes.len(),
+            )
+        };
+        true
+    }
+
+    /// `outputv(data, ev)` with `ev` = `[empty, binary]`, the shape the runtime gives: the
+    /// first element is left free for a header. Returns false when there is no `outputv`.
+    pub fn outputv(&self, data: DriverData, binary: &BinaryRef) -> bool {
+        let Some(outputv) = self.entry().outputv else {
+            return false;
+        };
+        let mut iov = [
+            SysIOVec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            SysIOVec {
+                iov_base: binary.data_ptr().cast::<c_char>(),
+                iov_len: binary.len(),
+            },
+        ];
+        let mut binv: [*mut ErlDrvBinary; 2] = [std::ptr::null_mut(), binary.as_ptr()];
+        let mut ev = ErlIOVec {
+            vsize: 2,
+            size: binary.len(),
+            iov: iov.as_mut_ptr(),
+            binv: binv.as_mut_ptr(),
+        };
+        // SAFETY: `ev` and the arrays it points to live until the call returns; the binary is
+        // held by the caller; drivers take their own references to keep data.
+        unsafe { outputv(data.raw(), &mut ev) };
+        true
+    }
+
+    /// `control(data, command, buf, len, &rbuf, rlen)`. `Ok(None)` when the driver has no
+    /// `control`; `Err(())` when it returned a negative length (the caller raises `badarg`).
+    ///
+    /// `binary_result` is asked after the call returns, because the driver may change its
+    /// port's control flags inside the call, and the runtime reads them afterwards.
+    pub fn control(
+        &self,
+        data: DriverData,
+        command: c_uint,
+        input: &[u8],
+        binary_result: impl FnOnce() -> bool,
+    ) -> Result<Option<(Bytes, bool)>, ()> {
+        let Some(control) = self.entry().control else {
+            return Ok(None);
+        };
+        let mut local = [0u8; 64];
+        let mut rbuf: *mut c_char = local.as_mut_ptr().cast();
+        // SAFETY: input valid for its length; rbuf points to 64 writable bytes (rlen).
+        let n = unsafe {
+            control(
+                data.raw(),
+                command,
+                input.as_ptr().cast_mut().cast(),
+                input.len(),
+                &mut rbuf,
+                local.len(),
+            )
+        };
+        let binary = binary_result();
+        // SAFETY: the driver returned (n, rbuf) per the control contract.
+        unsafe { self.take_reply(n, rbuf, local.as_ptr().cast(), binary) }
+            .map(|r| Some((r, binary)))
+    }
+
+    /// `call(data, command, buf, len, &rbuf, rlen, &flags)`: the reply bytes (external term
+    /// format). `Ok(None)` without `call`; `Err(())` for a negative length.
+    pub fn call(
+        &self,
+        data: DriverData,
+        command: c_uint,
+        input: &[u8],
+    ) -> Result<Option<Bytes>, ()> {
+        let Some(call) = self.entry().call else {
+            return Ok(None);
+        };
+        let mut local = [0u8; 64];
+        let mut rbuf: *mut c_char = local.as_mut_ptr().cast();
+        let mut flags: c_uint = 0;
+        // SAFETY: as for control; `flags` is a valid out-pointer.
+        let n = unsafe {
+            call(
+                data.raw(),
+                command,
+                input.as_ptr().cast_mut().cast(),
+                input.len(),
+                &mut rbuf,
+                local.len(),
+                &mut flags,
+            )
+        };
+        // SAFETY: the driver returned (n, rbuf) per the call contract (never a binary).
+        unsafe { self.take_reply(n, rbuf, local.as_ptr().cast(), false) }.map(Some)
+    }
+
+    /// Copies or adopts a control/call reply and releases the driver's buffer.
+    ///
+    /// # Safety
+    /// `rbuf` is `local` (valid for 64 bytes), or, when the driver replaced it, memory from
+    /// `driver_alloc` valid for `n` bytes — or a driver binary when `binary_result`.
+    unsafe fn take_reply(
+        &self,
+        n: isize,
+        rbuf: *mut c_char,
+        local: *const c_char,
+        binary_result: bool,
+    ) -> Result<Bytes, ()> {
+        if n < 0 {
+            if rbuf.cast_const() != local && !rbuf.is_null() && !binary_result {
+                // SAFETY: driver_alloc'ed memory handed over to us (contract).
+                unsafe { libc::free(rbuf.cast::<c_void>()) };
+            }
+            return Err(());
+        }
+        let n = n as usize;
+        if rbuf.is_null() {
+            return Ok(Bytes::new());
+        }
+        if rbuf.cast_const() == local {
+            // SAFETY: our own 64-byte buffer; the driver may not claim more than rlen.
+            let reply = unsafe { std::slice::from_raw_parts(local.cast::<u8>(), n.min(64)) };
+            return Ok(Bytes::copy_from_slice(reply));
+        }
+        if binary_result {
+            // SAFETY: with PORT_CONTROL_FLAG_BINARY a replaced rbuf is a driver binary whose
+            // reference is handed over to the runtime (contract).
+            let binary = unsafe { BinaryRef::from_raw(rbuf.cast::<ErlDrvBinary>()) };
+            let n = n.min(binary.len());
+            return Ok(binary.to_bytes(..n));
+        }
+        // SAFETY: driver_alloc'ed memory valid for `n` bytes (contract), freed once after copy.
+        let reply =
+            unsafe { Bytes::copy_from_slice(std::slice::from_raw_parts(rbuf.cast::<u8>(), n)) };
+        // SAFETY: as above.
+        unsafe { libc::free(rbuf.cast::<c_void>()) };
+        Ok(reply)
+    }
+
+    /// `flush(data)`.
+    pub fn flush(&self, data: DriverData) {
+        if let Some(flush) = self.entry().flush {
+            // SAFETY: the port's own data.
+            unsafe { flush(data.raw()) }
+        }
+    }
+
+    /// `timeout(data)`.
+    pub fn timeout(&self, data: DriverData) {
+        if let Some(timeout) = self.entry().timeout {
+            // SAFETY: the port's own data.
+            unsafe { timeout(data.raw()) }
+        }
+    }
+
+    /// `finish()`: called once before the library is closed.
+    pub fn finish(&self) {
+        if let Some(finish) = self.entry().finish {
+            // SAFETY: called once, before unloading, as the runtime does.
+            unsafe { finish() }
+        }
+    }
+}
+
+/// The oldest major version OTP 25 still loads (its `ERL_DRV_MIN_REQUIRED_MAJOR_VERSION_ON_LOAD`).
+pub const MIN_MAJOR_VERSION: c_int = 2;
+
+/// Whether the host loads a driver declaring these versions: the extended marker, a major
+/// version from [`MIN_MAJOR_VERSION`] up to the host's, and for the host's own major version a
+/// minor version no newer than the host's.
+pub fn version_supported(facts: &EntryFacts) -> bool {
+    facts.marker == ERL_DRV_EXTENDED_MARKER as u32
+        && facts.major >= MIN_MAJOR_VERSION
+        && (facts.major < ERL_DRV_EXTENDED_MAJOR_VERSION
+            || (facts.major == ERL_DRV_EXTENDED_MAJOR_VERSION
+                && facts.minor <= ERL_DRV_EXTENDED_MINOR_VERSION))
+}
+
+/// Reads the facts of an entry.
+///
+/// # Safety
+/// `entry` points to a live `ErlDrvEntry` (from an open library's `driver_init`).
+unsafe fn facts(entry: NonNull<ErlDrvEntry>) -> EntryFacts {
+    // SAFETY: by contract.
+    let e = unsafe { entry.as_ref() };
+    let name = if e.driver_name.is_null() {
+        None
+    } else {
+        // SAFETY: a non-NULL driver_name is a NUL-terminated string in the library.
+        Some(
+            unsafe { CStr::from_ptr(e.driver_name) }
+                .to_string_lossy()
+                .into_owned(),
+        )
+    };
+    let mut set = Vec::new();
+    macro_rules! callbacks {
+        ($($field:ident),*) => { $(if e.$field.is_some() { set.push(stringify!($field)); })* };
+    }
+    callbacks!(
+        init,
+        start,
+        stop,
+        output,
+        ready_input,
+        ready_output,
+        finish,
+        control,
+        timeout,
+        outputv,
+        ready_async,
+        flush,
+        call,
+        process_exit,
+        stop_select,
+        emergency_close
+    );
+    EntryFacts {
+        marker: e.extended_marker as u32,
+        major: e.major_version,
+        minor: e.minor_version,
+        name,
+        flags: e.driver_flags,
+        callbacks: Callbacks { set },
+    }
+}

@@ -1,0 +1,102 @@
+//! The runtime behind the C API.
+//!
+//! The exported functions in [`crate::api`] turn C arguments into safe Rust values and ask the
+//! installed [`Host`] to act. The facade crate `ddll` implements it; a test or an alternative
+//! runtime can implement it too. Port handles reach the host as the opaque [`ErlDrvPort`]
+//! values the host itself handed to drivers: this crate never dereferences them.
+
+use std::ffi::c_int;
+use std::sync::OnceLock;
+
+use crate::types::{ErlDrvPort, ErlDrvTermData};
+use drv_queue::BinaryRef;
+
+/// What a driver sends with one of the `driver_output*` calls.
+#[derive(Debug)]
+pub enum OutputBody<'a> {
+    /// Bytes to copy (`driver_output`, `driver_output2`).
+    Bytes(&'a [u8]),
+    /// A slice of a driver binary, shared without copying (`driver_output_binary`).
+    Binary {
+        /// The binary (one reference held for the duration of the call).
+        binary: &'a BinaryRef,
+        /// Offset of the slice in the binary.
+        offset: usize,
+        /// Length of the slice.
+        len: usize,
+    },
+    /// Pieces of an I/O vector, after `skip` (`driver_outputv`); each piece is shared when it
+    /// lies in a binary.
+    Vector(Vec<bytes::Bytes>),
+}
+
+/// How a driver asks for its port to be closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortFailure<'a> {
+    /// `driver_failure(port, n)`: exit with the integer reason.
+    Code(c_int),
+    /// `driver_failure_atom(port, "a")`: exit with the atom.
+    Atom(&'a str),
+    /// `driver_failure_posix(port, errno)`: exit with the errno's atom (`eio`, ...).
+    Posix(c_int),
+    /// `driver_failure_eof(port)`: end of file.
+    Eof,
+    /// `driver_exit(port, errno)`: `normal` for 0, else the errno's atom.
+    Exit(c_int),
+}
+
+/// The facts `driver_system_info` reports that depend on the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeFacts {
+    /// Threads in the async pool.
+    pub async_threads: c_int,
+    /// Threads that run callbacks ("schedulers").
+    pub scheduler_threads: c_int,
+    /// Dirty scheduler support (always on in OTP 25).
+    pub dirty_scheduler_support: bool,
+}
+
+/// The runtime a driver talks to. All methods are called from driver code, possibly from
+/// several threads; they must not panic (the callers catch it, but a panic is a bug).
+pub trait Host: Send + Sync + 'static {
+    /// `driver_output*`: send `header` (as list elements) then `body` to the port's owner.
+    /// Returns 0, or -1 for an invalid/closed port.
+    fn output(&self, port: ErlDrvPort, header: &[u8], body: OutputBody<'_>) -> c_int;
+    /// `driver_failure*` / `driver_exit`. Returns 0, or -1 for an invalid port.
+    fn failure(&self, port: ErlDrvPort, how: PortFailure<'_>) -> c_int;
+    /// `set_port_control_flags`.
+    fn set_control_flags(&self, port: ErlDrvPort, flags: c_int);
+    /// `get_port_flags`: `PORT_FLAG_BINARY` / `PORT_FLAG_LINE` bits, 0 for a bad port.
+    fn port_flags(&self, port: ErlDrvPort) -> c_int;
+    /// `driver_connected`: the connected process as term data (0 for a bad port).
+    fn connected(&self, port: ErlDrvPort) -> ErlDrvTermData;
+    /// `driver_caller`: the process that made the current call into the driver.
+    fn caller(&self, port: ErlDrvPort) -> ErlDrvTermData;
+    /// `driver_mk_port`: the port as term data.
+    fn port_term(&self, port: ErlDrvPort) -> ErlDrvTermData;
+    /// `set_busy_port`.
+    fn set_busy(&self, port: ErlDrvPort, on: bool);
+    /// `driver_lock_driver`: make the port's driver permanent. 0, or -1.
+    fn lock_driver(&self, port: ErlDrvPort) -> c_int;
+    /// `driver_async_port_key`: a per-port key for `driver_async`.
+    fn async_port_key(&self, port: ErlDrvPort) -> u32;
+    /// `erl_drv_set_os_pid`.
+    fn set_os_pid(&self, port: ErlDrvPort, pid: isize);
+    /// Runtime facts for `driver_system_info`.
+    fn facts(&self) -> RuntimeFacts;
+}
+
+static HOST: OnceLock<&'static dyn Host> = OnceLock::new();
+
+/// Installs the host (once per process) and the API shim. Returns the host in force, which is
+/// the first one installed.
+pub fn install_host(host: &'static dyn Host) -> Result<&'static dyn Host, crate::ShimError> {
+    let installed = *HOST.get_or_init(|| host);
+    crate::shim::install()?;
+    Ok(installed)
+}
+
+/// The installed host, if any.
+pub(crate) fn host() -> Option<&'static dyn Host> {
+    HOST.get().copied()
+}

@@ -1,0 +1,324 @@
+//! The queue against a `VecDeque<u8>` model (proptest), and the queue shared between threads
+//! under a port data lock.
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::ffi::c_int;
+use std::ptr;
+use std::sync::Arc;
+
+use drv_queue::{BinaryRef, ErlDrvBinary, ErlIOVec, PdlRef, PortQueue, SysIOVec};
+use proptest::prelude::*;
+
+const POOL: usize = 3;
+const BIN_LEN: usize = 40;
+
+/// One piece of an `ErlIOVec`: a slice of a pool binary, or plain bytes with no binary.
+#[derive(Debug, Clone)]
+enum Piece {
+    Bin { bin: usize, off: usize, len: usize },
+    Plain(Vec<u8>),
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Enq(Vec<u8>),
+    Push(Vec<u8>),
+    EnqBin {
+        bin: usize,
+        off: usize,
+        len: usize,
+    },
+    PushBin {
+        bin: usize,
+        off: usize,
+        len: usize,
+    },
+    Enqv {
+        pieces: Vec<Piece>,
+        skip: usize,
+        binv: bool,
+    },
+    Pushqv {
+        pieces: Vec<Piece>,
+        skip: usize,
+        binv: bool,
+    },
+    /// Dequeue this fraction (per 256) of the queue.
+    Deq(u8),
+    Peekqv,
+}
+
+fn bin_range() -> impl Strategy<Value = (usize, usize, usize)> {
+    (0..POOL, 0..=BIN_LEN).prop_flat_map(|(bin, off)| (Just(bin), Just(off), 0..=BIN_LEN - off))
+}
+
+fn piece() -> impl Strategy<Value = Piece> {
+    prop_oneof![
+        bin_range().prop_map(|(bin, off, len)| Piece::Bin { bin, off, len }),
+        prop::collection::vec(any::<u8>(), 0..20).prop_map(Piece::Plain),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let data = || prop::collection::vec(any::<u8>(), 0..40);
+    let vec_args = || {
+        (
+            prop::collection::vec(piece(), 0..5),
+            0..60usize,
+            any::<bool>(),
+        )
+    };
+    prop_oneof![
+        3 => data().prop_map(Op::Enq),
+        1 => data().prop_map(Op::Push),
+        2 => bin_range().prop_map(|(bin, off, len)| Op::EnqBin { bin, off, len }),
+        1 => bin_range().prop_map(|(bin, off, len)| Op::PushBin { bin, off, len }),
+        1 => vec_args().prop_map(|(pieces, skip, binv)| Op::Enqv { pieces, skip, binv }),
+        1 => vec_args().prop_map(|(pieces, skip, binv)| Op::Pushqv { pieces, skip, binv }),
+        3 => any::<u8>().prop_map(Op::Deq),
+        1 => Just(Op::Peekqv),
+    ]
+}
+
+/// Builds the `ErlIOVec` for `pieces` and the bytes it stands for after `skip`, or `None` when
+/// `skip` is beyond its end (the queue must refuse it).
+fn with_iovec<R>(
+    pool: &[BinaryRef],
+    pieces: &mut [Piece],
+    use_binv: bool,
+    skip: usize,
+    f: impl FnOnce(&ErlIOVec, Option<Vec<u8>>) -> R,
+) -> R {
+    let mut iov = Vec::new();
+    let mut binv: Vec<*mut ErlDrvBinary> = Vec::new();
+    let mut bytes = Vec::new();
+    for p in pieces.iter_mut() {
+        match p {
+            Piece::Bin { bin, off, len } => {
+                let b = &pool[*bin];
+                iov.push(SysIOVec {
+                    iov_base: b.data_ptr().wrapping_add(*off).cast(),
+                    iov_len: *len,
+                });
+                binv.push(b.as_ptr());
+                bytes.extend_from_slice(&b.as_bytes()[*off..*off + *len]);
+            }
+            Piece::Plain(data) => {
+                iov.push(SysIOVec {
+                    iov_base: data.as_mut_ptr().cast(),
+                    iov_len: data.len(),
+                });
+                binv.push(ptr::null_mut());
+                bytes.extend_from_slice(data);
+            }
+        }
+    }
+    let ev = ErlIOVec {
+        vsize: iov.len() as c_int,
+        size: bytes.len(),
+        iov: iov.as_mut_ptr(),
+        binv: if use_binv {
+            binv.as_mut_ptr()
+        } else {
+            ptr::null_mut()
+        },
+    };
+    let expected = (skip <= bytes.len()).then(|| bytes[skip..].to_vec());
+    f(&ev, expected)
+}
+
+/// Applies `op` to the queue and the model.
+fn apply(q: &mut PortQueue, model: &mut VecDeque<u8>, pool: &[BinaryRef], op: Op) {
+    let push_front = |model: &mut VecDeque<u8>, bytes: &[u8]| {
+        bytes.iter().rev().for_each(|&b| model.push_front(b));
+    };
+    match op {
+        Op::Enq(data) => {
+            q.enq(&data);
+            model.extend(&data);
+        }
+        Op::Push(data) => {
+            q.push(&data);
+            push_front(model, &data);
+        }
+        Op::EnqBin { bin, off, len } => {
+            q.enq_bin(&pool[bin], off, len).expect("in range");
+            model.extend(&pool[bin].as_bytes()[off..off + len]);
+        }
+        Op::PushBin { bin, off, len } => {
+            q.push_bin(&pool[bin], off, len).expect("in range");
+            push_front(model, &pool[bin].as_bytes()[off..off + len]);
+        }
+        Op::Enqv {
+            mut pieces,
+            skip,
+            binv,
+        } => {
+            with_iovec(pool, &mut pieces, binv, skip, |ev, expected| {
+                // SAFETY: `ev` describes live arrays, plain data and pool binaries.
+                let result = unsafe { q.enqv(ev, skip) };
+                assert_eq!(result.is_ok(), expected.is_some());
+                model.extend(expected.unwrap_or_default());
+            });
+        }
+        Op::Pushqv {
+            mut pieces,
+            skip,
+            binv,
+        } => {
+            with_iovec(pool, &mut pieces, binv, skip, |ev, expected| {
+                // SAFETY: as above.
+                let result = unsafe { q.pushqv(ev, skip) };
+                assert_eq!(result.is_ok(), expected.is_some());
+                push_front(model, &expected.unwrap_or_default());
+            });
+        }
+        Op::Deq(fraction) => {
+            let n = model.len() * usize::from(fraction) / 255;
+            assert_eq!(q.deq(n), Ok(model.len() - n));
+            model.drain(..n);
+        }
+        Op::Peekqv => {
+            let mut ev = ErlIOVec {
+                vsize: -1,
+                size: 0,
+                iov: ptr::null_mut(),
+                binv: ptr::null_mut(),
+            };
+            assert_eq!(q.peekqv(&mut ev), model.len());
+            assert_eq!(ev.vsize as usize, q.vlen());
+            for i in 0..q.vlen() {
+                // SAFETY: `ev` points at the queue's arrays, unchanged since `peekqv`.
+                let (v, bin) = unsafe { (*ev.iov.add(i), *ev.binv.add(i)) };
+                assert!(!bin.is_null());
+                // SAFETY: a non-null binv entry is a live binary the queue references.
+                let bin = unsafe { BinaryRef::from_raw_borrowed(bin) };
+                let start = v.iov_base as usize - bin.data_ptr() as usize;
+                assert!(start + v.iov_len <= bin.len(), "entry inside its binary");
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn queue_matches_model(ops in prop::collection::vec(op(), 1..60)) {
+        let pool: Vec<BinaryRef> = (0..POOL)
+            .map(|i| {
+                let data: Vec<u8> = (0..BIN_LEN).map(|j| (i * 64 + j) as u8).collect();
+                BinaryRef::from_slice(&data).expect("alloc")
+            })
+            .collect();
+        let mut q = PortQueue::new();
+        let mut model = VecDeque::new();
+        for op in ops {
+            apply(&mut q, &mut model, &pool, op);
+            prop_assert_eq!(q.size(), model.len());
+            let peeked: Vec<u8> = q
+                .peekq()
+                .iter()
+                // SAFETY: peekq entries describe live queued bytes until the next change.
+                .flat_map(|v| unsafe { std::slice::from_raw_parts(v.iov_base.cast::<u8>(), v.iov_len) })
+                .copied()
+                .collect();
+            prop_assert!(peeked.iter().eq(model.iter()));
+            prop_assert!(q.peekq().iter().all(|v| v.iov_len > 0));
+        }
+        drop(q);
+        for bin in &pool {
+            prop_assert_eq!(bin.refc(), 1);
+        }
+    }
+}
+
+/// The queue shared by threads, as the ABI layer does: exclusive access is guaranteed by
+/// holding the port data lock.
+struct LockedPort {
+    pdl: PdlRef,
+    queue: UnsafeCell<PortQueue>,
+}
+
+// SAFETY: `queue` is only touched while `pdl` is held.
+unsafe impl Sync for LockedPort {}
+
+impl LockedPort {
+    fn with_queue<R>(&self, f: impl FnOnce(&mut PortQueue) -> R) -> R {
+        let _held = self.pdl.guard();
+        // SAFETY: the lock is held, so no other thread accesses the queue.
+        f(unsafe { &mut *self.queue.get() })
+    }
+}
+
+#[test]
+fn threads_enq_and_deq_under_the_port_data_lock() {
+    const PRODUCERS: u32 = 3;
+    const PER_PRODUCER: u32 = 5_000;
+    let port = Arc::new(LockedPort {
+        pdl: PdlRef::new(),
+        queue: UnsafeCell::new(PortQueue::new()),
+    });
+    let shared = BinaryRef::from_slice(&[0xff; 8]).expect("alloc");
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|id| {
+            let port = Arc::clone(&port);
+            std::thread::spawn(move || {
+                for seq in 0..PER_PRODUCER {
+                    let mut record = [0u8; 8];
+                    record[..4].copy_from_slice(&id.to_le_bytes());
+                    record[4..].copy_from_slice(&seq.to_le_bytes());
+                    port.with_queue(|q| q.enq(&record));
+                }
+            })
+        })
+        .collect();
+    let consumer = {
+        let port = Arc::clone(&port);
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            let mut next = [0u32; PRODUCERS as usize];
+            let mut seen = 0;
+            while seen < PRODUCERS * PER_PRODUCER {
+                port.with_queue(|q| {
+                    // Interleave referenced marker binaries with the copied records.
+                    q.enq_bin(&shared, 0, 8).expect("in range");
+                    while q.size() >= 8 {
+                        let record: Vec<u8> = q.chunks().flatten().take(8).copied().collect();
+                        let (id, seq) = (&record[..4], &record[4..8]);
+                        if id == [0xff; 4] {
+                            q.deq(8).expect("marker");
+                            continue;
+                        }
+                        let id = u32::from_le_bytes(id.try_into().expect("4 bytes"));
+                        let seq = u32::from_le_bytes(seq.try_into().expect("4 bytes"));
+                        assert_eq!(
+                            seq, next[id as usize],
+                            "records of one thread stay in order"
+                        );
+                        next[id as usize] += 1;
+                        seen += 1;
+                        q.deq(8).expect("a whole record");
+                    }
+                });
+                std::thread::yield_now();
+            }
+            next
+        })
+    };
+    for p in producers {
+        p.join().expect("producer");
+    }
+    let next = consumer.join().expect("consumer");
+    assert_eq!(next, [PER_PRODUCER; PRODUCERS as usize]);
+    port.with_queue(|q| {
+        assert!(
+            q.chunks().flatten().all(|&b| b == 0xff),
+            "only markers left"
+        );
+        q.clear();
+    });
+    assert_eq!(shared.refc(), 1, "every queued reference released");
+    assert_eq!(port.pdl.refc(), 1);
+}

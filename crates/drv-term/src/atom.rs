@@ -1,0 +1,234 @@
+//! The global atom table: names are interned once and never freed, as in BEAM.
+//!
+//! Lookups by index (`as_str`, `from_term_data`) are lock-free: names live in
+//! append-only buckets of doubling size. Lookups by name (`Atom::new` on an
+//! existing atom) take a read lock on a hash index; only a new name takes the
+//! write lock.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use parking_lot::RwLock;
+
+use crate::TermData;
+
+/// BEAM's limit on an atom's length, in characters.
+pub const MAX_ATOM_CHARS: usize = 255;
+/// BEAM's default atom table size (`+t`).
+pub const MAX_ATOMS: usize = 1 << 20;
+
+/// Tag bits BEAM uses for an immediate atom (`_TAG_IMMED2_ATOM`), below the index.
+const ATOM_TAG: TermData = 0x0B;
+const ATOM_TAG_BITS: u32 = 6;
+
+const FIRST_BUCKET_BITS: u32 = 6;
+/// Bucket `b` holds `64 << b` names; 15 buckets cover `MAX_ATOMS`.
+const BUCKETS: usize = 15;
+
+type Slot = OnceLock<&'static str>;
+static NAMES: [OnceLock<Box<[Slot]>>; BUCKETS] = [const { OnceLock::new() }; BUCKETS];
+/// Number of atoms whose name slot is filled; an index below it is a valid atom.
+static COUNT: AtomicU32 = AtomicU32::new(0);
+static INDEX: OnceLock<RwLock<HashMap<&'static str, u32, BuildHasherDefault<FxHasher>>>> =
+    OnceLock::new();
+
+/// Why an atom could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AtomError {
+    /// More than [`MAX_ATOM_CHARS`] characters.
+    #[error("atom name longer than 255 characters")]
+    TooLong,
+    /// The table already holds [`MAX_ATOMS`] atoms (BEAM's `system_limit`).
+    #[error("atom table full")]
+    TableFull,
+}
+
+/// An interned atom. Copying and comparing for equality is a `u32` operation;
+/// ordering follows Erlang (by name).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Atom(u32);
+
+fn slot_of(index: u32) -> (usize, usize) {
+    let n = index as usize + (1 << FIRST_BUCKET_BITS);
+    let high = usize::BITS - 1 - n.leading_zeros();
+    let bucket = (high - FIRST_BUCKET_BITS) as usize;
+    (bucket, n - (1 << high))
+}
+
+fn index() -> &'static RwLock<HashMap<&'static str, u32, BuildHasherDefault<FxHasher>>> {
+    INDEX.get_or_init(|| RwLock::new(HashMap::default()))
+}
+
+impl Atom {
+    /// Interns `name` (UTF-8).
+    ///
+    /// # Panics
+    /// If the name is longer than 255 characters or the table is full; use
+    /// [`Atom::try_new`] where that must not happen.
+    pub fn new(name: &str) -> Atom {
+        Atom::try_new(name).expect("atom name too long or atom table full")
+    }
+
+    /// Interns `name`, failing like BEAM's `system_limit` instead of panicking.
+    pub fn try_new(name: &str) -> Result<Atom, AtomError> {
+        if let Some(&ix) = index().read().get(name) {
+            return Ok(Atom(ix));
+        }
+        if name.len() > MAX_ATOM_CHARS && name.chars().count() > MAX_ATOM_CHARS {
+            return Err(AtomError::TooLong);
+        }
+        let mut map = index().write();
+        if let Some(&ix) = map.get(name) {
+            return Ok(Atom(ix));
+        }
+        let ix = map.len();
+        if ix >= MAX_ATOMS {
+            return Err(AtomError::TableFull);
+        }
+        let ix = u32::try_from(ix).expect("MAX_ATOMS fits u32");
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        let (bucket, offset) = slot_of(ix);
+        let slots = NAMES[bucket].get_or_init(|| {
+            (0..(1usize << (bucket as u32 + FIRST_BUCKET_BITS)))
+                .map(|_| OnceLock::new())
+                .collect()
+        });
+        // The slot is filled before the index becomes visible through COUNT or the map.
+        slots[offset]
+            .set(leaked)
+            .expect("a new atom index has an empty slot");
+        COUNT.store(ix + 1, Ordering::Release);
+        map.insert(leaked, ix);
+        Ok(Atom(ix))
+    }
+
+    /// Interns a Latin-1 name, as `driver_mk_atom` and `ATOM_EXT` do.
+    pub fn from_latin1(name: &[u8]) -> Result<Atom, AtomError> {
+        if name.len() > MAX_ATOM_CHARS {
+            return Err(AtomError::TooLong);
+        }
+        if name.is_ascii() {
+            // ASCII is the same in Latin-1 and UTF-8.
+            return Atom::try_new(std::str::from_utf8(name).expect("ASCII is UTF-8"));
+        }
+        let text: String = name.iter().map(|&b| char::from(b)).collect();
+        Atom::try_new(&text)
+    }
+
+    /// The atom's name.
+    pub fn as_str(self) -> &'static str {
+        let (bucket, offset) = slot_of(self.0);
+        NAMES[bucket]
+            .get()
+            .and_then(|slots| slots[offset].get())
+            .copied()
+            .expect("an Atom value only exists once its name slot is filled")
+    }
+
+    /// The value `driver_mk_atom` returns for this atom: BEAM's immediate atom encoding.
+    pub fn to_term_data(self) -> TermData {
+        ((self.0 as TermData) << ATOM_TAG_BITS) | ATOM_TAG
+    }
+
+    /// The atom a `to_term_data` value stands for; `None` for any value no atom has.
+    pub fn from_term_data(v: TermData) -> Option<Atom> {
+        if v & ((1 << ATOM_TAG_BITS) - 1) != ATOM_TAG {
+            return None;
+        }
+        let ix = u32::try_from(v >> ATOM_TAG_BITS).ok()?;
+        (ix < COUNT.load(Ordering::Acquire)).then_some(Atom(ix))
+    }
+
+    /// The table index of this atom (stable for the life of the process).
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+impl PartialOrd for Atom {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Atom {
+    /// Erlang orders atoms by their text (code point order, which UTF-8 byte order preserves).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.0 == other.0 {
+            return std::cmp::Ordering::Equal;
+        }
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::fmt::Debug for Atom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Atom({:?})", self.as_str())
+    }
+}
+
+/// A small fast hasher for atom names (FxHash's mixing step).
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("chunk of 8"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_cover_bucket_boundaries() {
+        let cases = [
+            (0, (0, 0)),
+            (63, (0, 63)),
+            (64, (1, 0)),
+            (191, (1, 127)),
+            (192, (2, 0)),
+        ];
+        for (ix, expected) in cases {
+            assert_eq!(slot_of(ix), expected, "index {ix}");
+        }
+        let (last_bucket, _) = slot_of(MAX_ATOMS as u32 - 1);
+        assert!(last_bucket < BUCKETS);
+    }
+
+    #[test]
+    fn interning_is_stable_and_round_trips() {
+        let a = Atom::new("atom_table_test");
+        assert_eq!(a, Atom::new("atom_table_test"));
+        assert_eq!(a.as_str(), "atom_table_test");
+        assert_eq!(Atom::from_term_data(a.to_term_data()), Some(a));
+        assert_eq!(
+            Atom::from_term_data(a.to_term_data() + 64 * 1_000_000),
+            None
+        );
+        assert_eq!(Atom::from_term_data(0), None);
+        assert_eq!(Atom::from_term_data(a.to_term_data() ^ 1), None);
+    }
+
+    #[test]
+    fn length_limit_counts_characters() {
+        assert!(Atom::try_new(&"é".repeat(255)).is_ok());
+        assert_eq!(Atom::try_new(&"é".repeat(256)), Err(AtomError::TooLong));
+        assert_eq!(Atom::from_latin1(&[b'a'; 256]), Err(AtomError::TooLong));
+        assert_eq!(Atom::from_latin1(&[0xE9]).map(Atom::as_str), Ok("é"));
+    }
+}

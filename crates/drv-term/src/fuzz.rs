@@ -1,0 +1,92 @@
+//! Entry points for fuzzing on stable Rust: each takes arbitrary bytes and
+//! panics only if it finds a bug (see `examples/fuzz.rs` for the driver loop).
+
+use bytes::Bytes;
+
+use crate::{build_term, decode, encode, Atom, Pid, Port, SpecEnv, Term, TermData};
+
+/// Checks everything that decodes: re-encoding decodes to an equal term with
+/// the same bytes, and printing and comparing do not fail.
+pub fn etf_decode_one(data: &[u8]) {
+    if let Ok(term) = decode(data) {
+        check_round_trip(&term);
+    }
+}
+
+fn check_round_trip(term: &Term) {
+    let bytes = encode(term);
+    let back = decode(&bytes).expect("an encoded term decodes");
+    assert!(back == *term, "round trip changed {term}");
+    assert_eq!(encode(&back), bytes, "re-encoding differs for {term}");
+    assert_eq!(back.to_string(), term.to_string());
+    assert!(back.cmp(term).is_eq());
+}
+
+/// Base address of [`FuzzEnv`]'s memory: the input bytes themselves.
+const MEM_BASE: TermData = 0x10_000;
+/// Handle of [`FuzzEnv`]'s one driver binary.
+const BIN_HANDLE: TermData = 0x20_000;
+
+/// A fake environment over the fuzz input: pointers from `MEM_BASE` address
+/// the input, `BIN_HANDLE` is a 64-byte binary.
+struct FuzzEnv<'a> {
+    mem: &'a [u8],
+    bin: Bytes,
+}
+
+impl FuzzEnv<'_> {
+    fn slice(&self, ptr: TermData, len: usize) -> Option<&[u8]> {
+        let start = usize::try_from(ptr.checked_sub(MEM_BASE)?).ok()?;
+        self.mem.get(start..start.checked_add(len)?)
+    }
+}
+
+impl SpecEnv for FuzzEnv<'_> {
+    fn bytes(&self, ptr: TermData, len: usize) -> Option<Bytes> {
+        self.slice(ptr, len).map(Bytes::copy_from_slice)
+    }
+    fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes> {
+        (bin == BIN_HANDLE && offset.checked_add(len)? <= self.bin.len())
+            .then(|| self.bin.slice(offset..offset + len))
+    }
+    fn float(&self, ptr: TermData) -> Option<f64> {
+        Some(f64::from_le_bytes(self.slice(ptr, 8)?.try_into().ok()?))
+    }
+    fn int64(&self, ptr: TermData) -> Option<i64> {
+        Some(i64::from_le_bytes(self.slice(ptr, 8)?.try_into().ok()?))
+    }
+    fn uint64(&self, ptr: TermData) -> Option<u64> {
+        Some(u64::from_le_bytes(self.slice(ptr, 8)?.try_into().ok()?))
+    }
+}
+
+/// Turns two input bytes into one spec word, biased towards meaningful
+/// values: tags and counts, atoms, ports, pids, pointers, handles, and raw
+/// (often negative) numbers.
+fn spec_word(kind: u8, v: u8) -> TermData {
+    match kind >> 5 {
+        0..=3 => TermData::from(kind & 31),
+        4 => Atom::new(["ok", "tcp", "a", "b"][usize::from(v % 4)]).to_term_data(),
+        5 if v & 1 == 0 => Port::local(u64::from(v)).to_local_term_data().unwrap_or(0),
+        5 => Pid::local(u64::from(v)).to_local_term_data().unwrap_or(0),
+        6 if v & 0x80 == 0 => MEM_BASE + TermData::from(v),
+        6 => BIN_HANDLE,
+        _ => (i64::from(v as i8) * 0x0101_0101) as TermData,
+    }
+}
+
+/// Interprets the input as a driver term spec over a fake environment and
+/// checks that whatever it builds round-trips through ETF.
+pub fn spec_one(data: &[u8]) {
+    let spec: Vec<TermData> = data
+        .chunks_exact(2)
+        .map(|c| spec_word(c[0], c[1]))
+        .collect();
+    let env = FuzzEnv {
+        mem: data,
+        bin: Bytes::from((0u8..64).collect::<Vec<u8>>()),
+    };
+    if let Ok(term) = build_term(&spec, &env) {
+        check_round_trip(&term);
+    }
+}

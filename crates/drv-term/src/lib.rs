@@ -1,0 +1,96 @@
+//! Erlang terms for driver code: the `ErlDrvTermData` spec interpreter behind
+//! `erl_drv_output_term`/`erl_drv_send_term`, a [`Term`] type with Erlang's
+//! term order and OTP 25's `~0p` printing, and the external term format.
+//!
+//! The crate has no `unsafe`: memory a spec points into is read through
+//! [`SpecEnv`], which the C ABI layer implements over real pointers.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use drv_term::{build_term, decode, encode, tags::*, Atom, Port, SpecEnv, TermData};
+//!
+//! /// Memory for the spec: one driver binary (handle 1) and nothing else.
+//! struct Env;
+//! impl SpecEnv for Env {
+//!     fn bytes(&self, _: TermData, _: usize) -> Option<Bytes> { None }
+//!     fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes> {
+//!         let data = Bytes::from_static(b"hello world");
+//!         (bin == 1 && offset.checked_add(len)? <= data.len()).then(|| data.slice(offset..offset + len))
+//!     }
+//!     fn float(&self, _: TermData) -> Option<f64> { None }
+//!     fn int64(&self, _: TermData) -> Option<i64> { None }
+//!     fn uint64(&self, _: TermData) -> Option<u64> { None }
+//! }
+//!
+//! let port = Port::local(3).to_local_term_data().unwrap();
+//! let spec = [
+//!     ERL_DRV_ATOM, Atom::new("tcp").to_term_data(),
+//!     ERL_DRV_PORT, port,
+//!     ERL_DRV_INT, 100,
+//!     ERL_DRV_BINARY, 1, 5, 0,
+//!     ERL_DRV_LIST, 2,
+//!     ERL_DRV_TUPLE, 3,
+//! ];
+//! let term = build_term(&spec, &Env).unwrap();
+//! assert_eq!(term.to_string(), r#"{tcp,#Port<0.3>,[100|<<"hello">>]}"#);
+//! assert_eq!(decode(&encode(&term)).unwrap(), term);
+//! ```
+
+mod atom;
+mod etf;
+pub mod fuzz;
+mod hamt;
+mod ident;
+mod print;
+mod spec;
+mod term;
+
+pub use atom::{Atom, AtomError, MAX_ATOMS, MAX_ATOM_CHARS};
+pub use etf::{decode, decode_prefix, encode, encode_into, ext, EtfError, VERSION};
+pub use hamt::SMALL_MAP_LIMIT;
+pub use ident::{local_node, Pid, Port, Ref, MAX_REF_WORDS};
+pub use print::{write_float, DefaultNamer, IdentNamer};
+pub use spec::{build_term, SpecEnv, SpecError, MAX_NESTING};
+pub use term::{BigInt, Term};
+
+/// `ErlDrvTermData`: one word of a driver term spec.
+pub type TermData = std::os::raw::c_ulong;
+
+/// The `ERL_DRV_*` tags of a driver term spec, with erl_driver.h's values.
+pub mod tags {
+    use crate::TermData;
+    /// `[]`; no arguments.
+    pub const ERL_DRV_NIL: TermData = 1;
+    /// An atom; argument: `driver_mk_atom(name)`.
+    pub const ERL_DRV_ATOM: TermData = 2;
+    /// An integer; argument: `ErlDrvSInt`.
+    pub const ERL_DRV_INT: TermData = 3;
+    /// A port; argument: `driver_mk_port(port)`.
+    pub const ERL_DRV_PORT: TermData = 4;
+    /// A binary; arguments: `ErlDrvBinary*`, length, offset.
+    pub const ERL_DRV_BINARY: TermData = 5;
+    /// A string; arguments: `char*`, length.
+    pub const ERL_DRV_STRING: TermData = 6;
+    /// A tuple of the last N terms; argument: N.
+    pub const ERL_DRV_TUPLE: TermData = 7;
+    /// A list of the last N terms, the last being the tail; argument: N.
+    pub const ERL_DRV_LIST: TermData = 8;
+    /// Characters consed onto the last term; arguments: `char*`, length.
+    pub const ERL_DRV_STRING_CONS: TermData = 9;
+    /// A pid; argument: `driver_connected`/`driver_caller`/... value.
+    pub const ERL_DRV_PID: TermData = 10;
+    /// A float; argument: `double*`.
+    pub const ERL_DRV_FLOAT: TermData = 11;
+    /// A term in external format; arguments: `char*`, length.
+    pub const ERL_DRV_EXT2TERM: TermData = 12;
+    /// An unsigned integer; argument: `ErlDrvUInt`.
+    pub const ERL_DRV_UINT: TermData = 13;
+    /// A binary copied from a buffer; arguments: `char*`, length.
+    pub const ERL_DRV_BUF2BINARY: TermData = 14;
+    /// A 64-bit integer; argument: `ErlDrvSInt64*`.
+    pub const ERL_DRV_INT64: TermData = 15;
+    /// An unsigned 64-bit integer; argument: `ErlDrvUInt64*`.
+    pub const ERL_DRV_UINT64: TermData = 16;
+    /// A map of the last 2N terms (key, value, ...); argument: N.
+    pub const ERL_DRV_MAP: TermData = 17;
+}
