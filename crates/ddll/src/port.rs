@@ -51,11 +51,6 @@ impl PortCell {
         drv_term::Port::local(self.handle)
     }
 
-    /// The handle drivers get.
-    pub(crate) fn raw(&self) -> ErlDrvPort {
-        self.handle as usize as ErlDrvPort
-    }
-
     pub(crate) fn term(&self) -> Term {
         Term::Port(self.id())
     }

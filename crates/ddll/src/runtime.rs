@@ -139,7 +139,7 @@ impl Runtime {
     /// Starts a process (it traps exits, so port exits arrive as messages).
     pub fn spawn(&self, name: Option<&str>) -> Arc<Process> {
         let pid = Pid::local(next_id());
-        let process = Arc::new(Process::new(pid.clone(), name.map(str::to_owned)));
+        let process = Arc::new(Process::new(pid, name.map(str::to_owned)));
         self.inner
             .procs
             .lock()
@@ -288,7 +288,7 @@ impl Runtime {
                 owner: owner.clone(),
                 data: None,
                 control_binary: false,
-                caller: owner.pid().clone(),
+                caller: *owner.pid(),
                 busy: false,
                 os_pid: None,
                 closed: false,
@@ -297,7 +297,7 @@ impl Runtime {
         self.inner.ports.lock().insert(port.handle, port.clone());
         let started = {
             let _serial = port.lock.lock();
-            port::with_current(&port, || driver.driver.start(port.raw(), command))
+            port::with_current(&port, || driver.driver.start(port.handle, command))
         };
         match started {
             Ok(data) => {
@@ -343,7 +343,7 @@ impl Runtime {
             if state.closed {
                 return None;
             }
-            state.caller = caller.clone();
+            state.caller = *caller;
             state.data?
         };
         Some(port::with_current(port, || f(data)))
@@ -413,7 +413,7 @@ impl Runtime {
         match reply {
             Ok(Some((reply, true))) => Ok(Term::Binary(reply)),
             Ok(Some((reply, false))) => Ok(bytes_list(&reply)),
-            Ok(None) | Err(()) => Err(Exception::badarg()),
+            Ok(None) | Err(_) => Err(Exception::badarg()),
         }
     }
 
@@ -434,7 +434,7 @@ impl Runtime {
             .ok_or(Exception::badarg())?;
         match reply {
             Ok(Some(reply)) => drv_term::decode(&reply).map_err(|_| Exception::badarg()),
-            Ok(None) | Err(()) => Err(Exception::badarg()),
+            Ok(None) | Err(_) => Err(Exception::badarg()),
         }
     }
 
@@ -581,9 +581,12 @@ impl Runtime {
             );
             Term::List(items)
         };
+        // Interning takes a lock; the atom of every data message is looked up once.
+        static DATA: std::sync::OnceLock<Atom> = std::sync::OnceLock::new();
+        let data_atom = *DATA.get_or_init(|| Atom::new("data"));
         owner.deliver(Term::Tuple(vec![
             port.term(),
-            Term::Tuple(vec![atom("data"), data]),
+            Term::Tuple(vec![Term::Atom(data_atom), data]),
         ]));
     }
 
@@ -662,7 +665,7 @@ impl Runtime {
             return atom("undefined");
         };
         let state = port.state.lock();
-        let owner = Term::Pid(state.owner.pid().clone());
+        let owner = Term::Pid(*state.owner.pid());
         let os_pid = state
             .os_pid
             .map_or(atom("undefined"), |p| Term::Int(p as i64));

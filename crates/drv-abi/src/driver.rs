@@ -23,6 +23,11 @@ use crate::types::{
     ERL_DRV_EXTENDED_MARKER, ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
+/// The driver answered a control or call with a negative length: the caller raises `badarg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the driver returned a negative reply length")]
+pub struct NegativeReply;
+
 /// Why a driver could not be loaded; each maps to the runtime's error term.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {
@@ -219,8 +224,10 @@ impl Driver {
         self.entry().ready_async.is_some()
     }
 
-    /// `start(port, command)`.
-    pub fn start(&self, port: ErlDrvPort, command: &str) -> Result<DriverData, StartError> {
+    /// `start(port, command)`. `port` is the host's handle token for the port (what the
+    /// driver receives as `ErlDrvPort`; it is opaque and never dereferenced).
+    pub fn start(&self, port: u64, command: &str) -> Result<DriverData, StartError> {
+        let port = port as usize as ErlDrvPort;
         let Some(start) = self.entry().start else {
             return Err(StartError::BadArg);
         };
@@ -298,7 +305,7 @@ impl Driver {
     }
 
     /// `control(data, command, buf, len, &rbuf, rlen)`. `Ok(None)` when the driver has no
-    /// `control`; `Err(())` when it returned a negative length (the caller raises `badarg`).
+    /// `control`; `Err(NegativeReply)` for a negative length.
     ///
     /// `binary_result` is asked after the call returns, because the driver may change its
     /// port's control flags inside the call, and the runtime reads them afterwards.
@@ -308,7 +315,7 @@ impl Driver {
         command: c_uint,
         input: &[u8],
         binary_result: impl FnOnce() -> bool,
-    ) -> Result<Option<(Bytes, bool)>, ()> {
+    ) -> Result<Option<(Bytes, bool)>, NegativeReply> {
         let Some(control) = self.entry().control else {
             return Ok(None);
         };
@@ -332,13 +339,13 @@ impl Driver {
     }
 
     /// `call(data, command, buf, len, &rbuf, rlen, &flags)`: the reply bytes (external term
-    /// format). `Ok(None)` without `call`; `Err(())` for a negative length.
+    /// format). `Ok(None)` without `call`; `Err(NegativeReply)` for a negative length.
     pub fn call(
         &self,
         data: DriverData,
         command: c_uint,
         input: &[u8],
-    ) -> Result<Option<Bytes>, ()> {
+    ) -> Result<Option<Bytes>, NegativeReply> {
         let Some(call) = self.entry().call else {
             return Ok(None);
         };
@@ -372,13 +379,13 @@ impl Driver {
         rbuf: *mut c_char,
         local: *const c_char,
         binary_result: bool,
-    ) -> Result<Bytes, ()> {
+    ) -> Result<Bytes, NegativeReply> {
         if n < 0 {
             if rbuf.cast_const() != local && !rbuf.is_null() && !binary_result {
                 // SAFETY: driver_alloc'ed memory handed over to us (contract).
                 unsafe { libc::free(rbuf.cast::<c_void>()) };
             }
-            return Err(());
+            return Err(NegativeReply);
         }
         let n = n as usize;
         if rbuf.is_null() {

@@ -4,6 +4,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use drv_async::{AsyncHandler, AsyncPool, JobId};
@@ -66,13 +67,52 @@ fn submit(c: &mut Criterion) {
 
 fn latency(c: &mut Criterion) {
     let (pool, counting) = start_pool(1);
-    c.bench_function("submit -> completed latency, 1 thread", |b| {
+    c.bench_function("submit -> completed round trip, 1 thread", |b| {
         b.iter(|| {
             let before = counting.completed.load(Ordering::Acquire);
             pool.submit(None, black_box(1));
             while counting.completed.load(Ordering::Acquire) == before {
                 std::hint::spin_loop();
             }
+        })
+    });
+}
+
+/// Sums how long each job took from `submit` (its payload) to the start of `completed`.
+#[derive(Default)]
+struct OneWay {
+    completed: AtomicU64,
+    total_nanos: AtomicU64,
+}
+
+struct OneWayHandler(Arc<OneWay>);
+
+impl AsyncHandler<Instant> for OneWayHandler {
+    fn invoke(&self, job: &mut Instant) {
+        black_box(job);
+    }
+    fn completed(&self, submitted: Instant) {
+        let nanos = submitted.elapsed().as_nanos() as u64;
+        self.0.total_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.0.completed.fetch_add(1, Ordering::Release);
+    }
+}
+
+fn one_way_latency(c: &mut Criterion) {
+    let one_way = Arc::new(OneWay::default());
+    let pool = AsyncPool::new(1, OneWayHandler(Arc::clone(&one_way))).expect("pool starts");
+    c.bench_function("submit -> completed one-way latency, 1 thread", |b| {
+        b.iter_custom(|iterations| {
+            one_way.total_nanos.store(0, Ordering::Relaxed);
+            for _ in 0..iterations {
+                let before = one_way.completed.load(Ordering::Acquire);
+                pool.submit(None, Instant::now());
+                // Wait so each job meets an idle (spinning) worker rather than a backlog.
+                while one_way.completed.load(Ordering::Acquire) == before {
+                    std::hint::spin_loop();
+                }
+            }
+            Duration::from_nanos(one_way.total_nanos.load(Ordering::Relaxed))
         })
     });
 }
@@ -95,5 +135,5 @@ fn cancel(c: &mut Criterion) {
     counting.release();
 }
 
-criterion_group!(benches, submit, latency, cancel);
+criterion_group!(benches, submit, latency, one_way_latency, cancel);
 criterion_main!(benches);

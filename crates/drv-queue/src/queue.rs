@@ -169,7 +169,7 @@ impl PortQueue {
             return;
         }
         if len > TAIL_MAX / 4 {
-            let bin = BinaryRef::from_slice(data).expect("allocating a queue binary");
+            let bin = or_abort(BinaryRef::from_slice(data), data.len());
             let base = bin.data_ptr();
             self.push_back_entry(base, len, bin.into_raw(), true);
             return;
@@ -205,7 +205,7 @@ impl PortQueue {
         if data.is_empty() {
             return;
         }
-        let bin = BinaryRef::from_slice(data).expect("allocating a queue binary");
+        let bin = or_abort(BinaryRef::from_slice(data), data.len());
         let base = bin.data_ptr();
         self.push_front_entry(base, data.len(), bin.into_raw(), true);
     }
@@ -230,6 +230,40 @@ impl PortQueue {
     ) -> Result<(), QueueError> {
         // SAFETY: `bin` is a live binary of this crate and we hold a reference on it.
         unsafe { self.push_bin_raw(bin.as_ptr(), offset, len) }
+    }
+
+    /// [`enq_bin`](Self::enq_bin) that hands the reference `bin` over to the queue, so no
+    /// reference count changes here (the fastest way to queue a binary the caller is done with).
+    /// On error `bin` is dropped.
+    #[inline]
+    pub fn enq_bin_owned(
+        &mut self,
+        bin: BinaryRef,
+        offset: usize,
+        len: usize,
+    ) -> Result<(), QueueError> {
+        // SAFETY: `bin` is a live binary of this crate and we hold a reference on it.
+        let base = unsafe { checked_slice(bin.as_ptr(), offset, len) }?;
+        if len != 0 {
+            self.push_back_entry(base, len, bin.into_raw(), true);
+        }
+        Ok(())
+    }
+
+    /// [`push_bin`](Self::push_bin) that hands the reference `bin` over to the queue.
+    /// On error `bin` is dropped.
+    pub fn push_bin_owned(
+        &mut self,
+        bin: BinaryRef,
+        offset: usize,
+        len: usize,
+    ) -> Result<(), QueueError> {
+        // SAFETY: `bin` is a live binary of this crate and we hold a reference on it.
+        let base = unsafe { checked_slice(bin.as_ptr(), offset, len) }?;
+        if len != 0 {
+            self.push_front_entry(base, len, bin.into_raw(), true);
+        }
+        Ok(())
     }
 
     /// [`enq_bin`](Self::enq_bin) for a C pointer; the queue takes its own reference.
@@ -465,7 +499,7 @@ impl PortQueue {
             TAIL_MIN
         };
         let cap = grown.max(len.next_power_of_two()).clamp(TAIL_MIN, TAIL_MAX);
-        let tail = BinaryRef::alloc(cap).expect("allocating a queue tail buffer");
+        let tail = or_abort(BinaryRef::alloc(cap), cap);
         self.tail_data = tail.data_ptr();
         self.tail_cap = cap;
         self.tail = Some(tail);
@@ -505,15 +539,21 @@ impl PortQueue {
             binv[end] = bin;
             self.end = end + 1;
         } else {
-            self.make_back_room();
-            let end = self.end;
-            self.iov[end] = SysIOVec {
-                iov_base: base.cast::<c_char>(),
-                iov_len: len,
-            };
-            self.binv[end] = bin;
-            self.end = end + 1;
+            self.push_back_slow(base, len, bin);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_back_slow(&mut self, base: *mut u8, len: usize, bin: *mut ErlDrvBinary) {
+        self.make_back_room();
+        let end = self.end;
+        self.iov[end] = SysIOVec {
+            iov_base: base.cast::<c_char>(),
+            iov_len: len,
+        };
+        self.binv[end] = bin;
+        self.end = end + 1;
     }
 
     /// Frees a slot after `end`: moves the entries down when at least half the slots are spare
@@ -624,10 +664,24 @@ unsafe fn checked_slice(
     let size = unsafe { binary::capacity(bin) };
     match offset.checked_add(len) {
         Some(end) if end <= size => {}
-        _ => return Err(QueueError::OutOfRange { offset, len, size }),
+        _ => return Err(out_of_range(offset, len, size)),
     }
     // SAFETY: caller contract; `offset <= size`, so the result stays inside the allocation.
     Ok(unsafe { binary::data_ptr(bin).add(offset) })
+}
+
+/// Out of memory for queue data aborts, as in the runtime (and never unwinds into C).
+fn or_abort(bin: Option<BinaryRef>, size: usize) -> BinaryRef {
+    bin.unwrap_or_else(|| {
+        let layout = std::alloc::Layout::array::<u8>(size)
+            .unwrap_or_else(|_| std::alloc::Layout::new::<u8>());
+        std::alloc::handle_alloc_error(layout)
+    })
+}
+
+#[cold]
+fn out_of_range(offset: usize, len: usize, size: usize) -> QueueError {
+    QueueError::OutOfRange { offset, len, size }
 }
 
 /// Whether `base..base + len` lies inside the data of `bin`.
@@ -678,6 +732,9 @@ mod tests {
         Push(&'static [u8]),
         EnqBin(usize, usize),
         PushBin(usize, usize),
+        /// Like `EnqBin`/`PushBin`, handing over a clone of the binary.
+        EnqOwned(usize, usize),
+        PushOwned(usize, usize),
         Deq(usize),
     }
 
@@ -692,6 +749,10 @@ mod tests {
                 Op::Push(d) => q.push(d),
                 Op::EnqBin(off, len) => q.enq_bin(&bin, off, len).expect("in range"),
                 Op::PushBin(off, len) => q.push_bin(&bin, off, len).expect("in range"),
+                Op::EnqOwned(off, len) => q.enq_bin_owned(bin.clone(), off, len).expect("in range"),
+                Op::PushOwned(off, len) => {
+                    q.push_bin_owned(bin.clone(), off, len).expect("in range")
+                }
                 Op::Deq(n) => {
                     q.deq(n).expect("enough data");
                 }
@@ -728,6 +789,26 @@ mod tests {
         check(&[EnqBin(0, 3), EnqBin(5, 2), EnqBin(0, 1)], b"012560", 3, 2);
         check(&[PushBin(5, 5), PushBin(2, 3)], b"23456789", 1, 2);
         check(&[PushBin(5, 5), PushBin(0, 3)], b"01256789", 2, 2);
+        // Handing over a reference: the queue keeps one per run, whatever the mix.
+        check(
+            &[EnqOwned(0, 3), EnqOwned(3, 2), EnqBin(8, 1)],
+            b"012348",
+            2,
+            2,
+        );
+        check(&[EnqOwned(0, 1), Enq(b"x"), EnqOwned(0, 1)], b"0x0", 3, 3);
+        check(
+            &[PushOwned(4, 1), PushOwned(3, 1), PushBin(0, 1)],
+            b"034",
+            2,
+            2,
+        );
+        check(
+            &[EnqOwned(0, 0), PushOwned(10, 0), EnqOwned(2, 1), Deq(1)],
+            b"",
+            0,
+            1,
+        );
         // Separate runs hold separate references.
         check(&[EnqBin(0, 2), Enq(b"x"), EnqBin(8, 2)], b"01x89", 3, 3);
         check(&[EnqBin(0, 2), Push(b"x"), PushBin(9, 1)], b"9x01", 3, 3);
@@ -785,6 +866,8 @@ mod tests {
             };
             assert_eq!(q.enq_bin(&bin, off, len), Err(err));
             assert_eq!(q.push_bin(&bin, off, len), Err(err));
+            assert_eq!(q.enq_bin_owned(bin.clone(), off, len), Err(err));
+            assert_eq!(q.push_bin_owned(bin.clone(), off, len), Err(err));
         }
         assert_eq!(q.to_vec(), b"xy", "refused operations change nothing");
         assert_eq!(bin.refc(), 1);

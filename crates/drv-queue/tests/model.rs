@@ -34,6 +34,12 @@ enum Op {
         off: usize,
         len: usize,
     },
+    /// `enq_bin_owned` with a fresh clone of the pool binary.
+    EnqOwned {
+        bin: usize,
+        off: usize,
+        len: usize,
+    },
     Enqv {
         pieces: Vec<Piece>,
         skip: usize,
@@ -47,6 +53,7 @@ enum Op {
     /// Dequeue this fraction (per 256) of the queue.
     Deq(u8),
     Peekqv,
+    PeekBytes,
 }
 
 fn bin_range() -> impl Strategy<Value = (usize, usize, usize)> {
@@ -74,10 +81,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => data().prop_map(Op::Push),
         2 => bin_range().prop_map(|(bin, off, len)| Op::EnqBin { bin, off, len }),
         1 => bin_range().prop_map(|(bin, off, len)| Op::PushBin { bin, off, len }),
+        1 => bin_range().prop_map(|(bin, off, len)| Op::EnqOwned { bin, off, len }),
         1 => vec_args().prop_map(|(pieces, skip, binv)| Op::Enqv { pieces, skip, binv }),
         1 => vec_args().prop_map(|(pieces, skip, binv)| Op::Pushqv { pieces, skip, binv }),
         3 => any::<u8>().prop_map(Op::Deq),
         1 => Just(Op::Peekqv),
+        1 => Just(Op::PeekBytes),
     ]
 }
 
@@ -128,8 +137,33 @@ fn with_iovec<R>(
     f(&ev, expected)
 }
 
+/// What readers were shown, kept referenced, with a copy of the bytes at that time: the queue
+/// must never write to them afterwards.
+#[derive(Default)]
+struct Exposed {
+    /// Whole binaries from `peekqv`'s `binv`.
+    binaries: Vec<(BinaryRef, Vec<u8>)>,
+    /// Views from `peek_bytes`.
+    views: Vec<(bytes::Bytes, Vec<u8>)>,
+}
+
+impl Exposed {
+    fn unchanged(&self) -> bool {
+        self.binaries
+            .iter()
+            .all(|(b, copy)| b.as_bytes() == copy.as_slice())
+            && self.views.iter().all(|(b, copy)| b[..] == copy[..])
+    }
+}
+
 /// Applies `op` to the queue and the model.
-fn apply(q: &mut PortQueue, model: &mut VecDeque<u8>, pool: &[BinaryRef], op: Op) {
+fn apply(
+    q: &mut PortQueue,
+    model: &mut VecDeque<u8>,
+    pool: &[BinaryRef],
+    exposed: &mut Exposed,
+    op: Op,
+) {
     let push_front = |model: &mut VecDeque<u8>, bytes: &[u8]| {
         bytes.iter().rev().for_each(|&b| model.push_front(b));
     };
@@ -144,6 +178,11 @@ fn apply(q: &mut PortQueue, model: &mut VecDeque<u8>, pool: &[BinaryRef], op: Op
         }
         Op::EnqBin { bin, off, len } => {
             q.enq_bin(&pool[bin], off, len).expect("in range");
+            model.extend(&pool[bin].as_bytes()[off..off + len]);
+        }
+        Op::EnqOwned { bin, off, len } => {
+            q.enq_bin_owned(pool[bin].clone(), off, len)
+                .expect("in range");
             model.extend(&pool[bin].as_bytes()[off..off + len]);
         }
         Op::PushBin { bin, off, len } => {
@@ -196,6 +235,17 @@ fn apply(q: &mut PortQueue, model: &mut VecDeque<u8>, pool: &[BinaryRef], op: Op
                 let bin = unsafe { BinaryRef::from_raw_borrowed(bin) };
                 let start = v.iov_base as usize - bin.data_ptr() as usize;
                 assert!(start + v.iov_len <= bin.len(), "entry inside its binary");
+                let snapshot = bin.as_bytes().to_vec();
+                exposed.binaries.push((bin, snapshot));
+            }
+        }
+        Op::PeekBytes => {
+            let parts = q.peek_bytes();
+            let joined: Vec<u8> = parts.iter().flat_map(|b| b.iter().copied()).collect();
+            assert!(joined.iter().eq(model.iter()));
+            for part in parts {
+                let copy = part.to_vec();
+                exposed.views.push((part, copy));
             }
         }
     }
@@ -214,8 +264,10 @@ proptest! {
             .collect();
         let mut q = PortQueue::new();
         let mut model = VecDeque::new();
+        let mut exposed = Exposed::default();
         for op in ops {
-            apply(&mut q, &mut model, &pool, op);
+            apply(&mut q, &mut model, &pool, &mut exposed, op);
+            prop_assert!(exposed.unchanged(), "bytes shown to a reader were overwritten");
             prop_assert_eq!(q.size(), model.len());
             let peeked: Vec<u8> = q
                 .peekq()
@@ -228,6 +280,8 @@ proptest! {
             prop_assert!(q.peekq().iter().all(|v| v.iov_len > 0));
         }
         drop(q);
+        prop_assert!(exposed.unchanged());
+        drop(exposed);
         for bin in &pool {
             prop_assert_eq!(bin.refc(), 1);
         }

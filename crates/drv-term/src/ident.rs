@@ -56,12 +56,12 @@ impl Pid {
     pub fn to_local_term_data(&self) -> Option<TermData> {
         let n = self.local_id()?;
         (n < 1 << (TermData::BITS - IMMED1_BITS))
-            .then(|| ((n as TermData) << IMMED1_BITS) | PID_TAG)
+            .then_some(((n as TermData) << IMMED1_BITS) | PID_TAG)
     }
 
     /// Inverse of [`Pid::to_local_term_data`].
     pub fn from_local_term_data(v: TermData) -> Option<Pid> {
-        (v & 0xF == PID_TAG).then(|| Pid::local((v >> IMMED1_BITS) as u64))
+        (v & 0xF == PID_TAG).then(|| Pid::local(crate::word_to_u64(v >> IMMED1_BITS)))
     }
 }
 
@@ -96,12 +96,12 @@ impl Port {
     pub fn to_local_term_data(&self) -> Option<TermData> {
         let n = self.local_id()?;
         (n < 1 << (TermData::BITS - IMMED1_BITS))
-            .then(|| ((n as TermData) << IMMED1_BITS) | PORT_TAG)
+            .then_some(((n as TermData) << IMMED1_BITS) | PORT_TAG)
     }
 
     /// Inverse of [`Port::to_local_term_data`].
     pub fn from_local_term_data(v: TermData) -> Option<Port> {
-        (v & 0xF == PORT_TAG).then(|| Port::local((v >> IMMED1_BITS) as u64))
+        (v & 0xF == PORT_TAG).then(|| Port::local(crate::word_to_u64(v >> IMMED1_BITS)))
     }
 }
 

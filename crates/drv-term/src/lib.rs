@@ -56,6 +56,12 @@ pub use term::{BigInt, Term};
 /// `ErlDrvTermData`: one word of a driver term spec.
 pub type TermData = std::os::raw::c_ulong;
 
+/// A spec word as `u64` (`c_ulong` is 32 bits on some targets, 64 on this one).
+#[allow(clippy::useless_conversion)]
+pub(crate) fn word_to_u64(v: TermData) -> u64 {
+    u64::from(v)
+}
+
 /// The `ERL_DRV_*` tags of a driver term spec, with erl_driver.h's values.
 pub mod tags {
     use crate::TermData;

@@ -159,7 +159,7 @@ pub fn build_term(spec: &[TermData], env: &dyn SpecEnv) -> Result<Term, SpecErro
                 1,
             ),
             ERL_DRV_INT => stack.push(Term::Int(args[0] as i64), 1),
-            ERL_DRV_UINT => stack.push(Term::from(args[0] as u64), 1),
+            ERL_DRV_UINT => stack.push(Term::from(crate::word_to_u64(args[0])), 1),
             ERL_DRV_INT64 => stack.push(Term::Int(env.int64(args[0]).ok_or(bad_buffer)?), 1),
             ERL_DRV_UINT64 => stack.push(Term::from(env.uint64(args[0]).ok_or(bad_buffer)?), 1),
             ERL_DRV_PORT => stack.push(

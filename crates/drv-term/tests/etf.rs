@@ -76,13 +76,9 @@ fn accepts_what_binary_to_term_accepts() {
 fn rejects_bad_input() {
     use EtfError::*;
     let mut long_atom = vec![131, 100, 1, 0];
-    long_atom.extend(std::iter::repeat(b'a').take(256));
+    long_atom.extend(std::iter::repeat_n(b'a', 256));
     let mut deep = vec![131];
-    deep.extend(
-        std::iter::repeat([104, 1])
-            .take(drv_term::MAX_NESTING + 1)
-            .flatten(),
-    );
+    deep.extend(std::iter::repeat_n([104, 1], drv_term::MAX_NESTING + 1).flatten());
     deep.push(106);
     let cases: Vec<(Vec<u8>, EtfError)> = vec![
         (vec![], Truncated),

@@ -216,7 +216,10 @@ fn documented_examples_and_every_tag() {
 fn rejections() {
     use SpecError::*;
     let nested_too_deep: Vec<TermData> = std::iter::once([ERL_DRV_NIL, ERL_DRV_NIL])
-        .chain(std::iter::repeat([ERL_DRV_TUPLE, 1]).take(drv_term::MAX_NESTING))
+        .chain(std::iter::repeat_n(
+            [ERL_DRV_TUPLE, 1],
+            drv_term::MAX_NESTING,
+        ))
         .flatten()
         .skip(1)
         .collect();

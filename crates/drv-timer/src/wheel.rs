@@ -125,7 +125,7 @@ impl<T> fmt::Debug for TimerWheel<T> {
 #[inline]
 fn level_for(elapsed: u64, deadline: u64) -> usize {
     let masked = (elapsed ^ deadline) | (SLOTS as u64 - 1);
-    let significant = 62 - masked.leading_zeros().min(62);
+    let significant = 63 - masked.leading_zeros();
     (significant / SLOT_BITS) as usize
 }
 

@@ -103,7 +103,7 @@ impl Runner {
             return p.clone();
         }
         let p = self.runtime.spawn(Some(name));
-        self.namer.procs.insert(p.pid().clone(), name.to_owned());
+        self.namer.procs.insert(*p.pid(), name.to_owned());
         self.processes.insert(name.to_owned(), p.clone());
         p
     }
@@ -212,7 +212,7 @@ impl Runner {
             .map(|e| self.eval(e, who))
             .collect::<Result<Vec<_>, _>>()?;
         let me = self.process(who);
-        let pid = me.pid().clone();
+        let pid = *me.pid();
         match (module, function, args.as_slice()) {
             (None, "recv", [Term::Int(ms)]) => Ok(me
                 .receive(Some(Duration::from_millis((*ms).max(0) as u64)))
@@ -226,7 +226,7 @@ impl Runner {
     fn erlang(&mut self, pid: &Pid, function: &str, args: &[Term]) -> Result<Term, Exception> {
         let rt = &self.runtime;
         match (function, args) {
-            ("self", []) => Ok(Term::Pid(pid.clone())),
+            ("self", []) => Ok(Term::Pid(*pid)),
             ("open_port", [Term::Tuple(name), options]) if name.len() == 2 => {
                 let kind = &name[0];
                 if *kind != atom("spawn_driver") && *kind != atom("spawn") {

@@ -1,0 +1,137 @@
+//! Shared by the integration tests: building the example drivers, finding BEAM.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root exists")
+}
+
+/// Whether this run must not skip anything (CI sets `CI=true`).
+pub fn strict() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Skips (returns `None`) with a loud message, or fails under `CI=true`.
+pub fn skip<T>(why: &str) -> Option<T> {
+    assert!(!strict(), "CI=true: cannot skip: {why}");
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+/// OTP's include folder, if Erlang/OTP's development files are installed.
+pub fn otp_include() -> Option<PathBuf> {
+    let out = Command::new("erl")
+        .args([
+            "-noshell",
+            "-eval",
+            "io:format(\"~s\", [code:root_dir()]), halt().",
+        ])
+        .output()
+        .ok()?;
+    let root = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    let include = root.join("usr/include");
+    include.join("erl_driver.h").exists().then_some(include)
+}
+
+/// Builds every example driver against the header folder `include` into `out` (once per
+/// test process), plus `not_a_library.so`.
+fn build_drivers(include: &Path, out: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
+    let sources = workspace().join("examples/drivers");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    for entry in std::fs::read_dir(&sources).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_none_or(|e| e != "c") {
+            continue;
+        }
+        let name = path
+            .file_stem()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned();
+        let status = Command::new(&cc)
+            .args([
+                "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-I",
+            ])
+            .arg(include)
+            .arg(&path)
+            .arg("-o")
+            .arg(out.join(format!("{name}.so")))
+            .status()
+            .map_err(|e| format!("running {cc}: {e}"))?;
+        if !status.success() {
+            return Err(format!("{cc} failed on {}", path.display()));
+        }
+    }
+    std::fs::write(
+        out.join("not_a_library.so"),
+        b"this is not a shared library\n",
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The example drivers built against the project's own header.
+pub fn own_drivers() -> Option<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let out = workspace().join("target/test-drivers/own");
+        build_drivers(&workspace().join("crates/drv-abi/include"), &out).map(|()| out)
+    });
+    match built {
+        Ok(dir) => Some(dir.clone()),
+        Err(e) => skip(&format!(
+            "cannot build the example drivers (C compiler?): {e}"
+        )),
+    }
+}
+
+/// The example drivers built against OTP's header.
+pub fn otp_drivers() -> Option<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let include = otp_include().ok_or("OTP's erl_driver.h is not installed (erlang-dev)")?;
+        let out = workspace().join("target/test-drivers/otp");
+        build_drivers(&include, &out).map(|()| out)
+    });
+    match built {
+        Ok(dir) => Some(dir.clone()),
+        Err(e) => skip(&format!(
+            "cannot build the drivers against OTP's header: {e}"
+        )),
+    }
+}
+
+/// Runs a scenario under real BEAM (`xtask/beam/run.sh`), if `erl` is installed.
+pub fn run_beam(scenario: &Path, drivers: &Path) -> Option<Vec<String>> {
+    if Command::new("erl").arg("-version").output().is_err() {
+        return skip("erl is not installed (erlang-nox)");
+    }
+    let ebin = workspace().join("target/beam-ebin");
+    let out = Command::new("sh")
+        .arg(workspace().join("xtask/beam/run.sh"))
+        .arg(scenario)
+        .arg(drivers)
+        .env("DDLL_BEAM_EBIN", ebin)
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "BEAM runner failed on {}: {}",
+        scenario.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
