@@ -52,6 +52,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
@@ -59,11 +60,13 @@ use parking_lot::{Condvar, Mutex};
 /// Largest pool BEAM accepts (`+A 1024`, `ERTS_MAX_NO_OF_ASYNC_THREADS`).
 pub const MAX_THREADS: usize = 1024;
 
-/// How many times an idle worker polls its queue before parking (`spin_loop` rounds, some
-/// 10–60 µs on current x86). Spinning briefly keeps the submit → completed latency at
-/// cache-transfer cost when jobs arrive back to back; parking afterwards keeps an idle pool
-/// off the CPU.
-const SPIN_ROUNDS: u32 = 1 << 10;
+/// How long an idle worker polls its queue before parking. Spinning briefly keeps the
+/// submit → completed latency at cache-transfer cost when jobs arrive back to back (a futex
+/// wake-up costs tens of µs); parking afterwards keeps an idle pool off the CPU. Bounded by
+/// time, not rounds, because `spin_loop`'s cost varies tenfold between CPUs.
+const SPIN_BUDGET: Duration = Duration::from_micros(50);
+/// `spin_loop` rounds between clock reads while spinning (a clock read costs ~30 ns).
+const SPIN_ROUNDS_PER_CLOCK_READ: u32 = 64;
 
 /// The handle `driver_async` returns for a job; [`AsyncPool::cancel`] takes it back.
 ///
@@ -156,6 +159,22 @@ impl<J> WorkQueue<J> {
         Some(entry.job)
     }
 
+    /// Polls the lock-free length hint for up to [`SPIN_BUDGET`]; returns early once a job shows.
+    fn spin_until_queued(&self) {
+        let start = Instant::now();
+        loop {
+            for _ in 0..SPIN_ROUNDS_PER_CLOCK_READ {
+                if self.queued.load(Ordering::Relaxed) != 0 {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= SPIN_BUDGET {
+                return;
+            }
+        }
+    }
+
     /// Blocks until a job is available (`Some`) or the queue is closed and empty (`None`).
     fn take_next(&self) -> Option<J> {
         {
@@ -167,12 +186,7 @@ impl<J> WorkQueue<J> {
                 return None;
             }
         }
-        for _ in 0..SPIN_ROUNDS {
-            if self.queued.load(Ordering::Relaxed) != 0 {
-                break;
-            }
-            std::hint::spin_loop();
-        }
+        self.spin_until_queued();
         let mut state = self.state.lock();
         loop {
             if let Some(job) = self.pop_locked(&mut state) {

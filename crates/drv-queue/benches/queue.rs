@@ -57,17 +57,6 @@ fn bench_queue(c: &mut Criterion) {
     });
 
     let mut q = PortQueue::new();
-    group.bench_function("enq_bin64_owned_distinct_binaries_x16_then_deq", |b| {
-        b.iter(|| {
-            for bin in &bins {
-                q.enq_bin_owned(black_box(bin.clone()), 0, 64)
-                    .expect("in range");
-            }
-            q.deq(q.size()).expect("whole queue");
-        })
-    });
-
-    let mut q = PortQueue::new();
     group.bench_function("enq64_x16_then_deq_in_64b_steps", |b| {
         b.iter(|| {
             for _ in 0..BATCH {
