@@ -55,10 +55,18 @@ fn submit(c: &mut Criterion) {
     c.bench_function("submit no-op, 1 thread draining", |b| {
         b.iter(|| pool.submit(None, black_box(1)))
     });
+    // Dropping discards the backlog, so it cannot keep a worker busy during later benches.
+    drop(pool);
+    let (pool, _) = start_pool(2);
+    c.bench_function("submit round-robin no-op, 2 threads draining", |b| {
+        b.iter(|| pool.submit(None, black_box(1)))
+    });
+    drop(pool);
     let (pool, _) = start_pool(2);
     c.bench_function("submit keyed no-op, 2 threads draining", |b| {
         b.iter(|| pool.submit(Some(black_box(7)), black_box(1)))
     });
+    drop(pool);
     let (pool, _) = start_pool(0);
     c.bench_function("submit inline (0 threads)", |b| {
         b.iter(|| pool.submit(None, black_box(1)))

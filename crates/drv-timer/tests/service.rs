@@ -47,7 +47,7 @@ fn zero_delay_fires_promptly_on_the_timer_thread() {
     assert_eq!(value, 1);
     assert_ne!(thread, thread::current().id(), "fired inside set");
     assert!(
-        at - set_at < Duration::from_millis(100),
+        at - set_at < Duration::from_millis(500),
         "took {:?}",
         at - set_at
     );
@@ -96,7 +96,7 @@ fn time_left_decreases_then_disappears() {
     let (service, fired) = service();
     let key = service.set(150, ());
     let first = service.time_left(key).expect("pending");
-    assert!((140..=150).contains(&first), "{first}");
+    assert!((100..=150).contains(&first), "{first}");
     thread::sleep(Duration::from_millis(50));
     let second = service.time_left(key).expect("pending");
     assert!(second <= first - 50, "{first} then {second}");

@@ -218,3 +218,25 @@ fn slab_reuses_slots_in_steady_state() {
     }
     assert!(wheel.is_empty());
 }
+
+#[test]
+fn panicking_fire_callback_leaves_the_wheel_consistent() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let mut wheel = TimerWheel::new(10);
+    wheel.insert(5, 0); // due list
+    wheel.insert(8, 1); // due list
+    for value in 2..6 {
+        wheel.insert(200, value); // level 1, fires after a cascade
+    }
+    for panic_on in [0, 3] {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            wheel.advance(1_000, |_, value| assert_ne!(value, panic_on, "deliberate"))
+        }));
+        assert!(result.is_err());
+    }
+    let mut rest = Vec::new();
+    wheel.advance(1_000, |_, value| rest.push(value));
+    assert_eq!(rest, [4, 5]);
+    assert!(wheel.is_empty());
+    assert_eq!(wheel.next_deadline(), None);
+}
