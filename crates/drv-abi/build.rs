@@ -4,6 +4,10 @@
 //! function list `include/ddll_api.def`; it is linked as a `.so` (not into the Rust binary) so
 //! the runtime can load it `RTLD_GLOBAL` for drivers to resolve against. See `src/shim.rs`.
 
+#[path = "def_syntax.rs"]
+mod def_syntax;
+use def_syntax::split_top_level;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -20,6 +24,7 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
+    println!("cargo:rerun-if-changed=def_syntax.rs");
 
     let def = std::fs::read_to_string(include.join("ddll_api.def"))
         .expect("include/ddll_api.def lists the API functions");
@@ -91,30 +96,6 @@ fn parse_def(def: &str) -> Vec<ApiFunction> {
         functions.push(ApiFunction { name, ret, params });
     }
     functions
-}
-
-/// Splits on commas that are not inside parentheses.
-fn split_top_level(s: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut depth = 0;
-    let mut current = String::new();
-    for c in s.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                parts.push(current.trim().to_owned());
-                current.clear();
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    if !current.trim().is_empty() {
-        parts.push(current.trim().to_owned());
-    }
-    parts
 }
 
 /// Translates a C type (no declarator name) into the Rust type the implementation must have.

@@ -7,7 +7,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-"$here/build"}
-cc=${CC:-gcc}
+cc=${CC:-cc}
 inc=${ERL_INCLUDE:-/usr/lib/erlang/usr/include}
 mkdir -p "$out"
 for src in "$here"/*.c; do

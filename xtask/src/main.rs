@@ -56,39 +56,18 @@ fn otp_include() -> Option<PathBuf> {
     include.join("erl_driver.h").exists().then_some(include)
 }
 
-/// Builds every `examples/drivers/*.c` against `include` into `out`.
+/// Builds every `examples/drivers/*.c` against `include` into `out` with
+/// `examples/drivers/build.sh` (the tests build through the same script).
 fn build(include: &Path, out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out)?;
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(root().join("examples/drivers"))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    sources.retain(|p| p.extension().is_some_and(|e| e == "c"));
-    sources.sort();
-    for src in sources {
-        let name = src
-            .file_stem()
-            .expect("file name")
-            .to_string_lossy()
-            .into_owned();
-        let status = Command::new(&cc)
-            .args([
-                "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-I",
-            ])
-            .arg(include)
-            .arg(&src)
-            .arg("-o")
-            .arg(out.join(format!("{name}.so")))
-            .status()
-            .with_context(|| format!("running {cc}"))?;
-        if !status.success() {
-            bail!("{cc} failed on {}", src.display());
-        }
+    let status = Command::new("sh")
+        .arg(root().join("examples/drivers/build.sh"))
+        .arg(out)
+        .env("ERL_INCLUDE", include)
+        .status()
+        .context("running examples/drivers/build.sh")?;
+    if !status.success() {
+        bail!("examples/drivers/build.sh failed for {}", include.display());
     }
-    std::fs::write(
-        out.join("not_a_library.so"),
-        b"this is not a shared library\n",
-    )?;
     Ok(())
 }
 

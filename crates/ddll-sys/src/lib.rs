@@ -159,9 +159,8 @@ impl DriverLibrary {
         for name in ["driver_init", "_driver_init"] {
             match self.symbol_address(name) {
                 Ok(address) => {
-                    // SAFETY: `driver_init` is, by the driver ABI, a C function taking no
-                    // arguments and returning a pointer; the address is non-null (checked in
-                    // `symbol_address`).
+                    // By the driver ABI, `driver_init` takes no arguments and returns a pointer.
+                    // SAFETY: so the non-null address (see `symbol_address`) has that type.
                     let init: DriverInitFn = unsafe { std::mem::transmute(address) };
                     return Ok(init);
                 }

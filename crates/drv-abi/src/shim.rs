@@ -67,9 +67,8 @@ fn install_once() -> Result<ShimInfo, ShimError> {
         unsafe { std::mem::transmute(symbol(handle, c"ddll_shim_is_bound")?) };
 
     for (name, function) in crate::api::implementations() {
-        // SAFETY: `name` is a NUL-terminated static string and `function` is the address of
-        // an `extern "C"` function whose signature matches the slot (checked at compile time
-        // against the generated signature list, see `api::IMPLEMENTATIONS`).
+        // The signature of `function` was checked at compile time (see `api::implementations`).
+        // SAFETY: `name` is NUL-terminated and `function` is an `extern "C"` fn of the slot's type.
         let rc = unsafe { bind(name.as_ptr(), function) };
         if rc != 0 {
             return Err(ShimError(format!(

@@ -13,6 +13,10 @@
 //! Without a C compiler or OTP's header the affected checks are skipped loudly, except
 //! under `CI=true`, where they fail.
 
+#[path = "../def_syntax.rs"]
+mod def_syntax;
+use def_syntax::split_top_level;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_char;
 use std::io::Write;
@@ -514,30 +518,6 @@ fn strip_comments_and_directives(src: &str) -> String {
 
 fn normalise_ws(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Splits on commas outside parentheses.
-fn split_top_level(s: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut depth = 0;
-    let mut current = String::new();
-    for c in s.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                parts.push(current.trim().to_owned());
-                current.clear();
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    if !current.trim().is_empty() {
-        parts.push(current.trim().to_owned());
-    }
-    parts
 }
 
 fn is_ident(s: &str) -> bool {

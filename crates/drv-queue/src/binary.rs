@@ -257,9 +257,8 @@ impl BinaryRef {
     /// others can see (the runtime's rule, too).
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        // SAFETY: `capacity` bytes starting at the data pointer are allocated and initialised
-        // (every constructor writes them all). Rust writes need `get_mut` (sole reference);
-        // the queue only appends to bytes no reader has been shown.
+        // Rust writes need `get_mut` (sole reference); the queue only appends unseen bytes.
+        // SAFETY: `capacity` bytes from the data pointer are allocated and initialised.
         unsafe { std::slice::from_raw_parts(self.data_ptr(), self.capacity()) }
     }
 

@@ -183,10 +183,8 @@ impl PortQueue {
     fn copy_to_tail(&mut self, data: &[u8]) {
         let len = data.len();
         debug_assert!(len <= self.tail_cap - self.tail_pos && !self.tail_exposed);
-        // SAFETY: `tail_pos + len <= tail_cap`, the tail binary's capacity, so the destination is
-        // inside its allocation. Those bytes have not been shown to any reader (`tail_exposed` is
-        // false and only the queue knows `tail_pos`), and `data` cannot overlap them because
-        // nothing outside the queue can hold a slice of them.
+        // No reader has seen bytes past `tail_pos` (`tail_exposed` is false), so none can alias.
+        // SAFETY: `tail_pos + len <= tail_cap`: in the tail binary's allocation, unaliased.
         let dst = unsafe {
             let dst = self.tail_data.add(self.tail_pos);
             ptr::copy_nonoverlapping(data.as_ptr(), dst, len);

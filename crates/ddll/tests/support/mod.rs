@@ -42,40 +42,23 @@ pub fn otp_include() -> Option<PathBuf> {
 }
 
 /// Builds every example driver against the header folder `include` into `out` (once per
-/// test process), plus `not_a_library.so`.
+/// test process), plus `not_a_library.so`, with `examples/drivers/build.sh` — the one recipe
+/// that `cargo xtask drivers` uses too.
 fn build_drivers(include: &Path, out: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
-    let sources = workspace().join("examples/drivers");
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
-    for entry in std::fs::read_dir(&sources).map_err(|e| e.to_string())? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if path.extension().is_none_or(|e| e != "c") {
-            continue;
-        }
-        let name = path
-            .file_stem()
-            .expect("a file name")
-            .to_string_lossy()
-            .into_owned();
-        let status = Command::new(&cc)
-            .args([
-                "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-I",
-            ])
-            .arg(include)
-            .arg(&path)
-            .arg("-o")
-            .arg(out.join(format!("{name}.so")))
-            .status()
-            .map_err(|e| format!("running {cc}: {e}"))?;
-        if !status.success() {
-            return Err(format!("{cc} failed on {}", path.display()));
-        }
+    let status = Command::new("sh")
+        .arg(workspace().join("examples/drivers/build.sh"))
+        .arg(out)
+        .env("ERL_INCLUDE", include)
+        .status()
+        .map_err(|e| format!("running build.sh: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "examples/drivers/build.sh failed for {}",
+            include.display()
+        ))
     }
-    std::fs::write(
-        out.join("not_a_library.so"),
-        b"this is not a shared library\n",
-    )
-    .map_err(|e| e.to_string())
 }
 
 /// The example drivers built against the project's own header.

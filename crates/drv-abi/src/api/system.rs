@@ -190,6 +190,10 @@ pub unsafe extern "C" fn driver_dl_error() -> *mut c_char {
     unsafe { libc::dlerror() }
 }
 
+/// Serialises the driver API's environment calls: `setenv` may reallocate the environment
+/// while `getenv` reads it, so the runtime guards both with one lock (BEAM's env lock).
+static ENV_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// `int erl_drv_putenv(const char *key, char *value)`: 0 on success, non-zero on failure.
 ///
 /// # Safety
@@ -199,9 +203,8 @@ pub unsafe extern "C" fn erl_drv_putenv(key: *const c_char, value: *mut c_char) 
         if key.is_null() || value.is_null() {
             return -1;
         }
-        // SAFETY: both NUL-terminated by contract; setenv copies them. The runtime serializes
-        // nothing here, as BEAM's own implementation does not either (it uses its env lock,
-        // and setenv is the process-wide equivalent).
+        let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: NUL-terminated by contract (setenv copies them); ENV_LOCK is held.
         unsafe { libc::setenv(key, value, 1) }
     })
 }
@@ -221,7 +224,8 @@ pub unsafe extern "C" fn erl_drv_getenv(
         if key.is_null() || value_size.is_null() {
             return -1;
         }
-        // SAFETY: NUL-terminated by contract; getenv's result is copied before returning.
+        let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: NUL-terminated by contract; ENV_LOCK is held until the result is copied.
         let found = unsafe { libc::getenv(key) };
         if found.is_null() {
             return -1;
