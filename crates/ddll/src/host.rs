@@ -12,7 +12,7 @@ use crate::runtime::Runtime;
 
 /// The process-wide host.
 #[derive(Debug)]
-struct GlobalHost;
+pub(crate) struct GlobalHost;
 
 static GLOBAL_HOST: GlobalHost = GlobalHost;
 

@@ -15,14 +15,18 @@
 //! println!("{}", rt.receive(me.pid(), None).expect("echo"));
 //! ```
 
+mod async_jobs;
 mod erl_ddll;
 mod error;
 mod host;
 pub mod iodata;
 mod port;
 mod process;
+mod queue;
 mod runtime;
 pub mod scenario;
+mod term_output;
+mod timers;
 
 pub use ddll_core::{DdllError, InfoItem, LoadOptions, MonitorKind, Pending, Reply, UnloadOptions};
 pub use drv_term::{Atom, Pid, Port, Ref, Term};

@@ -32,6 +32,12 @@ pub(crate) struct PortCell {
     pub(crate) binary: bool,
     pub(crate) eof: bool,
     pub(crate) state: Mutex<PortState>,
+    #[allow(dead_code)] // the seams of capabilities that land with issues #4 and #6
+    /// The driver queue and port data lock.
+    pub(crate) queue: crate::queue::PortQueueState,
+    /// The port's timer.
+    #[allow(dead_code)] // issue #6
+    pub(crate) timer: crate::timers::PortTimer,
 }
 
 #[derive(Debug)]

@@ -93,6 +93,12 @@ pub(crate) struct Inner {
     /// This runtime's open ports, by handle.
     pub(crate) ports: Mutex<HashMap<u64, Arc<PortCell>>>,
     base_dir: PathBuf,
+    #[allow(dead_code)] // the seams of capabilities that land with issues #4 and #6
+    /// Timers of this runtime's ports.
+    pub(crate) timers: crate::timers::RuntimeTimers,
+    /// The async pool of this runtime's drivers.
+    #[allow(dead_code)] // issue #6
+    pub(crate) async_pool: crate::async_jobs::RuntimeAsync,
 }
 
 /// The next pid/ref number, unique in this OS process (pids of all runtimes differ).
@@ -132,6 +138,8 @@ impl Runtime {
                 drivers: Mutex::new(Drivers::default()),
                 ports: Mutex::new(HashMap::new()),
                 base_dir: base_dir.into(),
+                timers: Default::default(),
+                async_pool: Default::default(),
             }),
         })
     }
@@ -293,6 +301,8 @@ impl Runtime {
                 os_pid: None,
                 closed: false,
             }),
+            queue: Default::default(),
+            timer: Default::default(),
         });
         self.inner.ports.lock().insert(port.handle, port.clone());
         let started = {

@@ -11,6 +11,16 @@ use std::sync::OnceLock;
 use crate::types::{ErlDrvPort, ErlDrvTermData};
 use drv_queue::BinaryRef;
 
+mod async_pool;
+mod queue;
+mod term;
+mod timer;
+
+pub use async_pool::AsyncHost;
+pub use queue::QueueHost;
+pub use term::TermHost;
+pub use timer::TimerHost;
+
 /// What a driver sends with one of the `driver_output*` calls.
 #[derive(Debug)]
 pub enum OutputBody<'a> {
@@ -58,7 +68,10 @@ pub struct RuntimeFacts {
 
 /// The runtime a driver talks to. All methods are called from driver code, possibly from
 /// several threads; they must not panic (the callers catch it, but a panic is a bug).
-pub trait Host: Send + Sync + 'static {
+///
+/// Each later capability has its own part ([`QueueHost`], [`TermHost`], [`TimerHost`],
+/// [`AsyncHost`]) so that it can be read, and implemented, on its own.
+pub trait Host: QueueHost + TermHost + TimerHost + AsyncHost + Send + Sync + 'static {
     /// `driver_output*`: send `header` (as list elements) then `body` to the port's owner.
     /// Returns 0, or -1 for an invalid/closed port.
     fn output(&self, port: ErlDrvPort, header: &[u8], body: OutputBody<'_>) -> c_int;

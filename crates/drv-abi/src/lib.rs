@@ -19,7 +19,10 @@ mod time;
 pub mod types;
 
 pub use api::system::errno_id;
-pub use host::{install_host, Host, OutputBody, PortFailure, RuntimeFacts};
+pub use host::{
+    install_host, AsyncHost, Host, OutputBody, PortFailure, QueueHost, RuntimeFacts, TermHost,
+    TimerHost,
+};
 pub use shim::{install as install_shim, ShimError, ShimInfo};
 
 /// The names of every API function the shim exports to drivers.

@@ -13,11 +13,32 @@ use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
+/// Declares exported functions that report themselves as not implemented.
+macro_rules! pending {
+    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $fail:expr, $says:literal; )*) => {
+        $(
+            $(#[$doc])*
+            ///
+            /// # Safety
+            /// None: the arguments are not read.
+            pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+                $(let _ = $arg;)*
+                $crate::api::not_implemented(stringify!($name), $says);
+                $fail
+            }
+        )*
+    };
+}
+
+pub(crate) mod async_pool;
 pub(crate) mod memory;
 pub(crate) mod pending;
 pub(crate) mod port;
+pub(crate) mod queue;
 pub(crate) mod system;
+pub(crate) mod term_output;
 pub(crate) mod threads;
+pub(crate) mod timer;
 
 /// Runs `body`; if it panics, reports the panic naming `function` and returns `failure`.
 #[inline]
@@ -57,9 +78,13 @@ pub(crate) fn implementations() -> Vec<(&'static CStr, *mut c_void)> {
 
 /// All implementations under one path, for the generated binding list.
 pub(crate) mod exports {
+    pub(crate) use super::async_pool::*;
     pub(crate) use super::memory::*;
     pub(crate) use super::pending::*;
     pub(crate) use super::port::*;
+    pub(crate) use super::queue::*;
     pub(crate) use super::system::*;
+    pub(crate) use super::term_output::*;
     pub(crate) use super::threads::*;
+    pub(crate) use super::timer::*;
 }
