@@ -359,19 +359,21 @@ impl Runtime {
         Some(port::with_current(port, || f(data)))
     }
 
-    /// `port_command(Port, Data)`: the driver's `outputv` when it has one, else `output`.
+    /// `port_command(Port, Data)`: the driver's `outputv` when it has one (with the data cut
+    /// into segments as BEAM cuts it: see [`crate::iodata::io_vector`]), else `output`.
     pub fn port_command(
         &self,
         caller: &Pid,
         id: &drv_term::Port,
         data: &Term,
     ) -> Result<(), Exception> {
-        let bytes = crate::iodata::flatten(data).ok_or(Exception::badarg())?;
         let port = self.port(id)?;
-        self.command_bytes(caller, &port, &bytes)
+        let command = Command::of(&port, data).ok_or_else(Exception::badarg)?;
+        self.run_command(caller, &port, &command)
     }
 
-    /// `port_command` with the data already flat (the fast path of the echo benchmark).
+    /// `port_command` with the data already flat (the fast path of the echo benchmark); an
+    /// `outputv` driver gets it as one segment, as BEAM gives a binary.
     pub fn port_command_bytes(
         &self,
         caller: &Pid,
@@ -390,8 +392,10 @@ impl Runtime {
     ) -> Result<(), Exception> {
         let driver = &port.driver.driver;
         let done = if driver.has_outputv() {
-            let binary = BinaryRef::from_slice(bytes).ok_or(Exception::badarg())?;
-            self.callback(port, caller, |data| driver.outputv(data, &binary))
+            let binary = BinaryRef::from_slice(bytes).ok_or_else(Exception::badarg)?;
+            let one = [bytes.len()];
+            let segments: &[usize] = if bytes.is_empty() { &[] } else { &one };
+            self.callback(port, caller, |data| driver.outputv(data, &binary, segments))
         } else {
             self.callback(port, caller, |data| driver.output(data, bytes))
         };
@@ -400,6 +404,26 @@ impl Runtime {
             // No output callback: the runtime ignores the data, as BEAM does.
             Some(false) => Ok(()),
             None => Err(Exception::badarg()),
+        }
+    }
+
+    fn run_command(
+        &self,
+        caller: &Pid,
+        port: &Arc<PortCell>,
+        command: &Command,
+    ) -> Result<(), Exception> {
+        match command {
+            Command::Flat(bytes) => self.command_bytes(caller, port, bytes),
+            Command::Vector(vector) => {
+                let driver = &port.driver.driver;
+                let binary = BinaryRef::from_slice(&vector.data).ok_or_else(Exception::badarg)?;
+                self.callback(port, caller, |data| {
+                    driver.outputv(data, &binary, &vector.segments)
+                })
+                .map(|_| ())
+                .ok_or_else(Exception::badarg)
+            }
         }
     }
 
@@ -567,19 +591,11 @@ impl Runtime {
 
     /// Output from a driver to its port's owner: `{Port, {data, Data}}`.
     pub(crate) fn output(port: &PortCell, header: &[u8], body: Bytes) {
-        let owner = {
-            let state = port.state.lock();
-            if state.closed {
-                return;
-            }
-            state.owner.clone()
-        };
         let data = if port.binary {
             if header.is_empty() {
                 Term::Binary(body)
             } else {
-                let items = header.iter().map(|&b| Term::Int(i64::from(b))).collect();
-                Term::ImproperList(items, Box::new(Term::Binary(body)))
+                Term::ImproperList(byte_terms(header), Box::new(Term::Binary(body)))
             }
         } else {
             let mut items: Vec<Term> = Vec::with_capacity(header.len() + body.len());
@@ -590,6 +606,46 @@ impl Runtime {
                     .map(|&b| Term::Int(i64::from(b))),
             );
             Term::List(items)
+        };
+        Self::deliver_data(port, data);
+    }
+
+    /// Output of `driver_outputv` (and of a NULL buffer): a binary-mode port sends each piece
+    /// as its own binary, the last one as the tail of the list that starts with the header's
+    /// bytes (`[H1, H2, <<A>>, <<B>> | <<C>>]`, just `<<A>>` for one piece and no header); no
+    /// piece at all sends the header's bytes alone. A list-mode port sends all bytes as a list.
+    pub(crate) fn output_pieces(port: &PortCell, header: &[u8], mut pieces: Vec<Bytes>) {
+        let data = if port.binary {
+            let mut items = byte_terms(header);
+            match pieces.pop() {
+                None => Term::List(items),
+                Some(last) => {
+                    items.extend(pieces.into_iter().map(Term::Binary));
+                    if items.is_empty() {
+                        Term::Binary(last)
+                    } else {
+                        Term::ImproperList(items, Box::new(Term::Binary(last)))
+                    }
+                }
+            }
+        } else {
+            let mut items = byte_terms(header);
+            for piece in &pieces {
+                items.extend(piece.iter().map(|&b| Term::Int(i64::from(b))));
+            }
+            Term::List(items)
+        };
+        Self::deliver_data(port, data);
+    }
+
+    /// Sends `{Port, {data, Data}}` to the port's owner unless the port has closed.
+    fn deliver_data(port: &PortCell, data: Term) {
+        let owner = {
+            let state = port.state.lock();
+            if state.closed {
+                return;
+            }
+            state.owner.clone()
         };
         // Interning takes a lock; the atom of every data message is looked up once.
         static DATA: std::sync::OnceLock<Atom> = std::sync::OnceLock::new();
@@ -609,6 +665,25 @@ impl Runtime {
     }
 }
 
+/// A command's data as the port's driver takes it.
+enum Command {
+    /// All bytes, for `output`.
+    Flat(Vec<u8>),
+    /// BEAM's segments, for `outputv`.
+    Vector(crate::iodata::IoVector),
+}
+
+impl Command {
+    /// `None` when `data` is not iodata.
+    fn of(port: &PortCell, data: &Term) -> Option<Command> {
+        if port.driver.driver.has_outputv() {
+            crate::iodata::io_vector(data).map(Command::Vector)
+        } else {
+            crate::iodata::flatten(data).map(Command::Flat)
+        }
+    }
+}
+
 fn port_locking(rt: &Runtime, id: &drv_term::Port) -> bool {
     rt.port(id)
         .map(|p| p.driver.driver.flags() & ERL_DRV_FLAG_USE_PORT_LOCKING != 0)
@@ -617,7 +692,12 @@ fn port_locking(rt: &Runtime, id: &drv_term::Port) -> bool {
 
 /// A byte string as an Erlang list of integers.
 pub(crate) fn bytes_list(bytes: &[u8]) -> Term {
-    Term::List(bytes.iter().map(|&b| Term::Int(i64::from(b))).collect())
+    Term::List(byte_terms(bytes))
+}
+
+/// The bytes as integer terms.
+fn byte_terms(bytes: &[u8]) -> Vec<Term> {
+    bytes.iter().map(|&b| Term::Int(i64::from(b))).collect()
 }
 
 impl Runtime {
@@ -716,9 +796,9 @@ impl Runtime {
         };
         match items.as_slice() {
             [Term::Pid(from), Term::Tuple(cmd)] if cmd.len() == 2 && cmd[0] == atom("command") => {
-                match crate::iodata::flatten(&cmd[1]) {
-                    Some(bytes) => {
-                        let _ = self.command_bytes(from, &port, &bytes);
+                match Command::of(&port, &cmd[1]) {
+                    Some(command) => {
+                        let _ = self.run_command(from, &port, &command);
                     }
                     None => self.close_port(&port, atom("badsig")),
                 }
