@@ -71,15 +71,14 @@ impl Host for GlobalHost {
 
     fn connected(&self, handle: ErlDrvPort) -> ErlDrvTermData {
         port::with_port(handle, |port| {
-            let owner = port.state.lock().owner.clone();
-            term_data(owner.pid().local_id().unwrap_or(0), PID_TAG)
+            term_data(port.owner.pid().local_id().unwrap_or(0), PID_TAG)
         })
         .unwrap_or(0)
     }
 
     fn caller(&self, handle: ErlDrvPort) -> ErlDrvTermData {
         port::with_port(handle, |port| {
-            term_data(port.state.lock().caller.local_id().unwrap_or(0), PID_TAG)
+            term_data(port.caller().local_id().unwrap_or(0), PID_TAG)
         })
         .unwrap_or(0)
     }

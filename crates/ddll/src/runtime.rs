@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -292,14 +292,14 @@ impl Runtime {
             driver: driver.clone(),
             binary: options.binary,
             eof: options.eof,
+            caller: AtomicU64::new(owner.pid().local_id().unwrap_or(0)),
+            owner,
+            data: OnceLock::new(),
+            closed: AtomicBool::new(false),
             state: Mutex::new(PortState {
-                owner: owner.clone(),
-                data: None,
                 control_binary: false,
-                caller: *owner.pid(),
                 busy: false,
                 os_pid: None,
-                closed: false,
             }),
             queue: Default::default(),
             timer: Default::default(),
@@ -307,18 +307,20 @@ impl Runtime {
         self.inner.ports.lock().insert(port.handle, port.clone());
         let started = {
             let _serial = port.lock.lock();
-            port::with_current(&port, || driver.driver.start(port.handle, command))
+            let started = port::with_current(&port, || driver.driver.start(port.handle, command));
+            match started {
+                // Unless the driver failed the port inside `start`.
+                Ok(data) if !port.is_closed() => {
+                    let _ = port.data.set(data);
+                }
+                Ok(_) => {}
+                // A port that never started is closed, like any port out of the table.
+                Err(_) => port.closed.store(true, Ordering::Release),
+            }
+            started
         };
         match started {
-            Ok(data) => {
-                let mut state = port.state.lock();
-                if state.closed {
-                    // The driver failed the port inside `start`.
-                    return Ok(port.id());
-                }
-                state.data = Some(data);
-                Ok(port.id())
-            }
+            Ok(_) => Ok(port.id()),
             Err(e) => {
                 self.forget_port(&port);
                 Err(Exception::new(match e {
@@ -331,13 +333,14 @@ impl Runtime {
     }
 
     fn port(&self, id: &drv_term::Port) -> Result<Arc<PortCell>, Exception> {
-        let handle = id.local_id().ok_or(Exception::badarg())?;
-        self.inner
-            .ports
-            .lock()
-            .get(&handle)
-            .cloned()
-            .ok_or(Exception::badarg())
+        // The global handle table (an index, no hashing) rather than this runtime's map: this
+        // is on every command's path. A port of another runtime is no port here.
+        let handle = id.local_id().ok_or_else(Exception::badarg)?;
+        port::lookup_recent(handle)
+            .filter(|port| {
+                std::ptr::eq(port.runtime.as_ptr(), Arc::as_ptr(&self.inner)) && !port.is_closed()
+            })
+            .ok_or_else(Exception::badarg)
     }
 
     /// Runs a callback of `port` serialised with its others; `None` if the port has closed.
@@ -348,14 +351,11 @@ impl Runtime {
         f: impl FnOnce(drv_abi::driver::DriverData) -> R,
     ) -> Option<R> {
         let _serial = port.lock.lock();
-        let data = {
-            let mut state = port.state.lock();
-            if state.closed {
-                return None;
-            }
-            state.caller = *caller;
-            state.data?
-        };
+        if port.is_closed() {
+            return None;
+        }
+        let data = *port.data.get()?;
+        port.set_caller(caller);
         Some(port::with_current(port, || f(data)))
     }
 
@@ -495,19 +495,14 @@ impl Runtime {
     /// Runs `stop` and forgets the port; the owner to signal, or `None` if already closed.
     fn stop_port(&self, port: &Arc<PortCell>) -> Option<Arc<Process>> {
         let _serial = port.lock.lock();
-        let (data, owner) = {
-            let mut state = port.state.lock();
-            if state.closed {
-                return None;
-            }
-            state.closed = true;
-            (state.data.take(), state.owner.clone())
-        };
-        if let Some(data) = data {
+        if port.closed.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        if let Some(&data) = port.data.get() {
             port::with_current(port, || port.driver.driver.stop(data));
         }
         self.forget_port(port);
-        Some(owner)
+        Some(port.owner.clone())
     }
 
     /// Removes a port from the tables and releases its reference on the driver.
@@ -548,7 +543,7 @@ impl Runtime {
             .ports
             .lock()
             .values()
-            .filter(|p| p.state.lock().owner.pid() == pid)
+            .filter(|p| p.owner.pid() == pid)
             .cloned()
             .collect();
         for port in owned {
@@ -578,8 +573,8 @@ impl Runtime {
             }
             PortFailure::Eof => {
                 if port.eof {
-                    let owner = port.state.lock().owner.clone();
-                    owner.deliver(Term::Tuple(vec![port.term(), atom("eof")]));
+                    port.owner
+                        .deliver(Term::Tuple(vec![port.term(), atom("eof")]));
                     return 0;
                 }
                 atom("normal")
@@ -640,20 +635,16 @@ impl Runtime {
 
     /// Sends `{Port, {data, Data}}` to the port's owner unless the port has closed.
     fn deliver_data(port: &PortCell, data: Term) {
-        let owner = {
-            let state = port.state.lock();
-            if state.closed {
-                return;
-            }
-            state.owner.clone()
-        };
         // Interning takes a lock; the atom of every data message is looked up once.
         static DATA: std::sync::OnceLock<Atom> = std::sync::OnceLock::new();
         let data_atom = *DATA.get_or_init(|| Atom::new("data"));
-        owner.deliver(Term::Tuple(vec![
+        let message = Term::Tuple(vec![
             port.term(),
             Term::Tuple(vec![Term::Atom(data_atom), data]),
-        ]));
+        ]);
+        if !port.is_closed() {
+            port.owner.deliver(message);
+        }
     }
 
     pub(crate) fn upgrade(port: &PortCell) -> Option<Runtime> {
@@ -754,9 +745,10 @@ impl Runtime {
         let Ok(port) = self.port(id) else {
             return atom("undefined");
         };
-        let state = port.state.lock();
-        let owner = Term::Pid(*state.owner.pid());
-        let os_pid = state
+        let owner = Term::Pid(*port.owner.pid());
+        let os_pid = port
+            .state
+            .lock()
             .os_pid
             .map_or(atom("undefined"), |p| Term::Int(p as i64));
         Term::List(vec![
