@@ -62,9 +62,8 @@ pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Vec<Bytes>
         let bin = binv.get(i).copied().unwrap_or(std::ptr::null_mut());
         // SAFETY: `bin` is NULL or a live binary (contract); `shared_slice` checks that the
         // piece lies inside its data before sharing.
-        out.push(
-            unsafe { shared_slice(bin, piece) }.unwrap_or_else(|| Bytes::copy_from_slice(piece)),
-        );
+        let shared = unsafe { shared_slice(bin, piece) };
+        out.push(shared.unwrap_or_else(|| Bytes::copy_from_slice(piece)));
     }
     out
 }
