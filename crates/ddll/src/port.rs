@@ -157,15 +157,19 @@ thread_local! {
 /// The port behind a handle if it has not been dropped: as [`lookup`], but it may also find a
 /// port just removed from the table (it is closed, and every caller checks that).
 pub(crate) fn lookup_recent(handle: u64) -> Option<Arc<PortCell>> {
-    let cached = LAST_LOOKUP.with(|last| match &*last.borrow() {
-        Some((h, port)) if *h == handle => port.upgrade(),
-        _ => None,
-    });
+    // `try_with`: during thread teardown the cache may be gone; the table still answers.
+    let cached = LAST_LOOKUP
+        .try_with(|last| match &*last.borrow() {
+            Some((h, port)) if *h == handle => port.upgrade(),
+            _ => None,
+        })
+        .ok()
+        .flatten();
     if cached.is_some() {
         return cached;
     }
     let port = lookup(handle)?;
-    LAST_LOOKUP.with(|last| *last.borrow_mut() = Some((handle, Arc::downgrade(&port))));
+    let _ = LAST_LOOKUP.try_with(|last| *last.borrow_mut() = Some((handle, Arc::downgrade(&port))));
     Some(port)
 }
 
