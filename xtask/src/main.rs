@@ -5,6 +5,8 @@
 //! * `demo`     — build the drivers and run a few scenarios through ddll.
 //! * `beam F…`  — run scenarios under a real `erl` and print the same form as ddll.
 //! * `diff F…`  — run scenarios under both and show the differences.
+//! * `echo-bench` — the echo round trip (64 bytes) under ddll (its criterion bench) and under
+//!   `erl` (`xtask/beam/ddll_echo_bench.erl`), on the same `echo_drv.so`, side by side.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,12 +29,13 @@ fn main() -> Result<()> {
             Ok(())
         }
         "diff" => diff(rest),
+        "echo-bench" => echo_bench(),
         _ => help(),
     }
 }
 
 fn help() -> Result<()> {
-    println!("usage: cargo xtask <drivers | demo | beam FILE... | diff FILE...>");
+    println!("usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench>");
     Ok(())
 }
 
@@ -212,4 +215,140 @@ fn demo() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Round trips per BEAM run, and runs (BEAM's figure is the best run, as criterion's is a
+/// robust estimate rather than the mean of a noisy machine).
+const BEAM_ROUNDS: u32 = 1_000_000;
+const BEAM_RUNS: u32 = 5;
+
+/// Runs the echo round trip under ddll and BEAM on the same driver build and prints both.
+fn echo_bench() -> Result<()> {
+    let drivers = otp_drivers()?;
+    println!(
+        "echo round trip: port_command of 64 bytes -> echo_drv output -> driver_output -> \
+         message received ({})",
+        drivers.join("echo_drv.so").display()
+    );
+    let beam = beam_echo(&drivers)?;
+    let ddll = ddll_echo(&drivers)?;
+    let best = beam.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut sorted = beam.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    println!("  ddll: {ddll:7.1} ns  (criterion estimate)");
+    println!(
+        "  BEAM: {best:7.1} ns  (best of {BEAM_RUNS} runs of {BEAM_ROUNDS}; median {median:.1} ns)"
+    );
+    println!(
+        "  ddll does {:.2}x BEAM's round trips per second",
+        best / ddll
+    );
+    Ok(())
+}
+
+/// ns per round trip of each BEAM run.
+fn beam_echo(drivers: &Path) -> Result<Vec<f64>> {
+    let ebin = root().join("target/beam-ebin");
+    std::fs::create_dir_all(&ebin)?;
+    let status = Command::new("erlc")
+        .arg("-o")
+        .arg(&ebin)
+        .arg(root().join("xtask/beam/ddll_echo_bench.erl"))
+        .status()
+        .context("running erlc")?;
+    if !status.success() {
+        bail!("erlc failed on xtask/beam/ddll_echo_bench.erl");
+    }
+    let out = Command::new("erl")
+        .args(["-noshell", "-noinput", "-pa"])
+        .arg(&ebin)
+        .args([
+            "-eval",
+            "ddll_echo_bench:main(init:get_plain_arguments())",
+            "-extra",
+        ])
+        .arg(drivers)
+        .arg(BEAM_ROUNDS.to_string())
+        .arg(BEAM_RUNS.to_string())
+        .output()
+        .context("running erl")?;
+    if !out.status.success() {
+        bail!(
+            "the BEAM echo bench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let figures: Vec<f64> = String::from_utf8(out.stdout)?
+        .lines()
+        .filter_map(|l| l.strip_prefix("ns_per_round_trip: "))
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    if figures.is_empty() {
+        bail!("the BEAM echo bench printed no figure");
+    }
+    Ok(figures)
+}
+
+/// criterion's estimate (ns) of ddll's echo bench on `drivers`.
+fn ddll_echo(drivers: &Path) -> Result<f64> {
+    let out = Command::new(env!("CARGO"))
+        .args(["bench", "--quiet", "-p", "ddll", "--bench", "echo", "--"])
+        .args(["--warm-up-time", "1", "--measurement-time", "3"])
+        .env("DDLL_BENCH_DRIVERS", drivers)
+        .current_dir(root())
+        .output()
+        .context("running cargo bench")?;
+    let stdout = String::from_utf8(out.stdout)?;
+    if !out.status.success() {
+        bail!(
+            "cargo bench failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    stdout
+        .lines()
+        .find_map(criterion_estimate)
+        .with_context(|| format!("no criterion estimate in: {stdout}"))
+}
+
+/// The middle figure of a criterion line `NAME  time:   [1.0 ns 2.0 ns 3.0 ns]`, in ns.
+fn criterion_estimate(line: &str) -> Option<f64> {
+    let figures = line.split("time:").nth(1)?.trim().strip_prefix('[')?;
+    let mut words = figures.split_whitespace().skip(2);
+    let value: f64 = words.next()?.parse().ok()?;
+    let scale = match words.next()? {
+        "ps" => 1e-3,
+        "ns" => 1.0,
+        "µs" | "us" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => return None,
+    };
+    Some(value * scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::criterion_estimate;
+
+    #[test]
+    fn reads_criterion_lines() {
+        let cases: &[(&str, Option<f64>)] = &[
+            (
+                "echo_round_trip_64B     time:   [152.02 ns 154.06 ns 156.53 ns]",
+                Some(154.06),
+            ),
+            ("x time: [1.5 µs 2.5 µs 3.5 µs]", Some(2500.0)),
+            ("x time: [990 ps 1.01 ns 1.02 ns]", Some(1.01)),
+            (
+                "                        change: [-25.501% -23.692% -22.034%]",
+                None,
+            ),
+            ("Benchmarking echo_round_trip_64B", None),
+        ];
+        for &(line, expected) in cases {
+            assert_eq!(criterion_estimate(line), expected, "{line}");
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! Echo round trip: `port_command` of 64 bytes → the driver's `output` → `driver_output` →
-//! the message received by the owner. Compare with BEAM on the same `echo_drv.so`.
+//! the message received by the owner. Compare with BEAM on the same `echo_drv.so`:
+//! `cargo xtask echo-bench` runs this with `DDLL_BENCH_DRIVERS` set to the folder it also
+//! gives `erl` (`xtask/beam/ddll_echo_bench.erl`), and prints both figures.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -10,7 +12,10 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn echo_round_trip(c: &mut Criterion) {
-    let drivers = support::own_drivers().expect("the example drivers build");
+    let drivers = match std::env::var_os("DDLL_BENCH_DRIVERS") {
+        Some(dir) => dir.into(),
+        None => support::own_drivers().expect("the example drivers build"),
+    };
     let rt = ddll::Runtime::new().expect("runtime");
     let me = rt.spawn(Some("bench"));
     let dir = drivers.to_string_lossy().into_owned();

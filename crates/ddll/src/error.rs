@@ -15,7 +15,12 @@ impl Exception {
 
     /// `badarg`.
     pub fn badarg() -> Exception {
-        Exception(crate::runtime::atom("badarg"))
+        // Interning takes a lock and a hash lookup; callers often build this eagerly
+        // (`ok_or(Exception::badarg())`) on hot paths, so the atom is looked up once.
+        static BADARG: std::sync::OnceLock<drv_term::Atom> = std::sync::OnceLock::new();
+        Exception(Term::Atom(
+            *BADARG.get_or_init(|| drv_term::Atom::new("badarg")),
+        ))
     }
 
     /// The reason.

@@ -3,7 +3,7 @@
 
 use std::ffi::c_int;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use drv_abi::types::{ErlDrvPort, ErlDrvTermData, PORT_FLAG_BINARY};
 use drv_abi::{Host, OutputBody, PortFailure, RuntimeFacts};
 
@@ -33,26 +33,15 @@ fn term_data(id: u64, tag: u64) -> ErlDrvTermData {
 impl Host for GlobalHost {
     fn output(&self, handle: ErlDrvPort, header: &[u8], body: OutputBody<'_>) -> c_int {
         port::with_port(handle, |port| {
-            let body = match body {
-                OutputBody::Bytes(b) => Bytes::copy_from_slice(b),
+            match body {
+                OutputBody::Bytes(b) => Runtime::output(port, header, Bytes::copy_from_slice(b)),
                 OutputBody::Binary {
                     binary,
                     offset,
                     len,
-                } => binary.to_bytes(offset..offset + len),
-                OutputBody::Vector(pieces) => match pieces.len() {
-                    0 => Bytes::new(),
-                    1 => pieces.into_iter().next().expect("one piece"),
-                    _ => {
-                        let mut all = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
-                        for piece in &pieces {
-                            all.extend_from_slice(piece);
-                        }
-                        all.freeze()
-                    }
-                },
-            };
-            Runtime::output(port, header, body);
+                } => Runtime::output(port, header, binary.to_bytes(offset..offset + len)),
+                OutputBody::Vector(pieces) => Runtime::output_pieces(port, header, pieces),
+            }
             0
         })
         .unwrap_or(-1)
@@ -82,15 +71,14 @@ impl Host for GlobalHost {
 
     fn connected(&self, handle: ErlDrvPort) -> ErlDrvTermData {
         port::with_port(handle, |port| {
-            let owner = port.state.lock().owner.clone();
-            term_data(owner.pid().local_id().unwrap_or(0), PID_TAG)
+            term_data(port.owner.pid().local_id().unwrap_or(0), PID_TAG)
         })
         .unwrap_or(0)
     }
 
     fn caller(&self, handle: ErlDrvPort) -> ErlDrvTermData {
         port::with_port(handle, |port| {
-            term_data(port.state.lock().caller.local_id().unwrap_or(0), PID_TAG)
+            term_data(port.caller().local_id().unwrap_or(0), PID_TAG)
         })
         .unwrap_or(0)
     }

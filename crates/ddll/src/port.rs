@@ -5,8 +5,9 @@
 //! handle gets the documented error instead of touching freed memory. The same number is the
 //! port's identity in terms (`#Port<0.N>`).
 
-use std::cell::Cell;
-use std::sync::{Arc, Weak};
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use drv_abi::driver::DriverData;
 use drv_abi::types::ErlDrvPort;
@@ -23,6 +24,11 @@ use crate::runtime::{Inner, LoadedDriver};
 pub(crate) type CallbackLock = Arc<ReentrantMutex<()>>;
 
 /// One open (or closing) port.
+///
+/// What every command and every output touches lives outside the `state` mutex, so that an
+/// echo round trip takes no lock but the callback lock and the owner's mailbox: the owner is
+/// fixed when the port opens, and `data`, `closed` and `caller` change only under the port's
+/// callback lock (atomics so that they can be read without it).
 #[derive(Debug)]
 pub(crate) struct PortCell {
     pub(crate) handle: u64,
@@ -31,6 +37,15 @@ pub(crate) struct PortCell {
     pub(crate) lock: CallbackLock,
     pub(crate) binary: bool,
     pub(crate) eof: bool,
+    /// The connected process (the port's owner), which gets its output and exit signal.
+    pub(crate) owner: Arc<Process>,
+    /// What `start` returned: set once, when `start` succeeds, under the callback lock.
+    pub(crate) data: OnceLock<DriverData>,
+    /// Set, under the callback lock, when the port closes; never cleared.
+    pub(crate) closed: AtomicBool,
+    /// The local number of the process whose call runs the current callback
+    /// (`driver_caller`); written under the callback lock.
+    pub(crate) caller: AtomicU64,
     pub(crate) state: Mutex<PortState>,
     #[allow(dead_code)] // the seams of capabilities that land with issues #4 and #6
     /// The driver queue and port data lock.
@@ -40,15 +55,12 @@ pub(crate) struct PortCell {
     pub(crate) timer: crate::timers::PortTimer,
 }
 
+/// The rest of a port's state, read and written under its mutex.
 #[derive(Debug)]
 pub(crate) struct PortState {
-    pub(crate) owner: Arc<Process>,
-    pub(crate) data: Option<DriverData>,
     pub(crate) control_binary: bool,
-    pub(crate) caller: Pid,
     pub(crate) busy: bool,
     pub(crate) os_pid: Option<isize>,
-    pub(crate) closed: bool,
 }
 
 impl PortCell {
@@ -59,6 +71,23 @@ impl PortCell {
 
     pub(crate) fn term(&self) -> Term {
         Term::Port(self.id())
+    }
+
+    /// Whether the port has closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The caller of the current callback (`driver_caller`).
+    pub(crate) fn caller(&self) -> Pid {
+        Pid::local(self.caller.load(Ordering::Relaxed))
+    }
+
+    /// Records the caller of the callback about to run (non-local pids as 0, which
+    /// `driver_caller` reports as no process).
+    pub(crate) fn set_caller(&self, caller: &Pid) {
+        self.caller
+            .store(caller.local_id().unwrap_or(0), Ordering::Relaxed);
     }
 }
 
@@ -116,6 +145,32 @@ pub(crate) fn remove(handle: u64) {
 fn slot_index(handle: u64) -> Option<usize> {
     let low = (handle & 0xffff_ffff) as usize;
     low.checked_sub(1)
+}
+
+thread_local! {
+    /// The port this thread looked up last, by handle: a thread usually talks to the same
+    /// port many times, and upgrading this costs half of a table lookup (no lock). A `Weak`
+    /// keeps no port (nor its driver) alive.
+    static LAST_LOOKUP: RefCell<Option<(u64, Weak<PortCell>)>> = const { RefCell::new(None) };
+}
+
+/// The port behind a handle if it has not been dropped: as [`lookup`], but it may also find a
+/// port just removed from the table (it is closed, and every caller checks that).
+pub(crate) fn lookup_recent(handle: u64) -> Option<Arc<PortCell>> {
+    // `try_with`: during thread teardown the cache may be gone; the table still answers.
+    let cached = LAST_LOOKUP
+        .try_with(|last| match &*last.borrow() {
+            Some((h, port)) if *h == handle => port.upgrade(),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    if cached.is_some() {
+        return cached;
+    }
+    let port = lookup(handle)?;
+    let _ = LAST_LOOKUP.try_with(|last| *last.borrow_mut() = Some((handle, Arc::downgrade(&port))));
+    Some(port)
 }
 
 /// The port behind a handle, if it is still in the table.

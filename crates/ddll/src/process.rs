@@ -82,11 +82,16 @@ impl Process {
         timeout: Option<Duration>,
         mut matches: impl FnMut(&Term) -> bool,
     ) -> Option<Term> {
-        let deadline = timeout.map(|t| Instant::now() + t);
         let mut mailbox = self.mailbox.lock();
+        if let Some(i) = mailbox.iter().position(&mut matches) {
+            return take(&mut mailbox, i);
+        }
+        // Reading the clock costs as much as the rest of a receive: only when waiting. A
+        // deadline too far to represent is no deadline.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             if let Some(i) = mailbox.iter().position(&mut matches) {
-                return mailbox.remove(i);
+                return take(&mut mailbox, i);
             }
             match deadline {
                 None => self.arrived.wait(&mut mailbox),
@@ -104,5 +109,14 @@ impl Process {
     /// How many messages are queued.
     pub fn message_count(&self) -> usize {
         self.mailbox.lock().len()
+    }
+}
+
+/// Removes the `i`-th message (the oldest is the usual one: taken without shifting).
+fn take(mailbox: &mut VecDeque<Term>, i: usize) -> Option<Term> {
+    if i == 0 {
+        mailbox.pop_front()
+    } else {
+        mailbox.remove(i)
     }
 }

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -292,14 +292,14 @@ impl Runtime {
             driver: driver.clone(),
             binary: options.binary,
             eof: options.eof,
+            caller: AtomicU64::new(owner.pid().local_id().unwrap_or(0)),
+            owner,
+            data: OnceLock::new(),
+            closed: AtomicBool::new(false),
             state: Mutex::new(PortState {
-                owner: owner.clone(),
-                data: None,
                 control_binary: false,
-                caller: *owner.pid(),
                 busy: false,
                 os_pid: None,
-                closed: false,
             }),
             queue: Default::default(),
             timer: Default::default(),
@@ -307,18 +307,20 @@ impl Runtime {
         self.inner.ports.lock().insert(port.handle, port.clone());
         let started = {
             let _serial = port.lock.lock();
-            port::with_current(&port, || driver.driver.start(port.handle, command))
+            let started = port::with_current(&port, || driver.driver.start(port.handle, command));
+            match started {
+                // Unless the driver failed the port inside `start`.
+                Ok(data) if !port.is_closed() => {
+                    let _ = port.data.set(data);
+                }
+                Ok(_) => {}
+                // A port that never started is closed, like any port out of the table.
+                Err(_) => port.closed.store(true, Ordering::Release),
+            }
+            started
         };
         match started {
-            Ok(data) => {
-                let mut state = port.state.lock();
-                if state.closed {
-                    // The driver failed the port inside `start`.
-                    return Ok(port.id());
-                }
-                state.data = Some(data);
-                Ok(port.id())
-            }
+            Ok(_) => Ok(port.id()),
             Err(e) => {
                 self.forget_port(&port);
                 Err(Exception::new(match e {
@@ -331,13 +333,14 @@ impl Runtime {
     }
 
     fn port(&self, id: &drv_term::Port) -> Result<Arc<PortCell>, Exception> {
-        let handle = id.local_id().ok_or(Exception::badarg())?;
-        self.inner
-            .ports
-            .lock()
-            .get(&handle)
-            .cloned()
-            .ok_or(Exception::badarg())
+        // The global handle table (an index, no hashing) rather than this runtime's map: this
+        // is on every command's path. A port of another runtime is no port here.
+        let handle = id.local_id().ok_or_else(Exception::badarg)?;
+        port::lookup_recent(handle)
+            .filter(|port| {
+                std::ptr::eq(port.runtime.as_ptr(), Arc::as_ptr(&self.inner)) && !port.is_closed()
+            })
+            .ok_or_else(Exception::badarg)
     }
 
     /// Runs a callback of `port` serialised with its others; `None` if the port has closed.
@@ -348,30 +351,29 @@ impl Runtime {
         f: impl FnOnce(drv_abi::driver::DriverData) -> R,
     ) -> Option<R> {
         let _serial = port.lock.lock();
-        let data = {
-            let mut state = port.state.lock();
-            if state.closed {
-                return None;
-            }
-            state.caller = *caller;
-            state.data?
-        };
+        if port.is_closed() {
+            return None;
+        }
+        let data = *port.data.get()?;
+        port.set_caller(caller);
         Some(port::with_current(port, || f(data)))
     }
 
-    /// `port_command(Port, Data)`: the driver's `outputv` when it has one, else `output`.
+    /// `port_command(Port, Data)`: the driver's `outputv` when it has one (with the data cut
+    /// into segments as BEAM cuts it: see [`crate::iodata::io_vector`]), else `output`.
     pub fn port_command(
         &self,
         caller: &Pid,
         id: &drv_term::Port,
         data: &Term,
     ) -> Result<(), Exception> {
-        let bytes = crate::iodata::flatten(data).ok_or(Exception::badarg())?;
         let port = self.port(id)?;
-        self.command_bytes(caller, &port, &bytes)
+        let command = Command::of(&port, data).ok_or_else(Exception::badarg)?;
+        self.run_command(caller, &port, &command)
     }
 
-    /// `port_command` with the data already flat (the fast path of the echo benchmark).
+    /// `port_command` with the data already flat (the fast path of the echo benchmark); an
+    /// `outputv` driver gets it as one segment, as BEAM gives a binary.
     pub fn port_command_bytes(
         &self,
         caller: &Pid,
@@ -390,8 +392,10 @@ impl Runtime {
     ) -> Result<(), Exception> {
         let driver = &port.driver.driver;
         let done = if driver.has_outputv() {
-            let binary = BinaryRef::from_slice(bytes).ok_or(Exception::badarg())?;
-            self.callback(port, caller, |data| driver.outputv(data, &binary))
+            let binary = BinaryRef::from_slice(bytes).ok_or_else(Exception::badarg)?;
+            let one = [bytes.len()];
+            let segments: &[usize] = if bytes.is_empty() { &[] } else { &one };
+            self.callback(port, caller, |data| driver.outputv(data, &binary, segments))
         } else {
             self.callback(port, caller, |data| driver.output(data, bytes))
         };
@@ -400,6 +404,26 @@ impl Runtime {
             // No output callback: the runtime ignores the data, as BEAM does.
             Some(false) => Ok(()),
             None => Err(Exception::badarg()),
+        }
+    }
+
+    fn run_command(
+        &self,
+        caller: &Pid,
+        port: &Arc<PortCell>,
+        command: &Command,
+    ) -> Result<(), Exception> {
+        match command {
+            Command::Flat(bytes) => self.command_bytes(caller, port, bytes),
+            Command::Vector(vector) => {
+                let driver = &port.driver.driver;
+                let binary = BinaryRef::from_slice(&vector.data).ok_or_else(Exception::badarg)?;
+                self.callback(port, caller, |data| {
+                    driver.outputv(data, &binary, &vector.segments)
+                })
+                .map(|_| ())
+                .ok_or_else(Exception::badarg)
+            }
         }
     }
 
@@ -471,19 +495,14 @@ impl Runtime {
     /// Runs `stop` and forgets the port; the owner to signal, or `None` if already closed.
     fn stop_port(&self, port: &Arc<PortCell>) -> Option<Arc<Process>> {
         let _serial = port.lock.lock();
-        let (data, owner) = {
-            let mut state = port.state.lock();
-            if state.closed {
-                return None;
-            }
-            state.closed = true;
-            (state.data.take(), state.owner.clone())
-        };
-        if let Some(data) = data {
+        if port.closed.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        if let Some(&data) = port.data.get() {
             port::with_current(port, || port.driver.driver.stop(data));
         }
         self.forget_port(port);
-        Some(owner)
+        Some(port.owner.clone())
     }
 
     /// Removes a port from the tables and releases its reference on the driver.
@@ -524,7 +543,7 @@ impl Runtime {
             .ports
             .lock()
             .values()
-            .filter(|p| p.state.lock().owner.pid() == pid)
+            .filter(|p| p.owner.pid() == pid)
             .cloned()
             .collect();
         for port in owned {
@@ -554,8 +573,8 @@ impl Runtime {
             }
             PortFailure::Eof => {
                 if port.eof {
-                    let owner = port.state.lock().owner.clone();
-                    owner.deliver(Term::Tuple(vec![port.term(), atom("eof")]));
+                    port.owner
+                        .deliver(Term::Tuple(vec![port.term(), atom("eof")]));
                     return 0;
                 }
                 atom("normal")
@@ -567,19 +586,11 @@ impl Runtime {
 
     /// Output from a driver to its port's owner: `{Port, {data, Data}}`.
     pub(crate) fn output(port: &PortCell, header: &[u8], body: Bytes) {
-        let owner = {
-            let state = port.state.lock();
-            if state.closed {
-                return;
-            }
-            state.owner.clone()
-        };
         let data = if port.binary {
             if header.is_empty() {
                 Term::Binary(body)
             } else {
-                let items = header.iter().map(|&b| Term::Int(i64::from(b))).collect();
-                Term::ImproperList(items, Box::new(Term::Binary(body)))
+                Term::ImproperList(byte_terms(header), Box::new(Term::Binary(body)))
             }
         } else {
             let mut items: Vec<Term> = Vec::with_capacity(header.len() + body.len());
@@ -591,13 +602,49 @@ impl Runtime {
             );
             Term::List(items)
         };
+        Self::deliver_data(port, data);
+    }
+
+    /// Output of `driver_outputv` (and of a NULL buffer): a binary-mode port sends each piece
+    /// as its own binary, the last one as the tail of the list that starts with the header's
+    /// bytes (`[H1, H2, <<A>>, <<B>> | <<C>>]`, just `<<A>>` for one piece and no header); no
+    /// piece at all sends the header's bytes alone. A list-mode port sends all bytes as a list.
+    pub(crate) fn output_pieces(port: &PortCell, header: &[u8], mut pieces: Vec<Bytes>) {
+        let data = if port.binary {
+            let mut items = byte_terms(header);
+            match pieces.pop() {
+                None => Term::List(items),
+                Some(last) => {
+                    items.extend(pieces.into_iter().map(Term::Binary));
+                    if items.is_empty() {
+                        Term::Binary(last)
+                    } else {
+                        Term::ImproperList(items, Box::new(Term::Binary(last)))
+                    }
+                }
+            }
+        } else {
+            let mut items = byte_terms(header);
+            for piece in &pieces {
+                items.extend(piece.iter().map(|&b| Term::Int(i64::from(b))));
+            }
+            Term::List(items)
+        };
+        Self::deliver_data(port, data);
+    }
+
+    /// Sends `{Port, {data, Data}}` to the port's owner unless the port has closed.
+    fn deliver_data(port: &PortCell, data: Term) {
         // Interning takes a lock; the atom of every data message is looked up once.
         static DATA: std::sync::OnceLock<Atom> = std::sync::OnceLock::new();
         let data_atom = *DATA.get_or_init(|| Atom::new("data"));
-        owner.deliver(Term::Tuple(vec![
+        let message = Term::Tuple(vec![
             port.term(),
             Term::Tuple(vec![Term::Atom(data_atom), data]),
-        ]));
+        ]);
+        if !port.is_closed() {
+            port.owner.deliver(message);
+        }
     }
 
     pub(crate) fn upgrade(port: &PortCell) -> Option<Runtime> {
@@ -609,6 +656,25 @@ impl Runtime {
     }
 }
 
+/// A command's data as the port's driver takes it.
+enum Command {
+    /// All bytes, for `output`.
+    Flat(Vec<u8>),
+    /// BEAM's segments, for `outputv`.
+    Vector(crate::iodata::IoVector),
+}
+
+impl Command {
+    /// `None` when `data` is not iodata.
+    fn of(port: &PortCell, data: &Term) -> Option<Command> {
+        if port.driver.driver.has_outputv() {
+            crate::iodata::io_vector(data).map(Command::Vector)
+        } else {
+            crate::iodata::flatten(data).map(Command::Flat)
+        }
+    }
+}
+
 fn port_locking(rt: &Runtime, id: &drv_term::Port) -> bool {
     rt.port(id)
         .map(|p| p.driver.driver.flags() & ERL_DRV_FLAG_USE_PORT_LOCKING != 0)
@@ -617,7 +683,12 @@ fn port_locking(rt: &Runtime, id: &drv_term::Port) -> bool {
 
 /// A byte string as an Erlang list of integers.
 pub(crate) fn bytes_list(bytes: &[u8]) -> Term {
-    Term::List(bytes.iter().map(|&b| Term::Int(i64::from(b))).collect())
+    Term::List(byte_terms(bytes))
+}
+
+/// The bytes as integer terms.
+fn byte_terms(bytes: &[u8]) -> Vec<Term> {
+    bytes.iter().map(|&b| Term::Int(i64::from(b))).collect()
 }
 
 impl Runtime {
@@ -674,9 +745,10 @@ impl Runtime {
         let Ok(port) = self.port(id) else {
             return atom("undefined");
         };
-        let state = port.state.lock();
-        let owner = Term::Pid(*state.owner.pid());
-        let os_pid = state
+        let owner = Term::Pid(*port.owner.pid());
+        let os_pid = port
+            .state
+            .lock()
             .os_pid
             .map_or(atom("undefined"), |p| Term::Int(p as i64));
         Term::List(vec![
@@ -716,9 +788,9 @@ impl Runtime {
         };
         match items.as_slice() {
             [Term::Pid(from), Term::Tuple(cmd)] if cmd.len() == 2 && cmd[0] == atom("command") => {
-                match crate::iodata::flatten(&cmd[1]) {
-                    Some(bytes) => {
-                        let _ = self.command_bytes(from, &port, &bytes);
+                match Command::of(&port, &cmd[1]) {
+                    Some(command) => {
+                        let _ = self.run_command(from, &port, &command);
                     }
                     None => self.close_port(&port, atom("badsig")),
                 }

@@ -9,10 +9,7 @@ use std::path::PathBuf;
 
 /// Files whose BEAM behaviour ddll does not reproduce yet, with the reason (each is a known
 /// gap, reported in the issue notes).
-const KNOWN_GAPS: &[(&str, &str)] = &[(
-    "echov_segments",
-    "BEAM splits port_command iolists into several outputv segments; ddll passes one",
-)];
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 fn corpus() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(support::workspace().join("scenarios"))

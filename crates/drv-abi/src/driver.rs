@@ -275,26 +275,37 @@ impl Driver {
         true
     }
 
-    /// `outputv(data, ev)` with `ev` = `[empty, binary]`, the shape the runtime gives: the
-    /// first element is left free for a header. Returns false when there is no `outputv`.
-    pub fn outputv(&self, data: DriverData, binary: &BinaryRef) -> bool {
+    /// `outputv(data, ev)`: `ev` is an empty first entry (left free for a header, as in the
+    /// runtime) followed by `binary` cut into consecutive segments of the given `lengths`
+    /// (which add up to at most `binary.len()`), each with `binary` as its `binv` entry.
+    /// Returns false when there is no `outputv`.
+    pub fn outputv(&self, data: DriverData, binary: &BinaryRef, lengths: &[usize]) -> bool {
         let Some(outputv) = self.entry().outputv else {
             return false;
         };
-        let mut iov = [
-            SysIOVec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            },
-            SysIOVec {
-                iov_base: binary.data_ptr().cast::<c_char>(),
-                iov_len: binary.len(),
-            },
-        ];
-        let mut binv: [*mut ErlDrvBinary; 2] = [std::ptr::null_mut(), binary.as_ptr()];
+        let base = binary.data_ptr().cast::<c_char>();
+        let mut iov = Vec::with_capacity(lengths.len() + 1);
+        let mut binv = Vec::with_capacity(lengths.len() + 1);
+        iov.push(SysIOVec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        });
+        binv.push(std::ptr::null_mut::<ErlDrvBinary>());
+        let mut offset = 0;
+        for &len in lengths {
+            let end = offset + len;
+            assert!(end <= binary.len(), "segments lie inside the binary");
+            iov.push(SysIOVec {
+                // SAFETY: `offset <= end <= binary.len()`: in bounds (or one past the end).
+                iov_base: unsafe { base.add(offset) },
+                iov_len: len,
+            });
+            binv.push(binary.as_ptr());
+            offset = end;
+        }
         let mut ev = ErlIOVec {
-            vsize: 2,
-            size: binary.len(),
+            vsize: c_int::try_from(iov.len()).expect("fewer than 2^31 segments"),
+            size: offset,
             iov: iov.as_mut_ptr(),
             binv: binv.as_mut_ptr(),
         };

@@ -36,7 +36,9 @@ pub enum OutputBody<'a> {
         len: usize,
     },
     /// Pieces of an I/O vector, after `skip` (`driver_outputv`); each piece is shared when it
-    /// lies in a binary.
+    /// lies in a binary. A binary-mode port receives them as separate binaries, the last one
+    /// as the list's tail; no piece at all means no body (also `driver_output*` with a NULL
+    /// buffer).
     Vector(Vec<bytes::Bytes>),
 }
 

@@ -29,13 +29,66 @@ pub(crate) unsafe fn pieces<'a>(ev: &'a ErlIOVec) -> impl Iterator<Item = &'a [u
     })
 }
 
+/// What `driver_outputv(port, hbuf, hlen, ev, skip)` sends after the header, as the runtime
+/// cuts it: nothing at all when no byte is left after `skip`; else the entries from the first
+/// one that `skip` does not swallow — the leading entries no longer than what is left of `skip`
+/// go, at least the first when it is empty — with that entry's start skipped. Later empty
+/// entries stay (each becomes an empty binary in a binary-mode port's message). Pieces are
+/// shared as in [`shared_pieces`].
+///
+/// # Safety
+/// As for [`shared_pieces`].
+pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Vec<Bytes> {
+    // SAFETY: forwarded contract.
+    let total: usize = unsafe { pieces(ev) }.map(<[u8]>::len).sum();
+    if total <= skip {
+        return Vec::new();
+    }
+    // SAFETY: forwarded contract.
+    let binv = unsafe { binaries(ev) };
+    let mut out = Vec::new();
+    let mut stripping = true;
+    // SAFETY: forwarded contract.
+    for (i, mut piece) in unsafe { pieces(ev) }.enumerate() {
+        if stripping {
+            if piece.len() <= skip {
+                skip -= piece.len();
+                stripping = skip > 0;
+                continue;
+            }
+            piece = &piece[skip..];
+            stripping = false;
+        }
+        let bin = binv.get(i).copied().unwrap_or(std::ptr::null_mut());
+        // SAFETY: `bin` is NULL or a live binary (contract); `shared_slice` checks that the
+        // piece lies inside its data before sharing.
+        let shared = unsafe { shared_slice(bin, piece) };
+        out.push(shared.unwrap_or_else(|| Bytes::copy_from_slice(piece)));
+    }
+    out
+}
+
+/// The `binv` entries of `ev` (empty when it has none).
+///
+/// # Safety
+/// `ev.binv` is NULL or has `vsize` entries.
+unsafe fn binaries(ev: &ErlIOVec) -> &[*mut ErlDrvBinary] {
+    if ev.binv.is_null() || ev.vsize <= 0 {
+        &[]
+    } else {
+        // SAFETY: by this function's contract `binv` has `vsize` entries.
+        unsafe { std::slice::from_raw_parts(ev.binv, ev.vsize as usize) }
+    }
+}
+
 /// The contents of `ev` after skipping `skip` bytes, as shared pieces: a piece that lies
 /// inside its entry's binary (`binv[i]`) takes a reference to it; any other piece is copied.
-/// Empty pieces are dropped.
+/// Empty pieces are dropped (what the runtime's `driver_enqv` queues).
 ///
 /// # Safety
 /// As for [`pieces`]; in addition `ev.binv` is NULL or has `vsize` entries, each NULL or a live
 /// driver binary.
+#[allow(dead_code)] // for driver_enqv/driver_pushqv (issue #4); driver_outputv keeps empties
 pub(crate) unsafe fn shared_pieces(ev: &ErlIOVec, mut skip: usize) -> Vec<Bytes> {
     let binv: &[*mut ErlDrvBinary] = if ev.binv.is_null() || ev.vsize <= 0 {
         &[]

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use drv_abi::driver::{Driver, LoadError};
+use drv_abi::driver::{Driver, EntryFacts, LoadError, MIN_MAJOR_VERSION};
+use drv_abi::types::{
+    ERL_DRV_EXTENDED_MAJOR_VERSION, ERL_DRV_EXTENDED_MARKER, ERL_DRV_EXTENDED_MINOR_VERSION,
+};
 
 #[derive(Parser)]
 #[command(name = "ddll", about = "Run Erlang port drivers without BEAM")]
@@ -52,63 +55,169 @@ fn main() -> ExitCode {
     }
 }
 
+/// `ddll check LIB.so`: what the library declares, and whether (and why not) it loads, in
+/// the order the runtime checks it. Exit status 0 when it loads.
 fn check(library: &std::path::Path) -> ExitCode {
     if let Err(e) = drv_abi::install_shim() {
         eprintln!("ddll: {e}");
         return ExitCode::FAILURE;
     }
-    println!("library: {}", library.display());
-    let undefined = undefined_symbols(library);
+    let (report, loads) = check_report(library);
+    for line in report {
+        println!("{line}");
+    }
+    if loads {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The report's lines, and whether the library loads.
+fn check_report(library: &std::path::Path) -> (Vec<String>, bool) {
+    let mut lines = vec![format!("library: {}", library.display())];
+    // Listed before opening: a symbol nothing provides is what makes the opening fail.
+    let undefined = undefined_line(undefined_symbols(library));
     let opened = match ddll_sys::DriverLibrary::open_file(library) {
-        Ok(lib) => lib,
+        Ok(opened) => opened,
         Err(e) => {
-            println!("loads: no: {e}");
-            report_undefined(&undefined);
-            return ExitCode::FAILURE;
+            lines.push(undefined);
+            lines.push(format!("loads: no: {}", open_failure(&e)));
+            return (lines, false);
         }
     };
     let facts = match Driver::inspect(&opened) {
         Ok(facts) => facts,
+        Err(LoadError::DriverInitFailed) => {
+            lines.push(undefined);
+            lines.push("loads: no: driver_init_failed (driver_init returned NULL)".to_owned());
+            return (lines, false);
+        }
         Err(e) => {
-            println!("loads: no: {e} ({})", e.atom().unwrap_or("open_error"));
-            return ExitCode::FAILURE;
+            lines.push(undefined);
+            lines.push(format!("loads: no: {}", load_failure(&e)));
+            return (lines, false);
         }
     };
-    let marker_ok = facts.marker == 0xfeee_eeed;
-    println!(
-        "marker: {:#010x} ({})",
-        facts.marker,
-        if marker_ok {
-            "extended driver"
+    let marker = ERL_DRV_EXTENDED_MARKER as u32;
+    lines.push(if facts.marker == marker {
+        format!("marker: {:#010x} (ERL_DRV_EXTENDED_MARKER)", facts.marker)
+    } else {
+        format!(
+            "marker: {:#010x} (not ERL_DRV_EXTENDED_MARKER, {marker:#010x})",
+            facts.marker
+        )
+    });
+    lines.push(format!(
+        "version: {}.{} (this host: {ERL_DRV_EXTENDED_MAJOR_VERSION}.\
+         {ERL_DRV_EXTENDED_MINOR_VERSION}; it loads majors {MIN_MAJOR_VERSION} to \
+         {ERL_DRV_EXTENDED_MAJOR_VERSION})",
+        facts.major, facts.minor
+    ));
+    lines.push(format!(
+        "driver name: {}",
+        facts.name.as_deref().unwrap_or("(NULL)")
+    ));
+    lines.push(format!(
+        "flags: {:#x} ({})",
+        facts.flags,
+        describe_flags(facts.flags)
+    ));
+    lines.push(format!(
+        "callbacks: {}",
+        if facts.callbacks.set.is_empty() {
+            "none".to_owned()
         } else {
-            "not ERL_DRV_EXTENDED_MARKER: will not load"
+            facts.callbacks.set.join(", ")
         }
-    );
-    println!("version: {}.{} (this host: 3.3)", facts.major, facts.minor);
-    println!("driver name: {}", facts.name.as_deref().unwrap_or("(NULL)"));
-    println!("flags: {:#x}{}", facts.flags, describe_flags(facts.flags));
-    println!("callbacks: {}", facts.callbacks.set.join(", "));
-    report_undefined(&undefined);
+    ));
+    lines.push(undefined);
     let stem = library
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let verdict = match Driver::from_library(opened, &stem) {
-        Ok(driver) => {
-            driver.finish();
-            "yes".to_owned()
-        }
-        Err(LoadError::BadDriverName) => format!(
-            "no: bad_driver_name (the file is named {stem}.so but the driver calls itself {})",
-            facts.name.as_deref().unwrap_or("(NULL)")
-        ),
-        Err(e) => format!("no: {} ({e})", e.atom().unwrap_or("open_error")),
+    let verdict = match version_problem(&facts) {
+        Some(problem) => Err(format!("driver_incorrect_version ({problem})")),
+        None => match Driver::from_library(opened, &stem) {
+            Ok(driver) => {
+                driver.finish();
+                Ok(())
+            }
+            Err(LoadError::BadDriverName) => Err(format!(
+                "bad_driver_name (the file is named {stem}.so but the driver calls itself {})",
+                facts.name.as_deref().unwrap_or("(NULL)")
+            )),
+            Err(LoadError::DriverInitFailed) => {
+                Err("driver_init_failed (the entry's init callback returned non-zero)".to_owned())
+            }
+            Err(e) => Err(load_failure(&e)),
+        },
     };
-    println!("loads: {verdict}");
-    if verdict == "yes" {
-        ExitCode::SUCCESS
+    match verdict {
+        Ok(()) => {
+            lines.push("loads: yes".to_owned());
+            (lines, true)
+        }
+        Err(why) => {
+            lines.push(format!("loads: no: {why}"));
+            (lines, false)
+        }
+    }
+}
+
+/// Why the runtime rejects the entry's marker or versions, in its order of checks.
+fn version_problem(facts: &EntryFacts) -> Option<String> {
+    let marker = ERL_DRV_EXTENDED_MARKER as u32;
+    if facts.marker != marker {
+        Some(format!(
+            "the extended marker is {:#010x}, not {marker:#010x}",
+            facts.marker
+        ))
+    } else if facts.major < MIN_MAJOR_VERSION {
+        Some(format!(
+            "major version {} is older than {MIN_MAJOR_VERSION}, the oldest this host loads",
+            facts.major
+        ))
+    } else if facts.major > ERL_DRV_EXTENDED_MAJOR_VERSION {
+        Some(format!(
+            "major version {} is newer than this host's {ERL_DRV_EXTENDED_MAJOR_VERSION}",
+            facts.major
+        ))
+    } else if facts.major == ERL_DRV_EXTENDED_MAJOR_VERSION
+        && facts.minor > ERL_DRV_EXTENDED_MINOR_VERSION
+    {
+        Some(format!(
+            "minor version {} is newer than this host's {ERL_DRV_EXTENDED_MAJOR_VERSION}.\
+             {ERL_DRV_EXTENDED_MINOR_VERSION}",
+            facts.minor
+        ))
     } else {
-        ExitCode::FAILURE
+        None
+    }
+}
+
+/// A failure to open the library, with the runtime's error term.
+fn open_failure(e: &ddll_sys::SysError) -> String {
+    match e {
+        ddll_sys::SysError::Dynamic { code, message } => {
+            format!("{{open_error,{code}}} (the dynamic linker refused it: {message})")
+        }
+        ddll_sys::SysError::NoDriverInit => load_failure(&LoadError::NoDriverInit),
+        ddll_sys::SysError::BadPath => "the path contains a NUL byte".to_owned(),
+    }
+}
+
+/// A load error with the runtime's atom and a plain explanation.
+fn load_failure(e: &LoadError) -> String {
+    match e {
+        LoadError::Open { code, message } => {
+            format!("{{open_error,{code}}} (the dynamic linker refused it: {message})")
+        }
+        LoadError::NoDriverInit => {
+            "no_driver_init (the library has no driver_init symbol: no DRIVER_INIT(name)?)"
+                .to_owned()
+        }
+        other => format!("{} ({other})", other.atom().unwrap_or("error")),
     }
 }
 
@@ -125,22 +234,23 @@ fn describe_flags(flags: i32) -> String {
         .map(|(_, n)| *n)
         .collect();
     if set.is_empty() {
-        String::new()
+        "none".to_owned()
     } else {
-        format!(" ({})", set.join(" | "))
+        set.join(" | ")
     }
 }
 
 /// Undefined dynamic symbols of the library that are neither part of the driver API nor
-/// provided by the C library, read with `nm -D --undefined-only` when available.
-fn undefined_symbols(library: &std::path::Path) -> Option<Vec<String>> {
+/// provided by the C library, read with `nm -D --undefined-only`; `Err` says why they could
+/// not be listed.
+fn undefined_symbols(library: &std::path::Path) -> Result<Vec<String>, String> {
     let out = std::process::Command::new("nm")
         .args(["-D", "--undefined-only"])
         .arg(library)
         .output()
-        .ok()?;
+        .map_err(|_| "nm (binutils) is not installed".to_owned())?;
     if !out.status.success() {
-        return None;
+        return Err("nm cannot read the file".to_owned());
     }
     let api: Vec<String> = drv_abi::api_function_names();
     let mut unknown = Vec::new();
@@ -157,17 +267,18 @@ fn undefined_symbols(library: &std::path::Path) -> Option<Vec<String>> {
         }
         unknown.push(bare.to_owned());
     }
-    Some(unknown)
+    Ok(unknown)
 }
 
-fn report_undefined(undefined: &Option<Vec<String>>) {
+fn undefined_line(undefined: Result<Vec<String>, String>) -> String {
     match undefined {
-        None => println!("undefined symbols: not checked (nm not available)"),
-        Some(list) if list.is_empty() => {
-            println!("undefined symbols: none outside the driver API and the C library")
+        Err(why) => format!("undefined symbols: not checked ({why})"),
+        Ok(list) if list.is_empty() => {
+            "undefined symbols: none outside the driver API and the C library".to_owned()
         }
-        Some(list) => println!(
-            "undefined symbols outside the driver API: {} (the library will fail to load unless something provides them)",
+        Ok(list) => format!(
+            "undefined symbols outside the driver API: {} (neither the driver API nor the C \
+             library provides them)",
             list.join(", ")
         ),
     }

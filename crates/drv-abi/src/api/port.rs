@@ -21,6 +21,20 @@ pub(crate) unsafe fn driver_bytes<'a>(ptr: *const c_char, len: usize) -> &'a [u8
     }
 }
 
+/// The body of `driver_output`/`driver_output2`: the bytes, or — for a NULL buffer — no body at
+/// all (the runtime then sends only the header; a binary-mode port gets no empty binary).
+///
+/// # Safety
+/// As for [`driver_bytes`].
+unsafe fn body<'a>(buf: *const c_char, len: usize) -> OutputBody<'a> {
+    if buf.is_null() {
+        OutputBody::Vector(Vec::new())
+    } else {
+        // SAFETY: forwarded contract.
+        OutputBody::Bytes(unsafe { driver_bytes(buf, len) })
+    }
+}
+
 /// `int driver_output(ErlDrvPort port, char *buf, ErlDrvSizeT len)`.
 ///
 /// # Safety
@@ -33,8 +47,7 @@ pub unsafe extern "C" fn driver_output(
     guard("driver_output", -1, || {
         let Some(host) = host() else { return -1 };
         // SAFETY: by this function's contract `buf` is valid for `len` bytes during the call.
-        let data = unsafe { driver_bytes(buf, len) };
-        host.output(port, &[], OutputBody::Bytes(data))
+        host.output(port, &[], unsafe { body(buf, len) })
     })
 }
 
@@ -52,8 +65,8 @@ pub unsafe extern "C" fn driver_output2(
     guard("driver_output2", -1, || {
         let Some(host) = host() else { return -1 };
         // SAFETY: by this function's contract both buffers are valid during the call.
-        let (header, data) = unsafe { (driver_bytes(hbuf, hlen), driver_bytes(buf, len)) };
-        host.output(port, header, OutputBody::Bytes(data))
+        let (header, data) = unsafe { (driver_bytes(hbuf, hlen), body(buf, len)) };
+        host.output(port, header, data)
     })
 }
 
@@ -115,7 +128,7 @@ pub unsafe extern "C" fn driver_outputv(
         let (header, pieces) = unsafe {
             (
                 driver_bytes(hbuf, hlen),
-                crate::iovec::shared_pieces(&*ev, skip),
+                crate::iovec::output_pieces(&*ev, skip),
             )
         };
         host.output(port, header, OutputBody::Vector(pieces))
