@@ -22,6 +22,7 @@
  *   8 MS -> set the timer to MS, then cancel it at once: "RC1 RC2"
  *   9    -> set, read and cancel on the handle of the port stopped last (a
  *           dead handle): "RC1 RC2 RC3", or "none" before any port stopped
+ *  10 MS -> set the timer to 0, then at once to MS: "RC1 RC2"
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +110,7 @@ static ErlDrvSSizeT timer_control(ErlDrvData data, unsigned int command,
     char text[64];
     unsigned long left = 12345; /* overwritten by driver_read_timer */
     unsigned long ms = number(buf, len);
-    int rc, rc2;
+    int rc, rc2, rc3;
     switch (command) {
     case 1:
         st->repeat_ms = ms;
@@ -151,6 +152,11 @@ static ErlDrvSSizeT timer_control(ErlDrvData data, unsigned int command,
         rc2 = driver_cancel_timer(st->port);
         snprintf(text, sizeof text, "%d %d", rc, rc2);
         break;
+    case 10:
+        rc = driver_set_timer(st->port, 0);
+        rc2 = driver_set_timer(st->port, ms);
+        snprintf(text, sizeof text, "%d %d", rc, rc2);
+        break;
     case 9:
         if (!have_stopped) {
             snprintf(text, sizeof text, "none");
@@ -158,8 +164,8 @@ static ErlDrvSSizeT timer_control(ErlDrvData data, unsigned int command,
         }
         rc = driver_set_timer(last_stopped, 10);
         rc2 = driver_read_timer(last_stopped, &left);
-        snprintf(text, sizeof text, "%d %d %d", rc, rc2,
-                 driver_cancel_timer(last_stopped));
+        rc3 = driver_cancel_timer(last_stopped);
+        snprintf(text, sizeof text, "%d %d %d", rc, rc2, rc3);
         break;
     default:
         return -1;
