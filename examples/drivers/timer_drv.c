@@ -23,6 +23,10 @@
  *   9    -> set, read and cancel on the handle of the port stopped last (a
  *           dead handle): "RC1 RC2 RC3", or "none" before any port stopped
  *  10 MS -> set the timer to 0, then at once to MS: "RC1 RC2"
+ *  11    -> driver_async of a job (this driver has no ready_async, so the
+ *           runtime calls async_free once the job ran): "queued" for a
+ *           positive id, "ran" for 0, "failed" for -1
+ *  12    -> "INVOKED FREED": the counts of those jobs' calls
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +40,21 @@ typedef struct {
     unsigned long repeat;  /* re-arm until this many timeouts (0: never) */
     unsigned long repeat_ms;
 } TimerState;
+
+/* Calls of the async jobs of control 11 (any thread). */
+static unsigned long jobs_invoked, jobs_freed;
+
+static void job_invoke(void *data)
+{
+    (void)data;
+    __atomic_add_fetch(&jobs_invoked, 1, __ATOMIC_SEQ_CST);
+}
+
+static void job_free(void *data)
+{
+    (void)data;
+    __atomic_add_fetch(&jobs_freed, 1, __ATOMIC_SEQ_CST);
+}
 
 /* The number in `text` after `prefix` (0 if absent). */
 static unsigned long option(const char *text, const char *prefix)
@@ -156,6 +175,17 @@ static ErlDrvSSizeT timer_control(ErlDrvData data, unsigned int command,
         rc = driver_set_timer(st->port, 0);
         rc2 = driver_set_timer(st->port, ms);
         snprintf(text, sizeof text, "%d %d", rc, rc2);
+        break;
+    case 11: {
+        long id = driver_async(st->port, NULL, job_invoke, NULL, job_free);
+        snprintf(text, sizeof text, "%s",
+                 id > 0 ? "queued" : id == 0 ? "ran" : "failed");
+        break;
+    }
+    case 12:
+        snprintf(text, sizeof text, "%lu %lu",
+                 __atomic_load_n(&jobs_invoked, __ATOMIC_SEQ_CST),
+                 __atomic_load_n(&jobs_freed, __ATOMIC_SEQ_CST));
         break;
     case 9:
         if (!have_stopped) {

@@ -7,6 +7,9 @@
 //! * `async_submit_to_ready`: per job, from the first of a batch of submits to the last
 //!   `ready_async` (control 10).
 //! * `async_chain`: per job, a chain where each `ready_async` submits the next (control 11).
+//!
+//! The drivers are the example drivers built against the project's header, or those in
+//! `DDLL_BENCH_DRIVERS` (the xtask passes the OTP-header build that BEAM loads).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -24,7 +27,10 @@ struct Bench {
 
 impl Bench {
     fn new() -> Bench {
-        let drivers = support::own_drivers().expect("the example drivers build");
+        let drivers = std::env::var_os("DDLL_BENCH_DRIVERS")
+            .map(std::path::PathBuf::from)
+            .or_else(support::own_drivers)
+            .expect("the example drivers build");
         let rt = Runtime::new().expect("runtime");
         let me = rt.spawn(Some("bench"));
         let dir = drivers.to_string_lossy().into_owned();
