@@ -121,8 +121,9 @@ pub struct PortOptions {
 /// Options of a runtime: the `erl` flags that ddll honours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeOptions {
-    /// Threads in the async pool (`+A`; BEAM's default is 1). 0 runs each `driver_async` job
-    /// at once in the calling driver, as BEAM does without a pool. At most 1024.
+    /// Threads in the async pool (`+A`; BEAM's default is 1). At most 1024. 0 runs each
+    /// `driver_async` job at once in the calling driver, as the runtime does without a pool
+    /// (OTP 25 itself no longer has that mode: it takes `+A 0` as 1).
     pub async_threads: usize,
 }
 
