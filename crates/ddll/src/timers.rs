@@ -112,12 +112,15 @@ impl Default for PortTimer {
 }
 
 impl PortTimer {
-    /// `driver_set_timer` on `port` (whose driver has a `timeout`).
+    /// `driver_set_timer` on `port`.
     fn set(&self, port: &PortCell, time_ms: u64) {
         // A 0 ms timer is due at once (time 0): it expires on the timer thread's next turn.
+        // One beyond the clock's range (centuries) stays armed, just never due.
         let due = match time_ms {
             0 => 0,
-            _ => caller_now_ns().saturating_add(time_ms.saturating_mul(NANOS_PER_MS)),
+            _ => caller_now_ns()
+                .saturating_add(time_ms.saturating_mul(NANOS_PER_MS))
+                .min(NOT_ARMED - 1),
         };
         self.due_ns.store(due, Ordering::Release);
         // The wheel never expires an entry before its timer is due.

@@ -135,6 +135,12 @@ fn read_timer_reports_what_is_left_never_more_than_set() {
         for set_ms in [1_000, 60_000, 3_600_000, 86_400_000 * 30] {
             check(&fx, &port, set_ms);
         }
+        // Beyond the clock's range: still a pending timer, not "no timer".
+        assert_eq!(fx.control(&port, 1, &u64::MAX.to_string()), "0");
+        let reply = fx.control(&port, 4, "");
+        let left: u64 = reply.strip_prefix("0 ").expect("RC 0").parse().expect("ms");
+        assert!(left > 1 << 40, "{left} ms left");
+        assert_eq!(fx.control(&port, 2, ""), "0");
         assert_eq!(fx.data(50), None, "cancelled timers never fire");
     }
 }
