@@ -169,6 +169,8 @@ impl drv_abi::AsyncHost for GlobalHost {
             *key = pool.queue_for_key(chosen);
             chosen
         });
+        // Only while the runtime is being dropped can the pool reject the job: it is then
+        // freed at once (async_free) and driver_async returns -1.
         let id = pool.submit(key, Job::new(job, port));
         Ok(c_long::try_from(id.get()).unwrap_or(-1))
     }
