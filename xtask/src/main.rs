@@ -7,6 +7,8 @@
 //! * `diff F…`  — run scenarios under both and show the differences.
 //! * `echo-bench` — the echo round trip (64 bytes) under ddll (its criterion bench) and under
 //!   `erl` (`xtask/beam/ddll_echo_bench.erl`), on the same `echo_drv.so`, side by side.
+//! * `timer-bench` — the port timer and async job benches of ddll (criterion) beside the same
+//!   loops under BEAM, on the same driver libraries.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,12 +32,13 @@ fn main() -> Result<()> {
         }
         "diff" => diff(rest),
         "echo-bench" => echo_bench(),
+        "timer-bench" => timer_bench(),
         _ => help(),
     }
 }
 
 fn help() -> Result<()> {
-    println!("usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench>");
+    println!("usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench | timer-bench>");
     Ok(())
 }
 
@@ -326,6 +329,104 @@ fn criterion_estimate(line: &str) -> Option<f64> {
         _ => return None,
     };
     Some(value * scale)
+}
+
+/// The loops of `crates/ddll/benches/timer_async.rs`, with their targets (ns per operation).
+const TIMER_BENCHES: &[(&str, &str, f64)] = &[
+    (
+        "timer_set_read_cancel",
+        "driver_set_timer + read + cancel",
+        60.0,
+    ),
+    ("async_submit", "driver_async (no-op job)", 150.0),
+    (
+        "async_submit_to_ready",
+        "driver_async -> ready_async, batch",
+        250.0,
+    ),
+    ("async_chain", "driver_async -> ready_async, chained", 250.0),
+];
+
+/// Runs the timer/async benches under ddll (criterion, briefly) and under BEAM, on the drivers
+/// built against OTP's header, and prints the medians side by side.
+fn timer_bench() -> Result<()> {
+    let drivers = otp_drivers()?;
+    let ebin = root().join("target/beam-ebin");
+    std::fs::create_dir_all(&ebin)?;
+    let status = Command::new("erlc")
+        .arg("-o")
+        .arg(&ebin)
+        .arg(root().join("xtask/beam/timer_async_bench.erl"))
+        .status()
+        .context("running erlc")?;
+    if !status.success() {
+        bail!("erlc failed on xtask/beam/timer_async_bench.erl");
+    }
+    println!("BEAM: 20 rounds of 100000 operations per loop...");
+    let args = format!(
+        "timer_async_bench:main([\"{}\", \"20\", \"100000\"])",
+        drivers.display()
+    );
+    let out = Command::new("erl")
+        .args(["-noshell", "-pa"])
+        .arg(&ebin)
+        .args(["-eval", &args])
+        .output()
+        .context("running erl")?;
+    if !out.status.success() {
+        bail!(
+            "BEAM bench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let beam = String::from_utf8(out.stdout)?;
+    // "NAME MEDIAN MIN" per loop.
+    let beam_figures = |name: &str| -> String {
+        beam.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .map_or("?".to_owned(), |rest| rest.replace(' ', " / "))
+    };
+    println!("ddll: cargo bench -p ddll --bench timer_async (criterion, brief)...");
+    let status = Command::new(env!("CARGO"))
+        .args(["bench", "-p", "ddll", "--bench", "timer_async", "--"])
+        .args(["--warm-up-time", "1", "--measurement-time", "3"])
+        .env("DDLL_BENCH_DRIVERS", &drivers)
+        .current_dir(root())
+        .status()?;
+    if !status.success() {
+        bail!("cargo bench failed");
+    }
+    println!();
+    println!(
+        "{:<40} {:>8} {:>18} {:>8}",
+        "ns per operation", "ddll", "BEAM median / best", "target"
+    );
+    for (id, what, target) in TIMER_BENCHES {
+        let ddll = criterion_median(id)?;
+        let beam = beam_figures(id);
+        println!(
+            "{what:<40} {ddll:>8.1} {beam:>18} {:>8}",
+            format!("<= {target}")
+        );
+    }
+    println!("(ddll: criterion's median; BEAM: 20 rounds of 100000, the drivers' own timing)");
+    Ok(())
+}
+
+/// The median point estimate (ns) criterion recorded for bench `id`.
+fn criterion_median(id: &str) -> Result<f64> {
+    let file = root()
+        .join("target/criterion")
+        .join(id)
+        .join("new/estimates.json");
+    let json = std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
+    let median = &json[json.find("\"median\"").context("no median in estimates")?..];
+    let value = &median[median
+        .find("\"point_estimate\":")
+        .context("no point estimate")?
+        + "\"point_estimate\":".len()..];
+    let end = value.find([',', '}']).context("unterminated number")?;
+    Ok(value[..end].parse()?)
 }
 
 #[cfg(test)]

@@ -43,4 +43,7 @@ pub enum Error {
     /// The C API shim could not be installed.
     #[error(transparent)]
     Shim(#[from] drv_abi::ShimError),
+    /// More async threads than BEAM allows (`+A` takes at most 1024).
+    #[error("an async pool of {0} threads is above the maximum of 1024")]
+    AsyncThreads(usize),
 }

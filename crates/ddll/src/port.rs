@@ -51,7 +51,6 @@ pub(crate) struct PortCell {
     /// The driver queue and port data lock.
     pub(crate) queue: crate::queue::PortQueueState,
     /// The port's timer.
-    #[allow(dead_code)] // issue #6
     pub(crate) timer: crate::timers::PortTimer,
 }
 
@@ -216,4 +215,35 @@ pub(crate) fn with_port<R>(handle: ErlDrvPort, f: impl FnOnce(&PortCell) -> R) -
         }
     }
     lookup(handle).map(|port| f(&port))
+}
+
+/// The port behind `handle` as an owned reference, for work that outlives the call (an async
+/// job): the current callback's port without touching the table when it matches.
+pub(crate) fn owned(handle: ErlDrvPort) -> Option<Arc<PortCell>> {
+    let handle = handle as usize as u64;
+    let current = CURRENT.with(Cell::get);
+    if !current.is_null() {
+        // SAFETY: CURRENT is set only by `with_current`, which holds an Arc to the port for
+        // the whole time the pointer is installed on this thread.
+        let port = unsafe { &*current };
+        if port.handle == handle {
+            // SAFETY: `current` is `Arc::as_ptr` of an Arc kept alive by `with_current`; one
+            // more strong count makes the Arc built below own a reference of its own.
+            unsafe { Arc::increment_strong_count(current) };
+            // SAFETY: as above; the strong count just taken is the one this Arc releases.
+            return Some(unsafe { Arc::from_raw(current) });
+        }
+    }
+    lookup(handle)
+}
+
+/// Calls `f` with the port whose callback this thread is running, if any.
+pub(crate) fn with_current_port<R>(f: impl FnOnce(&PortCell) -> R) -> Option<R> {
+    let current = CURRENT.with(Cell::get);
+    if current.is_null() {
+        return None;
+    }
+    // SAFETY: CURRENT is set only by `with_current`, which holds an Arc to the port for the
+    // whole time the pointer is installed on this thread.
+    Some(f(unsafe { &*current }))
 }

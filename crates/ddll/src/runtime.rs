@@ -25,6 +25,8 @@ pub(crate) struct LoadedDriver {
     pub(crate) driver: Driver,
     /// The driver-level callback lock (used unless the driver asks for port locking).
     pub(crate) lock: CallbackLock,
+    /// Pending timers and async jobs of its ports, which keep it loaded.
+    pub(crate) in_flight: crate::in_flight::InFlight,
 }
 
 impl LoadedDriver {
@@ -59,6 +61,7 @@ impl DriverHost for Loader<'_> {
                     Arc::new(LoadedDriver {
                         driver,
                         lock: Arc::new(ReentrantMutex::new(())),
+                        in_flight: Default::default(),
                     }),
                 );
                 Ok(())
@@ -93,11 +96,9 @@ pub(crate) struct Inner {
     /// This runtime's open ports, by handle.
     pub(crate) ports: Mutex<HashMap<u64, Arc<PortCell>>>,
     base_dir: PathBuf,
-    #[allow(dead_code)] // the seams of capabilities that land with issues #4 and #6
     /// Timers of this runtime's ports.
     pub(crate) timers: crate::timers::RuntimeTimers,
     /// The async pool of this runtime's drivers.
-    #[allow(dead_code)] // issue #6
     pub(crate) async_pool: crate::async_jobs::RuntimeAsync,
 }
 
@@ -117,6 +118,23 @@ pub struct PortOptions {
     pub eof: bool,
 }
 
+/// Options of a runtime: the `erl` flags that ddll honours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// Threads in the async pool (`+A`; BEAM's default is 1). At most 1024. 0 runs each
+    /// `driver_async` job at once in the calling driver, as the runtime does without a pool
+    /// (OTP 25 itself no longer has that mode: it takes `+A 0` as 1).
+    pub async_threads: usize,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            async_threads: crate::async_jobs::DEFAULT_ASYNC_THREADS,
+        }
+    }
+}
+
 /// A runtime: processes, loaded drivers and their ports. Cheap to clone (shared).
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -131,6 +149,17 @@ impl Runtime {
 
     /// A runtime whose relative driver paths are relative to `base_dir`.
     pub fn with_base_dir(base_dir: impl Into<PathBuf>) -> Result<Runtime, crate::Error> {
+        Self::with_options(base_dir, RuntimeOptions::default())
+    }
+
+    /// A runtime with `options`, whose relative driver paths are relative to `base_dir`.
+    pub fn with_options(
+        base_dir: impl Into<PathBuf>,
+        options: RuntimeOptions,
+    ) -> Result<Runtime, crate::Error> {
+        if options.async_threads > drv_async::MAX_THREADS {
+            return Err(crate::Error::AsyncThreads(options.async_threads));
+        }
         crate::host::install()?;
         Ok(Runtime {
             inner: Arc::new(Inner {
@@ -139,7 +168,7 @@ impl Runtime {
                 ports: Mutex::new(HashMap::new()),
                 base_dir: base_dir.into(),
                 timers: Default::default(),
-                async_pool: Default::default(),
+                async_pool: crate::async_jobs::RuntimeAsync::new(options.async_threads),
             }),
         })
     }
@@ -185,7 +214,10 @@ impl Runtime {
     ) -> R {
         let mut drivers = self.inner.drivers.lock();
         let Drivers { core, loaded } = &mut *drivers;
-        f(core, &mut Loader { loaded })
+        // Driver code run from here (`init`, `finish`) may ask driver_system_info.
+        crate::async_jobs::with_pool_size(self.inner.async_pool.threads(), || {
+            f(core, &mut Loader { loaded })
+        })
     }
 
     /// Carries out the effects of a `ddll-core` call, then its scheduled work (final unloads,
@@ -305,6 +337,8 @@ impl Runtime {
             timer: Default::default(),
         });
         self.inner.ports.lock().insert(port.handle, port.clone());
+        // The callback lock is held until the port's data is in place: a timeout or an async
+        // completion that the driver set up in `start` must find it.
         let started = {
             let _serial = port.lock.lock();
             let started = port::with_current(&port, || driver.driver.start(port.handle, command));
@@ -356,6 +390,20 @@ impl Runtime {
         }
         let data = *port.data.get()?;
         port.set_caller(caller);
+        Some(port::with_current(port, || f(data)))
+    }
+
+    /// Runs a callback of `port` for the runtime itself (a timeout, an async completion),
+    /// serialised with its other callbacks; `None` (without calling `f`) if the port has closed.
+    pub(crate) fn serialized<R>(
+        port: &Arc<PortCell>,
+        f: impl FnOnce(drv_abi::driver::DriverData) -> R,
+    ) -> Option<R> {
+        let _serial = port.lock.lock();
+        if port.is_closed() {
+            return None;
+        }
+        let data = *port.data.get()?;
         Some(port::with_current(port, || f(data)))
     }
 
@@ -507,6 +555,9 @@ impl Runtime {
 
     /// Removes a port from the tables and releases its reference on the driver.
     fn forget_port(&self, port: &Arc<PortCell>) {
+        // Its timer never fires; the driver hold of its wheel entry goes (the port's own
+        // reference below is still there, so this cannot unload the driver).
+        self.inner.timers.port_closed(port);
         port::remove(port.handle);
         self.inner.ports.lock().remove(&port.handle);
         // The port's reference on the driver goes; the final unload, if due, is scheduled

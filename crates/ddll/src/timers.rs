@@ -1,13 +1,406 @@
-//! Port timers (issue #6).
+//! Port timers (`driver_set_timer`, `driver_cancel_timer`, `driver_read_timer`).
+//!
+//! Each port has one timer, kept in the port itself as its due time (an atomic: setting,
+//! cancelling and reading it takes no lock). The runtime's timer thread drives a
+//! [`TimerWheel`] that holds at most one entry per port, due no later than the port's timer.
+//! When an entry expires, the thread takes the port's callback lock (the serialised callback
+//! path, so `timeout` never runs concurrently with another callback of the port, nor for a
+//! closed port) and looks at the port's timer *then*: due → `timeout` runs; later (the timer
+//! was replaced by a later one) → the entry goes back in the wheel; cancelled → nothing. Since
+//! the driver's own calls also run under that lock, cancelling or replacing a timer whose
+//! entry is just expiring can never let the old timeout through.
+//!
+//! A wheel entry keeps its port's driver loaded ([`InFlight`](crate::in_flight::InFlight));
+//! closing a port removes its entry.
+
+use std::ffi::c_int;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use drv_abi::types::ErlDrvPort;
+use drv_timer::{TimerKey, TimerWheel};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::host::GlobalHost;
+use crate::port::{self, PortCell};
+use crate::runtime::Runtime;
+
+const NANOS_PER_MS: u64 = 1_000_000;
+/// `PortTimer::due_ns` of a port without a timer.
+const NOT_ARMED: u64 = u64::MAX;
+/// `PortTimer::entry_ms` of a port without a wheel entry.
+const NO_ENTRY: u64 = u64::MAX;
+
+/// Time 0 of every port timer in this process.
+static ORIGIN: OnceLock<Instant> = OnceLock::new();
+
+fn origin() -> Instant {
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// Nanoseconds since [`ORIGIN`], exact: what the timer thread expires timers by.
+fn now_ns() -> u64 {
+    u64::try_from(origin().elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
+}
+
+/// Nanoseconds since [`ORIGIN`] for the driver's calls: never behind [`now_ns`] and at most
+/// about 20 µs ahead of it. Both uses are safe with a clock slightly ahead: a timer set by it
+/// expires a little later, never early, and a read never reports more than is left.
+///
+/// Reading the system clock costs about 25 ns; a driver setting, reading and cancelling its
+/// timer reads it twice. On x86-64 with an invariant time-stamp counter (about 10 ns to
+/// read), each thread keeps its last clock reading with the counter value at that time and,
+/// for the next 10 000 counter cycles, extrapolates from it at 2 ns per cycle: an
+/// overestimate for any counter of 500 MHz or more (real ones run at 1 GHz and above).
+fn caller_now_ns() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::cell::Cell;
+        /// Cycles after a clock reading during which it is extrapolated.
+        const WINDOW_CYCLES: u64 = 10_000;
+        thread_local! {
+            /// The last clock reading (`ns`) and the counter at that time (`tsc`); `tsc` 0: none.
+            static RECENT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+        }
+        static INVARIANT_TSC: OnceLock<bool> = OnceLock::new();
+        // CPUID 0x8000_0007, EDX bit 8: the counter ticks at a constant rate in every state.
+        let invariant = *INVARIANT_TSC.get_or_init(|| {
+            std::arch::x86_64::__cpuid(0x8000_0000).eax >= 0x8000_0007
+                && std::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0
+        });
+        if invariant {
+            // SAFETY: RDTSC has no preconditions on x86-64 (it is never disabled in user mode
+            // on Linux, and it only reads the counter).
+            let tsc = unsafe { std::arch::x86_64::_rdtsc() };
+            let (tsc_then, ns_then) = RECENT.with(Cell::get);
+            // A counter that went back (another core's) fails this test and reads the clock.
+            let cycles = tsc.wrapping_sub(tsc_then);
+            if tsc_then != 0 && cycles < WINDOW_CYCLES {
+                return ns_then + 2 * cycles;
+            }
+            let ns = now_ns();
+            RECENT.with(|recent| recent.set((tsc, ns)));
+            return ns;
+        }
+    }
+    now_ns()
+}
 
 /// Per-port state for this capability (a field of every port).
-#[derive(Debug, Default)]
-pub(crate) struct PortTimer {}
+#[derive(Debug)]
+pub(crate) struct PortTimer {
+    /// When the driver's timer is due (ns since [`ORIGIN`]), or [`NOT_ARMED`]. Changed by the
+    /// driver's calls and by the timer thread, all under the port's callback lock.
+    due_ns: AtomicU64,
+    /// The wheel deadline (ms) of this port's wheel entry, or [`NO_ENTRY`]. Changed under the
+    /// wheel lock; read without it to skip the wheel when an entry already covers a timer.
+    entry_ms: AtomicU64,
+    /// The entry's wheel key ([`TimerKey::to_bits`]); meaningful while `entry_ms` is set.
+    entry_key: AtomicU64,
+}
 
-impl drv_abi::TimerHost for GlobalHost {}
+impl Default for PortTimer {
+    fn default() -> Self {
+        PortTimer {
+            due_ns: AtomicU64::new(NOT_ARMED),
+            entry_ms: AtomicU64::new(NO_ENTRY),
+            entry_key: AtomicU64::new(0),
+        }
+    }
+}
 
-/// Runtime-wide state for timers (a field of every runtime).
-#[derive(Debug, Default)]
-pub(crate) struct RuntimeTimers {}
+impl PortTimer {
+    /// `driver_set_timer` on `port`.
+    fn set(&self, port: &PortCell, time_ms: u64) {
+        // A 0 ms timer is due at once (time 0): it expires on the timer thread's next turn.
+        // One beyond the clock's range (centuries) stays armed, just never due.
+        let due = match time_ms {
+            0 => 0,
+            _ => caller_now_ns()
+                .saturating_add(time_ms.saturating_mul(NANOS_PER_MS))
+                .min(NOT_ARMED - 1),
+        };
+        self.due_ns.store(due, Ordering::Release);
+        // The wheel never expires an entry before its timer is due.
+        let due_ms = due.div_ceil(NANOS_PER_MS);
+        if due_ms < self.entry_ms.load(Ordering::Acquire) {
+            // No entry, or one due after this timer: the wheel must know.
+            if let Some(runtime) = port.runtime.upgrade() {
+                runtime.timers.arm(port, due_ms);
+            }
+        }
+    }
+
+    fn cancel(&self) {
+        self.due_ns.store(NOT_ARMED, Ordering::Release);
+    }
+
+    /// Milliseconds left (floor, so never more than was set), 0 without a timer.
+    fn read(&self) -> u64 {
+        match self.due_ns.load(Ordering::Acquire) {
+            NOT_ARMED => 0,
+            due => due.saturating_sub(caller_now_ns()) / NANOS_PER_MS,
+        }
+    }
+
+    fn forget_entry(&self) {
+        self.entry_ms.store(NO_ENTRY, Ordering::Release);
+    }
+}
+
+/// A wheel entry: the port, and one unit of work in flight for its driver.
+struct Entry {
+    port: Arc<PortCell>,
+}
+
+impl Entry {
+    fn new(port: Arc<PortCell>) -> Entry {
+        port.driver.in_flight.hold(&port);
+        Entry { port }
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.port.driver.in_flight.release(&self.port);
+    }
+}
+
+/// What the timer thread is doing, so that arming wakes it only when needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ThreadState {
+    /// Not started yet.
+    Idle,
+    /// Running: it looks at the wheel again before sleeping.
+    Awake,
+    /// Sleeping until this wheel time (ms), or without a deadline for `u64::MAX`.
+    SleepingUntil(u64),
+}
+
+struct WheelState {
+    wheel: TimerWheel<Entry>,
+    thread: ThreadState,
+    shutdown: bool,
+}
+
+struct Shared {
+    state: Mutex<WheelState>,
+    wakeup: Condvar,
+}
+
+/// Runtime-wide state for timers (a field of every runtime): the wheel and its thread.
+pub(crate) struct RuntimeTimers {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RuntimeTimers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeTimers")
+            .field("entries", &self.shared.state.lock().wheel.len())
+            .finish()
+    }
+}
+
+impl Default for RuntimeTimers {
+    fn default() -> Self {
+        RuntimeTimers {
+            shared: Arc::new(Shared {
+                state: Mutex::new(WheelState {
+                    wheel: TimerWheel::new(now_ns() / NANOS_PER_MS),
+                    thread: ThreadState::Idle,
+                    shutdown: false,
+                }),
+                wakeup: Condvar::new(),
+            }),
+            thread: Mutex::new(None),
+        }
+    }
+}
+
+impl RuntimeTimers {
+    /// Makes sure the wheel has an entry for `port` due by `due_ms`.
+    fn arm(&self, port: &PortCell, due_ms: u64) {
+        let Some(port) = port::lookup(port.handle) else {
+            return;
+        };
+        // Prepared outside the wheel lock: taking the driver hold may use the driver table.
+        let mut fresh = Some(Entry::new(port.clone()));
+        let mut state = self.shared.state.lock();
+        let timer = &port.timer;
+        if due_ms < timer.entry_ms.load(Ordering::Acquire) {
+            if timer.entry_ms.load(Ordering::Acquire) == NO_ENTRY {
+                let entry = fresh.take().expect("prepared above");
+                let key = state.wheel.insert(due_ms, entry);
+                timer.entry_key.store(key.to_bits(), Ordering::Release);
+            } else {
+                let key = TimerKey::from_bits(timer.entry_key.load(Ordering::Acquire));
+                state.wheel.reschedule(key, due_ms);
+            }
+            timer.entry_ms.store(due_ms, Ordering::Release);
+            self.wake_for(&mut state, due_ms);
+        }
+        drop(state);
+        // Not needed after all (a racing call armed it): the hold goes, outside the lock.
+        drop(fresh);
+    }
+
+    /// Puts an expired entry whose port's timer is now due later back in the wheel, unless
+    /// the port got a new entry meanwhile. Runs under the port's callback lock.
+    fn rearm(&self, entry: Entry, due_ms: u64) -> Option<Entry> {
+        let mut state = self.shared.state.lock();
+        let timer = &entry.port.timer;
+        if timer.entry_ms.load(Ordering::Acquire) != NO_ENTRY {
+            return Some(entry);
+        }
+        let port = entry.port.clone();
+        let key = state.wheel.insert(due_ms, entry);
+        port.timer.entry_key.store(key.to_bits(), Ordering::Release);
+        port.timer.entry_ms.store(due_ms, Ordering::Release);
+        self.wake_for(&mut state, due_ms);
+        None
+    }
+
+    /// The port is closing: its timer is gone and its wheel entry (if any) leaves the wheel.
+    pub(crate) fn port_closed(&self, port: &PortCell) {
+        port.timer.cancel();
+        if port.timer.entry_ms.load(Ordering::Acquire) == NO_ENTRY {
+            return;
+        }
+        let removed = {
+            let mut state = self.shared.state.lock();
+            if port.timer.entry_ms.load(Ordering::Acquire) == NO_ENTRY {
+                return;
+            }
+            port.timer.forget_entry();
+            let key = TimerKey::from_bits(port.timer.entry_key.load(Ordering::Acquire));
+            state.wheel.cancel(key)
+        };
+        // The driver hold goes outside the wheel lock.
+        drop(removed);
+    }
+
+    /// Wakes (or starts) the timer thread if it would sleep past `due_ms`.
+    fn wake_for(&self, state: &mut MutexGuard<'_, WheelState>, due_ms: u64) {
+        match state.thread {
+            ThreadState::Awake => {}
+            ThreadState::SleepingUntil(wake_at) if wake_at <= due_ms => {}
+            ThreadState::SleepingUntil(_) => {
+                state.thread = ThreadState::Awake;
+                self.shared.wakeup.notify_one();
+            }
+            ThreadState::Idle => {
+                state.thread = ThreadState::Awake;
+                let shared = self.shared.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("ddll-timers".into())
+                    .spawn(move || run(&shared));
+                match spawned {
+                    Ok(handle) => *self.thread.lock() = Some(handle),
+                    Err(e) => {
+                        state.thread = ThreadState::Idle;
+                        eprintln!("ddll: cannot start the timer thread: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RuntimeTimers {
+    fn drop(&mut self) {
+        let entries = {
+            let mut state = self.shared.state.lock();
+            state.shutdown = true;
+            std::mem::replace(&mut state.wheel, TimerWheel::new(0))
+        };
+        self.shared.wakeup.notify_one();
+        if let Some(thread) = self.thread.lock().take() {
+            // The runtime may be dropped by the timer thread itself (it let go of the last
+            // reference); it then ends on its own after this.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+        drop(entries);
+    }
+}
+
+/// The timer thread: expire entries, handle them outside the wheel lock, sleep until the next.
+fn run(shared: &Shared) {
+    let mut expired = Vec::new();
+    let mut state = shared.state.lock();
+    loop {
+        if state.shutdown {
+            return;
+        }
+        let now_ms = now_ns() / NANOS_PER_MS;
+        state.wheel.advance(now_ms, |_, entry| {
+            entry.port.timer.forget_entry();
+            expired.push(entry);
+        });
+        if !expired.is_empty() {
+            MutexGuard::unlocked(&mut state, || {
+                for entry in expired.drain(..) {
+                    expire(entry);
+                }
+            });
+            continue;
+        }
+        match state.wheel.next_wakeup() {
+            Some(wake_at) if wake_at <= now_ms => continue,
+            Some(wake_at) => {
+                state.thread = ThreadState::SleepingUntil(wake_at);
+                match origin().checked_add(Duration::from_millis(wake_at)) {
+                    Some(instant) => {
+                        shared.wakeup.wait_until(&mut state, instant);
+                    }
+                    None => shared.wakeup.wait(&mut state),
+                }
+            }
+            None => {
+                state.thread = ThreadState::SleepingUntil(u64::MAX);
+                shared.wakeup.wait(&mut state);
+            }
+        }
+        state.thread = ThreadState::Awake;
+    }
+}
+
+/// An expired entry: run the port's `timeout` if its timer is due, re-arm it if the timer was
+/// moved later, else let it go.
+fn expire(entry: Entry) {
+    let port = entry.port.clone();
+    let mut entry = Some(entry);
+    Runtime::serialized(&port, |data| {
+        let due = port.timer.due_ns.load(Ordering::Acquire);
+        if due == NOT_ARMED {
+            return;
+        }
+        if due <= now_ns() {
+            port.timer.due_ns.store(NOT_ARMED, Ordering::Release);
+            port.driver.driver.timeout(data);
+        } else if let (Some(runtime), Some(e)) = (port.runtime.upgrade(), entry.take()) {
+            entry = runtime.timers.rearm(e, due.div_ceil(NANOS_PER_MS));
+        }
+    });
+    // Done with (or a closed port's) entry: its driver hold goes outside every lock.
+    drop(entry);
+}
+
+impl drv_abi::TimerHost for GlobalHost {
+    fn set_timer(&self, handle: ErlDrvPort, time_ms: u64) -> c_int {
+        // A driver without `timeout` gets a timer too (as from BEAM): it expires without effect.
+        port::with_port(handle, |port| port.timer.set(port, time_ms)).map_or(-1, |()| 0)
+    }
+
+    fn cancel_timer(&self, handle: ErlDrvPort) -> c_int {
+        port::with_port(handle, |port| port.timer.cancel()).map_or(-1, |()| 0)
+    }
+
+    fn read_timer(&self, handle: ErlDrvPort) -> Option<u64> {
+        port::with_port(handle, |port| port.timer.read())
+    }
+}

@@ -17,10 +17,11 @@ use bytes::Bytes;
 use ddll_sys::{DriverLibrary, SysError};
 use drv_queue::BinaryRef;
 
+use crate::host::AsyncJob;
 use crate::types::{
-    ErlDrvBinary, ErlDrvData, ErlDrvEntry, ErlDrvPort, ErlIOVec, SysIOVec, ERL_DRV_ERROR_BADARG,
-    ERL_DRV_ERROR_ERRNO, ERL_DRV_ERROR_GENERAL, ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MARKER, ERL_DRV_EXTENDED_MINOR_VERSION,
+    ErlDrvBinary, ErlDrvData, ErlDrvEntry, ErlDrvPort, ErlDrvThreadData, ErlIOVec, SysIOVec,
+    ERL_DRV_ERROR_BADARG, ERL_DRV_ERROR_ERRNO, ERL_DRV_ERROR_GENERAL,
+    ERL_DRV_EXTENDED_MAJOR_VERSION, ERL_DRV_EXTENDED_MARKER, ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 /// The driver answered a control or call with a negative length: the caller raises `badarg`.
@@ -436,6 +437,20 @@ impl Driver {
             // SAFETY: the port's own data.
             unsafe { timeout(data.raw()) }
         }
+    }
+
+    /// `ready_async(data, async_data)` for a finished async job of the port; the driver's
+    /// `ready_async` takes the job over (it frees the data). Without a `ready_async` the job is
+    /// given back, for the caller to drop (which calls `async_free`), as the runtime does.
+    pub fn ready_async(&self, data: DriverData, job: AsyncJob) -> Result<(), AsyncJob> {
+        let Some(ready_async) = self.entry().ready_async else {
+            return Err(job);
+        };
+        let thread_data: ErlDrvThreadData = job.into_data().cast();
+        // SAFETY: the port's own data and the async data of a job of this driver, handed over
+        // once.
+        unsafe { ready_async(data.raw(), thread_data) };
+        Ok(())
     }
 
     /// `finish()`: called once before the library is closed.

@@ -16,7 +16,7 @@ mod queue;
 mod term;
 mod timer;
 
-pub use async_pool::AsyncHost;
+pub use async_pool::{AsyncFn, AsyncHost, AsyncJob};
 pub use queue::QueueHost;
 pub use term::TermHost;
 pub use timer::TimerHost;

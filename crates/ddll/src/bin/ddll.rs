@@ -25,6 +25,9 @@ enum Command {
         /// The folder bound to the scenario variable `DriverDir`.
         #[arg(long, env = "DDLL_DRIVER_DIR", default_value = "target/drivers/own")]
         drivers: PathBuf,
+        /// Threads in the async pool (`erl +A`; 0 runs `driver_async` jobs at once).
+        #[arg(long, default_value_t = ddll::RuntimeOptions::default().async_threads)]
+        async_threads: usize,
     },
     /// Reports what a driver library declares and whether it would load.
     Check {
@@ -36,9 +39,14 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Script { file, drivers } => {
+        Command::Script {
+            file,
+            drivers,
+            async_threads,
+        } => {
             let drivers = std::fs::canonicalize(&drivers).unwrap_or(drivers);
-            match ddll::scenario::run_file(&file, &drivers) {
+            let options = ddll::RuntimeOptions { async_threads };
+            match ddll::scenario::run_file_with(&file, &drivers, options) {
                 Ok(lines) => {
                     for line in lines {
                         println!("{line}");

@@ -15,12 +15,21 @@ use drv_term::{IdentNamer, Pid, Port, Ref, Term};
 
 use crate::error::Exception;
 use crate::process::Process;
-use crate::runtime::{atom, PortOptions, Runtime};
+use crate::runtime::{atom, PortOptions, Runtime, RuntimeOptions};
 use parse::{BinSegment, Expr, Line};
 
 /// Runs a scenario file; `driver_dir` is bound to the variable `DriverDir`. Returns the output
 /// lines (without trailing newlines).
 pub fn run_file(file: &Path, driver_dir: &Path) -> Result<Vec<String>, String> {
+    run_file_with(file, driver_dir, RuntimeOptions::default())
+}
+
+/// [`run_file`] on a runtime with `options`.
+pub fn run_file_with(
+    file: &Path,
+    driver_dir: &Path,
+    options: RuntimeOptions,
+) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let base = file.parent().unwrap_or(Path::new("."));
     let base = if base.as_os_str().is_empty() {
@@ -29,13 +38,23 @@ pub fn run_file(file: &Path, driver_dir: &Path) -> Result<Vec<String>, String> {
         base
     };
     let base = std::fs::canonicalize(base).map_err(|e| format!("{}: {e}", base.display()))?;
-    run_text(&text, &base, driver_dir)
+    run_text_with(&text, &base, driver_dir, options)
 }
 
 /// Runs scenario `text` with relative paths taken from `base_dir`.
 pub fn run_text(text: &str, base_dir: &Path, driver_dir: &Path) -> Result<Vec<String>, String> {
+    run_text_with(text, base_dir, driver_dir, RuntimeOptions::default())
+}
+
+/// [`run_text`] on a runtime with `options`.
+pub fn run_text_with(
+    text: &str,
+    base_dir: &Path,
+    driver_dir: &Path,
+    options: RuntimeOptions,
+) -> Result<Vec<String>, String> {
     let lines = parse::parse_scenario(text).map_err(|e| e.to_string())?;
-    let runtime = Runtime::with_base_dir(base_dir).map_err(|e| e.to_string())?;
+    let runtime = Runtime::with_options(base_dir, options).map_err(|e| e.to_string())?;
     let mut runner = Runner::new(runtime, driver_dir);
     let mut out = Vec::with_capacity(lines.len());
     for line in &lines {

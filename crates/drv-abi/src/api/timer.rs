@@ -1,23 +1,53 @@
 //! Port timers: `driver_set_timer`, `driver_cancel_timer`, `driver_read_timer`.
-//!
-//! Not implemented yet (issue #6): each reports itself and returns its failure value.
 
-#![allow(unused_imports)]
+use std::ffi::{c_int, c_ulong};
 
-use std::ffi::{c_char, c_int, c_long, c_uint, c_void};
+use super::guard;
+use crate::host::host;
+use crate::types::ErlDrvPort;
 
-use crate::types::{
-    ErlDrvBinary, ErlDrvData, ErlDrvEntry, ErlDrvEvent, ErlDrvMonitor, ErlDrvPDL, ErlDrvPort,
-    ErlDrvSInt, ErlDrvSizeT, ErlDrvTermData, ErlIOVec, SysIOVec,
-};
+/// `int driver_set_timer(ErlDrvPort port, unsigned long time)`: 0, or -1 for a dead port (a
+/// driver without a `timeout` callback gets 0, as from BEAM; its timer expires without effect).
+///
+/// # Safety
+/// None beyond the C API's.
+pub unsafe extern "C" fn driver_set_timer(port: ErlDrvPort, time: c_ulong) -> c_int {
+    // `unsigned long` is 32 bits on some targets.
+    #[allow(clippy::useless_conversion)]
+    let time = u64::from(time);
+    guard("driver_set_timer", -1, || {
+        host().map_or(-1, |h| h.set_timer(port, time))
+    })
+}
 
-use super::not_implemented;
+/// `int driver_cancel_timer(ErlDrvPort port)`: 0, or -1 for a dead port.
+///
+/// # Safety
+/// None beyond the C API's.
+pub unsafe extern "C" fn driver_cancel_timer(port: ErlDrvPort) -> c_int {
+    guard("driver_cancel_timer", -1, || {
+        host().map_or(-1, |h| h.cancel_timer(port))
+    })
+}
 
-pending! {
-    /// `driver_set_timer` (port timers).
-    fn driver_set_timer(port: ErlDrvPort, time: std::ffi::c_ulong) -> c_int = -1, "-1";
-    /// `driver_cancel_timer` (port timers).
-    fn driver_cancel_timer(port: ErlDrvPort) -> c_int = -1, "-1";
-    /// `driver_read_timer` (port timers).
-    fn driver_read_timer(port: ErlDrvPort, time_left: *mut std::ffi::c_ulong) -> c_int = -1, "-1";
+/// `int driver_read_timer(ErlDrvPort port, unsigned long *time_left)`: writes the milliseconds
+/// left (0 without a pending timer) and returns 0; -1 for a dead port or a NULL `time_left`.
+///
+/// # Safety
+/// `time_left` is NULL or valid for writing.
+pub unsafe extern "C" fn driver_read_timer(port: ErlDrvPort, time_left: *mut c_ulong) -> c_int {
+    guard("driver_read_timer", -1, || {
+        if time_left.is_null() {
+            return -1;
+        }
+        let Some(left) = host().and_then(|h| h.read_timer(port)) else {
+            return -1;
+        };
+        // `unsigned long` is 32 bits on some targets.
+        #[allow(clippy::unnecessary_fallible_conversions)]
+        let left = c_ulong::try_from(left).unwrap_or(c_ulong::MAX);
+        // SAFETY: non-null and valid for writing by this function's contract.
+        unsafe { *time_left = left };
+        0
+    })
 }
