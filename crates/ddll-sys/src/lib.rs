@@ -197,6 +197,19 @@ impl DriverLibrary {
     }
 }
 
+/// The base address of the loaded object holding `address` (code or data), as `dladdr`
+/// reports it; `None` when no loaded object contains it.
+pub fn library_base_of(address: *const c_void) -> Option<usize> {
+    if address.is_null() {
+        return None;
+    }
+    // SAFETY: an all-zero Dl_info (null pointers, zero) is a valid value for dladdr to fill.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only inspects the linker's tables for `address`; it never dereferences it.
+    let found = unsafe { libc::dladdr(address, &mut info) };
+    (found != 0 && !info.dli_fbase.is_null()).then_some(info.dli_fbase as usize)
+}
+
 /// The dynamic linker's own text out of a libloading error (libloading displays `dlerror()`'s
 /// message unchanged for the dl* variants).
 fn dl_message(e: &libloading::Error) -> String {

@@ -244,8 +244,13 @@ pub fn call(
             Ok(Term::List(items))
         }
         ("info", []) => {
+            // As the Erlang module: every driver but the linked-in ones.
             let mut all = Vec::new();
             for name in runtime.loaded_drivers() {
+                if runtime.driver_info(&name, InfoItem::LinkedInDriver) == Ok(InfoValue::Bool(true))
+                {
+                    continue;
+                }
                 let info = call(runtime, pid, "info", &[string_term(&name)])?;
                 all.push(Term::Tuple(vec![string_term(&name), info]));
             }

@@ -20,6 +20,7 @@ mod erl_ddll;
 mod error;
 mod host;
 pub mod iodata;
+mod linked_in;
 mod port;
 mod process;
 mod queue;

@@ -1,0 +1,182 @@
+/*
+ * probe_drv: a driver that shows its own life cycle, for the erl_ddll scenarios.
+ *
+ * Built three ways from this one file, all naming the driver "probe_drv":
+ *   probe_drv.c          version 1
+ *   probe_v2_drv.c       version 2 (#define PROBE_VERSION 2, then includes this file)
+ *   probe_badinit_drv.c  the entry's init fails (#define PROBE_FAIL_INIT)
+ * A scenario copies one of them to TmpDir/probe_drv.so, loads it, replaces the
+ * file with another and reloads: which code runs afterwards tells whether the
+ * old library was really closed before the new one was opened.
+ *
+ * control (port_control/3), replies are lists:
+ *   1 -> "vV/N": V = version, N = how often init ran in this mapping of the
+ *        library (static data: 1 after every fresh dlopen)
+ *   2 -> driver_lock_driver(port) -> "0" or "-1"
+ *   3 -> add_driver_entry(&probe_linked entry) -> "ok"
+ *   4 -> remove_driver_entry(&probe_linked entry) -> "1", "0" or "-1"
+ *   5 -> remove_driver_entry(this driver's own entry) -> "-1" (dynamic driver)
+ *   other -> -1 (badarg)
+ * output: echoes the bytes back, prefixed with "vV:".
+ *
+ * The entry added by control 3 is "probe_linked", a driver without a library
+ * handle of its own (a linked-in driver, as erl_ddll sees it); its ports answer
+ * control 1 with "linked". It lives in this library, so a scenario removes it
+ * (control 4) before unloading probe_drv.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "erl_driver.h"
+
+#ifndef PROBE_VERSION
+#define PROBE_VERSION 1
+#endif
+
+static int inits; /* init calls in this mapping of the library */
+
+typedef struct {
+    ErlDrvPort port;
+} ProbeState;
+
+static int probe_init(void)
+{
+#ifdef PROBE_FAIL_INIT
+    return -1;
+#else
+    inits++;
+    return 0;
+#endif
+}
+
+static ErlDrvData probe_start(ErlDrvPort port, char *command)
+{
+    ProbeState *st = driver_alloc(sizeof(ProbeState));
+    (void)command;
+    if (st == NULL)
+        return ERL_DRV_ERROR_GENERAL;
+    st->port = port;
+    return (ErlDrvData)st;
+}
+
+static void probe_stop(ErlDrvData data)
+{
+    driver_free(data);
+}
+
+static void probe_output(ErlDrvData data, char *buf, ErlDrvSizeT len)
+{
+    ProbeState *st = (ProbeState *)data;
+    char prefix[8];
+    int n = snprintf(prefix, sizeof prefix, "v%d:", PROBE_VERSION);
+    driver_output2(st->port, prefix, (ErlDrvSizeT)n, buf, len);
+}
+
+/* Copies `text` into the runtime's reply buffer (every reply here is short). */
+static ErlDrvSSizeT reply(const char *text, char **rbuf, ErlDrvSizeT rlen)
+{
+    size_t len = strlen(text);
+    if (len > rlen)
+        return -1;
+    memcpy(*rbuf, text, len);
+    return (ErlDrvSSizeT)len;
+}
+
+static ErlDrvSSizeT probe_linked_control(ErlDrvData data, unsigned int command, char *buf,
+                                         ErlDrvSizeT len, char **rbuf, ErlDrvSizeT rlen)
+{
+    (void)data;
+    (void)buf;
+    (void)len;
+    return command == 1 ? reply("linked", rbuf, rlen) : -1;
+}
+
+static ErlDrvEntry probe_linked_entry = {
+    NULL,                 /* init */
+    probe_start,          /* start */
+    probe_stop,           /* stop */
+    NULL,                 /* output */
+    NULL,                 /* ready_input */
+    NULL,                 /* ready_output */
+    "probe_linked",       /* driver_name */
+    NULL,                 /* finish */
+    NULL,                 /* handle */
+    probe_linked_control, /* control */
+    NULL,                 /* timeout */
+    NULL,                 /* outputv */
+    NULL,                 /* ready_async */
+    NULL,                 /* flush */
+    NULL,                 /* call */
+    NULL,                 /* unused_event_callback */
+    ERL_DRV_EXTENDED_MARKER,
+    ERL_DRV_EXTENDED_MAJOR_VERSION,
+    ERL_DRV_EXTENDED_MINOR_VERSION,
+    0,                    /* driver_flags */
+    NULL,                 /* handle2 */
+    NULL,                 /* process_exit */
+    NULL,                 /* stop_select */
+    NULL                  /* emergency_close */
+};
+
+static ErlDrvEntry probe_entry;
+
+static ErlDrvSSizeT probe_control(ErlDrvData data, unsigned int command, char *buf,
+                                  ErlDrvSizeT len, char **rbuf, ErlDrvSizeT rlen)
+{
+    ProbeState *st = (ProbeState *)data;
+    char text[32];
+    (void)buf;
+    (void)len;
+
+    switch (command) {
+    case 1:
+        snprintf(text, sizeof text, "v%d/%d", PROBE_VERSION, inits);
+        return reply(text, rbuf, rlen);
+    case 2:
+        snprintf(text, sizeof text, "%d", driver_lock_driver(st->port));
+        return reply(text, rbuf, rlen);
+    case 3:
+        add_driver_entry(&probe_linked_entry);
+        return reply("ok", rbuf, rlen);
+    case 4:
+        snprintf(text, sizeof text, "%d", remove_driver_entry(&probe_linked_entry));
+        return reply(text, rbuf, rlen);
+    case 5:
+        snprintf(text, sizeof text, "%d", remove_driver_entry(&probe_entry));
+        return reply(text, rbuf, rlen);
+    default:
+        return -1;
+    }
+}
+
+static ErlDrvEntry probe_entry = {
+    probe_init,    /* init */
+    probe_start,   /* start */
+    probe_stop,    /* stop */
+    probe_output,  /* output */
+    NULL,          /* ready_input */
+    NULL,          /* ready_output */
+    "probe_drv",   /* driver_name */
+    NULL,          /* finish */
+    NULL,          /* handle */
+    probe_control, /* control */
+    NULL,          /* timeout */
+    NULL,          /* outputv */
+    NULL,          /* ready_async */
+    NULL,          /* flush */
+    NULL,          /* call */
+    NULL,          /* unused_event_callback */
+    ERL_DRV_EXTENDED_MARKER,
+    ERL_DRV_EXTENDED_MAJOR_VERSION,
+    ERL_DRV_EXTENDED_MINOR_VERSION,
+    0,             /* driver_flags */
+    NULL,          /* handle2 */
+    NULL,          /* process_exit */
+    NULL,          /* stop_select */
+    NULL           /* emergency_close */
+};
+
+DRIVER_INIT(probe_drv)
+{
+    return &probe_entry;
+}
