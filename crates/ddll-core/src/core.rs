@@ -559,6 +559,12 @@ where
         }
     }
 
+    /// A fresh monitor reference that no entry uses: for a host that must hand out a
+    /// reference without monitoring anything (e.g. to a process that has already exited).
+    pub fn unused_monitor_ref(&mut self) -> MonitorRef {
+        self.new_ref()
+    }
+
     /// `erl_ddll:demonitor(Ref)` by process `pid`: forget a waiting monitor of that process.
     /// Unknown references are ignored (the runtime answers `true`/`ok` regardless).
     pub fn demonitor(&mut self, pid: P, monitor: MonitorRef) {

@@ -91,6 +91,9 @@ const CALLBACK_DRAIN_WAIT: Duration = Duration::from_secs(2);
 struct Loader<'a> {
     loaded: &'a mut HashMap<String, Arc<LoadedDriver>>,
     closing: &'a mut Vec<(String, LibraryWatch)>,
+    /// Relative driver folders are taken from here (erl_ddll itself compares paths as given,
+    /// as BEAM does).
+    base_dir: &'a Path,
 }
 
 impl DriverHost for Loader<'_> {
@@ -108,7 +111,8 @@ impl DriverHost for Loader<'_> {
             }
         }
         let dir = Path::new(full_path).parent().unwrap_or(Path::new("/"));
-        match Driver::load(dir, name) {
+        let dir = self.base_dir.join(dir);
+        match Driver::load(&dir, name) {
             Ok(driver) => {
                 self.loaded.insert(
                     name.to_owned(),
@@ -227,19 +231,16 @@ impl Runtime {
         self.process(pid)
     }
 
+    /// Whether `pid` is a live process of this runtime. erl_ddll calls check it under the
+    /// driver table's lock: `exit` marks a process dead before it cleans its entries under
+    /// that lock, so a dead process can never leave an entry behind.
+    pub(crate) fn is_alive(&self, pid: &Pid) -> bool {
+        self.process(pid).is_some_and(|p| p.is_alive())
+    }
+
     /// The pid of a process key (processes of this runtime are local pids).
     pub(crate) fn pid_of(&self, key: u64) -> Pid {
         Pid::local(key)
-    }
-
-    /// A driver folder as the core sees it: relative paths are taken from the base folder.
-    pub(crate) fn resolve_dir(&self, path: &str) -> String {
-        let p = Path::new(path);
-        if p.is_absolute() || path.is_empty() {
-            path.to_owned()
-        } else {
-            self.inner.base_dir.join(p).to_string_lossy().into_owned()
-        }
     }
 
     /// Runs `f` on the erl_ddll state with a loader for real loads.
@@ -254,7 +255,14 @@ impl Runtime {
             closing,
             ..
         } = &mut *drivers;
-        f(core, &mut Loader { loaded, closing })
+        f(
+            core,
+            &mut Loader {
+                loaded,
+                closing,
+                base_dir: &self.inner.base_dir,
+            },
+        )
     }
 
     /// Runs `f` on the driver tables.
@@ -307,7 +315,11 @@ impl Runtime {
                 closing,
                 ..
             } = &mut *drivers;
-            effects = core.run_scheduled(&mut Loader { loaded, closing });
+            effects = core.run_scheduled(&mut Loader {
+                loaded,
+                closing,
+                base_dir: &self.inner.base_dir,
+            });
         }
     }
 
@@ -318,6 +330,11 @@ impl Runtime {
     }
 
     fn notify(&self, n: &Notification<u64>) {
+        self.notify_named(n, atom(&n.driver));
+    }
+
+    /// Sends `n`, naming the driver by `driver` (the atom, or the caller's own term).
+    pub(crate) fn notify_named(&self, n: &Notification<u64>, driver: Term) {
         let Some(to) = self.inner.procs.lock().get(&n.to).cloned() else {
             return;
         };
@@ -331,7 +348,7 @@ impl Runtime {
             atom(n.kind.atom()),
             Term::Ref(Ref::local(n.monitor.0)),
             atom("driver"),
-            atom(&n.driver),
+            driver,
             tag,
         ]));
     }

@@ -216,7 +216,12 @@ impl Runner {
                 return self.eval(call, &name);
             }
             (None, "kill", [Expr::Atom(name)]) => {
-                let p = self.process(name);
+                let Some(p) = self.processes.remove(name) else {
+                    return Err(Exception::new(Term::Tuple(vec![
+                        atom("no_such_process"),
+                        atom(name),
+                    ])));
+                };
                 self.runtime.exit(p.pid(), atom("kill"));
                 return Ok(atom("true"));
             }
