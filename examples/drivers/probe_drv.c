@@ -16,6 +16,9 @@
  *   3 -> add_driver_entry(&probe_linked entry) -> "ok"
  *   4 -> remove_driver_entry(&probe_linked entry) -> "1", "0" or "-1"
  *   5 -> remove_driver_entry(this driver's own entry) -> "-1" (dynamic driver)
+ *   6 -> start a "straggler" thread that sleeps 100 ms, then counts itself in
+ *        this library's static data and returns; nobody joins it -> "ok"
+ *   7 -> how many stragglers have finished in this mapping -> "N"
  *   other -> -1 (badarg)
  * output: echoes the bytes back, prefixed with "vV:".
  *
@@ -23,9 +26,14 @@
  * handle of its own (a linked-in driver, as erl_ddll sees it); its ports answer
  * control 1 with "linked". It lives in this library, so a scenario removes it
  * (control 4) before unloading probe_drv.
+ *
+ * init starts a "keeper" thread that waits until finish stops and joins it:
+ * the pattern of drivers with a thread per driver (finish must run even while
+ * the thread lives, or the driver would never unload).
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "erl_driver.h"
 
@@ -35,18 +43,71 @@
 
 static int inits; /* init calls in this mapping of the library */
 
+/* The keeper thread: started by init, stopped and joined by finish. */
+static ErlDrvMutex *keeper_lock;
+static ErlDrvCond *keeper_wake;
+static int keeper_stop;
+static ErlDrvTid keeper_tid;
+
+static void *keeper_main(void *arg)
+{
+    (void)arg;
+    erl_drv_mutex_lock(keeper_lock);
+    while (!keeper_stop)
+        erl_drv_cond_wait(keeper_wake, keeper_lock);
+    erl_drv_mutex_unlock(keeper_lock);
+    return NULL;
+}
+
+static int keeper_start(void)
+{
+    keeper_stop = 0;
+    keeper_lock = erl_drv_mutex_create("probe_keeper");
+    keeper_wake = erl_drv_cond_create("probe_keeper");
+    if (keeper_lock == NULL || keeper_wake == NULL)
+        return -1;
+    return erl_drv_thread_create("probe_keeper", &keeper_tid, keeper_main, NULL, NULL);
+}
+
+static void probe_finish(void)
+{
+    erl_drv_mutex_lock(keeper_lock);
+    keeper_stop = 1;
+    erl_drv_cond_signal(keeper_wake);
+    erl_drv_mutex_unlock(keeper_lock);
+    erl_drv_thread_join(keeper_tid, NULL);
+    erl_drv_cond_destroy(keeper_wake);
+    erl_drv_mutex_destroy(keeper_lock);
+}
+
+/* Stragglers: threads that outlive their port and even the driver's unload. */
+static volatile int stragglers_done;
+
+static void *straggler_main(void *arg)
+{
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    (void)arg;
+    nanosleep(&pause, NULL);
+    __sync_fetch_and_add(&stragglers_done, 1);
+    return NULL;
+}
+
 typedef struct {
     ErlDrvPort port;
 } ProbeState;
 
+#ifdef PROBE_FAIL_INIT
+#define FAIL_INIT 1
+#else
+#define FAIL_INIT 0
+#endif
+
 static int probe_init(void)
 {
-#ifdef PROBE_FAIL_INIT
-    return -1;
-#else
+    if (FAIL_INIT)
+        return -1;
     inits++;
-    return 0;
-#endif
+    return keeper_start();
 }
 
 static ErlDrvData probe_start(ErlDrvPort port, char *command)
@@ -144,6 +205,15 @@ static ErlDrvSSizeT probe_control(ErlDrvData data, unsigned int command, char *b
     case 5:
         snprintf(text, sizeof text, "%d", remove_driver_entry(&probe_entry));
         return reply(text, rbuf, rlen);
+    case 6: {
+        ErlDrvTid tid;
+        if (erl_drv_thread_create("probe_straggler", &tid, straggler_main, NULL, NULL) != 0)
+            return -1;
+        return reply("ok", rbuf, rlen);
+    }
+    case 7:
+        snprintf(text, sizeof text, "%d", stragglers_done);
+        return reply(text, rbuf, rlen);
     default:
         return -1;
     }
@@ -157,7 +227,7 @@ static ErlDrvEntry probe_entry = {
     NULL,          /* ready_input */
     NULL,          /* ready_output */
     "probe_drv",   /* driver_name */
-    NULL,          /* finish */
+    probe_finish,  /* finish */
     NULL,          /* handle */
     probe_control, /* control */
     NULL,          /* timeout */
