@@ -193,6 +193,15 @@ impl LibraryHold {
     }
 }
 
+/// How many driver libraries are mapped now (held by a [`Driver`] or a thread of its): zero
+/// once every driver is unloaded and every thread they created is done, if nothing leaked.
+pub fn mapped_libraries() -> usize {
+    lock(&MAPPED)
+        .iter()
+        .filter(|(_, weak)| weak.strong_count() > 0)
+        .count()
+}
+
 /// Tells when an unloaded driver's library has really been closed (every [`Driver`] and
 /// [`LibraryHold`] on it dropped).
 #[derive(Debug, Clone)]
