@@ -27,11 +27,14 @@
  * control 1 with "linked". It lives in this library, so a scenario removes it
  * (control 4) before unloading probe_drv.
  *
+ * Every callback aborts the process if it comes after finish (a runtime bug).
+ *
  * init starts a "keeper" thread that waits until finish stops and joins it:
  * the pattern of drivers with a thread per driver (finish must run even while
  * the thread lives, or the driver would never unload).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -42,6 +45,14 @@
 #endif
 
 static int inits; /* init calls in this mapping of the library */
+static volatile int finished; /* finish ran: no callback may come after it */
+
+/* A callback after finish is a runtime bug: make it loud. */
+static void check_alive(void)
+{
+    if (finished)
+        abort();
+}
 
 /* The keeper thread: started by init, stopped and joined by finish. */
 static ErlDrvMutex *keeper_lock;
@@ -71,6 +82,8 @@ static int keeper_start(void)
 
 static void probe_finish(void)
 {
+    check_alive();
+    finished = 1;
     erl_drv_mutex_lock(keeper_lock);
     keeper_stop = 1;
     erl_drv_cond_signal(keeper_wake);
@@ -114,6 +127,7 @@ static ErlDrvData probe_start(ErlDrvPort port, char *command)
 {
     ProbeState *st = driver_alloc(sizeof(ProbeState));
     (void)command;
+    check_alive();
     if (st == NULL)
         return ERL_DRV_ERROR_GENERAL;
     st->port = port;
@@ -122,6 +136,7 @@ static ErlDrvData probe_start(ErlDrvPort port, char *command)
 
 static void probe_stop(ErlDrvData data)
 {
+    check_alive();
     driver_free(data);
 }
 
@@ -130,6 +145,7 @@ static void probe_output(ErlDrvData data, char *buf, ErlDrvSizeT len)
     ProbeState *st = (ProbeState *)data;
     char prefix[8];
     int n = snprintf(prefix, sizeof prefix, "v%d:", PROBE_VERSION);
+    check_alive();
     driver_output2(st->port, prefix, (ErlDrvSizeT)n, buf, len);
 }
 
@@ -188,6 +204,7 @@ static ErlDrvSSizeT probe_control(ErlDrvData data, unsigned int command, char *b
     char text[32];
     (void)buf;
     (void)len;
+    check_alive();
 
     switch (command) {
     case 1:

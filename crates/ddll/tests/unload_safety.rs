@@ -26,8 +26,11 @@ fn text(term: &Term) -> String {
 /// A fresh folder holding a copy of probe_drv.so.
 fn probe_copy(drivers: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir_in(drivers).expect("a scratch folder beside the drivers");
-    std::fs::copy(drivers.join("probe_drv.so"), dir.path().join("probe_drv.so"))
-        .expect("probe_drv.so copies");
+    std::fs::copy(
+        drivers.join("probe_drv.so"),
+        dir.path().join("probe_drv.so"),
+    )
+    .expect("probe_drv.so copies");
     dir
 }
 
@@ -46,7 +49,12 @@ fn a_driver_thread_keeps_the_old_library_and_a_new_load_gets_fresh_code() {
     let port = rt
         .open_port(&pid, "probe_drv", PortOptions::default())
         .expect("opens");
-    let control = |port, op| text(&rt.port_control(&pid, port, op, &Term::List(vec![])).expect("control"));
+    let control = |port, op| {
+        text(
+            &rt.port_control(&pid, port, op, &Term::List(vec![]))
+                .expect("control"),
+        )
+    };
     assert_eq!(control(&port, 1), "v1/1");
     assert_eq!(control(&port, 6), "ok");
     rt.port_close(&pid, &port).expect("closes");
@@ -108,7 +116,12 @@ fn paths_are_compared_as_given_and_resolved_for_loading() {
         Err(DdllError::Inconsistent)
     );
     assert!(rt
-        .try_load(&pid, &format!("{relative}//"), "echo_drv", LoadOptions::default())
+        .try_load(
+            &pid,
+            &format!("{relative}//"),
+            "echo_drv",
+            LoadOptions::default()
+        )
         .is_ok());
     rt.exit(&pid, Term::Atom(ddll::Atom::new("kill")));
     assert!(rt.loaded_drivers().is_empty());

@@ -12,7 +12,7 @@
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -133,11 +133,12 @@ struct Mapped {
     closed: Arc<ClosedSignal>,
 }
 
-/// Set once a library has really been closed.
+/// Set once a library has really been closed. (parking_lot's condition variable makes no
+/// system call when nobody waits, which is the common case: a close costs no wake-up.)
 #[derive(Debug, Default)]
 struct ClosedSignal {
-    closed: Mutex<bool>,
-    changed: Condvar,
+    closed: parking_lot::Mutex<bool>,
+    changed: parking_lot::Condvar,
 }
 
 /// Driver libraries currently mapped, by base address (weak: the registry keeps nothing alive).
@@ -155,7 +156,7 @@ impl Drop for Mapped {
             lock(&MAPPED).retain(|(b, weak)| *b != base || weak.strong_count() > 0);
         }
         drop(self.library.take());
-        *lock(&self.closed.closed) = true;
+        *self.closed.closed.lock() = true;
         self.closed.changed.notify_all();
     }
 }
@@ -210,17 +211,18 @@ pub struct LibraryWatch(Arc<ClosedSignal>);
 impl LibraryWatch {
     /// Whether the library is closed.
     pub fn is_closed(&self) -> bool {
-        *lock(&self.0.closed)
+        *self.0.closed.lock()
     }
 
     /// Waits up to `timeout` for the library to close; true once it is.
     pub fn wait_closed(&self, timeout: Duration) -> bool {
-        let closed = lock(&self.0.closed);
-        let (closed, _) = self
-            .0
-            .changed
-            .wait_timeout_while(closed, timeout, |closed| !*closed)
-            .unwrap_or_else(|e| e.into_inner());
+        let mut closed = self.0.closed.lock();
+        let deadline = std::time::Instant::now() + timeout;
+        while !*closed {
+            if self.0.changed.wait_until(&mut closed, deadline).timed_out() {
+                break;
+            }
+        }
         *closed
     }
 }
