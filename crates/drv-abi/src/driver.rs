@@ -167,7 +167,7 @@ pub struct LibraryHold(Arc<Mapped>);
 
 impl LibraryHold {
     fn new(library: DriverLibrary, entry: NonNull<ErlDrvEntry>) -> LibraryHold {
-        let base = ddll_sys::library_base_of(entry.as_ptr().cast_const().cast());
+        let base = ddll_sys::library_base_of(entry.as_ptr() as usize);
         let mapped = Arc::new(Mapped {
             library: Some(library),
             base,
@@ -183,7 +183,7 @@ impl LibraryHold {
 
     /// A hold on the driver library whose mapping contains `address` (e.g. a thread's entry
     /// function), if that library is one of the drivers loaded here.
-    pub fn of_address(address: *const c_void) -> Option<LibraryHold> {
+    pub fn of_address(address: usize) -> Option<LibraryHold> {
         let base = ddll_sys::library_base_of(address)?;
         lock(&MAPPED)
             .iter()
@@ -294,7 +294,7 @@ impl Driver {
     /// the library holding it is mapped, or for the life of the process if no driver library
     /// holds it.
     pub unsafe fn from_entry(entry: NonNull<ErlDrvEntry>) -> Result<Driver, LoadError> {
-        let code = LibraryHold::of_address(entry.as_ptr().cast_const().cast());
+        let code = LibraryHold::of_address(entry.as_ptr() as usize);
         // SAFETY: a valid entry (contract).
         let facts = unsafe { facts(entry) };
         if !version_supported(&facts) {

@@ -458,7 +458,7 @@ pub unsafe extern "C" fn erl_drv_thread_create(
     // SAFETY: forwarded contract.
     let thread = Thread::new(0, unsafe { owned_name(name) });
     *thread.code.lock().unwrap_or_else(|e| e.into_inner()) =
-        crate::driver::LibraryHold::of_address(func as *const c_void);
+        crate::driver::LibraryHold::of_address(func as usize);
     let me = Box::into_raw(Box::new(thread));
     let start = Box::into_raw(Box::new(Start { func, arg, me }));
     // SAFETY: zeroed attr storage is initialised by pthread_attr_init before use.
