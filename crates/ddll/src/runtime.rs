@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,6 +77,53 @@ impl Drivers {
         self.loaded.iter().any(|(name, driver)| {
             self.core.refcount(name) == Some(0) && Arc::strong_count(driver) > 1
         })
+    }
+}
+
+/// The driver tables' lock. Its guard notes, when released, whether erl_ddll work is queued,
+/// so that `settle` after an operation that queued nothing costs no lock.
+#[derive(Debug, Default)]
+pub(crate) struct DriversLock {
+    mutex: Mutex<Drivers>,
+    scheduled: AtomicBool,
+}
+
+impl DriversLock {
+    pub(crate) fn lock(&self) -> DriversGuard<'_> {
+        DriversGuard {
+            guard: self.mutex.lock(),
+            scheduled: &self.scheduled,
+        }
+    }
+
+    /// Whether work may be queued: exact for the thread that last released the lock.
+    fn maybe_scheduled(&self) -> bool {
+        self.scheduled.load(Ordering::Acquire)
+    }
+}
+
+pub(crate) struct DriversGuard<'a> {
+    guard: parking_lot::MutexGuard<'a, Drivers>,
+    scheduled: &'a AtomicBool,
+}
+
+impl std::ops::Deref for DriversGuard<'_> {
+    type Target = Drivers;
+    fn deref(&self) -> &Drivers {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for DriversGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Drivers {
+        &mut self.guard
+    }
+}
+
+impl Drop for DriversGuard<'_> {
+    fn drop(&mut self) {
+        self.scheduled
+            .store(self.guard.core.has_scheduled(), Ordering::Release);
     }
 }
 
@@ -157,7 +204,7 @@ fn load_error(e: drv_abi::driver::LoadError) -> ddll_core::LoadError {
 #[derive(Debug)]
 pub(crate) struct Inner {
     procs: Mutex<HashMap<u64, Arc<Process>>>,
-    drivers: Mutex<Drivers>,
+    drivers: DriversLock,
     /// This runtime's open ports, by handle.
     pub(crate) ports: Mutex<HashMap<u64, Arc<PortCell>>>,
     base_dir: PathBuf,
@@ -203,7 +250,7 @@ impl Runtime {
         Ok(Runtime {
             inner: Arc::new(Inner {
                 procs: Mutex::new(HashMap::new()),
-                drivers: Mutex::new(Drivers::default()),
+                drivers: DriversLock::default(),
                 ports: Mutex::new(HashMap::new()),
                 base_dir: base_dir.into(),
                 timers: Default::default(),
@@ -279,6 +326,9 @@ impl Runtime {
     /// current operation's own messages (a port's `'EXIT'` comes before the `'UP'` of the
     /// reload it allowed). Callers must hold no port of their own here.
     pub(crate) fn apply(&self, mut effects: Vec<Effect<u64>>) {
+        if effects.is_empty() && !self.inner.drivers.maybe_scheduled() {
+            return;
+        }
         let mut drain_deadline = None;
         loop {
             for effect in effects.drain(..) {
