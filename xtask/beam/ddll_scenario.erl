@@ -18,7 +18,8 @@
 %% local calls `recv(TimeoutMs)', `as(Proc, Call)' and `kill(Proc)'. Every
 %% remote call runs inside the current scenario process (`main' unless
 %% inside `as/2'), a real process that traps exits. `DriverDir' is bound to
-%% the absolute driver folder; the cwd is the scenario file's folder.
+%% the absolute driver folder, `TmpDir' to a fresh empty folder (removed at
+%% the end); the cwd is the scenario file's folder.
 %%
 %% Each statement prints `N: Term' (N = line number), Term as `~0p' writes it
 %% but with scenario processes as `<proc:Name>', other pids as `<pid:K>',
@@ -76,12 +77,27 @@ run(File, DriverDir) ->
             put(?STATIC, Static),
             Text = unicode:characters_to_list(Bin),
             Lines = string:split(Text, "\n", all),
-            Bindings = erl_eval:add_binding('DriverDir', AbsDrivers, erl_eval:new_bindings()),
-            run_lines(Lines, 1, Bindings),
+            Scratch = scratch_dir(AbsDrivers),
+            Bindings = erl_eval:add_binding('TmpDir', Scratch,
+                                            erl_eval:add_binding('DriverDir', AbsDrivers,
+                                                                 erl_eval:new_bindings())),
+            try
+                run_lines(Lines, 1, Bindings)
+            after
+                _ = file:del_dir_r(Scratch)
+            end,
             ok;
         {error, Why} ->
             {error, Why}
     end.
+
+%% A fresh folder for `TmpDir' beside the drivers (the same file system, so
+%% libraries copied there can be mapped executable), unique per VM and run.
+scratch_dir(AbsDrivers) ->
+    Name = "scratch." ++ os:getpid() ++ "." ++ integer_to_list(erlang:unique_integer([positive])),
+    Dir = filename:join(AbsDrivers, Name),
+    ok = file:make_dir(Dir),
+    Dir.
 
 run_lines([], _N, _Bindings) ->
     ok;

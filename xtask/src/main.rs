@@ -9,6 +9,11 @@
 //!   `erl` (`xtask/beam/ddll_echo_bench.erl`), on the same `echo_drv.so`, side by side.
 //! * `timer-bench` — the port timer and async job benches of ddll (criterion) beside the same
 //!   loops under BEAM, on the same driver libraries.
+//! * `beam-cycle [N]` — BEAM's load + unload cycle time on `echo_drv.so` (the figure to compare
+//!   with `cargo bench -p ddll --bench cycle`).
+//! * `stress [--helgrind | --plain] [OPS]` — the stress test (`crates/ddll/tests/stress.rs`)
+//!   run longer, under valgrind's memcheck (default; any error fails), helgrind (a report to
+//!   read: it cannot see parking_lot's locks), or without valgrind.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,12 +38,17 @@ fn main() -> Result<()> {
         "diff" => diff(rest),
         "echo-bench" => echo_bench(),
         "timer-bench" => timer_bench(),
+        "stress" => stress(rest),
+        "beam-cycle" => beam_cycle(rest),
         _ => help(),
     }
 }
 
 fn help() -> Result<()> {
-    println!("usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench | timer-bench>");
+    println!(
+        "usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench \
+         | timer-bench | beam-cycle [N] | stress [--helgrind | --plain] [OPS]>"
+    );
     Ok(())
 }
 
@@ -427,6 +437,122 @@ fn criterion_median(id: &str) -> Result<f64> {
         + "\"point_estimate\":".len()..];
     let end = value.find([',', '}']).context("unterminated number")?;
     Ok(value[..end].parse()?)
+}
+
+/// Builds the stress test and runs it longer: under valgrind's memcheck (invalid reads or
+/// writes, e.g. a callback into a closed library, fail the run), helgrind, or natively.
+fn stress(args: &[String]) -> Result<()> {
+    let tool = if args.iter().any(|a| a == "--helgrind") {
+        Some("helgrind")
+    } else if args.iter().any(|a| a == "--plain") {
+        None
+    } else {
+        Some("memcheck")
+    };
+    let ops = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map_or("2000", String::as_str);
+    let test = stress_binary()?;
+    let mut command = match tool {
+        Some(tool) => {
+            let mut c = Command::new("valgrind");
+            c.arg(format!("--tool={tool}")).arg("--num-callers=30");
+            // Helgrind knows pthread locks only: every access guarded by a parking_lot lock
+            // (futex-based) or an atomic shows up as a possible race, so its report is for
+            // reading, not a verdict. Memcheck's errors (invalid reads/writes, e.g. a
+            // callback into a closed library) fail the run.
+            if tool == "memcheck" {
+                c.arg("--error-exitcode=99");
+            }
+            c.arg(&test);
+            c
+        }
+        None => Command::new(&test),
+    };
+    command
+        .args(["--test-threads=1", "--nocapture"])
+        .env("DDLL_STRESS_OPS", ops)
+        .env("DDLL_STRESS_THREADS", "4")
+        .current_dir(root().join("crates/ddll"));
+    println!(
+        "running {} with {ops} operations x 4 threads{}",
+        test.display(),
+        tool.map_or(String::new(), |t| format!(" under valgrind --tool={t}"))
+    );
+    let status = command
+        .status()
+        .context("running the stress test (is valgrind installed?)")?;
+    if !status.success() {
+        bail!("the stress run failed ({status})");
+    }
+    Ok(())
+}
+
+/// The stress test's executable, built in the dev profile (debug info for valgrind).
+fn stress_binary() -> Result<PathBuf> {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "test",
+            "-p",
+            "ddll",
+            "--test",
+            "stress",
+            "--no-run",
+            "--message-format=json",
+        ])
+        .current_dir(root())
+        .output()
+        .context("building the stress test")?;
+    if !out.status.success() {
+        bail!(
+            "building the stress test failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The artifact line of the `stress` test target carries its executable.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("\"name\":\"stress\"") && l.contains("\"executable\":\""))
+        .context("cargo named no stress executable")?;
+    let start = line.find("\"executable\":\"").expect("found above") + "\"executable\":\"".len();
+    let end = line[start..]
+        .find('"')
+        .context("unterminated executable path")?;
+    Ok(PathBuf::from(&line[start..start + end]))
+}
+
+/// Runs `xtask/beam/ddll_cycle.erl` on the OTP-header build of the drivers.
+fn beam_cycle(args: &[String]) -> Result<()> {
+    let drivers = otp_drivers()?;
+    let ebin = root().join("target/beam-ebin");
+    std::fs::create_dir_all(&ebin)?;
+    let status = Command::new("erlc")
+        .arg("-o")
+        .arg(&ebin)
+        .arg(root().join("xtask/beam/ddll_cycle.erl"))
+        .status()
+        .context("running erlc")?;
+    if !status.success() {
+        bail!("erlc failed");
+    }
+    let status = Command::new("erl")
+        .args(["-noshell", "-noinput", "-pa"])
+        .arg(&ebin)
+        .args([
+            "-eval",
+            "ddll_cycle:main(init:get_plain_arguments())",
+            "-extra",
+        ])
+        .arg(&drivers)
+        .args(args.first())
+        .status()
+        .context("running erl")?;
+    if !status.success() {
+        bail!("the BEAM cycle run failed");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ fn cycle(c: &mut Criterion) {
         "ram_file_drv",
         "tty_sl",
     ] {
-        core.add_linked_in(name).expect("fresh core");
+        core.add_linked_in(name);
     }
     c.bench_function("load+unload+run_scheduled", |b| {
         b.iter(|| {

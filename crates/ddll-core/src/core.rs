@@ -250,8 +250,10 @@ where
         }
     }
 
+    /// The driver a name means: the newest one of that name (only linked-in drivers can share
+    /// a name; the runtime searches its list from the newest).
     fn position(&self, name: &str) -> Option<usize> {
-        self.drivers.iter().position(|d| &*d.name == name)
+        self.drivers.iter().rposition(|d| &*d.name == name)
     }
 
     fn new_ref(&mut self) -> MonitorRef {
@@ -557,6 +559,12 @@ where
         }
     }
 
+    /// A fresh monitor reference that no entry uses: for a host that must hand out a
+    /// reference without monitoring anything (e.g. to a process that has already exited).
+    pub fn unused_monitor_ref(&mut self) -> MonitorRef {
+        self.new_ref()
+    }
+
     /// `erl_ddll:demonitor(Ref)` by process `pid`: forget a waiting monitor of that process.
     /// Unknown references are ignored (the runtime answers `true`/`ok` regardless).
     pub fn demonitor(&mut self, pid: P, monitor: MonitorRef) {
@@ -729,24 +737,23 @@ where
         Outcome { result, effects }
     }
 
-    /// Register a linked-in (static) driver; it joins the end of the driver list.
-    pub fn add_linked_in(&mut self, name: &str) -> Result<(), DdllError> {
-        if self.position(name).is_some() {
-            return Err(DdllError::AlreadyLoaded);
-        }
+    /// Register a linked-in (static, or added with `add_driver_entry`) driver; it joins the
+    /// end of the driver list. As in the runtime, a name may be registered again: the newest
+    /// driver of a name is the one every call sees, until it is removed.
+    pub fn add_linked_in(&mut self, name: &str) {
         self.drivers.push(Driver {
             name: Arc::from(name),
             handle: None,
         });
-        Ok(())
     }
 
-    /// Remove a linked-in driver (`NotLoaded` if absent, `BadArg` if it is dynamic).
+    /// Remove the newest linked-in driver of this name (`NotLoaded` if there is none).
     pub fn remove_linked_in(&mut self, name: &str) -> Result<(), DdllError> {
-        let index = self.position(name).ok_or(DdllError::NotLoaded)?;
-        if self.drivers[index].handle.is_some() {
-            return Err(DdllError::BadArg);
-        }
+        let index = self
+            .drivers
+            .iter()
+            .rposition(|d| &*d.name == name && d.handle.is_none())
+            .ok_or(DdllError::NotLoaded)?;
         self.drivers.remove(index);
         Ok(())
     }

@@ -206,8 +206,6 @@ pub enum DdllError {
     PendingReload,
     /// `pending_process` (`{reload, pending_driver}` while others use the driver).
     PendingProcess,
-    /// `already_loaded` (only from [`crate::DdllCore::add_linked_in`]).
-    AlreadyLoaded,
     /// The host's load error, passed through.
     Load(LoadError),
 }
@@ -224,7 +222,6 @@ impl DdllError {
             DdllError::NotLoadedByThisProcess => "not_loaded_by_this_process",
             DdllError::PendingReload => "pending_reload",
             DdllError::PendingProcess => "pending_process",
-            DdllError::AlreadyLoaded => "already_loaded",
             DdllError::Load(e) => return e.atom(),
         })
     }

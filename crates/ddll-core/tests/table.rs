@@ -57,7 +57,7 @@ fn mon(pid: u8, kind: MonitorKind) -> Op {
 /// Run `setup`, then `op`; compare the reply, the effects and the status of "da" afterwards.
 fn check(setup: &[Op], op: Op, reply: &str, effects: &[&str], status: Option<HandleStatus>) {
     let mut h = Harness::new(Impl::default());
-    h.sys.core.add_linked_in("tcp_inet").expect("fresh");
+    h.sys.core.add_linked_in("tcp_inet");
     for s in setup {
         h.step(s);
     }
@@ -187,7 +187,7 @@ fn try_unload_rows() {
 fn scenario(ops: &[Op], expected: &[&str]) {
     let mut h = Harness::new(Impl::default());
     for name in ["tcp_inet", "udp_inet"] {
-        h.sys.core.add_linked_in(name).expect("fresh");
+        h.sys.core.add_linked_in(name);
     }
     let mut got = Vec::new();
     for op in ops {
@@ -306,7 +306,7 @@ fn matches_real_erl_transcripts() {
 #[test]
 fn info_matches_real_erl() {
     let mut h = Harness::new(Impl::default());
-    h.sys.core.add_linked_in("tcp_inet").expect("fresh");
+    h.sys.core.add_linked_in("tcp_inet");
     for op in [
         load(1, "da"),
         load(2, "da"),

@@ -197,6 +197,20 @@ impl DriverLibrary {
     }
 }
 
+/// The base address of the loaded object holding `address` (code or data), as `dladdr`
+/// reports it; `None` when no loaded object contains it. The address is only compared with
+/// the linker's tables, never dereferenced.
+pub fn library_base_of(address: usize) -> Option<usize> {
+    if address == 0 {
+        return None;
+    }
+    // SAFETY: an all-zero Dl_info (null pointers, zero) is a valid value for dladdr to fill.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only looks `address` up in the linker's tables; it never dereferences it.
+    let found = unsafe { libc::dladdr(address as *const c_void, &mut info) };
+    (found != 0 && !info.dli_fbase.is_null()).then_some(info.dli_fbase as usize)
+}
+
 /// The dynamic linker's own text out of a libloading error (libloading displays `dlerror()`'s
 /// message unchanged for the dl* variants).
 fn dl_message(e: &libloading::Error) -> String {
@@ -234,6 +248,14 @@ mod tests {
             matches!(&err, SysError::Dynamic { message, .. } if message == "file too short"),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn library_base_is_found_for_code_and_not_for_nothing() {
+        let strlen = libc::strlen as *const () as usize;
+        let base = library_base_of(strlen).expect("libc is a loaded object");
+        assert!(base <= strlen);
+        assert_eq!(library_base_of(0), None);
     }
 
     #[test]

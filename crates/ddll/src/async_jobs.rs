@@ -14,6 +14,7 @@ use drv_abi::AsyncJob;
 use drv_async::{AsyncHandler, AsyncPool, JobId};
 
 use crate::host::GlobalHost;
+use crate::in_flight::InFlightPort;
 use crate::port::{self, PortCell};
 use crate::runtime::Runtime;
 
@@ -25,15 +26,17 @@ pub(crate) const DEFAULT_ASYNC_THREADS: usize = 1;
 struct Job {
     /// `None` once handed to `ready_async`. Dropping it calls `async_free`.
     c: Option<AsyncJob>,
-    port: Arc<PortCell>,
+    port: InFlightPort,
 }
 
 impl Job {
     fn new(c: AsyncJob, port: Arc<PortCell>) -> Job {
-        port.driver.in_flight.hold(&port);
         // PDL: the job must also hold the port's data lock (driver_pdl_inc_refc) until it ends;
         // take that reference here once ports have PDLs (issue #4).
-        Job { c: Some(c), port }
+        Job {
+            c: Some(c),
+            port: InFlightPort::new(port),
+        }
     }
 }
 
@@ -42,7 +45,7 @@ impl Drop for Job {
         // `async_free` (unless `ready_async` took the data) before anything else lets go.
         drop(self.c.take());
         // PDL: release the port data lock reference taken in `Job::new` here (issue #4).
-        self.port.driver.in_flight.release(&self.port);
+        // The driver's in-flight item goes with the `port` field, after this.
     }
 }
 
@@ -66,6 +69,13 @@ impl AsyncHandler<Job> for Completion {
         let unclaimed = Runtime::serialized(port, |data| port.driver.driver.ready_async(data, c));
         // No `ready_async`: `async_free` runs here, after the callback lock is released.
         drop(unclaimed);
+        // `ready_async` may have closed the port and so made erl_ddll work due: a callback
+        // source settles it, holding no port.
+        let runtime = Runtime::upgrade(&job.port);
+        drop(job);
+        if let Some(runtime) = runtime {
+            runtime.settle();
+        }
     }
     // `discarded` (the pool shut down with the job queued) drops it: `async_free`.
 }

@@ -22,9 +22,15 @@ impl Runtime {
         name: &str,
         options: LoadOptions,
     ) -> Result<Reply, DdllError> {
-        let dir = self.resolve_dir(path);
-        let outcome =
-            self.with_core(|core, loader| core.try_load(loader, pid_key(pid), &dir, name, options));
+        let outcome = self.with_core(|core, loader| {
+            if !self.is_alive(pid) {
+                return ddll_core::Outcome {
+                    result: Err(DdllError::BadArg),
+                    effects: Vec::new(),
+                };
+            }
+            core.try_load(loader, pid_key(pid), path, name, options)
+        });
         self.apply(outcome.effects);
         outcome.result
     }
@@ -36,7 +42,15 @@ impl Runtime {
         name: &str,
         options: UnloadOptions,
     ) -> Result<Reply, DdllError> {
-        let outcome = self.with_core(|core, _| core.try_unload(pid_key(pid), name, options));
+        let outcome = self.with_core(|core, _| {
+            if !self.is_alive(pid) {
+                return ddll_core::Outcome {
+                    result: Err(DdllError::BadArg),
+                    effects: Vec::new(),
+                };
+            }
+            core.try_unload(pid_key(pid), name, options)
+        });
         self.apply(outcome.effects);
         outcome.result
     }
@@ -44,8 +58,41 @@ impl Runtime {
     /// `erl_ddll:monitor(driver, {Name, Kind})`: a reference; immediate answers are already in
     /// the mailbox when this returns.
     pub fn monitor_driver(&self, pid: &Pid, name: &str, kind: MonitorKind) -> Ref {
-        let outcome = self.with_core(|core, _| core.monitor(pid_key(pid), name, kind));
+        self.monitor_driver_named(pid, name, kind, None)
+    }
+
+    /// `monitor_driver`, where an immediate answer names the driver by `name_term` (the term
+    /// the caller passed, e.g. a string) instead of the atom, as the runtime does.
+    fn monitor_driver_named(
+        &self,
+        pid: &Pid,
+        name: &str,
+        kind: MonitorKind,
+        name_term: Option<Term>,
+    ) -> Ref {
+        let mut outcome = self.with_core(|core, _| {
+            if !self.is_alive(pid) {
+                // A dead process's monitor never fires: it gets a reference and nothing else.
+                return ddll_core::Outcome {
+                    result: Ok(core.unused_monitor_ref()),
+                    effects: Vec::new(),
+                };
+            }
+            core.monitor(pid_key(pid), name, kind)
+        });
         let reference = outcome.result.map(|m| m.0).unwrap_or(0);
+        if let Some(name_term) = name_term {
+            let (immediate, rest): (Vec<_>, Vec<_>) = outcome
+                .effects
+                .into_iter()
+                .partition(|e| matches!(e, ddll_core::Effect::Notify(n) if n.immediate));
+            for effect in immediate {
+                if let ddll_core::Effect::Notify(n) = effect {
+                    self.notify_named(&n, name_term.clone());
+                }
+            }
+            outcome.effects = rest;
+        }
         self.apply(outcome.effects);
         Ref::local(reference)
     }
@@ -215,12 +262,19 @@ pub fn call(
                 Term::Atom(a) => MonitorKind::from_atom(a.as_str()).ok_or(Exception::badarg())?,
                 _ => return Err(Exception::badarg()),
             };
-            Ok(Term::Ref(runtime.monitor_driver(pid, &name, kind)))
+            Ok(Term::Ref(runtime.monitor_driver_named(
+                pid,
+                &name,
+                kind,
+                Some(spec[0].clone()),
+            )))
         }
+        ("monitor", [_, _]) => Err(Exception::badarg()),
         ("demonitor", [Term::Ref(r)]) => {
             runtime.demonitor_driver(pid, r);
             Ok(atom("true"))
         }
+        ("demonitor", [_]) => Err(Exception::badarg()),
         ("info", [name, Term::Atom(item)]) => {
             let name = list_or_atom(name).ok_or(Exception::badarg())?;
             let item = InfoItem::from_atom(item.as_str()).ok_or(Exception::badarg())?;
@@ -244,8 +298,13 @@ pub fn call(
             Ok(Term::List(items))
         }
         ("info", []) => {
+            // As the Erlang module: every driver but the linked-in ones.
             let mut all = Vec::new();
             for name in runtime.loaded_drivers() {
+                if runtime.driver_info(&name, InfoItem::LinkedInDriver) == Ok(InfoValue::Bool(true))
+                {
+                    continue;
+                }
                 let info = call(runtime, pid, "info", &[string_term(&name)])?;
                 all.push(Term::Tuple(vec![string_term(&name), info]));
             }

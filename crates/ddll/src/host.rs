@@ -51,10 +51,15 @@ impl Host for GlobalHost {
         let Some(port) = port::lookup(handle as usize as u64) else {
             return -1;
         };
-        match Runtime::upgrade(&port) {
-            Some(runtime) => runtime.driver_failure(&port, how),
-            None => -1,
-        }
+        let Some(runtime) = Runtime::upgrade(&port) else {
+            return -1;
+        };
+        let rc = runtime.driver_failure(&port, how);
+        // From a driver thread (not a callback) this is the end of the operation: settle it
+        // once the port is out of hand (inside a callback, settling waits for its end).
+        drop(port);
+        runtime.settle();
+        rc
     }
 
     fn set_control_flags(&self, handle: ErlDrvPort, flags: c_int) {
@@ -95,10 +100,18 @@ impl Host for GlobalHost {
         let Some(port) = port::lookup(handle as usize as u64) else {
             return -1;
         };
-        match Runtime::upgrade(&port) {
-            Some(runtime) => runtime.lock_driver(port.driver.driver.name()),
-            None => -1,
+        let Some(runtime) = Runtime::upgrade(&port) else {
+            return -1;
+        };
+        if port.driver.driver.file().is_none() {
+            // An entry added with add_driver_entry: linked in, it cannot be locked.
+            return -1;
         }
+        let name = port.driver.driver.name().to_owned();
+        // Not held while the driver table is locked: an unload may be waiting for this port
+        // to let go.
+        drop(port);
+        runtime.lock_driver(&name)
     }
 
     fn async_port_key(&self, handle: ErlDrvPort) -> u32 {

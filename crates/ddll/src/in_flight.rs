@@ -6,6 +6,7 @@
 //! the runtime's driver table.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -44,27 +45,62 @@ impl InFlight {
         self.count.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// An item of `port`'s driver is done. The last one gives the reference back, which may
-    /// unload the driver (its `finish` runs here).
-    pub(crate) fn release(&self, port: &PortCell) {
+    /// An item of `port`'s driver is done. The last one gives the reference back and returns
+    /// the runtime, whose `settle` (called once the caller has let go of the port) may unload
+    /// the driver.
+    fn release(&self, port: &PortCell) -> Option<Runtime> {
         let fewer = |n: usize| (n > 1).then(|| n - 1);
         if self
             .count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, fewer)
             .is_ok()
         {
-            return;
+            return None;
         }
-        let transition = self.transition.lock();
+        let _transition = self.transition.lock();
         if self.count.fetch_sub(1, Ordering::AcqRel) != 1 {
-            return;
+            return None;
         }
         // Without a runtime (it is being dropped) there is no table to update.
-        let Some(runtime) = Runtime::upgrade(port) else {
+        let runtime = Runtime::upgrade(port)?;
+        let _ = runtime.with_core(|core, _| core.dereference(port.driver.driver.name()));
+        Some(runtime)
+    }
+}
+
+/// A port with one item of its driver's work in flight: taken by [`InFlightPort::new`], given
+/// back when dropped. The release settles the runtime's erl_ddll work only after letting go of
+/// the port, since an unload waits for threads still holding cells of the driver's ports.
+#[derive(Debug)]
+pub(crate) struct InFlightPort(Option<Arc<PortCell>>);
+
+impl InFlightPort {
+    /// One more item in flight for `port`'s driver; `port` must be open.
+    pub(crate) fn new(port: Arc<PortCell>) -> InFlightPort {
+        port.driver.in_flight.hold(&port);
+        InFlightPort(Some(port))
+    }
+}
+
+impl std::ops::Deref for InFlightPort {
+    type Target = Arc<PortCell>;
+
+    fn deref(&self) -> &Arc<PortCell> {
+        self.0
+            .as_ref()
+            .expect("the port is held until the item is dropped")
+    }
+}
+
+impl Drop for InFlightPort {
+    fn drop(&mut self) {
+        let Some(port) = self.0.take() else {
             return;
         };
-        let _ = runtime.with_core(|core, _| core.dereference(port.driver.driver.name()));
-        drop(transition);
-        runtime.apply(Vec::new());
+        let runtime = port.driver.in_flight.release(&port);
+        drop(port);
+        if let Some(runtime) = runtime {
+            runtime.settle();
+        }
     }
 }

@@ -21,6 +21,7 @@ mod error;
 mod host;
 mod in_flight;
 pub mod iodata;
+mod linked_in;
 mod port;
 mod process;
 mod queue;

@@ -201,6 +201,22 @@ pub(crate) fn with_current<R>(port: &Arc<PortCell>, f: impl FnOnce() -> R) -> R 
     f()
 }
 
+/// Whether this thread is inside a driver callback (of any port).
+pub(crate) fn in_callback() -> bool {
+    !CURRENT.with(Cell::get).is_null()
+}
+
+/// Calls `f` with the port whose callback this thread is running (the innermost), if any.
+pub(crate) fn with_current_port<R>(f: impl FnOnce(&PortCell) -> R) -> Option<R> {
+    let current = CURRENT.with(Cell::get);
+    if current.is_null() {
+        return None;
+    }
+    // SAFETY: CURRENT is set only by `with_current`, which holds an Arc to the port for the
+    // whole time the pointer is installed on this thread.
+    Some(f(unsafe { &*current }))
+}
+
 /// Calls `f` with the port behind `handle`: the current callback's port without touching the
 /// table when it matches, else the table's entry.
 pub(crate) fn with_port<R>(handle: ErlDrvPort, f: impl FnOnce(&PortCell) -> R) -> Option<R> {
@@ -235,15 +251,4 @@ pub(crate) fn owned(handle: ErlDrvPort) -> Option<Arc<PortCell>> {
         }
     }
     lookup(handle)
-}
-
-/// Calls `f` with the port whose callback this thread is running, if any.
-pub(crate) fn with_current_port<R>(f: impl FnOnce(&PortCell) -> R) -> Option<R> {
-    let current = CURRENT.with(Cell::get);
-    if current.is_null() {
-        return None;
-    }
-    // SAFETY: CURRENT is set only by `with_current`, which holds an Arc to the port for the
-    // whole time the pointer is installed on this thread.
-    Some(f(unsafe { &*current }))
 }

@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ddll_core::{DdllCore, DriverHost, Effect, Notification};
-use drv_abi::driver::{Driver, StartError};
+use drv_abi::driver::{Driver, LibraryWatch, StartError};
 use drv_abi::types::{ERL_DRV_FLAG_USE_PORT_LOCKING, PORT_CONTROL_FLAG_BINARY};
 use drv_abi::PortFailure;
 use drv_queue::BinaryRef;
@@ -41,20 +41,127 @@ impl LoadedDriver {
 
 /// The erl_ddll state and the drivers it has really loaded.
 #[derive(Debug, Default)]
-struct Drivers {
-    core: DdllCore<u64>,
-    loaded: HashMap<String, Arc<LoadedDriver>>,
+pub(crate) struct Drivers {
+    pub(crate) core: DdllCore<u64>,
+    /// Dynamically loaded drivers, by name.
+    pub(crate) loaded: HashMap<String, Arc<LoadedDriver>>,
+    /// Libraries of unloaded drivers that threads the driver created still hold mapped, by
+    /// driver name: loading that name again waits for the close (see [`Loader::load`]).
+    closing: Vec<(String, LibraryWatch)>,
+    /// Entries added with `add_driver_entry`, oldest first (linked-in drivers).
+    pub(crate) linked: Vec<LinkedEntry>,
 }
+
+/// A driver entry added with `add_driver_entry`.
+#[derive(Debug)]
+pub(crate) struct LinkedEntry {
+    /// The entry's address: how `remove_driver_entry` names it.
+    pub(crate) entry: usize,
+    pub(crate) driver: Arc<LoadedDriver>,
+}
+
+impl Drivers {
+    /// The driver `open_port` means by `name`: the newest driver of that name.
+    fn named(&self, name: &str) -> Option<Arc<LoadedDriver>> {
+        if self.core.status(name).is_some() {
+            return self.loaded.get(name).cloned();
+        }
+        self.linked
+            .iter()
+            .rev()
+            .find(|l| l.driver.driver.name() == name)
+            .map(|l| l.driver.clone())
+    }
+
+    /// Whether a driver due to be unloaded is still held by a port cell: a thread that closed
+    /// the port from inside its own callback may still be running the driver's code.
+    fn unload_blocked(&self) -> bool {
+        self.loaded.iter().any(|(name, driver)| {
+            self.core.refcount(name) == Some(0) && Arc::strong_count(driver) > 1
+        })
+    }
+}
+
+/// The driver tables' lock. Its guard notes, when released, whether erl_ddll work is queued,
+/// so that `settle` after an operation that queued nothing costs no lock.
+#[derive(Debug, Default)]
+pub(crate) struct DriversLock {
+    mutex: Mutex<Drivers>,
+    scheduled: AtomicBool,
+}
+
+impl DriversLock {
+    pub(crate) fn lock(&self) -> DriversGuard<'_> {
+        DriversGuard {
+            guard: self.mutex.lock(),
+            scheduled: &self.scheduled,
+        }
+    }
+
+    /// Whether work may be queued: exact for the thread that last released the lock.
+    fn maybe_scheduled(&self) -> bool {
+        self.scheduled.load(Ordering::Acquire)
+    }
+}
+
+pub(crate) struct DriversGuard<'a> {
+    guard: parking_lot::MutexGuard<'a, Drivers>,
+    scheduled: &'a AtomicBool,
+}
+
+impl std::ops::Deref for DriversGuard<'_> {
+    type Target = Drivers;
+    fn deref(&self) -> &Drivers {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for DriversGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Drivers {
+        &mut self.guard
+    }
+}
+
+impl Drop for DriversGuard<'_> {
+    fn drop(&mut self) {
+        self.scheduled
+            .store(self.guard.core.has_scheduled(), Ordering::Release);
+    }
+}
+
+/// How long a load waits for the library of a previous instance of the same driver to close
+/// (threads of that driver still running its code after `finish`).
+const PREVIOUS_LIBRARY_WAIT: Duration = Duration::from_secs(5);
+
+/// How long the scheduled unload work waits for in-flight callbacks of a closed port.
+const CALLBACK_DRAIN_WAIT: Duration = Duration::from_secs(2);
 
 /// The host half of `ddll-core`: really opening and closing libraries.
 struct Loader<'a> {
     loaded: &'a mut HashMap<String, Arc<LoadedDriver>>,
+    closing: &'a mut Vec<(String, LibraryWatch)>,
+    /// Relative driver folders are taken from here (erl_ddll itself compares paths as given,
+    /// as BEAM does).
+    base_dir: &'a Path,
 }
 
 impl DriverHost for Loader<'_> {
     fn load(&mut self, full_path: &str, name: &str) -> Result<(), ddll_core::LoadError> {
+        // A new instance must get new code: the dynamic linker would hand back the old
+        // mapping while the old library is still open.
+        self.closing.retain(|(_, watch)| !watch.is_closed());
+        if let Some((_, watch)) = self.closing.iter().find(|(n, _)| n == name) {
+            if !watch.wait_closed(PREVIOUS_LIBRARY_WAIT) {
+                return Err(ddll_core::LoadError::OpenError(
+                    ddll_sys::intern_dynamic_error(
+                        "the driver's previous library is still in use by its threads",
+                    ),
+                ));
+            }
+        }
         let dir = Path::new(full_path).parent().unwrap_or(Path::new("/"));
-        match Driver::load(dir, name) {
+        let dir = self.base_dir.join(dir);
+        match Driver::load(&dir, name) {
             Ok(driver) => {
                 self.loaded.insert(
                     name.to_owned(),
@@ -71,9 +178,17 @@ impl DriverHost for Loader<'_> {
     }
 
     fn unload(&mut self, name: &str) {
-        if let Some(driver) = self.loaded.remove(name) {
-            // The last reference is gone: no port, no pending callback can run its code.
-            driver.driver.finish();
+        let Some(driver) = self.loaded.remove(name) else {
+            return;
+        };
+        // erl_ddll's last reference is gone: no port is open, no queued work is left, and
+        // `apply` waited for callbacks still unwinding. `finish` may join the driver's threads.
+        driver.driver.finish();
+        let watch = driver.driver.watch();
+        // Closes the library now, unless threads of the driver still hold it.
+        drop(driver);
+        if let Some(watch) = watch.filter(|w| !w.is_closed()) {
+            self.closing.push((name.to_owned(), watch));
         }
     }
 }
@@ -92,7 +207,7 @@ fn load_error(e: drv_abi::driver::LoadError) -> ddll_core::LoadError {
 #[derive(Debug)]
 pub(crate) struct Inner {
     procs: Mutex<HashMap<u64, Arc<Process>>>,
-    drivers: Mutex<Drivers>,
+    drivers: DriversLock,
     /// This runtime's open ports, by handle.
     pub(crate) ports: Mutex<HashMap<u64, Arc<PortCell>>>,
     base_dir: PathBuf,
@@ -164,7 +279,7 @@ impl Runtime {
         Ok(Runtime {
             inner: Arc::new(Inner {
                 procs: Mutex::new(HashMap::new()),
-                drivers: Mutex::new(Drivers::default()),
+                drivers: DriversLock::default(),
                 ports: Mutex::new(HashMap::new()),
                 base_dir: base_dir.into(),
                 timers: Default::default(),
@@ -192,19 +307,16 @@ impl Runtime {
         self.process(pid)
     }
 
+    /// Whether `pid` is a live process of this runtime. erl_ddll calls check it under the
+    /// driver table's lock: `exit` marks a process dead before it cleans its entries under
+    /// that lock, so a dead process can never leave an entry behind.
+    pub(crate) fn is_alive(&self, pid: &Pid) -> bool {
+        self.process(pid).is_some_and(|p| p.is_alive())
+    }
+
     /// The pid of a process key (processes of this runtime are local pids).
     pub(crate) fn pid_of(&self, key: u64) -> Pid {
         Pid::local(key)
-    }
-
-    /// A driver folder as the core sees it: relative paths are taken from the base folder.
-    pub(crate) fn resolve_dir(&self, path: &str) -> String {
-        let p = Path::new(path);
-        if p.is_absolute() || path.is_empty() {
-            path.to_owned()
-        } else {
-            self.inner.base_dir.join(p).to_string_lossy().into_owned()
-        }
     }
 
     /// Runs `f` on the erl_ddll state with a loader for real loads.
@@ -213,16 +325,43 @@ impl Runtime {
         f: impl FnOnce(&mut DdllCore<u64>, &mut dyn DriverHost) -> R,
     ) -> R {
         let mut drivers = self.inner.drivers.lock();
-        let Drivers { core, loaded } = &mut *drivers;
+        let Drivers {
+            core,
+            loaded,
+            closing,
+            ..
+        } = &mut *drivers;
         // Driver code run from here (`init`, `finish`) may ask driver_system_info.
         crate::async_jobs::with_pool_size(self.inner.async_pool.threads(), || {
-            f(core, &mut Loader { loaded })
+            f(
+                core,
+                &mut Loader {
+                    loaded,
+                    closing,
+                    base_dir: &self.inner.base_dir,
+                },
+            )
         })
+    }
+
+    /// Runs `f` on the driver tables.
+    pub(crate) fn with_drivers<R>(&self, f: impl FnOnce(&mut Drivers) -> R) -> R {
+        f(&mut self.inner.drivers.lock())
     }
 
     /// Carries out the effects of a `ddll-core` call, then its scheduled work (final unloads,
     /// reloads), repeating until nothing is left.
+    ///
+    /// The scheduled work runs only at a *safe point*: not inside a driver callback (it is left
+    /// queued, and the operation that made the callback settles it when the callback has
+    /// returned), and, like BEAM's scheduled "no more references" operation, after the
+    /// current operation's own messages (a port's `'EXIT'` comes before the `'UP'` of the
+    /// reload it allowed). Callers must hold no port of their own here.
     pub(crate) fn apply(&self, mut effects: Vec<Effect<u64>>) {
+        if effects.is_empty() && !self.inner.drivers.maybe_scheduled() {
+            return;
+        }
+        let mut drain_deadline = None;
         loop {
             for effect in effects.drain(..) {
                 match effect {
@@ -234,16 +373,50 @@ impl Runtime {
                     }
                 }
             }
+            if port::in_callback() {
+                return;
+            }
             let mut drivers = self.inner.drivers.lock();
             if !drivers.core.has_scheduled() {
                 return;
             }
-            let Drivers { core, loaded } = &mut *drivers;
-            effects = core.run_scheduled(&mut Loader { loaded });
+            if drivers.unload_blocked() {
+                // Another thread is still unwinding out of a callback of a port it closed:
+                // let it leave the driver's code before `finish` and the close.
+                let deadline =
+                    *drain_deadline.get_or_insert_with(|| Instant::now() + CALLBACK_DRAIN_WAIT);
+                if Instant::now() < deadline {
+                    drop(drivers);
+                    std::thread::sleep(Duration::from_micros(50));
+                    continue;
+                }
+            }
+            let Drivers {
+                core,
+                loaded,
+                closing,
+                ..
+            } = &mut *drivers;
+            effects = core.run_scheduled(&mut Loader {
+                loaded,
+                closing,
+                base_dir: &self.inner.base_dir,
+            });
         }
     }
 
+    /// Runs the scheduled erl_ddll work left by this thread's last operation (see
+    /// [`Runtime::apply`]). Every public operation that can run driver callbacks ends with it.
+    pub(crate) fn settle(&self) {
+        self.apply(Vec::new());
+    }
+
     fn notify(&self, n: &Notification<u64>) {
+        self.notify_named(n, atom(&n.driver));
+    }
+
+    /// Sends `n`, naming the driver by `driver` (the atom, or the caller's own term).
+    pub(crate) fn notify_named(&self, n: &Notification<u64>, driver: Term) {
         let Some(to) = self.inner.procs.lock().get(&n.to).cloned() else {
             return;
         };
@@ -257,17 +430,20 @@ impl Runtime {
             atom(n.kind.atom()),
             Term::Ref(Ref::local(n.monitor.0)),
             atom("driver"),
-            atom(&n.driver),
+            driver,
             tag,
         ]));
     }
 
     fn ports_of(&self, driver: &str) -> Vec<Arc<PortCell>> {
+        let Some(driver) = self.inner.drivers.lock().loaded.get(driver).cloned() else {
+            return Vec::new();
+        };
         self.inner
             .ports
             .lock()
             .values()
-            .filter(|p| p.driver.driver.name() == driver)
+            .filter(|p| Arc::ptr_eq(&p.driver, &driver))
             .cloned()
             .collect()
     }
@@ -300,6 +476,17 @@ impl Runtime {
         command: &str,
         options: PortOptions,
     ) -> Result<drv_term::Port, Exception> {
+        let opened = self.open_port_unsettled(owner, command, options);
+        self.settle();
+        opened
+    }
+
+    fn open_port_unsettled(
+        &self,
+        owner: &Pid,
+        command: &str,
+        options: PortOptions,
+    ) -> Result<drv_term::Port, Exception> {
         let owner = self.process(owner).ok_or(Exception::badarg())?;
         let name = command.split(' ').next().unwrap_or("");
         let driver = {
@@ -307,7 +494,7 @@ impl Runtime {
             if drivers.core.driver_ok(name) != Some(true) {
                 return Err(Exception::badarg());
             }
-            let Some(driver) = drivers.loaded.get(name).cloned() else {
+            let Some(driver) = drivers.named(name) else {
                 return Err(Exception::badarg());
             };
             drivers
@@ -415,9 +602,12 @@ impl Runtime {
         id: &drv_term::Port,
         data: &Term,
     ) -> Result<(), Exception> {
-        let port = self.port(id)?;
-        let command = Command::of(&port, data).ok_or_else(Exception::badarg)?;
-        self.run_command(caller, &port, &command)
+        let done = self.port(id).and_then(|port| {
+            let command = Command::of(&port, data).ok_or_else(Exception::badarg)?;
+            self.run_command(caller, &port, &command)
+        });
+        self.settle();
+        done
     }
 
     /// `port_command` with the data already flat (the fast path of the echo benchmark); an
@@ -428,8 +618,11 @@ impl Runtime {
         id: &drv_term::Port,
         bytes: &[u8],
     ) -> Result<(), Exception> {
-        let port = self.port(id)?;
-        self.command_bytes(caller, &port, bytes)
+        let done = self
+            .port(id)
+            .and_then(|port| self.command_bytes(caller, &port, bytes));
+        self.settle();
+        done
     }
 
     fn command_bytes(
@@ -485,14 +678,15 @@ impl Runtime {
         data: &Term,
     ) -> Result<Term, Exception> {
         let bytes = crate::iodata::flatten(data).ok_or(Exception::badarg())?;
-        let port = self.port(id)?;
-        let driver = &port.driver.driver;
-        let reply = self
-            .callback(&port, caller, |d| {
+        let reply = self.port(id).and_then(|port| {
+            let driver = &port.driver.driver;
+            self.callback(&port, caller, |d| {
                 driver.control(d, operation, &bytes, || port.state.lock().control_binary)
             })
-            .ok_or(Exception::badarg())?;
-        match reply {
+            .ok_or(Exception::badarg())
+        });
+        self.settle();
+        match reply? {
             Ok(Some((reply, true))) => Ok(Term::Binary(reply)),
             Ok(Some((reply, false))) => Ok(bytes_list(&reply)),
             Ok(None) | Err(_) => Err(Exception::badarg()),
@@ -509,12 +703,13 @@ impl Runtime {
         data: &Term,
     ) -> Result<Term, Exception> {
         let input = drv_term::encode(data);
-        let port = self.port(id)?;
-        let driver = &port.driver.driver;
-        let reply = self
-            .callback(&port, caller, |d| driver.call(d, operation, &input))
-            .ok_or(Exception::badarg())?;
-        match reply {
+        let reply = self.port(id).and_then(|port| {
+            let driver = &port.driver.driver;
+            self.callback(&port, caller, |d| driver.call(d, operation, &input))
+                .ok_or(Exception::badarg())
+        });
+        self.settle();
+        match reply? {
             Ok(Some(reply)) => drv_term::decode(&reply).map_err(|_| Exception::badarg()),
             Ok(None) | Err(_) => Err(Exception::badarg()),
         }
@@ -523,9 +718,11 @@ impl Runtime {
     /// `port_close(Port)`: closes the port; a linked owner that traps exits gets
     /// `{'EXIT', Port, normal}`.
     pub fn port_close(&self, _caller: &Pid, id: &drv_term::Port) -> Result<(), Exception> {
-        let port = self.port(id)?;
-        self.close_port(&port, atom("normal"));
-        Ok(())
+        let closed = self
+            .port(id)
+            .map(|port| self.close_port(&port, atom("normal")));
+        self.settle();
+        closed
     }
 
     /// Closes `port` with `reason`: runs `stop`, tells the owner, releases the driver.
@@ -561,14 +758,13 @@ impl Runtime {
         port::remove(port.handle);
         self.inner.ports.lock().remove(&port.handle);
         // The port's reference on the driver goes; the final unload, if due, is scheduled
-        // work that `apply` runs.
+        // work that the operation's `settle` runs once this port is out of its hands.
         let _ = self
             .inner
             .drivers
             .lock()
             .core
             .port_closed(port.driver.driver.name());
-        self.apply(Vec::new());
     }
 
     /// Sends an exit signal from a port to a linked process.
@@ -824,6 +1020,17 @@ impl Runtime {
     /// port ignores them... except that BEAM kills the port with `badsig` for a malformed
     /// message; ddll does the same.
     pub fn port_message(
+        &self,
+        sender: &Pid,
+        id: &drv_term::Port,
+        message: &Term,
+    ) -> Result<(), Exception> {
+        let sent = self.port_message_unsettled(sender, id, message);
+        self.settle();
+        sent
+    }
+
+    fn port_message_unsettled(
         &self,
         sender: &Pid,
         id: &drv_term::Port,

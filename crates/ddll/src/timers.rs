@@ -24,6 +24,7 @@ use drv_timer::{TimerKey, TimerWheel};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::host::GlobalHost;
+use crate::in_flight::InFlightPort;
 use crate::port::{self, PortCell};
 use crate::runtime::Runtime;
 
@@ -152,19 +153,14 @@ impl PortTimer {
 
 /// A wheel entry: the port, and one unit of work in flight for its driver.
 struct Entry {
-    port: Arc<PortCell>,
+    port: InFlightPort,
 }
 
 impl Entry {
     fn new(port: Arc<PortCell>) -> Entry {
-        port.driver.in_flight.hold(&port);
-        Entry { port }
-    }
-}
-
-impl Drop for Entry {
-    fn drop(&mut self) {
-        self.port.driver.in_flight.release(&self.port);
+        Entry {
+            port: InFlightPort::new(port),
+        }
     }
 }
 
@@ -388,6 +384,13 @@ fn expire(entry: Entry) {
     });
     // Done with (or a closed port's) entry: its driver hold goes outside every lock.
     drop(entry);
+    // `timeout` may have closed the port and so made erl_ddll work due: a callback source
+    // settles it, holding no port.
+    let runtime = Runtime::upgrade(&port);
+    drop(port);
+    if let Some(runtime) = runtime {
+        runtime.settle();
+    }
 }
 
 impl drv_abi::TimerHost for GlobalHost {

@@ -10,8 +10,10 @@
 //! module builds and owns.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
 use ddll_sys::{DriverLibrary, SysError};
@@ -103,14 +105,127 @@ pub struct Callbacks {
     pub set: Vec<&'static str>,
 }
 
-/// A driver library with a checked, initialised entry. Dropping it calls nothing: call
+/// A driver with a checked, initialised entry. Dropping it calls nothing: call
 /// [`Driver::finish`] first when unloading, as the runtime does.
+///
+/// Its library stays mapped while the `Driver` or any [`LibraryHold`] on it lives: threads
+/// the driver created hold it until they are done (see `api/threads.rs`), so dropping the
+/// `Driver` closes the library only once no thread can run its code any more;
+/// [`Driver::watch`] tells when that has happened.
 #[derive(Debug)]
 pub struct Driver {
     entry: NonNull<ErlDrvEntry>,
     name: String,
-    // Declared last: the library must outlive every use of `entry`.
-    library: DriverLibrary,
+    /// The file the library was opened from (`None` for an entry added with
+    /// `add_driver_entry`).
+    file: Option<PathBuf>,
+    // Declared last: the library must outlive every use of `entry`. `None` for an added
+    // entry that lives in no driver library (static data of the host).
+    code: Option<LibraryHold>,
+}
+
+/// One mapped driver library, shared by its [`Driver`] and by the threads it created.
+#[derive(Debug)]
+struct Mapped {
+    /// Taken (and so closed) in `drop`, before `closed` is signalled.
+    library: Option<DriverLibrary>,
+    /// The mapping's base address: threads find their library by it.
+    base: Option<usize>,
+    closed: Arc<ClosedSignal>,
+}
+
+/// Set once a library has really been closed. (parking_lot's condition variable makes no
+/// system call when nobody waits, which is the common case: a close costs no wake-up.)
+#[derive(Debug, Default)]
+struct ClosedSignal {
+    closed: parking_lot::Mutex<bool>,
+    changed: parking_lot::Condvar,
+}
+
+/// Driver libraries currently mapped, by base address (weak: the registry keeps nothing alive).
+static MAPPED: Mutex<Vec<(usize, Weak<Mapped>)>> = Mutex::new(Vec::new());
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        if let Some(base) = self.base {
+            // Unregistered before the close, so no new mapping at this base can be confused
+            // with this one.
+            lock(&MAPPED).retain(|(b, weak)| *b != base || weak.strong_count() > 0);
+        }
+        drop(self.library.take());
+        *self.closed.closed.lock() = true;
+        self.closed.changed.notify_all();
+    }
+}
+
+/// Keeps a driver library mapped (its code runnable) while it lives.
+#[derive(Debug, Clone)]
+pub struct LibraryHold(Arc<Mapped>);
+
+impl LibraryHold {
+    fn new(library: DriverLibrary, entry: NonNull<ErlDrvEntry>) -> LibraryHold {
+        let base = ddll_sys::library_base_of(entry.as_ptr() as usize);
+        let mapped = Arc::new(Mapped {
+            library: Some(library),
+            base,
+            closed: Arc::default(),
+        });
+        if let Some(base) = base {
+            let mut registry = lock(&MAPPED);
+            registry.retain(|(_, weak)| weak.strong_count() > 0);
+            registry.push((base, Arc::downgrade(&mapped)));
+        }
+        LibraryHold(mapped)
+    }
+
+    /// A hold on the driver library whose mapping contains `address` (e.g. a thread's entry
+    /// function), if that library is one of the drivers loaded here.
+    pub fn of_address(address: usize) -> Option<LibraryHold> {
+        let base = ddll_sys::library_base_of(address)?;
+        lock(&MAPPED)
+            .iter()
+            .rev()
+            .filter(|(b, _)| *b == base)
+            .find_map(|(_, weak)| weak.upgrade())
+            .map(LibraryHold)
+    }
+}
+
+/// How many driver libraries are mapped now (held by a [`Driver`] or a thread of its): zero
+/// once every driver is unloaded and every thread they created is done, if nothing leaked.
+pub fn mapped_libraries() -> usize {
+    lock(&MAPPED)
+        .iter()
+        .filter(|(_, weak)| weak.strong_count() > 0)
+        .count()
+}
+
+/// Tells when an unloaded driver's library has really been closed (every [`Driver`] and
+/// [`LibraryHold`] on it dropped).
+#[derive(Debug, Clone)]
+pub struct LibraryWatch(Arc<ClosedSignal>);
+
+impl LibraryWatch {
+    /// Whether the library is closed.
+    pub fn is_closed(&self) -> bool {
+        *self.0.closed.lock()
+    }
+
+    /// Waits up to `timeout` for the library to close; true once it is.
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        let mut closed = self.0.closed.lock();
+        let deadline = std::time::Instant::now() + timeout;
+        while !*closed {
+            if self.0.changed.wait_until(&mut closed, deadline).timed_out() {
+                break;
+            }
+        }
+        *closed
+    }
 }
 
 // SAFETY: the entry is only read after loading (its callbacks are thread-safe by the driver
@@ -155,20 +270,63 @@ impl Driver {
         if facts.name.as_deref() != Some(name) {
             return Err(LoadError::BadDriverName);
         }
-        // SAFETY: a checked entry of an open library; `init` takes no arguments.
-        let init_ok = match unsafe { entry.as_ref() }.init {
-            // SAFETY: calling the driver's init as the runtime does, once, after the checks.
-            Some(init) => (unsafe { init() }) == 0,
-            None => true,
-        };
-        if !init_ok {
+        let file = library.file().to_owned();
+        // Registered before init runs, so threads init starts are attributed to the library.
+        let code = LibraryHold::new(library, entry);
+        // SAFETY: a checked entry of an open library.
+        if !unsafe { run_init(entry) } {
             return Err(LoadError::DriverInitFailed);
         }
         Ok(Driver {
             entry,
             name: name.to_owned(),
-            library,
+            file: Some(file),
+            code: Some(code),
         })
+    }
+
+    /// A driver for an entry that a driver added with `add_driver_entry` (a linked-in driver,
+    /// as erl_ddll sees it): checks the entry, runs its `init` as the runtime does, and holds
+    /// the driver library the entry lives in (if it is one loaded here) for as long as this
+    /// `Driver` lives.
+    ///
+    /// # Safety
+    /// `entry` points to an `ErlDrvEntry` (and its name and callbacks) that stays valid while
+    /// the library holding it is mapped, or for the life of the process if no driver library
+    /// holds it.
+    pub unsafe fn from_entry(entry: NonNull<ErlDrvEntry>) -> Result<Driver, LoadError> {
+        let code = LibraryHold::of_address(entry.as_ptr() as usize);
+        // SAFETY: a valid entry (contract).
+        let facts = unsafe { facts(entry) };
+        if !version_supported(&facts) {
+            return Err(LoadError::IncorrectVersion);
+        }
+        let Some(name) = facts.name else {
+            return Err(LoadError::BadDriverName);
+        };
+        // SAFETY: a valid, checked entry (contract).
+        if !unsafe { run_init(entry) } {
+            return Err(LoadError::DriverInitFailed);
+        }
+        Ok(Driver {
+            entry,
+            name,
+            file: None,
+            code,
+        })
+    }
+
+    /// The entry's address (how `remove_driver_entry` names a driver).
+    pub fn entry_address(&self) -> usize {
+        self.entry.as_ptr() as usize
+    }
+
+    /// Watches for the library's real close, which happens once this `Driver` and every
+    /// thread holding the library are gone. `None` for entries without a library.
+    pub fn watch(&self) -> Option<LibraryWatch> {
+        self.code
+            .as_ref()
+            .map(|code| LibraryWatch(code.0.closed.clone()))
     }
 
     /// Reads the entry facts of a library without initialising the driver (`ddll check`).
@@ -195,9 +353,10 @@ impl Driver {
         &self.name
     }
 
-    /// The file the driver was loaded from.
-    pub fn file(&self) -> &Path {
-        self.library.file()
+    /// The file the driver was loaded from (`None` for an entry added with
+    /// `add_driver_entry`).
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
     /// `driver_flags`.
@@ -459,6 +618,19 @@ impl Driver {
             // SAFETY: called once, before unloading, as the runtime does.
             unsafe { finish() }
         }
+    }
+}
+
+/// Runs the entry's `init` (absent: success); false when it returns non-zero.
+///
+/// # Safety
+/// `entry` is a valid, checked entry whose code is mapped.
+unsafe fn run_init(entry: NonNull<ErlDrvEntry>) -> bool {
+    // SAFETY: valid entry (contract).
+    match unsafe { entry.as_ref() }.init {
+        // SAFETY: calling the driver's init as the runtime does, once, after the checks.
+        Some(init) => (unsafe { init() }) == 0,
+        None => true,
     }
 }
 

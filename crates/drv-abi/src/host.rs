@@ -12,11 +12,13 @@ use crate::types::{ErlDrvPort, ErlDrvTermData};
 use drv_queue::BinaryRef;
 
 mod async_pool;
+mod linked_in;
 mod queue;
 mod term;
 mod timer;
 
 pub use async_pool::{AsyncFn, AsyncHost, AsyncJob};
+pub use linked_in::LinkedInHost;
 pub use queue::QueueHost;
 pub use term::TermHost;
 pub use timer::TimerHost;
@@ -72,8 +74,10 @@ pub struct RuntimeFacts {
 /// several threads; they must not panic (the callers catch it, but a panic is a bug).
 ///
 /// Each later capability has its own part ([`QueueHost`], [`TermHost`], [`TimerHost`],
-/// [`AsyncHost`]) so that it can be read, and implemented, on its own.
-pub trait Host: QueueHost + TermHost + TimerHost + AsyncHost + Send + Sync + 'static {
+/// [`AsyncHost`], [`LinkedInHost`]) so that it can be read, and implemented, on its own.
+pub trait Host:
+    QueueHost + TermHost + TimerHost + AsyncHost + LinkedInHost + Send + Sync + 'static
+{
     /// `driver_output*`: send `header` (as list elements) then `body` to the port's owner.
     /// Returns 0, or -1 for an invalid/closed port.
     fn output(&self, port: ErlDrvPort, header: &[u8], body: OutputBody<'_>) -> c_int;

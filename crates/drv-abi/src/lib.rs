@@ -20,8 +20,8 @@ pub mod types;
 
 pub use api::system::errno_id;
 pub use host::{
-    install_host, AsyncFn, AsyncHost, AsyncJob, Host, OutputBody, PortFailure, QueueHost,
-    RuntimeFacts, TermHost, TimerHost,
+    install_host, AsyncFn, AsyncHost, AsyncJob, Host, LinkedInHost, OutputBody, PortFailure,
+    QueueHost, RuntimeFacts, TermHost, TimerHost,
 };
 pub use shim::{install as install_shim, ShimError, ShimInfo};
 

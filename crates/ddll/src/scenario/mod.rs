@@ -6,7 +6,8 @@
 pub mod parse;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +70,8 @@ struct Runner {
     processes: HashMap<String, Arc<Process>>,
     vars: HashMap<String, Term>,
     namer: Namer,
+    /// The folder bound to `TmpDir`, removed at the end of the run.
+    scratch: Option<PathBuf>,
 }
 
 /// Host-independent names, numbered in order of first appearance in the output.
@@ -109,11 +112,19 @@ impl Runner {
             "DriverDir".to_owned(),
             crate::erl_ddll::string_term(&driver_dir.to_string_lossy()),
         );
+        let scratch = scratch_dir(driver_dir);
+        if let Some(dir) = &scratch {
+            vars.insert(
+                "TmpDir".to_owned(),
+                crate::erl_ddll::string_term(&dir.to_string_lossy()),
+            );
+        }
         Runner {
             runtime,
             processes: HashMap::new(),
             vars,
             namer: Namer::default(),
+            scratch,
         }
     }
 
@@ -148,6 +159,10 @@ impl Runner {
     fn shutdown(&mut self) {
         for p in self.processes.values() {
             self.runtime.exit(p.pid(), atom("kill"));
+        }
+        if let Some(dir) = self.scratch.take() {
+            // Best effort, as the BEAM runner's file:del_dir_r.
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 
@@ -220,7 +235,12 @@ impl Runner {
                 return self.eval(call, &name);
             }
             (None, "kill", [Expr::Atom(name)]) => {
-                let p = self.process(name);
+                let Some(p) = self.processes.remove(name) else {
+                    return Err(Exception::new(Term::Tuple(vec![
+                        atom("no_such_process"),
+                        atom(name),
+                    ])));
+                };
                 self.runtime.exit(p.pid(), atom("kill"));
                 return Ok(atom("true"));
             }
@@ -237,7 +257,13 @@ impl Runner {
                 .receive(Some(Duration::from_millis((*ms).max(0) as u64)))
                 .unwrap_or_else(|| atom("timeout"))),
             (Some("erl_ddll"), f, args) => crate::erl_ddll::call(&self.runtime, &pid, f, args),
+            (Some("erlang"), "element", [Term::Int(n), Term::Tuple(items)]) => usize::try_from(*n)
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| items.get(i).cloned())
+                .ok_or(Exception::badarg()),
             (Some("erlang"), f, args) => self.erlang(&pid, f, args),
+            (Some("file" | "filename"), f, args) => files(module.unwrap_or(""), f, args),
             _ => Err(Exception::new(atom("undef"))),
         }
     }
@@ -282,6 +308,51 @@ impl Runner {
             ) => Err(Exception::badarg()),
             _ => Err(Exception::new(atom("undef"))),
         }
+    }
+}
+
+/// A fresh folder for `TmpDir` beside the drivers (the same file system, so libraries copied
+/// there can be mapped executable), unique per OS process and run.
+fn scratch_dir(driver_dir: &Path) -> Option<PathBuf> {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = driver_dir.join(format!("scratch.{}.{run}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok().map(|()| dir)
+}
+
+/// The file functions scenarios use to swap driver libraries: `file:copy/2`, `file:delete/1`
+/// and `filename:join/2`, with the results BEAM gives.
+fn files(module: &str, function: &str, args: &[Term]) -> Result<Term, Exception> {
+    let path = |t: &Term| -> Result<PathBuf, Exception> {
+        let bytes = crate::iodata::flatten(t).ok_or(Exception::badarg())?;
+        Ok(PathBuf::from(std::ffi::OsStr::from_bytes(&bytes)))
+    };
+    let posix = |e: std::io::Error| {
+        let reason = e.raw_os_error().map_or_else(
+            || atom("eio"),
+            |errno| atom(&drv_abi::errno_id(errno).to_string_lossy()),
+        );
+        Term::Tuple(vec![atom("error"), reason])
+    };
+    match (module, function, args) {
+        ("file", "copy", [from, to]) => {
+            let (from, to) = (path(from)?, path(to)?);
+            Ok(match std::fs::copy(&from, &to) {
+                Ok(n) => Term::Tuple(vec![atom("ok"), Term::int(i128::from(n))]),
+                Err(e) => posix(e),
+            })
+        }
+        ("file", "delete", [file]) => Ok(match std::fs::remove_file(path(file)?) {
+            Ok(()) => atom("ok"),
+            Err(e) => posix(e),
+        }),
+        ("filename", "join", [dir, name]) => {
+            let (dir, name) = (path(dir)?, path(name)?);
+            Ok(crate::erl_ddll::string_term(
+                &dir.join(name).to_string_lossy(),
+            ))
+        }
+        _ => Err(Exception::new(atom("undef"))),
     }
 }
 

@@ -31,6 +31,7 @@ macro_rules! pending {
 }
 
 pub(crate) mod async_pool;
+pub(crate) mod linked_in;
 pub(crate) mod memory;
 pub(crate) mod pending;
 pub(crate) mod port;
@@ -79,6 +80,7 @@ pub(crate) fn implementations() -> Vec<(&'static CStr, *mut c_void)> {
 /// All implementations under one path, for the generated binding list.
 pub(crate) mod exports {
     pub(crate) use super::async_pool::*;
+    pub(crate) use super::linked_in::*;
     pub(crate) use super::memory::*;
     pub(crate) use super::pending::*;
     pub(crate) use super::port::*;

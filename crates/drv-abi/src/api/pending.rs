@@ -1,14 +1,12 @@
 //! Functions whose capability lands with a later issue (select, process monitors, created
-//! ports, init acknowledgement, linked-in drivers).
+//! ports, init acknowledgement).
 //!
 //! Each is exported so that drivers referencing it load; when called it reports itself once on
 //! stderr ("… is not implemented yet") and returns the documented failure value.
 
 use std::ffi::{c_char, c_int};
 
-use crate::types::{
-    ErlDrvData, ErlDrvEntry, ErlDrvEvent, ErlDrvMonitor, ErlDrvPort, ErlDrvTermData,
-};
+use crate::types::{ErlDrvData, ErlDrvEvent, ErlDrvMonitor, ErlDrvPort, ErlDrvTermData};
 
 pending! {
     /// `driver_select` (event selection).
@@ -23,10 +21,6 @@ pending! {
     fn driver_create_port(creator_port: ErlDrvPort, connected: ErlDrvTermData, name: *mut c_char, drv_data: ErlDrvData) -> ErlDrvPort = std::ptr::null_mut(), "NULL";
     /// `erl_drv_init_ack` (ERL_DRV_FLAG_USE_INIT_ACK).
     fn erl_drv_init_ack(port: ErlDrvPort, res: ErlDrvData) -> () = (), "without acknowledging";
-    /// `add_driver_entry` (linked-in drivers).
-    fn add_driver_entry(de: *mut ErlDrvEntry) -> () = (), "without adding";
-    /// `remove_driver_entry` (linked-in drivers).
-    fn remove_driver_entry(de: *mut ErlDrvEntry) -> c_int = -1, "-1";
 }
 
 /// `void dtrace_drvport_str(ErlDrvPort port, char *port_buf)`: the runtime's DTrace helper.

@@ -388,9 +388,32 @@ pub unsafe extern "C" fn erl_drv_thread_opts_destroy(opts: *mut ErlDrvThreadOpts
 /// `erl_drv_thread_create` own theirs until joined; other threads get one on first
 /// `erl_drv_thread_self`, leaked for the life of the process (as a thread's tid must stay
 /// comparable).
+///
+/// **Unload safety.** A thread runs the code of the driver library its entry function lives
+/// in (found with `dladdr`), so it holds that library mapped: `code` is released when the
+/// function returns, or, for a thread ended with `erl_drv_thread_exit`, when it is joined.
+/// The runtime still unloads the driver when erl_ddll says so (calling `finish`, which may
+/// join the driver's threads, as in BEAM); only the library's close waits for the holds.
 struct Thread {
     pthread: libc::pthread_t,
     name: CString,
+    code: std::sync::Mutex<Option<crate::driver::LibraryHold>>,
+}
+
+impl Thread {
+    fn new(pthread: libc::pthread_t, name: CString) -> Thread {
+        Thread {
+            pthread,
+            name,
+            code: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Lets go of the driver library (it may close now, if this was its last user).
+    fn release_code(&self) {
+        let hold = self.code.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(hold);
+    }
 }
 
 thread_local! {
@@ -406,10 +429,15 @@ struct Start {
 
 extern "C" fn thread_main(start: *mut c_void) -> *mut c_void {
     // SAFETY: `start` is the Box<Start> handed over by erl_drv_thread_create, taken once.
-    let start = unsafe { Box::from_raw(start.cast::<Start>()) };
-    SELF.with(|s| s.set(start.me));
+    let Start { func, arg, me } = *unsafe { Box::from_raw(start.cast::<Start>()) };
+    SELF.with(|s| s.set(me));
+    // Nothing with a destructor is live across the call: erl_drv_thread_exit may end the
+    // thread inside it (pthread_exit unwinds these frames).
     // SAFETY: the driver's thread function with its own argument, as it asked.
-    unsafe { (start.func)(start.arg) }
+    let result = unsafe { func(arg) };
+    // SAFETY: `me` stays alive until the thread is joined, which is after this returns.
+    unsafe { (*me).release_code() };
+    result
 }
 
 /// `int erl_drv_thread_create(char *name, ErlDrvTid *tid, void *(*func)(void *), void *arg,
@@ -427,11 +455,11 @@ pub unsafe extern "C" fn erl_drv_thread_create(
     let (Some(func), false) = (func, tid.is_null()) else {
         return libc::EINVAL;
     };
-    let me = Box::into_raw(Box::new(Thread {
-        pthread: 0,
-        // SAFETY: forwarded contract.
-        name: unsafe { owned_name(name) },
-    }));
+    // SAFETY: forwarded contract.
+    let thread = Thread::new(0, unsafe { owned_name(name) });
+    *thread.code.lock().unwrap_or_else(|e| e.into_inner()) =
+        crate::driver::LibraryHold::of_address(func as usize);
+    let me = Box::into_raw(Box::new(thread));
     let start = Box::into_raw(Box::new(Start { func, arg, me }));
     // SAFETY: zeroed attr storage is initialised by pthread_attr_init before use.
     let mut attr: libc::pthread_attr_t = unsafe { std::mem::zeroed() };
@@ -474,11 +502,11 @@ pub unsafe extern "C" fn erl_drv_thread_create(
 pub unsafe extern "C" fn erl_drv_thread_self() -> ErlDrvTid {
     SELF.with(|s| {
         if s.get().is_null() {
-            let me = Box::into_raw(Box::new(Thread {
-                // SAFETY: pthread_self has no preconditions.
-                pthread: unsafe { libc::pthread_self() },
-                name: CString::default(),
-            }));
+            // SAFETY: pthread_self has no preconditions.
+            let me = Box::into_raw(Box::new(Thread::new(
+                unsafe { libc::pthread_self() },
+                CString::default(),
+            )));
             s.set(me);
         }
         s.get().cast()
