@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ddll_core::{DdllCore, DriverHost, Effect, Notification};
-use drv_abi::driver::{Driver, StartError};
+use drv_abi::driver::{Driver, DriverData, StartError};
 use drv_abi::types::{ERL_DRV_FLAG_USE_PORT_LOCKING, PORT_CONTROL_FLAG_BINARY};
 use drv_abi::PortFailure;
 use drv_queue::BinaryRef;
@@ -456,34 +456,43 @@ impl Runtime {
         Ok(())
     }
 
-    /// Closes `port` with `reason`: runs `stop`, tells the owner, releases the driver.
+    /// Closes `port` with `reason`: tells the owner, runs `stop`, releases the driver.
     pub(crate) fn close_port(&self, port: &Arc<PortCell>, reason: Term) {
-        if let Some(owner) = self.stop_port(port) {
+        if let Some((owner, data)) = Self::mark_closed(port) {
+            // BEAM signals the linked owner before the driver's `stop` runs: what `stop`
+            // sends (term output) arrives after the 'EXIT'.
             self.exit_signal(&owner, port.term(), reason);
+            self.run_stop(port, data);
         }
     }
 
     /// Closes `port` without any exit signal (its owner was unlinked).
     fn close_port_quietly(&self, port: &Arc<PortCell>) {
-        let _ = self.stop_port(port);
+        if let Some((_, data)) = Self::mark_closed(port) {
+            self.run_stop(port, data);
+        }
     }
 
-    /// Runs `stop` and forgets the port; the owner to signal, or `None` if already closed.
-    fn stop_port(&self, port: &Arc<PortCell>) -> Option<Arc<Process>> {
+    /// Marks `port` closed, so that no further callback starts; the owner to signal and the
+    /// driver data for `stop`, or `None` if it was already closed.
+    fn mark_closed(port: &Arc<PortCell>) -> Option<(Arc<Process>, Option<DriverData>)> {
         let _serial = port.lock.lock();
-        let (data, owner) = {
-            let mut state = port.state.lock();
-            if state.closed {
-                return None;
-            }
-            state.closed = true;
-            (state.data.take(), state.owner.clone())
-        };
+        let mut state = port.state.lock();
+        if state.closed {
+            return None;
+        }
+        state.closed = true;
+        Some((state.owner.clone(), state.data.take()))
+    }
+
+    /// Runs `stop` (the port is still in the table, so it may still send terms) and forgets
+    /// the port.
+    fn run_stop(&self, port: &Arc<PortCell>, data: Option<DriverData>) {
         if let Some(data) = data {
+            let _serial = port.lock.lock();
             port::with_current(port, || port.driver.driver.stop(data));
         }
         self.forget_port(port);
-        Some(owner)
     }
 
     /// Removes a port from the tables and releases its reference on the driver.

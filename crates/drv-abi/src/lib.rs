@@ -20,8 +20,8 @@ pub mod types;
 
 pub use api::system::errno_id;
 pub use host::{
-    install_host, AsyncHost, Host, OutputBody, PortFailure, QueueHost, RuntimeFacts, TermHost,
-    TimerHost,
+    install_host, AsyncHost, Host, OutputBody, PortFailure, QueueHost, Receiver, RuntimeFacts,
+    TermHost, TermPort, TimerHost, Undeliverable,
 };
 pub use shim::{install as install_shim, ShimError, ShimInfo};
 

@@ -84,7 +84,9 @@ pub enum SpecError {
     /// `ERL_DRV_EXT2TERM` whose buffer is not a valid external term.
     #[error("bad external term at {at}: {error}")]
     BadExternalTerm { at: usize, error: EtfError },
-    /// `ERL_DRV_MAP` with the same key twice.
+    /// `ERL_DRV_MAP` with the same key twice. Reported only when the spec has no other
+    /// error, as the runtime finds it only while building (see
+    /// [`SpecError::found_after_receiver_check`]).
     #[error("duplicate map key at {at}")]
     DuplicateMapKey { at: usize },
     /// Terms nested deeper than [`MAX_NESTING`].
@@ -93,6 +95,23 @@ pub enum SpecError {
     /// The spec does not leave exactly one term.
     #[error("spec builds {terms} terms, not 1")]
     NotOneTerm { terms: usize },
+}
+
+impl SpecError {
+    /// Whether the runtime finds this error only after it has checked the port and the
+    /// receiver: BEAM validates a spec in a first pass and detects duplicate map keys while
+    /// building the term, after finding the receiver (in an `ERL_DRV_MAP` or in the map of an
+    /// `ERL_DRV_EXT2TERM`). With a dead receiver such a spec gives 0 (not delivered), not -1.
+    pub fn found_after_receiver_check(&self) -> bool {
+        matches!(
+            self,
+            SpecError::DuplicateMapKey { .. }
+                | SpecError::BadExternalTerm {
+                    error: EtfError::DuplicateMapKey,
+                    ..
+                }
+        )
+    }
 }
 
 /// How many arguments follow each tag (index = tag).
@@ -137,6 +156,8 @@ pub fn build_term(spec: &[TermData], env: &dyn SpecEnv) -> Result<Term, SpecErro
         terms: SmallVec::new(),
         depths: SmallVec::new(),
     };
+    // An error the runtime finds only while building: reported if nothing else is wrong.
+    let mut deferred = None;
     let mut i = 0;
     while i < spec.len() {
         let at = i;
@@ -241,7 +262,11 @@ pub fn build_term(spec: &[TermData], env: &dyn SpecEnv) -> Result<Term, SpecErro
                             pairs.push((k, v));
                         }
                         drop(items);
-                        Term::map(pairs).ok_or(SpecError::DuplicateMapKey { at })?
+                        // Keep going: any other error of the spec takes precedence.
+                        Term::map(pairs).unwrap_or_else(|| {
+                            deferred.get_or_insert(SpecError::DuplicateMapKey { at });
+                            Term::Map(Vec::new())
+                        })
                     }
                 };
                 stack.push(term, depth);
@@ -252,8 +277,17 @@ pub fn build_term(spec: &[TermData], env: &dyn SpecEnv) -> Result<Term, SpecErro
                     return Err(bad_buffer);
                 }
                 let buf = env.bytes(args[0], len as usize).ok_or(bad_buffer)?;
-                let term = crate::etf::decode(&buf)
-                    .map_err(|error| SpecError::BadExternalTerm { at, error })?;
+                let term = match crate::etf::decode(&buf) {
+                    Ok(term) => term,
+                    Err(error) => {
+                        let error = SpecError::BadExternalTerm { at, error };
+                        if !error.found_after_receiver_check() {
+                            return Err(error);
+                        }
+                        deferred.get_or_insert(error);
+                        Term::List(Vec::new())
+                    }
+                };
                 let depth = term.nesting_depth();
                 if depth > MAX_NESTING {
                     return Err(SpecError::TooDeep { at });
@@ -267,6 +301,9 @@ pub fn build_term(spec: &[TermData], env: &dyn SpecEnv) -> Result<Term, SpecErro
         return Err(SpecError::NotOneTerm {
             terms: stack.terms.len(),
         });
+    }
+    if let Some(error) = deferred {
+        return Err(error);
     }
     Ok(stack.terms.pop().expect("exactly one term"))
 }
