@@ -22,24 +22,27 @@ fn with_term_port<R>(
     port::with_port_number(handle, f).unwrap_or(Err(Undeliverable::NoPort))
 }
 
-/// The live process `to` names, seen from `port`.
-fn receiver(port: &PortCell, to: Receiver) -> Result<std::sync::Arc<Process>, Undeliverable> {
-    let process = match to {
-        Receiver::Owner => Some(port.state.lock().owner.clone()),
+/// Calls `f` with the live process `to` names, seen from `port`.
+fn with_receiver<R>(
+    port: &PortCell,
+    to: Receiver,
+    f: impl FnOnce(&Process) -> R,
+) -> Result<R, Undeliverable> {
+    let alive = |p: &Process| p.is_alive().then(|| f(p));
+    match to {
+        // Under the port's state lock: no reference count traffic on the owner.
+        Receiver::Owner => alive(&port.state.lock().owner),
         // Processes of other runtimes are out of reach, as other nodes' would be.
-        Receiver::Process(pid) => Runtime::upgrade(port).and_then(|rt| rt.process_of(&pid)),
-    };
-    process
-        .filter(|p| p.is_alive())
-        .ok_or(Undeliverable::NoReceiver)
+        Receiver::Process(pid) => Runtime::upgrade(port)
+            .and_then(|rt| rt.process_of(&pid))
+            .and_then(|p| alive(&p)),
+    }
+    .ok_or(Undeliverable::NoReceiver)
 }
 
 impl TermHost for GlobalHost {
     fn deliver_term(&self, port: TermPort, to: Receiver, term: Term) -> Result<(), Undeliverable> {
-        with_term_port(port, |cell| {
-            receiver(cell, to)?.deliver(term);
-            Ok(())
-        })
+        with_term_port(port, |cell| with_receiver(cell, to, |p| p.deliver(term)))
     }
 
     fn check_term_delivery(
@@ -48,7 +51,7 @@ impl TermHost for GlobalHost {
         to: Option<Receiver>,
     ) -> Result<(), Undeliverable> {
         with_term_port(port, |cell| match to {
-            Some(to) => receiver(cell, to).map(drop),
+            Some(to) => with_receiver(cell, to, |_| ()),
             None => Ok(()),
         })
     }

@@ -62,9 +62,10 @@ impl SpecEnv for DriverMemory {
         if bin.is_null() {
             return None;
         }
-        // SAFETY: a non-NULL binary argument is a live driver binary the driver holds a
-        // reference to (contract of `new`); this takes a reference of its own.
-        let binary = unsafe { BinaryRef::from_raw_borrowed(bin) };
+        // SAFETY: a non-NULL binary argument is a live driver binary on which the driver holds
+        // a reference for the whole call (contract of `new`). The handle borrows that
+        // reference and is never dropped, so reading costs no reference count update.
+        let binary = std::mem::ManuallyDrop::new(unsafe { BinaryRef::from_raw(bin) });
         let end = offset.checked_add(len)?;
         if end > binary.len() {
             return None;
@@ -72,7 +73,8 @@ impl SpecEnv for DriverMemory {
         Some(if len <= COPY_BINARY_LIMIT {
             Bytes::copy_from_slice(&binary.as_bytes()[offset..end])
         } else {
-            Bytes::from_owner(binary).slice(offset..end)
+            // Shared: the term holds a reference of its own.
+            Bytes::from_owner(BinaryRef::clone(&binary)).slice(offset..end)
         })
     }
 

@@ -50,6 +50,9 @@ pub trait TermHost {
     /// the port, and the receiver when one is given. Asked where the runtime checks the port
     /// and receiver before it has finished with the spec (a receiver that is no pid, duplicate
     /// map keys), so that the return value is the runtime's.
-    fn check_term_delivery(&self, port: TermPort, to: Option<Receiver>)
-        -> Result<(), Undeliverable>;
+    fn check_term_delivery(
+        &self,
+        port: TermPort,
+        to: Option<Receiver>,
+    ) -> Result<(), Undeliverable>;
 }
