@@ -62,9 +62,10 @@ impl SpecEnv for DriverMemory {
         if bin.is_null() {
             return None;
         }
-        // SAFETY: a non-NULL binary argument is a live driver binary on which the driver holds
-        // a reference for the whole call (contract of `new`). The handle borrows that
-        // reference and is never dropped, so reading costs no reference count update.
+        // The handle borrows the driver's reference and is never dropped: reading the binary
+        // costs no reference count update.
+        // SAFETY: a non-NULL binary argument is live, the driver holding a reference for the
+        // whole call (contract of `new`).
         let binary = std::mem::ManuallyDrop::new(unsafe { BinaryRef::from_raw(bin) });
         let end = offset.checked_add(len)?;
         if end > binary.len() {
