@@ -133,12 +133,11 @@ unsafe fn output(port: TermPort, target: Target, data: *const ErlDrvTermData, le
     };
     // SAFETY: the spec's pointer arguments are valid (this function's contract).
     let memory = unsafe { DriverMemory::new() };
-    let built = build_term(spec, &memory);
-    let to = match (target, &built) {
-        (Target::Receiver(to), Ok(_)) => to,
+    let (to, term) = match (target, build_term(spec, &memory)) {
+        (Target::Receiver(to), Ok(term)) => (to, term),
         (_, Err(e)) if !e.found_after_receiver_check() => return -1,
-        // The runtime looks for the port and the receiver before these: only if both exist
-        // is the result the spec's -1.
+        // The runtime looks for the port and the receiver before finding these errors: only
+        // if both exist is the result the spec's -1.
         (Target::Receiver(to), Err(_)) => {
             return match host.check_term_delivery(port, Some(to)) {
                 Ok(()) => -1,
@@ -152,7 +151,6 @@ unsafe fn output(port: TermPort, target: Target, data: *const ErlDrvTermData, le
             }
         }
     };
-    let term = built.expect("errors returned above");
     match host.deliver_term(port, to, term) {
         Ok(()) => 1,
         Err(why) => undelivered(why),
