@@ -20,7 +20,9 @@
  *   10 -> benchmark: CaseName is a count N; runs erl_drv_output_term of the
  *         "tcp" case N times and replies with the elapsed nanoseconds
  *   11 -> driver_failure_atom(port, CaseName): the port exits; its stop callback
- *         still sends the "atom" case to the owner
+ *         still sends the "atom" case to the owner (and driver_output "bye"); the
+ *         failing callback then tries erl_drv_output_term of "atom" once more
+ *   12 -> the return value of that last call (the port has gone)
  *
  * port_command(Port, CaseName) runs the case through driver_output_term and
  * then sends {term_drv_rc, Rc} to the caller with driver_send_term, so the
@@ -51,6 +53,7 @@ typedef struct {
 /* What the last stopped port left behind (cases 7 and 8). */
 static ErlDrvTermData stale_port_id;
 static int stop_rc = 99;
+static int after_failure_rc = 99;
 /* The process remembered by control 6 (case 5). */
 static ErlDrvTermData remembered;
 
@@ -326,6 +329,7 @@ static void term_stop(ErlDrvData data)
     /* The port is closing: the runtime must not deliver this. */
     build_case(st, "atom", &s);
     stop_rc = erl_drv_output_term(st->port_id, s.spec, s.len);
+    driver_output(st->port, "bye", 3);
     stale_port_id = st->port_id;
     driver_free_binary(st->bin50);
     driver_free(st);
@@ -408,9 +412,18 @@ static ErlDrvSSizeT term_control(ErlDrvData data, unsigned int api, char *buf_in
     case 10:
         snprintf(text, sizeof text, "%lld", bench(st, atol(name)));
         return reply_text(text, rbuf, rlen);
-    case 11:
+    case 11: {
+        /* stop runs inside driver_failure_atom and frees st: keep what is needed */
+        ErlDrvTermData port_id = st->port_id;
+        Spec s;
+        build_case(st, "atom", &s);
         driver_failure_atom(st->port, name);
+        after_failure_rc = erl_drv_output_term(port_id, s.spec, s.len);
         return reply_text("failed", rbuf, rlen);
+    }
+    case 12:
+        snprintf(text, sizeof text, "%d", after_failure_rc);
+        return reply_text(text, rbuf, rlen);
     default:
         if (!run_case(st, (int)api, name, &rc))
             return reply_text("unknown_case", rbuf, rlen);

@@ -578,7 +578,9 @@ impl Runtime {
     pub(crate) fn output(port: &PortCell, header: &[u8], body: Bytes) {
         let owner = {
             let state = port.state.lock();
-            if state.closed {
+            // A closing port still sends from its `stop` (after the owner's 'EXIT', as in
+            // BEAM); once it has left the table it sends nothing.
+            if state.closed && port::lookup(port.handle).is_none() {
                 return;
             }
             state.owner.clone()

@@ -22,6 +22,12 @@ fn with_term_port<R>(
     port::with_port_number(handle, f).unwrap_or(Err(Undeliverable::NoPort))
 }
 
+/// Whether a closed port has also left the table: its `stop` has run (a driver may still reach
+/// it as the current port of the callback that failed it). Until then it may still send.
+fn gone(port: &PortCell) -> bool {
+    port::lookup(port.handle).is_none()
+}
+
 /// Calls `f` with the live process `to` names, seen from `port`.
 fn with_receiver<R>(
     port: &PortCell,
@@ -31,11 +37,22 @@ fn with_receiver<R>(
     let alive = |p: &Process| p.is_alive().then(|| f(p));
     match to {
         // Under the port's state lock: no reference count traffic on the owner.
-        Receiver::Owner => alive(&port.state.lock().owner),
-        // Processes of other runtimes are out of reach, as other nodes' would be.
-        Receiver::Process(pid) => Runtime::upgrade(port)
-            .and_then(|rt| rt.process_of(&pid))
-            .and_then(|p| alive(&p)),
+        Receiver::Owner => {
+            let state = port.state.lock();
+            if state.closed && gone(port) {
+                return Err(Undeliverable::NoPort);
+            }
+            alive(&state.owner)
+        }
+        Receiver::Process(pid) => {
+            if port.state.lock().closed && gone(port) {
+                return Err(Undeliverable::NoPort);
+            }
+            // Processes of other runtimes are out of reach, as other nodes' would be.
+            Runtime::upgrade(port)
+                .and_then(|rt| rt.process_of(&pid))
+                .and_then(|p| alive(&p))
+        }
     }
     .ok_or(Undeliverable::NoReceiver)
 }
@@ -52,6 +69,7 @@ impl TermHost for GlobalHost {
     ) -> Result<(), Undeliverable> {
         with_term_port(port, |cell| match to {
             Some(to) => with_receiver(cell, to, |_| ()),
+            None if cell.state.lock().closed && gone(cell) => Err(Undeliverable::NoPort),
             None => Ok(()),
         })
     }
