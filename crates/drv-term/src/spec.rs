@@ -36,6 +36,13 @@ pub trait SpecEnv {
     /// `len` bytes at `ptr` (`STRING`, `STRING_CONS`, `BUF2BINARY`, `EXT2TERM`);
     /// `None` if they cannot be read.
     fn bytes(&self, ptr: TermData, len: usize) -> Option<Bytes>;
+    /// Calls `f` with the `len` bytes at `ptr` (`STRING`, `STRING_CONS`, `EXT2TERM`, which
+    /// only read them); `None` if they cannot be read. By default through
+    /// [`SpecEnv::bytes`]; an env over real memory can lend them without a copy.
+    fn with_bytes(&self, ptr: TermData, len: usize, f: &mut dyn FnMut(&[u8])) -> Option<()> {
+        f(&self.bytes(ptr, len)?);
+        Some(())
+    }
     /// `len` bytes at `offset` of the driver binary `bin`, shared rather than
     /// copied; `None` for a NULL binary or a range past its end.
     fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes>;
@@ -207,12 +214,13 @@ pub fn build_term<E: SpecEnv + ?Sized>(spec: &[TermData], env: &E) -> Result<Ter
                 } else {
                     None
                 };
-                let chars = if len == 0 {
-                    Bytes::new()
-                } else {
-                    env.bytes(args[0], len).ok_or_else(bad_buffer)?
-                };
-                let heads: Vec<Term> = chars.iter().map(|&b| Term::Int(i64::from(b))).collect();
+                let mut heads = Vec::new();
+                if len > 0 {
+                    env.with_bytes(args[0], len, &mut |chars| {
+                        heads = chars.iter().map(|&b| Term::Int(i64::from(b))).collect();
+                    })
+                    .ok_or_else(bad_buffer)?;
+                }
                 match tail {
                     None => leaf(Term::List(heads)),
                     Some(tail) => Entry {
@@ -269,8 +277,14 @@ pub fn build_term<E: SpecEnv + ?Sized>(spec: &[TermData], env: &E) -> Result<Ter
                 if args[0] == 0 || len <= 0 {
                     return Err(bad_buffer());
                 }
-                let buf = env.bytes(args[0], len as usize).ok_or_else(bad_buffer)?;
-                let term = match crate::etf::decode(&buf) {
+                let mut decoded = None;
+                env.with_bytes(args[0], len as usize, &mut |buf| {
+                    decoded = Some(crate::etf::decode(buf));
+                })
+                .ok_or_else(bad_buffer)?;
+                // An env that said yes without lending the bytes: nothing was read.
+                let decoded = decoded.ok_or_else(bad_buffer)?;
+                let term = match decoded {
                     Ok(term) => term,
                     Err(error) => {
                         let error = SpecError::BadExternalTerm { at, error };

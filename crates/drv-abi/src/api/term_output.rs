@@ -57,6 +57,17 @@ impl SpecEnv for DriverMemory {
         }))
     }
 
+    fn with_bytes(&self, ptr: TermData, len: usize, f: &mut dyn FnMut(&[u8])) -> Option<()> {
+        let ptr = ptr as usize as *const u8;
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: a non-NULL buffer argument is readable for its length (contract of `new`);
+        // the slice does not outlive this call.
+        f(unsafe { std::slice::from_raw_parts(ptr, len) });
+        Some(())
+    }
+
     fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes> {
         let bin = bin as usize as *mut ErlDrvBinary;
         if bin.is_null() {
