@@ -247,12 +247,16 @@ pub fn build_term<E: SpecEnv + ?Sized>(spec: &[TermData], env: &E) -> Result<Ter
                 let term = match tag {
                     ERL_DRV_TUPLE => {
                         let mut elements = Vec::with_capacity(take);
-                        elements.extend(items);
+                        for item in items {
+                            elements.push(item);
+                        }
                         Term::Tuple(elements)
                     }
                     ERL_DRV_LIST => {
                         let mut heads = Vec::with_capacity(take - 1);
-                        heads.extend(items.by_ref().take(take - 1));
+                        for _ in 1..take {
+                            heads.push(items.next().expect("count items"));
+                        }
                         let tail = items.next().expect("count >= 1");
                         drop(items);
                         Term::cons(heads, tail)
