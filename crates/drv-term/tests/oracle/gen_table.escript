@@ -20,7 +20,15 @@ main(_) ->
         <<1,2,3>>, <<"abc">>, <<"a\nb">>, <<"é">>, <<0>>, <<255,1>>, <<"hello world">>, <<"你"/utf8>>,
         <<"a\"b">>, {"abc", <<"d">>, [x]}, [{a,1},{b,2}], [[1],[2]], ["abc", "def"], [<<"x">>|<<"y">>],
         self(), hd(erlang:ports()), make_ref(), {self(), make_ref()},
-        [self()], #{self() => 1}
+        [self()], #{self() => 1},
+        %% large maps (hash order): small-integer keys of every size and sign
+        maps:from_list([{I, I} || I <- lists:seq(-40, 40)]),
+        maps:from_list([{I * 1000003, x} || I <- lists:seq(1, 100)]),
+        maps:from_list([{(1 bsl 59) - I, I} || I <- lists:seq(1, 40)] ++ [{-(1 bsl 59) + I, I} || I <- lists:seq(0, 39)]),
+        maps:from_list([{I, [I]} || I <- lists:seq(1, 1000)]),
+        %% ... mixed with keys of other types, and a big integer
+        maps:from_list([{I, I} || I <- lists:seq(1, 40)] ++ [{a, 1}]),
+        maps:from_list([{I, I} || I <- lists:seq(1, 40)] ++ [{1 bsl 60, 1}])
     ],
     _ = rand:seed(exsss, {1, 2, 3}),
     Floats = [X * math:pow(10, E) || E <- lists:seq(-25, 25), X <- [1.0, 1.5, 123.0, -9.75]]
