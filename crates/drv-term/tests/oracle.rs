@@ -17,11 +17,19 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// A large map whose BEAM order this crate does not know: one with a key that is not a small
-/// integer (see `hamt.rs`). Large maps of small integers must match byte for byte.
+/// A large map whose BEAM order this crate does not know: one with a key holding an atom, a
+/// pid, a port, a reference or a map (see `hamt.rs`). Other large maps must match byte for
+/// byte.
 fn is_large_map(t: &Term) -> bool {
-    let small_int = |k: &Term| matches!(k, Term::Int(i) if (-(1 << 59)..1 << 59).contains(i));
-    matches!(t, Term::Map(p) if p.len() > SMALL_MAP_LIMIT && !p.iter().all(|(k, _)| small_int(k)))
+    fn vm_word(t: &Term) -> bool {
+        match t {
+            Term::Atom(_) | Term::Pid(_) | Term::Port(_) | Term::Ref(_) | Term::Map(_) => true,
+            Term::List(v) | Term::Tuple(v) => v.iter().any(vm_word),
+            Term::ImproperList(v, tail) => v.iter().any(vm_word) || vm_word(tail),
+            _ => false,
+        }
+    }
+    matches!(t, Term::Map(p) if p.len() > SMALL_MAP_LIMIT && p.iter().any(|(k, _)| vm_word(k)))
 }
 
 /// Decodes the oracle's bytes, re-encodes them and prints the term.
