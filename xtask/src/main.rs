@@ -14,6 +14,11 @@
 //! * `stress [--helgrind | --plain] [OPS]` — the stress test (`crates/ddll/tests/stress.rs`)
 //!   run longer, under valgrind's memcheck (default; any error fails), helgrind (a report to
 //!   read: it cannot see parking_lot's locks), or without valgrind.
+//! * `term-bench [CHUNKS [CHUNK]]` — time `erl_drv_output_term` of `{tcp, Port, [100 | Bin50]}`
+//!   in `term_drv.so` under BEAM and under ddll, the same way (in the driver, and delivered).
+//! * `fuzz [SECONDS [SEED]]` — run the spec-interpreter and ETF-decoder fuzzers for a bounded
+//!   time (stable Rust, no cargo-fuzz); crashers land in `crates/drv-term/tests/regressions/`,
+//!   which the test suite replays.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,6 +45,8 @@ fn main() -> Result<()> {
         "timer-bench" => timer_bench(),
         "stress" => stress(rest),
         "beam-cycle" => beam_cycle(rest),
+        "term-bench" => term_bench(rest),
+        "fuzz" => fuzz(rest),
         _ => help(),
     }
 }
@@ -47,7 +54,8 @@ fn main() -> Result<()> {
 fn help() -> Result<()> {
     println!(
         "usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench \
-         | timer-bench | beam-cycle [N] | stress [--helgrind | --plain] [OPS]>"
+         | timer-bench | beam-cycle [N] | stress [--helgrind | --plain] [OPS] | term-bench [CHUNKS [CHUNK]] \
+         | fuzz [SECONDS [SEED]]>"
     );
     Ok(())
 }
@@ -551,6 +559,81 @@ fn beam_cycle(args: &[String]) -> Result<()> {
         .context("running erl")?;
     if !status.success() {
         bail!("the BEAM cycle run failed");
+    }
+    Ok(())
+}
+
+/// `term-bench`: BEAM and ddll on the same `term_drv.so`, measured the same way.
+fn term_bench(args: &[String]) -> Result<()> {
+    let chunks = args.first().map_or("200", String::as_str);
+    let chunk = args.get(1).map_or("10000", String::as_str);
+    let drivers = otp_drivers()?;
+    let ebin = root().join("target/beam-ebin");
+    std::fs::create_dir_all(&ebin)?;
+    let status = Command::new("erlc")
+        .arg("-o")
+        .arg(&ebin)
+        .arg(root().join("xtask/beam/term_bench.erl"))
+        .status()
+        .context("running erlc")?;
+    if !status.success() {
+        bail!("compiling xtask/beam/term_bench.erl failed");
+    }
+    let eval = format!(
+        "term_bench:main([\"{}\", \"{chunks}\", \"{chunk}\"])",
+        drivers.display()
+    );
+    let status = Command::new("erl")
+        .args(["-noshell", "-pa"])
+        .arg(&ebin)
+        .args(["-eval", &eval])
+        .status()
+        .context("running erl")?;
+    if !status.success() {
+        bail!("the BEAM benchmark failed");
+    }
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "ddll",
+            "--example",
+            "term_bench",
+            "--",
+        ])
+        .arg(&drivers)
+        .args([chunks, chunk])
+        .current_dir(root())
+        .status()?;
+    if !status.success() {
+        bail!("the ddll benchmark failed");
+    }
+    println!("(criterion: cargo bench -p ddll --bench term_output; cargo bench -p drv-term)");
+    Ok(())
+}
+
+/// `fuzz`: the in-repo fuzz loop over both fuzz targets, for a bounded time.
+fn fuzz(args: &[String]) -> Result<()> {
+    let seconds = args.first().map_or("60", String::as_str);
+    let seed = args.get(1).map_or("24301", String::as_str);
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "drv-term",
+            "--example",
+            "fuzz",
+            "--",
+        ])
+        .args([seconds, seed])
+        .current_dir(root())
+        .status()?;
+    if !status.success() {
+        bail!("the fuzz loop found crashes (saved under crates/drv-term/tests/regressions/)");
     }
     Ok(())
 }

@@ -4,8 +4,9 @@
 use std::ffi::c_int;
 
 use bytes::Bytes;
-use drv_abi::types::{ErlDrvPort, ErlDrvTermData, PORT_FLAG_BINARY};
+use drv_abi::types::{ErlDrvPort, PORT_FLAG_BINARY};
 use drv_abi::{Host, OutputBody, PortFailure, RuntimeFacts};
+use drv_term::Pid;
 
 use crate::port;
 use crate::runtime::Runtime;
@@ -19,15 +20,6 @@ static GLOBAL_HOST: GlobalHost = GlobalHost;
 /// Installs the host and the C API shim (once per process).
 pub(crate) fn install() -> Result<(), drv_abi::ShimError> {
     drv_abi::install_host(&GLOBAL_HOST).map(|_| ())
-}
-
-/// Term data for pids and ports: the local number with a tag in the low bits, so the spec
-/// interpreter can tell them apart and reject anything else.
-pub(crate) const PID_TAG: u64 = 0b01;
-pub(crate) const PORT_TAG: u64 = 0b10;
-
-fn term_data(id: u64, tag: u64) -> ErlDrvTermData {
-    ((id << 2) | tag) as ErlDrvTermData
 }
 
 impl Host for GlobalHost {
@@ -74,22 +66,16 @@ impl Host for GlobalHost {
         .unwrap_or(0)
     }
 
-    fn connected(&self, handle: ErlDrvPort) -> ErlDrvTermData {
-        port::with_port(handle, |port| {
-            term_data(port.owner.pid().local_id().unwrap_or(0), PID_TAG)
-        })
-        .unwrap_or(0)
+    fn connected(&self, handle: ErlDrvPort) -> Option<Pid> {
+        port::with_port(handle, |port| *port.owner.pid())
     }
 
-    fn caller(&self, handle: ErlDrvPort) -> ErlDrvTermData {
-        port::with_port(handle, |port| {
-            term_data(port.caller().local_id().unwrap_or(0), PID_TAG)
-        })
-        .unwrap_or(0)
+    fn caller(&self, handle: ErlDrvPort) -> Option<Pid> {
+        port::with_port(handle, |port| port.caller())
     }
 
-    fn port_term(&self, handle: ErlDrvPort) -> ErlDrvTermData {
-        port::with_port(handle, |port| term_data(port.handle, PORT_TAG)).unwrap_or(0)
+    fn port_id(&self, handle: ErlDrvPort) -> Option<drv_term::Port> {
+        port::with_port(handle, |port| port.id())
     }
 
     fn set_busy(&self, handle: ErlDrvPort, on: bool) {

@@ -220,7 +220,11 @@ pub(crate) fn with_current_port<R>(f: impl FnOnce(&PortCell) -> R) -> Option<R> 
 /// Calls `f` with the port behind `handle`: the current callback's port without touching the
 /// table when it matches, else the table's entry.
 pub(crate) fn with_port<R>(handle: ErlDrvPort, f: impl FnOnce(&PortCell) -> R) -> Option<R> {
-    let handle = handle as usize as u64;
+    with_port_number(handle as usize as u64, f)
+}
+
+/// [`with_port`] for the handle's number (a port's identity, [`PortCell::handle`]).
+pub(crate) fn with_port_number<R>(handle: u64, f: impl FnOnce(&PortCell) -> R) -> Option<R> {
     let current = CURRENT.with(Cell::get);
     if !current.is_null() {
         // SAFETY: CURRENT is set only by `with_current`, which holds an Arc to the port for

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ddll_core::{DdllCore, DriverHost, Effect, Notification};
-use drv_abi::driver::{Driver, LibraryWatch, StartError};
+use drv_abi::driver::{Driver, DriverData, LibraryWatch, StartError};
 use drv_abi::types::{ERL_DRV_FLAG_USE_PORT_LOCKING, PORT_CONTROL_FLAG_BINARY};
 use drv_abi::PortFailure;
 use drv_queue::BinaryRef;
@@ -725,29 +725,41 @@ impl Runtime {
         closed
     }
 
-    /// Closes `port` with `reason`: runs `stop`, tells the owner, releases the driver.
+    /// Closes `port` with `reason`: tells the owner, runs `stop`, releases the driver.
     pub(crate) fn close_port(&self, port: &Arc<PortCell>, reason: Term) {
-        if let Some(owner) = self.stop_port(port) {
+        if let Some((owner, data)) = Self::mark_closed(port) {
+            // BEAM signals the linked owner before the driver's `stop` runs: what `stop`
+            // sends (term output) arrives after the 'EXIT'.
             self.exit_signal(&owner, port.term(), reason);
+            self.run_stop(port, data);
         }
     }
 
     /// Closes `port` without any exit signal (its owner was unlinked).
     fn close_port_quietly(&self, port: &Arc<PortCell>) {
-        let _ = self.stop_port(port);
+        if let Some((_, data)) = Self::mark_closed(port) {
+            self.run_stop(port, data);
+        }
     }
 
-    /// Runs `stop` and forgets the port; the owner to signal, or `None` if already closed.
-    fn stop_port(&self, port: &Arc<PortCell>) -> Option<Arc<Process>> {
+    /// Marks `port` closed, so that no further callback starts; the owner to signal and the
+    /// driver data for `stop`, or `None` if it was already closed.
+    fn mark_closed(port: &Arc<PortCell>) -> Option<(Arc<Process>, Option<DriverData>)> {
         let _serial = port.lock.lock();
         if port.closed.swap(true, Ordering::AcqRel) {
             return None;
         }
-        if let Some(&data) = port.data.get() {
+        Some((port.owner.clone(), port.data.get().copied()))
+    }
+
+    /// Runs `stop` (the port is still in the table, so it may still send terms) and forgets
+    /// the port.
+    fn run_stop(&self, port: &Arc<PortCell>, data: Option<DriverData>) {
+        if let Some(data) = data {
+            let _serial = port.lock.lock();
             port::with_current(port, || port.driver.driver.stop(data));
         }
         self.forget_port(port);
-        Some(port.owner.clone())
     }
 
     /// Removes a port from the tables and releases its reference on the driver.
@@ -889,7 +901,9 @@ impl Runtime {
             port.term(),
             Term::Tuple(vec![Term::Atom(data_atom), data]),
         ]);
-        if !port.is_closed() {
+        // A closing port still sends from its `stop` (after the owner's 'EXIT', as in BEAM);
+        // once it has left the table it sends nothing.
+        if !port.is_closed() || port::lookup(port.handle).is_some() {
             port.owner.deliver(message);
         }
     }

@@ -8,8 +8,9 @@
 use std::ffi::c_int;
 use std::sync::OnceLock;
 
-use crate::types::{ErlDrvPort, ErlDrvTermData};
+use crate::types::ErlDrvPort;
 use drv_queue::BinaryRef;
+use drv_term::{Pid, Port};
 
 mod async_pool;
 mod linked_in;
@@ -20,7 +21,7 @@ mod timer;
 pub use async_pool::{AsyncFn, AsyncHost, AsyncJob};
 pub use linked_in::LinkedInHost;
 pub use queue::QueueHost;
-pub use term::TermHost;
+pub use term::{Receiver, TermHost, TermPort, Undeliverable};
 pub use timer::TimerHost;
 
 /// What a driver sends with one of the `driver_output*` calls.
@@ -87,12 +88,13 @@ pub trait Host:
     fn set_control_flags(&self, port: ErlDrvPort, flags: c_int);
     /// `get_port_flags`: `PORT_FLAG_BINARY` / `PORT_FLAG_LINE` bits, 0 for a bad port.
     fn port_flags(&self, port: ErlDrvPort) -> c_int;
-    /// `driver_connected`: the connected process as term data (0 for a bad port).
-    fn connected(&self, port: ErlDrvPort) -> ErlDrvTermData;
+    /// `driver_connected`: the connected process (`None` for a bad port). The C API encodes
+    /// it with [`Pid::to_local_term_data`], the encoding term specs are read with.
+    fn connected(&self, port: ErlDrvPort) -> Option<Pid>;
     /// `driver_caller`: the process that made the current call into the driver.
-    fn caller(&self, port: ErlDrvPort) -> ErlDrvTermData;
-    /// `driver_mk_port`: the port as term data.
-    fn port_term(&self, port: ErlDrvPort) -> ErlDrvTermData;
+    fn caller(&self, port: ErlDrvPort) -> Option<Pid>;
+    /// `driver_mk_port`: the port's identity (encoded with [`Port::to_local_term_data`]).
+    fn port_id(&self, port: ErlDrvPort) -> Option<Port>;
     /// `set_busy_port`.
     fn set_busy(&self, port: ErlDrvPort, on: bool);
     /// `driver_lock_driver`: make the port's driver permanent. 0, or -1.

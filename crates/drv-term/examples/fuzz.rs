@@ -111,4 +111,7 @@ fn main() {
         etf.len(),
         spec.len()
     );
+    if crashes > 0 {
+        std::process::exit(1);
+    }
 }

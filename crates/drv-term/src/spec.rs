@@ -36,6 +36,13 @@ pub trait SpecEnv {
     /// `len` bytes at `ptr` (`STRING`, `STRING_CONS`, `BUF2BINARY`, `EXT2TERM`);
     /// `None` if they cannot be read.
     fn bytes(&self, ptr: TermData, len: usize) -> Option<Bytes>;
+    /// Calls `f` with the `len` bytes at `ptr` (`STRING`, `STRING_CONS`, `EXT2TERM`, which
+    /// only read them); `None` if they cannot be read. By default through
+    /// [`SpecEnv::bytes`]; an env over real memory can lend them without a copy.
+    fn with_bytes(&self, ptr: TermData, len: usize, f: &mut dyn FnMut(&[u8])) -> Option<()> {
+        f(&self.bytes(ptr, len)?);
+        Some(())
+    }
     /// `len` bytes at `offset` of the driver binary `bin`, shared rather than
     /// copied; `None` for a NULL binary or a range past its end.
     fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes>;
@@ -84,7 +91,9 @@ pub enum SpecError {
     /// `ERL_DRV_EXT2TERM` whose buffer is not a valid external term.
     #[error("bad external term at {at}: {error}")]
     BadExternalTerm { at: usize, error: EtfError },
-    /// `ERL_DRV_MAP` with the same key twice.
+    /// `ERL_DRV_MAP` with the same key twice. Reported only when the spec has no other
+    /// error, as the runtime finds it only while building (see
+    /// [`SpecError::found_after_receiver_check`]).
     #[error("duplicate map key at {at}")]
     DuplicateMapKey { at: usize },
     /// Terms nested deeper than [`MAX_NESTING`].
@@ -93,6 +102,23 @@ pub enum SpecError {
     /// The spec does not leave exactly one term.
     #[error("spec builds {terms} terms, not 1")]
     NotOneTerm { terms: usize },
+}
+
+impl SpecError {
+    /// Whether the runtime finds this error only after it has checked the port and the
+    /// receiver: BEAM validates a spec in a first pass and detects duplicate map keys while
+    /// building the term, after finding the receiver (in an `ERL_DRV_MAP` or in the map of an
+    /// `ERL_DRV_EXT2TERM`). With a dead receiver such a spec gives 0 (not delivered), not -1.
+    pub fn found_after_receiver_check(&self) -> bool {
+        matches!(
+            self,
+            SpecError::DuplicateMapKey { .. }
+                | SpecError::BadExternalTerm {
+                    error: EtfError::DuplicateMapKey,
+                    ..
+                }
+        )
+    }
 }
 
 /// How many arguments follow each tag (index = tag).
@@ -110,106 +136,97 @@ fn c_int_count(v: TermData) -> i64 {
     i64::from(v as i64 as i32)
 }
 
-struct Stack {
-    terms: SmallVec<[Term; 8]>,
-    /// Nesting depth of each term in `terms` (1 for a leaf).
-    depths: SmallVec<[u32; 8]>,
+/// A term built so far and how deeply it nests (1 for a leaf).
+struct Entry {
+    term: Term,
+    depth: u32,
 }
 
-impl Stack {
-    fn push(&mut self, t: Term, depth: u32) {
-        self.terms.push(t);
-        self.depths.push(depth);
-    }
-
-    /// Removes the top `n` terms, returning them in push order and their deepest nesting.
-    fn pop_n(&mut self, n: usize) -> (impl Iterator<Item = Term> + '_, u32) {
-        let from = self.terms.len() - n;
-        let depth = self.depths.drain(from..).max().unwrap_or(0);
-        (self.terms.drain(from..), depth)
-    }
+/// Leaf entries (depth 1).
+#[inline]
+fn leaf(term: Term) -> Entry {
+    Entry { term, depth: 1 }
 }
 
 /// Builds the term a driver term spec describes, validating it as the
 /// runtime does: any error means no term at all.
-pub fn build_term(spec: &[TermData], env: &dyn SpecEnv) -> Result<Term, SpecError> {
-    let mut stack = Stack {
-        terms: SmallVec::new(),
-        depths: SmallVec::new(),
-    };
+///
+/// Generic over the environment so that a concrete one (the C ABI's) is inlined; a
+/// `&dyn SpecEnv` works too.
+pub fn build_term<E: SpecEnv + ?Sized>(spec: &[TermData], env: &E) -> Result<Term, SpecError> {
+    let mut stack: SmallVec<[Entry; 16]> = SmallVec::new();
+    // An error the runtime finds only while building: reported if nothing else is wrong.
+    let mut deferred = None;
     let mut i = 0;
-    while i < spec.len() {
+    while let Some(&tag) = spec.get(i) {
         let at = i;
-        let tag = spec[i];
-        let arity = *usize::try_from(tag)
-            .ok()
-            .filter(|&t| (ERL_DRV_NIL as usize..=ERL_DRV_MAP as usize).contains(&t))
-            .and_then(|t| ARITY.get(t))
-            .ok_or(SpecError::UnknownTag { at, tag })?;
-        let args = spec
-            .get(i + 1..i + 1 + arity)
-            .ok_or(SpecError::MissingArguments { at, tag })?;
+        let arity = match tag {
+            ERL_DRV_NIL..=ERL_DRV_MAP => ARITY[tag as usize],
+            _ => return Err(SpecError::UnknownTag { at, tag }),
+        };
+        let Some(args) = spec.get(i + 1..i + 1 + arity) else {
+            return Err(SpecError::MissingArguments { at, tag });
+        };
         i += 1 + arity;
-        let underflow = SpecError::StackUnderflow { at, tag };
-        let bad_buffer = SpecError::BadBuffer { at };
-        match tag {
-            ERL_DRV_NIL => stack.push(Term::List(Vec::new()), 1),
-            ERL_DRV_ATOM => stack.push(
-                Term::Atom(env.atom(args[0]).ok_or(SpecError::BadAtom { at })?),
-                1,
-            ),
-            ERL_DRV_INT => stack.push(Term::Int(args[0] as i64), 1),
-            ERL_DRV_UINT => stack.push(Term::from(crate::word_to_u64(args[0])), 1),
-            ERL_DRV_INT64 => stack.push(Term::Int(env.int64(args[0]).ok_or(bad_buffer)?), 1),
-            ERL_DRV_UINT64 => stack.push(Term::from(env.uint64(args[0]).ok_or(bad_buffer)?), 1),
-            ERL_DRV_PORT => stack.push(
-                Term::Port(env.port(args[0]).ok_or(SpecError::BadPort { at })?),
-                1,
-            ),
-            ERL_DRV_PID => stack.push(
-                Term::Pid(env.pid(args[0]).ok_or(SpecError::BadPid { at })?),
-                1,
-            ),
+        let bad_buffer = || SpecError::BadBuffer { at };
+        let entry = match tag {
+            ERL_DRV_NIL => leaf(Term::List(Vec::new())),
+            ERL_DRV_ATOM => leaf(Term::Atom(
+                env.atom(args[0]).ok_or(SpecError::BadAtom { at })?,
+            )),
+            ERL_DRV_INT => leaf(Term::Int(args[0] as i64)),
+            ERL_DRV_UINT => leaf(Term::from(crate::word_to_u64(args[0]))),
+            ERL_DRV_INT64 => leaf(Term::Int(env.int64(args[0]).ok_or_else(bad_buffer)?)),
+            ERL_DRV_UINT64 => leaf(Term::from(env.uint64(args[0]).ok_or_else(bad_buffer)?)),
+            ERL_DRV_PORT => leaf(Term::Port(
+                env.port(args[0]).ok_or(SpecError::BadPort { at })?,
+            )),
+            ERL_DRV_PID => leaf(Term::Pid(env.pid(args[0]).ok_or(SpecError::BadPid { at })?)),
             ERL_DRV_FLOAT => {
-                let f = env.float(args[0]).ok_or(bad_buffer)?;
+                let f = env.float(args[0]).ok_or_else(bad_buffer)?;
                 if !f.is_finite() {
                     return Err(SpecError::NonFiniteFloat { at });
                 }
-                stack.push(Term::Float(f), 1)
+                leaf(Term::Float(f))
             }
             ERL_DRV_BINARY => {
                 let (len, offset) = (args[1] as usize, args[2] as usize);
                 let bin = env
                     .binary(args[0], len, offset)
                     .ok_or(SpecError::BadBinary { at })?;
-                stack.push(Term::Binary(bin), 1)
+                leaf(Term::Binary(bin))
             }
             ERL_DRV_BUF2BINARY => {
                 let len = args[1] as usize;
-                let bin = match (args[0], len) {
+                leaf(Term::Binary(match (args[0], len) {
                     (_, 0) => Bytes::new(),
-                    (0, _) => return Err(bad_buffer),
-                    (ptr, len) => env.bytes(ptr, len).ok_or(bad_buffer)?,
-                };
-                stack.push(Term::Binary(bin), 1)
+                    (0, _) => return Err(bad_buffer()),
+                    (ptr, len) => env.bytes(ptr, len).ok_or_else(bad_buffer)?,
+                }))
             }
             ERL_DRV_STRING | ERL_DRV_STRING_CONS => {
-                let len = c_int_len(args[1]).ok_or(bad_buffer.clone())?;
+                let len = c_int_len(args[1]).ok_or_else(bad_buffer)?;
                 if args[0] == 0 {
-                    return Err(bad_buffer);
+                    return Err(bad_buffer());
                 }
-                let chars = if len == 0 {
-                    Bytes::new()
+                let tail = if tag == ERL_DRV_STRING_CONS {
+                    Some(stack.pop().ok_or(SpecError::StackUnderflow { at, tag })?)
                 } else {
-                    env.bytes(args[0], len).ok_or(bad_buffer)?
+                    None
                 };
-                let heads: Vec<Term> = chars.iter().map(|&b| Term::Int(i64::from(b))).collect();
-                if tag == ERL_DRV_STRING {
-                    stack.push(Term::List(heads), 1);
-                } else {
-                    let tail = stack.terms.pop().ok_or(underflow)?;
-                    let depth = stack.depths.pop().unwrap_or(1);
-                    stack.push(Term::cons(heads, tail), depth.max(1));
+                let mut heads = Vec::new();
+                if len > 0 {
+                    env.with_bytes(args[0], len, &mut |chars| {
+                        heads = chars.iter().map(|&b| Term::Int(i64::from(b))).collect();
+                    })
+                    .ok_or_else(bad_buffer)?;
+                }
+                match tail {
+                    None => leaf(Term::List(heads)),
+                    Some(tail) => Entry {
+                        term: Term::cons(heads, tail.term),
+                        depth: tail.depth,
+                    },
                 }
             }
             ERL_DRV_LIST | ERL_DRV_TUPLE | ERL_DRV_MAP => {
@@ -219,54 +236,87 @@ pub fn build_term(spec: &[TermData], env: &dyn SpecEnv) -> Result<Term, SpecErro
                     return Err(SpecError::BadCount { at });
                 }
                 let take = if tag == ERL_DRV_MAP { 2 * count } else { count } as usize;
-                if take > stack.terms.len() {
-                    return Err(underflow);
-                }
-                let (items, depth) = stack.pop_n(take);
-                let depth = depth + 1;
+                let Some(from) = stack.len().checked_sub(take) else {
+                    return Err(SpecError::StackUnderflow { at, tag });
+                };
+                let depth = stack[from..].iter().map(|e| e.depth).max().unwrap_or(0) + 1;
                 if depth as usize > MAX_NESTING {
                     return Err(SpecError::TooDeep { at });
                 }
+                let mut items = stack.drain(from..).map(|e| e.term);
                 let term = match tag {
-                    ERL_DRV_TUPLE => Term::Tuple(items.collect()),
+                    ERL_DRV_TUPLE => {
+                        let mut elements = Vec::with_capacity(take);
+                        for item in items {
+                            elements.push(item);
+                        }
+                        Term::Tuple(elements)
+                    }
                     ERL_DRV_LIST => {
-                        let mut heads: Vec<Term> = items.collect();
-                        let tail = heads.pop().expect("count >= 1");
+                        let mut heads = Vec::with_capacity(take - 1);
+                        for _ in 1..take {
+                            heads.push(items.next().expect("count items"));
+                        }
+                        let tail = items.next().expect("count >= 1");
+                        drop(items);
                         Term::cons(heads, tail)
                     }
                     _ => {
                         let mut pairs = Vec::with_capacity(take / 2);
-                        let mut items = items;
                         while let (Some(k), Some(v)) = (items.next(), items.next()) {
                             pairs.push((k, v));
                         }
                         drop(items);
-                        Term::map(pairs).ok_or(SpecError::DuplicateMapKey { at })?
+                        // Keep going: any other error of the spec takes precedence.
+                        Term::map(pairs).unwrap_or_else(|| {
+                            deferred.get_or_insert(SpecError::DuplicateMapKey { at });
+                            Term::Map(Vec::new())
+                        })
                     }
                 };
-                stack.push(term, depth);
+                Entry { term, depth }
             }
             ERL_DRV_EXT2TERM => {
                 let len = args[1] as i64;
                 if args[0] == 0 || len <= 0 {
-                    return Err(bad_buffer);
+                    return Err(bad_buffer());
                 }
-                let buf = env.bytes(args[0], len as usize).ok_or(bad_buffer)?;
-                let term = crate::etf::decode(&buf)
-                    .map_err(|error| SpecError::BadExternalTerm { at, error })?;
+                let mut decoded = None;
+                env.with_bytes(args[0], len as usize, &mut |buf| {
+                    decoded = Some(crate::etf::decode(buf));
+                })
+                .ok_or_else(bad_buffer)?;
+                // An env that said yes without lending the bytes: nothing was read.
+                let decoded = decoded.ok_or_else(bad_buffer)?;
+                let term = match decoded {
+                    Ok(term) => term,
+                    Err(error) => {
+                        let error = SpecError::BadExternalTerm { at, error };
+                        if !error.found_after_receiver_check() {
+                            return Err(error);
+                        }
+                        deferred.get_or_insert(error);
+                        Term::List(Vec::new())
+                    }
+                };
                 let depth = term.nesting_depth();
                 if depth > MAX_NESTING {
                     return Err(SpecError::TooDeep { at });
                 }
-                stack.push(term, depth as u32);
+                Entry {
+                    term,
+                    depth: depth as u32,
+                }
             }
-            _ => return Err(SpecError::UnknownTag { at, tag }),
-        }
+            _ => unreachable!("tags outside 1..=17 were rejected above"),
+        };
+        stack.push(entry);
     }
-    if stack.terms.len() != 1 {
-        return Err(SpecError::NotOneTerm {
-            terms: stack.terms.len(),
-        });
+    if stack.len() != 1 {
+        return Err(SpecError::NotOneTerm { terms: stack.len() });
     }
-    Ok(stack.terms.pop().expect("exactly one term"))
+    if let Some(error) = deferred {
+        return Err(error);
+    }
+    Ok(stack.pop().expect("exactly one term").term)
 }

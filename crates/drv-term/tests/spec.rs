@@ -40,6 +40,8 @@ const ABC: TermData = 0x1000;
 const S123: TermData = 0x2000;
 const EXT: TermData = 0x3000;
 const BADEXT: TermData = 0x3100;
+/// `#{k => 1, k => 2}` in the external format (18 bytes).
+const EXT_DUP: TermData = 0x3200;
 const BIN: TermData = 0x4000;
 const F_HALF: TermData = 0x5000;
 const F_NAN: TermData = 0x5100;
@@ -59,6 +61,12 @@ fn env() -> Env {
         ])),
     );
     e.mem.insert(BADEXT, vec![131, 255, 0]);
+    e.mem.insert(
+        EXT_DUP,
+        vec![
+            131, 116, 0, 0, 0, 2, 100, 0, 1, b'k', 97, 1, 100, 0, 1, b'k', 97, 2,
+        ],
+    );
     e.bins.insert(BIN, Bytes::from(vec![7u8; 50]));
     e.floats.insert(F_HALF, 0.5);
     e.floats.insert(F_NAN, f64::NAN);
@@ -302,6 +310,62 @@ fn rejections() {
             ],
             DuplicateMapKey { at: 6 },
         ),
+        // Duplicate keys are found while building, after the first pass: any other error of
+        // the spec, even a later one, and a final depth other than 1 take precedence.
+        (
+            vec![
+                ERL_DRV_INT,
+                1,
+                ERL_DRV_NIL,
+                ERL_DRV_INT,
+                1,
+                ERL_DRV_NIL,
+                ERL_DRV_MAP,
+                2,
+                ERL_DRV_ATOM,
+                5,
+            ],
+            BadAtom { at: 8 },
+        ),
+        (
+            vec![
+                ERL_DRV_INT,
+                1,
+                ERL_DRV_NIL,
+                ERL_DRV_INT,
+                1,
+                ERL_DRV_NIL,
+                ERL_DRV_MAP,
+                2,
+                ERL_DRV_NIL,
+            ],
+            NotOneTerm { terms: 2 },
+        ),
+        (
+            vec![
+                ERL_DRV_INT,
+                1,
+                ERL_DRV_NIL,
+                ERL_DRV_INT,
+                1,
+                ERL_DRV_NIL,
+                ERL_DRV_MAP,
+                2,
+                ERL_DRV_EXT2TERM,
+                EXT_DUP,
+                18,
+                ERL_DRV_TUPLE,
+                2,
+            ],
+            DuplicateMapKey { at: 6 },
+        ),
+        (
+            vec![ERL_DRV_EXT2TERM, EXT_DUP, 18],
+            BadExternalTerm {
+                at: 0,
+                error: drv_term::EtfError::DuplicateMapKey,
+            },
+        ),
         (vec![ERL_DRV_EXT2TERM, EXT, 0], BadBuffer { at: 0 }),
         (vec![ERL_DRV_EXT2TERM, 0, 5], BadBuffer { at: 0 }),
         (
@@ -333,6 +397,36 @@ fn rejections() {
     ];
     for (spec, expected) in cases {
         check(&spec, Err(expected));
+    }
+}
+
+/// Which errors the runtime finds only after checking the receiver (so a dead receiver makes
+/// the call return 0 rather than -1).
+#[test]
+fn errors_found_after_the_receiver_check() {
+    use SpecError::*;
+    let cases = [
+        (DuplicateMapKey { at: 0 }, true),
+        (
+            BadExternalTerm {
+                at: 0,
+                error: drv_term::EtfError::DuplicateMapKey,
+            },
+            true,
+        ),
+        (
+            BadExternalTerm {
+                at: 0,
+                error: drv_term::EtfError::Truncated,
+            },
+            false,
+        ),
+        (BadAtom { at: 0 }, false),
+        (NotOneTerm { terms: 2 }, false),
+        (NonFiniteFloat { at: 0 }, false),
+    ];
+    for (error, expected) in cases {
+        assert_eq!(error.found_after_receiver_check(), expected, "{error}");
     }
 }
 

@@ -3,6 +3,7 @@
 use std::ffi::{c_char, c_int, c_uint, CStr};
 
 use drv_queue::BinaryRef;
+use drv_term::Pid;
 
 use super::guard;
 use crate::host::{host, OutputBody, PortFailure};
@@ -226,7 +227,7 @@ pub unsafe extern "C" fn set_busy_port(port: ErlDrvPort, on: c_int) {
 /// None beyond the C API's.
 pub unsafe extern "C" fn driver_connected(port: ErlDrvPort) -> ErlDrvTermData {
     guard("driver_connected", 0, || {
-        host().map_or(0, |h| h.connected(port))
+        pid_term_data(host().and_then(|h| h.connected(port)))
     })
 }
 
@@ -235,7 +236,9 @@ pub unsafe extern "C" fn driver_connected(port: ErlDrvPort) -> ErlDrvTermData {
 /// # Safety
 /// None beyond the C API's.
 pub unsafe extern "C" fn driver_caller(port: ErlDrvPort) -> ErlDrvTermData {
-    guard("driver_caller", 0, || host().map_or(0, |h| h.caller(port)))
+    guard("driver_caller", 0, || {
+        pid_term_data(host().and_then(|h| h.caller(port)))
+    })
 }
 
 /// `ErlDrvTermData driver_mk_port(ErlDrvPort port)`.
@@ -244,8 +247,17 @@ pub unsafe extern "C" fn driver_caller(port: ErlDrvPort) -> ErlDrvTermData {
 /// None beyond the C API's.
 pub unsafe extern "C" fn driver_mk_port(port: ErlDrvPort) -> ErlDrvTermData {
     guard("driver_mk_port", 0, || {
-        host().map_or(0, |h| h.port_term(port))
+        host()
+            .and_then(|h| h.port_id(port))
+            .and_then(|p| p.to_local_term_data())
+            .unwrap_or(0)
     })
+}
+
+/// A pid as `driver_connected`/`driver_caller` return it; 0 (which no spec accepts as a pid)
+/// when there is none.
+fn pid_term_data(pid: Option<Pid>) -> ErlDrvTermData {
+    pid.and_then(|p| p.to_local_term_data()).unwrap_or(0)
 }
 
 /// `int driver_lock_driver(ErlDrvPort port)`.

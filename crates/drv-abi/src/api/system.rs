@@ -57,6 +57,10 @@ pub unsafe extern "C" fn driver_system_info(sip: *mut ErlDrvSysInfo, si_size: us
 
 /// `ErlDrvTermData driver_mk_atom(char *string)`: the same value for the same name, always.
 ///
+/// As in the runtime, the name is Latin-1 (each byte one character, so UTF-8 text gives a
+/// different atom) and is cut to the first 255 characters. 0 (no atom) for NULL or a full
+/// atom table.
+///
 /// # Safety
 /// `string` is a NUL-terminated string.
 pub unsafe extern "C" fn driver_mk_atom(string: *mut c_char) -> ErlDrvTermData {
@@ -65,15 +69,9 @@ pub unsafe extern "C" fn driver_mk_atom(string: *mut c_char) -> ErlDrvTermData {
             return 0;
         }
         // SAFETY: NUL-terminated by this function's contract.
-        let name = unsafe { CStr::from_ptr(string) };
-        match name.to_str() {
-            Ok(name) => drv_term::Atom::new(name).to_term_data(),
-            // Atoms from drivers are Latin-1: map each byte to its code point.
-            Err(_) => {
-                let latin1: String = name.to_bytes().iter().map(|&b| char::from(b)).collect();
-                drv_term::Atom::new(&latin1).to_term_data()
-            }
-        }
+        let name = unsafe { CStr::from_ptr(string) }.to_bytes();
+        let name = &name[..name.len().min(drv_term::MAX_ATOM_CHARS)];
+        drv_term::Atom::from_latin1(name).map_or(0, drv_term::Atom::to_term_data)
     })
 }
 

@@ -20,7 +20,21 @@ main(_) ->
         <<1,2,3>>, <<"abc">>, <<"a\nb">>, <<"é">>, <<0>>, <<255,1>>, <<"hello world">>, <<"你"/utf8>>,
         <<"a\"b">>, {"abc", <<"d">>, [x]}, [{a,1},{b,2}], [[1],[2]], ["abc", "def"], [<<"x">>|<<"y">>],
         self(), hd(erlang:ports()), make_ref(), {self(), make_ref()},
-        [self()], #{self() => 1}
+        [self()], #{self() => 1},
+        %% large maps (hash order): small-integer keys of every size and sign
+        maps:from_list([{I, I} || I <- lists:seq(-40, 40)]),
+        maps:from_list([{I * 1000003, x} || I <- lists:seq(1, 100)]),
+        maps:from_list([{(1 bsl 59) - I, I} || I <- lists:seq(1, 40)] ++ [{-(1 bsl 59) + I, I} || I <- lists:seq(0, 39)]),
+        maps:from_list([{I, [I]} || I <- lists:seq(1, 1000)]),
+        %% ... keys of other types: big integers, floats, binaries, strings, lists, tuples
+        maps:from_list([{I, I} || I <- lists:seq(1, 40)] ++ [{1 bsl 60, 1}]),
+        maps:from_list([{(1 bsl 64) * I + I, I} || I <- lists:seq(1, 20)] ++ [{-(1 bsl 59) - I, I} || I <- lists:seq(1, 20)] ++ [{1 bsl 200, big}]),
+        maps:from_list([{I * 0.5, I} || I <- lists:seq(-20, 20)] ++ [{-0.0, z}, {1.0e300, h}]),
+        maps:from_list([{list_to_binary(lists:seq(1, I)), I} || I <- lists:seq(0, 40)]),
+        maps:from_list([{lists:seq(65, 65 + I), I} || I <- lists:seq(0, 40)]),
+        maps:from_list([{[I, 1000 + I, <<I>> | I], I} || I <- lists:seq(1, 40)] ++ [{[[]], 0}, {[1 | 2], 1}, {[300], 2}, {[1, 2, 300, 4], 3}]),
+        maps:from_list([{{I, <<"x">>, {I * 2.5}, "ab"}, I} || I <- lists:seq(1, 40)] ++ [{{}, e}]),
+        maps:from_list([{I, I} || I <- lists:seq(1, 40)] ++ [{a, 1}])
     ],
     _ = rand:seed(exsss, {1, 2, 3}),
     Floats = [X * math:pow(10, E) || E <- lists:seq(-25, 25), X <- [1.0, 1.5, 123.0, -9.75]]
