@@ -32,7 +32,6 @@ pub(crate) struct PortCell {
     pub(crate) binary: bool,
     pub(crate) eof: bool,
     pub(crate) state: Mutex<PortState>,
-    #[allow(dead_code)] // the seams of capabilities that land with issues #4 and #6
     /// The driver queue and port data lock.
     pub(crate) queue: crate::queue::PortQueueState,
     /// The port's timer.
@@ -48,6 +47,13 @@ pub(crate) struct PortState {
     pub(crate) caller: Pid,
     pub(crate) busy: bool,
     pub(crate) os_pid: Option<isize>,
+    /// The port has begun exiting (its exit signal is on the way; it is closing or about to
+    /// terminate): a second exit does nothing.
+    pub(crate) exiting: bool,
+    /// `stop` is running or has run: the port is ending.
+    pub(crate) terminating: bool,
+    /// Who gets `{Port, closed}` when the port terminates (`Port ! {Pid, close}`).
+    pub(crate) closed_reply: Option<Arc<Process>>,
     pub(crate) closed: bool,
 }
 
@@ -135,8 +141,10 @@ thread_local! {
     static CURRENT: Cell<*const PortCell> = const { Cell::new(std::ptr::null()) };
 }
 
-/// Runs `f` with `port` marked as this thread's current port.
+/// Runs `f` with `port` marked as this thread's current port. The caller holds `port.lock`
+/// (the queue relies on it: the current port's callback lock is held by this thread).
 pub(crate) fn with_current<R>(port: &Arc<PortCell>, f: impl FnOnce() -> R) -> R {
+    debug_assert!(port.lock.is_owned_by_current_thread());
     struct Restore(*const PortCell);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -161,4 +169,23 @@ pub(crate) fn with_port<R>(handle: ErlDrvPort, f: impl FnOnce(&PortCell) -> R) -
         }
     }
     lookup(handle).map(|port| f(&port))
+}
+
+/// Like [`with_port`], also telling `f` whether this thread holds the port's callback lock
+/// (runs one of its callbacks, or one of a port sharing its driver-level lock).
+pub(crate) fn with_port_context<R>(
+    handle: ErlDrvPort,
+    f: impl FnOnce(&PortCell, bool) -> R,
+) -> Option<R> {
+    let handle = handle as usize as u64;
+    let current = CURRENT.with(Cell::get);
+    if !current.is_null() {
+        // SAFETY: as in `with_port`: the Arc held by `with_current` keeps the port alive.
+        let port = unsafe { &*current };
+        if port.handle == handle {
+            // `with_current` is only entered with the port's callback lock held.
+            return Some(f(port, true));
+        }
+    }
+    lookup(handle).map(|port| f(&port, port.lock.is_owned_by_current_thread()))
 }

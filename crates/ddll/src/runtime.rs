@@ -196,8 +196,10 @@ impl Runtime {
                 match effect {
                     Effect::Notify(n) => self.notify(&n),
                     Effect::KillPorts { driver } => {
+                        // As driver_failure_atom(Port, "driver_unloaded"): this also ends
+                        // ports that are closing with data queued.
                         for port in self.ports_of(&driver) {
-                            self.close_port(&port, Term::Atom(Atom::new("driver_unloaded")));
+                            self.driver_failure(&port, PortFailure::Atom("driver_unloaded"));
                         }
                     }
                 }
@@ -299,6 +301,9 @@ impl Runtime {
                 caller: *owner.pid(),
                 busy: false,
                 os_pid: None,
+                exiting: false,
+                terminating: false,
+                closed_reply: None,
                 closed: false,
             }),
             queue: Default::default(),
@@ -341,6 +346,8 @@ impl Runtime {
     }
 
     /// Runs a callback of `port` serialised with its others; `None` if the port has closed.
+    /// Afterwards a port closing with data queued terminates if the queue is now empty (BEAM
+    /// checks this after every port task).
     fn callback<R>(
         &self,
         port: &Arc<PortCell>,
@@ -356,7 +363,11 @@ impl Runtime {
             state.caller = *caller;
             state.data?
         };
-        Some(port::with_current(port, || f(data)))
+        let result = port::with_current(port, || f(data));
+        if port.queue.is_closing() {
+            self.terminate_if_drained(port);
+        }
+        Some(result)
     }
 
     /// `port_command(Port, Data)`: the driver's `outputv` when it has one, else `output`.
@@ -367,7 +378,7 @@ impl Runtime {
         data: &Term,
     ) -> Result<(), Exception> {
         let bytes = crate::iodata::flatten(data).ok_or(Exception::badarg())?;
-        let port = self.port(id)?;
+        let port = self.open_port_of(id)?;
         self.command_bytes(caller, &port, &bytes)
     }
 
@@ -378,7 +389,7 @@ impl Runtime {
         id: &drv_term::Port,
         bytes: &[u8],
     ) -> Result<(), Exception> {
-        let port = self.port(id)?;
+        let port = self.open_port_of(id)?;
         self.command_bytes(caller, &port, bytes)
     }
 
@@ -448,42 +459,107 @@ impl Runtime {
         }
     }
 
+    /// A port that Erlang code may still command or close: not closing with data queued
+    /// (such a port answers `port_control`, `port_call` and `port_info`, not these).
+    fn open_port_of(&self, id: &drv_term::Port) -> Result<Arc<PortCell>, Exception> {
+        let port = self.port(id)?;
+        if port.queue.is_closing() {
+            return Err(Exception::badarg());
+        }
+        Ok(port)
+    }
+
     /// `port_close(Port)`: closes the port; a linked owner that traps exits gets
     /// `{'EXIT', Port, normal}`.
     pub fn port_close(&self, _caller: &Pid, id: &drv_term::Port) -> Result<(), Exception> {
-        let port = self.port(id)?;
+        let port = self.open_port_of(id)?;
         self.close_port(&port, atom("normal"));
         Ok(())
     }
 
-    /// Closes `port` with `reason`: runs `stop`, tells the owner, releases the driver.
+    /// The port exits with `reason` (BEAM's `erts_deliver_port_exit`): the owner gets its exit
+    /// signal first; then, with data in the driver queue, the port stays, closing, until the
+    /// driver has dequeued it all (`flush` is called once), else it terminates (`stop`).
     pub(crate) fn close_port(&self, port: &Arc<PortCell>, reason: Term) {
-        if let Some(owner) = self.stop_port(port) {
-            self.exit_signal(&owner, port.term(), reason);
-        }
+        self.exit_port(port, reason, true, None);
     }
 
     /// Closes `port` without any exit signal (its owner was unlinked).
     fn close_port_quietly(&self, port: &Arc<PortCell>) {
-        let _ = self.stop_port(port);
+        self.exit_port(port, atom("normal"), false, None);
     }
 
-    /// Runs `stop` and forgets the port; the owner to signal, or `None` if already closed.
-    fn stop_port(&self, port: &Arc<PortCell>) -> Option<Arc<Process>> {
-        let _serial = port.lock.lock();
-        let (data, owner) = {
-            let mut state = port.state.lock();
-            if state.closed {
-                return None;
+    fn exit_port(
+        &self,
+        port: &Arc<PortCell>,
+        reason: Term,
+        signal: bool,
+        closed_reply: Option<Arc<Process>>,
+    ) {
+        let (owner, flush) = {
+            let _serial = port.lock.lock();
+            let owner = {
+                let mut state = port.state.lock();
+                if state.closed || state.exiting {
+                    return;
+                }
+                state.exiting = true;
+                state.closed_reply = closed_reply;
+                state.owner.clone()
+            };
+            // `exit(Port, kill)` ends a port at once, queued data or not.
+            let flush = reason != atom("kill") && crate::queue::size(port) != 0;
+            if flush {
+                port.queue.start_closing();
             }
-            state.closed = true;
-            (state.data.take(), state.owner.clone())
+            (owner, flush)
+        };
+        // Outside the callback lock: the signal may close the owner's other ports.
+        if signal {
+            self.exit_signal(&owner, port.term(), reason);
+        }
+        if !flush {
+            self.terminate(port);
+        } else if port.driver.driver.has_flush() {
+            // The epilogue of `callback` terminates the port if flush emptied the queue.
+            let driver = &port.driver.driver;
+            let _ = self.callback(port, owner.pid(), |data| driver.flush(data));
+        } else {
+            self.terminate_if_drained(port);
+        }
+    }
+
+    /// Terminates a closing port whose queue is empty.
+    fn terminate_if_drained(&self, port: &Arc<PortCell>) {
+        let _serial = port.lock.lock();
+        if crate::queue::size(port) == 0 {
+            self.terminate(port);
+        }
+    }
+
+    /// Ends the port: runs `stop`, drops its queue, forgets it (releasing the driver), and
+    /// answers `{Port, closed}` if that was asked for. Nothing if already done.
+    fn terminate(&self, port: &Arc<PortCell>) {
+        let _serial = port.lock.lock();
+        let (data, closed_reply) = {
+            let mut state = port.state.lock();
+            if state.closed || state.terminating {
+                return;
+            }
+            state.terminating = true;
+            state.exiting = true;
+            (state.data.take(), state.closed_reply.take())
         };
         if let Some(data) = data {
+            // Output from `stop` still reaches the owner (after its exit signal), as in BEAM.
             port::with_current(port, || port.driver.driver.stop(data));
         }
+        port.state.lock().closed = true;
+        crate::queue::terminate(port);
         self.forget_port(port);
-        Some(owner)
+        if let Some(to) = closed_reply {
+            to.deliver(Term::Tuple(vec![port.term(), atom("closed")]));
+        }
     }
 
     /// Removes a port from the tables and releases its reference on the driver.
@@ -527,8 +603,14 @@ impl Runtime {
             .filter(|p| p.state.lock().owner.pid() == pid)
             .cloned()
             .collect();
+        // A process killed with `kill` exits with `killed`: that is what its ports get.
+        let port_reason = if reason == atom("kill") {
+            atom("killed")
+        } else {
+            reason
+        };
         for port in owned {
-            self.close_port(&port, reason.clone());
+            self.close_port(&port, port_reason.clone());
         }
         let outcome = self.inner.drivers.lock().core.process_died(pid_key(pid));
         self.apply(outcome.effects);
@@ -539,8 +621,17 @@ impl Runtime {
         self.process(pid)?.receive(timeout)
     }
 
-    /// A port's driver asked to fail (from the C API).
+    /// A port's driver asked to fail (from the C API). As in BEAM, a port closing with data
+    /// queued just terminates; any other drops its queued data and exits without flushing.
     pub(crate) fn driver_failure(&self, port: &Arc<PortCell>, how: PortFailure<'_>) -> i32 {
+        if port.queue.is_closing() {
+            self.terminate(port);
+            return 0;
+        }
+        let soft_eof = how == PortFailure::Eof && port.eof;
+        if !soft_eof {
+            crate::queue::clear(port);
+        }
         let reason = match how {
             // driver_failure(port, 0) is a normal exit, as in the runtime.
             PortFailure::Code(0) => atom("normal"),
@@ -569,7 +660,8 @@ impl Runtime {
     pub(crate) fn output(port: &PortCell, header: &[u8], body: Bytes) {
         let owner = {
             let state = port.state.lock();
-            if state.closed {
+            // A port closing with data queued sends nothing more (BEAM drops it).
+            if state.closed || port.queue.is_closing() {
                 return;
             }
             state.owner.clone()
@@ -655,7 +747,10 @@ impl Runtime {
             .unwrap_or_else(|| match item {
                 Term::Atom(a) if a.as_str() == "registered_name" => Term::List(vec![]),
                 Term::Atom(a) if a.as_str() == "queue_size" => {
-                    Term::Tuple(vec![item.clone(), Term::Int(0)])
+                    let size = self
+                        .port(id)
+                        .map_or(0, |port| crate::queue::size(&port) as i64);
+                    Term::Tuple(vec![item.clone(), Term::Int(size)])
                 }
                 Term::Atom(a) if a.as_str() == "locking" => Term::Tuple(vec![
                     item.clone(),
@@ -676,6 +771,12 @@ impl Runtime {
         };
         let state = port.state.lock();
         let owner = Term::Pid(*state.owner.pid());
+        // A closing port has already dropped its link to the owner.
+        let links = if port.queue.is_closing() {
+            vec![]
+        } else {
+            vec![owner.clone()]
+        };
         let os_pid = state
             .os_pid
             .map_or(atom("undefined"), |p| Term::Int(p as i64));
@@ -684,7 +785,7 @@ impl Runtime {
                 atom("name"),
                 crate::erl_ddll::string_term(port.driver.driver.name()),
             ]),
-            Term::Tuple(vec![atom("links"), Term::List(vec![owner.clone()])]),
+            Term::Tuple(vec![atom("links"), Term::List(links)]),
             Term::Tuple(vec![
                 atom("id"),
                 Term::Int((port.handle & 0xffff_ffff) as i64),
@@ -710,6 +811,10 @@ impl Runtime {
             // Sending to a dead port is silently dropped, as in Erlang.
             return Ok(());
         };
+        if port.queue.is_closing() {
+            // So is sending to a port closing with data queued.
+            return Ok(());
+        }
         let Term::Tuple(items) = message else {
             self.close_port(&port, atom("badsig"));
             return Ok(());
@@ -725,10 +830,8 @@ impl Runtime {
             }
             [Term::Pid(from), close] if *close == atom("close") => {
                 let _ = sender;
-                self.close_port(&port, atom("normal"));
-                if let Some(to) = self.process(from) {
-                    to.deliver(Term::Tuple(vec![port.term(), atom("closed")]));
-                }
+                // `{Port, closed}` comes when the port terminates, after any flushing.
+                self.exit_port(&port, atom("normal"), true, self.process(from));
             }
             _ => self.close_port(&port, atom("badsig")),
         }
