@@ -20,7 +20,8 @@
  *                    scribbles over the plain bytes afterwards.
  *                                              -> "rc=R size=S"
  *   $V "SKIP SPEC"   driver_pushqv, same
- *   $d N             driver_deq                -> "rc=R" (R signed: -1 on error)
+ *   $d N             driver_deq                -> "rc=R" (R signed: -1 on error);
+ *                    N "all": the whole queue (driver_sizeq)
  *   $s               driver_sizeq              -> "size=S"
  *   $q               driver_peekq              -> "vlen_ok=yes data=BYTES" where
  *                    vlen_ok checks: entries non-empty, lengths add up to
@@ -530,7 +531,7 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         out = reply(rbuf, rlen, "rc=%d size=%ld", rc, signed_size(driver_sizeq(port)));
         break;
     case 'd':
-        n = strtoul(args, NULL, 10);
+        n = strcmp(args, "all") == 0 ? driver_sizeq(port) : strtoul(args, NULL, 10);
         out = reply(rbuf, rlen, "rc=%ld", signed_size(driver_deq(port, n)));
         break;
     case 's':
