@@ -173,6 +173,7 @@ pub(crate) fn with_port<R>(handle: ErlDrvPort, f: impl FnOnce(&PortCell) -> R) -
 
 /// Like [`with_port`], also telling `f` whether this thread holds the port's callback lock
 /// (runs one of its callbacks, or one of a port sharing its driver-level lock).
+#[inline(always)]
 pub(crate) fn with_port_context<R>(
     handle: ErlDrvPort,
     f: impl FnOnce(&PortCell, bool) -> R,

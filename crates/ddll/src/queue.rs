@@ -13,10 +13,12 @@
 //! with [`pdl_reference`].
 
 use std::cell::UnsafeCell;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use drv_abi::types::ErlDrvPort;
+use drv_abi::QueueAccess;
 use drv_queue::{ErlDrvPDL, PdlRef, PortQueue};
 
 use crate::host::GlobalHost;
@@ -25,30 +27,25 @@ use crate::port::{self, PortCell};
 /// Per-port state for this capability (a field of every port).
 pub(crate) struct PortQueueState {
     /// Touched only under the rule in the module documentation.
-    guarded: UnsafeCell<Guarded>,
+    queue: UnsafeCell<PortQueue>,
+    /// The port has terminated: its queue is gone for drivers too. Written with both the
+    /// callback lock and (if any) the PDL held, so either lock makes it stable.
+    terminated: AtomicBool,
     /// The port's PDL, created at most once; this is the port's own reference.
     pdl: OnceLock<PdlRef>,
     /// The port has exited with data queued and waits for the driver to dequeue it.
     closing: AtomicBool,
 }
 
-struct Guarded {
-    queue: PortQueue,
-    /// The port has terminated: its queue is gone for drivers too.
-    terminated: bool,
-}
-
-// SAFETY: `guarded` is only reached through `access`, which gives one thread at a time a
-// `&mut` (see there); the other fields are thread-safe.
+// SAFETY: `queue` is only reached under the rule of `grant`/`access`, which gives one thread
+// at a time its use; the other fields are thread-safe.
 unsafe impl Sync for PortQueueState {}
 
 impl Default for PortQueueState {
     fn default() -> Self {
         PortQueueState {
-            guarded: UnsafeCell::new(Guarded {
-                queue: PortQueue::new(),
-                terminated: false,
-            }),
+            queue: UnsafeCell::new(PortQueue::new()),
+            terminated: AtomicBool::new(false),
             pdl: OnceLock::new(),
             closing: AtomicBool::new(false),
         }
@@ -60,35 +57,53 @@ impl std::fmt::Debug for PortQueueState {
         f.debug_struct("PortQueueState")
             .field("pdl", &self.pdl.get())
             .field("closing", &self.is_closing())
+            .field("terminated", &self.terminated.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
 impl PortQueueState {
-    /// Runs `op` with exclusive access to the queue, or returns `None` when the calling thread
-    /// may not touch it. `in_callback`: this thread holds the port's callback lock.
+    /// The queue, if the calling thread may use it. `in_callback`: this thread holds the
+    /// port's callback lock.
+    ///
+    /// - No PDL: callback threads only. A PDL cannot appear while they use the queue (creating
+    ///   one needs the callback lock, and queue calls create none).
+    /// - A PDL: its holder; or a callback thread, which must lock it first (BEAM would let it
+    ///   race). Every user of the queue then holds the PDL.
+    ///
+    /// The queue stays allocated meanwhile: the port cannot terminate (which needs both locks)
+    /// and be freed while the lock the grant relies on is held.
     #[inline]
-    fn access<R>(&self, in_callback: bool, op: impl FnOnce(&mut Guarded) -> R) -> Option<R> {
-        match self.pdl.get() {
-            None if in_callback => {
-                // SAFETY: without a PDL every access needs the callback lock, which this
-                // thread holds; a PDL cannot appear meanwhile (creating one needs that lock
-                // too, and `op` creates none).
-                Some(op(unsafe { &mut *self.guarded.get() }))
-            }
-            None => None,
-            Some(pdl) if pdl.held_by_current_thread() => {
-                // SAFETY: with a PDL every access holds it (callers that did not lock it get
-                // it locked below), and this thread holds it.
-                Some(op(unsafe { &mut *self.guarded.get() }))
-            }
+    fn grant(&self, in_callback: bool) -> QueueAccess {
+        let queue = NonNull::new(self.queue.get()).expect("a field is never null");
+        let pdl = self.pdl.get();
+        let access = match pdl {
+            None if in_callback => QueueAccess::held(queue),
+            Some(pdl) if pdl.held_by_current_thread() => QueueAccess::held(queue),
             Some(pdl) if in_callback => {
-                let _held = pdl.guard();
-                // SAFETY: as above: this thread now holds the PDL.
-                Some(op(unsafe { &mut *self.guarded.get() }))
+                let raw = NonNull::new(pdl.as_raw()).expect("a live lock is never null");
+                QueueAccess::lock_first(queue, raw)
             }
-            Some(_) => None,
+            _ => return QueueAccess::REFUSED,
+        };
+        // Stable here: written only with the callback lock and the PDL held, and this thread
+        // holds one of them (the only one, without a PDL).
+        if self.terminated.load(Ordering::Relaxed) {
+            return QueueAccess::REFUSED;
         }
+        access
+    }
+
+    /// Runs `op` with the queue for the runtime; the caller holds the callback lock.
+    fn access<R>(&self, op: impl FnOnce(&mut PortQueue) -> R) -> R {
+        let _held = self
+            .pdl
+            .get()
+            .filter(|pdl| !pdl.held_by_current_thread())
+            .map(PdlRef::guard);
+        // SAFETY: the caller holds the callback lock, and the PDL (if any) is held by this
+        // thread now: the rule of `grant` gives nobody else the queue meanwhile.
+        op(unsafe { &mut *self.queue.get() })
     }
 
     /// Whether the port exited with data queued and is waiting for it to be dequeued.
@@ -103,29 +118,27 @@ impl PortQueueState {
     }
 }
 
-/// Runs `op` on the queue of `port` for the runtime; the caller holds the callback lock.
-fn runtime_access<R>(port: &PortCell, op: impl FnOnce(&mut Guarded) -> R) -> R {
+/// Runs `op` on the queue of `port` for the runtime (taking the callback lock, reentrant).
+fn runtime_access<R>(port: &PortCell, op: impl FnOnce(&mut PortQueue) -> R) -> R {
     let _serial = port.lock.lock();
-    port.queue
-        .access(true, op)
-        .expect("the callback lock is held, so access is granted")
+    port.queue.access(op)
 }
 
 /// Bytes in the driver queue of `port` (0 once it terminated).
 pub(crate) fn size(port: &PortCell) -> usize {
-    runtime_access(port, |g| g.queue.size())
+    runtime_access(port, |q| q.size())
 }
 
 /// Drops the queued data (the port exits without flushing).
 pub(crate) fn clear(port: &PortCell) {
-    runtime_access(port, |g| g.queue.clear());
+    runtime_access(port, PortQueue::clear);
 }
 
 /// The port has terminated: its queue is emptied and refused to drivers from now on.
 pub(crate) fn terminate(port: &PortCell) {
-    runtime_access(port, |g| {
-        g.queue.clear();
-        g.terminated = true;
+    runtime_access(port, |q| {
+        q.clear();
+        port.queue.terminated.store(true, Ordering::Relaxed);
     });
 }
 
@@ -151,27 +164,21 @@ fn report_foreign_thread(port: &PortCell) {
 
 impl drv_abi::QueueHost for GlobalHost {
     #[inline]
-    fn with_queue(&self, handle: ErlDrvPort, op: &mut dyn FnMut(&mut PortQueue)) -> bool {
+    fn queue_access(&self, handle: ErlDrvPort) -> QueueAccess {
         port::with_port_context(handle, |port, in_callback| {
-            let done = port.queue.access(in_callback, |g| {
-                if g.terminated {
-                    return false;
-                }
-                op(&mut g.queue);
-                true
-            });
-            done.unwrap_or_else(|| {
+            let access = port.queue.grant(in_callback);
+            if access == QueueAccess::REFUSED && !port.queue.terminated.load(Ordering::Relaxed) {
                 report_foreign_thread(port);
-                false
-            })
+            }
+            access
         })
-        .unwrap_or(false)
+        .unwrap_or(QueueAccess::REFUSED)
     }
 
     fn pdl_create(&self, handle: ErlDrvPort) -> Option<ErlDrvPDL> {
         port::with_port_context(handle, |port, in_callback| {
             // Only from a callback: nobody may be using the queue without the lock meanwhile.
-            if !in_callback || port.queue.access(true, |g| g.terminated) != Some(false) {
+            if !in_callback || port.queue.terminated.load(Ordering::Relaxed) {
                 return None;
             }
             let fresh = PdlRef::new();
@@ -190,16 +197,16 @@ mod tests {
     #[test]
     fn access_rule() {
         let state = PortQueueState::default();
-        // (has PDL, in callback, holds PDL) -> granted
+        // (has PDL, in callback, holds PDL) -> what the thread gets
         let table = [
-            (false, true, false, true),
-            (false, false, false, false),
-            (true, true, false, true),
-            (true, false, true, true),
-            (true, true, true, true),
-            (true, false, false, false),
+            (false, true, false, "held"),
+            (false, false, false, "refused"),
+            (true, true, false, "lock first"),
+            (true, false, true, "held"),
+            (true, true, true, "held"),
+            (true, false, false, "refused"),
         ];
-        for (has_pdl, in_callback, holds, granted) in table {
+        for (has_pdl, in_callback, holds, expected) in table {
             if has_pdl && state.pdl.get().is_none() {
                 state.pdl.set(PdlRef::new()).expect("first");
             }
@@ -207,18 +214,27 @@ mod tests {
             if holds {
                 pdl.expect("has one").lock();
             }
-            let got = state.access(in_callback, |g| g.queue.enq(b"x")).is_some();
+            let access = state.grant(in_callback);
+            let got = match (access.queue(), access.lock_first_pdl()) {
+                (None, _) => "refused",
+                (Some(_), None) => "held",
+                (Some(_), Some(raw)) => {
+                    assert_eq!(Some(raw), pdl.map(PdlRef::as_raw));
+                    "lock first"
+                }
+            };
             if holds {
                 // SAFETY: locked just above on this thread.
                 unsafe { pdl.expect("has one").unlock() };
             }
             assert_eq!(
-                got, granted,
+                got, expected,
                 "pdl {has_pdl}, callback {in_callback}, holds {holds}"
             );
-            assert!(!pdl.is_some_and(PdlRef::is_locked), "left unlocked");
         }
-        // Every granted call enqueued one byte.
-        assert_eq!(state.access(true, |g| g.queue.size()), Some(4));
+        state.access(|q| q.enq(b"x"));
+        assert!(!state.pdl.get().is_some_and(PdlRef::is_locked), "access unlocks");
+        state.terminated.store(true, Ordering::Relaxed);
+        assert_eq!(state.grant(true), QueueAccess::REFUSED, "terminated");
     }
 }

@@ -17,7 +17,7 @@ mod term;
 mod timer;
 
 pub use async_pool::AsyncHost;
-pub use queue::QueueHost;
+pub use queue::{QueueAccess, QueueHost};
 pub use term::TermHost;
 pub use timer::TimerHost;
 

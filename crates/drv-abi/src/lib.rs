@@ -20,7 +20,8 @@ pub mod types;
 
 pub use api::system::errno_id;
 pub use host::{
-    install_host, AsyncHost, Host, OutputBody, PortFailure, QueueHost, RuntimeFacts, TermHost,
+    install_host, AsyncHost, Host, OutputBody, PortFailure, QueueAccess, QueueHost, RuntimeFacts,
+    TermHost,
     TimerHost,
 };
 pub use shim::{install as install_shim, ShimError, ShimInfo};

@@ -26,18 +26,37 @@ const SIZE_ERROR: ErlDrvSizeT = ErlDrvSizeT::MAX;
 
 /// Runs `op` on the queue of `port`; `failure` when the host refuses (or there is no host).
 #[inline(always)]
-fn with_queue<R: Copy>(port: ErlDrvPort, failure: R, op: impl FnOnce(&mut PortQueue) -> R) -> R {
+fn with_queue<R>(port: ErlDrvPort, failure: R, op: impl FnOnce(&mut PortQueue) -> R) -> R {
     let Some(host) = host() else {
         return failure;
     };
-    let mut op = Some(op);
-    let mut result = failure;
-    host.with_queue(port, &mut |queue| {
-        if let Some(op) = op.take() {
-            result = op(queue);
-        }
-    });
-    result
+    let access = host.queue_access(port);
+    let Some(queue) = access.queue() else {
+        return failure;
+    };
+    let _locked = access.lock_first_pdl().map(PdlLocked::lock);
+    // SAFETY: the host granted this thread exclusive use of the live queue until it returns
+    // to the driver (having taken the PDL first when asked to); the `&mut` ends in this call.
+    op(unsafe { &mut *queue.as_ptr() })
+}
+
+/// A PDL locked by the API on behalf of a callback that did not lock it; unlocked on drop,
+/// even if the queue operation panics.
+struct PdlLocked(drv_queue::ErlDrvPDL);
+
+impl PdlLocked {
+    fn lock(pdl: drv_queue::ErlDrvPDL) -> PdlLocked {
+        // SAFETY: the host hands out live locks only (the port holds a reference).
+        unsafe { drv_queue::pdl_lock(pdl) };
+        PdlLocked(pdl)
+    }
+}
+
+impl Drop for PdlLocked {
+    fn drop(&mut self) {
+        // SAFETY: locked by this thread in `lock`, still live (the port holds a reference).
+        unsafe { drv_queue::pdl_unlock(self.0) };
+    }
 }
 
 /// Reports (once per function) a call the C contract does not allow.
