@@ -47,6 +47,16 @@
  *   $t N             starts a worker thread (needs $l) doing N rounds of
  *                    enq/peekq/deq under the PDL, holding a PDL reference
  *   $w               joins the worker -> "rounds=N fails=F"
+ *   $u N             like $t, but the worker is not joined by stop: it runs
+ *                    until the port is gone (a queue call fails) or N rounds,
+ *                    then drops its PDL reference; queue_drv_join_detached()
+ *                    (exported) joins it
+ *
+ * Only for ddll (these break the C contract, and BEAM crashes or races):
+ *   $T N             a worker thread without the PDL, using the queue anyway
+ *                    -> "started=0"; $w then reports its failed calls
+ *   $k               PDL misuse: lock twice, unlock three times -> "survived"
+ *   $C               driver_pdl_get_refc -> "refc=N"
  *
  * port_call(Port, _, Term) returns Term.
  *
@@ -77,6 +87,10 @@ typedef struct {
     int rounds;
     long fails;
     int delay_ms;
+    int until_gone;      /* stop at the first failed call (the port is gone) */
+    int done;            /* rounds done */
+    int revived;         /* a call succeeded after one had failed */
+    long last_refc;      /* what the final driver_pdl_dec_refc returned */
 } Worker;
 
 typedef struct {
@@ -190,48 +204,82 @@ static void *thread_main(void *arg)
         flush_thread_deq(w);
     }
     for (i = 0; i < w->rounds; i++) {
-        int vlen, j;
+        int vlen, j, failed = 0;
         ErlDrvSizeT size, total = 0;
         SysIOVec *iov;
-        driver_pdl_lock(w->pdl);
+        if (w->pdl)
+            driver_pdl_lock(w->pdl);
         if (driver_enq(w->port, (char *)chunk, sizeof chunk) != 0)
-            w->fails++;
+            failed++;
         iov = driver_peekq(w->port, &vlen);
         size = driver_sizeq(w->port);
         for (j = 0; iov != NULL && j < vlen; j++)
             total += iov[j].iov_len;
         if (iov == NULL || total != size)
-            w->fails++;
+            failed++;
         if (size != (ErlDrvSizeT)-1 && size >= 256
             && driver_deq(w->port, size / 2) == (ErlDrvSizeT)-1)
-            w->fails++;
-        driver_pdl_unlock(w->pdl);
+            failed++;
+        if (w->pdl)
+            driver_pdl_unlock(w->pdl);
+        if (w->fails > 0 && failed == 0)
+            w->revived = 1;
+        w->fails += failed;
+        w->done++;
+        if (failed && w->until_gone)
+            break;
     }
-    driver_pdl_dec_refc(w->pdl);
+    if (w->pdl)
+        w->last_refc = driver_pdl_dec_refc(w->pdl);
     return NULL;
 }
 
-static int start_thread(QueueState *st, ErlDrvTid *tid, Worker **slot, int rounds, int delay)
+/* Starts a thread on a new Worker stored in *slot; with_pdl 0: none (ddll-only misuse). */
+static int start_thread(QueueState *st, ErlDrvTid *tid, Worker **slot, int rounds, int delay,
+                        int with_pdl)
 {
     Worker *w;
-    if (st->pdl == NULL || *slot != NULL)
+    if ((with_pdl && st->pdl == NULL) || *slot != NULL)
         return -1;
     w = driver_alloc(sizeof(Worker));
     if (w == NULL)
         return -1;
+    memset(w, 0, sizeof *w);
     w->port = st->port;
-    w->pdl = st->pdl;
+    w->pdl = with_pdl ? st->pdl : NULL;
     w->rounds = rounds;
-    w->fails = 0;
     w->delay_ms = delay;
-    driver_pdl_inc_refc(st->pdl);
+    if (w->pdl)
+        driver_pdl_inc_refc(w->pdl);
     if (erl_drv_thread_create("queue_drv_worker", tid, thread_main, w, NULL) != 0) {
-        driver_pdl_dec_refc(st->pdl);
+        if (w->pdl)
+            driver_pdl_dec_refc(w->pdl);
         driver_free(w);
         return -1;
     }
     *slot = w;
     return 0;
+}
+
+/* The worker started by $u, which outlives its port. */
+static ErlDrvTid detached_tid;
+static Worker *detached = NULL;
+
+/* Joins the $u worker: its rounds (-1 if none), failed calls, whether a call succeeded
+ * after one failed, and what its last driver_pdl_dec_refc returned. */
+int queue_drv_join_detached(long *fails, int *revived, long *last_refc)
+{
+    int rounds;
+    if (detached == NULL)
+        return -1;
+    erl_drv_thread_join(detached_tid, NULL);
+    rounds = detached->done;
+    *fails = detached->fails;
+    *revived = detached->revived;
+    *last_refc = detached->last_refc;
+    driver_free(detached);
+    detached = NULL;
+    return rounds;
 }
 
 #if QUEUE_DRV_FLUSH
@@ -260,7 +308,7 @@ static void queue_flush(ErlDrvData data)
         driver_failure_atom(st->port, "flush_fail");
         break;
     case FLUSH_THREAD:
-        if (start_thread(st, &st->flusher_tid, &st->flusher, 0, 50) != 0)
+        if (start_thread(st, &st->flusher_tid, &st->flusher, 0, 50, 1) != 0)
             driver_output(st->port, "no_thread", 9);
         break;
     }
@@ -596,11 +644,36 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         out = reply(rbuf, rlen, "announce");
         break;
     case 't':
+    case 'T':
         n = strtoul(args, NULL, 10);
         unlock(st);
-        rc = start_thread(st, &st->worker_tid, &st->worker, (int)n, 0);
+        rc = start_thread(st, &st->worker_tid, &st->worker, (int)n, 0, command == 't');
         lock(st);
         out = reply(rbuf, rlen, "started=%d", rc);
+        break;
+    case 'u':
+        n = strtoul(args, NULL, 10);
+        unlock(st);
+        rc = start_thread(st, &detached_tid, &detached, (int)n, 0, 1);
+        if (rc == 0)
+            detached->until_gone = 1;
+        lock(st);
+        out = reply(rbuf, rlen, "started=%d", rc);
+        break;
+    case 'k':
+        if (st->pdl == NULL)
+            break;
+        unlock(st);
+        driver_pdl_lock(st->pdl);
+        driver_pdl_lock(st->pdl);
+        driver_pdl_unlock(st->pdl);
+        driver_pdl_unlock(st->pdl);
+        driver_pdl_unlock(st->pdl);
+        lock(st);
+        out = reply(rbuf, rlen, "survived");
+        break;
+    case 'C':
+        out = reply(rbuf, rlen, "refc=%ld", st->pdl ? (long)driver_pdl_get_refc(st->pdl) : -1L);
         break;
     case 'w':
         unlock(st);

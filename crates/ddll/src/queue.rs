@@ -233,7 +233,10 @@ mod tests {
             );
         }
         state.access(|q| q.enq(b"x"));
-        assert!(!state.pdl.get().is_some_and(PdlRef::is_locked), "access unlocks");
+        assert!(
+            !state.pdl.get().is_some_and(PdlRef::is_locked),
+            "access unlocks"
+        );
         state.terminated.store(true, Ordering::Relaxed);
         assert_eq!(state.grant(true), QueueAccess::REFUSED, "terminated");
     }

@@ -21,8 +21,7 @@ pub mod types;
 pub use api::system::errno_id;
 pub use host::{
     install_host, AsyncHost, Host, OutputBody, PortFailure, QueueAccess, QueueHost, RuntimeFacts,
-    TermHost,
-    TimerHost,
+    TermHost, TimerHost,
 };
 pub use shim::{install as install_shim, ShimError, ShimInfo};
 
