@@ -555,7 +555,6 @@ impl Runtime {
             port::with_current(port, || port.driver.driver.stop(data));
         }
         port.state.lock().closed = true;
-        crate::queue::terminate(port);
         self.forget_port(port);
         if let Some(to) = closed_reply {
             to.deliver(Term::Tuple(vec![port.term(), atom("closed")]));
@@ -564,6 +563,8 @@ impl Runtime {
 
     /// Removes a port from the tables and releases its reference on the driver.
     fn forget_port(&self, port: &Arc<PortCell>) {
+        // Before the cell can be freed: a thread holding the PDL may be using the queue.
+        crate::queue::terminate(port);
         port::remove(port.handle);
         self.inner.ports.lock().remove(&port.handle);
         // The port's reference on the driver goes; the final unload, if due, is scheduled
