@@ -188,5 +188,12 @@ pub(crate) fn with_port_context<R>(
             return Some(f(port, true));
         }
     }
-    lookup(handle).map(|port| f(&port, port.lock.is_owned_by_current_thread()))
+    lookup_cold(handle).map(|port| f(&port, port.lock.is_owned_by_current_thread()))
+}
+
+/// [`lookup`] kept out of line, so that the fast path of its callers stays small.
+#[cold]
+#[inline(never)]
+fn lookup_cold(handle: u64) -> Option<Arc<PortCell>> {
+    lookup(handle)
 }
