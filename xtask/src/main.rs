@@ -19,6 +19,11 @@
 //! * `fuzz [SECONDS [SEED]]` — run the spec-interpreter and ETF-decoder fuzzers for a bounded
 //!   time (stable Rust, no cargo-fuzz); crashers land in `crates/drv-term/tests/regressions/`,
 //!   which the test suite replays.
+//! * `queue-bench [OPS]` — time `queue_bench_drv`'s driver-queue loops under ddll and BEAM
+//!   (the same `.so`) and print ns/op side by side.
+//! * `sanitize [TOOL]` — run the driver-queue concurrency and API tests (and the queue crate's
+//!   own tests) under valgrind (TOOL: memcheck, the default and the gate; helgrind or drd
+//!   report, but see `sanitize`'s notes).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,6 +52,8 @@ fn main() -> Result<()> {
         "beam-cycle" => beam_cycle(rest),
         "term-bench" => term_bench(rest),
         "fuzz" => fuzz(rest),
+        "queue-bench" => queue_bench(rest),
+        "sanitize" => sanitize(rest),
         _ => help(),
     }
 }
@@ -55,7 +62,7 @@ fn help() -> Result<()> {
     println!(
         "usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench \
          | timer-bench | beam-cycle [N] | stress [--helgrind | --plain] [OPS] | term-bench [CHUNKS [CHUNK]] \
-         | fuzz [SECONDS [SEED]]>"
+         | fuzz [SECONDS [SEED]] | queue-bench [OPS] | sanitize [TOOL]>"
     );
     Ok(())
 }
@@ -636,6 +643,174 @@ fn fuzz(args: &[String]) -> Result<()> {
         bail!("the fuzz loop found crashes (saved under crates/drv-term/tests/regressions/)");
     }
     Ok(())
+}
+
+/// `queue_bench_drv`'s loops: (control number, what it does).
+const QUEUE_LOOPS: [(u32, &str); 3] = [
+    (1, "driver_enq 64 B + peekq/deq every 16"),
+    (2, "driver_enq_bin 64 B, one binary, deq every 16"),
+    (3, "driver_enq_bin 64 B, 16 binaries, deq every 16"),
+];
+
+/// Runs each loop of `queue_bench_drv` a few times under ddll (release build) and BEAM, with
+/// the same driver built against OTP's header, and prints the best ns/op of each side. The
+/// loops are timed inside the driver (CLOCK_MONOTONIC), so both sides measure the same C code.
+fn queue_bench(args: &[String]) -> Result<()> {
+    let ops: u64 = match args.first() {
+        Some(n) => n.parse().context("OPS is a number of operations")?,
+        None => 2_000_000,
+    };
+    const RUNS: usize = 5;
+    let drivers = otp_drivers()?;
+    let binary = ddll_binary()?;
+    let mut script = String::from(
+        "erl_ddll:load(DriverDir, queue_bench_drv).\n\
+         P = erlang:open_port({spawn_driver, \"queue_bench_drv\"}, []).\n",
+    );
+    for _ in 0..RUNS {
+        for (number, _) in QUEUE_LOOPS {
+            script.push_str(&format!("erlang:port_control(P, {number}, \"{ops}\").\n"));
+        }
+    }
+    let dir = root().join("target/tmp");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("queue_bench.scen");
+    std::fs::write(&file, script)?;
+    let ours = best_ns_per_op(&run_ddll(&binary, &file, &drivers)?)?;
+    let theirs = best_ns_per_op(&beam(&file, &drivers)?)?;
+    println!("ns/op, best of {RUNS} runs of {ops} operations (same queue_bench_drv.so)");
+    println!("{:<50} {:>8} {:>8}", "loop", "ddll", "BEAM");
+    for (i, (_, name)) in QUEUE_LOOPS.iter().enumerate() {
+        println!("{name:<50} {:>8.1} {:>8.1}", ours[i], theirs[i]);
+    }
+    Ok(())
+}
+
+/// The best ns/op of each loop from a bench scenario's output (`N: "ns=T ops=K"` lines, the
+/// loops in turn).
+fn best_ns_per_op(output: &str) -> Result<Vec<f64>> {
+    let mut best = vec![f64::INFINITY; QUEUE_LOOPS.len()];
+    let mut seen = 0;
+    for line in output.lines() {
+        let Some(rest) = line.split_once("\"ns=").map(|(_, r)| r) else {
+            continue;
+        };
+        let (ns, ops) = rest
+            .trim_end_matches('"')
+            .split_once(" ops=")
+            .context("a bench reply is \"ns=T ops=K\"")?;
+        let per_op = ns.parse::<f64>()? / ops.parse::<f64>()?;
+        let slot = &mut best[seen % QUEUE_LOOPS.len()];
+        *slot = slot.min(per_op);
+        seen += 1;
+    }
+    if seen == 0 || seen % QUEUE_LOOPS.len() != 0 {
+        bail!("unexpected bench output:\n{output}");
+    }
+    Ok(best)
+}
+
+/// The test binaries `cargo test --no-run` builds for `args`, from its JSON messages.
+fn test_binaries(args: &[&str]) -> Result<Vec<PathBuf>> {
+    let out = Command::new(env!("CARGO"))
+        .args(["test", "--no-run", "--message-format=json"])
+        .args(args)
+        .current_dir(root())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "building the tests failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8(out.stdout)?;
+    let mut found = Vec::new();
+    for line in text.lines() {
+        // Test harnesses have `"test":true` in their profile (the `ddll` binary built for the
+        // integration tests does not).
+        let profile = line
+            .split_once("\"profile\":{")
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .map_or("", |(profile, _)| profile);
+        let test = profile.contains("\"test\":true");
+        if let (true, Some((_, rest))) = (test, line.split_once("\"executable\":\"")) {
+            if let Some((path, _)) = rest.split_once('"') {
+                found.push(PathBuf::from(path));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Runs the driver-queue tests under valgrind. memcheck (the default) must find no error
+/// (invalid reads/writes, uses of uninitialised memory, definite leaks); it is the gate.
+/// helgrind and drd know neither parking_lot's futex-based locks (the port data lock, the
+/// callback lock) nor plain atomics as synchronisation, so they report every access those
+/// locks guard; with them this prints the counts and does not fail.
+fn sanitize(args: &[String]) -> Result<()> {
+    let tool = args.first().map_or("memcheck", String::as_str);
+    if !["memcheck", "helgrind", "drd"].contains(&tool) {
+        bail!("unknown valgrind tool {tool}: memcheck, helgrind or drd");
+    }
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        bail!("valgrind is not installed (apt-get install valgrind)");
+    }
+    // (package, test target, test filter)
+    let suites: [(&str, &str, &str); 3] = [
+        ("ddll", "queue_threads", ""),
+        ("ddll", "queue_api", ""),
+        ("drv-queue", "--lib", "queue::"),
+    ];
+    let mut failed = 0;
+    for (package, target, filter) in suites {
+        let build: Vec<&str> = if target == "--lib" {
+            vec!["-p", package, "--lib"]
+        } else {
+            vec!["-p", package, "--test", target]
+        };
+        for binary in test_binaries(&build)? {
+            let mut valgrind = Command::new("valgrind");
+            valgrind
+                .arg(format!("--tool={tool}"))
+                .arg("--error-exitcode=99");
+            if tool == "memcheck" {
+                valgrind.args(["--leak-check=full", "--errors-for-leak-kinds=definite"]);
+            }
+            let out = valgrind
+                .arg(&binary)
+                .args(["--test-threads", "1"])
+                .args((!filter.is_empty()).then_some(filter))
+                .env("QUEUE_THREADS_ROUNDS", "3")
+                .current_dir(root())
+                .output()?;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let summary = stderr
+                .lines()
+                .rfind(|l| l.contains("ERROR SUMMARY"))
+                .unwrap_or("no valgrind summary");
+            let tests = stdout
+                .lines()
+                .rfind(|l| l.starts_with("test result"))
+                .unwrap_or("no test result");
+            let name = binary.file_name().unwrap_or_default().to_string_lossy();
+            println!("{tool} {name}: {tests}\n    {summary}");
+            if !out.status.success() {
+                failed += 1;
+                if tool == "memcheck" {
+                    eprintln!("{stderr}");
+                }
+            }
+        }
+    }
+    match (failed, tool) {
+        (0, _) => Ok(()),
+        (_, "memcheck") => bail!("{failed} test binaries failed under memcheck"),
+        _ => {
+            println!("({tool} reports are expected: see `cargo xtask sanitize`'s notes)");
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -26,15 +26,17 @@ pub(crate) const DEFAULT_ASYNC_THREADS: usize = 1;
 struct Job {
     /// `None` once handed to `ready_async`. Dropping it calls `async_free`.
     c: Option<AsyncJob>,
+    /// A reference to the port's data lock, if it has one, for the job's whole life (as in
+    /// BEAM: `driver_pdl_get_refc` counts it). Fields drop in order: this goes before `port`.
+    _pdl: Option<drv_queue::PdlRef>,
     port: InFlightPort,
 }
 
 impl Job {
     fn new(c: AsyncJob, port: Arc<PortCell>) -> Job {
-        // PDL: the job must also hold the port's data lock (driver_pdl_inc_refc) until it ends;
-        // take that reference here once ports have PDLs (issue #4).
         Job {
             c: Some(c),
+            _pdl: crate::queue::pdl_reference(&port),
             port: InFlightPort::new(port),
         }
     }
@@ -44,8 +46,7 @@ impl Drop for Job {
     fn drop(&mut self) {
         // `async_free` (unless `ready_async` took the data) before anything else lets go.
         drop(self.c.take());
-        // PDL: release the port data lock reference taken in `Job::new` here (issue #4).
-        // The driver's in-flight item goes with the `port` field, after this.
+        // The PDL reference and then the driver's in-flight item go with the fields, after this.
     }
 }
 

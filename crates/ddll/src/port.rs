@@ -47,7 +47,6 @@ pub(crate) struct PortCell {
     /// (`driver_caller`); written under the callback lock.
     pub(crate) caller: AtomicU64,
     pub(crate) state: Mutex<PortState>,
-    #[allow(dead_code)] // the seams of capabilities that land with issues #4 and #6
     /// The driver queue and port data lock.
     pub(crate) queue: crate::queue::PortQueueState,
     /// The port's timer.
@@ -60,6 +59,13 @@ pub(crate) struct PortState {
     pub(crate) control_binary: bool,
     pub(crate) busy: bool,
     pub(crate) os_pid: Option<isize>,
+    /// The port has begun exiting (its exit signal is on the way; it is closing or about to
+    /// terminate): a second exit does nothing.
+    pub(crate) exiting: bool,
+    /// `stop` is running or has run: the port is ending.
+    pub(crate) terminating: bool,
+    /// Who gets `{Port, closed}` when the port terminates (`Port ! {Pid, close}`).
+    pub(crate) closed_reply: Option<Arc<Process>>,
 }
 
 impl PortCell {
@@ -189,8 +195,10 @@ thread_local! {
     static CURRENT: Cell<*const PortCell> = const { Cell::new(std::ptr::null()) };
 }
 
-/// Runs `f` with `port` marked as this thread's current port.
+/// Runs `f` with `port` marked as this thread's current port. The caller holds `port.lock`
+/// (the queue relies on it: the current port's callback lock is held by this thread).
 pub(crate) fn with_current<R>(port: &Arc<PortCell>, f: impl FnOnce() -> R) -> R {
+    debug_assert!(port.lock.is_owned_by_current_thread());
     struct Restore(*const PortCell);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -254,5 +262,32 @@ pub(crate) fn owned(handle: ErlDrvPort) -> Option<Arc<PortCell>> {
             return Some(unsafe { Arc::from_raw(current) });
         }
     }
+    lookup(handle)
+}
+
+/// Like [`with_port`], also telling `f` whether this thread holds the port's callback lock
+/// (runs one of its callbacks, or one of a port sharing its driver-level lock).
+#[inline(always)]
+pub(crate) fn with_port_context<R>(
+    handle: ErlDrvPort,
+    f: impl FnOnce(&PortCell, bool) -> R,
+) -> Option<R> {
+    let handle = handle as usize as u64;
+    let current = CURRENT.with(Cell::get);
+    if !current.is_null() {
+        // SAFETY: as in `with_port`: the Arc held by `with_current` keeps the port alive.
+        let port = unsafe { &*current };
+        if port.handle == handle {
+            // `with_current` is only entered with the port's callback lock held.
+            return Some(f(port, true));
+        }
+    }
+    lookup_cold(handle).map(|port| f(&port, port.lock.is_owned_by_current_thread()))
+}
+
+/// [`lookup`] kept out of line, so that the fast path of its callers stays small.
+#[cold]
+#[inline(never)]
+fn lookup_cold(handle: u64) -> Option<Arc<PortCell>> {
     lookup(handle)
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ddll_core::{DdllCore, DriverHost, Effect, Notification};
-use drv_abi::driver::{Driver, DriverData, LibraryWatch, StartError};
+use drv_abi::driver::{Driver, LibraryWatch, StartError};
 use drv_abi::types::{ERL_DRV_FLAG_USE_PORT_LOCKING, PORT_CONTROL_FLAG_BINARY};
 use drv_abi::PortFailure;
 use drv_queue::BinaryRef;
@@ -367,8 +367,10 @@ impl Runtime {
                 match effect {
                     Effect::Notify(n) => self.notify(&n),
                     Effect::KillPorts { driver } => {
+                        // As driver_failure_atom(Port, "driver_unloaded"): this also ends
+                        // ports that are closing with data queued.
                         for port in self.ports_of(&driver) {
-                            self.close_port(&port, Term::Atom(Atom::new("driver_unloaded")));
+                            self.driver_failure(&port, PortFailure::Atom("driver_unloaded"));
                         }
                     }
                 }
@@ -519,6 +521,9 @@ impl Runtime {
                 control_binary: false,
                 busy: false,
                 os_pid: None,
+                exiting: false,
+                terminating: false,
+                closed_reply: None,
             }),
             queue: Default::default(),
             timer: Default::default(),
@@ -565,6 +570,8 @@ impl Runtime {
     }
 
     /// Runs a callback of `port` serialised with its others; `None` if the port has closed.
+    /// Afterwards a port closing with data queued terminates if the queue is now empty (BEAM
+    /// checks this after every port task).
     fn callback<R>(
         &self,
         port: &Arc<PortCell>,
@@ -577,7 +584,11 @@ impl Runtime {
         }
         let data = *port.data.get()?;
         port.set_caller(caller);
-        Some(port::with_current(port, || f(data)))
+        let result = port::with_current(port, || f(data));
+        if port.queue.is_closing() {
+            self.terminate_if_drained(port);
+        }
+        Some(result)
     }
 
     /// Runs a callback of `port` for the runtime itself (a timeout, an async completion),
@@ -591,7 +602,14 @@ impl Runtime {
             return None;
         }
         let data = *port.data.get()?;
-        Some(port::with_current(port, || f(data)))
+        let result = port::with_current(port, || f(data));
+        // As after any callback: a closing port whose queue this one emptied terminates.
+        if port.queue.is_closing() {
+            if let Some(runtime) = Runtime::upgrade(port) {
+                runtime.terminate_if_drained(port);
+            }
+        }
+        Some(result)
     }
 
     /// `port_command(Port, Data)`: the driver's `outputv` when it has one (with the data cut
@@ -602,7 +620,7 @@ impl Runtime {
         id: &drv_term::Port,
         data: &Term,
     ) -> Result<(), Exception> {
-        let done = self.port(id).and_then(|port| {
+        let done = self.open_port_of(id).and_then(|port| {
             let command = Command::of(&port, data).ok_or_else(Exception::badarg)?;
             self.run_command(caller, &port, &command)
         });
@@ -619,7 +637,7 @@ impl Runtime {
         bytes: &[u8],
     ) -> Result<(), Exception> {
         let done = self
-            .port(id)
+            .open_port_of(id)
             .and_then(|port| self.command_bytes(caller, &port, bytes));
         self.settle();
         done
@@ -715,51 +733,108 @@ impl Runtime {
         }
     }
 
+    /// A port that Erlang code may still command or close: not closing with data queued
+    /// (such a port answers `port_control`, `port_call` and `port_info`, not these).
+    fn open_port_of(&self, id: &drv_term::Port) -> Result<Arc<PortCell>, Exception> {
+        let port = self.port(id)?;
+        if port.queue.is_closing() {
+            return Err(Exception::badarg());
+        }
+        Ok(port)
+    }
+
     /// `port_close(Port)`: closes the port; a linked owner that traps exits gets
     /// `{'EXIT', Port, normal}`.
     pub fn port_close(&self, _caller: &Pid, id: &drv_term::Port) -> Result<(), Exception> {
         let closed = self
-            .port(id)
+            .open_port_of(id)
             .map(|port| self.close_port(&port, atom("normal")));
         self.settle();
         closed
     }
 
-    /// Closes `port` with `reason`: tells the owner, runs `stop`, releases the driver.
+    /// The port exits with `reason` (BEAM's `erts_deliver_port_exit`): the owner gets its exit
+    /// signal first; then, with data in the driver queue, the port stays, closing, until the
+    /// driver has dequeued it all (`flush` is called once), else it terminates (`stop`).
     pub(crate) fn close_port(&self, port: &Arc<PortCell>, reason: Term) {
-        if let Some((owner, data)) = Self::mark_closed(port) {
-            // BEAM signals the linked owner before the driver's `stop` runs: what `stop`
-            // sends (term output) arrives after the 'EXIT'.
-            self.exit_signal(&owner, port.term(), reason);
-            self.run_stop(port, data);
-        }
+        self.exit_port(port, reason, true, None);
     }
 
     /// Closes `port` without any exit signal (its owner was unlinked).
     fn close_port_quietly(&self, port: &Arc<PortCell>) {
-        if let Some((_, data)) = Self::mark_closed(port) {
-            self.run_stop(port, data);
-        }
+        self.exit_port(port, atom("normal"), false, None);
     }
 
-    /// Marks `port` closed, so that no further callback starts; the owner to signal and the
-    /// driver data for `stop`, or `None` if it was already closed.
-    fn mark_closed(port: &Arc<PortCell>) -> Option<(Arc<Process>, Option<DriverData>)> {
-        let _serial = port.lock.lock();
-        if port.closed.swap(true, Ordering::AcqRel) {
-            return None;
-        }
-        Some((port.owner.clone(), port.data.get().copied()))
-    }
-
-    /// Runs `stop` (the port is still in the table, so it may still send terms) and forgets
-    /// the port.
-    fn run_stop(&self, port: &Arc<PortCell>, data: Option<DriverData>) {
-        if let Some(data) = data {
+    fn exit_port(
+        &self,
+        port: &Arc<PortCell>,
+        reason: Term,
+        signal: bool,
+        closed_reply: Option<Arc<Process>>,
+    ) {
+        let (owner, flush) = {
             let _serial = port.lock.lock();
+            let owner = {
+                let mut state = port.state.lock();
+                if port.is_closed() || state.exiting {
+                    return;
+                }
+                state.exiting = true;
+                state.closed_reply = closed_reply;
+                port.owner.clone()
+            };
+            // `exit(Port, kill)` ends a port at once, queued data or not.
+            let flush = reason != atom("kill") && crate::queue::size(port) != 0;
+            if flush {
+                port.queue.start_closing();
+            }
+            (owner, flush)
+        };
+        // Outside the callback lock: the signal may close the owner's other ports.
+        if signal {
+            self.exit_signal(&owner, port.term(), reason);
+        }
+        if !flush {
+            self.terminate(port);
+        } else if port.driver.driver.has_flush() {
+            // The epilogue of `callback` terminates the port if flush emptied the queue.
+            let driver = &port.driver.driver;
+            let _ = self.callback(port, owner.pid(), |data| driver.flush(data));
+        } else {
+            self.terminate_if_drained(port);
+        }
+    }
+
+    /// Terminates a closing port whose queue is empty.
+    fn terminate_if_drained(&self, port: &Arc<PortCell>) {
+        let _serial = port.lock.lock();
+        if crate::queue::size(port) == 0 {
+            self.terminate(port);
+        }
+    }
+
+    /// Ends the port: runs `stop`, drops its queue, forgets it (releasing the driver), and
+    /// answers `{Port, closed}` if that was asked for. Nothing if already done.
+    fn terminate(&self, port: &Arc<PortCell>) {
+        let _serial = port.lock.lock();
+        let closed_reply = {
+            let mut state = port.state.lock();
+            if port.is_closed() || state.terminating {
+                return;
+            }
+            state.terminating = true;
+            state.exiting = true;
+            state.closed_reply.take()
+        };
+        if let Some(&data) = port.data.get() {
+            // Output from `stop` still reaches the owner (after its exit signal), as in BEAM.
             port::with_current(port, || port.driver.driver.stop(data));
         }
+        port.closed.store(true, Ordering::Release);
         self.forget_port(port);
+        if let Some(to) = closed_reply {
+            to.deliver(Term::Tuple(vec![port.term(), atom("closed")]));
+        }
     }
 
     /// Removes a port from the tables and releases its reference on the driver.
@@ -767,6 +842,8 @@ impl Runtime {
         // Its timer never fires; the driver hold of its wheel entry goes (the port's own
         // reference below is still there, so this cannot unload the driver).
         self.inner.timers.port_closed(port);
+        // Before the cell can be freed: a thread holding the PDL may be using the queue.
+        crate::queue::terminate(port);
         port::remove(port.handle);
         self.inner.ports.lock().remove(&port.handle);
         // The port's reference on the driver goes; the final unload, if due, is scheduled
@@ -805,8 +882,14 @@ impl Runtime {
             .filter(|p| p.owner.pid() == pid)
             .cloned()
             .collect();
+        // A process killed with `kill` exits with `killed`: that is what its ports get.
+        let port_reason = if reason == atom("kill") {
+            atom("killed")
+        } else {
+            reason
+        };
         for port in owned {
-            self.close_port(&port, reason.clone());
+            self.close_port(&port, port_reason.clone());
         }
         let outcome = self.inner.drivers.lock().core.process_died(pid_key(pid));
         self.apply(outcome.effects);
@@ -817,8 +900,17 @@ impl Runtime {
         self.process(pid)?.receive(timeout)
     }
 
-    /// A port's driver asked to fail (from the C API).
+    /// A port's driver asked to fail (from the C API). As in BEAM, a port closing with data
+    /// queued just terminates; any other drops its queued data and exits without flushing.
     pub(crate) fn driver_failure(&self, port: &Arc<PortCell>, how: PortFailure<'_>) -> i32 {
+        if port.queue.is_closing() {
+            self.terminate(port);
+            return 0;
+        }
+        let soft_eof = how == PortFailure::Eof && port.eof;
+        if !soft_eof {
+            crate::queue::clear(port);
+        }
         let reason = match how {
             // driver_failure(port, 0) is a normal exit, as in the runtime.
             PortFailure::Code(0) => atom("normal"),
@@ -901,8 +993,12 @@ impl Runtime {
             port.term(),
             Term::Tuple(vec![Term::Atom(data_atom), data]),
         ]);
-        // A closing port still sends from its `stop` (after the owner's 'EXIT', as in BEAM);
-        // once it has left the table it sends nothing.
+        // A port closing with data queued sends nothing more (BEAM drops it). A terminating
+        // port still sends from its `stop` (after the owner's 'EXIT', as in BEAM); once it has
+        // left the table it sends nothing.
+        if port.queue.is_closing() {
+            return;
+        }
         if !port.is_closed() || port::lookup(port.handle).is_some() {
             port.owner.deliver(message);
         }
@@ -987,7 +1083,10 @@ impl Runtime {
             .unwrap_or_else(|| match item {
                 Term::Atom(a) if a.as_str() == "registered_name" => Term::List(vec![]),
                 Term::Atom(a) if a.as_str() == "queue_size" => {
-                    Term::Tuple(vec![item.clone(), Term::Int(0)])
+                    let size = self
+                        .port(id)
+                        .map_or(0, |port| crate::queue::size(&port) as i64);
+                    Term::Tuple(vec![item.clone(), Term::Int(size)])
                 }
                 Term::Atom(a) if a.as_str() == "locking" => Term::Tuple(vec![
                     item.clone(),
@@ -1007,6 +1106,12 @@ impl Runtime {
             return atom("undefined");
         };
         let owner = Term::Pid(*port.owner.pid());
+        // A closing port has already dropped its link to the owner.
+        let links = if port.queue.is_closing() {
+            vec![]
+        } else {
+            vec![owner.clone()]
+        };
         let os_pid = port
             .state
             .lock()
@@ -1017,7 +1122,7 @@ impl Runtime {
                 atom("name"),
                 crate::erl_ddll::string_term(port.driver.driver.name()),
             ]),
-            Term::Tuple(vec![atom("links"), Term::List(vec![owner.clone()])]),
+            Term::Tuple(vec![atom("links"), Term::List(links)]),
             Term::Tuple(vec![
                 atom("id"),
                 Term::Int((port.handle & 0xffff_ffff) as i64),
@@ -1054,6 +1159,10 @@ impl Runtime {
             // Sending to a dead port is silently dropped, as in Erlang.
             return Ok(());
         };
+        if port.queue.is_closing() {
+            // So is sending to a port closing with data queued.
+            return Ok(());
+        }
         let Term::Tuple(items) = message else {
             self.close_port(&port, atom("badsig"));
             return Ok(());
@@ -1069,10 +1178,8 @@ impl Runtime {
             }
             [Term::Pid(from), close] if *close == atom("close") => {
                 let _ = sender;
-                self.close_port(&port, atom("normal"));
-                if let Some(to) = self.process(from) {
-                    to.deliver(Term::Tuple(vec![port.term(), atom("closed")]));
-                }
+                // `{Port, closed}` comes when the port terminates, after any flushing.
+                self.exit_port(&port, atom("normal"), true, self.process(from));
             }
             _ => self.close_port(&port, atom("badsig")),
         }

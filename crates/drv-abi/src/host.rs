@@ -20,7 +20,7 @@ mod timer;
 
 pub use async_pool::{AsyncFn, AsyncHost, AsyncJob};
 pub use linked_in::LinkedInHost;
-pub use queue::QueueHost;
+pub use queue::{QueueAccess, QueueHost};
 pub use term::{Receiver, TermHost, TermPort, Undeliverable};
 pub use timer::TimerHost;
 

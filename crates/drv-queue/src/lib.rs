@@ -44,8 +44,8 @@ pub use binary::{
     BinaryRef,
 };
 pub use pdl::{
-    pdl_dec_refc, pdl_get_refc, pdl_inc_refc, pdl_lock, pdl_unlock, ErlDrvPDL, ErlDrvPdlData,
-    PdlGuard, PdlRef,
+    pdl_dec_refc, pdl_get_refc, pdl_held_by_current_thread, pdl_inc_refc, pdl_lock, pdl_unlock,
+    ErlDrvPDL, ErlDrvPdlData, PdlGuard, PdlRef,
 };
 pub use queue::{PortQueue, QueueError};
 

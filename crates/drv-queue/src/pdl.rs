@@ -3,10 +3,13 @@
 //! Lock and unlock are separate C calls, so the lock is a raw mutex rather than a guard-based
 //! one. Whether a port may get a lock (one per port, port must be valid) is the runtime's
 //! decision; this module only provides the object.
+//!
+//! The lock remembers which thread holds it, so a runtime can tell whether the calling thread
+//! may touch the queue the lock guards ([`PdlRef::held_by_current_thread`]).
 
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicIsize, Ordering};
+use std::sync::atomic::{fence, AtomicIsize, AtomicUsize, Ordering};
 
 use lock_api::RawMutex as _;
 
@@ -23,6 +26,44 @@ pub type ErlDrvPDL = *mut ErlDrvPdlData;
 struct PdlInner {
     refc: AtomicIsize,
     mutex: parking_lot::RawMutex,
+    /// [`thread_token`] of the holder, 0 when free. Written only by the holder (after locking,
+    /// before unlocking); a thread reading its own token here therefore holds the lock, and
+    /// Relaxed suffices: a thread never sees its own token after its own later store of 0.
+    owner: AtomicUsize,
+}
+
+impl PdlInner {
+    fn lock(&self) {
+        self.mutex.lock();
+        self.owner.store(thread_token(), Ordering::Relaxed);
+    }
+
+    fn try_lock(&self) -> bool {
+        let locked = self.mutex.try_lock();
+        if locked {
+            self.owner.store(thread_token(), Ordering::Relaxed);
+        }
+        locked
+    }
+
+    /// # Safety
+    /// The calling thread must hold the lock.
+    unsafe fn unlock(&self) {
+        self.owner.store(0, Ordering::Relaxed);
+        // SAFETY: caller contract.
+        unsafe { self.mutex.unlock() }
+    }
+
+    fn held_by_current_thread(&self) -> bool {
+        self.owner.load(Ordering::Relaxed) == thread_token()
+    }
+}
+
+/// A non-zero number unique to each live thread: the address of a thread-local.
+#[inline]
+fn thread_token() -> usize {
+    thread_local!(static TOKEN: u8 = const { 0 });
+    TOKEN.with(|t| std::ptr::from_ref(t) as usize)
 }
 
 /// One owned reference to a port data lock. Cloning increments the count; dropping the last
@@ -40,6 +81,7 @@ impl PdlRef {
         let inner = Box::new(PdlInner {
             refc: AtomicIsize::new(1),
             mutex: parking_lot::RawMutex::INIT,
+            owner: AtomicUsize::new(0),
         });
         PdlRef(NonNull::from(Box::leak(inner)))
     }
@@ -51,12 +93,12 @@ impl PdlRef {
 
     /// Blocks until the lock is held by the calling thread (`driver_pdl_lock`). Not reentrant.
     pub fn lock(&self) {
-        self.inner().mutex.lock();
+        self.inner().lock();
     }
 
     /// Takes the lock if it is free; returns whether it did.
     pub fn try_lock(&self) -> bool {
-        self.inner().mutex.try_lock()
+        self.inner().try_lock()
     }
 
     /// Releases the lock (`driver_pdl_unlock`).
@@ -65,7 +107,13 @@ impl PdlRef {
     /// The calling thread must hold the lock.
     pub unsafe fn unlock(&self) {
         // SAFETY: forwarded caller contract.
-        unsafe { self.inner().mutex.unlock() }
+        unsafe { self.inner().unlock() }
+    }
+
+    /// Whether the calling thread holds the lock.
+    #[inline]
+    pub fn held_by_current_thread(&self) -> bool {
+        self.inner().held_by_current_thread()
     }
 
     /// Locks and returns a guard that unlocks when dropped.
@@ -177,7 +225,7 @@ unsafe fn pdl_inner<'a>(pdl: ErlDrvPDL) -> &'a PdlInner {
 /// `pdl` must be a live lock created by this crate.
 pub unsafe fn pdl_lock(pdl: ErlDrvPDL) {
     // SAFETY: caller contract.
-    unsafe { pdl_inner(pdl) }.mutex.lock();
+    unsafe { pdl_inner(pdl) }.lock();
 }
 
 /// `driver_pdl_unlock`.
@@ -186,7 +234,16 @@ pub unsafe fn pdl_lock(pdl: ErlDrvPDL) {
 /// `pdl` must be a live lock created by this crate, held by the calling thread.
 pub unsafe fn pdl_unlock(pdl: ErlDrvPDL) {
     // SAFETY: caller contract: live and held by this thread.
-    unsafe { pdl_inner(pdl).mutex.unlock() };
+    unsafe { pdl_inner(pdl).unlock() };
+}
+
+/// Whether the calling thread holds the lock `pdl`.
+///
+/// # Safety
+/// `pdl` must be a live lock created by this crate.
+pub unsafe fn pdl_held_by_current_thread(pdl: ErlDrvPDL) -> bool {
+    // SAFETY: caller contract.
+    unsafe { pdl_inner(pdl) }.held_by_current_thread()
 }
 
 /// `driver_pdl_get_refc`.
@@ -242,6 +299,22 @@ mod tests {
     }
 
     #[test]
+    fn the_holder_is_known() {
+        let pdl = PdlRef::new();
+        let _held = pdl.guard();
+        assert!(pdl.held_by_current_thread());
+        let other = pdl.clone();
+        let seen = std::thread::spawn(move || (other.held_by_current_thread(), other.try_lock()))
+            .join()
+            .expect("thread");
+        assert_eq!(
+            seen,
+            (false, false),
+            "another thread neither holds nor gets it"
+        );
+    }
+
+    #[test]
     fn lock_and_unlock_are_separate_calls() {
         let pdl = PdlRef::new();
         let raw = pdl.as_raw();
@@ -249,8 +322,10 @@ mod tests {
         unsafe {
             pdl_lock(raw);
             assert!(pdl.is_locked());
+            assert!(pdl_held_by_current_thread(raw));
             assert!(!pdl.try_lock());
             pdl_unlock(raw);
+            assert!(!pdl_held_by_current_thread(raw));
         }
         assert!(!pdl.is_locked());
         {
