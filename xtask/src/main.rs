@@ -25,8 +25,9 @@
 //!   own tests) under valgrind (TOOL: memcheck, the default and the gate; helgrind or drd
 //!   report, but see `sanitize`'s notes).
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
@@ -275,39 +276,50 @@ fn echo_bench() -> Result<()> {
     Ok(())
 }
 
-/// ns per round trip of each BEAM run.
-fn beam_echo(drivers: &Path) -> Result<Vec<f64>> {
+/// Compiles `xtask/beam/MODULE.erl` into `target/beam-ebin`, then runs `erl` there with
+/// `-eval EVAL` and `extra` as plain arguments (`init:get_plain_arguments()`). With `capture`,
+/// returns erl's standard output; else erl prints straight to the terminal.
+fn run_erl_module(module: &str, eval: &str, extra: &[&OsStr], capture: bool) -> Result<String> {
     let ebin = root().join("target/beam-ebin");
     std::fs::create_dir_all(&ebin)?;
+    let source = root().join(format!("xtask/beam/{module}.erl"));
     let status = Command::new("erlc")
         .arg("-o")
         .arg(&ebin)
-        .arg(root().join("xtask/beam/ddll_echo_bench.erl"))
+        .arg(&source)
         .status()
         .context("running erlc")?;
     if !status.success() {
-        bail!("erlc failed on xtask/beam/ddll_echo_bench.erl");
+        bail!("erlc failed on {}", source.display());
     }
-    let out = Command::new("erl")
-        .args(["-noshell", "-noinput", "-pa"])
+    let mut erl = Command::new("erl");
+    erl.args(["-noshell", "-noinput", "-pa"])
         .arg(&ebin)
-        .args([
-            "-eval",
-            "ddll_echo_bench:main(init:get_plain_arguments())",
-            "-extra",
-        ])
-        .arg(drivers)
-        .arg(BEAM_ROUNDS.to_string())
-        .arg(BEAM_RUNS.to_string())
-        .output()
-        .context("running erl")?;
+        .args(["-eval", eval, "-extra"])
+        .args(extra)
+        .stderr(Stdio::inherit())
+        .stdout(if capture {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        });
+    let out = erl.output().context("running erl")?;
     if !out.status.success() {
-        bail!(
-            "the BEAM echo bench failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("erl failed running {module}");
     }
-    let figures: Vec<f64> = String::from_utf8(out.stdout)?
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// ns per round trip of each BEAM run.
+fn beam_echo(drivers: &Path) -> Result<Vec<f64>> {
+    let (rounds, runs) = (BEAM_ROUNDS.to_string(), BEAM_RUNS.to_string());
+    let stdout = run_erl_module(
+        "ddll_echo_bench",
+        "ddll_echo_bench:main(init:get_plain_arguments())",
+        &[drivers.as_os_str(), rounds.as_ref(), runs.as_ref()],
+        true,
+    )?;
+    let figures: Vec<f64> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("ns_per_round_trip: "))
         .map(str::parse)
@@ -376,35 +388,12 @@ const TIMER_BENCHES: &[(&str, &str, f64)] = &[
 /// built against OTP's header, and prints the medians side by side.
 fn timer_bench() -> Result<()> {
     let drivers = otp_drivers()?;
-    let ebin = root().join("target/beam-ebin");
-    std::fs::create_dir_all(&ebin)?;
-    let status = Command::new("erlc")
-        .arg("-o")
-        .arg(&ebin)
-        .arg(root().join("xtask/beam/timer_async_bench.erl"))
-        .status()
-        .context("running erlc")?;
-    if !status.success() {
-        bail!("erlc failed on xtask/beam/timer_async_bench.erl");
-    }
     println!("BEAM: 20 rounds of 100000 operations per loop...");
-    let args = format!(
+    let eval = format!(
         "timer_async_bench:main([\"{}\", \"20\", \"100000\"])",
         drivers.display()
     );
-    let out = Command::new("erl")
-        .args(["-noshell", "-pa"])
-        .arg(&ebin)
-        .args(["-eval", &args])
-        .output()
-        .context("running erl")?;
-    if !out.status.success() {
-        bail!(
-            "BEAM bench failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let beam = String::from_utf8(out.stdout)?;
+    let beam = run_erl_module("timer_async_bench", &eval, &[], true)?;
     // "NAME MEDIAN MIN" per loop.
     let beam_figures = |name: &str| -> String {
         beam.lines()
@@ -541,32 +530,14 @@ fn stress_binary() -> Result<PathBuf> {
 /// Runs `xtask/beam/ddll_cycle.erl` on the OTP-header build of the drivers.
 fn beam_cycle(args: &[String]) -> Result<()> {
     let drivers = otp_drivers()?;
-    let ebin = root().join("target/beam-ebin");
-    std::fs::create_dir_all(&ebin)?;
-    let status = Command::new("erlc")
-        .arg("-o")
-        .arg(&ebin)
-        .arg(root().join("xtask/beam/ddll_cycle.erl"))
-        .status()
-        .context("running erlc")?;
-    if !status.success() {
-        bail!("erlc failed");
-    }
-    let status = Command::new("erl")
-        .args(["-noshell", "-noinput", "-pa"])
-        .arg(&ebin)
-        .args([
-            "-eval",
-            "ddll_cycle:main(init:get_plain_arguments())",
-            "-extra",
-        ])
-        .arg(&drivers)
-        .args(args.first())
-        .status()
-        .context("running erl")?;
-    if !status.success() {
-        bail!("the BEAM cycle run failed");
-    }
+    let mut extra = vec![drivers.as_os_str()];
+    extra.extend(args.first().map(OsStr::new));
+    run_erl_module(
+        "ddll_cycle",
+        "ddll_cycle:main(init:get_plain_arguments())",
+        &extra,
+        false,
+    )?;
     Ok(())
 }
 
@@ -575,30 +546,11 @@ fn term_bench(args: &[String]) -> Result<()> {
     let chunks = args.first().map_or("200", String::as_str);
     let chunk = args.get(1).map_or("10000", String::as_str);
     let drivers = otp_drivers()?;
-    let ebin = root().join("target/beam-ebin");
-    std::fs::create_dir_all(&ebin)?;
-    let status = Command::new("erlc")
-        .arg("-o")
-        .arg(&ebin)
-        .arg(root().join("xtask/beam/term_bench.erl"))
-        .status()
-        .context("running erlc")?;
-    if !status.success() {
-        bail!("compiling xtask/beam/term_bench.erl failed");
-    }
     let eval = format!(
         "term_bench:main([\"{}\", \"{chunks}\", \"{chunk}\"])",
         drivers.display()
     );
-    let status = Command::new("erl")
-        .args(["-noshell", "-pa"])
-        .arg(&ebin)
-        .args(["-eval", &eval])
-        .status()
-        .context("running erl")?;
-    if !status.success() {
-        bail!("the BEAM benchmark failed");
-    }
+    run_erl_module("term_bench", &eval, &[], false)?;
     let status = Command::new(env!("CARGO"))
         .args([
             "run",
