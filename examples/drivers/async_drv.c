@@ -37,6 +37,12 @@
  *             ns the submits took.
  *  10 N    -> bench: N no-op jobs; once the last is ready, outputs
  *             "elapsed NS", from before the first submit.
+ *  14 MS   -> the port's data lock and async jobs: creates the port's PDL
+ *             (once), notes its reference count, submits a job that sleeps
+ *             MS ms, and replies "+D", D = how much the count grew (each job
+ *             holds one reference for its life: 1).
+ *  15      -> "+D": the PDL's count now against the one noted by 14 (0 once
+ *             the job has ended).
  *  11 N    -> bench: a chain of N no-op jobs (each ready_async submits the
  *             next); at the end outputs "elapsed NS". Needs a pool (without
  *             one the chain would recurse N deep).
@@ -63,6 +69,8 @@ typedef struct {
     unsigned long bench_total, bench_ready;
     ErlDrvTime bench_t0;
     int chain;
+    ErlDrvPDL pdl;
+    ErlDrvSInt pdl_base;
 } AsyncState;
 
 typedef struct {
@@ -365,6 +373,23 @@ static ErlDrvSSizeT async_control(ErlDrvData data, unsigned int command,
         for (i = 0; i < (st->chain ? 1 : n); i++)
             driver_async(st->port, NULL, nop_invoke, &nop_job, NULL);
         snprintf(text, sizeof text, "ok");
+        break;
+    case 14:
+        if (st->pdl == NULL && (st->pdl = driver_pdl_create(st->port)) == NULL)
+            return -1;
+        st->pdl_base = driver_pdl_get_refc(st->pdl);
+        if ((job = new_job(SLEEP, "", 0)) == NULL)
+            return -1;
+        job->sleep_ms = n;
+        submit(st, job, NULL);
+        snprintf(text, sizeof text, "+%ld",
+                 (long)(driver_pdl_get_refc(st->pdl) - st->pdl_base));
+        break;
+    case 15:
+        if (st->pdl == NULL)
+            return -1;
+        snprintf(text, sizeof text, "+%ld",
+                 (long)(driver_pdl_get_refc(st->pdl) - st->pdl_base));
         break;
     case 13:
         if (!have_stopped) {
