@@ -13,7 +13,7 @@ use drv_abi::types::{ERL_DRV_FLAG_USE_PORT_LOCKING, PORT_CONTROL_FLAG_BINARY};
 use drv_abi::PortFailure;
 use drv_queue::BinaryRef;
 use drv_term::{Atom, Pid, Ref, Term};
-use parking_lot::{Mutex, ReentrantMutex};
+use parking_lot::Mutex;
 
 use crate::error::Exception;
 use crate::port::{self, CallbackLock, PortCell, PortState};
@@ -32,7 +32,7 @@ pub(crate) struct LoadedDriver {
 impl LoadedDriver {
     fn port_lock(&self) -> CallbackLock {
         if self.driver.flags() & ERL_DRV_FLAG_USE_PORT_LOCKING != 0 {
-            Arc::new(ReentrantMutex::new(()))
+            port::new_callback_lock()
         } else {
             self.lock.clone()
         }
@@ -60,7 +60,7 @@ impl DriverHost for Loader<'_> {
                     name.to_owned(),
                     Arc::new(LoadedDriver {
                         driver,
-                        lock: Arc::new(ReentrantMutex::new(())),
+                        lock: port::new_callback_lock(),
                         in_flight: Default::default(),
                     }),
                 );
@@ -415,9 +415,10 @@ impl Runtime {
         id: &drv_term::Port,
         data: &Term,
     ) -> Result<(), Exception> {
-        let port = self.port(id)?;
-        let command = Command::of(&port, data).ok_or_else(Exception::badarg)?;
-        self.run_command(caller, &port, &command)
+        self.with_command_port(id, |port| {
+            let command = Command::of(port, data).ok_or_else(Exception::badarg)?;
+            self.run_command(caller, port, &command)
+        })
     }
 
     /// `port_command` with the data already flat (the fast path of the echo benchmark); an
@@ -428,8 +429,30 @@ impl Runtime {
         id: &drv_term::Port,
         bytes: &[u8],
     ) -> Result<(), Exception> {
+        self.with_command_port(id, |port| self.command_bytes(caller, port, bytes))
+    }
+
+    /// Runs a command on the port `id`: on the hot path of `port_command`, with the port
+    /// borrowed under its callback lock rather than counted (see [`port::with_locked`]).
+    fn with_command_port(
+        &self,
+        id: &drv_term::Port,
+        command: impl Fn(&Arc<PortCell>) -> Result<(), Exception>,
+    ) -> Result<(), Exception> {
+        let handle = id.local_id().ok_or_else(Exception::badarg)?;
+        let locked = port::with_locked(handle, |port| {
+            if std::ptr::eq(port.runtime.as_ptr(), Arc::as_ptr(&self.inner)) && !port.is_closed() {
+                command(port)
+            } else {
+                Err(Exception::badarg())
+            }
+        });
+        if let Some(done) = locked {
+            return done;
+        }
         let port = self.port(id)?;
-        self.command_bytes(caller, &port, bytes)
+        port::remember_lock(&port);
+        command(&port)
     }
 
     fn command_bytes(
