@@ -282,6 +282,7 @@ thread_local! {
 /// reference count taken: see [`LockedPorts`]), if this thread has remembered that port's lock
 /// ([`remember_lock`]) and the port is still in it; else `None` without calling `f` (the caller
 /// then looks the port up in the table). The port may have closed: `f` checks.
+#[inline]
 pub(crate) fn with_locked<R>(handle: u64, f: impl FnOnce(&Arc<PortCell>) -> R) -> Option<R> {
     COMMAND_LOCK
         .try_with(|cache| {
@@ -330,6 +331,7 @@ pub(crate) fn with_current<R>(port: &Arc<PortCell>, f: impl FnOnce() -> R) -> R 
 
 /// Calls `f` with the port behind `handle`: the current callback's port without touching the
 /// table when it matches, else the table's entry.
+#[inline]
 pub(crate) fn with_port<R>(handle: ErlDrvPort, f: impl FnOnce(&PortCell) -> R) -> Option<R> {
     let handle = handle as usize as u64;
     let current = CURRENT.with(Cell::get);

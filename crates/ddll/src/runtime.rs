@@ -378,6 +378,7 @@ impl Runtime {
     }
 
     /// Runs a callback of `port` serialised with its others; `None` if the port has closed.
+    #[inline]
     fn callback<R>(
         &self,
         port: &Arc<PortCell>,
@@ -434,6 +435,7 @@ impl Runtime {
 
     /// Runs a command on the port `id`: on the hot path of `port_command`, with the port
     /// borrowed under its callback lock rather than counted (see [`port::with_locked`]).
+    #[inline]
     fn with_command_port(
         &self,
         id: &drv_term::Port,
@@ -455,6 +457,7 @@ impl Runtime {
         command(&port)
     }
 
+    #[inline]
     fn command_bytes(
         &self,
         caller: &Pid,
@@ -659,6 +662,7 @@ impl Runtime {
     }
 
     /// Output from a driver to its port's owner: `{Port, {data, Data}}`.
+    #[inline]
     pub(crate) fn output(port: &PortCell, header: &[u8], body: Bytes) {
         let data = if port.binary {
             if header.is_empty() {
@@ -708,6 +712,7 @@ impl Runtime {
     }
 
     /// Sends `{Port, {data, Data}}` to the port's owner unless the port has closed.
+    #[inline]
     fn deliver_data(port: &PortCell, data: Term) {
         // Interning takes a lock; the atom of every data message is looked up once.
         static DATA: std::sync::OnceLock<Atom> = std::sync::OnceLock::new();
