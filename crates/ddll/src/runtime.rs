@@ -386,6 +386,16 @@ impl Runtime {
         f: impl FnOnce(drv_abi::driver::DriverData) -> R,
     ) -> Option<R> {
         let _serial = port.lock.lock();
+        Self::locked_callback(port, caller, f)
+    }
+
+    /// [`Runtime::callback`] for a caller that holds the port's callback lock.
+    #[inline]
+    fn locked_callback<R>(
+        port: &Arc<PortCell>,
+        caller: &Pid,
+        f: impl FnOnce(drv_abi::driver::DriverData) -> R,
+    ) -> Option<R> {
         if port.is_closed() {
             return None;
         }
@@ -454,9 +464,11 @@ impl Runtime {
         }
         let port = self.port(id)?;
         port::remember_lock(&port);
+        let _serial = port.lock.lock();
         command(&port)
     }
 
+    /// A command with flat data, for a caller that holds the port's callback lock.
     #[inline]
     fn command_bytes(
         &self,
@@ -469,9 +481,9 @@ impl Runtime {
             let binary = BinaryRef::from_slice(bytes).ok_or_else(Exception::badarg)?;
             let one = [bytes.len()];
             let segments: &[usize] = if bytes.is_empty() { &[] } else { &one };
-            self.callback(port, caller, |data| driver.outputv(data, &binary, segments))
+            Self::locked_callback(port, caller, |data| driver.outputv(data, &binary, segments))
         } else {
-            self.callback(port, caller, |data| driver.output(data, bytes))
+            Self::locked_callback(port, caller, |data| driver.output(data, bytes))
         };
         match done {
             Some(true) => Ok(()),
@@ -481,6 +493,7 @@ impl Runtime {
         }
     }
 
+    /// A command, for a caller that holds the port's callback lock.
     fn run_command(
         &self,
         caller: &Pid,
@@ -492,7 +505,7 @@ impl Runtime {
             Command::Vector(vector) => {
                 let driver = &port.driver.driver;
                 let binary = BinaryRef::from_slice(&vector.data).ok_or_else(Exception::badarg)?;
-                self.callback(port, caller, |data| {
+                Self::locked_callback(port, caller, |data| {
                     driver.outputv(data, &binary, &vector.segments)
                 })
                 .map(|_| ())
@@ -869,6 +882,7 @@ impl Runtime {
             [Term::Pid(from), Term::Tuple(cmd)] if cmd.len() == 2 && cmd[0] == atom("command") => {
                 match Command::of(&port, &cmd[1]) {
                     Some(command) => {
+                        let _serial = port.lock.lock();
                         let _ = self.run_command(from, &port, &command);
                     }
                     None => self.close_port(&port, atom("badsig")),
