@@ -117,8 +117,10 @@ impl Process {
     /// The first message for which `matches` holds, waiting up to `timeout`; other messages
     /// stay queued in order (Erlang's selective receive).
     ///
-    /// Concurrent receivers on one process each take messages in order, but which of them gets
-    /// a message that both would accept is unspecified (in Erlang only the process receives).
+    /// `matches` sees the oldest message with senders held off (the usual case costs one lock
+    /// so): keep it a quick test. Concurrent receivers on one process each take messages in
+    /// order, but which of them gets a message that both would accept is unspecified (in
+    /// Erlang only the process receives).
     pub fn receive_matching(
         &self,
         timeout: Option<Duration>,
