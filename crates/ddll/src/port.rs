@@ -65,12 +65,18 @@ impl LockedPorts {
     }
 
     /// Drops the ports removed while the map was borrowed, once it no longer is.
+    #[inline]
     fn settle(&self) {
         if self.closed_while_borrowed.get() {
-            if let Ok(mut open) = self.open.try_borrow_mut() {
-                self.closed_while_borrowed.set(false);
-                open.retain(|_, port| !port.is_closed());
-            }
+            self.drop_closed();
+        }
+    }
+
+    #[cold]
+    fn drop_closed(&self) {
+        if let Ok(mut open) = self.open.try_borrow_mut() {
+            self.closed_while_borrowed.set(false);
+            open.retain(|_, port| !port.is_closed());
         }
     }
 }
