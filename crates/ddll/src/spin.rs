@@ -15,10 +15,10 @@ pub(crate) struct RawSpinLock {
     locked: AtomicBool,
 }
 
-// SAFETY: `lock`/`try_lock` succeed only by swapping `locked` from false to true with Acquire
-// ordering, so at most one holder exists; `unlock` (called only by the holder, per the trait's
-// contract) stores false with Release ordering, which publishes the section's writes to the next
-// holder.
+// `lock`/`try_lock` succeed only by swapping `locked` from false to true with Acquire ordering;
+// `unlock` (called only by the holder, per the trait's contract) stores false with Release
+// ordering, which publishes the section's writes to the next holder.
+// SAFETY: so at most one holder exists at a time, and each sees its predecessors' writes.
 unsafe impl lock_api::RawMutex for RawSpinLock {
     #[allow(clippy::declare_interior_mutable_const)] // the trait's way to make new locks
     const INIT: RawSpinLock = RawSpinLock {
@@ -49,6 +49,8 @@ unsafe impl lock_api::RawMutex for RawSpinLock {
             .is_ok()
     }
 
+    /// # Safety
+    /// Only the holder calls it (the trait's contract).
     unsafe fn unlock(&self) {
         self.locked.store(false, Ordering::Release);
     }
