@@ -81,20 +81,24 @@ impl LockedPorts {
     }
 }
 
-/// Hashes a port handle with one multiplication: handles are unique, their low bits (the slot)
-/// already spread.
+/// Hashes a port handle with one multiplication (Fibonacci hashing): handles are unique, and
+/// their low bits (the slot) already spread.
 #[derive(Debug, Default)]
 pub(crate) struct HandleHasher(u64);
+
+impl HandleHasher {
+    const FACTOR: u64 = 0x9e37_79b9_7f4a_7c15;
+}
 
 impl Hasher for HandleHasher {
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.write_u64((self.0 << 8) | u64::from(b));
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(Self::FACTOR);
         }
     }
 
     fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = (self.0 ^ n).wrapping_mul(Self::FACTOR);
     }
 
     fn finish(&self) -> u64 {
