@@ -41,16 +41,24 @@ pub(crate) fn new_callback_lock() -> CallbackLock {
 #[derive(Debug, Default)]
 pub(crate) struct LockedPorts {
     open: RefCell<HashMap<u64, Arc<PortCell>, BuildHasherDefault<HandleHasher>>>,
-    /// A port left the table while `open` was borrowed: closed ports remain to be dropped.
-    closed_while_borrowed: Cell<bool>,
+    /// Ports that entered the table while `open` was borrowed (created by a callback of a
+    /// command): added when the borrow ends.
+    opened_while_borrowed: RefCell<Vec<Arc<PortCell>>>,
+    /// `open` changed while borrowed: ports to add, or closed ports to drop.
+    changed_while_borrowed: Cell<bool>,
 }
 
 impl LockedPorts {
-    /// Adds `port` (open, in the table). If a callback on this thread is using the map (a port
-    /// created from a callback), the port is not added: commands then find it in the table.
+    /// Adds `port` (open, in the table), later if the map is in use.
     fn add(&self, port: Arc<PortCell>) {
-        if let Ok(mut open) = self.open.try_borrow_mut() {
-            open.insert(port.handle, port);
+        match self.open.try_borrow_mut() {
+            Ok(mut open) => {
+                open.insert(port.handle, port);
+            }
+            Err(_) => {
+                self.opened_while_borrowed.borrow_mut().push(port);
+                self.changed_while_borrowed.set(true);
+            }
         }
     }
 
@@ -60,22 +68,27 @@ impl LockedPorts {
             Ok(mut open) => {
                 open.remove(&handle);
             }
-            Err(_) => self.closed_while_borrowed.set(true),
+            Err(_) => self.changed_while_borrowed.set(true),
         }
     }
 
-    /// Drops the ports removed while the map was borrowed, once it no longer is.
+    /// Applies the changes made while the map was borrowed, once it no longer is.
     #[inline]
     fn settle(&self) {
-        if self.closed_while_borrowed.get() {
-            self.drop_closed();
+        if self.changed_while_borrowed.get() {
+            self.apply_changes();
         }
     }
 
     #[cold]
-    fn drop_closed(&self) {
+    fn apply_changes(&self) {
         if let Ok(mut open) = self.open.try_borrow_mut() {
-            self.closed_while_borrowed.set(false);
+            self.changed_while_borrowed.set(false);
+            for port in self.opened_while_borrowed.take() {
+                open.insert(port.handle, port);
+            }
+            // A port closes (under this lock) before it leaves the table: closed ports have
+            // left it or are leaving, and are of no use to a command.
             open.retain(|_, port| !port.is_closed());
         }
     }
