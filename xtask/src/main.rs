@@ -6,7 +6,8 @@
 //! * `beam F…`  — run scenarios under a real `erl` and print the same form as ddll.
 //! * `diff F…`  — run scenarios under both and show the differences.
 //! * `echo-bench` — the echo round trip (64 bytes) under ddll (its criterion bench) and under
-//!   `erl` (`xtask/beam/ddll_echo_bench.erl`), on the same `echo_drv.so`, side by side.
+//!   `erl` (`xtask/beam/ddll_echo_bench.erl`), on the same `echo_drv.so`, side by side; then
+//!   both taking turns, for a fair ratio on a busy machine.
 //! * `timer-bench` — the port timer and async job benches of ddll (criterion) beside the same
 //!   loops under BEAM, on the same driver libraries.
 //! * `beam-cycle [N]` — BEAM's load + unload cycle time on `echo_drv.so` (the figure to compare
@@ -250,8 +251,13 @@ fn demo() -> Result<()> {
 /// robust estimate rather than the mean of a noisy machine).
 const BEAM_ROUNDS: u32 = 1_000_000;
 const BEAM_RUNS: u32 = 5;
+/// Turns of the taking-turns comparison: each runs BEAM, then ddll, for [`BEAM_ROUNDS`] round
+/// trips, so that both see the same load on a shared machine.
+const TURNS: u32 = 5;
 
-/// Runs the echo round trip under ddll and BEAM on the same driver build and prints both.
+/// Runs the echo round trip under ddll and BEAM on the same driver build and prints both:
+/// criterion's estimate for ddll beside BEAM's best run, then both taking turns (the fairer
+/// comparison on a busy machine, where the load changes between one and the other).
 fn echo_bench() -> Result<()> {
     let drivers = otp_drivers()?;
     println!(
@@ -259,21 +265,59 @@ fn echo_bench() -> Result<()> {
          message received ({})",
         drivers.join("echo_drv.so").display()
     );
-    let beam = beam_echo(&drivers)?;
+    let beam = beam_echo(&drivers, BEAM_RUNS)?;
     let ddll = ddll_echo(&drivers)?;
-    let best = beam.iter().copied().fold(f64::INFINITY, f64::min);
-    let mut sorted = beam.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
+    let (best, median) = best_and_median(&beam);
     println!("  ddll: {ddll:7.1} ns  (criterion estimate)");
     println!(
         "  BEAM: {best:7.1} ns  (best of {BEAM_RUNS} runs of {BEAM_ROUNDS}; median {median:.1} ns)"
     );
+    let (mut beam_turns, mut ddll_turns) = (Vec::new(), Vec::new());
+    for _ in 0..TURNS {
+        beam_turns.extend(beam_echo(&drivers, 1)?);
+        ddll_turns.push(ddll_echo_rounds(&drivers)?);
+    }
+    let (beam_best, beam_median) = best_and_median(&beam_turns);
+    let (ddll_best, ddll_median) = best_and_median(&ddll_turns);
+    println!("  taking turns, {TURNS} runs of {BEAM_ROUNDS} each:");
+    println!("    ddll: best {ddll_best:7.1} ns, median {ddll_median:7.1} ns");
+    println!("    BEAM: best {beam_best:7.1} ns, median {beam_median:7.1} ns");
     println!(
-        "  ddll does {:.2}x BEAM's round trips per second",
-        best / ddll
+        "  ddll does {:.2}x BEAM's round trips per second (best against best; {:.2}x median \
+         against median)",
+        beam_best / ddll_best,
+        beam_median / ddll_median
     );
     Ok(())
+}
+
+/// The smallest and the middle figure.
+fn best_and_median(figures: &[f64]) -> (f64, f64) {
+    let mut sorted = figures.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (sorted[0], sorted[sorted.len() / 2])
+}
+
+/// ns per round trip of one run of ddll's echo bench in its plain-loop mode
+/// (`DDLL_ECHO_ROUNDS`), over [`BEAM_ROUNDS`] round trips like a BEAM run.
+fn ddll_echo_rounds(drivers: &Path) -> Result<f64> {
+    let out = Command::new(env!("CARGO"))
+        .args(["bench", "--quiet", "-p", "ddll", "--bench", "echo"])
+        .env("DDLL_BENCH_DRIVERS", drivers)
+        .env("DDLL_ECHO_ROUNDS", BEAM_ROUNDS.to_string())
+        .current_dir(root())
+        .output()
+        .context("running cargo bench")?;
+    let stderr = String::from_utf8(out.stderr)?;
+    if !out.status.success() {
+        bail!("the ddll echo rounds failed: {stderr}");
+    }
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("ns_per_round_trip: "))
+        .with_context(|| format!("no figure in: {stderr}"))?
+        .parse()
+        .context("the figure")
 }
 
 /// Compiles `xtask/beam/MODULE.erl` into `target/beam-ebin`, then runs `erl` there with
@@ -310,9 +354,9 @@ fn run_erl_module(module: &str, eval: &str, extra: &[&OsStr], capture: bool) -> 
     Ok(String::from_utf8(out.stdout)?)
 }
 
-/// ns per round trip of each BEAM run.
-fn beam_echo(drivers: &Path) -> Result<Vec<f64>> {
-    let (rounds, runs) = (BEAM_ROUNDS.to_string(), BEAM_RUNS.to_string());
+/// ns per round trip of each of `runs` BEAM runs.
+fn beam_echo(drivers: &Path, runs: u32) -> Result<Vec<f64>> {
+    let (rounds, runs) = (BEAM_ROUNDS.to_string(), runs.to_string());
     let stdout = run_erl_module(
         "ddll_echo_bench",
         "ddll_echo_bench:main(init:get_plain_arguments())",

@@ -2,6 +2,12 @@
 //! the message received by the owner. Compare with BEAM on the same `echo_drv.so`:
 //! `cargo xtask echo-bench` runs this with `DDLL_BENCH_DRIVERS` set to the folder it also
 //! gives `erl` (`xtask/beam/ddll_echo_bench.erl`), and prints both figures.
+//!
+//! With `DDLL_ECHO_ROUNDS=N` set, it runs exactly N round trips, prints their mean time and
+//! exits instead: for counting instructions, which is repeatable on a busy machine
+//! (`valgrind --tool=callgrind target/release/deps/echo-HASH` with two values of N: the
+//! difference over the difference of N is the cost of one round trip), and for quick A/B runs
+//! of two builds taking turns.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -27,6 +33,21 @@ fn echo_round_trip(c: &mut Criterion) {
     };
     let port = rt.open_port(me.pid(), "echo_drv", options).expect("opens");
     let data = [b'x'; 64];
+    if let Some(rounds) = std::env::var_os("DDLL_ECHO_ROUNDS") {
+        let rounds: u64 = rounds
+            .to_str()
+            .and_then(|n| n.parse().ok())
+            .expect("DDLL_ECHO_ROUNDS is a number");
+        let t0 = std::time::Instant::now();
+        for _ in 0..rounds {
+            rt.port_command_bytes(me.pid(), &port, black_box(&data))
+                .expect("sent");
+            black_box(me.receive(Some(Duration::ZERO)).expect("echoed"));
+        }
+        let ns = t0.elapsed().as_nanos() as f64 / rounds as f64;
+        eprintln!("ns_per_round_trip: {ns:.1}");
+        std::process::exit(0);
+    }
     c.bench_function("echo_round_trip_64B", |b| {
         b.iter(|| {
             rt.port_command_bytes(me.pid(), &port, black_box(&data))

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use drv_abi::driver::Driver;
 use drv_abi::types::ErlDrvEntry;
-use parking_lot::ReentrantMutex;
 
 use crate::host::GlobalHost;
 use crate::port;
@@ -65,7 +64,7 @@ impl Runtime {
                 entry,
                 driver: Arc::new(LoadedDriver {
                     driver,
-                    lock: Arc::new(ReentrantMutex::new(())),
+                    lock: crate::port::new_callback_lock(),
                     in_flight: Default::default(),
                 }),
             });

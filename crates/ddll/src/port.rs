@@ -6,6 +6,8 @@
 //! port's identity in terms (`#Port<0.N>`).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -21,7 +23,101 @@ use crate::runtime::{Inner, LoadedDriver};
 /// `ERL_DRV_FLAG_USE_PORT_LOCKING`, else its driver's (shared by all its ports). Reentrant, so
 /// a callback may call API functions that run further callbacks of the same port (e.g.
 /// `driver_failure` runs `stop`).
-pub(crate) type CallbackLock = Arc<ReentrantMutex<()>>;
+///
+/// It also holds the open ports it serialises ([`LockedPorts`]): a thread holding the lock can
+/// use them without a reference count of its own (see [`with_locked`]).
+pub(crate) type CallbackLock = Arc<ReentrantMutex<LockedPorts>>;
+
+/// A new callback lock, serialising no port yet.
+pub(crate) fn new_callback_lock() -> CallbackLock {
+    Arc::new(ReentrantMutex::new(LockedPorts::default()))
+}
+
+/// The open ports of a callback lock, by handle: each is added when it enters the port table
+/// and removed when it leaves it, both under the lock. So a thread holding the lock that finds
+/// a port here has it alive for as long as it holds the lock and borrows this map, with no
+/// reference count taken: a port closed meanwhile (by a callback on this thread: other threads
+/// wait for the lock) stays here until the borrow ends.
+#[derive(Debug, Default)]
+pub(crate) struct LockedPorts {
+    open: RefCell<HashMap<u64, Arc<PortCell>, BuildHasherDefault<HandleHasher>>>,
+    /// Ports that entered the table while `open` was borrowed (created by a callback of a
+    /// command): added when the borrow ends.
+    opened_while_borrowed: RefCell<Vec<Arc<PortCell>>>,
+    /// `open` changed while borrowed: ports to add, or closed ports to drop.
+    changed_while_borrowed: Cell<bool>,
+}
+
+impl LockedPorts {
+    /// Adds `port` (open, in the table), later if the map is in use.
+    fn add(&self, port: Arc<PortCell>) {
+        match self.open.try_borrow_mut() {
+            Ok(mut open) => {
+                open.insert(port.handle, port);
+            }
+            Err(_) => {
+                self.opened_while_borrowed.borrow_mut().push(port);
+                self.changed_while_borrowed.set(true);
+            }
+        }
+    }
+
+    /// Removes the port `handle` (out of the table), later if the map is in use.
+    fn remove(&self, handle: u64) {
+        match self.open.try_borrow_mut() {
+            Ok(mut open) => {
+                open.remove(&handle);
+            }
+            Err(_) => self.changed_while_borrowed.set(true),
+        }
+    }
+
+    /// Applies the changes made while the map was borrowed, once it no longer is.
+    #[inline]
+    fn settle(&self) {
+        if self.changed_while_borrowed.get() {
+            self.apply_changes();
+        }
+    }
+
+    #[cold]
+    fn apply_changes(&self) {
+        if let Ok(mut open) = self.open.try_borrow_mut() {
+            self.changed_while_borrowed.set(false);
+            for port in self.opened_while_borrowed.take() {
+                open.insert(port.handle, port);
+            }
+            // A port closes (under this lock) before it leaves the table: closed ports have
+            // left it or are leaving, and are of no use to a command.
+            open.retain(|_, port| !port.is_closed());
+        }
+    }
+}
+
+/// Hashes a port handle with one multiplication (Fibonacci hashing): handles are unique, and
+/// their low bits (the slot) already spread.
+#[derive(Debug, Default)]
+pub(crate) struct HandleHasher(u64);
+
+impl HandleHasher {
+    const FACTOR: u64 = 0x9e37_79b9_7f4a_7c15;
+}
+
+impl Hasher for HandleHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(Self::FACTOR);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(Self::FACTOR);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// One open (or closing) port.
 ///
@@ -130,20 +226,34 @@ pub(crate) fn insert(build: impl FnOnce(u64) -> PortCell) -> Arc<PortCell> {
     let handle = (u64::from(slot.generation) << 32) | (u64::from(index) + 1);
     let port = Arc::new(build(handle));
     slot.port = Some(port.clone());
+    drop(table);
+    // Not under the table's lock: a callback holding the callback lock may look a port up.
+    port.lock.lock().add(port.clone());
     port
 }
 
 /// Forgets a port; its handle never resolves again.
 pub(crate) fn remove(handle: u64) {
-    let mut table = PORTS.write();
-    let Some(index) = slot_index(handle) else {
-        return;
-    };
-    let generation = (handle >> 32) as u32;
-    if let Some(slot) = table.slots.get_mut(index) {
-        if slot.generation == generation && slot.port.take().is_some() {
+    let removed = {
+        let mut table = PORTS.write();
+        let Some(index) = slot_index(handle) else {
+            return;
+        };
+        let generation = (handle >> 32) as u32;
+        let Some(slot) = table.slots.get_mut(index) else {
+            return;
+        };
+        if slot.generation != generation {
+            return;
+        }
+        let removed = slot.port.take();
+        if removed.is_some() {
             table.free.push(index as u32);
         }
+        removed
+    };
+    if let Some(port) = removed {
+        port.lock.lock().remove(handle);
     }
 }
 
@@ -191,6 +301,47 @@ pub(crate) fn lookup(handle: u64) -> Option<Arc<PortCell>> {
 }
 
 thread_local! {
+    /// The callback lock of the port this thread last ran a command on, by handle (a thread
+    /// usually talks to the same port many times). It keeps no port alive: ports leave the
+    /// lock's map when they close.
+    static COMMAND_LOCK: RefCell<Option<(u64, CallbackLock)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the callback lock of the port `handle` held and the port borrowed from it (no
+/// reference count taken: see [`LockedPorts`]), if this thread has remembered that port's lock
+/// ([`remember_lock`]) and the port is still in it; else `None` without calling `f` (the caller
+/// then looks the port up in the table). The port may have closed: `f` checks.
+#[inline]
+pub(crate) fn with_locked<R>(handle: u64, f: impl FnOnce(&Arc<PortCell>) -> R) -> Option<R> {
+    COMMAND_LOCK
+        .try_with(|cache| {
+            let cache = cache.try_borrow().ok()?;
+            let (cached, lock) = cache.as_ref()?;
+            if *cached != handle {
+                return None;
+            }
+            let locked = lock.lock();
+            let result = {
+                let open = locked.open.try_borrow().ok()?;
+                f(open.get(&handle)?)
+            };
+            locked.settle();
+            Some(result)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Remembers `port`'s callback lock for this thread's next [`with_locked`].
+pub(crate) fn remember_lock(port: &PortCell) {
+    let _ = COMMAND_LOCK.try_with(|cache| {
+        if let Ok(mut cache) = cache.try_borrow_mut() {
+            *cache = Some((port.handle, port.lock.clone()));
+        }
+    });
+}
+
+thread_local! {
     /// The port whose callback this thread is running (innermost), for the API fast path.
     static CURRENT: Cell<*const PortCell> = const { Cell::new(std::ptr::null()) };
 }
@@ -227,6 +378,7 @@ pub(crate) fn with_current_port<R>(f: impl FnOnce(&PortCell) -> R) -> Option<R> 
 
 /// Calls `f` with the port behind `handle`: the current callback's port without touching the
 /// table when it matches, else the table's entry.
+#[inline]
 pub(crate) fn with_port<R>(handle: ErlDrvPort, f: impl FnOnce(&PortCell) -> R) -> Option<R> {
     with_port_number(handle as usize as u64, f)
 }

@@ -13,7 +13,7 @@ use drv_abi::types::{ERL_DRV_FLAG_USE_PORT_LOCKING, PORT_CONTROL_FLAG_BINARY};
 use drv_abi::PortFailure;
 use drv_queue::BinaryRef;
 use drv_term::{Atom, Pid, Ref, Term};
-use parking_lot::{Mutex, ReentrantMutex};
+use parking_lot::Mutex;
 
 use crate::error::Exception;
 use crate::port::{self, CallbackLock, PortCell, PortState};
@@ -32,7 +32,7 @@ pub(crate) struct LoadedDriver {
 impl LoadedDriver {
     fn port_lock(&self) -> CallbackLock {
         if self.driver.flags() & ERL_DRV_FLAG_USE_PORT_LOCKING != 0 {
-            Arc::new(ReentrantMutex::new(()))
+            port::new_callback_lock()
         } else {
             self.lock.clone()
         }
@@ -167,7 +167,7 @@ impl DriverHost for Loader<'_> {
                     name.to_owned(),
                     Arc::new(LoadedDriver {
                         driver,
-                        lock: Arc::new(ReentrantMutex::new(())),
+                        lock: port::new_callback_lock(),
                         in_flight: Default::default(),
                     }),
                 );
@@ -572,6 +572,7 @@ impl Runtime {
     /// Runs a callback of `port` serialised with its others; `None` if the port has closed.
     /// Afterwards a port closing with data queued terminates if the queue is now empty (BEAM
     /// checks this after every port task).
+    #[inline]
     fn callback<R>(
         &self,
         port: &Arc<PortCell>,
@@ -579,16 +580,35 @@ impl Runtime {
         f: impl FnOnce(drv_abi::driver::DriverData) -> R,
     ) -> Option<R> {
         let _serial = port.lock.lock();
+        Self::locked_callback(port, caller, f)
+    }
+
+    /// [`Runtime::callback`] for a caller that holds the port's callback lock.
+    #[inline]
+    fn locked_callback<R>(
+        port: &Arc<PortCell>,
+        caller: &Pid,
+        f: impl FnOnce(drv_abi::driver::DriverData) -> R,
+    ) -> Option<R> {
         if port.is_closed() {
             return None;
         }
         let data = *port.data.get()?;
         port.set_caller(caller);
         let result = port::with_current(port, || f(data));
-        if port.queue.is_closing() {
-            self.terminate_if_drained(port);
-        }
+        Self::after_callback(port);
         Some(result)
+    }
+
+    /// After any callback: a port closing with data queued terminates if its queue is now
+    /// empty (BEAM checks this after every port task).
+    #[inline]
+    fn after_callback(port: &Arc<PortCell>) {
+        if port.queue.is_closing() {
+            if let Some(runtime) = Runtime::upgrade(port) {
+                runtime.terminate_if_drained(port);
+            }
+        }
     }
 
     /// Runs a callback of `port` for the runtime itself (a timeout, an async completion),
@@ -603,12 +623,7 @@ impl Runtime {
         }
         let data = *port.data.get()?;
         let result = port::with_current(port, || f(data));
-        // As after any callback: a closing port whose queue this one emptied terminates.
-        if port.queue.is_closing() {
-            if let Some(runtime) = Runtime::upgrade(port) {
-                runtime.terminate_if_drained(port);
-            }
-        }
+        Self::after_callback(port);
         Some(result)
     }
 
@@ -620,9 +635,9 @@ impl Runtime {
         id: &drv_term::Port,
         data: &Term,
     ) -> Result<(), Exception> {
-        let done = self.open_port_of(id).and_then(|port| {
-            let command = Command::of(&port, data).ok_or_else(Exception::badarg)?;
-            self.run_command(caller, &port, &command)
+        let done = self.with_command_port(id, |port| {
+            let command = Command::of(port, data).ok_or_else(Exception::badarg)?;
+            self.run_command(caller, port, &command)
         });
         self.settle();
         done
@@ -636,13 +651,42 @@ impl Runtime {
         id: &drv_term::Port,
         bytes: &[u8],
     ) -> Result<(), Exception> {
-        let done = self
-            .open_port_of(id)
-            .and_then(|port| self.command_bytes(caller, &port, bytes));
+        let done = self.with_command_port(id, |port| self.command_bytes(caller, port, bytes));
         self.settle();
         done
     }
 
+    /// Runs a command on the port `id`: on the hot path of `port_command`, with the port
+    /// borrowed under its callback lock rather than counted (see [`port::with_locked`]).
+    #[inline]
+    fn with_command_port(
+        &self,
+        id: &drv_term::Port,
+        command: impl Fn(&Arc<PortCell>) -> Result<(), Exception>,
+    ) -> Result<(), Exception> {
+        let handle = id.local_id().ok_or_else(Exception::badarg)?;
+        let locked = port::with_locked(handle, |port| {
+            // A port closing with data queued refuses commands, as `open_port_of` does.
+            if std::ptr::eq(port.runtime.as_ptr(), Arc::as_ptr(&self.inner))
+                && !port.is_closed()
+                && !port.queue.is_closing()
+            {
+                command(port)
+            } else {
+                Err(Exception::badarg())
+            }
+        });
+        if let Some(done) = locked {
+            return done;
+        }
+        let port = self.open_port_of(id)?;
+        port::remember_lock(&port);
+        let _serial = port.lock.lock();
+        command(&port)
+    }
+
+    /// A command with flat data, for a caller that holds the port's callback lock.
+    #[inline]
     fn command_bytes(
         &self,
         caller: &Pid,
@@ -654,9 +698,9 @@ impl Runtime {
             let binary = BinaryRef::from_slice(bytes).ok_or_else(Exception::badarg)?;
             let one = [bytes.len()];
             let segments: &[usize] = if bytes.is_empty() { &[] } else { &one };
-            self.callback(port, caller, |data| driver.outputv(data, &binary, segments))
+            Self::locked_callback(port, caller, |data| driver.outputv(data, &binary, segments))
         } else {
-            self.callback(port, caller, |data| driver.output(data, bytes))
+            Self::locked_callback(port, caller, |data| driver.output(data, bytes))
         };
         match done {
             Some(true) => Ok(()),
@@ -666,6 +710,7 @@ impl Runtime {
         }
     }
 
+    /// A command, for a caller that holds the port's callback lock.
     fn run_command(
         &self,
         caller: &Pid,
@@ -677,7 +722,7 @@ impl Runtime {
             Command::Vector(vector) => {
                 let driver = &port.driver.driver;
                 let binary = BinaryRef::from_slice(&vector.data).ok_or_else(Exception::badarg)?;
-                self.callback(port, caller, |data| {
+                Self::locked_callback(port, caller, |data| {
                     driver.outputv(data, &binary, &vector.segments)
                 })
                 .map(|_| ())
@@ -936,6 +981,7 @@ impl Runtime {
     }
 
     /// Output from a driver to its port's owner: `{Port, {data, Data}}`.
+    #[inline]
     pub(crate) fn output(port: &PortCell, header: &[u8], body: Bytes) {
         let data = if port.binary {
             if header.is_empty() {
@@ -985,6 +1031,7 @@ impl Runtime {
     }
 
     /// Sends `{Port, {data, Data}}` to the port's owner unless the port has closed.
+    #[inline]
     fn deliver_data(port: &PortCell, data: Term) {
         // Interning takes a lock; the atom of every data message is looked up once.
         static DATA: std::sync::OnceLock<Atom> = std::sync::OnceLock::new();
@@ -1171,6 +1218,7 @@ impl Runtime {
             [Term::Pid(from), Term::Tuple(cmd)] if cmd.len() == 2 && cmd[0] == atom("command") => {
                 match Command::of(&port, &cmd[1]) {
                     Some(command) => {
+                        let _serial = port.lock.lock();
                         let _ = self.run_command(from, &port, &command);
                     }
                     None => self.close_port(&port, atom("badsig")),

@@ -343,6 +343,7 @@ impl Driver {
         NonNull::new(entry.cast::<ErlDrvEntry>()).ok_or(LoadError::DriverInitFailed)
     }
 
+    #[inline]
     fn entry(&self) -> &ErlDrvEntry {
         // SAFETY: the entry stays valid while the library is open, i.e. as long as `self`.
         unsafe { self.entry.as_ref() }
@@ -365,6 +366,7 @@ impl Driver {
     }
 
     /// Whether the driver has an `outputv` callback.
+    #[inline]
     pub fn has_outputv(&self) -> bool {
         self.entry().outputv.is_some()
     }
@@ -420,6 +422,7 @@ impl Driver {
     }
 
     /// `output(data, buf, len)`; returns false when the driver has no `output`.
+    #[inline]
     pub fn output(&self, data: DriverData, bytes: &[u8]) -> bool {
         let Some(output) = self.entry().output else {
             return false;

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use crate::{Atom, TermData};
 
 /// The node name of a non-distributed BEAM.
+#[inline]
 pub fn local_node() -> Atom {
     static NODE: OnceLock<Atom> = OnceLock::new();
     *NODE.get_or_init(|| Atom::new("nonode@nohost"))
@@ -36,6 +37,7 @@ pub struct Pid {
 
 impl Pid {
     /// The local pid with number `n` (low 32 bits as id, high 32 bits as serial).
+    #[inline]
     pub fn local(n: u64) -> Pid {
         Pid {
             node: local_node(),
@@ -46,6 +48,7 @@ impl Pid {
     }
 
     /// The number given to [`Pid::local`], or `None` for a pid of another node.
+    #[inline]
     pub fn local_id(&self) -> Option<u64> {
         (self.node == local_node() && self.creation == 0)
             .then_some((u64::from(self.serial) << 32) | u64::from(self.id))
@@ -78,6 +81,7 @@ pub struct Port {
 
 impl Port {
     /// The local port with number `n`.
+    #[inline]
     pub fn local(n: u64) -> Port {
         Port {
             node: local_node(),
@@ -87,6 +91,7 @@ impl Port {
     }
 
     /// The number given to [`Port::local`], or `None` for a port of another node.
+    #[inline]
     pub fn local_id(&self) -> Option<u64> {
         (self.node == local_node() && self.creation == 0).then_some(self.id)
     }
