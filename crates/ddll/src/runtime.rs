@@ -580,21 +580,25 @@ impl Runtime {
         f: impl FnOnce(drv_abi::driver::DriverData) -> R,
     ) -> Option<R> {
         let _serial = port.lock.lock();
-        Self::locked_callback(port, caller, f)
+        Self::locked_callback(port, Some(caller), f)
     }
 
     /// [`Runtime::callback`] for a caller that holds the port's callback lock.
     #[inline]
+    /// `caller` is the process making the call (`driver_caller`); `None` for the runtime's own
+    /// callbacks, which leave it as it was.
     fn locked_callback<R>(
         port: &Arc<PortCell>,
-        caller: &Pid,
+        caller: Option<&Pid>,
         f: impl FnOnce(drv_abi::driver::DriverData) -> R,
     ) -> Option<R> {
         if port.is_closed() {
             return None;
         }
         let data = *port.data.get()?;
-        port.set_caller(caller);
+        if let Some(caller) = caller {
+            port.set_caller(caller);
+        }
         let result = port::with_current(port, || f(data));
         Self::after_callback(port);
         Some(result)
@@ -618,13 +622,7 @@ impl Runtime {
         f: impl FnOnce(drv_abi::driver::DriverData) -> R,
     ) -> Option<R> {
         let _serial = port.lock.lock();
-        if port.is_closed() {
-            return None;
-        }
-        let data = *port.data.get()?;
-        let result = port::with_current(port, || f(data));
-        Self::after_callback(port);
-        Some(result)
+        Self::locked_callback(port, None, f)
     }
 
     /// `port_command(Port, Data)`: the driver's `outputv` when it has one (with the data cut
@@ -698,9 +696,11 @@ impl Runtime {
             let binary = BinaryRef::from_slice(bytes).ok_or_else(Exception::badarg)?;
             let one = [bytes.len()];
             let segments: &[usize] = if bytes.is_empty() { &[] } else { &one };
-            Self::locked_callback(port, caller, |data| driver.outputv(data, &binary, segments))
+            Self::locked_callback(port, Some(caller), |data| {
+                driver.outputv(data, &binary, segments)
+            })
         } else {
-            Self::locked_callback(port, caller, |data| driver.output(data, bytes))
+            Self::locked_callback(port, Some(caller), |data| driver.output(data, bytes))
         };
         match done {
             Some(true) => Ok(()),
@@ -722,7 +722,7 @@ impl Runtime {
             Command::Vector(vector) => {
                 let driver = &port.driver.driver;
                 let binary = BinaryRef::from_slice(&vector.data).ok_or_else(Exception::badarg)?;
-                Self::locked_callback(port, caller, |data| {
+                Self::locked_callback(port, Some(caller), |data| {
                     driver.outputv(data, &binary, &vector.segments)
                 })
                 .map(|_| ())
