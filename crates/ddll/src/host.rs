@@ -31,6 +31,15 @@ fn copy_bytes(bytes: &[u8]) -> Bytes {
 impl Host for GlobalHost {
     fn output(&self, handle: ErlDrvPort, header: &[u8], body: OutputBody<'_>) -> c_int {
         port::with_port(handle, |port| {
+            let body_len = match &body {
+                OutputBody::Bytes(b) => b.len(),
+                OutputBody::Binary { len, .. } => *len,
+                OutputBody::Vector(pieces) => pieces.iter().map(Bytes::len).sum(),
+            };
+            // What a closing port drops is not counted (BEAM does not deliver it either).
+            if !port.queue.is_closing() {
+                port.bytes.add_input(header.len() + body_len);
+            }
             match body {
                 OutputBody::Bytes(b) => Runtime::output(port, header, copy_bytes(b)),
                 OutputBody::Binary {

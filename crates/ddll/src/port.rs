@@ -147,6 +147,47 @@ pub(crate) struct PortCell {
     pub(crate) queue: crate::queue::PortQueueState,
     /// The port's timer.
     pub(crate) timer: crate::timers::PortTimer,
+    /// `port_info`'s `input` and `output` counts.
+    pub(crate) bytes: ByteCounts,
+}
+
+/// The byte counts `port_info` reports, as BEAM keeps them: `input` counts what the driver sends
+/// to Erlang by `driver_output` and its variants (headers included), `output` what
+/// `port_command` hands the driver. Term output, `port_control` and `port_call` count in
+/// neither.
+#[derive(Debug, Default)]
+pub(crate) struct ByteCounts {
+    input: AtomicU64,
+    output: AtomicU64,
+}
+
+impl ByteCounts {
+    /// Counts driver output; called under the port's callback lock, so there is one writer at a
+    /// time and a plain load and store do (no read-modify-write on the output path).
+    #[inline]
+    pub(crate) fn add_input(&self, n: usize) {
+        Self::add(&self.input, n);
+    }
+
+    /// Counts a command's bytes; under the port's callback lock, as `add_input`.
+    #[inline]
+    pub(crate) fn add_output(&self, n: usize) {
+        Self::add(&self.output, n);
+    }
+
+    #[inline]
+    fn add(counter: &AtomicU64, n: usize) {
+        let sum = counter.load(Ordering::Relaxed).wrapping_add(n as u64);
+        counter.store(sum, Ordering::Relaxed);
+    }
+
+    /// `(input, output)`.
+    pub(crate) fn get(&self) -> (u64, u64) {
+        (
+            self.input.load(Ordering::Relaxed),
+            self.output.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// The rest of a port's state, read and written under its mutex.

@@ -527,6 +527,7 @@ impl Runtime {
             }),
             queue: Default::default(),
             timer: Default::default(),
+            bytes: Default::default(),
         });
         self.inner.ports.lock().insert(port.handle, port.clone());
         // The callback lock is held until the port's data is in place: a timeout or an async
@@ -691,6 +692,7 @@ impl Runtime {
         port: &Arc<PortCell>,
         bytes: &[u8],
     ) -> Result<(), Exception> {
+        port.bytes.add_output(bytes.len());
         let driver = &port.driver.driver;
         let done = if driver.has_outputv() {
             let binary = BinaryRef::from_slice(bytes).ok_or_else(Exception::badarg)?;
@@ -720,6 +722,7 @@ impl Runtime {
         match command {
             Command::Flat(bytes) => self.command_bytes(caller, port, bytes),
             Command::Vector(vector) => {
+                port.bytes.add_output(vector.data.len());
                 let driver = &port.driver.driver;
                 let binary = BinaryRef::from_slice(&vector.data).ok_or_else(Exception::badarg)?;
                 Self::locked_callback(port, Some(caller), |data| {
@@ -1164,6 +1167,7 @@ impl Runtime {
             .lock()
             .os_pid
             .map_or(atom("undefined"), |p| Term::Int(p as i64));
+        let (input, output) = port.bytes.get();
         Term::List(vec![
             Term::Tuple(vec![
                 atom("name"),
@@ -1175,8 +1179,8 @@ impl Runtime {
                 Term::Int((port.handle & 0xffff_ffff) as i64),
             ]),
             Term::Tuple(vec![atom("connected"), owner]),
-            Term::Tuple(vec![atom("input"), Term::Int(0)]),
-            Term::Tuple(vec![atom("output"), Term::Int(0)]),
+            Term::Tuple(vec![atom("input"), Term::from(input)]),
+            Term::Tuple(vec![atom("output"), Term::from(output)]),
             Term::Tuple(vec![atom("os_pid"), os_pid]),
         ])
     }
