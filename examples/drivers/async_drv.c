@@ -410,30 +410,14 @@ static ErlDrvSSizeT async_control(ErlDrvData data, unsigned int command,
 }
 
 static ErlDrvEntry async_entry = {
-    NULL,          /* init */
-    async_start,
-    async_stop,
-    NULL,          /* output */
-    NULL,          /* ready_input */
-    NULL,          /* ready_output */
-    "async_drv",
-    NULL,          /* finish */
-    NULL,          /* handle */
-    async_control,
-    NULL,          /* timeout */
-    NULL,          /* outputv */
-    async_ready,
-    NULL,          /* flush */
-    NULL,          /* call */
-    NULL,          /* event */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,             /* driver_flags */
-    NULL,          /* handle2 */
-    NULL,          /* process_exit */
-    NULL,          /* stop_select */
-    NULL           /* emergency_close */
+    .start = async_start,
+    .stop = async_stop,
+    .driver_name = "async_drv",
+    .control = async_control,
+    .ready_async = async_ready,
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 DRIVER_INIT(async_drv)

@@ -9,30 +9,11 @@ static int bad_init_init(void)
 }
 
 static ErlDrvEntry bad_init_drv_entry = {
-    bad_init_init, /* init */
-    NULL,              /* start */
-    NULL,              /* stop */
-    NULL,              /* output */
-    NULL,              /* ready_input */
-    NULL,              /* ready_output */
-    "bad_init_drv",    /* driver_name */
-    NULL,              /* finish */
-    NULL,              /* handle */
-    NULL,              /* control */
-    NULL,              /* timeout */
-    NULL,              /* outputv */
-    NULL,              /* ready_async */
-    NULL,              /* flush */
-    NULL,              /* call */
-    NULL,              /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,                 /* driver_flags */
-    NULL,              /* handle2 */
-    NULL,              /* process_exit */
-    NULL,              /* stop_select */
-    NULL               /* emergency_close */
+    .init = bad_init_init,
+    .driver_name = "bad_init_drv",
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 DRIVER_INIT(bad_init_drv)

@@ -286,30 +286,15 @@ static ErlDrvSSizeT echo_call(ErlDrvData data, unsigned int command, char *buf,
 }
 
 static ErlDrvEntry echo_driver_entry = {
-    NULL,              /* init */
-    echo_start,        /* start */
-    echo_stop,         /* stop */
-    echo_output,       /* output */
-    NULL,              /* ready_input */
-    NULL,              /* ready_output */
-    "echo_drv",        /* driver_name */
-    NULL,              /* finish */
-    NULL,              /* handle (runtime's) */
-    echo_control,      /* control */
-    NULL,              /* timeout */
-    NULL,              /* outputv */
-    NULL,              /* ready_async */
-    NULL,              /* flush */
-    echo_call,         /* call */
-    NULL,              /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,                 /* driver_flags */
-    NULL,              /* handle2 (runtime's) */
-    NULL,              /* process_exit */
-    NULL,              /* stop_select */
-    NULL               /* emergency_close */
+    .start = echo_start,
+    .stop = echo_stop,
+    .output = echo_output,
+    .driver_name = "echo_drv",
+    .control = echo_control,
+    .call = echo_call,
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 DRIVER_INIT(echo_drv)

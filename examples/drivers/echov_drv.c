@@ -47,30 +47,14 @@ static void echov_outputv(ErlDrvData data, ErlIOVec *ev)
 }
 
 static ErlDrvEntry echov_driver_entry = {
-    NULL,              /* init */
-    echov_start,       /* start */
-    echov_stop,        /* stop */
-    NULL,              /* output: outputv takes all commands */
-    NULL,              /* ready_input */
-    NULL,              /* ready_output */
-    "echov_drv",       /* driver_name */
-    NULL,              /* finish */
-    NULL,              /* handle */
-    NULL,              /* control */
-    NULL,              /* timeout */
-    echov_outputv,     /* outputv */
-    NULL,              /* ready_async */
-    NULL,              /* flush */
-    NULL,              /* call */
-    NULL,              /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,                 /* driver_flags */
-    NULL,              /* handle2 */
-    NULL,              /* process_exit */
-    NULL,              /* stop_select */
-    NULL               /* emergency_close */
+    .start = echov_start,
+    .stop = echov_stop,
+    .output = NULL, /* outputv takes all commands */
+    .driver_name = "echov_drv",
+    .outputv = echov_outputv,
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 DRIVER_INIT(echov_drv)

@@ -6,30 +6,9 @@
 #include "erl_driver.h"
 
 static ErlDrvEntry major2_drv_entry = {
-    NULL,              /* init */
-    NULL,              /* start */
-    NULL,              /* stop */
-    NULL,              /* output */
-    NULL,              /* ready_input */
-    NULL,              /* ready_output */
-    "major2_drv",      /* driver_name */
-    NULL,              /* finish */
-    NULL,              /* handle */
-    NULL,              /* control */
-    NULL,              /* timeout */
-    NULL,              /* outputv */
-    NULL,              /* ready_async */
-    NULL,              /* flush */
-    NULL,              /* call */
-    NULL,              /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    2,                 /* major_version */
-    0,                 /* minor_version */
-    0,                 /* driver_flags */
-    NULL,              /* handle2 */
-    NULL,              /* process_exit */
-    NULL,              /* stop_select */
-    NULL               /* emergency_close */
+    .driver_name = "major2_drv",
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = 2,
 };
 
 DRIVER_INIT(major2_drv)

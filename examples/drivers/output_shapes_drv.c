@@ -125,30 +125,13 @@ static void shapes_output(ErlDrvData data, char *buf, ErlDrvSizeT len)
 }
 
 static ErlDrvEntry shapes_driver_entry = {
-    NULL,                 /* init */
-    shapes_start,         /* start */
-    shapes_stop,          /* stop */
-    shapes_output,        /* output */
-    NULL,                 /* ready_input */
-    NULL,                 /* ready_output */
-    "output_shapes_drv",  /* driver_name */
-    NULL,                 /* finish */
-    NULL,                 /* handle */
-    NULL,                 /* control */
-    NULL,                 /* timeout */
-    NULL,                 /* outputv */
-    NULL,                 /* ready_async */
-    NULL,                 /* flush */
-    NULL,                 /* call */
-    NULL,                 /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,                    /* driver_flags */
-    NULL,                 /* handle2 */
-    NULL,                 /* process_exit */
-    NULL,                 /* stop_select */
-    NULL                  /* emergency_close */
+    .start = shapes_start,
+    .stop = shapes_stop,
+    .output = shapes_output,
+    .driver_name = "output_shapes_drv",
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 DRIVER_INIT(output_shapes_drv)

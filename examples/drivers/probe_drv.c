@@ -169,30 +169,13 @@ static ErlDrvSSizeT probe_linked_control(ErlDrvData data, unsigned int command, 
 }
 
 static ErlDrvEntry probe_linked_entry = {
-    NULL,                 /* init */
-    probe_start,          /* start */
-    probe_stop,           /* stop */
-    NULL,                 /* output */
-    NULL,                 /* ready_input */
-    NULL,                 /* ready_output */
-    "probe_linked",       /* driver_name */
-    NULL,                 /* finish */
-    NULL,                 /* handle */
-    probe_linked_control, /* control */
-    NULL,                 /* timeout */
-    NULL,                 /* outputv */
-    NULL,                 /* ready_async */
-    NULL,                 /* flush */
-    NULL,                 /* call */
-    NULL,                 /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,                    /* driver_flags */
-    NULL,                 /* handle2 */
-    NULL,                 /* process_exit */
-    NULL,                 /* stop_select */
-    NULL                  /* emergency_close */
+    .start = probe_start,
+    .stop = probe_stop,
+    .driver_name = "probe_linked",
+    .control = probe_linked_control,
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 static ErlDrvEntry probe_entry;
@@ -237,30 +220,16 @@ static ErlDrvSSizeT probe_control(ErlDrvData data, unsigned int command, char *b
 }
 
 static ErlDrvEntry probe_entry = {
-    probe_init,    /* init */
-    probe_start,   /* start */
-    probe_stop,    /* stop */
-    probe_output,  /* output */
-    NULL,          /* ready_input */
-    NULL,          /* ready_output */
-    "probe_drv",   /* driver_name */
-    probe_finish,  /* finish */
-    NULL,          /* handle */
-    probe_control, /* control */
-    NULL,          /* timeout */
-    NULL,          /* outputv */
-    NULL,          /* ready_async */
-    NULL,          /* flush */
-    NULL,          /* call */
-    NULL,          /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,             /* driver_flags */
-    NULL,          /* handle2 */
-    NULL,          /* process_exit */
-    NULL,          /* stop_select */
-    NULL           /* emergency_close */
+    .init = probe_init,
+    .start = probe_start,
+    .stop = probe_stop,
+    .output = probe_output,
+    .driver_name = "probe_drv",
+    .finish = probe_finish,
+    .control = probe_control,
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 DRIVER_INIT(probe_drv)

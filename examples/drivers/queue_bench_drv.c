@@ -128,30 +128,13 @@ static ErlDrvSSizeT bench_control(ErlDrvData data, unsigned int command, char *b
 }
 
 static ErlDrvEntry bench_driver_entry = {
-    NULL,              /* init */
-    bench_start,       /* start */
-    bench_stop,        /* stop */
-    NULL,              /* output */
-    NULL,              /* ready_input */
-    NULL,              /* ready_output */
-    "queue_bench_drv", /* driver_name */
-    NULL,              /* finish */
-    NULL,              /* handle */
-    bench_control,     /* control */
-    NULL,              /* timeout */
-    NULL,              /* outputv */
-    NULL,              /* ready_async */
-    NULL,              /* flush */
-    NULL,              /* call */
-    NULL,              /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,                 /* driver_flags */
-    NULL,              /* handle2 */
-    NULL,              /* process_exit */
-    NULL,              /* stop_select */
-    NULL               /* emergency_close */
+    .start = bench_start,
+    .stop = bench_stop,
+    .driver_name = "queue_bench_drv",
+    .control = bench_control,
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 DRIVER_INIT(queue_bench_drv)

@@ -717,34 +717,19 @@ static ErlDrvSSizeT queue_call(ErlDrvData data, unsigned int command, char *buf,
 }
 
 static ErlDrvEntry queue_driver_entry = {
-    NULL,              /* init */
-    queue_start,       /* start */
-    queue_stop,        /* stop */
-    queue_output,      /* output */
-    NULL,              /* ready_input */
-    NULL,              /* ready_output */
-    STRINGIFY(QUEUE_DRV_NAME), /* driver_name */
-    NULL,              /* finish */
-    NULL,              /* handle */
-    queue_control,     /* control */
-    NULL,              /* timeout */
-    NULL,              /* outputv */
-    NULL,              /* ready_async */
+    .start = queue_start,
+    .stop = queue_stop,
+    .output = queue_output,
+    .driver_name = STRINGIFY(QUEUE_DRV_NAME),
+    .control = queue_control,
 #if QUEUE_DRV_FLUSH
-    queue_flush,       /* flush */
-#else
-    NULL,              /* flush */
+    .flush = queue_flush,
 #endif
-    queue_call,        /* call */
-    NULL,              /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    ERL_DRV_FLAG_USE_PORT_LOCKING, /* driver_flags */
-    NULL,              /* handle2 */
-    NULL,              /* process_exit */
-    NULL,              /* stop_select */
-    NULL               /* emergency_close */
+    .call = queue_call,
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
+    .driver_flags = ERL_DRV_FLAG_USE_PORT_LOCKING,
 };
 
 DRIVER_INIT(QUEUE_DRV_NAME)

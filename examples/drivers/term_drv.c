@@ -454,30 +454,14 @@ static void term_output(ErlDrvData data, char *buf_in, ErlDrvSizeT len)
 }
 
 static ErlDrvEntry term_driver_entry = {
-    NULL,              /* init */
-    term_start,        /* start */
-    term_stop,         /* stop */
-    term_output,       /* output */
-    NULL,              /* ready_input */
-    NULL,              /* ready_output */
-    "term_drv",        /* driver_name */
-    NULL,              /* finish */
-    NULL,              /* handle (runtime's) */
-    term_control,      /* control */
-    NULL,              /* timeout */
-    NULL,              /* outputv */
-    NULL,              /* ready_async */
-    NULL,              /* flush */
-    NULL,              /* call */
-    NULL,              /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,                 /* driver_flags */
-    NULL,              /* handle2 (runtime's) */
-    NULL,              /* process_exit */
-    NULL,              /* stop_select */
-    NULL               /* emergency_close */
+    .start = term_start,
+    .stop = term_stop,
+    .output = term_output,
+    .driver_name = "term_drv",
+    .control = term_control,
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 DRIVER_INIT(term_drv)

@@ -204,30 +204,14 @@ static ErlDrvSSizeT timer_control(ErlDrvData data, unsigned int command,
 }
 
 static ErlDrvEntry timer_entry = {
-    NULL,          /* init */
-    timer_start,
-    timer_stop,
-    NULL,          /* output */
-    NULL,          /* ready_input */
-    NULL,          /* ready_output */
-    "timer_drv",
-    NULL,          /* finish */
-    NULL,          /* handle */
-    timer_control,
-    timer_timeout,
-    NULL,          /* outputv */
-    NULL,          /* ready_async */
-    NULL,          /* flush */
-    NULL,          /* call */
-    NULL,          /* event */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,             /* driver_flags */
-    NULL,          /* handle2 */
-    NULL,          /* process_exit */
-    NULL,          /* stop_select */
-    NULL           /* emergency_close */
+    .start = timer_start,
+    .stop = timer_stop,
+    .driver_name = "timer_drv",
+    .control = timer_control,
+    .timeout = timer_timeout,
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 DRIVER_INIT(timer_drv)

@@ -16,30 +16,11 @@ static ErlDrvData undef_start(ErlDrvPort port, char *command)
 }
 
 static ErlDrvEntry undef_driver_entry = {
-    NULL,                   /* init */
-    undef_start,            /* start */
-    NULL,                   /* stop */
-    NULL,                   /* output */
-    NULL,                   /* ready_input */
-    NULL,                   /* ready_output */
-    "undefined_symbol_drv", /* driver_name */
-    NULL,                   /* finish */
-    NULL,                   /* handle */
-    NULL,                   /* control */
-    NULL,                   /* timeout */
-    NULL,                   /* outputv */
-    NULL,                   /* ready_async */
-    NULL,                   /* flush */
-    NULL,                   /* call */
-    NULL,                   /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,                      /* driver_flags */
-    NULL,                   /* handle2 */
-    NULL,                   /* process_exit */
-    NULL,                   /* stop_select */
-    NULL                    /* emergency_close */
+    .start = undef_start,
+    .driver_name = "undefined_symbol_drv",
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 DRIVER_INIT(undefined_symbol_drv)

@@ -5,30 +5,10 @@
 #include "erl_driver.h"
 
 static ErlDrvEntry wrong_name_drv_entry = {
-    NULL,              /* init */
-    NULL,              /* start */
-    NULL,              /* stop */
-    NULL,              /* output */
-    NULL,              /* ready_input */
-    NULL,              /* ready_output */
-    "other",           /* driver_name */
-    NULL,              /* finish */
-    NULL,              /* handle */
-    NULL,              /* control */
-    NULL,              /* timeout */
-    NULL,              /* outputv */
-    NULL,              /* ready_async */
-    NULL,              /* flush */
-    NULL,              /* call */
-    NULL,              /* unused_event_callback */
-    ERL_DRV_EXTENDED_MARKER,
-    ERL_DRV_EXTENDED_MAJOR_VERSION,
-    ERL_DRV_EXTENDED_MINOR_VERSION,
-    0,                 /* driver_flags */
-    NULL,              /* handle2 */
-    NULL,              /* process_exit */
-    NULL,              /* stop_select */
-    NULL               /* emergency_close */
+    .driver_name = "other",
+    .extended_marker = ERL_DRV_EXTENDED_MARKER,
+    .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
+    .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
 DRIVER_INIT(wrong_name_drv)
