@@ -11,7 +11,8 @@
 //! * `timer-bench` — the port timer and async job benches of ddll (criterion) beside the same
 //!   loops under BEAM, on the same driver libraries.
 //! * `beam-cycle [N]` — BEAM's load + unload cycle time on `echo_drv.so` (the figure to compare
-//!   with `cargo bench -p ddll --bench cycle`).
+//!   with `cargo bench -p ddll --bench cycle`), then the machine's floor: a C program's
+//!   dlopen + dlclose of a trivial library.
 //! * `stress [--helgrind | --plain] [OPS]` — the stress test (`crates/ddll/tests/stress.rs`)
 //!   run longer, under valgrind's memcheck (default; any error fails), helgrind (a report to
 //!   read: it cannot see parking_lot's locks), or without valgrind.
@@ -582,6 +583,44 @@ fn beam_cycle(args: &[String]) -> Result<()> {
         &extra,
         false,
     )?;
+    dlopen_floor(args.first().map(String::as_str))
+}
+
+/// The machine's own floor under a load + unload cycle: a C program's dlopen + dlclose of a
+/// trivial library (`xtask/floor`), which no loader can go below without skipping the close.
+fn dlopen_floor(cycles: Option<&str>) -> Result<()> {
+    let out = root().join("target/floor");
+    std::fs::create_dir_all(&out)?;
+    let src = root().join("xtask/floor");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let compile = |args: &[&OsStr]| -> Result<()> {
+        let status = Command::new(&cc)
+            .args(["-O2", "-Wall"])
+            .args(args)
+            .status()?;
+        if !status.success() {
+            bail!("{cc} failed on {args:?}");
+        }
+        Ok(())
+    };
+    let (lib, program) = (out.join("trivial_lib.so"), out.join("dlopen_cycle"));
+    compile(&[
+        OsStr::new("-shared"),
+        OsStr::new("-fPIC"),
+        src.join("trivial_lib.c").as_os_str(),
+        OsStr::new("-o"),
+        lib.as_os_str(),
+    ])?;
+    compile(&[
+        src.join("dlopen_cycle.c").as_os_str(),
+        OsStr::new("-o"),
+        program.as_os_str(),
+        OsStr::new("-ldl"),
+    ])?;
+    let status = Command::new(&program).arg(&lib).args(cycles).status()?;
+    if !status.success() {
+        bail!("the dlopen floor program failed");
+    }
     Ok(())
 }
 
