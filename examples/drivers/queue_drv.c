@@ -34,6 +34,12 @@
  *                    closed) -> their results
  *   $r "OFF LEN TXT" out-of-range binary slice: enq_bin/pushq_bin of a binary
  *                    of TXT at OFF/LEN    -> "enq_bin=R pushq_bin=R size=S"
+ *   $m               slices of one 256-byte binary, after emptying the queue:
+ *                    enq_bin 0+64, 128+64, 192+64 (adjacent to the one before),
+ *                    pushq_bin 64+32, enqv of 32+16 and 48+16 (adjacent), then
+ *                    deq 100 and deq of the rest -> "refc=A,B,C,D,E vlen=V
+ *                    deq100=F rest=G" (driver_binary_get_refc after each call,
+ *                    driver_peekq's vlen before the deqs)
  *   $l               driver_pdl_create (twice) -> "first=ok second=null"
  *   $L               driver_pdl_inc_refc then dec_refc -> "inc=+1 dec=+0"
  *                    (the changes from driver_pdl_get_refc) / "no_pdl"
@@ -528,6 +534,49 @@ static ErlDrvSSizeT bad_port_reply(ErlDrvPort bad, char **rbuf, ErlDrvSizeT rlen
     }
 }
 
+/* $m: every queued slice of a binary holds a reference and is an entry of its own. */
+static ErlDrvSSizeT slices_reply(ErlDrvPort port, char **rbuf, ErlDrvSizeT rlen)
+{
+    ErlDrvBinary *bin = driver_alloc_binary(256);
+    SysIOVec iov[2];
+    ErlDrvBinary *binv[2];
+    ErlIOVec ev;
+    long refc[5], after_deq, after_rest;
+    int i, vlen = -2;
+    if (bin == NULL)
+        return -1;
+    for (i = 0; i < 256; i++)
+        bin->orig_bytes[i] = (char)('a' + i % 26);
+    driver_deq(port, driver_sizeq(port));
+    driver_enq_bin(port, bin, 0, 64);
+    refc[0] = (long)driver_binary_get_refc(bin);
+    driver_enq_bin(port, bin, 128, 64);
+    refc[1] = (long)driver_binary_get_refc(bin);
+    driver_enq_bin(port, bin, 192, 64);
+    refc[2] = (long)driver_binary_get_refc(bin);
+    driver_pushq_bin(port, bin, 64, 32);
+    refc[3] = (long)driver_binary_get_refc(bin);
+    for (i = 0; i < 2; i++) {
+        iov[i].iov_base = bin->orig_bytes + 32 + 16 * i;
+        iov[i].iov_len = 16;
+        binv[i] = bin;
+    }
+    ev.vsize = 2;
+    ev.size = 32;
+    ev.iov = iov;
+    ev.binv = binv;
+    driver_enqv(port, &ev, 0);
+    refc[4] = (long)driver_binary_get_refc(bin);
+    driver_peekq(port, &vlen);
+    driver_deq(port, 100);
+    after_deq = (long)driver_binary_get_refc(bin);
+    driver_deq(port, driver_sizeq(port));
+    after_rest = (long)driver_binary_get_refc(bin);
+    driver_free_binary(bin);
+    return reply(rbuf, rlen, "refc=%ld,%ld,%ld,%ld,%ld vlen=%d deq100=%ld rest=%ld", refc[0],
+                 refc[1], refc[2], refc[3], refc[4], vlen, after_deq, after_rest);
+}
+
 static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *buf,
                                   ErlDrvSizeT len, char **rbuf, ErlDrvSizeT rlen)
 {
@@ -570,6 +619,9 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         out = reply(rbuf, rlen, "enq_bin=%d pushq_bin=%d size=%ld refc=%ld", rc, rc2,
                     signed_size(driver_sizeq(port)), (long)driver_binary_get_refc(bin));
         driver_free_binary(bin);
+        break;
+    case 'm':
+        out = slices_reply(port, rbuf, rlen);
         break;
     case 'v':
     case 'V':

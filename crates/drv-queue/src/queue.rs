@@ -4,16 +4,17 @@
 //! binary behind each slice, what `driver_peekqv` exposes), kept contiguous with a movable head
 //! index so both ends can grow without a ring wrap.
 //!
-//! Reference counting: the queue owns exactly one reference per *run* of consecutive entries
-//! that share a binary, not one per entry. Enqueueing another slice of the binary already at
-//! that end costs no atomic operation, and deq releases a binary only when its last entry in
-//! the run goes. Slices that continue the neighbouring entry's bytes in the same binary are
-//! merged into that entry.
+//! Reference counting is the runtime's: every entry owns one reference to its binary, so
+//! `driver_binary_get_refc` shows a driver the counts BEAM shows (one per queued slice), and
+//! slices of a driver's binaries are never merged (`driver_peekq`'s `vlen` is BEAM's too).
+//! `deq` drops the references of consecutive entries of one binary with one atomic operation.
 //!
 //! Copied data (`enq`) goes into a tail buffer: a binary owned by the queue that later copies
-//! append to. The queue never writes bytes that a reader has been shown: once the buffer has been
-//! handed out (`peekqv`, `peek_bytes`) no more is appended to it; it is rewound for reuse only
-//! when the queue's own reference is the last one.
+//! append to; a copy that continues the last entry's bytes extends that entry (so consecutive
+//! `driver_enq` calls give fewer entries than BEAM's one per call, and take no reference). The
+//! queue never writes bytes that a reader has been shown: once the buffer has been handed out
+//! (`peekqv`, `peek_bytes`) no more is appended to it; it is rewound for reuse only when the
+//! queue's own reference is the last one.
 
 use std::ffi::{c_char, c_int};
 use std::ptr;
@@ -178,11 +179,12 @@ impl PortQueue {
         self.copy_to_tail(data);
     }
 
-    /// Copies `data` to the tail buffer at `tail_pos` and queues it.
+    /// Copies `data` to the tail buffer at `tail_pos` and queues it, extending the last entry
+    /// when that holds the bytes just before.
     #[inline]
     fn copy_to_tail(&mut self, data: &[u8]) {
         let len = data.len();
-        debug_assert!(len <= self.tail_cap - self.tail_pos && !self.tail_exposed);
+        debug_assert!(len <= self.tail_cap - self.tail_pos && !self.tail_exposed && len > 0);
         // No reader has seen bytes past `tail_pos` (`tail_exposed` is false), so none can alias.
         // SAFETY: `tail_pos + len <= tail_cap`: in the tail binary's allocation, unaliased.
         let dst = unsafe {
@@ -195,6 +197,16 @@ impl PortQueue {
             .tail
             .as_ref()
             .map_or(ptr::null_mut(), BinaryRef::as_ptr);
+        let end = self.end;
+        if end > self.head && self.binv[end - 1] == tail {
+            let last = &mut self.iov[end - 1];
+            if last.iov_base.cast::<u8>().wrapping_add(last.iov_len) == dst {
+                // The previous copy: its entry already holds a reference on the tail.
+                last.iov_len += len;
+                self.size += len;
+                return;
+            }
+        }
         self.push_back_entry(dst, len, tail, false);
     }
 
@@ -388,32 +400,30 @@ impl PortQueue {
             return Ok(0);
         }
         self.size -= n;
-        let mut n = n;
-        while n > 0 {
-            let entry = &mut self.iov[self.head];
-            if n < entry.iov_len {
-                entry.iov_base = entry.iov_base.wrapping_add(n);
-                entry.iov_len -= n;
-                break;
-            }
-            n -= entry.iov_len;
-            self.pop_front();
+        // Fewer than `size` bytes go, so the loop stops at a live entry that keeps some bytes.
+        let (head, mut first_kept, mut n) = (self.head, self.head, n);
+        let iov = self.iov.as_mut_slice();
+        while n >= iov[first_kept].iov_len {
+            n -= iov[first_kept].iov_len;
+            first_kept += 1;
         }
+        let kept = &mut iov[first_kept];
+        kept.iov_base = kept.iov_base.wrapping_add(n);
+        kept.iov_len -= n;
+        self.head = first_kept;
+        // SAFETY: the entries before `first_kept` are gone; each owned one reference.
+        unsafe { release_entries(&self.binv[head..first_kept]) };
         Ok(self.size)
     }
 
-    /// Empties the queue, releasing the reference of each run.
+    /// Empties the queue, releasing the reference of each entry.
     fn release_all(&mut self) {
-        let live = &self.binv[self.head..self.end];
-        for (i, &bin) in live.iter().enumerate() {
-            if live.get(i + 1) != Some(&bin) {
-                // SAFETY: this is the last entry of its run, which owned one reference.
-                unsafe { binary::release(bin) };
-            }
-        }
+        let (head, end) = (self.head, self.end);
         self.head = 0;
         self.end = 0;
         self.size = 0;
+        // SAFETY: the entries are gone; each owned one reference.
+        unsafe { release_entries(&self.binv[head..end]) };
     }
 
     /// Removes everything.
@@ -426,6 +436,13 @@ impl PortQueue {
     #[inline]
     pub fn peekq(&self) -> &[SysIOVec] {
         &self.iov[self.head..self.end]
+    }
+
+    /// The binary of each entry, in order (`binv` of [`peekqv`](Self::peekqv), without handing
+    /// the buffers out: reading through the pointers is for as long as the queue is unchanged).
+    #[inline]
+    pub fn binaries(&self) -> &[*mut ErlDrvBinary] {
+        &self.binv[self.head..self.end]
     }
 
     /// Fills `ev` with the queue's own arrays (`driver_peekqv`) and returns the queued bytes.
@@ -506,29 +523,19 @@ impl PortQueue {
     }
 
     /// Appends an entry. `owned`: the caller hands over one reference on `bin`; otherwise the
-    /// queue takes one if the entry starts a new run.
+    /// queue takes one.
     #[inline(always)]
     fn push_back_entry(&mut self, base: *mut u8, len: usize, bin: *mut ErlDrvBinary, owned: bool) {
         debug_assert!(len > 0);
+        if !owned {
+            // SAFETY: `bin` is live (the caller holds a reference); the entry needs its own.
+            unsafe { binary::retain(bin) };
+        }
         self.size += len;
         let end = self.end;
         // One slice of each array per call: indexing the SmallVecs directly re-checks their
         // inline/heap state on every access.
         let (iov, binv) = (self.iov.as_mut_slice(), self.binv.as_mut_slice());
-        if end > self.head && binv[end - 1] == bin {
-            if owned {
-                // SAFETY: the caller handed over this reference; the run already holds one.
-                unsafe { binary::release(bin) };
-            }
-            let last = &mut iov[end - 1];
-            if last.iov_base.cast::<u8>().wrapping_add(last.iov_len) == base {
-                last.iov_len += len;
-                return;
-            }
-        } else if !owned {
-            // SAFETY: `bin` is live (caller holds a reference); the new run needs its own.
-            unsafe { binary::retain(bin) };
-        }
         if end < iov.len() && end < binv.len() {
             iov[end] = SysIOVec {
                 iov_base: base.cast::<c_char>(),
@@ -578,22 +585,11 @@ impl PortQueue {
     /// Prepends an entry; `owned` as for [`push_back_entry`](Self::push_back_entry).
     fn push_front_entry(&mut self, base: *mut u8, len: usize, bin: *mut ErlDrvBinary, owned: bool) {
         debug_assert!(len > 0);
-        self.size += len;
-        if self.end > self.head && self.binv[self.head] == bin {
-            if owned {
-                // SAFETY: the caller handed over this reference; the run already holds one.
-                unsafe { binary::release(bin) };
-            }
-            let first = &mut self.iov[self.head];
-            if base.wrapping_add(len) == first.iov_base.cast::<u8>() {
-                first.iov_base = base.cast::<c_char>();
-                first.iov_len += len;
-                return;
-            }
-        } else if !owned {
-            // SAFETY: `bin` is live (caller holds a reference); the new run needs its own.
+        if !owned {
+            // SAFETY: `bin` is live (the caller holds a reference); the entry needs its own.
             unsafe { binary::retain(bin) };
         }
+        self.size += len;
         if self.head == 0 {
             // Open spare room at the front, as much as is live, so pushes amortise.
             let room = self.vlen().max(4);
@@ -613,21 +609,22 @@ impl PortQueue {
         };
         self.binv[self.head] = bin;
     }
+}
 
-    /// Removes the head entry, releasing its binary if that ends its run.
-    #[inline]
-    fn pop_front(&mut self) {
-        let bin = self.binv[self.head];
-        self.head += 1;
-        if self.head == self.end {
-            self.head = 0;
-            self.end = 0;
-        } else if self.binv[self.head] == bin {
-            // The run continues; its reference stays.
-            return;
-        }
-        // SAFETY: the run that owned this reference has ended.
-        unsafe { binary::release(bin) };
+/// Drops the reference each of `binv`'s entries owned, one atomic operation per run of
+/// consecutive entries of one binary.
+///
+/// # Safety
+/// Each element is a live binary of this crate on which the caller owns one reference per
+/// occurrence, which this call consumes.
+#[inline]
+unsafe fn release_entries(binv: &[*mut ErlDrvBinary]) {
+    let mut rest = binv;
+    while let Some((&bin, tail)) = rest.split_first() {
+        let run = 1 + tail.iter().take_while(|&&next| next == bin).count();
+        // SAFETY: caller contract: `run` entries owned one reference each.
+        unsafe { binary::release_many(bin, run as isize) };
+        rest = &tail[run - 1..];
     }
 }
 
@@ -737,7 +734,8 @@ mod tests {
     }
 
     /// Runs `ops` against a queue referencing the binary `b"0123456789"`, then checks the
-    /// contents, the entry count and the binary's count (1 for the test + 1 per run).
+    /// contents, the entry count and the binary's count (1 for the test + 1 per entry, as in
+    /// the runtime).
     fn check(ops: &[Op], contents: &[u8], vlen: usize, bin_refc: isize) {
         let bin = BinaryRef::from_slice(b"0123456789").expect("alloc");
         let mut q = PortQueue::new();
@@ -782,24 +780,24 @@ mod tests {
         // Copies merge in the tail buffer; pushes get their own binary.
         check(&[Enq(b"ab"), Enq(b"cd")], b"abcd", 1, 1);
         check(&[Enq(b"cd"), Push(b"ab"), Push(b"_")], b"_abcd", 3, 1);
-        // Adjacent slices of one binary merge; non-adjacent ones share one reference.
-        check(&[EnqBin(0, 3), EnqBin(3, 2)], b"01234", 1, 2);
-        check(&[EnqBin(0, 3), EnqBin(5, 2), EnqBin(0, 1)], b"012560", 3, 2);
-        check(&[PushBin(5, 5), PushBin(2, 3)], b"23456789", 1, 2);
-        check(&[PushBin(5, 5), PushBin(0, 3)], b"01256789", 2, 2);
-        // Handing over a reference: the queue keeps one per run, whatever the mix.
+        // Slices of one binary stay separate entries, adjacent or not, each with a reference.
+        check(&[EnqBin(0, 3), EnqBin(3, 2)], b"01234", 2, 3);
+        check(&[EnqBin(0, 3), EnqBin(5, 2), EnqBin(0, 1)], b"012560", 3, 4);
+        check(&[PushBin(5, 5), PushBin(2, 3)], b"23456789", 2, 3);
+        check(&[PushBin(5, 5), PushBin(0, 3)], b"01256789", 2, 3);
+        // Handing over a reference or taking one: one per entry, whatever the mix.
         check(
             &[EnqOwned(0, 3), EnqOwned(3, 2), EnqBin(8, 1)],
             b"012348",
-            2,
-            2,
+            3,
+            4,
         );
         check(&[EnqOwned(0, 1), Enq(b"x"), EnqOwned(0, 1)], b"0x0", 3, 3);
         check(
             &[PushOwned(4, 1), PushOwned(3, 1), PushBin(0, 1)],
             b"034",
-            2,
-            2,
+            3,
+            4,
         );
         check(
             &[EnqOwned(0, 0), PushOwned(10, 0), EnqOwned(2, 1), Deq(1)],
@@ -807,7 +805,13 @@ mod tests {
             0,
             1,
         );
-        // Separate runs hold separate references.
+        // Partial dequeues release the entries that went, one reference each.
+        check(
+            &[EnqBin(0, 2), EnqBin(2, 2), EnqBin(4, 2), Deq(3)],
+            b"345",
+            2,
+            3,
+        );
         check(&[EnqBin(0, 2), Enq(b"x"), EnqBin(8, 2)], b"01x89", 3, 3);
         check(&[EnqBin(0, 2), Push(b"x"), PushBin(9, 1)], b"9x01", 3, 3);
         // Partial and whole dequeues.
@@ -827,7 +831,8 @@ mod tests {
             3,
             1,
         );
-        // Room opened at the front is reused by later pushes and by appends.
+        // Room opened at the front is reused by later pushes and by appends; the appended
+        // copies extend the copy already at the end.
         check(
             &[
                 Enq(b"e"),
@@ -839,8 +844,8 @@ mod tests {
                 Enq(b"g"),
             ],
             b"01cdefg",
-            4,
-            2,
+            5,
+            3,
         );
     }
 
