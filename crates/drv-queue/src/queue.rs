@@ -19,13 +19,9 @@
 use std::ffi::{c_char, c_int};
 use std::ptr;
 
-use smallvec::SmallVec;
-
 use crate::binary::{self, BinaryRef};
+use crate::slots::Slots;
 use crate::{ErlDrvBinary, ErlIOVec, SysIOVec};
-
-/// Entries stored inline before the arrays spill to the heap.
-const INLINE: usize = 8;
 /// Smallest tail buffer allocated.
 const TAIL_MIN: usize = 1024;
 /// Largest tail buffer allocated; copies above `TAIL_MAX / 4` get a binary of their own.
@@ -78,10 +74,9 @@ pub enum QueueError {
 /// assert_eq!(q.peekq()[0].iov_len, 5);
 /// ```
 pub struct PortQueue {
-    /// Entry slots; live entries are `head..end`. Slots outside are spare room for both ends.
-    iov: SmallVec<[SysIOVec; INLINE]>,
-    /// `binv[i]` is the binary holding `iov[i]`'s bytes (never null for live entries).
-    binv: SmallVec<[*mut ErlDrvBinary; INLINE]>,
+    /// Entry slots, `iov` and `binv`: `binv[i]` is the binary holding `iov[i]`'s bytes. Live
+    /// entries are `head..end`; the slots outside are spare room for both ends.
+    slots: Slots,
     head: usize,
     end: usize,
     /// Total bytes in the live entries.
@@ -104,11 +99,6 @@ unsafe impl Send for PortQueue {}
 // without `&mut PortQueue`.
 unsafe impl Sync for PortQueue {}
 
-const EMPTY_IOV: SysIOVec = SysIOVec {
-    iov_base: ptr::null_mut(),
-    iov_len: 0,
-};
-
 impl Default for PortQueue {
     fn default() -> Self {
         Self::new()
@@ -119,8 +109,7 @@ impl PortQueue {
     /// An empty queue. Allocates nothing.
     pub fn new() -> PortQueue {
         PortQueue {
-            iov: SmallVec::from_buf([EMPTY_IOV; INLINE]),
-            binv: SmallVec::from_buf([ptr::null_mut(); INLINE]),
+            slots: Slots::new(),
             head: 0,
             end: 0,
             size: 0,
@@ -197,9 +186,9 @@ impl PortQueue {
             .tail
             .as_ref()
             .map_or(ptr::null_mut(), BinaryRef::as_ptr);
-        let end = self.end;
-        if end > self.head && self.binv[end - 1] == tail {
-            let last = &mut self.iov[end - 1];
+        let (end, (iov, binv)) = (self.end, self.slots.arrays_mut());
+        if end > self.head && binv[end - 1] == tail {
+            let last = &mut iov[end - 1];
             if last.iov_base.cast::<u8>().wrapping_add(last.iov_len) == dst {
                 // The previous copy: its entry already holds a reference on the tail.
                 last.iov_len += len;
@@ -402,7 +391,7 @@ impl PortQueue {
         self.size -= n;
         // Fewer than `size` bytes go, so the loop stops at a live entry that keeps some bytes.
         let (head, mut first_kept, mut n) = (self.head, self.head, n);
-        let iov = self.iov.as_mut_slice();
+        let (iov, binv) = self.slots.arrays_mut();
         while n >= iov[first_kept].iov_len {
             n -= iov[first_kept].iov_len;
             first_kept += 1;
@@ -412,7 +401,7 @@ impl PortQueue {
         kept.iov_len -= n;
         self.head = first_kept;
         // SAFETY: the entries before `first_kept` are gone; each owned one reference.
-        unsafe { release_entries(&self.binv[head..first_kept]) };
+        unsafe { release_entries(&binv[head..first_kept]) };
         Ok(self.size)
     }
 
@@ -423,7 +412,7 @@ impl PortQueue {
         self.end = 0;
         self.size = 0;
         // SAFETY: the entries are gone; each owned one reference.
-        unsafe { release_entries(&self.binv[head..end]) };
+        unsafe { release_entries(&self.slots.arrays().1[head..end]) };
     }
 
     /// Removes everything.
@@ -435,14 +424,14 @@ impl PortQueue {
     /// next change; C callers must not write to the array.
     #[inline]
     pub fn peekq(&self) -> &[SysIOVec] {
-        &self.iov[self.head..self.end]
+        &self.slots.arrays().0[self.head..self.end]
     }
 
     /// The binary of each entry, in order (`binv` of [`peekqv`](Self::peekqv), without handing
     /// the buffers out: reading through the pointers is for as long as the queue is unchanged).
     #[inline]
     pub fn binaries(&self) -> &[*mut ErlDrvBinary] {
-        &self.binv[self.head..self.end]
+        &self.slots.arrays().1[self.head..self.end]
     }
 
     /// Fills `ev` with the queue's own arrays (`driver_peekqv`) and returns the queued bytes.
@@ -453,8 +442,9 @@ impl PortQueue {
         let (head, end) = (self.head, self.end);
         ev.vsize = c_int::try_from(end - head).unwrap_or(c_int::MAX);
         ev.size = self.size;
-        ev.iov = self.iov[head..end].as_mut_ptr();
-        ev.binv = self.binv[head..end].as_mut_ptr();
+        let (iov, binv) = self.slots.arrays_mut();
+        ev.iov = iov[head..end].as_mut_ptr();
+        ev.binv = binv[head..end].as_mut_ptr();
         self.size
     }
 
@@ -477,10 +467,9 @@ impl PortQueue {
     /// The queued slices as zero-copy [`bytes::Bytes`], each holding a binary reference.
     pub fn peek_bytes(&mut self) -> Vec<bytes::Bytes> {
         self.tail_exposed |= self.tail.is_some();
-        let (head, end) = (self.head, self.end);
-        self.iov[head..end]
+        self.peekq()
             .iter()
-            .zip(&self.binv[head..end])
+            .zip(self.binaries())
             .map(|(v, &bin)| {
                 // SAFETY: live entries reference live binaries of this crate held by the queue.
                 let bin = unsafe { BinaryRef::from_raw_borrowed(bin) };
@@ -532,54 +521,30 @@ impl PortQueue {
             unsafe { binary::retain(bin) };
         }
         self.size += len;
-        let end = self.end;
-        // One slice of each array per call: indexing the SmallVecs directly re-checks their
-        // inline/heap state on every access.
-        let (iov, binv) = (self.iov.as_mut_slice(), self.binv.as_mut_slice());
-        if end < iov.len() && end < binv.len() {
-            iov[end] = SysIOVec {
-                iov_base: base.cast::<c_char>(),
-                iov_len: len,
-            };
-            binv[end] = bin;
-            self.end = end + 1;
-        } else {
-            self.push_back_slow(base, len, bin);
+        if self.end == self.slots.cap() {
+            self.make_back_room();
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn push_back_slow(&mut self, base: *mut u8, len: usize, bin: *mut ErlDrvBinary) {
-        self.make_back_room();
         let end = self.end;
-        self.iov[end] = SysIOVec {
-            iov_base: base.cast::<c_char>(),
-            iov_len: len,
-        };
-        self.binv[end] = bin;
+        set_slot(self.slots.arrays_mut(), end, base, len, bin);
         self.end = end + 1;
     }
 
     /// Frees a slot after `end`: moves the entries down when at least half the slots are spare
     /// room at the front, otherwise doubles the slots.
     #[cold]
+    #[inline(never)]
     fn make_back_room(&mut self) {
-        let live = self.end - self.head;
-        if self.head > 0 && self.head >= live {
-            self.iov.copy_within(self.head..self.end, 0);
-            self.binv.copy_within(self.head..self.end, 0);
+        let (head, end) = (self.head, self.end);
+        let live = end - head;
+        if head > 0 && head >= live {
+            let (iov, binv) = self.slots.arrays_mut();
+            iov.copy_within(head..end, 0);
+            binv.copy_within(head..end, 0);
             self.head = 0;
             self.end = live;
         } else {
-            self.add_slots(self.iov.len());
+            self.slots.grow(2 * self.slots.cap());
         }
-    }
-
-    fn add_slots(&mut self, extra: usize) {
-        self.iov.extend(std::iter::repeat_n(EMPTY_IOV, extra));
-        self.binv
-            .extend(std::iter::repeat_n(ptr::null_mut(), extra));
     }
 
     /// Prepends an entry; `owned` as for [`push_back_entry`](Self::push_back_entry).
@@ -594,21 +559,34 @@ impl PortQueue {
             // Open spare room at the front, as much as is live, so pushes amortise.
             let room = self.vlen().max(4);
             let needed = self.end + room;
-            if needed > self.iov.len() {
-                self.add_slots(needed.max(2 * self.iov.len()) - self.iov.len());
+            if needed > self.slots.cap() {
+                self.slots.grow(needed.max(2 * self.slots.cap()));
             }
-            self.iov.copy_within(0..self.end, room);
-            self.binv.copy_within(0..self.end, room);
+            let (iov, binv) = self.slots.arrays_mut();
+            iov.copy_within(0..self.end, room);
+            binv.copy_within(0..self.end, room);
             self.head = room;
             self.end += room;
         }
         self.head -= 1;
-        self.iov[self.head] = SysIOVec {
-            iov_base: base.cast::<c_char>(),
-            iov_len: len,
-        };
-        self.binv[self.head] = bin;
+        set_slot(self.slots.arrays_mut(), self.head, base, len, bin);
     }
+}
+
+/// Stores the entry `base`/`len` of `bin` in slot `i` of the arrays.
+#[inline(always)]
+fn set_slot(
+    (iov, binv): (&mut [SysIOVec], &mut [*mut ErlDrvBinary]),
+    i: usize,
+    base: *mut u8,
+    len: usize,
+    bin: *mut ErlDrvBinary,
+) {
+    iov[i] = SysIOVec {
+        iov_base: base.cast::<c_char>(),
+        iov_len: len,
+    };
+    binv[i] = bin;
 }
 
 /// Drops the reference each of `binv`'s entries owned, one atomic operation per run of
