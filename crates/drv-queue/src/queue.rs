@@ -521,9 +521,26 @@ impl PortQueue {
             unsafe { binary::retain(bin) };
         }
         self.size += len;
-        if self.end == self.slots.cap() {
-            self.make_back_room();
+        let end = self.end;
+        let (iov, binv) = self.slots.arrays_mut();
+        match (iov.get_mut(end), binv.get_mut(end)) {
+            (Some(v), Some(b)) => {
+                *v = SysIOVec {
+                    iov_base: base.cast::<c_char>(),
+                    iov_len: len,
+                };
+                *b = bin;
+                self.end = end + 1;
+            }
+            _ => self.push_back_after_making_room(base, len, bin),
         }
+    }
+
+    /// [`push_back_entry`](Self::push_back_entry) when no slot is free after `end`.
+    #[cold]
+    #[inline(never)]
+    fn push_back_after_making_room(&mut self, base: *mut u8, len: usize, bin: *mut ErlDrvBinary) {
+        self.make_back_room();
         let end = self.end;
         set_slot(self.slots.arrays_mut(), end, base, len, bin);
         self.end = end + 1;
@@ -531,8 +548,6 @@ impl PortQueue {
 
     /// Frees a slot after `end`: moves the entries down when at least half the slots are spare
     /// room at the front, otherwise doubles the slots.
-    #[cold]
-    #[inline(never)]
     fn make_back_room(&mut self) {
         let (head, end) = (self.head, self.end);
         let live = end - head;
@@ -597,12 +612,15 @@ fn set_slot(
 /// occurrence, which this call consumes.
 #[inline]
 unsafe fn release_entries(binv: &[*mut ErlDrvBinary]) {
-    let mut rest = binv;
-    while let Some((&bin, tail)) = rest.split_first() {
-        let run = 1 + tail.iter().take_while(|&&next| next == bin).count();
-        // SAFETY: caller contract: `run` entries owned one reference each.
+    let mut i = 0;
+    while let Some(&bin) = binv.get(i) {
+        let mut run = 1;
+        while binv.get(i + run) == Some(&bin) {
+            run += 1;
+        }
+        // SAFETY: caller contract: these `run` entries owned one reference each.
         unsafe { binary::release_many(bin, run as isize) };
-        rest = &tail[run - 1..];
+        i += run;
     }
 }
 

@@ -81,7 +81,16 @@ impl Slots {
                     std::slice::from_raw_parts_mut(binv.as_ptr(), self.cap),
                 )
             },
-            None => (&mut self.inline_iov, &mut self.inline_binv),
+            // Slices of `self.cap` (INLINE while inline) elements, as above: both lengths are
+            // then the one loaded value, so one bounds check covers both arrays.
+            // SAFETY: while inline `cap` is INLINE, the arrays' length.
+            None => unsafe {
+                debug_assert_eq!(self.cap, INLINE);
+                (
+                    std::slice::from_raw_parts_mut(self.inline_iov.as_mut_ptr(), self.cap),
+                    std::slice::from_raw_parts_mut(self.inline_binv.as_mut_ptr(), self.cap),
+                )
+            },
         }
     }
 
