@@ -92,8 +92,9 @@ pub struct PortQueue {
     tail_exposed: bool,
 }
 
-// SAFETY: the raw pointers all point into binaries the queue holds references on; the counts are
-// atomic, so the queue may move to another thread.
+// SAFETY: the raw pointers point into binaries the queue holds references on (the counts are
+// atomic) or into the slots' own heap arrays, which the queue owns: it may move to another
+// thread.
 unsafe impl Send for PortQueue {}
 // SAFETY: `&PortQueue` only reads the arrays and the binaries' bytes, which nothing mutates
 // without `&mut PortQueue`.
