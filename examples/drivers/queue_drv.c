@@ -34,6 +34,12 @@
  *                    closed) -> their results
  *   $r "OFF LEN TXT" out-of-range binary slice: enq_bin/pushq_bin of a binary
  *                    of TXT at OFF/LEN    -> "enq_bin=R pushq_bin=R size=S"
+ *   $m               slices of one 256-byte binary, after emptying the queue:
+ *                    enq_bin 0+64, 128+64, 192+64 (adjacent to the one before),
+ *                    pushq_bin 64+32, enqv of 32+16 and 48+16 (adjacent), then
+ *                    deq 100 and deq of the rest -> "refc=A,B,C,D,E vlen=V
+ *                    deq100=F rest=G" (driver_binary_get_refc after each call,
+ *                    driver_peekq's vlen before the deqs)
  *   $l               driver_pdl_create (twice) -> "first=ok second=null"
  *   $L               driver_pdl_inc_refc then dec_refc -> "inc=+1 dec=+0"
  *                    (the changes from driver_pdl_get_refc) / "no_pdl"
@@ -43,6 +49,10 @@
  *                    "thread" starts a thread that dequeues it all under the
  *                    PDL 50 ms later (needs $l first)
  *   $F               driver_failure_atom(port, "failed") -> "failed"
+ *   $z MODE          queue calls around the port's end in the same callback:
+ *                    driver_enq + driver_sizeq, then driver_failure_atom(port,
+ *                    "failed") (MODE "failure") or driver_exit(port, 0) ("exit"),
+ *                    then driver_enq + driver_sizeq -> "before=R,S after=R,S"
  *   $a               stop sends "stop" as data (to see its order)
  *   $t N             starts a worker thread (needs $l) doing N rounds of
  *                    enq/peekq/deq under the PDL, holding a PDL reference
@@ -57,6 +67,11 @@
  *                    -> "started=0"; $w then reports its failed calls
  *   $k               PDL misuse: lock twice, unlock three times -> "survived"
  *   $C               driver_pdl_get_refc -> "refc=N"
+ *   $P               a port data lock appearing in a callback that already used
+ *                    the queue: empties the queue, enq "a", driver_pdl_create, a
+ *                    thread locks it, enq "t" 100 ms later and unlocks; meanwhile
+ *                    the callback's enq "c" must wait for the lock (BEAM lets it
+ *                    race) -> "data=atc"
  *
  * port_call(Port, _, Term) returns Term.
  *
@@ -231,6 +246,24 @@ static void *thread_main(void *arg)
     }
     if (w->pdl)
         w->last_refc = driver_pdl_dec_refc(w->pdl);
+    return NULL;
+}
+
+/* $P's thread: holds the port data lock a while, appending "t" before releasing it. */
+typedef struct {
+    ErlDrvPort port;
+    ErlDrvPDL pdl;
+    int locked;
+} Holder;
+
+static void *holder_main(void *arg)
+{
+    Holder *h = (Holder *)arg;
+    driver_pdl_lock(h->pdl);
+    __atomic_store_n(&h->locked, 1, __ATOMIC_RELEASE);
+    sleep_ms(100);
+    driver_enq(h->port, "t", 1);
+    driver_pdl_unlock(h->pdl);
     return NULL;
 }
 
@@ -528,6 +561,78 @@ static ErlDrvSSizeT bad_port_reply(ErlDrvPort bad, char **rbuf, ErlDrvSizeT rlen
     }
 }
 
+/* $P (before any PDL exists); the lock it creates becomes the port's (st->pdl). */
+static ErlDrvSSizeT pdl_appears_reply(QueueState *st, char **rbuf, ErlDrvSizeT rlen)
+{
+    Holder h;
+    ErlDrvTid tid;
+    char data[8];
+    size_t n;
+    if (st->pdl != NULL)
+        return -1;
+    driver_deq(st->port, driver_sizeq(st->port));
+    driver_enq(st->port, "a", 1);
+    h.port = st->port;
+    h.pdl = driver_pdl_create(st->port);
+    h.locked = 0;
+    if (h.pdl == NULL)
+        return -1;
+    st->pdl = h.pdl;
+    if (erl_drv_thread_create("queue_drv_holder", &tid, holder_main, &h, NULL) != 0)
+        return -1;
+    while (!__atomic_load_n(&h.locked, __ATOMIC_ACQUIRE))
+        sleep_ms(1);
+    driver_enq(st->port, "c", 1);
+    erl_drv_thread_join(tid, NULL);
+    lock(st);
+    n = queue_bytes(st->port, data, sizeof data);
+    unlock(st);
+    return reply(rbuf, rlen, "data=%.*s", (int)n, data);
+}
+
+/* $m: every queued slice of a binary holds a reference and is an entry of its own. */
+static ErlDrvSSizeT slices_reply(ErlDrvPort port, char **rbuf, ErlDrvSizeT rlen)
+{
+    ErlDrvBinary *bin = driver_alloc_binary(256);
+    SysIOVec iov[2];
+    ErlDrvBinary *binv[2];
+    ErlIOVec ev;
+    long refc[5], after_deq, after_rest;
+    int i, vlen = -2;
+    if (bin == NULL)
+        return -1;
+    for (i = 0; i < 256; i++)
+        bin->orig_bytes[i] = (char)('a' + i % 26);
+    driver_deq(port, driver_sizeq(port));
+    driver_enq_bin(port, bin, 0, 64);
+    refc[0] = (long)driver_binary_get_refc(bin);
+    driver_enq_bin(port, bin, 128, 64);
+    refc[1] = (long)driver_binary_get_refc(bin);
+    driver_enq_bin(port, bin, 192, 64);
+    refc[2] = (long)driver_binary_get_refc(bin);
+    driver_pushq_bin(port, bin, 64, 32);
+    refc[3] = (long)driver_binary_get_refc(bin);
+    for (i = 0; i < 2; i++) {
+        iov[i].iov_base = bin->orig_bytes + 32 + 16 * i;
+        iov[i].iov_len = 16;
+        binv[i] = bin;
+    }
+    ev.vsize = 2;
+    ev.size = 32;
+    ev.iov = iov;
+    ev.binv = binv;
+    driver_enqv(port, &ev, 0);
+    refc[4] = (long)driver_binary_get_refc(bin);
+    driver_peekq(port, &vlen);
+    driver_deq(port, 100);
+    after_deq = (long)driver_binary_get_refc(bin);
+    driver_deq(port, driver_sizeq(port));
+    after_rest = (long)driver_binary_get_refc(bin);
+    driver_free_binary(bin);
+    return reply(rbuf, rlen, "refc=%ld,%ld,%ld,%ld,%ld vlen=%d deq100=%ld rest=%ld", refc[0],
+                 refc[1], refc[2], refc[3], refc[4], vlen, after_deq, after_rest);
+}
+
 static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *buf,
                                   ErlDrvSizeT len, char **rbuf, ErlDrvSizeT rlen)
 {
@@ -570,6 +675,9 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         out = reply(rbuf, rlen, "enq_bin=%d pushq_bin=%d size=%ld refc=%ld", rc, rc2,
                     signed_size(driver_sizeq(port)), (long)driver_binary_get_refc(bin));
         driver_free_binary(bin);
+        break;
+    case 'm':
+        out = slices_reply(port, rbuf, rlen);
         break;
     case 'v':
     case 'V':
@@ -639,6 +747,27 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         driver_failure_atom(port, "failed");
         driver_free(args);
         return reply(rbuf, rlen, "failed");
+    case 'z': {
+        /* `st` is freed by stop when the port ends: only `port` is used afterwards. */
+        int failure = strcmp(args, "failure") == 0;
+        long size_before, size_after;
+        unlock(st);
+        rc = driver_enq(port, "ab", 2);
+        size_before = signed_size(driver_sizeq(port));
+        if (failure)
+            driver_failure_atom(port, "failed");
+        else
+            driver_exit(port, 0);
+        rc2 = driver_enq(port, "cd", 2);
+        size_after = signed_size(driver_sizeq(port));
+        driver_free(args);
+        return reply(rbuf, rlen, "before=%d,%ld after=%d,%ld", rc, size_before, rc2, size_after);
+    }
+    case 'P':
+        unlock(st);
+        out = pdl_appears_reply(st, rbuf, rlen);
+        lock(st);
+        break;
     case 'a':
         st->announce_stop = 1;
         out = reply(rbuf, rlen, "announce");

@@ -687,22 +687,27 @@ const QUEUE_LOOPS: [(u32, &str); 3] = [
     (3, "driver_enq_bin 64 B, 16 binaries, deq every 16"),
 ];
 
-/// Runs each loop of `queue_bench_drv` a few times under ddll (release build) and BEAM, with
-/// the same driver built against OTP's header, and prints the best ns/op of each side. The
-/// loops are timed inside the driver (CLOCK_MONOTONIC), so both sides measure the same C code.
+/// Runs each loop of `queue_bench_drv` under ddll (release build) and BEAM in turns, with the
+/// same driver built against OTP's header, and prints the best and the median ns/op of each
+/// side. The loops are timed inside the driver (CLOCK_MONOTONIC), so both sides measure the same
+/// C code; taking turns spreads a shared machine's load over both. `DDLL_BENCH_BINARY` names
+/// another `ddll` executable to time (e.g. an older build, for before/after figures).
 fn queue_bench(args: &[String]) -> Result<()> {
     let ops: u64 = match args.first() {
         Some(n) => n.parse().context("OPS is a number of operations")?,
         None => 2_000_000,
     };
-    const RUNS: usize = 5;
+    const RUNS_PER_TURN: usize = 2;
     let drivers = otp_drivers()?;
-    let binary = ddll_binary()?;
+    let binary = match std::env::var_os("DDLL_BENCH_BINARY") {
+        Some(path) => PathBuf::from(path),
+        None => ddll_binary()?,
+    };
     let mut script = String::from(
         "erl_ddll:load(DriverDir, queue_bench_drv).\n\
          P = erlang:open_port({spawn_driver, \"queue_bench_drv\"}, []).\n",
     );
-    for _ in 0..RUNS {
+    for _ in 0..RUNS_PER_TURN {
         for (number, _) in QUEUE_LOOPS {
             script.push_str(&format!("erlang:port_control(P, {number}, \"{ops}\").\n"));
         }
@@ -711,21 +716,36 @@ fn queue_bench(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("queue_bench.scen");
     std::fs::write(&file, script)?;
-    let ours = best_ns_per_op(&run_ddll(&binary, &file, &drivers)?)?;
-    let theirs = best_ns_per_op(&beam(&file, &drivers)?)?;
-    println!("ns/op, best of {RUNS} runs of {ops} operations (same queue_bench_drv.so)");
-    println!("{:<50} {:>8} {:>8}", "loop", "ddll", "BEAM");
+    let mut ours = vec![Vec::new(); QUEUE_LOOPS.len()];
+    let mut theirs = vec![Vec::new(); QUEUE_LOOPS.len()];
+    for _ in 0..TURNS {
+        for (i, figure) in ns_per_op(&run_ddll(&binary, &file, &drivers)?)? {
+            ours[i].push(figure);
+        }
+        for (i, figure) in ns_per_op(&beam(&file, &drivers)?)? {
+            theirs[i].push(figure);
+        }
+    }
+    println!(
+        "ns/op of {ops} operations, {TURNS} turns of ddll then BEAM, {RUNS_PER_TURN} runs each \
+         (same queue_bench_drv.so): best / median"
+    );
+    println!("{:<50} {:>15} {:>15}", "loop", "ddll", "BEAM");
     for (i, (_, name)) in QUEUE_LOOPS.iter().enumerate() {
-        println!("{name:<50} {:>8.1} {:>8.1}", ours[i], theirs[i]);
+        let (our_best, our_median) = best_and_median(&ours[i]);
+        let (their_best, their_median) = best_and_median(&theirs[i]);
+        println!(
+            "{name:<50} {:>6.1} / {:>6.1} {:>6.1} / {:>6.1}",
+            our_best, our_median, their_best, their_median
+        );
     }
     Ok(())
 }
 
-/// The best ns/op of each loop from a bench scenario's output (`N: "ns=T ops=K"` lines, the
-/// loops in turn).
-fn best_ns_per_op(output: &str) -> Result<Vec<f64>> {
-    let mut best = vec![f64::INFINITY; QUEUE_LOOPS.len()];
-    let mut seen = 0;
+/// Each run's ns/op from a bench scenario's output (`N: "ns=T ops=K"` lines, the loops in
+/// turn), with the loop's index in [`QUEUE_LOOPS`].
+fn ns_per_op(output: &str) -> Result<Vec<(usize, f64)>> {
+    let mut figures = Vec::new();
     for line in output.lines() {
         let Some(rest) = line.split_once("\"ns=").map(|(_, r)| r) else {
             continue;
@@ -735,14 +755,12 @@ fn best_ns_per_op(output: &str) -> Result<Vec<f64>> {
             .split_once(" ops=")
             .context("a bench reply is \"ns=T ops=K\"")?;
         let per_op = ns.parse::<f64>()? / ops.parse::<f64>()?;
-        let slot = &mut best[seen % QUEUE_LOOPS.len()];
-        *slot = slot.min(per_op);
-        seen += 1;
+        figures.push((figures.len() % QUEUE_LOOPS.len(), per_op));
     }
-    if seen == 0 || seen % QUEUE_LOOPS.len() != 0 {
+    if figures.is_empty() || figures.len() % QUEUE_LOOPS.len() != 0 {
         bail!("unexpected bench output:\n{output}");
     }
-    Ok(best)
+    Ok(figures)
 }
 
 /// The test binaries `cargo test --no-run` builds for `args`, from its JSON messages.
@@ -794,7 +812,8 @@ fn sanitize(args: &[String]) -> Result<()> {
     let suites: [(&str, &str, &str); 3] = [
         ("ddll", "queue_threads", ""),
         ("ddll", "queue_api", ""),
-        ("drv-queue", "--lib", "queue::"),
+        // All of the crate's unit tests: binaries, the queue and its slots, port data locks.
+        ("drv-queue", "--lib", ""),
     ];
     let mut failed = 0;
     for (package, target, filter) in suites {

@@ -389,16 +389,26 @@ thread_local! {
 
 /// Runs `f` with `port` marked as this thread's current port. The caller holds `port.lock`
 /// (the queue relies on it: the current port's callback lock is held by this thread).
+///
+/// A queue grant remembered for the API's fast path (`drv_abi::remember_granted_queue`) lives
+/// only within the innermost such scope: it is forgotten when a scope starts and when it ends.
 pub(crate) fn with_current<R>(port: &Arc<PortCell>, f: impl FnOnce() -> R) -> R {
     debug_assert!(port.lock.is_owned_by_current_thread());
     struct Restore(*const PortCell);
     impl Drop for Restore {
         fn drop(&mut self) {
+            drv_abi::forget_granted_queue();
             CURRENT.with(|c| c.set(self.0));
         }
     }
+    drv_abi::forget_granted_queue();
     let _restore = Restore(CURRENT.with(|c| c.replace(Arc::as_ptr(port))));
     f()
+}
+
+/// Whether `port` is the port whose callback this thread is running (the innermost).
+pub(crate) fn is_current(port: &PortCell) -> bool {
+    std::ptr::eq(CURRENT.with(Cell::get), port)
 }
 
 /// Whether this thread is inside a driver callback (of any port).

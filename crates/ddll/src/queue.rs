@@ -139,6 +139,8 @@ pub(crate) fn terminate(port: &PortCell) {
     runtime_access(port, |q| {
         q.clear();
         port.queue.terminated.store(true, Ordering::Relaxed);
+        // Only a thread holding the callback lock (this one) can have the queue remembered.
+        drv_abi::forget_granted_queue();
     });
 }
 
@@ -166,8 +168,20 @@ impl drv_abi::QueueHost for GlobalHost {
     fn queue_access(&self, handle: ErlDrvPort) -> QueueAccess {
         port::with_port_context(handle, |port, in_callback| {
             let access = port.queue.grant(in_callback);
-            if access == QueueAccess::REFUSED && !port.queue.terminated.load(Ordering::Relaxed) {
-                report_foreign_thread(port);
+            match (access.queue(), access.lock_first_pdl()) {
+                (None, _) if !port.queue.terminated.load(Ordering::Relaxed) => {
+                    report_foreign_thread(port);
+                }
+                // A callback of the port without a PDL: the grant holds until the callback
+                // ends, so the API may reuse it until then.
+                (Some(queue), None) if port.queue.pdl.get().is_none() && port::is_current(port) => {
+                    // SAFETY: the port is this thread's current one: `with_current` keeps it
+                    // alive and its callback lock held, and forgets the grant when the
+                    // callback ends; a PDL (`pdl_create`) or termination (`terminate`), which
+                    // would change the grant meanwhile, forget it too.
+                    unsafe { drv_abi::remember_granted_queue(handle, queue) };
+                }
+                _ => {}
             }
             access
         })
@@ -182,6 +196,8 @@ impl drv_abi::QueueHost for GlobalHost {
             }
             let fresh = PdlRef::new();
             let raw = fresh.as_raw();
+            // From now on callbacks must lock the PDL first: no remembered grant may skip it.
+            drv_abi::forget_granted_queue();
             port.queue.pdl.set(fresh).ok().map(|()| raw)
         })
         .flatten()

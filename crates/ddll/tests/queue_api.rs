@@ -108,3 +108,14 @@ fn port_data_lock_counts_and_misuse() {
         (b'C', "", "refc=1"),
     ]);
 }
+
+#[test]
+fn a_port_data_lock_created_in_a_callback_guards_its_later_queue_calls() {
+    // The callback used the queue before creating the lock; its next call must still wait
+    // for the thread holding the new lock ("c" after the thread's "t"; BEAM lets it race).
+    check(&[
+        (b'P', "", "data=atc"),
+        (b'C', "", "refc=1"),
+        (b'e', "d", "rc=0 size=4"),
+    ]);
+}

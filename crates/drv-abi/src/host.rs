@@ -20,7 +20,8 @@ mod timer;
 
 pub use async_pool::{AsyncFn, AsyncHost, AsyncJob};
 pub use linked_in::LinkedInHost;
-pub use queue::{QueueAccess, QueueHost};
+pub(crate) use queue::granted_queue;
+pub use queue::{forget_granted_queue, remember_granted_queue, QueueAccess, QueueHost};
 pub use term::{Receiver, TermHost, TermPort, Undeliverable};
 pub use timer::TimerHost;
 

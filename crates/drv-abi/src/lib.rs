@@ -20,8 +20,9 @@ pub mod types;
 
 pub use api::system::errno_id;
 pub use host::{
-    install_host, AsyncFn, AsyncHost, AsyncJob, Host, LinkedInHost, OutputBody, PortFailure,
-    QueueAccess, QueueHost, Receiver, RuntimeFacts, TermHost, TermPort, TimerHost, Undeliverable,
+    forget_granted_queue, install_host, remember_granted_queue, AsyncFn, AsyncHost, AsyncJob, Host,
+    LinkedInHost, OutputBody, PortFailure, QueueAccess, QueueHost, Receiver, RuntimeFacts,
+    TermHost, TermPort, TimerHost, Undeliverable,
 };
 pub use shim::{install as install_shim, ShimError, ShimInfo};
 

@@ -30,7 +30,7 @@ fn bench_queue(c: &mut Criterion) {
     let mut q = PortQueue::new();
     group.bench_function("enq_bin64_same_binary_x16_then_deq", |b| {
         b.iter(|| {
-            // Every other 64-byte slice, so entries do not merge.
+            // Every other 64-byte slice, as in queue_bench_drv.c (each is an entry of its own).
             for i in 0..BATCH {
                 q.enq_bin(
                     black_box(&bin),

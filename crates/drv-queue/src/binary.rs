@@ -126,13 +126,26 @@ pub(crate) unsafe fn retain(bin: *mut ErlDrvBinary) -> isize {
 /// its references, which this call consumes.
 #[inline]
 pub(crate) unsafe fn release(bin: *mut ErlDrvBinary) {
+    // SAFETY: forwarded caller contract.
+    unsafe { release_many(bin, 1) }
+}
+
+/// Drops `count` (at least 1) references to `bin` with one atomic operation, freeing it when
+/// they were the last ones (the queue releases a run of entries of one binary at once).
+///
+/// # Safety
+/// `bin` must point to a live binary allocated by this module and the caller must own `count`
+/// of its references, which this call consumes.
+#[inline]
+pub(crate) unsafe fn release_many(bin: *mut ErlDrvBinary, count: isize) {
+    debug_assert!(count >= 1);
     // SAFETY: caller contract: `bin` is live.
     let refc = unsafe { &header(bin).refc };
-    // A sole owner can free without an atomic read-modify-write: nobody else can take a
-    // reference without already holding one.
-    if refc.load(Ordering::Acquire) == 1 || refc.fetch_sub(1, Ordering::Release) == 1 {
+    // When the caller owns every reference it can free without an atomic read-modify-write:
+    // nobody else can take a reference without already holding one.
+    if refc.load(Ordering::Acquire) == count || refc.fetch_sub(count, Ordering::Release) == count {
         fence(Ordering::Acquire);
-        // SAFETY: the count reached zero, so this was the last reference.
+        // SAFETY: the count reached zero, so these were the last references.
         unsafe { deallocate(bin) };
     }
 }

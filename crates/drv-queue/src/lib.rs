@@ -38,6 +38,7 @@ use std::ffi::{c_char, c_int};
 mod binary;
 mod pdl;
 mod queue;
+mod slots;
 
 pub use binary::{
     alloc_binary, binary_dec_refc, binary_get_refc, binary_inc_refc, free_binary, realloc_binary,

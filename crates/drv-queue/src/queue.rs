@@ -4,27 +4,24 @@
 //! binary behind each slice, what `driver_peekqv` exposes), kept contiguous with a movable head
 //! index so both ends can grow without a ring wrap.
 //!
-//! Reference counting: the queue owns exactly one reference per *run* of consecutive entries
-//! that share a binary, not one per entry. Enqueueing another slice of the binary already at
-//! that end costs no atomic operation, and deq releases a binary only when its last entry in
-//! the run goes. Slices that continue the neighbouring entry's bytes in the same binary are
-//! merged into that entry.
+//! Reference counting is the runtime's: every entry owns one reference to its binary, so
+//! `driver_binary_get_refc` shows a driver the counts BEAM shows (one per queued slice), and
+//! slices of a driver's binaries are never merged (`driver_peekq`'s `vlen` is BEAM's too).
+//! `deq` drops the references of consecutive entries of one binary with one atomic operation.
 //!
 //! Copied data (`enq`) goes into a tail buffer: a binary owned by the queue that later copies
-//! append to. The queue never writes bytes that a reader has been shown: once the buffer has been
-//! handed out (`peekqv`, `peek_bytes`) no more is appended to it; it is rewound for reuse only
-//! when the queue's own reference is the last one.
+//! append to; a copy that continues the last entry's bytes extends that entry (so consecutive
+//! `driver_enq` calls give fewer entries than BEAM's one per call, and take no reference). The
+//! queue never writes bytes that a reader has been shown: once the buffer has been handed out
+//! (`peekqv`, `peek_bytes`) no more is appended to it; it is rewound for reuse only when the
+//! queue's own reference is the last one.
 
 use std::ffi::{c_char, c_int};
 use std::ptr;
 
-use smallvec::SmallVec;
-
 use crate::binary::{self, BinaryRef};
+use crate::slots::Slots;
 use crate::{ErlDrvBinary, ErlIOVec, SysIOVec};
-
-/// Entries stored inline before the arrays spill to the heap.
-const INLINE: usize = 8;
 /// Smallest tail buffer allocated.
 const TAIL_MIN: usize = 1024;
 /// Largest tail buffer allocated; copies above `TAIL_MAX / 4` get a binary of their own.
@@ -77,10 +74,9 @@ pub enum QueueError {
 /// assert_eq!(q.peekq()[0].iov_len, 5);
 /// ```
 pub struct PortQueue {
-    /// Entry slots; live entries are `head..end`. Slots outside are spare room for both ends.
-    iov: SmallVec<[SysIOVec; INLINE]>,
-    /// `binv[i]` is the binary holding `iov[i]`'s bytes (never null for live entries).
-    binv: SmallVec<[*mut ErlDrvBinary; INLINE]>,
+    /// Entry slots, `iov` and `binv`: `binv[i]` is the binary holding `iov[i]`'s bytes. Live
+    /// entries are `head..end`; the slots outside are spare room for both ends.
+    slots: Slots,
     head: usize,
     end: usize,
     /// Total bytes in the live entries.
@@ -96,17 +92,13 @@ pub struct PortQueue {
     tail_exposed: bool,
 }
 
-// SAFETY: the raw pointers all point into binaries the queue holds references on; the counts are
-// atomic, so the queue may move to another thread.
+// SAFETY: the raw pointers point into binaries the queue holds references on (the counts are
+// atomic) or into the slots' own heap arrays, which the queue owns: it may move to another
+// thread.
 unsafe impl Send for PortQueue {}
 // SAFETY: `&PortQueue` only reads the arrays and the binaries' bytes, which nothing mutates
 // without `&mut PortQueue`.
 unsafe impl Sync for PortQueue {}
-
-const EMPTY_IOV: SysIOVec = SysIOVec {
-    iov_base: ptr::null_mut(),
-    iov_len: 0,
-};
 
 impl Default for PortQueue {
     fn default() -> Self {
@@ -118,8 +110,7 @@ impl PortQueue {
     /// An empty queue. Allocates nothing.
     pub fn new() -> PortQueue {
         PortQueue {
-            iov: SmallVec::from_buf([EMPTY_IOV; INLINE]),
-            binv: SmallVec::from_buf([ptr::null_mut(); INLINE]),
+            slots: Slots::new(),
             head: 0,
             end: 0,
             size: 0,
@@ -178,11 +169,12 @@ impl PortQueue {
         self.copy_to_tail(data);
     }
 
-    /// Copies `data` to the tail buffer at `tail_pos` and queues it.
+    /// Copies `data` to the tail buffer at `tail_pos` and queues it, extending the last entry
+    /// when that holds the bytes just before.
     #[inline]
     fn copy_to_tail(&mut self, data: &[u8]) {
         let len = data.len();
-        debug_assert!(len <= self.tail_cap - self.tail_pos && !self.tail_exposed);
+        debug_assert!(len <= self.tail_cap - self.tail_pos && !self.tail_exposed && len > 0);
         // No reader has seen bytes past `tail_pos` (`tail_exposed` is false), so none can alias.
         // SAFETY: `tail_pos + len <= tail_cap`: in the tail binary's allocation, unaliased.
         let dst = unsafe {
@@ -195,6 +187,16 @@ impl PortQueue {
             .tail
             .as_ref()
             .map_or(ptr::null_mut(), BinaryRef::as_ptr);
+        let (end, (iov, binv)) = (self.end, self.slots.arrays_mut());
+        if end > self.head && binv[end - 1] == tail {
+            let last = &mut iov[end - 1];
+            if last.iov_base.cast::<u8>().wrapping_add(last.iov_len) == dst {
+                // The previous copy: its entry already holds a reference on the tail.
+                last.iov_len += len;
+                self.size += len;
+                return;
+            }
+        }
         self.push_back_entry(dst, len, tail, false);
     }
 
@@ -388,32 +390,30 @@ impl PortQueue {
             return Ok(0);
         }
         self.size -= n;
-        let mut n = n;
-        while n > 0 {
-            let entry = &mut self.iov[self.head];
-            if n < entry.iov_len {
-                entry.iov_base = entry.iov_base.wrapping_add(n);
-                entry.iov_len -= n;
-                break;
-            }
-            n -= entry.iov_len;
-            self.pop_front();
+        // Fewer than `size` bytes go, so the loop stops at a live entry that keeps some bytes.
+        let (head, mut first_kept, mut n) = (self.head, self.head, n);
+        let (iov, binv) = self.slots.arrays_mut();
+        while n >= iov[first_kept].iov_len {
+            n -= iov[first_kept].iov_len;
+            first_kept += 1;
         }
+        let kept = &mut iov[first_kept];
+        kept.iov_base = kept.iov_base.wrapping_add(n);
+        kept.iov_len -= n;
+        self.head = first_kept;
+        // SAFETY: the entries before `first_kept` are gone; each owned one reference.
+        unsafe { release_entries(&binv[head..first_kept]) };
         Ok(self.size)
     }
 
-    /// Empties the queue, releasing the reference of each run.
+    /// Empties the queue, releasing the reference of each entry.
     fn release_all(&mut self) {
-        let live = &self.binv[self.head..self.end];
-        for (i, &bin) in live.iter().enumerate() {
-            if live.get(i + 1) != Some(&bin) {
-                // SAFETY: this is the last entry of its run, which owned one reference.
-                unsafe { binary::release(bin) };
-            }
-        }
+        let (head, end) = (self.head, self.end);
         self.head = 0;
         self.end = 0;
         self.size = 0;
+        // SAFETY: the entries are gone; each owned one reference.
+        unsafe { release_entries(&self.slots.arrays().1[head..end]) };
     }
 
     /// Removes everything.
@@ -425,7 +425,14 @@ impl PortQueue {
     /// next change; C callers must not write to the array.
     #[inline]
     pub fn peekq(&self) -> &[SysIOVec] {
-        &self.iov[self.head..self.end]
+        &self.slots.arrays().0[self.head..self.end]
+    }
+
+    /// The binary of each entry, in order (`binv` of [`peekqv`](Self::peekqv), without handing
+    /// the buffers out: reading through the pointers is for as long as the queue is unchanged).
+    #[inline]
+    pub fn binaries(&self) -> &[*mut ErlDrvBinary] {
+        &self.slots.arrays().1[self.head..self.end]
     }
 
     /// Fills `ev` with the queue's own arrays (`driver_peekqv`) and returns the queued bytes.
@@ -436,8 +443,9 @@ impl PortQueue {
         let (head, end) = (self.head, self.end);
         ev.vsize = c_int::try_from(end - head).unwrap_or(c_int::MAX);
         ev.size = self.size;
-        ev.iov = self.iov[head..end].as_mut_ptr();
-        ev.binv = self.binv[head..end].as_mut_ptr();
+        let (iov, binv) = self.slots.arrays_mut();
+        ev.iov = iov[head..end].as_mut_ptr();
+        ev.binv = binv[head..end].as_mut_ptr();
         self.size
     }
 
@@ -460,10 +468,9 @@ impl PortQueue {
     /// The queued slices as zero-copy [`bytes::Bytes`], each holding a binary reference.
     pub fn peek_bytes(&mut self) -> Vec<bytes::Bytes> {
         self.tail_exposed |= self.tail.is_some();
-        let (head, end) = (self.head, self.end);
-        self.iov[head..end]
+        self.peekq()
             .iter()
-            .zip(&self.binv[head..end])
+            .zip(self.binaries())
             .map(|(v, &bin)| {
                 // SAFETY: live entries reference live binaries of this crate held by the queue.
                 let bin = unsafe { BinaryRef::from_raw_borrowed(bin) };
@@ -506,128 +513,115 @@ impl PortQueue {
     }
 
     /// Appends an entry. `owned`: the caller hands over one reference on `bin`; otherwise the
-    /// queue takes one if the entry starts a new run.
+    /// queue takes one.
     #[inline(always)]
     fn push_back_entry(&mut self, base: *mut u8, len: usize, bin: *mut ErlDrvBinary, owned: bool) {
         debug_assert!(len > 0);
-        self.size += len;
-        let end = self.end;
-        // One slice of each array per call: indexing the SmallVecs directly re-checks their
-        // inline/heap state on every access.
-        let (iov, binv) = (self.iov.as_mut_slice(), self.binv.as_mut_slice());
-        if end > self.head && binv[end - 1] == bin {
-            if owned {
-                // SAFETY: the caller handed over this reference; the run already holds one.
-                unsafe { binary::release(bin) };
-            }
-            let last = &mut iov[end - 1];
-            if last.iov_base.cast::<u8>().wrapping_add(last.iov_len) == base {
-                last.iov_len += len;
-                return;
-            }
-        } else if !owned {
-            // SAFETY: `bin` is live (caller holds a reference); the new run needs its own.
+        if !owned {
+            // SAFETY: `bin` is live (the caller holds a reference); the entry needs its own.
             unsafe { binary::retain(bin) };
         }
-        if end < iov.len() && end < binv.len() {
-            iov[end] = SysIOVec {
-                iov_base: base.cast::<c_char>(),
-                iov_len: len,
-            };
-            binv[end] = bin;
-            self.end = end + 1;
-        } else {
-            self.push_back_slow(base, len, bin);
+        self.size += len;
+        let end = self.end;
+        let (iov, binv) = self.slots.arrays_mut();
+        match (iov.get_mut(end), binv.get_mut(end)) {
+            (Some(v), Some(b)) => {
+                *v = SysIOVec {
+                    iov_base: base.cast::<c_char>(),
+                    iov_len: len,
+                };
+                *b = bin;
+                self.end = end + 1;
+            }
+            _ => self.push_back_after_making_room(base, len, bin),
         }
     }
 
+    /// [`push_back_entry`](Self::push_back_entry) when no slot is free after `end`.
     #[cold]
     #[inline(never)]
-    fn push_back_slow(&mut self, base: *mut u8, len: usize, bin: *mut ErlDrvBinary) {
+    fn push_back_after_making_room(&mut self, base: *mut u8, len: usize, bin: *mut ErlDrvBinary) {
         self.make_back_room();
         let end = self.end;
-        self.iov[end] = SysIOVec {
-            iov_base: base.cast::<c_char>(),
-            iov_len: len,
-        };
-        self.binv[end] = bin;
+        set_slot(self.slots.arrays_mut(), end, base, len, bin);
         self.end = end + 1;
     }
 
     /// Frees a slot after `end`: moves the entries down when at least half the slots are spare
     /// room at the front, otherwise doubles the slots.
-    #[cold]
     fn make_back_room(&mut self) {
-        let live = self.end - self.head;
-        if self.head > 0 && self.head >= live {
-            self.iov.copy_within(self.head..self.end, 0);
-            self.binv.copy_within(self.head..self.end, 0);
+        let (head, end) = (self.head, self.end);
+        let live = end - head;
+        if head > 0 && head >= live {
+            let (iov, binv) = self.slots.arrays_mut();
+            iov.copy_within(head..end, 0);
+            binv.copy_within(head..end, 0);
             self.head = 0;
             self.end = live;
         } else {
-            self.add_slots(self.iov.len());
+            self.slots.grow(2 * self.slots.cap());
         }
-    }
-
-    fn add_slots(&mut self, extra: usize) {
-        self.iov.extend(std::iter::repeat_n(EMPTY_IOV, extra));
-        self.binv
-            .extend(std::iter::repeat_n(ptr::null_mut(), extra));
     }
 
     /// Prepends an entry; `owned` as for [`push_back_entry`](Self::push_back_entry).
     fn push_front_entry(&mut self, base: *mut u8, len: usize, bin: *mut ErlDrvBinary, owned: bool) {
         debug_assert!(len > 0);
-        self.size += len;
-        if self.end > self.head && self.binv[self.head] == bin {
-            if owned {
-                // SAFETY: the caller handed over this reference; the run already holds one.
-                unsafe { binary::release(bin) };
-            }
-            let first = &mut self.iov[self.head];
-            if base.wrapping_add(len) == first.iov_base.cast::<u8>() {
-                first.iov_base = base.cast::<c_char>();
-                first.iov_len += len;
-                return;
-            }
-        } else if !owned {
-            // SAFETY: `bin` is live (caller holds a reference); the new run needs its own.
+        if !owned {
+            // SAFETY: `bin` is live (the caller holds a reference); the entry needs its own.
             unsafe { binary::retain(bin) };
         }
+        self.size += len;
         if self.head == 0 {
             // Open spare room at the front, as much as is live, so pushes amortise.
             let room = self.vlen().max(4);
             let needed = self.end + room;
-            if needed > self.iov.len() {
-                self.add_slots(needed.max(2 * self.iov.len()) - self.iov.len());
+            if needed > self.slots.cap() {
+                self.slots.grow(needed.max(2 * self.slots.cap()));
             }
-            self.iov.copy_within(0..self.end, room);
-            self.binv.copy_within(0..self.end, room);
+            let (iov, binv) = self.slots.arrays_mut();
+            iov.copy_within(0..self.end, room);
+            binv.copy_within(0..self.end, room);
             self.head = room;
             self.end += room;
         }
         self.head -= 1;
-        self.iov[self.head] = SysIOVec {
-            iov_base: base.cast::<c_char>(),
-            iov_len: len,
-        };
-        self.binv[self.head] = bin;
+        set_slot(self.slots.arrays_mut(), self.head, base, len, bin);
     }
+}
 
-    /// Removes the head entry, releasing its binary if that ends its run.
-    #[inline]
-    fn pop_front(&mut self) {
-        let bin = self.binv[self.head];
-        self.head += 1;
-        if self.head == self.end {
-            self.head = 0;
-            self.end = 0;
-        } else if self.binv[self.head] == bin {
-            // The run continues; its reference stays.
-            return;
+/// Stores the entry `base`/`len` of `bin` in slot `i` of the arrays.
+#[inline(always)]
+fn set_slot(
+    (iov, binv): (&mut [SysIOVec], &mut [*mut ErlDrvBinary]),
+    i: usize,
+    base: *mut u8,
+    len: usize,
+    bin: *mut ErlDrvBinary,
+) {
+    iov[i] = SysIOVec {
+        iov_base: base.cast::<c_char>(),
+        iov_len: len,
+    };
+    binv[i] = bin;
+}
+
+/// Drops the reference each of `binv`'s entries owned, one atomic operation per run of
+/// consecutive entries of one binary.
+///
+/// # Safety
+/// Each element is a live binary of this crate on which the caller owns one reference per
+/// occurrence, which this call consumes.
+#[inline]
+unsafe fn release_entries(binv: &[*mut ErlDrvBinary]) {
+    let mut i = 0;
+    while let Some(&bin) = binv.get(i) {
+        let mut run = 1;
+        while binv.get(i + run) == Some(&bin) {
+            run += 1;
         }
-        // SAFETY: the run that owned this reference has ended.
-        unsafe { binary::release(bin) };
+        // SAFETY: caller contract: these `run` entries owned one reference each.
+        unsafe { binary::release_many(bin, run as isize) };
+        i += run;
     }
 }
 
@@ -737,7 +731,8 @@ mod tests {
     }
 
     /// Runs `ops` against a queue referencing the binary `b"0123456789"`, then checks the
-    /// contents, the entry count and the binary's count (1 for the test + 1 per run).
+    /// contents, the entry count and the binary's count (1 for the test + 1 per entry, as in
+    /// the runtime).
     fn check(ops: &[Op], contents: &[u8], vlen: usize, bin_refc: isize) {
         let bin = BinaryRef::from_slice(b"0123456789").expect("alloc");
         let mut q = PortQueue::new();
@@ -782,24 +777,24 @@ mod tests {
         // Copies merge in the tail buffer; pushes get their own binary.
         check(&[Enq(b"ab"), Enq(b"cd")], b"abcd", 1, 1);
         check(&[Enq(b"cd"), Push(b"ab"), Push(b"_")], b"_abcd", 3, 1);
-        // Adjacent slices of one binary merge; non-adjacent ones share one reference.
-        check(&[EnqBin(0, 3), EnqBin(3, 2)], b"01234", 1, 2);
-        check(&[EnqBin(0, 3), EnqBin(5, 2), EnqBin(0, 1)], b"012560", 3, 2);
-        check(&[PushBin(5, 5), PushBin(2, 3)], b"23456789", 1, 2);
-        check(&[PushBin(5, 5), PushBin(0, 3)], b"01256789", 2, 2);
-        // Handing over a reference: the queue keeps one per run, whatever the mix.
+        // Slices of one binary stay separate entries, adjacent or not, each with a reference.
+        check(&[EnqBin(0, 3), EnqBin(3, 2)], b"01234", 2, 3);
+        check(&[EnqBin(0, 3), EnqBin(5, 2), EnqBin(0, 1)], b"012560", 3, 4);
+        check(&[PushBin(5, 5), PushBin(2, 3)], b"23456789", 2, 3);
+        check(&[PushBin(5, 5), PushBin(0, 3)], b"01256789", 2, 3);
+        // Handing over a reference or taking one: one per entry, whatever the mix.
         check(
             &[EnqOwned(0, 3), EnqOwned(3, 2), EnqBin(8, 1)],
             b"012348",
-            2,
-            2,
+            3,
+            4,
         );
         check(&[EnqOwned(0, 1), Enq(b"x"), EnqOwned(0, 1)], b"0x0", 3, 3);
         check(
             &[PushOwned(4, 1), PushOwned(3, 1), PushBin(0, 1)],
             b"034",
-            2,
-            2,
+            3,
+            4,
         );
         check(
             &[EnqOwned(0, 0), PushOwned(10, 0), EnqOwned(2, 1), Deq(1)],
@@ -807,7 +802,13 @@ mod tests {
             0,
             1,
         );
-        // Separate runs hold separate references.
+        // Partial dequeues release the entries that went, one reference each.
+        check(
+            &[EnqBin(0, 2), EnqBin(2, 2), EnqBin(4, 2), Deq(3)],
+            b"345",
+            2,
+            3,
+        );
         check(&[EnqBin(0, 2), Enq(b"x"), EnqBin(8, 2)], b"01x89", 3, 3);
         check(&[EnqBin(0, 2), Push(b"x"), PushBin(9, 1)], b"9x01", 3, 3);
         // Partial and whole dequeues.
@@ -827,7 +828,8 @@ mod tests {
             3,
             1,
         );
-        // Room opened at the front is reused by later pushes and by appends.
+        // Room opened at the front is reused by later pushes and by appends; the appended
+        // copies extend the copy already at the end.
         check(
             &[
                 Enq(b"e"),
@@ -839,8 +841,8 @@ mod tests {
                 Enq(b"g"),
             ],
             b"01cdefg",
-            4,
-            2,
+            5,
+            3,
         );
     }
 

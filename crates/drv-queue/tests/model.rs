@@ -90,19 +90,25 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Builds the `ErlIOVec` for `pieces` and the bytes it stands for after `skip`, or `None` when
-/// `skip` is beyond its end (the queue must refuse it).
+/// The kept part of an `ErlIOVec` after its skip: each piece's source (pool index when it is
+/// referenced) and bytes; `None` when the skip is beyond its end (the queue must refuse it).
+type Kept = Option<Vec<(Option<usize>, Vec<u8>)>>;
+
+/// Builds the `ErlIOVec` for `pieces` and what the queue must keep of it after `skip`.
 fn with_iovec<R>(
     pool: &[BinaryRef],
     pieces: &mut [Piece],
     use_binv: bool,
     skip: usize,
-    f: impl FnOnce(&ErlIOVec, Option<Vec<u8>>) -> R,
+    f: impl FnOnce(&ErlIOVec, Kept) -> R,
 ) -> R {
     let mut iov = Vec::new();
     let mut binv: Vec<*mut ErlDrvBinary> = Vec::new();
     let mut bytes = Vec::new();
+    let mut kept = Vec::new();
+    let mut skip_left = skip;
     for p in pieces.iter_mut() {
+        let start = bytes.len();
         match p {
             Piece::Bin { bin, off, len } => {
                 let b = &pool[*bin];
@@ -122,6 +128,16 @@ fn with_iovec<R>(
                 bytes.extend_from_slice(data);
             }
         }
+        let piece = &bytes[start..];
+        let cut = skip_left.min(piece.len());
+        skip_left -= cut;
+        if cut < piece.len() {
+            let source = match p {
+                Piece::Bin { bin, .. } if use_binv => Some(*bin),
+                _ => None,
+            };
+            kept.push((source, piece[cut..].to_vec()));
+        }
     }
     let ev = ErlIOVec {
         vsize: iov.len() as c_int,
@@ -133,8 +149,7 @@ fn with_iovec<R>(
             ptr::null_mut()
         },
     };
-    let expected = (skip <= bytes.len()).then(|| bytes[skip..].to_vec());
-    f(&ev, expected)
+    f(&ev, (skip <= bytes.len()).then_some(kept))
 }
 
 /// What readers were shown, kept referenced, with a copy of the bytes at that time: the queue
@@ -143,8 +158,8 @@ fn with_iovec<R>(
 struct Exposed {
     /// Whole binaries from `peekqv`'s `binv`.
     binaries: Vec<(BinaryRef, Vec<u8>)>,
-    /// Views from `peek_bytes`.
-    views: Vec<(bytes::Bytes, Vec<u8>)>,
+    /// Views from `peek_bytes`, with the binary each holds a reference on.
+    views: Vec<(bytes::Bytes, Vec<u8>, *mut ErlDrvBinary)>,
 }
 
 impl Exposed {
@@ -152,53 +167,103 @@ impl Exposed {
         self.binaries
             .iter()
             .all(|(b, copy)| b.as_bytes() == copy.as_slice())
-            && self.views.iter().all(|(b, copy)| b[..] == copy[..])
+            && self.views.iter().all(|(b, copy, _)| b[..] == copy[..])
+    }
+
+    /// The references readers hold on `bin`.
+    fn references(&self, bin: *mut ErlDrvBinary) -> usize {
+        let whole = self.binaries.iter().filter(|(b, _)| b.as_ptr() == bin);
+        let views = self.views.iter().filter(|(_, _, b)| *b == bin);
+        whole.count() + views.count()
+    }
+}
+
+/// The model: the queued bytes, and the queued slices of pool binaries (pool index, length) in
+/// order, which the runtime keeps as separate entries with one reference each.
+#[derive(Default)]
+struct Model {
+    bytes: VecDeque<u8>,
+    /// Every queued piece in order: `Some(pool index)` for a referenced slice of a pool
+    /// binary, `None` for copied bytes; with its length.
+    pieces: VecDeque<(Option<usize>, usize)>,
+}
+
+impl Model {
+    fn enq(&mut self, source: Option<usize>, bytes: &[u8]) {
+        self.bytes.extend(bytes);
+        if !bytes.is_empty() {
+            self.pieces.push_back((source, bytes.len()));
+        }
+    }
+
+    fn push(&mut self, source: Option<usize>, bytes: &[u8]) {
+        bytes.iter().rev().for_each(|&b| self.bytes.push_front(b));
+        if !bytes.is_empty() {
+            self.pieces.push_front((source, bytes.len()));
+        }
+    }
+
+    fn deq(&mut self, n: usize) {
+        self.bytes.drain(..n);
+        let mut n = n;
+        while n > 0 {
+            let head = self.pieces.front_mut().expect("pieces cover the bytes");
+            if n < head.1 {
+                head.1 -= n;
+                break;
+            }
+            n -= head.1;
+            self.pieces.pop_front();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The referenced slices, as `(pool index, length)`.
+    fn referenced(&self) -> Vec<(usize, usize)> {
+        let referenced = self.pieces.iter().filter_map(|&(b, len)| Some((b?, len)));
+        referenced.collect()
     }
 }
 
 /// Applies `op` to the queue and the model.
-fn apply(
-    q: &mut PortQueue,
-    model: &mut VecDeque<u8>,
-    pool: &[BinaryRef],
-    exposed: &mut Exposed,
-    op: Op,
-) {
-    let push_front = |model: &mut VecDeque<u8>, bytes: &[u8]| {
-        bytes.iter().rev().for_each(|&b| model.push_front(b));
-    };
+fn apply(q: &mut PortQueue, model: &mut Model, pool: &[BinaryRef], exposed: &mut Exposed, op: Op) {
     match op {
         Op::Enq(data) => {
             q.enq(&data);
-            model.extend(&data);
+            model.enq(None, &data);
         }
         Op::Push(data) => {
             q.push(&data);
-            push_front(model, &data);
+            model.push(None, &data);
         }
         Op::EnqBin { bin, off, len } => {
             q.enq_bin(&pool[bin], off, len).expect("in range");
-            model.extend(&pool[bin].as_bytes()[off..off + len]);
+            model.enq(Some(bin), &pool[bin].as_bytes()[off..off + len]);
         }
         Op::EnqOwned { bin, off, len } => {
             q.enq_bin_owned(pool[bin].clone(), off, len)
                 .expect("in range");
-            model.extend(&pool[bin].as_bytes()[off..off + len]);
+            model.enq(Some(bin), &pool[bin].as_bytes()[off..off + len]);
         }
         Op::PushBin { bin, off, len } => {
             q.push_bin(&pool[bin], off, len).expect("in range");
-            push_front(model, &pool[bin].as_bytes()[off..off + len]);
+            model.push(Some(bin), &pool[bin].as_bytes()[off..off + len]);
         }
         Op::Enqv {
             mut pieces,
             skip,
             binv,
         } => {
-            with_iovec(pool, &mut pieces, binv, skip, |ev, expected| {
+            with_iovec(pool, &mut pieces, binv, skip, |ev, kept| {
                 // SAFETY: `ev` describes live arrays, plain data and pool binaries.
                 let result = unsafe { q.enqv(ev, skip) };
-                assert_eq!(result.is_ok(), expected.is_some());
-                model.extend(expected.unwrap_or_default());
+                assert_eq!(result.is_ok(), kept.is_some());
+                for (source, bytes) in kept.unwrap_or_default() {
+                    model.enq(source, &bytes);
+                }
             });
         }
         Op::Pushqv {
@@ -206,17 +271,19 @@ fn apply(
             skip,
             binv,
         } => {
-            with_iovec(pool, &mut pieces, binv, skip, |ev, expected| {
+            with_iovec(pool, &mut pieces, binv, skip, |ev, kept| {
                 // SAFETY: as above.
                 let result = unsafe { q.pushqv(ev, skip) };
-                assert_eq!(result.is_ok(), expected.is_some());
-                push_front(model, &expected.unwrap_or_default());
+                assert_eq!(result.is_ok(), kept.is_some());
+                for (source, bytes) in kept.unwrap_or_default().iter().rev() {
+                    model.push(*source, bytes);
+                }
             });
         }
         Op::Deq(fraction) => {
             let n = model.len() * usize::from(fraction) / 255;
             assert_eq!(q.deq(n), Ok(model.len() - n));
-            model.drain(..n);
+            model.deq(n);
         }
         Op::Peekqv => {
             let mut ev = ErlIOVec {
@@ -242,10 +309,10 @@ fn apply(
         Op::PeekBytes => {
             let parts = q.peek_bytes();
             let joined: Vec<u8> = parts.iter().flat_map(|b| b.iter().copied()).collect();
-            assert!(joined.iter().eq(model.iter()));
-            for part in parts {
+            assert!(joined.iter().eq(model.bytes.iter()));
+            for (part, &bin) in parts.into_iter().zip(q.binaries()) {
                 let copy = part.to_vec();
-                exposed.views.push((part, copy));
+                exposed.views.push((part, copy, bin));
             }
         }
     }
@@ -263,12 +330,28 @@ proptest! {
             })
             .collect();
         let mut q = PortQueue::new();
-        let mut model = VecDeque::new();
+        let mut model = Model::default();
         let mut exposed = Exposed::default();
         for op in ops {
             apply(&mut q, &mut model, &pool, &mut exposed, op);
             prop_assert!(exposed.unchanged(), "bytes shown to a reader were overwritten");
             prop_assert_eq!(q.size(), model.len());
+            // Referenced slices are entries of their own, and each holds one reference.
+            let referenced: Vec<(usize, usize)> = q
+                .binaries()
+                .iter()
+                .zip(q.peekq())
+                .filter_map(|(&bin, v)| {
+                    let index = pool.iter().position(|p| p.as_ptr() == bin)?;
+                    Some((index, v.iov_len))
+                })
+                .collect();
+            prop_assert_eq!(&referenced, &model.referenced());
+            for (index, bin) in pool.iter().enumerate() {
+                let entries = referenced.iter().filter(|&&(i, _)| i == index).count();
+                let readers = exposed.references(bin.as_ptr());
+                prop_assert_eq!(bin.refc(), (1 + entries + readers) as isize);
+            }
             let peeked: Vec<u8> = q
                 .peekq()
                 .iter()
@@ -276,7 +359,7 @@ proptest! {
                 .flat_map(|v| unsafe { std::slice::from_raw_parts(v.iov_base.cast::<u8>(), v.iov_len) })
                 .copied()
                 .collect();
-            prop_assert!(peeked.iter().eq(model.iter()));
+            prop_assert!(peeked.iter().eq(model.bytes.iter()));
             prop_assert!(q.peekq().iter().all(|v| v.iov_len > 0));
         }
         drop(q);

@@ -11,12 +11,13 @@
 //! and ignored instead of deadlocking or corrupting the lock.
 
 use std::ffi::{c_char, c_int};
+use std::ptr::NonNull;
 use std::sync::Mutex;
 
 use drv_queue::PortQueue;
 
 use super::guard;
-use crate::host::host;
+use crate::host::{granted_queue, host};
 use crate::types::{
     ErlDrvBinary, ErlDrvPDL, ErlDrvPort, ErlDrvSInt, ErlDrvSizeT, ErlIOVec, SysIOVec,
 };
@@ -25,19 +26,31 @@ use crate::types::{
 const SIZE_ERROR: ErlDrvSizeT = ErlDrvSizeT::MAX;
 
 /// Runs `op` on the queue of `port`; `failure` when the host refuses (or there is no host).
+///
+/// Fast path: a grant the host remembered for this thread (a callback of the port, no PDL).
 #[inline(always)]
 fn with_queue<R>(port: ErlDrvPort, failure: R, op: impl FnOnce(&mut PortQueue) -> R) -> R {
-    let Some(host) = host() else {
+    if let Some(queue) = granted_queue(port) {
+        // SAFETY: by `remember_granted_queue`'s contract the host would grant this thread the
+        // live queue as held, until it returns to the driver; the `&mut` ends in this call.
+        return op(unsafe { &mut *queue.as_ptr() });
+    }
+    let Some((queue, _locked)) = grant_from_host(port) else {
         return failure;
     };
-    let access = host.queue_access(port);
-    let Some(queue) = access.queue() else {
-        return failure;
-    };
-    let _locked = access.lock_first_pdl().map(PdlLocked::lock);
     // SAFETY: the host granted this thread exclusive use of the live queue until it returns
-    // to the driver (having taken the PDL first when asked to); the `&mut` ends in this call.
+    // to the driver (the PDL, when it asked for it, is held until `_locked` drops); the `&mut`
+    // ends in this call.
     op(unsafe { &mut *queue.as_ptr() })
+}
+
+/// Asks the host for the queue of `port` (out of line, so the fast path stays small), taking
+/// the PDL first when the host says so.
+#[inline(never)]
+fn grant_from_host(port: ErlDrvPort) -> Option<(NonNull<PortQueue>, Option<PdlLocked>)> {
+    let access = host()?.queue_access(port);
+    let queue = access.queue()?;
+    Some((queue, access.lock_first_pdl().map(PdlLocked::lock)))
 }
 
 /// A PDL locked by the API on behalf of a callback that did not lock it; unlocked on drop,
@@ -80,7 +93,7 @@ pub unsafe extern "C" fn driver_enq(port: ErlDrvPort, buf: *mut c_char, len: Erl
         }
         // SAFETY: by this function's contract `buf` is valid for `len` bytes during the call.
         let data = unsafe { super::port::driver_bytes(buf, len) };
-        with_queue(port, -1, |q| {
+        with_queue(port, -1, move |q| {
             q.enq(data);
             0
         })
@@ -102,7 +115,7 @@ pub unsafe extern "C" fn driver_pushq(
         }
         // SAFETY: by this function's contract `buf` is valid for `len` bytes during the call.
         let data = unsafe { super::port::driver_bytes(buf, len) };
-        with_queue(port, -1, |q| {
+        with_queue(port, -1, move |q| {
             q.push(data);
             0
         })
@@ -116,7 +129,7 @@ pub unsafe extern "C" fn driver_pushq(
 /// None beyond the C API's.
 pub unsafe extern "C" fn driver_deq(port: ErlDrvPort, size: ErlDrvSizeT) -> ErlDrvSizeT {
     guard("driver_deq", SIZE_ERROR, || {
-        with_queue(port, SIZE_ERROR, |q| q.deq(size).unwrap_or(SIZE_ERROR))
+        with_queue(port, SIZE_ERROR, move |q| q.deq(size).unwrap_or(SIZE_ERROR))
     })
 }
 
@@ -126,7 +139,7 @@ pub unsafe extern "C" fn driver_deq(port: ErlDrvPort, size: ErlDrvSizeT) -> ErlD
 /// None beyond the C API's.
 pub unsafe extern "C" fn driver_sizeq(port: ErlDrvPort) -> ErlDrvSizeT {
     guard("driver_sizeq", SIZE_ERROR, || {
-        with_queue(port, SIZE_ERROR, |q| q.size())
+        with_queue(port, SIZE_ERROR, move |q| q.size())
     })
 }
 
@@ -146,7 +159,7 @@ pub unsafe extern "C" fn driver_enq_bin(
         if bin.is_null() {
             return -1;
         }
-        with_queue(port, -1, |q| {
+        with_queue(port, -1, move |q| {
             // SAFETY: by this function's contract `bin` is a live driver binary.
             match unsafe { q.enq_bin_raw(bin, offset, len) } {
                 Ok(()) => 0,
@@ -171,7 +184,7 @@ pub unsafe extern "C" fn driver_pushq_bin(
         if bin.is_null() {
             return -1;
         }
-        with_queue(port, -1, |q| {
+        with_queue(port, -1, move |q| {
             // SAFETY: by this function's contract `bin` is a live driver binary.
             match unsafe { q.push_bin_raw(bin, offset, len) } {
                 Ok(()) => 0,
@@ -191,7 +204,7 @@ unsafe fn vector(port: ErlDrvPort, ev: *mut ErlIOVec, skip: ErlDrvSizeT, push: b
     }
     // SAFETY: by the caller's contract `ev` is a valid I/O vector.
     let ev = unsafe { &*ev };
-    with_queue(port, -1, |q| {
+    with_queue(port, -1, move |q| {
         // BEAM queues nothing, successfully, when the skip covers the whole vector.
         if skip >= ev.size {
             return 0;
@@ -252,7 +265,7 @@ pub unsafe extern "C" fn driver_pushqv(
 /// `vlen` is NULL or valid for writing.
 pub unsafe extern "C" fn driver_peekq(port: ErlDrvPort, vlen: *mut c_int) -> *mut SysIOVec {
     let (array, len) = guard("driver_peekq", (std::ptr::null_mut(), -1), || {
-        with_queue(port, (std::ptr::null_mut(), -1), |q| {
+        with_queue(port, (std::ptr::null_mut(), -1), move |q| {
             let entries = q.peekq();
             (
                 entries.as_ptr().cast_mut(),
@@ -280,7 +293,7 @@ pub unsafe extern "C" fn driver_peekqv(port: ErlDrvPort, ev: *mut ErlIOVec) -> E
         }
         // SAFETY: by this function's contract `ev` is valid for writing.
         let ev = unsafe { &mut *ev };
-        with_queue(port, SIZE_ERROR, |q| {
+        with_queue(port, SIZE_ERROR, move |q| {
             let size = q.peekqv(ev);
             if ev.vsize == 0 {
                 ev.iov = std::ptr::null_mut();

@@ -1,10 +1,67 @@
 //! What the runtime provides for the driver queue and port data locks (issue #4).
 
+use std::cell::Cell;
 use std::ptr::NonNull;
 
 use drv_queue::{ErlDrvPDL, PortQueue};
 
 use crate::types::ErlDrvPort;
+
+/// A queue the host granted this thread as held, for the fast path of the queue calls.
+#[derive(Clone, Copy)]
+struct RememberedGrant {
+    port: ErlDrvPort,
+    queue: Option<NonNull<PortQueue>>,
+}
+
+thread_local! {
+    /// Set by the host with [`remember_granted_queue`], cleared with [`forget_granted_queue`].
+    static GRANTED: Cell<RememberedGrant> = const {
+        Cell::new(RememberedGrant { port: std::ptr::null_mut(), queue: None })
+    };
+}
+
+/// Lets this thread's next queue calls for `port` use `queue` without asking the host, until
+/// the thread calls [`forget_granted_queue`]; a later grant replaces this one.
+///
+/// # Safety
+/// Until [`forget_granted_queue`] is called on this thread, `queue` must be the live queue of
+/// `port` and [`QueueHost::queue_access`] would grant it to this thread as
+/// [`held`](QueueAccess::held): the host forgets the grant before that stops being true (the
+/// callback holding the lock ends, a port data lock appears, the port terminates).
+#[inline]
+pub unsafe fn remember_granted_queue(port: ErlDrvPort, queue: NonNull<PortQueue>) {
+    GRANTED.with(|g| {
+        g.set(RememberedGrant {
+            port,
+            queue: Some(queue),
+        });
+    });
+}
+
+/// Ends the grant remembered on this thread, if any.
+#[inline]
+pub fn forget_granted_queue() {
+    GRANTED.with(|g| {
+        g.set(RememberedGrant {
+            port: std::ptr::null_mut(),
+            queue: None,
+        });
+    });
+}
+
+/// The queue of `port` if this thread has a remembered grant for it (see
+/// [`remember_granted_queue`]): usable as [`QueueAccess::held`] until the thread returns to
+/// the driver.
+#[inline(always)]
+pub(crate) fn granted_queue(port: ErlDrvPort) -> Option<NonNull<PortQueue>> {
+    let granted = GRANTED.with(Cell::get);
+    if granted.port == port {
+        granted.queue
+    } else {
+        None
+    }
+}
 
 /// How the calling thread may use a port's driver queue, as granted by
 /// [`QueueHost::queue_access`]: not at all; because it holds the lock that guards the queue
