@@ -2,7 +2,7 @@
 //! go to the port's owner or to any process of the port's runtime.
 
 use drv_abi::{Receiver, TermHost, TermPort, Undeliverable};
-use drv_term::Term;
+use drv_term::FlatTerm;
 
 use crate::host::GlobalHost;
 use crate::port::{self, PortCell};
@@ -57,7 +57,12 @@ fn with_receiver<R>(
 }
 
 impl TermHost for GlobalHost {
-    fn deliver_term(&self, port: TermPort, to: Receiver, term: Term) -> Result<(), Undeliverable> {
+    fn deliver_term(
+        &self,
+        port: TermPort,
+        to: Receiver,
+        term: FlatTerm,
+    ) -> Result<(), Undeliverable> {
         with_term_port(port, |cell| with_receiver(cell, to, |p| p.deliver(term)))
     }
 

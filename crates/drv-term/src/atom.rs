@@ -145,6 +145,13 @@ impl Atom {
     pub fn index(self) -> u32 {
         self.0
     }
+
+    /// The atom with table index `index`, which an existing atom gave (a flat term stores
+    /// atoms by index).
+    pub(crate) fn from_index(index: u32) -> Atom {
+        debug_assert!(index < COUNT.load(Ordering::Acquire), "no atom {index}");
+        Atom(index)
+    }
 }
 
 impl PartialOrd for Atom {

@@ -1,6 +1,6 @@
 //! What the runtime provides for term output (issue #5).
 
-use drv_term::{Pid, Port, Term};
+use drv_term::{FlatTerm, Pid, Port};
 
 use crate::types::ErlDrvPort;
 
@@ -41,10 +41,16 @@ pub enum Undeliverable {
 /// answers are encoded with.
 pub trait TermHost {
     /// Sends `term` from `port` to `to`, as the last step of a successful term output call.
+    /// The term comes in its one-buffer form, as it was built from the spec.
     ///
     /// A port whose `stop` callback is running still sends (as in BEAM); a port that has
     /// closed is [`Undeliverable::NoPort`].
-    fn deliver_term(&self, port: TermPort, to: Receiver, term: Term) -> Result<(), Undeliverable>;
+    fn deliver_term(
+        &self,
+        port: TermPort,
+        to: Receiver,
+        term: FlatTerm,
+    ) -> Result<(), Undeliverable>;
 
     /// Checks, without sending anything, what [`deliver_term`](Self::deliver_term) would find:
     /// the port, and the receiver when one is given. Asked where the runtime checks the port
