@@ -133,6 +133,7 @@ impl Atom {
     }
 
     /// The atom a `to_term_data` value stands for; `None` for any value no atom has.
+    #[inline]
     pub fn from_term_data(v: TermData) -> Option<Atom> {
         if v & ((1 << ATOM_TAG_BITS) - 1) != ATOM_TAG {
             return None;

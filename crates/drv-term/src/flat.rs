@@ -59,8 +59,11 @@ mod tag {
     pub const TERM: u8 = 10;
 }
 
-/// Bytes of a record before its contents: the tag and a count, length or value.
-const HEAD: usize = 9;
+/// Bytes of a record before its contents: the tag and a count or length.
+const HEAD: usize = 5;
+
+/// Where a record starts in the buffer (a buffer holds at most 4 GiB of records).
+pub(crate) type Offset = u32;
 
 /// A whole term in one buffer (see the [module documentation](self)).
 ///
@@ -81,7 +84,7 @@ struct Parts {
     terms: Vec<Term>,
 }
 
-/// Reads the `u64` at `at`.
+/// Reads the `u64` value at `at`.
 #[inline]
 fn word(buf: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(
@@ -91,20 +94,27 @@ fn word(buf: &[u8], at: usize) -> u64 {
     )
 }
 
-/// Reads the count, length or offset at `at`.
+/// Reads the count, length, offset or index at `at`.
 #[inline]
 fn size(buf: &[u8], at: usize) -> usize {
-    word(buf, at) as usize
+    u32::from_le_bytes(
+        buf[at..at + 4]
+            .try_into()
+            .expect("a record holds 4 bytes there"),
+    ) as usize
 }
 
 /// Where the tail offset of the list or string segment at `seg` is.
 #[inline]
 fn tail_slot(buf: &[u8], seg: usize) -> usize {
     let n = size(buf, seg + 1);
-    seg + HEAD + if buf[seg] == tag::STRING { n } else { 8 * n }
+    seg + HEAD + if buf[seg] == tag::STRING { n } else { 4 * n }
 }
 
 /// Writes records; the spec interpreter's output.
+///
+/// Offsets and counts are written as `u32` without a check each: a buffer that ends past
+/// 4 GiB is [too large](FlatWriter::too_large) as a whole, and must not be read or finished.
 pub(crate) struct FlatWriter {
     parts: Parts,
 }
@@ -121,45 +131,68 @@ impl FlatWriter {
         }
     }
 
-    /// Starts a record: its offset.
+    /// Whether the term outgrew what one buffer can address (4 GiB): then offsets, counts or
+    /// lengths may have been cut short.
     #[inline]
-    fn start(&mut self, tag: u8, head: u64) -> usize {
-        let at = self.parts.buf.len();
-        self.parts.buf.push(tag);
-        self.parts.buf.extend_from_slice(&head.to_le_bytes());
+    pub(crate) fn too_large(&self) -> bool {
+        self.parts.buf.len() > u32::MAX as usize
+    }
+
+    /// Where the next record starts (cut short past 4 GiB, see [`FlatWriter::too_large`]).
+    #[inline]
+    fn next_offset(&self) -> Offset {
+        self.parts.buf.len() as Offset
+    }
+
+    /// Writes a record of a tag and a 4-byte number (a count, length or index): its offset.
+    /// A number past `u32` (a length, which makes the buffer too large) is cut short.
+    #[inline]
+    fn head(&mut self, tag: u8, n: usize) -> Offset {
+        let at = self.next_offset();
+        let [a, b, c, d] = (n as u32).to_le_bytes();
+        self.parts.buf.extend_from_slice(&[tag, a, b, c, d]);
         at
     }
 
+    /// Writes a record of a tag and an 8-byte value: its offset.
     #[inline]
-    fn put(&mut self, word: u64) {
-        self.parts.buf.extend_from_slice(&word.to_le_bytes());
+    fn value(&mut self, tag: u8, v: u64) -> Offset {
+        let at = self.next_offset();
+        let [a, b, c, d, e, f, g, h] = v.to_le_bytes();
+        self.parts
+            .buf
+            .extend_from_slice(&[tag, a, b, c, d, e, f, g, h]);
+        at
+    }
+
+    /// Appends the offsets of a list's or tuple's elements (and a list's tail).
+    #[inline]
+    fn offsets(&mut self, items: impl Iterator<Item = Offset>) {
+        for item in items {
+            self.parts.buf.extend_from_slice(&item.to_le_bytes());
+        }
     }
 
     #[inline]
-    pub(crate) fn nil(&mut self) -> usize {
-        let at = self.parts.buf.len();
+    pub(crate) fn nil(&mut self) -> Offset {
+        let at = self.next_offset();
         self.parts.buf.push(tag::NIL);
         at
     }
 
     #[inline]
-    pub(crate) fn atom(&mut self, atom: Atom) -> usize {
-        let at = self.parts.buf.len();
-        self.parts.buf.push(tag::ATOM);
-        self.parts
-            .buf
-            .extend_from_slice(&atom.index().to_le_bytes());
-        at
+    pub(crate) fn atom(&mut self, atom: Atom) -> Offset {
+        self.head(tag::ATOM, atom.index() as usize)
     }
 
     #[inline]
-    pub(crate) fn int(&mut self, v: i64) -> usize {
-        self.start(tag::INT, v as u64)
+    pub(crate) fn int(&mut self, v: i64) -> Offset {
+        self.value(tag::INT, v as u64)
     }
 
     /// An unsigned integer: an `INT` record when it fits `i64`.
     #[inline]
-    pub(crate) fn uint(&mut self, v: u64) -> usize {
+    pub(crate) fn uint(&mut self, v: u64) -> Offset {
         match i64::try_from(v) {
             Ok(v) => self.int(v),
             Err(_) => self.term(Term::from(v)),
@@ -167,41 +200,41 @@ impl FlatWriter {
     }
 
     #[inline]
-    pub(crate) fn float(&mut self, f: f64) -> usize {
-        self.start(tag::FLOAT, f.to_bits())
+    pub(crate) fn float(&mut self, f: f64) -> Offset {
+        self.value(tag::FLOAT, f.to_bits())
     }
 
     #[inline]
-    pub(crate) fn pid(&mut self, pid: Pid) -> usize {
+    pub(crate) fn pid(&mut self, pid: Pid) -> Offset {
         match pid.local_id() {
-            Some(n) => self.start(tag::PID, n),
+            Some(n) => self.value(tag::PID, n),
             None => self.term(Term::Pid(pid)),
         }
     }
 
     #[inline]
-    pub(crate) fn port(&mut self, port: Port) -> usize {
+    pub(crate) fn port(&mut self, port: Port) -> Offset {
         match port.local_id() {
-            Some(n) => self.start(tag::PORT, n),
+            Some(n) => self.value(tag::PORT, n),
             None => self.term(Term::Port(port)),
         }
     }
 
     /// A binary copied into the buffer.
     #[inline]
-    pub(crate) fn binary(&mut self, bytes: &[u8]) -> usize {
-        let at = self.start(tag::BINARY, bytes.len() as u64);
+    pub(crate) fn binary(&mut self, bytes: &[u8]) -> Offset {
+        let at = self.head(tag::BINARY, bytes.len());
         self.parts.buf.extend_from_slice(bytes);
         at
     }
 
     /// The characters `chars` (at least one) consed onto the term at `tail`.
     #[inline]
-    pub(crate) fn string(&mut self, chars: &[u8], tail: usize) -> usize {
+    pub(crate) fn string(&mut self, chars: &[u8], tail: Offset) -> Offset {
         debug_assert!(!chars.is_empty(), "an empty string is its tail");
-        let at = self.start(tag::STRING, chars.len() as u64);
+        let at = self.head(tag::STRING, chars.len());
         self.parts.buf.extend_from_slice(chars);
-        self.put(tail as u64);
+        self.parts.buf.extend_from_slice(&tail.to_le_bytes());
         at
     }
 
@@ -209,30 +242,25 @@ impl FlatWriter {
     #[inline]
     pub(crate) fn list(
         &mut self,
-        heads: impl ExactSizeIterator<Item = usize>,
-        tail: usize,
-    ) -> usize {
+        heads: impl ExactSizeIterator<Item = Offset>,
+        tail: Offset,
+    ) -> Offset {
         debug_assert!(heads.len() > 0, "a list without heads is its tail");
-        let at = self.start(tag::LIST, heads.len() as u64);
-        for item in heads {
-            self.put(item as u64);
-        }
-        self.put(tail as u64);
+        let at = self.head(tag::LIST, heads.len());
+        self.offsets(heads.chain([tail]));
         at
     }
 
     #[inline]
-    pub(crate) fn tuple(&mut self, items: impl ExactSizeIterator<Item = usize>) -> usize {
-        let at = self.start(tag::TUPLE, items.len() as u64);
-        for item in items {
-            self.put(item as u64);
-        }
+    pub(crate) fn tuple(&mut self, items: impl ExactSizeIterator<Item = Offset>) -> Offset {
+        let at = self.head(tag::TUPLE, items.len());
+        self.offsets(items);
         at
     }
 
     /// A term kept as it is, beside the buffer.
-    pub(crate) fn term(&mut self, term: Term) -> usize {
-        let at = self.start(tag::TERM, self.parts.terms.len() as u64);
+    pub(crate) fn term(&mut self, term: Term) -> Offset {
+        let at = self.head(tag::TERM, self.parts.terms.len());
         self.parts.terms.push(term);
         at
     }
@@ -240,7 +268,7 @@ impl FlatWriter {
     /// Writes `term`: the offset of its record. The offsets of a container's elements are
     /// collected on `scratch` (one vector for the whole term, so that the recursive frame
     /// stays small).
-    fn put_term(&mut self, term: &Term, scratch: &mut Vec<usize>) -> usize {
+    fn put_term(&mut self, term: &Term, scratch: &mut Vec<Offset>) -> Offset {
         let (items, tail) = match term {
             Term::List(items) if !items.is_empty() => (items, None),
             Term::ImproperList(items, tail) => (items, Some(tail)),
@@ -268,7 +296,7 @@ impl FlatWriter {
     }
 
     #[inline(never)]
-    fn put_leaf(&mut self, term: &Term) -> usize {
+    fn put_leaf(&mut self, term: &Term) -> Offset {
         match term {
             Term::Atom(a) => self.atom(*a),
             Term::Int(i) => self.int(*i),
@@ -282,19 +310,21 @@ impl FlatWriter {
     }
 
     /// The term written at `at`.
-    pub(crate) fn view(&self, at: usize) -> FlatRef<'_> {
+    pub(crate) fn view(&self, at: Offset) -> FlatRef<'_> {
+        debug_assert!(!self.too_large(), "a term too large for one buffer");
         FlatRef {
             parts: &self.parts,
-            at: At::Record(at),
+            at: At::Record(at as usize),
         }
     }
 
     /// The flat term whose root record is at `root`.
     #[inline]
-    pub(crate) fn finish(self, root: usize) -> FlatTerm {
+    pub(crate) fn finish(self, root: Offset) -> FlatTerm {
+        debug_assert!(!self.too_large(), "a term too large for one buffer");
         FlatTerm {
             parts: self.parts,
-            root,
+            root: root as usize,
         }
     }
 }
@@ -304,6 +334,12 @@ impl FlatTerm {
     pub fn from_term(term: &Term) -> FlatTerm {
         let mut out = FlatWriter::with_capacity(64);
         let root = out.put_term(term, &mut Vec::new());
+        if out.too_large() {
+            // Past 4 GiB of records: the term is kept whole, beside a buffer of one record.
+            out = FlatWriter::with_capacity(HEAD);
+            let root = out.term(term.clone());
+            return out.finish(root);
+        }
         out.finish(root)
     }
 
@@ -630,7 +666,7 @@ impl<'a> Iterator for FlatItems<'a> {
                     break if buf[*seg] == tag::STRING {
                         At::Char(buf[*seg + HEAD + i])
                     } else {
-                        At::Record(size(buf, *seg + HEAD + 8 * i))
+                        At::Record(size(buf, *seg + HEAD + 4 * i))
                     };
                 }
                 Items::Segment { seg, .. } => {

@@ -8,9 +8,8 @@
 //! so this crate needs no `unsafe`.
 
 use bytes::Bytes;
-use smallvec::SmallVec;
 
-use crate::flat::FlatWriter;
+use crate::flat::{FlatWriter, Offset};
 use crate::tags::*;
 use crate::{Atom, EtfError, FlatTerm, Pid, Port, Term, TermData, INLINE_BINARY_LIMIT};
 
@@ -102,6 +101,10 @@ pub enum SpecError {
     /// The spec does not leave exactly one term.
     #[error("spec builds {terms} terms, not 1")]
     NotOneTerm { terms: usize },
+    /// The term needs more than the 4 GiB a [`FlatTerm`] buffer can address (where BEAM
+    /// would fail to allocate it).
+    #[error("term too large for one buffer")]
+    TooLarge,
 }
 
 impl SpecError {
@@ -121,8 +124,14 @@ impl SpecError {
     }
 }
 
-/// How many arguments follow each tag (index = tag).
-const ARITY: [usize; 18] = [0, 0, 1, 1, 1, 3, 2, 1, 1, 2, 1, 1, 2, 1, 2, 1, 1, 1];
+/// The `N` arguments of the tag at `at`.
+#[inline(always)]
+fn args<const N: usize>(spec: &[TermData], at: usize) -> Result<[TermData; N], SpecError> {
+    spec.get(at + 1..)
+        .and_then(|rest| rest.first_chunk::<N>())
+        .copied()
+        .ok_or(SpecError::MissingArguments { at, tag: spec[at] })
+}
 
 /// A length argument as C code passes it through an `int`: negative values
 /// (and values an `int` cannot hold) are rejected, as the runtime does.
@@ -131,29 +140,83 @@ fn c_int_len(v: TermData) -> Option<usize> {
     (as_int >= 0 && v as i64 == i64::from(as_int)).then_some(as_int as usize)
 }
 
-/// A count argument (`LIST`, `TUPLE`, `MAP`): the runtime reads it as an `int`.
-fn c_int_count(v: TermData) -> i64 {
-    i64::from(v as i64 as i32)
+/// A count argument (`LIST`, `TUPLE`, `MAP`): the runtime reads it as an `int`, and rejects
+/// one below `min`.
+#[inline]
+fn c_int_count(v: TermData, min: i32, at: usize) -> Result<usize, SpecError> {
+    let count = v as i64 as i32;
+    if count < min {
+        return Err(SpecError::BadCount { at });
+    }
+    Ok(count as usize)
 }
 
 /// A term built so far (where its record starts) and how deeply it nests (1 for a leaf).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Entry {
-    at: usize,
+    at: Offset,
     depth: u32,
+}
+
+/// Specs of up to this many words keep their stack of terms on the thread's stack.
+const SMALL_SPEC: usize = 32;
+
+/// The interpreter's stack of terms built so far, in room for as many as the spec has words.
+struct Stack<'a> {
+    entries: &'a mut [Entry],
+    len: usize,
+}
+
+impl Stack<'_> {
+    #[inline]
+    fn push(&mut self, entry: Entry) {
+        self.entries[self.len] = entry;
+        self.len += 1;
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<Entry> {
+        self.len = self.len.checked_sub(1)?;
+        Some(self.entries[self.len])
+    }
+
+    /// The last `n` entries, for the container tag `tag` at `at`: where they start, and the
+    /// container's depth.
+    #[inline]
+    fn take(&self, n: usize, tag: TermData, at: usize) -> Result<(usize, u32), SpecError> {
+        let from = self
+            .len
+            .checked_sub(n)
+            .ok_or(SpecError::StackUnderflow { at, tag })?;
+        let deepest = self.entries[from..self.len]
+            .iter()
+            .fold(0, |d, e| d.max(e.depth));
+        if deepest as usize >= MAX_NESTING {
+            return Err(SpecError::TooDeep { at });
+        }
+        Ok((from, deepest + 1))
+    }
+
+    /// The offsets of the entries from `from` on.
+    #[inline]
+    fn offsets(&self, from: usize) -> impl ExactSizeIterator<Item = Offset> + '_ {
+        self.entries[from..self.len].iter().map(|e| e.at)
+    }
 }
 
 /// Leaf entries (depth 1).
 #[inline]
-fn leaf(at: usize) -> Entry {
+fn leaf(at: Offset) -> Entry {
     Entry { at, depth: 1 }
 }
 
-/// Room for the records of a spec of `words` words, most of the time (a record takes about
-/// 5 to 9 bytes per spec word, a container 8 more per element; longer strings and binaries
-/// grow the buffer).
+/// Room for the records of a spec of `words` words, most of the time: a record takes 1 to 9
+/// bytes besides what it copies, a container 4 more per element, which comes to at most 5
+/// bytes per spec word; that leaves 3 a word for copied bytes (a 50-byte binary in the
+/// documentation's `{tcp, Port, [100 | Bin]}` fits). More copied bytes grow the buffer.
+/// A small buffer matters: it comes from malloc's fastest bins.
 fn capacity_for(words: usize) -> usize {
-    words.saturating_mul(12).saturating_add(16)
+    words.saturating_mul(8).saturating_add(8)
 }
 
 /// Builds the term a driver term spec describes, validating it as the runtime does: any error
@@ -173,39 +236,78 @@ impl FlatTerm {
         env: &E,
     ) -> Result<FlatTerm, SpecError> {
         let mut out = FlatWriter::with_capacity(capacity_for(spec.len()));
-        let mut stack: SmallVec<[Entry; 16]> = SmallVec::new();
+        // The terms built so far: at most one per tag, so at most one per spec word. A plain
+        // slice on the stack for the usual small spec (no spilled/inline checks per access).
+        let mut small = [Entry::default(); SMALL_SPEC];
+        let mut large = Vec::new();
+        let mut stack = Stack {
+            entries: if spec.len() <= SMALL_SPEC {
+                &mut small[..]
+            } else {
+                large.resize(spec.len(), Entry::default());
+                &mut large[..]
+            },
+            len: 0,
+        };
         // An error the runtime finds only while building: reported if nothing else is wrong.
         let mut deferred = None;
         let mut i = 0;
         while let Some(&tag) = spec.get(i) {
             let at = i;
-            let arity = match tag {
-                ERL_DRV_NIL..=ERL_DRV_MAP => ARITY[tag as usize],
-                _ => return Err(SpecError::UnknownTag { at, tag }),
-            };
-            let Some(args) = spec.get(i + 1..i + 1 + arity) else {
-                return Err(SpecError::MissingArguments { at, tag });
-            };
-            i += 1 + arity;
             let bad_buffer = || SpecError::BadBuffer { at };
             let entry = match tag {
-                ERL_DRV_NIL => leaf(out.nil()),
-                ERL_DRV_ATOM => leaf(out.atom(env.atom(args[0]).ok_or(SpecError::BadAtom { at })?)),
-                ERL_DRV_INT => leaf(out.int(args[0] as i64)),
-                ERL_DRV_UINT => leaf(out.uint(crate::word_to_u64(args[0]))),
-                ERL_DRV_INT64 => leaf(out.int(env.int64(args[0]).ok_or_else(bad_buffer)?)),
-                ERL_DRV_UINT64 => leaf(out.uint(env.uint64(args[0]).ok_or_else(bad_buffer)?)),
-                ERL_DRV_PORT => leaf(out.port(env.port(args[0]).ok_or(SpecError::BadPort { at })?)),
-                ERL_DRV_PID => leaf(out.pid(env.pid(args[0]).ok_or(SpecError::BadPid { at })?)),
+                ERL_DRV_NIL => {
+                    i += 1;
+                    leaf(out.nil())
+                }
+                ERL_DRV_ATOM => {
+                    let [atom] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.atom(env.atom(atom).ok_or(SpecError::BadAtom { at })?))
+                }
+                ERL_DRV_INT => {
+                    let [v] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.int(v as i64))
+                }
+                ERL_DRV_UINT => {
+                    let [v] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.uint(crate::word_to_u64(v)))
+                }
+                ERL_DRV_INT64 => {
+                    let [ptr] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.int(env.int64(ptr).ok_or_else(bad_buffer)?))
+                }
+                ERL_DRV_UINT64 => {
+                    let [ptr] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.uint(env.uint64(ptr).ok_or_else(bad_buffer)?))
+                }
+                ERL_DRV_PORT => {
+                    let [port] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.port(env.port(port).ok_or(SpecError::BadPort { at })?))
+                }
+                ERL_DRV_PID => {
+                    let [pid] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.pid(env.pid(pid).ok_or(SpecError::BadPid { at })?))
+                }
                 ERL_DRV_FLOAT => {
-                    let f = env.float(args[0]).ok_or_else(bad_buffer)?;
+                    let [ptr] = args(spec, at)?;
+                    i += 2;
+                    let f = env.float(ptr).ok_or_else(bad_buffer)?;
                     if !f.is_finite() {
                         return Err(SpecError::NonFiniteFloat { at });
                     }
                     leaf(out.float(f))
                 }
                 ERL_DRV_BINARY => {
-                    let (bin, len, offset) = (args[0], args[1] as usize, args[2] as usize);
+                    let [bin, len, offset] = args(spec, at)?;
+                    i += 4;
+                    let (len, offset) = (len as usize, offset as usize);
                     let bytes = env
                         .binary(bin, len, offset)
                         .ok_or(SpecError::BadBinary { at })?;
@@ -218,14 +320,20 @@ impl FlatTerm {
                         out.term(Term::Binary(shared))
                     })
                 }
-                ERL_DRV_BUF2BINARY => leaf(match (args[0], args[1] as usize) {
-                    (_, 0) => out.binary(&[]),
-                    (0, _) => return Err(bad_buffer()),
-                    (ptr, len) => out.binary(env.bytes(ptr, len).ok_or_else(bad_buffer)?),
-                }),
+                ERL_DRV_BUF2BINARY => {
+                    let [ptr, len] = args(spec, at)?;
+                    i += 3;
+                    leaf(match (ptr, len as usize) {
+                        (_, 0) => out.binary(&[]),
+                        (0, _) => return Err(bad_buffer()),
+                        (ptr, len) => out.binary(env.bytes(ptr, len).ok_or_else(bad_buffer)?),
+                    })
+                }
                 ERL_DRV_STRING | ERL_DRV_STRING_CONS => {
-                    let len = c_int_len(args[1]).ok_or_else(bad_buffer)?;
-                    if args[0] == 0 {
+                    let [ptr, len] = args(spec, at)?;
+                    i += 3;
+                    let len = c_int_len(len).ok_or_else(bad_buffer)?;
+                    if ptr == 0 {
                         return Err(bad_buffer());
                     }
                     let tail = if tag == ERL_DRV_STRING_CONS {
@@ -235,7 +343,7 @@ impl FlatTerm {
                     };
                     let chars = match len {
                         0 => &[][..],
-                        _ => env.bytes(args[0], len).ok_or_else(bad_buffer)?,
+                        _ => env.bytes(ptr, len).ok_or_else(bad_buffer)?,
                     };
                     match (tail, chars.is_empty()) {
                         // No characters: the tail itself, or [].
@@ -251,52 +359,63 @@ impl FlatTerm {
                         }
                     }
                 }
-                ERL_DRV_LIST | ERL_DRV_TUPLE | ERL_DRV_MAP => {
-                    let count = c_int_count(args[0]);
-                    let min = if tag == ERL_DRV_LIST { 1 } else { 0 };
-                    if count < min {
-                        return Err(SpecError::BadCount { at });
-                    }
-                    let take = if tag == ERL_DRV_MAP { 2 * count } else { count } as usize;
-                    let Some(from) = stack.len().checked_sub(take) else {
-                        return Err(SpecError::StackUnderflow { at, tag });
+                ERL_DRV_TUPLE => {
+                    let [count] = args(spec, at)?;
+                    i += 2;
+                    let (from, depth) = stack.take(c_int_count(count, 0, at)?, tag, at)?;
+                    let entry = Entry {
+                        at: out.tuple(stack.offsets(from)),
+                        depth,
                     };
-                    let items = &stack[from..];
-                    let depth = items.iter().map(|e| e.depth).max().unwrap_or(0) + 1;
-                    if depth as usize > MAX_NESTING {
-                        return Err(SpecError::TooDeep { at });
-                    }
-                    let at = match tag {
-                        ERL_DRV_TUPLE => out.tuple(items.iter().map(|e| e.at)),
-                        ERL_DRV_LIST => match items.split_last() {
-                            Some((tail, [])) => tail.at,
-                            Some((tail, heads)) => out.list(heads.iter().map(|e| e.at), tail.at),
-                            None => unreachable!("a list has at least one item"),
-                        },
-                        _ => {
-                            let pairs = items
-                                .chunks_exact(2)
-                                .map(|kv| {
-                                    (out.view(kv[0].at).to_term(), out.view(kv[1].at).to_term())
-                                })
-                                .collect();
-                            // Keep going: any other error of the spec takes precedence.
-                            let map = Term::map(pairs).unwrap_or_else(|| {
-                                deferred.get_or_insert(SpecError::DuplicateMapKey { at });
-                                Term::Map(Vec::new())
-                            });
-                            out.term(map)
-                        }
+                    stack.len = from;
+                    entry
+                }
+                ERL_DRV_LIST => {
+                    let [count] = args(spec, at)?;
+                    i += 2;
+                    let (from, depth) = stack.take(c_int_count(count, 1, at)?, tag, at)?;
+                    let tail = stack.pop().expect("a list takes at least one term");
+                    let at = if stack.len == from {
+                        // No heads: the tail itself.
+                        tail.at
+                    } else {
+                        out.list(stack.offsets(from), tail.at)
                     };
-                    stack.truncate(from);
+                    stack.len = from;
                     Entry { at, depth }
                 }
+                ERL_DRV_MAP => {
+                    let [count] = args(spec, at)?;
+                    i += 2;
+                    let pairs = c_int_count(count, 0, at)?;
+                    let (from, depth) = stack.take(2 * pairs, tag, at)?;
+                    if out.too_large() {
+                        return Err(SpecError::TooLarge);
+                    }
+                    let view = |e: &Entry| out.view(e.at).to_term();
+                    let pairs = stack.entries[from..stack.len]
+                        .chunks_exact(2)
+                        .map(|kv| (view(&kv[0]), view(&kv[1])))
+                        .collect();
+                    // Keep going: any other error of the spec takes precedence.
+                    let map = Term::map(pairs).unwrap_or_else(|| {
+                        deferred.get_or_insert(SpecError::DuplicateMapKey { at });
+                        Term::Map(Vec::new())
+                    });
+                    stack.len = from;
+                    Entry {
+                        at: out.term(map),
+                        depth,
+                    }
+                }
                 ERL_DRV_EXT2TERM => {
-                    let len = args[1] as i64;
-                    if args[0] == 0 || len <= 0 {
+                    let [ptr, len] = args(spec, at)?;
+                    i += 3;
+                    let len = len as i64;
+                    if ptr == 0 || len <= 0 {
                         return Err(bad_buffer());
                     }
-                    let buf = env.bytes(args[0], len as usize).ok_or_else(bad_buffer)?;
+                    let buf = env.bytes(ptr, len as usize).ok_or_else(bad_buffer)?;
                     let term = match crate::etf::decode(buf) {
                         Ok(term) => term,
                         Err(error) => {
@@ -317,13 +436,16 @@ impl FlatTerm {
                         depth: depth as u32,
                     }
                 }
-                _ => unreachable!("tags outside 1..=17 were rejected above"),
+                _ => return Err(SpecError::UnknownTag { at, tag }),
             };
             stack.push(entry);
         }
-        let [root] = stack[..] else {
-            return Err(SpecError::NotOneTerm { terms: stack.len() });
+        let [root] = stack.entries[..stack.len] else {
+            return Err(SpecError::NotOneTerm { terms: stack.len });
         };
+        if out.too_large() {
+            return Err(SpecError::TooLarge);
+        }
         if let Some(error) = deferred {
             return Err(error);
         }

@@ -4,10 +4,12 @@
 //! The spec is interpreted by `drv_term::FlatTerm::from_spec` over [`DriverMemory`], which
 //! reads the strings, binaries and numbers the spec points at; the term travels to its
 //! receiver as that one-buffer `FlatTerm`. The return values are OTP 25's (checked
-//! by `scenarios/term_*.scen` against BEAM): 1 when the term was delivered, -1 for a bad spec
-//! or a port that does not exist, 0 when the receiver is dead or is no pid. The spec is checked
-//! before the receiver, except that duplicate map keys are found only once the receiver is
-//! known to exist (BEAM builds maps in a second pass), so they give 0 for a dead receiver.
+//! by `scenarios/term_*.scen` and `scenarios/queue_term_output.scen` against BEAM): 1 when the
+//! term was delivered, -1 for a bad spec or a port that does not exist, 0 when the receiver is
+//! dead or is no pid, or when the port is closing with data queued (whatever the spec). The
+//! spec is checked before the receiver, except that duplicate map keys are found only once the
+//! receiver is known to exist (BEAM builds maps in a second pass), so they give 0 for a dead
+//! receiver.
 
 use std::ffi::c_int;
 use std::mem::ManuallyDrop;
@@ -128,7 +130,7 @@ impl Target {
 fn undelivered(why: Undeliverable) -> c_int {
     match why {
         Undeliverable::NoPort => -1,
-        Undeliverable::NoReceiver => 0,
+        Undeliverable::NoReceiver | Undeliverable::PortClosing => 0,
     }
 }
 
@@ -151,7 +153,14 @@ unsafe fn output(port: TermPort, target: Target, data: *const ErlDrvTermData, le
     let memory = unsafe { DriverMemory::new() };
     let (to, term) = match (target, FlatTerm::from_spec(spec, &memory)) {
         (Target::Receiver(to), Ok(term)) => (to, term),
-        (_, Err(e)) if !e.found_after_receiver_check() => return -1,
+        // Building has no effects, so the runtime's order (a closing port before the spec)
+        // is kept by asking about the port only for a rejected spec.
+        (_, Err(e)) if !e.found_after_receiver_check() => {
+            return match host.check_term_delivery(port, None) {
+                Err(Undeliverable::PortClosing) => 0,
+                _ => -1,
+            }
+        }
         // The runtime looks for the port and the receiver before finding these errors: only
         // if both exist is the result the spec's -1.
         (Target::Receiver(to), Err(_)) => {

@@ -30,6 +30,9 @@ pub enum Undeliverable {
     NoPort,
     /// The receiver does not exist or is not alive: the C call returns 0.
     NoReceiver,
+    /// The port is closing with data in its driver queue: BEAM drops what it sends, and the
+    /// C call returns 0 whatever the spec (a closing port is checked before the spec).
+    PortClosing,
 }
 
 /// The part of [`Host`](crate::Host) behind term output (issue #5).
@@ -55,7 +58,8 @@ pub trait TermHost {
     /// Checks, without sending anything, what [`deliver_term`](Self::deliver_term) would find:
     /// the port, and the receiver when one is given. Asked where the runtime checks the port
     /// and receiver before it has finished with the spec (a receiver that is no pid, duplicate
-    /// map keys), so that the return value is the runtime's.
+    /// map keys, and for a rejected spec whether the port is closing), so that the return
+    /// value is the runtime's.
     fn check_term_delivery(
         &self,
         port: TermPort,
