@@ -1,37 +1,4 @@
 //! [`FlatTerm`]: a whole term in one buffer, the form a driver's term travels in.
-//!
-//! BEAM builds a driver's term into one heap fragment and links that to the receiver's
-//! mailbox; this is the same idea. A [`Term`] built from a spec costs an allocation per tuple,
-//! list and small binary, and as many frees when it is dropped; a `FlatTerm` costs one of each
-//! (two when it holds a [`Term`], see below), and its size is known from the spec.
-//!
-//! # Layout
-//!
-//! The buffer holds *records*, one per term, each starting with a tag byte; numbers are
-//! little-endian `u64` (an atom's index is a `u32`). A term refers to another by the offset of
-//! its record, so a spec's terms are written in the order the spec makes them (children
-//! before their parents, as BEAM writes a heap fragment) and nothing is moved afterwards:
-//!
-//! | record | layout |
-//! |---|---|
-//! | `[]` | `NIL` |
-//! | atom | `ATOM`, table index (4 bytes) |
-//! | integer (`i64`), float, local pid, local port | tag, value or number (8 bytes) |
-//! | binary | `BINARY`, length, the bytes (copied: driver binaries of up to [`INLINE_BINARY_LIMIT`] bytes, as BEAM copies them into the heap, and copied buffers) |
-//! | list | `LIST`, n, n element offsets, tail offset |
-//! | string | `STRING`, n, n bytes (the elements, small integers), tail offset |
-//! | tuple | `TUPLE`, n, n element offsets |
-//! | any other term | `TERM`, index into a side vector of [`Term`]s |
-//!
-//! A list segment's tail may be another segment (`STRING_CONS` onto a list, a `LIST` whose
-//! last item is a list): readers see one list, as [`Term::cons`] would have made it. The side
-//! vector is allocated only when used: for larger driver binaries (held by reference, the
-//! driver binary's reference count keeping the bytes), maps (built as [`Term::map`] builds
-//! them, which checks the keys), `ERL_DRV_EXT2TERM` terms, big integers and identifiers of
-//! other nodes.
-//!
-//! Reading goes through [`FlatRef`], a [`TermRef`]: printing and ETF encoding are the same
-//! code as for [`Term`]. The crate has no `unsafe`, so records are read with bounds checks.
 
 use std::fmt;
 
@@ -65,7 +32,46 @@ const HEAD: usize = 5;
 /// Where a record starts in the buffer (a buffer holds at most 4 GiB of records).
 pub(crate) type Offset = u32;
 
-/// A whole term in one buffer (see the [module documentation](self)).
+/// A whole term in one buffer, the form a driver's term travels in.
+///
+/// BEAM builds a driver's term into one heap fragment and links that to the receiver's
+/// mailbox; this is the same idea. A [`Term`] built from a spec costs an allocation per tuple,
+/// list and small binary, and as many frees when it is dropped; a `FlatTerm` costs one of each
+/// (two when it keeps a [`Term`], see below). The spec interpreter sizes the buffer from the
+/// spec's length, so the usual message (`{tcp, Port, [100 | Bin50]}`: 108 bytes) takes one
+/// allocation from malloc's fast bins.
+///
+/// # Layout
+///
+/// The buffer holds *records*, one per term, each starting with a tag byte. Counts, lengths,
+/// offsets and indexes are little-endian `u32` (a buffer holds at most 4 GiB; a spec that
+/// needs more is rejected with [`SpecError::TooLarge`](crate::SpecError::TooLarge)), values
+/// little-endian `u64`. A term refers to another by the offset of its record, so a spec's terms
+/// are written in the order the spec makes them (children before their parents, as BEAM
+/// writes a heap fragment) and nothing is moved afterwards:
+///
+/// | record | bytes |
+/// |---|---|
+/// | `[]` | `NIL` |
+/// | atom | `ATOM`, table index |
+/// | integer (`i64`), float, local pid, local port | tag, value or number (8 bytes) |
+/// | binary | `BINARY`, length, the bytes (driver binaries of up to [`INLINE_BINARY_LIMIT`] bytes, copied as BEAM copies them into the heap, and copied buffers) |
+/// | list | `LIST`, n (≥ 1), n element offsets, tail offset |
+/// | string | `STRING`, n (≥ 1), n bytes (the elements, small integers), tail offset |
+/// | tuple | `TUPLE`, n, n element offsets |
+/// | any other term | `TERM`, index into a side vector of [`Term`]s |
+///
+/// A list or string segment's tail may be another segment (`STRING_CONS` onto a list, a
+/// `LIST` whose last item is a list) or a kept `Term` list: readers see one list, as
+/// [`Term::cons`] would have made it. The side vector is allocated only when used: for larger
+/// driver binaries (held by reference: the driver binary's reference count keeps the bytes,
+/// zero-copy), maps (built by [`Term::map`], which orders and checks the keys), the terms of
+/// `ERL_DRV_EXT2TERM`, big integers, and identifiers of other nodes.
+///
+/// Reading goes through [`FlatRef`], a [`TermRef`]: printing and ETF encoding are the same
+/// code as for [`Term`], and [`FlatTerm::to_term`] converts. A runtime that copies messages
+/// into a heap of its own can walk a flat term the same way. The crate has no `unsafe`, so
+/// records are read with bounds checks.
 ///
 /// Built by the spec interpreter ([`FlatTerm::from_spec`]) or from a [`Term`]
 /// ([`FlatTerm::from_term`]); read through [`FlatTerm::root`], printed as [`Term`] prints
@@ -74,14 +80,26 @@ pub(crate) type Offset = u32;
 #[derive(Clone)]
 pub struct FlatTerm {
     parts: Parts,
-    root: usize,
 }
 
-/// The records and the terms kept beside them.
+/// The records and the terms kept beside them: four words, so that a message moves cheaply.
+/// The buffer starts with the offset of the root record.
 #[derive(Clone)]
 struct Parts {
     buf: Vec<u8>,
-    terms: Vec<Term>,
+    /// Allocated with the first kept term.
+    terms: Option<Box<Vec<Term>>>,
+}
+
+/// Bytes before the first record: the root's offset.
+const ROOT: usize = 4;
+
+impl Parts {
+    /// The term kept at `index`.
+    #[inline]
+    fn term(&self, index: usize) -> &Term {
+        &self.terms.as_ref().expect("a TERM record has its term")[index]
+    }
 }
 
 /// Reads the `u64` value at `at`.
@@ -125,8 +143,12 @@ impl FlatWriter {
     pub(crate) fn with_capacity(bytes: usize) -> FlatWriter {
         FlatWriter {
             parts: Parts {
-                buf: Vec::with_capacity(bytes),
-                terms: Vec::new(),
+                buf: {
+                    let mut buf = Vec::with_capacity(ROOT + bytes);
+                    buf.extend_from_slice(&[0; ROOT]);
+                    buf
+                },
+                terms: None,
             },
         }
     }
@@ -260,9 +282,10 @@ impl FlatWriter {
 
     /// A term kept as it is, beside the buffer.
     pub(crate) fn term(&mut self, term: Term) -> Offset {
-        let at = self.head(tag::TERM, self.parts.terms.len());
-        self.parts.terms.push(term);
-        at
+        let terms = self.parts.terms.get_or_insert_with(Box::default);
+        let index = terms.len();
+        terms.push(term);
+        self.head(tag::TERM, index)
     }
 
     /// Writes `term`: the offset of its record. The offsets of a container's elements are
@@ -320,12 +343,10 @@ impl FlatWriter {
 
     /// The flat term whose root record is at `root`.
     #[inline]
-    pub(crate) fn finish(self, root: Offset) -> FlatTerm {
+    pub(crate) fn finish(mut self, root: Offset) -> FlatTerm {
         debug_assert!(!self.too_large(), "a term too large for one buffer");
-        FlatTerm {
-            parts: self.parts,
-            root: root as usize,
-        }
+        self.parts.buf[..ROOT].copy_from_slice(&root.to_le_bytes());
+        FlatTerm { parts: self.parts }
     }
 }
 
@@ -348,8 +369,13 @@ impl FlatTerm {
     pub fn root(&self) -> FlatRef<'_> {
         FlatRef {
             parts: &self.parts,
-            at: At::Record(self.root),
+            at: At::Record(self.root_offset()),
         }
+    }
+
+    #[inline]
+    fn root_offset(&self) -> usize {
+        size(&self.parts.buf, 0)
     }
 
     /// The term as a [`Term`].
@@ -360,9 +386,9 @@ impl FlatTerm {
     /// The term as a [`Term`], moving out what the flat form holds as a `Term` (a shared
     /// binary, an `EXT2TERM` term) when that is the whole term.
     pub fn into_term(mut self) -> Term {
-        if self.parts.buf[self.root] == tag::TERM {
-            let index = size(&self.parts.buf, self.root + 1);
-            return self.parts.terms.swap_remove(index);
+        let root = self.root_offset();
+        if let (tag::TERM, Some(terms)) = (self.parts.buf[root], &mut self.parts.terms) {
+            return terms.swap_remove(size(&self.parts.buf, root + 1));
         }
         self.to_term()
     }
@@ -378,7 +404,8 @@ impl FlatTerm {
         crate::encode(self.root())
     }
 
-    /// Bytes of the buffer (the records; not counting [`Term`]s kept beside it).
+    /// Bytes of the buffer (the records and the root's offset; not counting [`Term`]s kept
+    /// beside it).
     pub fn buffer_len(&self) -> usize {
         self.parts.buf.len()
     }
@@ -500,7 +527,7 @@ impl<'a> FlatRef<'a> {
         match self.at {
             At::Term(t) => Some(t),
             At::Record(at) if self.parts.buf[at] == tag::TERM => {
-                Some(&self.parts.terms[size(&self.parts.buf, at + 1)])
+                Some(self.parts.term(size(&self.parts.buf, at + 1)))
             }
             _ => None,
         }
@@ -549,7 +576,7 @@ impl<'a> FlatRef<'a> {
             match buf[tail] {
                 tag::LIST | tag::STRING => seg = tail,
                 tag::NIL => break None,
-                tag::TERM => match &self.parts.terms[size(buf, tail + 1)] {
+                tag::TERM => match self.parts.term(size(buf, tail + 1)) {
                     Term::List(rest) => {
                         len += rest.len();
                         break None;
@@ -624,7 +651,7 @@ impl<'a> TermRef<'a> for FlatRef<'a> {
                     len: n,
                 }
             }
-            tag::TERM => self.term_node(&self.parts.terms[size(buf, at + 1)]),
+            tag::TERM => self.term_node(self.parts.term(size(buf, at + 1))),
             other => unreachable!("no record has tag {other}"),
         }
     }
@@ -673,7 +700,7 @@ impl<'a> Iterator for FlatItems<'a> {
                     // This segment is done, and `left` says the list goes on in its tail.
                     let tail = size(buf, tail_slot(buf, *seg));
                     self.items = match buf[tail] {
-                        tag::TERM => match &self.parts.terms[size(buf, tail + 1)] {
+                        tag::TERM => match self.parts.term(size(buf, tail + 1)) {
                             Term::List(rest) | Term::ImproperList(rest, _) => {
                                 Items::Terms(rest.iter())
                             }

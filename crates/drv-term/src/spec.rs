@@ -213,10 +213,11 @@ fn leaf(at: Offset) -> Entry {
 /// Room for the records of a spec of `words` words, most of the time: a record takes 1 to 9
 /// bytes besides what it copies, a container 4 more per element, which comes to at most 5
 /// bytes per spec word; that leaves 3 a word for copied bytes (a 50-byte binary in the
-/// documentation's `{tcp, Port, [100 | Bin]}` fits). More copied bytes grow the buffer.
-/// A small buffer matters: it comes from malloc's fastest bins.
+/// documentation's `{tcp, Port, [100 | Bin]}`, 14 words, fits: 108 bytes of records). More
+/// copied bytes grow the buffer. A small buffer matters: up to 120 bytes come from malloc's
+/// fastest bins.
 fn capacity_for(words: usize) -> usize {
-    words.saturating_mul(8).saturating_add(8)
+    words.saturating_mul(8)
 }
 
 /// Builds the term a driver term spec describes, validating it as the runtime does: any error
