@@ -644,7 +644,7 @@ fn term_bench(args: &[String]) -> Result<()> {
                     .lines()
                     .find(|l| l.contains(key))
                     .with_context(|| format!("no {key} in: {text}"))?;
-                print!("  turn {turn}: {line}\n");
+                println!("  turn {turn}: {line}");
                 let median: f64 = line
                     .rsplit(' ')
                     .next()
