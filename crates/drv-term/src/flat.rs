@@ -616,6 +616,7 @@ impl fmt::Debug for FlatRef<'_> {
 impl<'a> TermRef<'a> for FlatRef<'a> {
     type Items = FlatItems<'a>;
 
+    #[inline]
     fn node(self) -> Node<'a, Self> {
         let at = match self.at {
             At::Record(at) => at,
@@ -680,6 +681,7 @@ enum Items<'a> {
 impl<'a> Iterator for FlatItems<'a> {
     type Item = FlatRef<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<FlatRef<'a>> {
         if self.left == 0 {
             return None;
