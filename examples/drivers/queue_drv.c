@@ -47,7 +47,16 @@
  *                    sends the queue as data then dequeues it, "keep" only
  *                    sends "flush", "fail" calls driver_failure_atom(flush_fail),
  *                    "thread" starts a thread that dequeues it all under the
- *                    PDL 50 ms later (needs $l first)
+ *                    PDL 50 ms later (needs $l first), "term" sends the
+ *                    terms of $o and keeps their results for $O
+ *   $o [KIND]        sends {queue_term, Port} by erl_drv_output_term,
+ *                    {queue_term_old, Port} by driver_output_term and
+ *                    {queue_sent, Port} by erl_drv_send_term to driver_caller
+ *                    -> "output_term=R old=R send_term=R"; KIND "bad": a spec
+ *                    rejected at once instead, "dup": one rejected while
+ *                    building (a duplicate map key)
+ *   $O               -> "flush: " and what the term calls of flush mode
+ *                    "term" returned ("none" before it ran)
  *   $F               driver_failure_atom(port, "failed") -> "failed"
  *   $z MODE          queue calls around the port's end in the same callback:
  *                    driver_enq + driver_sizeq, then driver_failure_atom(port,
@@ -86,6 +95,11 @@
 
 #include "erl_driver.h"
 
+/* driver_output_term is deprecated in OTP's header; $o uses it on purpose. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
 #ifndef QUEUE_DRV_NAME
 #define QUEUE_DRV_NAME queue_drv
 #define QUEUE_DRV_FLUSH 1
@@ -94,7 +108,7 @@
 #define STRINGIFY2(x) #x
 #define STRINGIFY(x) STRINGIFY2(x)
 
-typedef enum { FLUSH_DEQ, FLUSH_OUTPUT, FLUSH_KEEP, FLUSH_FAIL, FLUSH_THREAD } FlushMode;
+typedef enum { FLUSH_DEQ, FLUSH_OUTPUT, FLUSH_KEEP, FLUSH_FAIL, FLUSH_THREAD, FLUSH_TERM } FlushMode;
 
 typedef struct {
     ErlDrvPort port;
@@ -117,6 +131,7 @@ typedef struct {
     Worker *worker;
     ErlDrvTid flusher_tid;
     Worker *flusher;
+    char flush_terms[64]; /* what the term calls of flush mode "term" returned */
 } QueueState;
 
 /* The handle of the last port this driver closed (for the stale-handle check). */
@@ -315,6 +330,36 @@ int queue_drv_join_detached(long *fails, int *revived, long *last_refc)
     return rounds;
 }
 
+/* Sends {Tag, Port} three ways: erl_drv_output_term, driver_output_term (to the owner)
+ * and erl_drv_send_term (to driver_caller); writes their results into out. With kind
+ * "bad" the spec is rejected at once (TUPLE of 2 with one term built), with "dup" only
+ * while building (a map with a key twice). */
+static void send_terms(QueueState *st, const char *kind, char *out, size_t size)
+{
+    ErlDrvTermData port_id = driver_mk_port(st->port);
+    ErlDrvTermData spec[] = {ERL_DRV_ATOM, driver_mk_atom("queue_term"),
+                             ERL_DRV_PORT, port_id,
+                             ERL_DRV_TUPLE, 2};
+    ErlDrvTermData bad[] = {ERL_DRV_NIL, ERL_DRV_TUPLE, 2};
+    ErlDrvTermData dup[] = {ERL_DRV_INT, 1, ERL_DRV_NIL, ERL_DRV_INT, 1, ERL_DRV_NIL,
+                            ERL_DRV_MAP, 2};
+    ErlDrvTermData *data = spec;
+    int len = 6, output, old, sent;
+    if (strcmp(kind, "bad") == 0) {
+        data = bad;
+        len = 3;
+    } else if (strcmp(kind, "dup") == 0) {
+        data = dup;
+        len = 8;
+    }
+    output = erl_drv_output_term(port_id, data, len);
+    spec[1] = driver_mk_atom("queue_term_old");
+    old = driver_output_term(st->port, data, len);
+    spec[1] = driver_mk_atom("queue_sent");
+    sent = erl_drv_send_term(port_id, driver_caller(st->port), data, len);
+    snprintf(out, size, "output_term=%d old=%d send_term=%d", output, old, sent);
+}
+
 #if QUEUE_DRV_FLUSH
 static void queue_flush(ErlDrvData data)
 {
@@ -343,6 +388,9 @@ static void queue_flush(ErlDrvData data)
     case FLUSH_THREAD:
         if (start_thread(st, &st->flusher_tid, &st->flusher, 0, 50, 1) != 0)
             driver_output(st->port, "no_thread", 9);
+        break;
+    case FLUSH_TERM:
+        send_terms(st, "", st->flush_terms, sizeof st->flush_terms);
         break;
     }
 }
@@ -738,9 +786,20 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
             st->flush = FLUSH_FAIL;
         else if (strcmp(args, "thread") == 0)
             st->flush = FLUSH_THREAD;
+        else if (strcmp(args, "term") == 0)
+            st->flush = FLUSH_TERM;
         else
             break;
         out = reply(rbuf, rlen, "flush=%s", args);
+        break;
+    case 'o': {
+        char text[64];
+        send_terms(st, args, text, sizeof text);
+        out = reply(rbuf, rlen, "%s", text);
+        break;
+    }
+    case 'O':
+        out = reply(rbuf, rlen, "flush: %s", st->flush_terms[0] ? st->flush_terms : "none");
         break;
     case 'F':
         unlock(st);

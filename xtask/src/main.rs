@@ -17,7 +17,8 @@
 //!   run longer, under valgrind's memcheck (default; any error fails), helgrind (a report to
 //!   read: it cannot see parking_lot's locks), or without valgrind.
 //! * `term-bench [CHUNKS [CHUNK]]` — time `erl_drv_output_term` of `{tcp, Port, [100 | Bin50]}`
-//!   in `term_drv.so` under BEAM and under ddll, the same way (in the driver, and delivered).
+//!   in `term_drv.so` under BEAM and under ddll, the same way (in the driver, and delivered),
+//!   taking turns.
 //! * `fuzz [SECONDS [SEED]]` — run the spec-interpreter and ETF-decoder fuzzers for a bounded
 //!   time (stable Rust, no cargo-fuzz); crashers land in `crates/drv-term/tests/regressions/`,
 //!   which the test suite replays.
@@ -624,33 +625,83 @@ fn dlopen_floor(cycles: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// `term-bench`: BEAM and ddll on the same `term_drv.so`, measured the same way.
+/// `term-bench`: BEAM and ddll on the same `term_drv.so`, measured the same way, taking turns
+/// ([`TURNS`] runs of each, BEAM then ddll) so that both see the same load on a shared
+/// machine. Each run prints its mean and median per call; the best and the middle of the
+/// runs' medians are reported.
 fn term_bench(args: &[String]) -> Result<()> {
     let chunks = args.first().map_or("200", String::as_str);
     let chunk = args.get(1).map_or("10000", String::as_str);
     let drivers = otp_drivers()?;
-    let eval = format!(
-        "term_bench:main([\"{}\", \"{chunks}\", \"{chunk}\"])",
-        drivers.display()
-    );
-    run_erl_module("term_bench", &eval, &[], false)?;
     let status = Command::new(env!("CARGO"))
         .args([
-            "run",
+            "build",
             "--quiet",
             "--release",
             "-p",
             "ddll",
             "--example",
             "term_bench",
-            "--",
         ])
-        .arg(&drivers)
-        .args([chunks, chunk])
         .current_dir(root())
         .status()?;
     if !status.success() {
-        bail!("the ddll benchmark failed");
+        bail!("building the ddll benchmark failed");
+    }
+    let ddll = root().join("target/release/examples/term_bench");
+    let eval = format!(
+        "term_bench:main([\"{}\", \"{chunks}\", \"{chunk}\"])",
+        drivers.display()
+    );
+    println!(
+        "erl_drv_output_term of {{tcp, Port, [100 | Bin50]}} ({}), {chunks} chunks of {chunk} \
+         calls a run, ns per call:",
+        drivers.join("term_drv.so").display()
+    );
+    // [runtime][in_driver, delivered]: each run's median.
+    let mut medians = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+    for turn in 1..=TURNS {
+        let beam = run_erl_module("term_bench", &eval, &[], true)?;
+        let out = Command::new(&ddll)
+            .arg(&drivers)
+            .args([chunks, chunk])
+            .output()
+            .context("running the ddll benchmark")?;
+        if !out.status.success() {
+            bail!(
+                "the ddll benchmark failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let ours = String::from_utf8(out.stdout)?;
+        for (runtime, text) in [beam, ours].iter().enumerate() {
+            for (what, key) in ["in_driver_ns_per_call", "delivered_ns_per_call"]
+                .iter()
+                .enumerate()
+            {
+                let line = text
+                    .lines()
+                    .find(|l| l.contains(key))
+                    .with_context(|| format!("no {key} in: {text}"))?;
+                println!("  turn {turn}: {line}");
+                let median: f64 = line
+                    .rsplit(' ')
+                    .next()
+                    .context("a median")?
+                    .parse()
+                    .context("the median")?;
+                medians[runtime][what].push(median);
+            }
+        }
+    }
+    println!("  taking turns, medians of {TURNS} runs each (best / middle):");
+    for (runtime, name) in ["BEAM", "ddll"].iter().enumerate() {
+        let (in_best, in_mid) = best_and_median(&medians[runtime][0]);
+        let (del_best, del_mid) = best_and_median(&medians[runtime][1]);
+        println!(
+            "    {name}: in the driver {in_best:6.1} / {in_mid:6.1}   delivered {del_best:6.1} / \
+             {del_mid:6.1}"
+        );
     }
     println!("(criterion: cargo bench -p ddll --bench term_output; cargo bench -p drv-term)");
     Ok(())

@@ -32,8 +32,8 @@ mod term_output;
 mod timers;
 
 pub use ddll_core::{DdllError, InfoItem, LoadOptions, MonitorKind, Pending, Reply, UnloadOptions};
-pub use drv_term::{Atom, Pid, Port, Ref, Term};
+pub use drv_term::{Atom, FlatTerm, Pid, Port, Ref, Term};
 pub use erl_ddll::call as erl_ddll_call;
 pub use error::{Error, Exception};
-pub use process::Process;
+pub use process::{Message, Process};
 pub use runtime::{PortOptions, Runtime, RuntimeOptions};

@@ -6,16 +6,125 @@
 //! that without holding up senders (selective receive over a long mailbox). Messages in the
 //! private queue are all older than those in the inbox. A sender wakes receivers only when one
 //! is parked.
+//!
+//! A message is a [`Message`]: a [`Term`] the runtime made, or the [`FlatTerm`] a driver's term
+//! output built (one buffer, as BEAM links a driver's heap fragment to the mailbox). Receiving
+//! as a `Term` converts the flat ones; [`Process::receive_message`] hands them over as they are.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use drv_term::{Pid, Term};
+use drv_term::{FlatTerm, Pid, Term};
 use parking_lot::Mutex;
 
 use crate::spin::SpinMutex;
+
+/// A message in a mailbox: a term in either of its forms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// A term the runtime made (port data, exit signals, replies, notifications).
+    Term(Term),
+    /// A term a driver sent (`erl_drv_output_term` and friends), in the one-buffer form it
+    /// was built in.
+    Flat(FlatTerm),
+}
+
+impl Message {
+    /// The message as a [`Term`] (converting a flat one).
+    pub fn into_term(self) -> Term {
+        match self {
+            Message::Term(term) => term,
+            Message::Flat(flat) => flat.into_term(),
+        }
+    }
+
+    /// The message as a [`Term`], a flat one converted in place first.
+    fn make_term(&mut self) -> &Term {
+        if let Message::Flat(flat) = self {
+            *self = Message::Term(flat.to_term());
+        }
+        match self {
+            Message::Term(term) => term,
+            Message::Flat(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// The message as a [`Term`] without converting anything: `None` for a flat one.
+    fn as_term(&self) -> Option<&Term> {
+        match self {
+            Message::Term(term) => Some(term),
+            Message::Flat(_) => None,
+        }
+    }
+}
+
+impl From<Term> for Message {
+    fn from(term: Term) -> Message {
+        Message::Term(term)
+    }
+}
+
+impl From<FlatTerm> for Message {
+    fn from(flat: FlatTerm) -> Message {
+        Message::Flat(flat)
+    }
+}
+
+impl PartialEq<Term> for Message {
+    fn eq(&self, other: &Term) -> bool {
+        match self {
+            Message::Term(term) => term == other,
+            Message::Flat(flat) => flat == other,
+        }
+    }
+}
+
+impl fmt::Display for Message {
+    /// The term as Erlang prints it (`~0p`), whichever the form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::Term(term) => term.fmt(f),
+            Message::Flat(flat) => flat.fmt(f),
+        }
+    }
+}
+
+/// Which messages a receive takes.
+trait Matcher {
+    /// Whether `message` matches, if that can be told without converting it (under the inbox
+    /// lock, with senders held off).
+    fn quick(&mut self, message: &Message) -> Option<bool>;
+    /// Whether `message` matches, converting it in place if need be.
+    fn full(&mut self, message: &mut Message) -> bool;
+}
+
+/// Takes any message.
+struct Any;
+
+impl Matcher for Any {
+    #[inline]
+    fn quick(&mut self, _: &Message) -> Option<bool> {
+        Some(true)
+    }
+    fn full(&mut self, _: &mut Message) -> bool {
+        true
+    }
+}
+
+/// Takes the messages a test on their [`Term`] accepts.
+struct TermMatcher<F>(F);
+
+impl<F: FnMut(&Term) -> bool> Matcher for TermMatcher<F> {
+    fn quick(&mut self, message: &Message) -> Option<bool> {
+        message.as_term().map(&mut self.0)
+    }
+    fn full(&mut self, message: &mut Message) -> bool {
+        (self.0)(message.make_term())
+    }
+}
 
 /// A process of the runtime: something that owns ports, loads drivers and receives messages.
 #[derive(Debug)]
@@ -25,7 +134,7 @@ pub struct Process {
     inbox: SpinMutex<Inbox>,
     /// Messages moved out of the inbox by a receiver that found no match among them yet.
     /// Lock order: `private`, then `inbox`.
-    private: Mutex<VecDeque<Term>>,
+    private: Mutex<VecDeque<Message>>,
     alive: AtomicBool,
     trap_exit: AtomicBool,
 }
@@ -33,7 +142,7 @@ pub struct Process {
 /// What senders touch.
 #[derive(Debug, Default)]
 struct Inbox {
-    messages: VecDeque<Term>,
+    messages: VecDeque<Message>,
     /// Whether the private queue holds messages (older than these): then the first inbox
     /// message is not the oldest, and receivers go through the private queue. Changed with
     /// both locks held, so either lock is enough to read it.
@@ -90,7 +199,12 @@ impl Process {
     }
 
     /// Appends a message (dropped if the process is dead, as in Erlang).
-    pub(crate) fn deliver(&self, message: Term) {
+    #[inline]
+    pub(crate) fn deliver(&self, message: impl Into<Message>) {
+        self.push(message.into());
+    }
+
+    fn push(&self, message: Message) {
         let parked = {
             let mut inbox = self.inbox.lock();
             // Checked under the lock: `mark_dead` clears the mailbox after clearing the flag,
@@ -109,27 +223,43 @@ impl Process {
         }
     }
 
-    /// The next message, waiting up to `timeout` (`None`: forever).
+    /// The next message as a [`Term`], waiting up to `timeout` (`None`: forever).
     pub fn receive(&self, timeout: Option<Duration>) -> Option<Term> {
-        self.receive_matching(timeout, |_| true)
+        self.receive_message(timeout).map(Message::into_term)
+    }
+
+    /// The next message as it is in the mailbox (a driver's term output stays in the one-buffer
+    /// form it was built in: for a host that copies messages into its own heap, or drops
+    /// them), waiting up to `timeout` (`None`: forever).
+    pub fn receive_message(&self, timeout: Option<Duration>) -> Option<Message> {
+        self.receive_by(timeout, &mut Any)
     }
 
     /// The first message for which `matches` holds, waiting up to `timeout`; other messages
     /// stay queued in order (Erlang's selective receive).
     ///
-    /// `matches` sees the oldest message with senders held off (the usual case costs one lock
-    /// so): keep it a quick test. Concurrent receivers on one process each take messages in
-    /// order, but which of them gets a message that both would accept is unspecified (in
-    /// Erlang only the process receives).
+    /// `matches` may see the oldest message with senders held off (the usual case costs one
+    /// lock so): keep it a quick test. A message a driver sent is converted to a `Term` (once)
+    /// before `matches` sees it, without holding off senders. Concurrent receivers on one
+    /// process each take messages in order, but which of them gets a message that both would
+    /// accept is unspecified (in Erlang only the process receives).
     pub fn receive_matching(
         &self,
         timeout: Option<Duration>,
-        mut matches: impl FnMut(&Term) -> bool,
+        matches: impl FnMut(&Term) -> bool,
     ) -> Option<Term> {
+        self.receive_by(timeout, &mut TermMatcher(matches))
+            .map(Message::into_term)
+    }
+
+    fn receive_by(&self, timeout: Option<Duration>, matcher: &mut impl Matcher) -> Option<Message> {
         {
             let mut inbox = self.inbox.lock();
-            if !inbox.private_in_use && inbox.messages.front().is_some_and(&mut matches) {
-                return inbox.messages.pop_front();
+            if !inbox.private_in_use {
+                let front = inbox.messages.front();
+                if front.is_some_and(|m| matcher.quick(m) == Some(true)) {
+                    return inbox.messages.pop_front();
+                }
             }
         }
         // Reading the clock costs as much as the rest of a receive: only when waiting. A
@@ -144,7 +274,7 @@ impl Process {
                     .filter(|left| !left.is_zero())
                     .map(Some),
             };
-            if let Some(message) = self.take_private(&mut matches, wait.is_some()) {
+            if let Some(message) = self.take_private(matcher, wait.is_some()) {
                 return Some(message);
             }
             match wait {
@@ -156,32 +286,38 @@ impl Process {
         }
     }
 
-    /// The first match, looked for in the private queue after moving the inbox there; when
-    /// there is none and `park` is set, this thread is registered as parked (under the inbox
-    /// lock, so a sender that appends afterwards wakes it).
-    fn take_private(&self, matches: &mut impl FnMut(&Term) -> bool, park: bool) -> Option<Term> {
+    /// The first match, looked for in the private queue and then among the messages moved
+    /// there from the inbox (again, while messages keep arriving); when there is none and
+    /// `park` is set, this thread is registered as parked (under the inbox lock, so a sender
+    /// that appends afterwards wakes it).
+    fn take_private(&self, matcher: &mut impl Matcher, park: bool) -> Option<Message> {
         let mut private = self.private.lock();
-        {
-            let mut inbox = self.inbox.lock();
-            private.append(&mut inbox.messages);
-            inbox.private_in_use = !private.is_empty();
-        }
-        if let Some(i) = private.iter().position(&mut *matches) {
-            let message = private.remove(i);
-            if private.is_empty() {
-                self.inbox.lock().private_in_use = false;
+        // Messages before this index have been scanned by this receive.
+        let mut scanned = 0;
+        loop {
+            if let Some(i) = private
+                .iter_mut()
+                .skip(scanned)
+                .position(|m| matcher.full(m))
+            {
+                let message = private.remove(scanned + i);
+                if private.is_empty() {
+                    self.inbox.lock().private_in_use = false;
+                }
+                return message;
             }
-            return message;
+            scanned = private.len();
+            let mut inbox = self.inbox.lock();
+            if inbox.messages.is_empty() {
+                if park {
+                    inbox.parked.push(std::thread::current());
+                }
+                return None;
+            }
+            // Newer than everything in the private queue, which has no match.
+            private.append(&mut inbox.messages);
+            inbox.private_in_use = true;
         }
-        let mut inbox = self.inbox.lock();
-        if let Some(i) = inbox.messages.iter().position(&mut *matches) {
-            // Arrived since the move: in order behind the private queue, which has no match.
-            return inbox.messages.remove(i);
-        }
-        if park {
-            inbox.parked.push(std::thread::current());
-        }
-        None
     }
 
     /// Forgets this thread as parked (woken by a timeout, or spuriously).
@@ -202,14 +338,15 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use drv_term::{Pid, Term};
+    use drv_term::{FlatTerm, Pid, Term};
 
-    use super::Process;
+    use super::{Message, Process};
 
     /// One step on a mailbox.
     #[derive(Debug, Clone, Copy)]
     enum Step {
-        /// Deliver the integer.
+        /// Deliver the integer (odd ones in the flat form a driver's term output has, so that
+        /// receives meet both forms).
         Send(i64),
         /// Receive without waiting: the first message equal to the integer (any message for
         /// `None`), expecting the given result.
@@ -223,6 +360,7 @@ mod tests {
         let process = Process::new(Pid::local(1), None);
         for (n, step) in steps.iter().enumerate() {
             match *step {
+                Send(i) if i % 2 == 1 => process.deliver(FlatTerm::from_term(&Term::Int(i))),
                 Send(i) => process.deliver(Term::Int(i)),
                 Take(wanted, expected) => {
                     let got = process
@@ -295,6 +433,26 @@ mod tests {
         for steps in cases {
             run(steps);
         }
+    }
+
+    #[test]
+    fn flat_messages_come_as_they_are_or_as_terms() {
+        let process = Process::new(Pid::local(1), None);
+        let tcp = Term::Tuple(vec![Term::atom("tcp"), Term::Int(1)]);
+        let now = Some(Duration::ZERO);
+        process.deliver(FlatTerm::from_term(&tcp));
+        assert!(matches!(process.receive_message(now), Some(Message::Flat(f)) if f == tcp));
+        process.deliver(FlatTerm::from_term(&tcp));
+        process.deliver(Term::Int(2));
+        process.deliver(FlatTerm::from_term(&Term::Int(3)));
+        // A selective receive converts the flat messages it looks at (once), in order.
+        assert_eq!(
+            process.receive_matching(now, |m| *m == Term::Int(3)),
+            Some(Term::Int(3))
+        );
+        assert_eq!(process.receive_message(now), Some(Message::Term(tcp)));
+        assert_eq!(process.receive(now), Some(Term::Int(2)));
+        assert_eq!(process.receive_message(now), None);
     }
 
     #[test]

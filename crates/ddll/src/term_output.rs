@@ -2,7 +2,7 @@
 //! go to the port's owner or to any process of the port's runtime.
 
 use drv_abi::{Receiver, TermHost, TermPort, Undeliverable};
-use drv_term::Term;
+use drv_term::FlatTerm;
 
 use crate::host::GlobalHost;
 use crate::port::{self, PortCell};
@@ -28,36 +28,46 @@ fn gone(port: &PortCell) -> bool {
     port::lookup(port.handle).is_none()
 }
 
+/// Whether `port` may send: not once it has left the table, nor while it is closing with data
+/// queued (BEAM drops that port's output, terms too).
+#[inline]
+fn may_send(port: &PortCell) -> Result<(), Undeliverable> {
+    if port.is_closed() && gone(port) {
+        return Err(Undeliverable::NoPort);
+    }
+    if port.queue.is_closing() {
+        return Err(Undeliverable::PortClosing);
+    }
+    Ok(())
+}
+
 /// Calls `f` with the live process `to` names, seen from `port`.
+#[inline]
 fn with_receiver<R>(
     port: &PortCell,
     to: Receiver,
     f: impl FnOnce(&Process) -> R,
 ) -> Result<R, Undeliverable> {
+    may_send(port)?;
     let alive = |p: &Process| p.is_alive().then(|| f(p));
     match to {
         // The owner is fixed when the port opens: no lock, no reference count traffic.
-        Receiver::Owner => {
-            if port.is_closed() && gone(port) {
-                return Err(Undeliverable::NoPort);
-            }
-            alive(&port.owner)
-        }
-        Receiver::Process(pid) => {
-            if port.is_closed() && gone(port) {
-                return Err(Undeliverable::NoPort);
-            }
-            // Processes of other runtimes are out of reach, as other nodes' would be.
-            Runtime::upgrade(port)
-                .and_then(|rt| rt.process_of(&pid))
-                .and_then(|p| alive(&p))
-        }
+        Receiver::Owner => alive(&port.owner),
+        // Processes of other runtimes are out of reach, as other nodes' would be.
+        Receiver::Process(pid) => Runtime::upgrade(port)
+            .and_then(|rt| rt.process_of(&pid))
+            .and_then(|p| alive(&p)),
     }
     .ok_or(Undeliverable::NoReceiver)
 }
 
 impl TermHost for GlobalHost {
-    fn deliver_term(&self, port: TermPort, to: Receiver, term: Term) -> Result<(), Undeliverable> {
+    fn deliver_term(
+        &self,
+        port: TermPort,
+        to: Receiver,
+        term: FlatTerm,
+    ) -> Result<(), Undeliverable> {
         with_term_port(port, |cell| with_receiver(cell, to, |p| p.deliver(term)))
     }
 
@@ -68,8 +78,7 @@ impl TermHost for GlobalHost {
     ) -> Result<(), Undeliverable> {
         with_term_port(port, |cell| match to {
             Some(to) => with_receiver(cell, to, |_| ()),
-            None if cell.is_closed() && gone(cell) => Err(Undeliverable::NoPort),
-            None => Ok(()),
+            None => may_send(cell),
         })
     }
 }

@@ -11,7 +11,7 @@ use std::ffi::{c_char, c_int, CString};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ddll::{Atom, Process, Runtime, Term};
+use ddll::{Atom, Message, Process, Runtime, Term};
 use drv_abi::types::{ErlDrvBinary, ErlDrvPort, ErlDrvSizeT, ErlDrvTermData};
 use drv_term::tags::*;
 
@@ -534,6 +534,26 @@ fn large_binaries_are_shared_and_small_ones_copied() {
     assert_eq!(f.call(Via::Output, &spec(f.bin50, 50), f.port_td), 1);
     assert_eq!(refc(f.bin50), 1, "a 50-byte binary is copied");
     assert!(f.me.receive(Some(Duration::ZERO)).is_some());
+    // Inside a tuple: the message, taken as it is (one buffer), holds the reference, and so
+    // does a Term made from it (the two share one handle): it goes with the last of them.
+    let mut nested = vec![ERL_DRV_INT, 7];
+    nested.extend(spec(big, 1000));
+    nested.extend([ERL_DRV_TUPLE, 2]);
+    assert_eq!(f.call(Via::Output, &nested, f.port_td), 1);
+    assert_eq!(refc(big), 2);
+    let Some(Message::Flat(flat)) = f.me.receive_message(Some(Duration::ZERO)) else {
+        panic!("a driver's term arrives in its flat form")
+    };
+    let term = flat.to_term();
+    assert_eq!(refc(big), 2, "the Term shares the flat term's handle");
+    assert!(
+        matches!(&term, Term::Tuple(items) if matches!(&items[1], Term::Binary(b) if b.len() == 1000)),
+        "{term}"
+    );
+    drop(flat);
+    assert_eq!(refc(big), 2, "the Term still holds it");
+    drop(term);
+    assert_eq!(refc(big), 1);
     // SAFETY: our reference.
     unsafe { (f.api.free_binary)(big) };
 }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use drv_term::tags::*;
-use drv_term::{build_term, decode, encode, Atom, Port, SpecEnv, Term, TermData};
+use drv_term::{build_term, decode, encode, Atom, FlatTerm, Port, SpecEnv, Term, TermData};
 
 /// One 50-byte driver binary at handle 1; no other memory.
 struct Env {
@@ -11,12 +11,12 @@ struct Env {
 }
 
 impl SpecEnv for Env {
-    fn bytes(&self, _: TermData, _: usize) -> Option<Bytes> {
+    fn bytes(&self, _: TermData, _: usize) -> Option<&[u8]> {
         None
     }
-    fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes> {
-        (bin == 1 && offset.checked_add(len)? <= self.bin.len())
-            .then(|| self.bin.slice(offset..offset + len))
+    fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<&[u8]> {
+        (bin == 1).then_some(())?;
+        self.bin.get(offset..offset.checked_add(len)?)
     }
     fn float(&self, _: TermData) -> Option<f64> {
         None
@@ -69,6 +69,10 @@ fn benches(c: &mut Criterion) {
         ERL_DRV_TUPLE,
         3,
     ];
+    // Build and drop: the message's whole life but its delivery.
+    c.bench_function("FlatTerm::from_spec {tcp,Port,[100|Bin50]}", |b| {
+        b.iter(|| FlatTerm::from_spec(black_box(&spec), &env).expect("valid spec"))
+    });
     c.bench_function("build_term {tcp,Port,[100|Bin50]}", |b| {
         b.iter(|| build_term(black_box(&spec), &env).expect("valid spec"))
     });
@@ -81,6 +85,13 @@ fn benches(c: &mut Criterion) {
         b.iter(|| decode(black_box(&bytes)).expect("valid"))
     });
     c.bench_function("print sample", |b| b.iter(|| black_box(&term).to_string()));
+    let flat = FlatTerm::from_term(&term);
+    c.bench_function("encode sample, flat", |b| {
+        b.iter(|| black_box(&flat).encode())
+    });
+    c.bench_function("FlatTerm::to_term sample", |b| {
+        b.iter(|| black_box(&flat).to_term())
+    });
     c.bench_function("Atom::new existing", |b| {
         b.iter(|| Atom::new(black_box("tcp")))
     });

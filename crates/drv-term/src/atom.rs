@@ -133,6 +133,7 @@ impl Atom {
     }
 
     /// The atom a `to_term_data` value stands for; `None` for any value no atom has.
+    #[inline]
     pub fn from_term_data(v: TermData) -> Option<Atom> {
         if v & ((1 << ATOM_TAG_BITS) - 1) != ATOM_TAG {
             return None;
@@ -144,6 +145,13 @@ impl Atom {
     /// The table index of this atom (stable for the life of the process).
     pub fn index(self) -> u32 {
         self.0
+    }
+
+    /// The atom with table index `index`, which an existing atom gave (a flat term stores
+    /// atoms by index).
+    pub(crate) fn from_index(index: u32) -> Atom {
+        debug_assert!(index < COUNT.load(Ordering::Acquire), "no atom {index}");
+        Atom(index)
     }
 }
 

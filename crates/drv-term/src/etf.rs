@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use crate::view::{Node, TermRef};
 use crate::{Atom, Pid, Port, Ref, Term, MAX_NESTING};
 
 /// The version byte every external term starts with.
@@ -78,15 +79,15 @@ pub enum EtfError {
     TooDeep,
 }
 
-/// Encodes `term` as `term_to_binary/1` would.
-pub fn encode(term: &Term) -> Vec<u8> {
+/// Encodes a term ([`Term`] or [`FlatTerm`](crate::FlatTerm)) as `term_to_binary/1` would.
+pub fn encode<'a>(term: impl TermRef<'a>) -> Vec<u8> {
     let mut out = Vec::new();
     encode_into(term, &mut out);
     out
 }
 
-/// Appends the external form of `term` (with the version byte) to `out`.
-pub fn encode_into(term: &Term, out: &mut Vec<u8>) {
+/// Appends the external form of a term (with the version byte) to `out`.
+pub fn encode_into<'a>(term: impl TermRef<'a>, out: &mut Vec<u8>) {
     out.push(VERSION);
     encode_term(term, out);
 }
@@ -128,77 +129,128 @@ fn encode_big(negative: bool, magnitude: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(magnitude);
 }
 
-fn encode_term(term: &Term, out: &mut Vec<u8>) {
-    match term {
-        Term::Atom(a) => encode_atom(*a, out),
-        Term::Int(i) => {
-            if (0..=255).contains(i) {
-                out.extend_from_slice(&[ext::SMALL_INTEGER, *i as u8]);
-            } else if let Ok(v) = i32::try_from(*i) {
-                out.push(ext::INTEGER);
-                out.extend_from_slice(&v.to_be_bytes());
-            } else {
-                let mag = i.unsigned_abs().to_le_bytes();
-                let len = mag.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
-                encode_big(*i < 0, &mag[..len], out);
+fn encode_int(i: i64, out: &mut Vec<u8>) {
+    if (0..=255).contains(&i) {
+        out.extend_from_slice(&[ext::SMALL_INTEGER, i as u8]);
+    } else if let Ok(v) = i32::try_from(i) {
+        out.push(ext::INTEGER);
+        out.extend_from_slice(&v.to_be_bytes());
+    } else {
+        let mag = i.unsigned_abs().to_le_bytes();
+        let len = mag.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+        encode_big(i < 0, &mag[..len], out);
+    }
+}
+
+/// Containers recurse here; everything else is encoded out of line, so that the recursive
+/// frame stays small (deep terms on small thread stacks).
+fn encode_term<'a, R: TermRef<'a>>(term: R, out: &mut Vec<u8>) {
+    match term.node() {
+        Node::List {
+            items,
+            len,
+            tail: None,
+        } if encode_string::<R>(items.clone(), len, out) => {}
+        Node::List { items, len, tail } => {
+            put_sequence_head(ext::LIST, len, out);
+            for t in items {
+                encode_term(t, out);
+            }
+            match tail {
+                Some(t) => encode_term(t, out),
+                None => out.push(ext::NIL),
             }
         }
-        Term::BigInt(b) => match b.to_i64() {
-            Some(i) => encode_term(&Term::Int(i), out),
+        Node::Tuple { items, len } => {
+            put_sequence_head(ext::SMALL_TUPLE, len, out);
+            for t in items {
+                encode_term(t, out);
+            }
+        }
+        Node::Map(pairs) => encode_map(pairs, out),
+        leaf => encode_leaf(leaf, out),
+    }
+}
+
+/// Encodes a proper list that is `[]` or a string (`STRING_EXT`: up to 65535 elements, each
+/// 0..=255); `false` (and nothing written) for any other list.
+#[inline(never)]
+fn encode_string<'a, R: TermRef<'a>>(items: R::Items, len: usize, out: &mut Vec<u8>) -> bool {
+    let byte = |t: R| match t.node() {
+        Node::Int(c @ 0..=255) => Some(c as u8),
+        _ => None,
+    };
+    if len == 0 {
+        out.push(ext::NIL);
+        return true;
+    }
+    if len > 0xFFFF || !items.clone().all(|t| byte(t).is_some()) {
+        return false;
+    }
+    out.push(ext::STRING);
+    put_u16(out, len);
+    out.extend(items.filter_map(byte));
+    true
+}
+
+/// The tag and length of a list (`LIST_EXT`) or a tuple (`SMALL_TUPLE_EXT` or, from 256
+/// elements, `LARGE_TUPLE_EXT`).
+#[inline(never)]
+fn put_sequence_head(tag: u8, len: usize, out: &mut Vec<u8>) {
+    match tag {
+        ext::SMALL_TUPLE if len < 256 => out.extend_from_slice(&[tag, len as u8]),
+        ext::SMALL_TUPLE => {
+            out.push(ext::LARGE_TUPLE);
+            put_u32(out, len);
+        }
+        _ => {
+            out.push(tag);
+            put_u32(out, len);
+        }
+    }
+}
+
+#[inline(never)]
+fn encode_map(pairs: &[(Term, Term)], out: &mut Vec<u8>) {
+    out.push(ext::MAP);
+    put_u32(out, pairs.len());
+    let mut put = |(k, v): &(Term, Term)| {
+        encode_term(k, out);
+        encode_term(v, out);
+    };
+    // BEAM writes a large map's pairs in reverse iteration order.
+    match crate::hamt::large_map_order(pairs) {
+        Some(order) => order.into_iter().rev().for_each(|i| put(&pairs[i])),
+        None => pairs.iter().for_each(put),
+    }
+}
+
+#[inline(never)]
+fn encode_leaf<'a, R: TermRef<'a>>(leaf: Node<'a, R>, out: &mut Vec<u8>) {
+    match leaf {
+        Node::Atom(a) => encode_atom(a, out),
+        Node::Int(i) => encode_int(i, out),
+        Node::BigInt(b) => match b.to_i64() {
+            Some(i) => encode_int(i, out),
             None => encode_big(b.is_negative(), b.magnitude_le_bytes(), out),
         },
-        Term::Float(f) => {
+        Node::Float(f) => {
             out.push(ext::NEW_FLOAT);
             out.extend_from_slice(&f.to_bits().to_be_bytes());
         }
-        Term::Binary(b) => {
+        Node::Binary(b) => {
             out.push(ext::BINARY);
             put_u32(out, b.len());
             out.extend_from_slice(b);
         }
-        Term::List(items) if items.is_empty() => out.push(ext::NIL),
-        Term::List(items)
-            if items.len() <= 0xFFFF && items.iter().all(|t| matches!(t, Term::Int(0..=255))) =>
-        {
-            out.push(ext::STRING);
-            put_u16(out, items.len());
-            out.extend(items.iter().map(|t| match t {
-                Term::Int(c) => *c as u8,
-                _ => 0,
-            }));
-        }
-        Term::List(items) => encode_list(items, None, out),
-        Term::ImproperList(items, tail) => encode_list(items, Some(tail), out),
-        Term::Tuple(items) => {
-            if items.len() < 256 {
-                out.extend_from_slice(&[ext::SMALL_TUPLE, items.len() as u8]);
-            } else {
-                out.push(ext::LARGE_TUPLE);
-                put_u32(out, items.len());
-            }
-            items.iter().for_each(|t| encode_term(t, out));
-        }
-        Term::Map(pairs) => {
-            out.push(ext::MAP);
-            put_u32(out, pairs.len());
-            let mut put = |(k, v): &(Term, Term)| {
-                encode_term(k, out);
-                encode_term(v, out);
-            };
-            // BEAM writes a large map's pairs in reverse iteration order.
-            match crate::hamt::large_map_order(pairs) {
-                Some(order) => order.into_iter().rev().for_each(|i| put(&pairs[i])),
-                None => pairs.iter().for_each(put),
-            }
-        }
-        Term::Pid(p) => {
+        Node::Pid(p) => {
             out.push(ext::NEW_PID);
             encode_atom(p.node, out);
             for v in [p.id, p.serial, p.creation] {
                 out.extend_from_slice(&v.to_be_bytes());
             }
         }
-        Term::Port(p) => {
+        Node::Port(p) => {
             if let Ok(id) = u32::try_from(p.id) {
                 out.push(ext::NEW_PORT);
                 encode_atom(p.node, out);
@@ -210,7 +262,7 @@ fn encode_term(term: &Term, out: &mut Vec<u8>) {
             }
             out.extend_from_slice(&p.creation.to_be_bytes());
         }
-        Term::Ref(r) => {
+        Node::Ref(r) => {
             out.push(ext::NEWER_REFERENCE);
             put_u16(out, r.words().len());
             encode_atom(r.node, out);
@@ -219,16 +271,9 @@ fn encode_term(term: &Term, out: &mut Vec<u8>) {
                 out.extend_from_slice(&w.to_be_bytes());
             }
         }
-    }
-}
-
-fn encode_list(items: &[Term], tail: Option<&Term>, out: &mut Vec<u8>) {
-    out.push(ext::LIST);
-    put_u32(out, items.len());
-    items.iter().for_each(|t| encode_term(t, out));
-    match tail {
-        Some(t) => encode_term(t, out),
-        None => out.push(ext::NIL),
+        Node::List { .. } | Node::Tuple { .. } | Node::Map(_) => {
+            unreachable!("containers are encoded by encode_term")
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::{build_term, decode, encode, Atom, Pid, Port, SpecEnv, Term, TermData};
+use crate::{decode, encode, Atom, FlatTerm, Pid, Port, SpecEnv, Term, TermData};
 
 /// Checks everything that decodes: re-encoding decodes to an equal term with
 /// the same bytes, and printing and comparing do not fail.
@@ -28,7 +28,7 @@ const MEM_BASE: TermData = 0x10_000;
 const BIN_HANDLE: TermData = 0x20_000;
 
 /// A fake environment over the fuzz input: pointers from `MEM_BASE` address
-/// the input, `BIN_HANDLE` is a 64-byte binary.
+/// the input, `BIN_HANDLE` is a 100-byte binary (shared from 65 bytes on).
 struct FuzzEnv<'a> {
     mem: &'a [u8],
     bin: Bytes,
@@ -42,12 +42,16 @@ impl FuzzEnv<'_> {
 }
 
 impl SpecEnv for FuzzEnv<'_> {
-    fn bytes(&self, ptr: TermData, len: usize) -> Option<Bytes> {
-        self.slice(ptr, len).map(Bytes::copy_from_slice)
+    fn bytes(&self, ptr: TermData, len: usize) -> Option<&[u8]> {
+        self.slice(ptr, len)
     }
-    fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes> {
-        (bin == BIN_HANDLE && offset.checked_add(len)? <= self.bin.len())
-            .then(|| self.bin.slice(offset..offset + len))
+    fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<&[u8]> {
+        (bin == BIN_HANDLE).then_some(())?;
+        self.bin.get(offset..offset.checked_add(len)?)
+    }
+    fn shared_binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes> {
+        self.binary(bin, len, offset)?;
+        Some(self.bin.slice(offset..offset + len))
     }
     fn float(&self, ptr: TermData) -> Option<f64> {
         Some(f64::from_le_bytes(self.slice(ptr, 8)?.try_into().ok()?))
@@ -75,18 +79,45 @@ fn spec_word(kind: u8, v: u8) -> TermData {
     }
 }
 
-/// Interprets the input as a driver term spec over a fake environment and
-/// checks that whatever it builds round-trips through ETF.
-pub fn spec_one(data: &[u8]) {
-    let spec: Vec<TermData> = data
-        .chunks_exact(2)
+/// The spec the fuzz input `data` stands for (two bytes a word, see [`spec_one`]).
+pub fn spec_of(data: &[u8]) -> Vec<TermData> {
+    data.chunks_exact(2)
         .map(|c| spec_word(c[0], c[1]))
-        .collect();
+        .collect()
+}
+
+/// Interprets the input as a driver term spec over a fake environment and
+/// checks that whatever it builds agrees with its [`Term`] (see [`check_flat`]) and
+/// round-trips through ETF.
+pub fn spec_one(data: &[u8]) {
     let env = FuzzEnv {
         mem: data,
-        bin: Bytes::from((0u8..64).collect::<Vec<u8>>()),
+        bin: Bytes::from((0u8..100).collect::<Vec<u8>>()),
     };
-    if let Ok(term) = build_term(&spec, &env) {
-        check_round_trip(&term);
+    if let Ok(flat) = FlatTerm::from_spec(&spec_of(data), &env) {
+        check_round_trip(&check_flat(&flat));
     }
+}
+
+/// Checks that a flat term and its [`Term`] agree: printing, ETF encoding, equality, and the
+/// flat form made back from the `Term`. Returns the `Term`.
+pub fn check_flat(flat: &FlatTerm) -> Term {
+    let term = flat.to_term();
+    let text = term.to_string();
+    assert_eq!(flat.to_string(), text, "printing differs");
+    assert_eq!(flat.encode(), encode(&term), "encoding differs for {text}");
+    assert!(*flat == term, "not equal to its term: {text}");
+    let again = FlatTerm::from_term(&term);
+    assert_eq!(again.to_string(), text, "printing of the term's flat form");
+    assert_eq!(
+        again.encode(),
+        encode(&term),
+        "encoding of the term's flat form"
+    );
+    assert!(again.to_term() == term, "the term's flat form: {text}");
+    assert!(
+        flat.clone().into_term() == term,
+        "into_term differs for {text}"
+    );
+    term
 }

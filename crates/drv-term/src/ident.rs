@@ -63,6 +63,7 @@ impl Pid {
     }
 
     /// Inverse of [`Pid::to_local_term_data`].
+    #[inline]
     pub fn from_local_term_data(v: TermData) -> Option<Pid> {
         (v & 0xF == PID_TAG).then(|| Pid::local(crate::word_to_u64(v >> IMMED1_BITS)))
     }
@@ -105,6 +106,7 @@ impl Port {
     }
 
     /// Inverse of [`Port::to_local_term_data`].
+    #[inline]
     pub fn from_local_term_data(v: TermData) -> Option<Port> {
         (v & 0xF == PORT_TAG).then(|| Port::local(crate::word_to_u64(v >> IMMED1_BITS)))
     }

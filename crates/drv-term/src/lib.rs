@@ -2,20 +2,27 @@
 //! `erl_drv_output_term`/`erl_drv_send_term`, a [`Term`] type with Erlang's
 //! term order and OTP 25's `~0p` printing, and the external term format.
 //!
+//! A term comes in two forms. [`Term`] is the general one: a tree of values, easy to build,
+//! match and compare. [`FlatTerm`] is the form a driver's term travels in: the whole term in
+//! one buffer (as BEAM builds a driver's term into one heap fragment), so building, sending
+//! and dropping it costs one allocation; the spec interpreter builds it
+//! ([`FlatTerm::from_spec`]). Both print alike and encode alike: printing and ETF encoding
+//! read either through [`TermRef`], one level ([`Node`]) at a time.
+//!
 //! The crate has no `unsafe`: memory a spec points into is read through
 //! [`SpecEnv`], which the C ABI layer implements over real pointers.
 //!
 //! ```
-//! use bytes::Bytes;
-//! use drv_term::{build_term, decode, encode, tags::*, Atom, Port, SpecEnv, TermData};
+//! use drv_term::{build_term, decode, encode, tags::*, Atom, FlatTerm, Port, SpecEnv, TermData};
 //!
 //! /// Memory for the spec: one driver binary (handle 1) and nothing else.
 //! struct Env;
 //! impl SpecEnv for Env {
-//!     fn bytes(&self, _: TermData, _: usize) -> Option<Bytes> { None }
-//!     fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes> {
-//!         let data = Bytes::from_static(b"hello world");
-//!         (bin == 1 && offset.checked_add(len)? <= data.len()).then(|| data.slice(offset..offset + len))
+//!     fn bytes(&self, _: TermData, _: usize) -> Option<&[u8]> { None }
+//!     fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<&[u8]> {
+//!         let data: &[u8] = b"hello world";
+//!         (bin == 1).then_some(())?;
+//!         data.get(offset..offset.checked_add(len)?)
 //!     }
 //!     fn float(&self, _: TermData) -> Option<f64> { None }
 //!     fn int64(&self, _: TermData) -> Option<i64> { None }
@@ -31,27 +38,36 @@
 //!     ERL_DRV_LIST, 2,
 //!     ERL_DRV_TUPLE, 3,
 //! ];
+//! // The message form: one buffer.
+//! let flat = FlatTerm::from_spec(&spec, &Env).unwrap();
+//! assert_eq!(flat.to_string(), r#"{tcp,#Port<0.3>,[100|<<"hello">>]}"#);
+//! // The general form.
 //! let term = build_term(&spec, &Env).unwrap();
-//! assert_eq!(term.to_string(), r#"{tcp,#Port<0.3>,[100|<<"hello">>]}"#);
+//! assert_eq!(term, flat.to_term());
+//! assert_eq!(encode(&term), flat.encode());
 //! assert_eq!(decode(&encode(&term)).unwrap(), term);
 //! ```
 
 mod atom;
 mod etf;
+mod flat;
 pub mod fuzz;
 mod hamt;
 mod ident;
 mod print;
 mod spec;
 mod term;
+mod view;
 
 pub use atom::{Atom, AtomError, MAX_ATOMS, MAX_ATOM_CHARS};
 pub use etf::{decode, decode_prefix, encode, encode_into, ext, EtfError, VERSION};
+pub use flat::{FlatItems, FlatRef, FlatTerm, INLINE_BINARY_LIMIT};
 pub use hamt::SMALL_MAP_LIMIT;
 pub use ident::{local_node, Pid, Port, Ref, MAX_REF_WORDS};
 pub use print::{write_float, DefaultNamer, IdentNamer};
 pub use spec::{build_term, SpecEnv, SpecError, MAX_NESTING};
 pub use term::{BigInt, Term};
+pub use view::{Node, TermRef};
 
 /// `ErlDrvTermData`: one word of a driver term spec.
 pub type TermData = std::os::raw::c_ulong;

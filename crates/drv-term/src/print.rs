@@ -2,6 +2,7 @@
 
 use std::fmt::{self, Write};
 
+use crate::view::{Node, TermRef};
 use crate::{Atom, Pid, Port, Ref, Term};
 
 /// Names pids, ports and references when printing with [`Term::write_with`],
@@ -132,71 +133,103 @@ pub fn write_float(out: &mut String, f: f64) {
     out.push_str(if use_fixed { &fixed } else { &scientific });
 }
 
-fn printable_list(items: &[Term]) -> bool {
-    !items.is_empty()
-        && items
-            .iter()
-            .all(|t| matches!(t, Term::Int(c) if u32::try_from(*c).is_ok_and(printable_latin1)))
+impl Term {
+    /// Appends the `~0p` text of this term, with pids, ports and references named by
+    /// `namer`.
+    pub fn write_with(&self, out: &mut String, namer: &mut dyn IdentNamer) {
+        write_term(self, out, namer);
+    }
 }
 
-impl Term {
-    /// Appends the `~0p` text of this term, with pids, ports and references
-    /// named by `namer`.
-    pub fn write_with(&self, out: &mut String, namer: &mut dyn IdentNamer) {
-        match self {
-            Term::Atom(a) => write_atom(out, *a),
-            Term::Int(i) => {
-                let _ = write!(out, "{i}");
-            }
-            Term::BigInt(b) => {
-                let _ = write!(out, "{b}");
-            }
-            Term::Float(f) => write_float(out, *f),
-            Term::Binary(b) => {
-                out.push_str("<<");
-                if !b.is_empty() && b.iter().all(|&c| printable_latin1(u32::from(c))) {
-                    out.push('"');
-                    for &c in b.iter() {
-                        push_escaped(out, u32::from(c), '"');
-                    }
-                    out.push('"');
-                } else {
-                    for (i, c) in b.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        let _ = write!(out, "{c}");
-                    }
-                }
-                out.push_str(">>");
-            }
-            Term::List(items) if printable_list(items) => {
+/// Appends the `~0p` text of a term in either form.
+///
+/// Containers recurse here; everything else is written out of line, so that the recursive
+/// frame stays small (deep terms on small thread stacks).
+pub(crate) fn write_term<'a, R: TermRef<'a>>(
+    term: R,
+    out: &mut String,
+    namer: &mut dyn IdentNamer,
+) {
+    match term.node() {
+        Node::List {
+            items,
+            len,
+            tail: None,
+        } if write_string::<R>(items.clone(), len, out) => {}
+        Node::List { items, tail, .. } => write_seq(out, '[', items, tail, ']', namer),
+        Node::Tuple { items, .. } => write_seq::<R>(out, '{', items, None, '}', namer),
+        Node::Map(pairs) => write_map(pairs, out, namer),
+        leaf => write_leaf(leaf, out, namer),
+    }
+}
+
+/// Writes a proper list as a string if it is one (at least one element, each a printable
+/// Latin-1 character code); `false` (and nothing written) otherwise.
+#[inline(never)]
+fn write_string<'a, R: TermRef<'a>>(items: R::Items, len: usize, out: &mut String) -> bool {
+    let char_code = |t: R| match t.node() {
+        Node::Int(c) => u32::try_from(c).ok().filter(|&c| printable_latin1(c)),
+        _ => None,
+    };
+    if len == 0 || !items.clone().all(|t| char_code(t).is_some()) {
+        return false;
+    }
+    out.push('"');
+    for c in items.filter_map(char_code) {
+        push_escaped(out, c, '"');
+    }
+    out.push('"');
+    true
+}
+
+#[inline(never)]
+fn write_map(pairs: &[(Term, Term)], out: &mut String, namer: &mut dyn IdentNamer) {
+    out.push_str("#{");
+    for (i, (k, v)) in map_print_order(pairs).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_term(k, out, namer);
+        out.push_str(" => ");
+        write_term(v, out, namer);
+    }
+    out.push('}');
+}
+
+#[inline(never)]
+fn write_leaf<'a, R: TermRef<'a>>(leaf: Node<'a, R>, out: &mut String, namer: &mut dyn IdentNamer) {
+    match leaf {
+        Node::Atom(a) => write_atom(out, a),
+        Node::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Node::BigInt(b) => {
+            let _ = write!(out, "{b}");
+        }
+        Node::Float(f) => write_float(out, f),
+        Node::Binary(b) => {
+            out.push_str("<<");
+            if !b.is_empty() && b.iter().all(|&c| printable_latin1(u32::from(c))) {
                 out.push('"');
-                for t in items {
-                    if let Term::Int(c) = t {
-                        push_escaped(out, *c as u32, '"');
-                    }
+                for &c in b {
+                    push_escaped(out, u32::from(c), '"');
                 }
                 out.push('"');
-            }
-            Term::List(items) => write_seq(out, '[', items, None, ']', namer),
-            Term::ImproperList(items, tail) => write_seq(out, '[', items, Some(tail), ']', namer),
-            Term::Tuple(items) => write_seq(out, '{', items, None, '}', namer),
-            Term::Map(pairs) => {
-                out.push_str("#{");
-                for (i, (k, v)) in map_print_order(pairs).enumerate() {
+            } else {
+                for (i, c) in b.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
-                    k.write_with(out, namer);
-                    out.push_str(" => ");
-                    v.write_with(out, namer);
+                    let _ = write!(out, "{c}");
                 }
-                out.push('}');
             }
-            Term::Pid(p) => out.push_str(&namer.pid(p)),
-            Term::Port(p) => out.push_str(&namer.port(p)),
-            Term::Ref(r) => out.push_str(&namer.reference(r)),
+            out.push_str(">>");
+        }
+        Node::Pid(p) => out.push_str(&namer.pid(&p)),
+        Node::Port(p) => out.push_str(&namer.port(&p)),
+        Node::Ref(r) => out.push_str(&namer.reference(&r)),
+        Node::List { .. } | Node::Tuple { .. } | Node::Map(_) => {
+            unreachable!("containers are written by write_term")
         }
     }
 }
@@ -210,24 +243,24 @@ fn map_print_order(pairs: &[(Term, Term)]) -> Box<dyn Iterator<Item = &(Term, Te
     }
 }
 
-fn write_seq(
+fn write_seq<'a, R: TermRef<'a>>(
     out: &mut String,
     open: char,
-    items: &[Term],
-    tail: Option<&Term>,
+    items: R::Items,
+    tail: Option<R>,
     close: char,
     namer: &mut dyn IdentNamer,
 ) {
     out.push(open);
-    for (i, t) in items.iter().enumerate() {
+    for (i, t) in items.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        t.write_with(out, namer);
+        write_term(t, out, namer);
     }
     if let Some(t) = tail {
         out.push('|');
-        t.write_with(out, namer);
+        write_term(t, out, namer);
     }
     out.push(close);
 }

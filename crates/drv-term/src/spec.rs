@@ -8,10 +8,10 @@
 //! so this crate needs no `unsafe`.
 
 use bytes::Bytes;
-use smallvec::SmallVec;
 
+use crate::flat::{FlatWriter, Offset};
 use crate::tags::*;
-use crate::{Atom, EtfError, Pid, Port, Term, TermData};
+use crate::{Atom, EtfError, FlatTerm, Pid, Port, Term, TermData, INLINE_BINARY_LIMIT};
 
 /// Deepest nesting of lists, tuples and maps accepted from a spec or from ETF.
 /// BEAM has no such limit; this one keeps recursive printing, comparing and
@@ -33,19 +33,18 @@ pub trait SpecEnv {
     fn pid(&self, v: TermData) -> Option<Pid> {
         Pid::from_local_term_data(v)
     }
-    /// `len` bytes at `ptr` (`STRING`, `STRING_CONS`, `BUF2BINARY`, `EXT2TERM`);
-    /// `None` if they cannot be read.
-    fn bytes(&self, ptr: TermData, len: usize) -> Option<Bytes>;
-    /// Calls `f` with the `len` bytes at `ptr` (`STRING`, `STRING_CONS`, `EXT2TERM`, which
-    /// only read them); `None` if they cannot be read. By default through
-    /// [`SpecEnv::bytes`]; an env over real memory can lend them without a copy.
-    fn with_bytes(&self, ptr: TermData, len: usize, f: &mut dyn FnMut(&[u8])) -> Option<()> {
-        f(&self.bytes(ptr, len)?);
-        Some(())
+    /// The `len` bytes at `ptr` (`STRING`, `STRING_CONS`, `BUF2BINARY`, `EXT2TERM`), which
+    /// the interpreter copies; `None` if they cannot be read.
+    fn bytes(&self, ptr: TermData, len: usize) -> Option<&[u8]>;
+    /// The `len` bytes at `offset` of the driver binary `bin`; `None` for a NULL binary or a
+    /// range past its end. A binary of up to [`INLINE_BINARY_LIMIT`] bytes is copied from
+    /// here into the term.
+    fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<&[u8]>;
+    /// The same bytes as [`SpecEnv::binary`], shared rather than copied: asked for larger
+    /// binaries, once `binary` has accepted the range. By default a copy.
+    fn shared_binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes> {
+        self.binary(bin, len, offset).map(Bytes::copy_from_slice)
     }
-    /// `len` bytes at `offset` of the driver binary `bin`, shared rather than
-    /// copied; `None` for a NULL binary or a range past its end.
-    fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes>;
     /// The `double` at `ptr` (`ERL_DRV_FLOAT`).
     fn float(&self, ptr: TermData) -> Option<f64>;
     /// The `ErlDrvSInt64` at `ptr` (`ERL_DRV_INT64`).
@@ -102,6 +101,10 @@ pub enum SpecError {
     /// The spec does not leave exactly one term.
     #[error("spec builds {terms} terms, not 1")]
     NotOneTerm { terms: usize },
+    /// The term needs more than the 4 GiB a [`FlatTerm`] buffer can address (where BEAM
+    /// would fail to allocate it).
+    #[error("term too large for one buffer")]
+    TooLarge,
 }
 
 impl SpecError {
@@ -121,8 +124,14 @@ impl SpecError {
     }
 }
 
-/// How many arguments follow each tag (index = tag).
-const ARITY: [usize; 18] = [0, 0, 1, 1, 1, 3, 2, 1, 1, 2, 1, 1, 2, 1, 2, 1, 1, 1];
+/// The `N` arguments of the tag at `at`.
+#[inline(always)]
+fn args<const N: usize>(spec: &[TermData], at: usize) -> Result<[TermData; N], SpecError> {
+    spec.get(at + 1..)
+        .and_then(|rest| rest.first_chunk::<N>())
+        .copied()
+        .ok_or(SpecError::MissingArguments { at, tag: spec[at] })
+}
 
 /// A length argument as C code passes it through an `int`: negative values
 /// (and values an `int` cannot hold) are rejected, as the runtime does.
@@ -131,192 +140,316 @@ fn c_int_len(v: TermData) -> Option<usize> {
     (as_int >= 0 && v as i64 == i64::from(as_int)).then_some(as_int as usize)
 }
 
-/// A count argument (`LIST`, `TUPLE`, `MAP`): the runtime reads it as an `int`.
-fn c_int_count(v: TermData) -> i64 {
-    i64::from(v as i64 as i32)
+/// A count argument (`LIST`, `TUPLE`, `MAP`): the runtime reads it as an `int`, and rejects
+/// one below `min`.
+#[inline]
+fn c_int_count(v: TermData, min: i32, at: usize) -> Result<usize, SpecError> {
+    let count = v as i64 as i32;
+    if count < min {
+        return Err(SpecError::BadCount { at });
+    }
+    Ok(count as usize)
 }
 
-/// A term built so far and how deeply it nests (1 for a leaf).
+/// A term built so far (where its record starts) and how deeply it nests (1 for a leaf).
+#[derive(Clone, Copy, Default)]
 struct Entry {
-    term: Term,
+    at: Offset,
     depth: u32,
+}
+
+/// Specs of up to this many words keep their stack of terms on the thread's stack.
+const SMALL_SPEC: usize = 32;
+
+/// The interpreter's stack of terms built so far, in room for as many as the spec has words.
+struct Stack<'a> {
+    entries: &'a mut [Entry],
+    len: usize,
+}
+
+impl Stack<'_> {
+    #[inline]
+    fn push(&mut self, entry: Entry) {
+        self.entries[self.len] = entry;
+        self.len += 1;
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<Entry> {
+        self.len = self.len.checked_sub(1)?;
+        Some(self.entries[self.len])
+    }
+
+    /// The last `n` entries, for the container tag `tag` at `at`: where they start, and the
+    /// container's depth.
+    #[inline]
+    fn take(&self, n: usize, tag: TermData, at: usize) -> Result<(usize, u32), SpecError> {
+        let from = self
+            .len
+            .checked_sub(n)
+            .ok_or(SpecError::StackUnderflow { at, tag })?;
+        let deepest = self.entries[from..self.len]
+            .iter()
+            .fold(0, |d, e| d.max(e.depth));
+        if deepest as usize >= MAX_NESTING {
+            return Err(SpecError::TooDeep { at });
+        }
+        Ok((from, deepest + 1))
+    }
+
+    /// The offsets of the entries from `from` on.
+    #[inline]
+    fn offsets(&self, from: usize) -> impl ExactSizeIterator<Item = Offset> + '_ {
+        self.entries[from..self.len].iter().map(|e| e.at)
+    }
 }
 
 /// Leaf entries (depth 1).
 #[inline]
-fn leaf(term: Term) -> Entry {
-    Entry { term, depth: 1 }
+fn leaf(at: Offset) -> Entry {
+    Entry { at, depth: 1 }
 }
 
-/// Builds the term a driver term spec describes, validating it as the
-/// runtime does: any error means no term at all.
-///
-/// Generic over the environment so that a concrete one (the C ABI's) is inlined; a
-/// `&dyn SpecEnv` works too.
+/// Room for the records of a spec of `words` words, most of the time: a record takes 1 to 9
+/// bytes besides what it copies, a container 4 more per element, which comes to at most 5
+/// bytes per spec word; that leaves 3 a word for copied bytes (a 50-byte binary in the
+/// documentation's `{tcp, Port, [100 | Bin]}`, 14 words, fits: 108 bytes of records). More
+/// copied bytes grow the buffer. A small buffer matters: up to 120 bytes come from malloc's
+/// fastest bins.
+fn capacity_for(words: usize) -> usize {
+    words.saturating_mul(8)
+}
+
+/// Builds the term a driver term spec describes, validating it as the runtime does: any error
+/// means no term at all. The term is built as a [`FlatTerm`] and converted.
 pub fn build_term<E: SpecEnv + ?Sized>(spec: &[TermData], env: &E) -> Result<Term, SpecError> {
-    let mut stack: SmallVec<[Entry; 16]> = SmallVec::new();
-    // An error the runtime finds only while building: reported if nothing else is wrong.
-    let mut deferred = None;
-    let mut i = 0;
-    while let Some(&tag) = spec.get(i) {
-        let at = i;
-        let arity = match tag {
-            ERL_DRV_NIL..=ERL_DRV_MAP => ARITY[tag as usize],
-            _ => return Err(SpecError::UnknownTag { at, tag }),
+    FlatTerm::from_spec(spec, env).map(FlatTerm::into_term)
+}
+
+impl FlatTerm {
+    /// Builds the term a driver term spec describes, validating it as the runtime does: any
+    /// error means no term at all. This is the spec interpreter.
+    ///
+    /// Generic over the environment so that a concrete one (the C ABI's) is inlined; a
+    /// `&dyn SpecEnv` works too.
+    pub fn from_spec<E: SpecEnv + ?Sized>(
+        spec: &[TermData],
+        env: &E,
+    ) -> Result<FlatTerm, SpecError> {
+        let mut out = FlatWriter::with_capacity(capacity_for(spec.len()));
+        // The terms built so far: at most one per tag, so at most one per spec word. A plain
+        // slice on the stack for the usual small spec (no spilled/inline checks per access).
+        let mut small = [Entry::default(); SMALL_SPEC];
+        let mut large = Vec::new();
+        let mut stack = Stack {
+            entries: if spec.len() <= SMALL_SPEC {
+                &mut small[..]
+            } else {
+                large.resize(spec.len(), Entry::default());
+                &mut large[..]
+            },
+            len: 0,
         };
-        let Some(args) = spec.get(i + 1..i + 1 + arity) else {
-            return Err(SpecError::MissingArguments { at, tag });
-        };
-        i += 1 + arity;
-        let bad_buffer = || SpecError::BadBuffer { at };
-        let entry = match tag {
-            ERL_DRV_NIL => leaf(Term::List(Vec::new())),
-            ERL_DRV_ATOM => leaf(Term::Atom(
-                env.atom(args[0]).ok_or(SpecError::BadAtom { at })?,
-            )),
-            ERL_DRV_INT => leaf(Term::Int(args[0] as i64)),
-            ERL_DRV_UINT => leaf(Term::from(crate::word_to_u64(args[0]))),
-            ERL_DRV_INT64 => leaf(Term::Int(env.int64(args[0]).ok_or_else(bad_buffer)?)),
-            ERL_DRV_UINT64 => leaf(Term::from(env.uint64(args[0]).ok_or_else(bad_buffer)?)),
-            ERL_DRV_PORT => leaf(Term::Port(
-                env.port(args[0]).ok_or(SpecError::BadPort { at })?,
-            )),
-            ERL_DRV_PID => leaf(Term::Pid(env.pid(args[0]).ok_or(SpecError::BadPid { at })?)),
-            ERL_DRV_FLOAT => {
-                let f = env.float(args[0]).ok_or_else(bad_buffer)?;
-                if !f.is_finite() {
-                    return Err(SpecError::NonFiniteFloat { at });
+        // An error the runtime finds only while building: reported if nothing else is wrong.
+        let mut deferred = None;
+        let mut i = 0;
+        while let Some(&tag) = spec.get(i) {
+            let at = i;
+            let bad_buffer = || SpecError::BadBuffer { at };
+            let entry = match tag {
+                ERL_DRV_NIL => {
+                    i += 1;
+                    leaf(out.nil())
                 }
-                leaf(Term::Float(f))
-            }
-            ERL_DRV_BINARY => {
-                let (len, offset) = (args[1] as usize, args[2] as usize);
-                let bin = env
-                    .binary(args[0], len, offset)
-                    .ok_or(SpecError::BadBinary { at })?;
-                leaf(Term::Binary(bin))
-            }
-            ERL_DRV_BUF2BINARY => {
-                let len = args[1] as usize;
-                leaf(Term::Binary(match (args[0], len) {
-                    (_, 0) => Bytes::new(),
-                    (0, _) => return Err(bad_buffer()),
-                    (ptr, len) => env.bytes(ptr, len).ok_or_else(bad_buffer)?,
-                }))
-            }
-            ERL_DRV_STRING | ERL_DRV_STRING_CONS => {
-                let len = c_int_len(args[1]).ok_or_else(bad_buffer)?;
-                if args[0] == 0 {
-                    return Err(bad_buffer());
+                ERL_DRV_ATOM => {
+                    let [atom] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.atom(env.atom(atom).ok_or(SpecError::BadAtom { at })?))
                 }
-                let tail = if tag == ERL_DRV_STRING_CONS {
-                    Some(stack.pop().ok_or(SpecError::StackUnderflow { at, tag })?)
-                } else {
-                    None
-                };
-                let mut heads = Vec::new();
-                if len > 0 {
-                    env.with_bytes(args[0], len, &mut |chars| {
-                        heads = chars.iter().map(|&b| Term::Int(i64::from(b))).collect();
+                ERL_DRV_INT => {
+                    let [v] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.int(v as i64))
+                }
+                ERL_DRV_UINT => {
+                    let [v] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.uint(crate::word_to_u64(v)))
+                }
+                ERL_DRV_INT64 => {
+                    let [ptr] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.int(env.int64(ptr).ok_or_else(bad_buffer)?))
+                }
+                ERL_DRV_UINT64 => {
+                    let [ptr] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.uint(env.uint64(ptr).ok_or_else(bad_buffer)?))
+                }
+                ERL_DRV_PORT => {
+                    let [port] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.port(env.port(port).ok_or(SpecError::BadPort { at })?))
+                }
+                ERL_DRV_PID => {
+                    let [pid] = args(spec, at)?;
+                    i += 2;
+                    leaf(out.pid(env.pid(pid).ok_or(SpecError::BadPid { at })?))
+                }
+                ERL_DRV_FLOAT => {
+                    let [ptr] = args(spec, at)?;
+                    i += 2;
+                    let f = env.float(ptr).ok_or_else(bad_buffer)?;
+                    if !f.is_finite() {
+                        return Err(SpecError::NonFiniteFloat { at });
+                    }
+                    leaf(out.float(f))
+                }
+                ERL_DRV_BINARY => {
+                    let [bin, len, offset] = args(spec, at)?;
+                    i += 4;
+                    let (len, offset) = (len as usize, offset as usize);
+                    let bytes = env
+                        .binary(bin, len, offset)
+                        .ok_or(SpecError::BadBinary { at })?;
+                    leaf(if len <= INLINE_BINARY_LIMIT {
+                        out.binary(bytes)
+                    } else {
+                        let shared = env
+                            .shared_binary(bin, len, offset)
+                            .ok_or(SpecError::BadBinary { at })?;
+                        out.term(Term::Binary(shared))
                     })
-                    .ok_or_else(bad_buffer)?;
                 }
-                match tail {
-                    None => leaf(Term::List(heads)),
-                    Some(tail) => Entry {
-                        term: Term::cons(heads, tail.term),
-                        depth: tail.depth,
-                    },
+                ERL_DRV_BUF2BINARY => {
+                    let [ptr, len] = args(spec, at)?;
+                    i += 3;
+                    leaf(match (ptr, len as usize) {
+                        (_, 0) => out.binary(&[]),
+                        (0, _) => return Err(bad_buffer()),
+                        (ptr, len) => out.binary(env.bytes(ptr, len).ok_or_else(bad_buffer)?),
+                    })
                 }
-            }
-            ERL_DRV_LIST | ERL_DRV_TUPLE | ERL_DRV_MAP => {
-                let count = c_int_count(args[0]);
-                let min = if tag == ERL_DRV_LIST { 1 } else { 0 };
-                if count < min {
-                    return Err(SpecError::BadCount { at });
-                }
-                let take = if tag == ERL_DRV_MAP { 2 * count } else { count } as usize;
-                let Some(from) = stack.len().checked_sub(take) else {
-                    return Err(SpecError::StackUnderflow { at, tag });
-                };
-                let depth = stack[from..].iter().map(|e| e.depth).max().unwrap_or(0) + 1;
-                if depth as usize > MAX_NESTING {
-                    return Err(SpecError::TooDeep { at });
-                }
-                let mut items = stack.drain(from..).map(|e| e.term);
-                let term = match tag {
-                    ERL_DRV_TUPLE => {
-                        let mut elements = Vec::with_capacity(take);
-                        for item in items {
-                            elements.push(item);
-                        }
-                        Term::Tuple(elements)
+                ERL_DRV_STRING | ERL_DRV_STRING_CONS => {
+                    let [ptr, len] = args(spec, at)?;
+                    i += 3;
+                    let len = c_int_len(len).ok_or_else(bad_buffer)?;
+                    if ptr == 0 {
+                        return Err(bad_buffer());
                     }
-                    ERL_DRV_LIST => {
-                        let mut heads = Vec::with_capacity(take - 1);
-                        for _ in 1..take {
-                            heads.push(items.next().expect("count items"));
+                    let tail = if tag == ERL_DRV_STRING_CONS {
+                        Some(stack.pop().ok_or(SpecError::StackUnderflow { at, tag })?)
+                    } else {
+                        None
+                    };
+                    let chars = match len {
+                        0 => &[][..],
+                        _ => env.bytes(ptr, len).ok_or_else(bad_buffer)?,
+                    };
+                    match (tail, chars.is_empty()) {
+                        // No characters: the tail itself, or [].
+                        (Some(tail), true) => tail,
+                        (None, true) => leaf(out.nil()),
+                        (Some(tail), false) => Entry {
+                            at: out.string(chars, tail.at),
+                            depth: tail.depth,
+                        },
+                        (None, false) => {
+                            let nil = out.nil();
+                            leaf(out.string(chars, nil))
                         }
-                        let tail = items.next().expect("count >= 1");
-                        drop(items);
-                        Term::cons(heads, tail)
                     }
-                    _ => {
-                        let mut pairs = Vec::with_capacity(take / 2);
-                        while let (Some(k), Some(v)) = (items.next(), items.next()) {
-                            pairs.push((k, v));
+                }
+                ERL_DRV_TUPLE => {
+                    let [count] = args(spec, at)?;
+                    i += 2;
+                    let (from, depth) = stack.take(c_int_count(count, 0, at)?, tag, at)?;
+                    let entry = Entry {
+                        at: out.tuple(stack.offsets(from)),
+                        depth,
+                    };
+                    stack.len = from;
+                    entry
+                }
+                ERL_DRV_LIST => {
+                    let [count] = args(spec, at)?;
+                    i += 2;
+                    let (from, depth) = stack.take(c_int_count(count, 1, at)?, tag, at)?;
+                    let tail = stack.pop().expect("a list takes at least one term");
+                    let at = if stack.len == from {
+                        // No heads: the tail itself.
+                        tail.at
+                    } else {
+                        out.list(stack.offsets(from), tail.at)
+                    };
+                    stack.len = from;
+                    Entry { at, depth }
+                }
+                ERL_DRV_MAP => {
+                    let [count] = args(spec, at)?;
+                    i += 2;
+                    let pairs = c_int_count(count, 0, at)?;
+                    let (from, depth) = stack.take(2 * pairs, tag, at)?;
+                    if out.too_large() {
+                        return Err(SpecError::TooLarge);
+                    }
+                    let view = |e: &Entry| out.view(e.at).to_term();
+                    let pairs = stack.entries[from..stack.len]
+                        .chunks_exact(2)
+                        .map(|kv| (view(&kv[0]), view(&kv[1])))
+                        .collect();
+                    // Keep going: any other error of the spec takes precedence.
+                    let map = Term::map(pairs).unwrap_or_else(|| {
+                        deferred.get_or_insert(SpecError::DuplicateMapKey { at });
+                        Term::Map(Vec::new())
+                    });
+                    stack.len = from;
+                    Entry {
+                        at: out.term(map),
+                        depth,
+                    }
+                }
+                ERL_DRV_EXT2TERM => {
+                    let [ptr, len] = args(spec, at)?;
+                    i += 3;
+                    let len = len as i64;
+                    if ptr == 0 || len <= 0 {
+                        return Err(bad_buffer());
+                    }
+                    let buf = env.bytes(ptr, len as usize).ok_or_else(bad_buffer)?;
+                    let term = match crate::etf::decode(buf) {
+                        Ok(term) => term,
+                        Err(error) => {
+                            let error = SpecError::BadExternalTerm { at, error };
+                            if !error.found_after_receiver_check() {
+                                return Err(error);
+                            }
+                            deferred.get_or_insert(error);
+                            Term::List(Vec::new())
                         }
-                        drop(items);
-                        // Keep going: any other error of the spec takes precedence.
-                        Term::map(pairs).unwrap_or_else(|| {
-                            deferred.get_or_insert(SpecError::DuplicateMapKey { at });
-                            Term::Map(Vec::new())
-                        })
+                    };
+                    let depth = term.nesting_depth();
+                    if depth > MAX_NESTING {
+                        return Err(SpecError::TooDeep { at });
                     }
-                };
-                Entry { term, depth }
-            }
-            ERL_DRV_EXT2TERM => {
-                let len = args[1] as i64;
-                if args[0] == 0 || len <= 0 {
-                    return Err(bad_buffer());
-                }
-                let mut decoded = None;
-                env.with_bytes(args[0], len as usize, &mut |buf| {
-                    decoded = Some(crate::etf::decode(buf));
-                })
-                .ok_or_else(bad_buffer)?;
-                // An env that said yes without lending the bytes: nothing was read.
-                let decoded = decoded.ok_or_else(bad_buffer)?;
-                let term = match decoded {
-                    Ok(term) => term,
-                    Err(error) => {
-                        let error = SpecError::BadExternalTerm { at, error };
-                        if !error.found_after_receiver_check() {
-                            return Err(error);
-                        }
-                        deferred.get_or_insert(error);
-                        Term::List(Vec::new())
+                    Entry {
+                        at: out.term(term),
+                        depth: depth as u32,
                     }
-                };
-                let depth = term.nesting_depth();
-                if depth > MAX_NESTING {
-                    return Err(SpecError::TooDeep { at });
                 }
-                Entry {
-                    term,
-                    depth: depth as u32,
-                }
-            }
-            _ => unreachable!("tags outside 1..=17 were rejected above"),
+                _ => return Err(SpecError::UnknownTag { at, tag }),
+            };
+            stack.push(entry);
+        }
+        let [root] = stack.entries[..stack.len] else {
+            return Err(SpecError::NotOneTerm { terms: stack.len });
         };
-        stack.push(entry);
+        if out.too_large() {
+            return Err(SpecError::TooLarge);
+        }
+        if let Some(error) = deferred {
+            return Err(error);
+        }
+        Ok(out.finish(root.at))
     }
-    if stack.len() != 1 {
-        return Err(SpecError::NotOneTerm { terms: stack.len() });
-    }
-    if let Some(error) = deferred {
-        return Err(error);
-    }
-    Ok(stack.pop().expect("exactly one term").term)
 }

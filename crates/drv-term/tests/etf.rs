@@ -1,7 +1,7 @@
 //! ETF decoding of old and odd encodings, rejections, and the round-trip property.
 
 use bytes::Bytes;
-use drv_term::{decode, decode_prefix, encode, Atom, EtfError, Pid, Port, Ref, Term};
+use drv_term::{decode, decode_prefix, encode, Atom, EtfError, FlatTerm, Pid, Port, Ref, Term};
 use proptest::prelude::*;
 
 fn check(bytes: &[u8], expected: Result<&str, EtfError>) {
@@ -173,6 +173,15 @@ proptest! {
         prop_assert_eq!(back.to_string(), t.to_string());
     }
 
+    /// A term's flat form prints, encodes and compares as the term does, and converts back.
+    #[test]
+    fn flat_form_agrees_with_term(t in term()) {
+        let flat = FlatTerm::from_term(&t);
+        prop_assert_eq!(&drv_term::fuzz::check_flat(&flat), &t);
+        prop_assert_eq!(flat.to_string(), t.to_string());
+        prop_assert_eq!(flat.encode(), encode(&t));
+    }
+
     #[test]
     fn order_is_antisymmetric_and_consistent_with_eq(a in term(), b in term()) {
         prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
@@ -192,6 +201,10 @@ fn deepest_allowed_term_survives_every_operation() {
     let back = decode(&bytes).expect("within the nesting limit");
     assert_eq!(back, t);
     assert_eq!(back.to_string().len(), t.to_string().len());
+    let flat = FlatTerm::from_term(&t);
+    assert_eq!(flat.encode(), bytes);
+    assert_eq!(flat.to_term(), t);
+    assert_eq!(flat.to_string().len(), t.to_string().len());
     let deeper = Term::Tuple(vec![t]);
     assert_eq!(decode(&encode(&deeper)), Err(EtfError::TooDeep));
 }

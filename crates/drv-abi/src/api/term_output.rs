@@ -1,26 +1,27 @@
 //! Term output: `erl_drv_output_term`, `erl_drv_send_term` and the old `driver_output_term`,
 //! `driver_send_term`.
 //!
-//! The spec is interpreted by `drv_term::build_term` over [`DriverMemory`], which reads the
-//! strings, binaries and numbers the spec points at. The return values are OTP 25's (checked
-//! by `scenarios/term_*.scen` against BEAM): 1 when the term was delivered, -1 for a bad spec
-//! or a port that does not exist, 0 when the receiver is dead or is no pid. The spec is checked
-//! before the receiver, except that duplicate map keys are found only once the receiver is
-//! known to exist (BEAM builds maps in a second pass), so they give 0 for a dead receiver.
+//! The spec is interpreted by `drv_term::FlatTerm::from_spec` over [`DriverMemory`], which
+//! reads the strings, binaries and numbers the spec points at; the term travels to its
+//! receiver as that one-buffer `FlatTerm`. The return values are OTP 25's (checked
+//! by `scenarios/term_*.scen` and `scenarios/queue_term_output.scen` against BEAM): 1 when the
+//! term was delivered, -1 for a bad spec or a port that does not exist, 0 when the receiver is
+//! dead or is no pid, or when the port is closing with data queued (whatever the spec). The
+//! spec is checked before the receiver, except that duplicate map keys are found only once the
+//! receiver is known to exist (BEAM builds maps in a second pass), so they give 0 for a dead
+//! receiver.
 
 use std::ffi::c_int;
+use std::mem::ManuallyDrop;
+use std::ops::Range;
 
 use bytes::Bytes;
 use drv_queue::BinaryRef;
-use drv_term::{build_term, Pid, Port, SpecEnv, TermData};
+use drv_term::{FlatTerm, Pid, Port, SpecEnv, TermData};
 
 use super::guard;
 use crate::host::{host, Receiver, TermPort, Undeliverable};
 use crate::types::{ErlDrvBinary, ErlDrvPort, ErlDrvTermData};
-
-/// Binaries up to this size are copied into the term, larger ones shared (BEAM's
-/// `ERL_ONHEAP_BIN_LIMIT`: a copy is cheaper than a reference for small data).
-const COPY_BINARY_LIMIT: usize = 64;
 
 /// The memory a driver's term spec points into, read through the raw pointers in the spec.
 struct DriverMemory(());
@@ -36,6 +37,7 @@ impl DriverMemory {
     }
 
     /// The 8 bytes at `ptr`, or `None` for NULL.
+    #[inline]
     fn word<T: Copy>(ptr: TermData) -> Option<T> {
         const { assert!(std::mem::size_of::<T>() == 8) };
         let ptr = ptr as usize as *const T;
@@ -43,61 +45,66 @@ impl DriverMemory {
         // does not promise alignment for a pointer cast to a word, so read unaligned.
         (!ptr.is_null()).then(|| unsafe { ptr.read_unaligned() })
     }
-}
 
-impl SpecEnv for DriverMemory {
-    fn bytes(&self, ptr: TermData, len: usize) -> Option<Bytes> {
-        let ptr = ptr as usize as *const u8;
-        if ptr.is_null() {
-            return None;
-        }
-        // SAFETY: a non-NULL buffer argument is readable for its length (contract of `new`).
-        Some(Bytes::copy_from_slice(unsafe {
-            std::slice::from_raw_parts(ptr, len)
-        }))
-    }
-
-    fn with_bytes(&self, ptr: TermData, len: usize, f: &mut dyn FnMut(&[u8])) -> Option<()> {
-        let ptr = ptr as usize as *const u8;
-        if ptr.is_null() {
-            return None;
-        }
-        // SAFETY: a non-NULL buffer argument is readable for its length (contract of `new`);
-        // the slice does not outlive this call.
-        f(unsafe { std::slice::from_raw_parts(ptr, len) });
-        Some(())
-    }
-
-    fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes> {
+    /// The driver binary `bin` (never dropped: it borrows the driver's reference, so reading
+    /// the binary costs no reference count update), and `offset..offset + len` if that range
+    /// is inside it.
+    #[inline]
+    fn binary_range(
+        bin: TermData,
+        len: usize,
+        offset: usize,
+    ) -> Option<(ManuallyDrop<BinaryRef>, Range<usize>)> {
         let bin = bin as usize as *mut ErlDrvBinary;
         if bin.is_null() {
             return None;
         }
-        // The handle borrows the driver's reference and is never dropped: reading the binary
-        // costs no reference count update.
         // SAFETY: a non-NULL binary argument is live, the driver holding a reference for the
-        // whole call (contract of `new`).
-        let binary = std::mem::ManuallyDrop::new(unsafe { BinaryRef::from_raw(bin) });
+        // whole call (contract of `new`); the handle is never dropped.
+        let binary = ManuallyDrop::new(unsafe { BinaryRef::from_raw(bin) });
         let end = offset.checked_add(len)?;
-        if end > binary.len() {
+        (end <= binary.len()).then_some((binary, offset..end))
+    }
+}
+
+impl SpecEnv for DriverMemory {
+    #[inline]
+    fn bytes(&self, ptr: TermData, len: usize) -> Option<&[u8]> {
+        let ptr = ptr as usize as *const u8;
+        if ptr.is_null() {
             return None;
         }
-        Some(if len <= COPY_BINARY_LIMIT {
-            Bytes::copy_from_slice(&binary.as_bytes()[offset..end])
-        } else {
-            // Shared: the term holds a reference of its own.
-            Bytes::from_owner(BinaryRef::clone(&binary)).slice(offset..end)
-        })
+        // SAFETY: a non-NULL buffer argument is readable for its length as long as the env
+        // lives (contract of `new`), which the returned borrow of `self` cannot outlive.
+        Some(unsafe { std::slice::from_raw_parts(ptr, len) })
     }
 
+    #[inline]
+    fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<&[u8]> {
+        let (binary, range) = Self::binary_range(bin, len, offset)?;
+        // SAFETY: the range is inside the binary's data, which stays allocated and unchanged
+        // while the driver holds its reference, so as long as the env lives (contract of
+        // `new`), which the returned borrow of `self` cannot outlive.
+        Some(unsafe { std::slice::from_raw_parts(binary.data_ptr().add(range.start), len) })
+    }
+
+    fn shared_binary(&self, bin: TermData, len: usize, offset: usize) -> Option<Bytes> {
+        let (binary, range) = Self::binary_range(bin, len, offset)?;
+        // Shared: the term holds a reference of its own.
+        Some(binary.to_bytes(range))
+    }
+
+    #[inline]
     fn float(&self, ptr: TermData) -> Option<f64> {
         Self::word(ptr)
     }
 
+    #[inline]
     fn int64(&self, ptr: TermData) -> Option<i64> {
         Self::word(ptr)
     }
 
+    #[inline]
     fn uint64(&self, ptr: TermData) -> Option<u64> {
         Self::word(ptr)
     }
@@ -123,7 +130,7 @@ impl Target {
 fn undelivered(why: Undeliverable) -> c_int {
     match why {
         Undeliverable::NoPort => -1,
-        Undeliverable::NoReceiver => 0,
+        Undeliverable::NoReceiver | Undeliverable::PortClosing => 0,
     }
 }
 
@@ -144,9 +151,16 @@ unsafe fn output(port: TermPort, target: Target, data: *const ErlDrvTermData, le
     };
     // SAFETY: the spec's pointer arguments are valid (this function's contract).
     let memory = unsafe { DriverMemory::new() };
-    let (to, term) = match (target, build_term(spec, &memory)) {
+    let (to, term) = match (target, FlatTerm::from_spec(spec, &memory)) {
         (Target::Receiver(to), Ok(term)) => (to, term),
-        (_, Err(e)) if !e.found_after_receiver_check() => return -1,
+        // Building has no effects, so the runtime's order (a closing port before the spec)
+        // is kept by asking about the port only for a rejected spec.
+        (_, Err(e)) if !e.found_after_receiver_check() => {
+            return match host.check_term_delivery(port, None) {
+                Err(Undeliverable::PortClosing) => 0,
+                _ => -1,
+            }
+        }
         // The runtime looks for the port and the receiver before finding these errors: only
         // if both exist is the result the spec's -1.
         (Target::Receiver(to), Err(_)) => {

@@ -1,6 +1,6 @@
 //! What the runtime provides for term output (issue #5).
 
-use drv_term::{Pid, Port, Term};
+use drv_term::{FlatTerm, Pid, Port};
 
 use crate::types::ErlDrvPort;
 
@@ -30,6 +30,9 @@ pub enum Undeliverable {
     NoPort,
     /// The receiver does not exist or is not alive: the C call returns 0.
     NoReceiver,
+    /// The port is closing with data in its driver queue: BEAM drops what it sends, and the
+    /// C call returns 0 whatever the spec (a closing port is checked before the spec).
+    PortClosing,
 }
 
 /// The part of [`Host`](crate::Host) behind term output (issue #5).
@@ -41,15 +44,22 @@ pub enum Undeliverable {
 /// answers are encoded with.
 pub trait TermHost {
     /// Sends `term` from `port` to `to`, as the last step of a successful term output call.
+    /// The term comes in its one-buffer form, as it was built from the spec.
     ///
     /// A port whose `stop` callback is running still sends (as in BEAM); a port that has
     /// closed is [`Undeliverable::NoPort`].
-    fn deliver_term(&self, port: TermPort, to: Receiver, term: Term) -> Result<(), Undeliverable>;
+    fn deliver_term(
+        &self,
+        port: TermPort,
+        to: Receiver,
+        term: FlatTerm,
+    ) -> Result<(), Undeliverable>;
 
     /// Checks, without sending anything, what [`deliver_term`](Self::deliver_term) would find:
     /// the port, and the receiver when one is given. Asked where the runtime checks the port
     /// and receiver before it has finished with the spec (a receiver that is no pid, duplicate
-    /// map keys), so that the return value is the runtime's.
+    /// map keys, and for a rejected spec whether the port is closing), so that the return
+    /// value is the runtime's.
     fn check_term_delivery(
         &self,
         port: TermPort,

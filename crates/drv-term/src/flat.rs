@@ -1,0 +1,740 @@
+//! [`FlatTerm`]: a whole term in one buffer, the form a driver's term travels in.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::view::{Node, TermRef};
+use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Term};
+
+/// Driver binaries up to this size are copied into a flat term, larger ones shared (BEAM's
+/// `ERL_ONHEAP_BIN_LIMIT`: a copy is cheaper than a reference for small data).
+pub const INLINE_BINARY_LIMIT: usize = 64;
+
+/// Record tags.
+mod tag {
+    pub const NIL: u8 = 0;
+    pub const ATOM: u8 = 1;
+    pub const INT: u8 = 2;
+    pub const FLOAT: u8 = 3;
+    pub const PID: u8 = 4;
+    pub const PORT: u8 = 5;
+    pub const BINARY: u8 = 6;
+    pub const STRING: u8 = 7;
+    pub const LIST: u8 = 8;
+    pub const TUPLE: u8 = 9;
+    pub const TERM: u8 = 10;
+}
+
+/// Bytes of a record before its contents: the tag and a count or length.
+const HEAD: usize = 5;
+
+/// Where a record starts in the buffer (a buffer holds at most 4 GiB of records).
+pub(crate) type Offset = u32;
+
+/// A whole term in one buffer, the form a driver's term travels in.
+///
+/// BEAM builds a driver's term into one heap fragment and links that to the receiver's
+/// mailbox; this is the same idea. A [`Term`] built from a spec costs an allocation per tuple,
+/// list and small binary, and as many frees when it is dropped; a `FlatTerm` costs one of each
+/// (two when it keeps a [`Term`], see below). The spec interpreter sizes the buffer from the
+/// spec's length, so the usual message (`{tcp, Port, [100 | Bin50]}`: 108 bytes) takes one
+/// allocation from malloc's fast bins.
+///
+/// # Layout
+///
+/// The buffer holds *records*, one per term, each starting with a tag byte. Counts, lengths,
+/// offsets and indexes are little-endian `u32` (a buffer holds at most 4 GiB; a spec that
+/// needs more is rejected with [`SpecError::TooLarge`](crate::SpecError::TooLarge)), values
+/// little-endian `u64`. A term refers to another by the offset of its record, so a spec's terms
+/// are written in the order the spec makes them (children before their parents, as BEAM
+/// writes a heap fragment) and nothing is moved afterwards:
+///
+/// | record | bytes |
+/// |---|---|
+/// | `[]` | `NIL` |
+/// | atom | `ATOM`, table index |
+/// | integer (`i64`), float, local pid, local port | tag, value or number (8 bytes) |
+/// | binary | `BINARY`, length, the bytes (driver binaries of up to [`INLINE_BINARY_LIMIT`] bytes, copied as BEAM copies them into the heap, and copied buffers) |
+/// | list | `LIST`, n (≥ 1), n element offsets, tail offset |
+/// | string | `STRING`, n (≥ 1), n bytes (the elements, small integers), tail offset |
+/// | tuple | `TUPLE`, n, n element offsets |
+/// | any other term | `TERM`, index into a side vector of [`Term`]s |
+///
+/// A list or string segment's tail may be another segment (`STRING_CONS` onto a list, a
+/// `LIST` whose last item is a list) or a kept `Term` list: readers see one list, as
+/// [`Term::cons`] would have made it. The side vector is allocated only when used: for larger
+/// driver binaries (held by reference: the driver binary's reference count keeps the bytes,
+/// zero-copy), maps (built by [`Term::map`], which orders and checks the keys), the terms of
+/// `ERL_DRV_EXT2TERM`, big integers, and identifiers of other nodes.
+///
+/// Reading goes through [`FlatRef`], a [`TermRef`]: printing and ETF encoding are the same
+/// code as for [`Term`], and [`FlatTerm::to_term`] converts. A runtime that copies messages
+/// into a heap of its own can walk a flat term the same way. The crate has no `unsafe`, so
+/// records are read with bounds checks.
+///
+/// Built by the spec interpreter ([`FlatTerm::from_spec`]) or from a [`Term`]
+/// ([`FlatTerm::from_term`]); read through [`FlatTerm::root`], printed as [`Term`] prints
+/// (`Display`), encoded as [`Term`] encodes ([`FlatTerm::encode`]), and converted with
+/// [`FlatTerm::to_term`]. Equality with a [`Term`] is Erlang's exact equality.
+#[derive(Clone)]
+pub struct FlatTerm {
+    parts: Parts,
+}
+
+/// The records and the terms kept beside them: four words, so that a message moves cheaply.
+/// The buffer starts with the offset of the root record.
+#[derive(Clone)]
+struct Parts {
+    buf: Vec<u8>,
+    /// Allocated with the first kept term. Boxed for a one-word field: most messages keep
+    /// none, and every message moves through delivery.
+    #[allow(clippy::box_collection)]
+    terms: Option<Box<Vec<Term>>>,
+}
+
+/// Bytes before the first record: the root's offset.
+const ROOT: usize = 4;
+
+impl Parts {
+    /// The term kept at `index`.
+    #[inline]
+    fn term(&self, index: usize) -> &Term {
+        &self.terms.as_ref().expect("a TERM record has its term")[index]
+    }
+}
+
+/// Reads the `u64` value at `at`.
+#[inline]
+fn word(buf: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(
+        buf[at..at + 8]
+            .try_into()
+            .expect("a record holds 8 bytes there"),
+    )
+}
+
+/// Reads the count, length, offset or index at `at`.
+#[inline]
+fn size(buf: &[u8], at: usize) -> usize {
+    u32::from_le_bytes(
+        buf[at..at + 4]
+            .try_into()
+            .expect("a record holds 4 bytes there"),
+    ) as usize
+}
+
+/// Where the tail offset of the list or string segment at `seg` is.
+#[inline]
+fn tail_slot(buf: &[u8], seg: usize) -> usize {
+    let n = size(buf, seg + 1);
+    seg + HEAD + if buf[seg] == tag::STRING { n } else { 4 * n }
+}
+
+/// Writes records; the spec interpreter's output.
+///
+/// Offsets and counts are written as `u32` without a check each: a buffer that ends past
+/// 4 GiB is [too large](FlatWriter::too_large) as a whole, and must not be read or finished.
+pub(crate) struct FlatWriter {
+    parts: Parts,
+}
+
+impl FlatWriter {
+    /// A writer whose buffer holds `bytes` before it grows.
+    #[inline]
+    pub(crate) fn with_capacity(bytes: usize) -> FlatWriter {
+        FlatWriter {
+            parts: Parts {
+                buf: {
+                    let mut buf = Vec::with_capacity(ROOT + bytes);
+                    buf.extend_from_slice(&[0; ROOT]);
+                    buf
+                },
+                terms: None,
+            },
+        }
+    }
+
+    /// Whether the term outgrew what one buffer can address (4 GiB): then offsets, counts or
+    /// lengths may have been cut short.
+    #[inline]
+    pub(crate) fn too_large(&self) -> bool {
+        self.parts.buf.len() > u32::MAX as usize
+    }
+
+    /// Where the next record starts (cut short past 4 GiB, see [`FlatWriter::too_large`]).
+    #[inline]
+    fn next_offset(&self) -> Offset {
+        self.parts.buf.len() as Offset
+    }
+
+    /// Writes a record of a tag and a 4-byte number (a count, length or index): its offset.
+    /// A number past `u32` (a length, which makes the buffer too large) is cut short.
+    #[inline]
+    fn head(&mut self, tag: u8, n: usize) -> Offset {
+        let at = self.next_offset();
+        let [a, b, c, d] = (n as u32).to_le_bytes();
+        self.parts.buf.extend_from_slice(&[tag, a, b, c, d]);
+        at
+    }
+
+    /// Writes a record of a tag and an 8-byte value: its offset.
+    #[inline]
+    fn value(&mut self, tag: u8, v: u64) -> Offset {
+        let at = self.next_offset();
+        let [a, b, c, d, e, f, g, h] = v.to_le_bytes();
+        self.parts
+            .buf
+            .extend_from_slice(&[tag, a, b, c, d, e, f, g, h]);
+        at
+    }
+
+    /// Appends the offsets of a list's or tuple's elements (and a list's tail).
+    #[inline]
+    fn offsets(&mut self, items: impl Iterator<Item = Offset>) {
+        for item in items {
+            self.parts.buf.extend_from_slice(&item.to_le_bytes());
+        }
+    }
+
+    #[inline]
+    pub(crate) fn nil(&mut self) -> Offset {
+        let at = self.next_offset();
+        self.parts.buf.push(tag::NIL);
+        at
+    }
+
+    #[inline]
+    pub(crate) fn atom(&mut self, atom: Atom) -> Offset {
+        self.head(tag::ATOM, atom.index() as usize)
+    }
+
+    #[inline]
+    pub(crate) fn int(&mut self, v: i64) -> Offset {
+        self.value(tag::INT, v as u64)
+    }
+
+    /// An unsigned integer: an `INT` record when it fits `i64`.
+    #[inline]
+    pub(crate) fn uint(&mut self, v: u64) -> Offset {
+        match i64::try_from(v) {
+            Ok(v) => self.int(v),
+            Err(_) => self.term(Term::from(v)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn float(&mut self, f: f64) -> Offset {
+        self.value(tag::FLOAT, f.to_bits())
+    }
+
+    #[inline]
+    pub(crate) fn pid(&mut self, pid: Pid) -> Offset {
+        match pid.local_id() {
+            Some(n) => self.value(tag::PID, n),
+            None => self.term(Term::Pid(pid)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn port(&mut self, port: Port) -> Offset {
+        match port.local_id() {
+            Some(n) => self.value(tag::PORT, n),
+            None => self.term(Term::Port(port)),
+        }
+    }
+
+    /// A binary copied into the buffer.
+    #[inline]
+    pub(crate) fn binary(&mut self, bytes: &[u8]) -> Offset {
+        let at = self.head(tag::BINARY, bytes.len());
+        self.parts.buf.extend_from_slice(bytes);
+        at
+    }
+
+    /// The characters `chars` (at least one) consed onto the term at `tail`.
+    #[inline]
+    pub(crate) fn string(&mut self, chars: &[u8], tail: Offset) -> Offset {
+        debug_assert!(!chars.is_empty(), "an empty string is its tail");
+        let at = self.head(tag::STRING, chars.len());
+        self.parts.buf.extend_from_slice(chars);
+        self.parts.buf.extend_from_slice(&tail.to_le_bytes());
+        at
+    }
+
+    /// `[heads... | tail]` (at least one head).
+    #[inline]
+    pub(crate) fn list(
+        &mut self,
+        heads: impl ExactSizeIterator<Item = Offset>,
+        tail: Offset,
+    ) -> Offset {
+        debug_assert!(heads.len() > 0, "a list without heads is its tail");
+        let at = self.head(tag::LIST, heads.len());
+        self.offsets(heads.chain([tail]));
+        at
+    }
+
+    #[inline]
+    pub(crate) fn tuple(&mut self, items: impl ExactSizeIterator<Item = Offset>) -> Offset {
+        let at = self.head(tag::TUPLE, items.len());
+        self.offsets(items);
+        at
+    }
+
+    /// A term kept as it is, beside the buffer.
+    pub(crate) fn term(&mut self, term: Term) -> Offset {
+        let terms = self.parts.terms.get_or_insert_with(Box::default);
+        let index = terms.len();
+        terms.push(term);
+        self.head(tag::TERM, index)
+    }
+
+    /// Writes `term`: the offset of its record. The offsets of a container's elements are
+    /// collected on `scratch` (one vector for the whole term, so that the recursive frame
+    /// stays small).
+    fn put_term(&mut self, term: &Term, scratch: &mut Vec<Offset>) -> Offset {
+        let (items, tail) = match term {
+            Term::List(items) if !items.is_empty() => (items, None),
+            Term::ImproperList(items, tail) => (items, Some(tail)),
+            Term::Tuple(items) => (items, None),
+            _ => return self.put_leaf(term),
+        };
+        let from = scratch.len();
+        for item in items {
+            let at = self.put_term(item, scratch);
+            scratch.push(at);
+        }
+        let at = match (term, tail) {
+            (Term::Tuple(_), _) => self.tuple(scratch[from..].iter().copied()),
+            (_, Some(tail)) => {
+                let tail = self.put_term(tail, scratch);
+                self.list(scratch[from..].iter().copied(), tail)
+            }
+            (_, None) => {
+                let nil = self.nil();
+                self.list(scratch[from..].iter().copied(), nil)
+            }
+        };
+        scratch.truncate(from);
+        at
+    }
+
+    #[inline(never)]
+    fn put_leaf(&mut self, term: &Term) -> Offset {
+        match term {
+            Term::Atom(a) => self.atom(*a),
+            Term::Int(i) => self.int(*i),
+            Term::Float(f) => self.float(*f),
+            Term::Binary(b) if b.len() <= INLINE_BINARY_LIMIT => self.binary(b),
+            Term::Pid(p) => self.pid(*p),
+            Term::Port(p) => self.port(*p),
+            Term::List(_) => self.nil(),
+            _ => self.term(term.clone()),
+        }
+    }
+
+    /// The term written at `at`.
+    pub(crate) fn view(&self, at: Offset) -> FlatRef<'_> {
+        debug_assert!(!self.too_large(), "a term too large for one buffer");
+        FlatRef {
+            parts: &self.parts,
+            at: At::Record(at as usize),
+        }
+    }
+
+    /// The flat term whose root record is at `root`.
+    #[inline]
+    pub(crate) fn finish(mut self, root: Offset) -> FlatTerm {
+        debug_assert!(!self.too_large(), "a term too large for one buffer");
+        self.parts.buf[..ROOT].copy_from_slice(&root.to_le_bytes());
+        FlatTerm { parts: self.parts }
+    }
+}
+
+impl FlatTerm {
+    /// The flat form of `term`.
+    pub fn from_term(term: &Term) -> FlatTerm {
+        let mut out = FlatWriter::with_capacity(64);
+        let root = out.put_term(term, &mut Vec::new());
+        if out.too_large() {
+            // Past 4 GiB of records: the term is kept whole, beside a buffer of one record.
+            out = FlatWriter::with_capacity(HEAD);
+            let root = out.term(term.clone());
+            return out.finish(root);
+        }
+        out.finish(root)
+    }
+
+    /// The term, for reading it one level at a time (as [`Term`]'s `&Term` is read).
+    #[inline]
+    pub fn root(&self) -> FlatRef<'_> {
+        FlatRef {
+            parts: &self.parts,
+            at: At::Record(self.root_offset()),
+        }
+    }
+
+    #[inline]
+    fn root_offset(&self) -> usize {
+        size(&self.parts.buf, 0)
+    }
+
+    /// The term as a [`Term`].
+    pub fn to_term(&self) -> Term {
+        self.root().to_term()
+    }
+
+    /// The term as a [`Term`], moving out what the flat form holds as a `Term` (a shared
+    /// binary, an `EXT2TERM` term) when that is the whole term.
+    pub fn into_term(mut self) -> Term {
+        let root = self.root_offset();
+        if let (tag::TERM, Some(terms)) = (self.parts.buf[root], &mut self.parts.terms) {
+            return terms.swap_remove(size(&self.parts.buf, root + 1));
+        }
+        self.to_term()
+    }
+
+    /// Appends the `~0p` text of this term, with pids, ports and references named by
+    /// `namer` (as [`Term::write_with`]).
+    pub fn write_with(&self, out: &mut String, namer: &mut dyn IdentNamer) {
+        crate::print::write_term(self.root(), out, namer);
+    }
+
+    /// The external form of the term (as [`crate::encode`] of [`FlatTerm::to_term`]).
+    pub fn encode(&self) -> Vec<u8> {
+        crate::encode(self.root())
+    }
+
+    /// Bytes of the buffer (the records and the root's offset; not counting [`Term`]s kept
+    /// beside it).
+    pub fn buffer_len(&self) -> usize {
+        self.parts.buf.len()
+    }
+}
+
+impl From<&Term> for FlatTerm {
+    fn from(term: &Term) -> FlatTerm {
+        FlatTerm::from_term(term)
+    }
+}
+
+impl fmt::Display for FlatTerm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        self.write_with(&mut s, &mut DefaultNamer);
+        f.write_str(&s)
+    }
+}
+
+impl fmt::Debug for FlatTerm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FlatTerm({self})")
+    }
+}
+
+impl PartialEq<Term> for FlatTerm {
+    /// Exact equality (`=:=`), as [`Term`]'s.
+    fn eq(&self, other: &Term) -> bool {
+        self.to_term() == *other
+    }
+}
+
+impl PartialEq<FlatTerm> for Term {
+    fn eq(&self, other: &FlatTerm) -> bool {
+        other == self
+    }
+}
+
+impl PartialEq for FlatTerm {
+    fn eq(&self, other: &FlatTerm) -> bool {
+        self.to_term() == other.to_term()
+    }
+}
+
+impl Eq for FlatTerm {}
+
+#[inline(never)]
+fn leaf_to_term<'a>(leaf: Node<'a, FlatRef<'a>>) -> Term {
+    match leaf {
+        Node::Atom(a) => Term::Atom(a),
+        Node::Int(i) => Term::Int(i),
+        Node::BigInt(b) => Term::BigInt(b.clone()),
+        Node::Float(f) => Term::Float(f),
+        Node::Binary(b) => Term::Binary(Bytes::copy_from_slice(b)),
+        Node::Map(pairs) => Term::Map(pairs.to_vec()),
+        Node::Pid(p) => Term::Pid(p),
+        Node::Port(p) => Term::Port(p),
+        Node::Ref(r) => Term::Ref(r),
+        Node::List { .. } | Node::Tuple { .. } => unreachable!("containers recurse in to_term"),
+    }
+}
+
+/// A term inside a [`FlatTerm`]: a [`TermRef`].
+#[derive(Clone, Copy)]
+pub struct FlatRef<'a> {
+    parts: &'a Parts,
+    at: At<'a>,
+}
+
+/// Where a [`FlatRef`]'s term is.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    /// The record at this offset.
+    Record(usize),
+    /// A character of a string record: a small integer.
+    Char(u8),
+    /// Inside a term kept as a [`Term`].
+    Term(&'a Term),
+}
+
+impl<'a> FlatRef<'a> {
+    fn at(self, at: At<'a>) -> FlatRef<'a> {
+        FlatRef { at, ..self }
+    }
+
+    /// The term as a [`Term`].
+    ///
+    /// Containers recurse here; everything else is converted out of line, so that the
+    /// recursive frame stays small (deep terms on small thread stacks).
+    pub fn to_term(self) -> Term {
+        if let Some(kept) = self.kept() {
+            return kept.clone();
+        }
+        match self.node() {
+            Node::List { items, len, tail } => {
+                let mut elements = Vec::with_capacity(len);
+                for t in items {
+                    elements.push(t.to_term());
+                }
+                match tail {
+                    None => Term::List(elements),
+                    Some(tail) => Term::ImproperList(elements, Box::new(tail.to_term())),
+                }
+            }
+            Node::Tuple { items, len } => {
+                let mut elements = Vec::with_capacity(len);
+                for t in items {
+                    elements.push(t.to_term());
+                }
+                Term::Tuple(elements)
+            }
+            leaf => leaf_to_term(leaf),
+        }
+    }
+
+    /// The [`Term`] this is, if the flat term keeps it as one.
+    #[inline]
+    fn kept(self) -> Option<&'a Term> {
+        match self.at {
+            At::Term(t) => Some(t),
+            At::Record(at) if self.parts.buf[at] == tag::TERM => {
+                Some(self.parts.term(size(&self.parts.buf, at + 1)))
+            }
+            _ => None,
+        }
+    }
+
+    /// A term kept as a [`Term`], seen as a flat one.
+    fn term_node(self, term: &'a Term) -> Node<'a, Self> {
+        match term.node() {
+            Node::Atom(a) => Node::Atom(a),
+            Node::Int(i) => Node::Int(i),
+            Node::BigInt(b) => Node::BigInt(b),
+            Node::Float(f) => Node::Float(f),
+            Node::Binary(b) => Node::Binary(b),
+            Node::List { items, len, tail } => Node::List {
+                items: self.items(Items::Terms(items), len),
+                len,
+                tail: tail.map(|t| self.at(At::Term(t))),
+            },
+            Node::Tuple { items, len } => Node::Tuple {
+                items: self.items(Items::Terms(items), len),
+                len,
+            },
+            Node::Map(pairs) => Node::Map(pairs),
+            Node::Pid(p) => Node::Pid(p),
+            Node::Port(p) => Node::Port(p),
+            Node::Ref(r) => Node::Ref(r),
+        }
+    }
+
+    fn items(self, items: Items<'a>, len: usize) -> FlatItems<'a> {
+        FlatItems {
+            parts: self.parts,
+            items,
+            left: len,
+        }
+    }
+
+    /// The list whose first segment is at `seg`: walks the segments for its length and tail.
+    fn list(self, first: usize) -> Node<'a, Self> {
+        let buf = &self.parts.buf[..];
+        let mut len = 0;
+        let mut seg = first;
+        let tail = loop {
+            len += size(buf, seg + 1);
+            let tail = size(buf, tail_slot(buf, seg));
+            match buf[tail] {
+                tag::LIST | tag::STRING => seg = tail,
+                tag::NIL => break None,
+                tag::TERM => match self.parts.term(size(buf, tail + 1)) {
+                    Term::List(rest) => {
+                        len += rest.len();
+                        break None;
+                    }
+                    Term::ImproperList(rest, t) => {
+                        len += rest.len();
+                        break Some(self.at(At::Term(t)));
+                    }
+                    _ => break Some(self.at(At::Record(tail))),
+                },
+                _ => break Some(self.at(At::Record(tail))),
+            }
+        };
+        let items = Items::Segment {
+            seg: first,
+            next: 0,
+            n: size(buf, first + 1),
+        };
+        Node::List {
+            items: self.items(items, len),
+            len,
+            tail,
+        }
+    }
+}
+
+impl fmt::Debug for FlatRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        crate::print::write_term(*self, &mut s, &mut DefaultNamer);
+        write!(f, "FlatRef({s})")
+    }
+}
+
+impl<'a> TermRef<'a> for FlatRef<'a> {
+    type Items = FlatItems<'a>;
+
+    #[inline]
+    fn node(self) -> Node<'a, Self> {
+        let at = match self.at {
+            At::Record(at) => at,
+            At::Char(c) => return Node::Int(i64::from(c)),
+            At::Term(t) => return self.term_node(t),
+        };
+        let buf = &self.parts.buf[..];
+        match buf[at] {
+            tag::NIL => Node::List {
+                items: self.items(Items::Terms([].iter()), 0),
+                len: 0,
+                tail: None,
+            },
+            tag::ATOM => Node::Atom(Atom::from_index(u32::from_le_bytes(
+                buf[at + 1..at + 5].try_into().expect("an atom record"),
+            ))),
+            tag::INT => Node::Int(word(buf, at + 1) as i64),
+            tag::FLOAT => Node::Float(f64::from_bits(word(buf, at + 1))),
+            tag::PID => Node::Pid(Pid::local(word(buf, at + 1))),
+            tag::PORT => Node::Port(Port::local(word(buf, at + 1))),
+            tag::BINARY => {
+                let len = size(buf, at + 1);
+                Node::Binary(&buf[at + HEAD..at + HEAD + len])
+            }
+            tag::LIST | tag::STRING => self.list(at),
+            tag::TUPLE => {
+                let n = size(buf, at + 1);
+                let items = Items::Segment {
+                    seg: at,
+                    next: 0,
+                    n,
+                };
+                Node::Tuple {
+                    items: self.items(items, n),
+                    len: n,
+                }
+            }
+            tag::TERM => self.term_node(self.parts.term(size(buf, at + 1))),
+            other => unreachable!("no record has tag {other}"),
+        }
+    }
+}
+
+/// The elements of a list or tuple of a [`FlatTerm`].
+#[derive(Clone)]
+pub struct FlatItems<'a> {
+    parts: &'a Parts,
+    items: Items<'a>,
+    /// Elements not yet given.
+    left: usize,
+}
+
+#[derive(Clone)]
+enum Items<'a> {
+    /// Element `next` of the `n` of the list segment, string or tuple at `seg`; a list goes
+    /// on in its tail segment.
+    Segment { seg: usize, next: usize, n: usize },
+    /// The elements of a term kept as a [`Term`] (a list's last part, or the whole term).
+    Terms(std::slice::Iter<'a, Term>),
+}
+
+impl<'a> Iterator for FlatItems<'a> {
+    type Item = FlatRef<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<FlatRef<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let buf = &self.parts.buf[..];
+        let at = loop {
+            match &mut self.items {
+                Items::Terms(items) => break At::Term(items.next()?),
+                Items::Segment { seg, next, n } if *next < *n => {
+                    let i = *next;
+                    *next += 1;
+                    break if buf[*seg] == tag::STRING {
+                        At::Char(buf[*seg + HEAD + i])
+                    } else {
+                        At::Record(size(buf, *seg + HEAD + 4 * i))
+                    };
+                }
+                Items::Segment { seg, .. } => {
+                    // This segment is done, and `left` says the list goes on in its tail.
+                    let tail = size(buf, tail_slot(buf, *seg));
+                    self.items = match buf[tail] {
+                        tag::TERM => match self.parts.term(size(buf, tail + 1)) {
+                            Term::List(rest) | Term::ImproperList(rest, _) => {
+                                Items::Terms(rest.iter())
+                            }
+                            _ => return None,
+                        },
+                        tag::LIST | tag::STRING => Items::Segment {
+                            seg: tail,
+                            next: 0,
+                            n: size(buf, tail + 1),
+                        },
+                        _ => return None,
+                    };
+                }
+            }
+        };
+        Some(FlatRef {
+            parts: self.parts,
+            at,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for FlatItems<'_> {}
+
+impl fmt::Debug for FlatItems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
+    }
+}

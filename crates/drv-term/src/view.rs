@@ -1,0 +1,87 @@
+//! A term seen one level at a time, the same way whether it is a [`Term`] or a
+//! [`FlatTerm`](crate::FlatTerm): printing and ETF encoding are written once, against
+//! [`TermRef`], and work on both forms.
+
+use crate::{Atom, BigInt, Pid, Port, Ref, Term};
+
+/// A reference to a term in one of this crate's representations.
+pub trait TermRef<'a>: Copy {
+    /// The elements of a list or a tuple, in order.
+    type Items: Iterator<Item = Self> + Clone;
+
+    /// What the term is, one level deep.
+    fn node(self) -> Node<'a, Self>;
+}
+
+/// One level of a term: its type and value, or its elements.
+#[derive(Debug)]
+pub enum Node<'a, R: TermRef<'a>> {
+    /// An atom.
+    Atom(Atom),
+    /// An integer that fits `i64`.
+    Int(i64),
+    /// An integer outside `i64`.
+    BigInt(&'a BigInt),
+    /// A (finite) float.
+    Float(f64),
+    /// A binary.
+    Binary(&'a [u8]),
+    /// A list: `len` elements (`[]` when 0) and, if the list is improper, its tail (which is
+    /// not a list). A list built from parts (a string consed onto a list, say) is one list.
+    List {
+        /// The elements.
+        items: R::Items,
+        /// How many elements there are.
+        len: usize,
+        /// The tail of an improper list.
+        tail: Option<R>,
+    },
+    /// A tuple of `len` elements.
+    Tuple {
+        /// The elements.
+        items: R::Items,
+        /// How many elements there are.
+        len: usize,
+    },
+    /// A map, pairs sorted by key in map-key order (maps are always [`Term`]s).
+    Map(&'a [(Term, Term)]),
+    /// A process identifier.
+    Pid(Pid),
+    /// A port identifier.
+    Port(Port),
+    /// A reference.
+    Ref(Ref),
+}
+
+impl<'a> TermRef<'a> for &'a Term {
+    type Items = std::slice::Iter<'a, Term>;
+
+    #[inline]
+    fn node(self) -> Node<'a, Self> {
+        match self {
+            Term::Atom(a) => Node::Atom(*a),
+            Term::Int(i) => Node::Int(*i),
+            Term::BigInt(b) => Node::BigInt(b),
+            Term::Float(f) => Node::Float(*f),
+            Term::Binary(b) => Node::Binary(b),
+            Term::List(items) => Node::List {
+                items: items.iter(),
+                len: items.len(),
+                tail: None,
+            },
+            Term::ImproperList(items, tail) => Node::List {
+                items: items.iter(),
+                len: items.len(),
+                tail: Some(tail),
+            },
+            Term::Tuple(items) => Node::Tuple {
+                items: items.iter(),
+                len: items.len(),
+            },
+            Term::Map(pairs) => Node::Map(pairs),
+            Term::Pid(p) => Node::Pid(*p),
+            Term::Port(p) => Node::Port(*p),
+            Term::Ref(r) => Node::Ref(*r),
+        }
+    }
+}
