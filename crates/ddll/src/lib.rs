@@ -27,6 +27,7 @@ mod process;
 mod queue;
 mod runtime;
 pub mod scenario;
+mod select;
 mod spin;
 mod term_output;
 mod timers;

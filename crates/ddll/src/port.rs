@@ -147,6 +147,8 @@ pub(crate) struct PortCell {
     pub(crate) queue: crate::queue::PortQueueState,
     /// The port's timer.
     pub(crate) timer: crate::timers::PortTimer,
+    /// Whether the port selects descriptors (`driver_select`).
+    pub(crate) select: crate::select::PortSelect,
 }
 
 /// The rest of a port's state, read and written under its mutex.

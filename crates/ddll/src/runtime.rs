@@ -215,6 +215,8 @@ pub(crate) struct Inner {
     pub(crate) timers: crate::timers::RuntimeTimers,
     /// The async pool of this runtime's drivers.
     pub(crate) async_pool: crate::async_jobs::RuntimeAsync,
+    /// The descriptors this runtime's ports select, and the poll thread.
+    pub(crate) select: crate::select::RuntimeSelect,
 }
 
 /// The next pid/ref number, unique in this OS process (pids of all runtimes differ).
@@ -284,6 +286,7 @@ impl Runtime {
                 base_dir: base_dir.into(),
                 timers: Default::default(),
                 async_pool: crate::async_jobs::RuntimeAsync::new(options.async_threads),
+                select: Default::default(),
             }),
         })
     }
@@ -527,6 +530,7 @@ impl Runtime {
             }),
             queue: Default::default(),
             timer: Default::default(),
+            select: Default::default(),
         });
         self.inner.ports.lock().insert(port.handle, port.clone());
         // The callback lock is held until the port's data is in place: a timeout or an async
@@ -887,6 +891,8 @@ impl Runtime {
         // Its timer never fires; the driver hold of its wheel entry goes (the port's own
         // reference below is still there, so this cannot unload the driver).
         self.inner.timers.port_closed(port);
+        // Its selections go (no stop_select, as in BEAM).
+        self.inner.select.port_closed(port);
         // Before the cell can be freed: a thread holding the PDL may be using the queue.
         crate::queue::terminate(port);
         port::remove(port.handle);

@@ -36,6 +36,7 @@ pub(crate) mod memory;
 pub(crate) mod pending;
 pub(crate) mod port;
 pub(crate) mod queue;
+pub(crate) mod select;
 pub(crate) mod system;
 pub(crate) mod term_output;
 pub(crate) mod threads;
@@ -85,6 +86,7 @@ pub(crate) mod exports {
     pub(crate) use super::pending::*;
     pub(crate) use super::port::*;
     pub(crate) use super::queue::*;
+    pub(crate) use super::select::*;
     pub(crate) use super::system::*;
     pub(crate) use super::term_output::*;
     pub(crate) use super::threads::*;

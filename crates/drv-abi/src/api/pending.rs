@@ -1,16 +1,14 @@
-//! Functions whose capability lands with a later issue (select, process monitors, created
-//! ports, init acknowledgement).
+//! Functions whose capability lands with a later issue (process monitors, created ports, init
+//! acknowledgement).
 //!
 //! Each is exported so that drivers referencing it load; when called it reports itself once on
 //! stderr ("… is not implemented yet") and returns the documented failure value.
 
 use std::ffi::{c_char, c_int};
 
-use crate::types::{ErlDrvData, ErlDrvEvent, ErlDrvMonitor, ErlDrvPort, ErlDrvTermData};
+use crate::types::{ErlDrvData, ErlDrvMonitor, ErlDrvPort, ErlDrvTermData};
 
 pending! {
-    /// `driver_select` (event selection).
-    fn driver_select(port: ErlDrvPort, event: ErlDrvEvent, mode: c_int, on: c_int) -> c_int = -1, "-1";
     /// `driver_monitor_process` (process monitors).
     fn driver_monitor_process(port: ErlDrvPort, process: ErlDrvTermData, monitor: *mut ErlDrvMonitor) -> c_int = -1, "-1";
     /// `driver_demonitor_process` (process monitors).
