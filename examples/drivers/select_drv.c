@@ -43,6 +43,10 @@
  *  21      -> at end of file ready_input turns USE off instead (the usual
  *             close from inside the callback): outputs "in:eof RC S"
  *  22      -> USE off on the fd shared by control 14 (another port's): "RC S"
+ *  23 DATA -> write DATA, wait 30 ms, deselect READ (an event reported in
+ *             between must not reach ready_input): "RC"
+ *  24      -> the read end's descriptor number: "N"
+ *  25      -> ready_input fails the port (read_and_failed) after reading
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,6 +66,7 @@ typedef struct {
     unsigned long peeked;
     unsigned long sleep_ms;
     int close_on_eof;  /* ready_input turns USE off at end of file */
+    int fail_after_read; /* ready_input fails the port after reading */
 } SelectState;
 
 /* stop_select calls, and of those the ones whose fd was a pipe end of ours. */
@@ -156,6 +161,8 @@ static void select_ready_input(ErlDrvData data, ErlDrvEvent event)
     n = read(fd, buf + 3, 64);
     if (n > 0) {
         driver_output(st->port, buf, (ErlDrvSizeT)n + 3);
+        if (st->fail_after_read)
+            driver_failure_atom(st->port, "read_and_failed");
     } else if (n == 0 && st->close_on_eof) {
         unsigned long before = stops();
         int rc = driver_select(st->port, event, ERL_DRV_USE, 0);
@@ -320,6 +327,22 @@ static ErlDrvSSizeT select_control(ErlDrvData data, unsigned int command,
     case 19:
         snprintf(text, sizeof text, "closed %lu",
                  __atomic_load_n(&closed_ours, __ATOMIC_SEQ_CST));
+        break;
+    case 23: {
+        struct timespec ts = {0, 30 * 1000000L};
+        ssize_t n = write(st->wfd, buf, len);
+        (void)n;
+        nanosleep(&ts, NULL);
+        rc = driver_select(st->port, ev(st->rfd), ERL_DRV_READ, 0);
+        snprintf(text, sizeof text, "%d", rc);
+        break;
+    }
+    case 24:
+        snprintf(text, sizeof text, "%d", st->rfd);
+        break;
+    case 25:
+        st->fail_after_read = 1;
+        snprintf(text, sizeof text, "ok");
         break;
     case 22:
         rc = driver_select(st->port, ev(shared_fd), ERL_DRV_USE, 0);
