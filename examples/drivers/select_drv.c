@@ -47,6 +47,8 @@
  *             between must not reach ready_input): "RC"
  *  24      -> the read end's descriptor number: "N"
  *  25      -> ready_input fails the port (read_and_failed) after reading
+ *  26      -> driver_monitor_process of the caller (this driver has no
+ *             process_exit callback): "RC"
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -344,6 +346,12 @@ static ErlDrvSSizeT select_control(ErlDrvData data, unsigned int command,
         st->fail_after_read = 1;
         snprintf(text, sizeof text, "ok");
         break;
+    case 26: {
+        ErlDrvMonitor monitor;
+        rc = driver_monitor_process(st->port, driver_caller(st->port), &monitor);
+        snprintf(text, sizeof text, "%d", rc);
+        break;
+    }
     case 22:
         rc = driver_select(st->port, ev(shared_fd), ERL_DRV_USE, 0);
         snprintf(text, sizeof text, "%d %lu", rc, stops() - before);

@@ -22,6 +22,7 @@ mod host;
 mod in_flight;
 pub mod iodata;
 mod linked_in;
+mod monitors;
 mod port;
 mod process;
 mod queue;

@@ -157,6 +157,8 @@ pub(crate) struct PortState {
     pub(crate) control_binary: bool,
     pub(crate) busy: bool,
     pub(crate) os_pid: Option<isize>,
+    /// The port's process monitors (`driver_monitor_process`): number and process.
+    pub(crate) monitors: Vec<(u64, Pid)>,
     /// The port has begun exiting (its exit signal is on the way; it is closing or about to
     /// terminate): a second exit does nothing.
     pub(crate) exiting: bool,

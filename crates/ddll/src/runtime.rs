@@ -222,7 +222,7 @@ pub(crate) struct Inner {
 /// The next pid/ref number, unique in this OS process (pids of all runtimes differ).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn next_id() -> u64 {
+pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
@@ -440,6 +440,11 @@ impl Runtime {
         ]));
     }
 
+    /// The runtime's ports (open or closing).
+    pub(crate) fn open_ports(&self) -> Vec<Arc<PortCell>> {
+        self.inner.ports.lock().values().cloned().collect()
+    }
+
     fn ports_of(&self, driver: &str) -> Vec<Arc<PortCell>> {
         let Some(driver) = self.inner.drivers.lock().loaded.get(driver).cloned() else {
             return Vec::new();
@@ -524,6 +529,7 @@ impl Runtime {
                 control_binary: false,
                 busy: false,
                 os_pid: None,
+                monitors: Vec::new(),
                 exiting: false,
                 terminating: false,
                 closed_reply: None,
@@ -942,6 +948,7 @@ impl Runtime {
         for port in owned {
             self.close_port(&port, port_reason.clone());
         }
+        self.fire_monitors(pid);
         let outcome = self.inner.drivers.lock().core.process_died(pid_key(pid));
         self.apply(outcome.effects);
     }

@@ -647,6 +647,21 @@ impl Driver {
         }
     }
 
+    /// Whether the driver has a `process_exit` callback (monitors need one).
+    pub fn has_process_exit(&self) -> bool {
+        self.entry().process_exit.is_some()
+    }
+
+    /// `process_exit(data, &monitor)` for the monitor the runtime names `monitor`, whose
+    /// process died.
+    pub fn process_exit(&self, data: DriverData, monitor: u64) {
+        if let Some(process_exit) = self.entry().process_exit {
+            let mut monitor = crate::types::ErlDrvMonitor::from_id(monitor);
+            // SAFETY: the port's own data and a monitor living until the call returns.
+            unsafe { process_exit(data.raw(), &mut monitor) }
+        }
+    }
+
     /// `finish()`: called once before the library is closed.
     pub fn finish(&self) {
         if let Some(finish) = self.entry().finish {

@@ -20,9 +20,9 @@ pub mod types;
 
 pub use api::system::errno_id;
 pub use host::{
-    install_host, AsyncFn, AsyncHost, AsyncJob, Host, LinkedInHost, OutputBody, PortFailure,
-    QueueAccess, QueueHost, Receiver, RuntimeFacts, SelectHost, TermHost, TermPort, TimerHost,
-    Undeliverable,
+    install_host, AsyncFn, AsyncHost, AsyncJob, Host, LinkedInHost, MonitorHost, OutputBody,
+    PortFailure, QueueAccess, QueueHost, Receiver, RuntimeFacts, SelectHost, TermHost, TermPort,
+    TimerHost, Undeliverable,
 };
 pub use shim::{install as install_shim, ShimError, ShimInfo};
 

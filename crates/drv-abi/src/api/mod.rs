@@ -33,6 +33,7 @@ macro_rules! pending {
 pub(crate) mod async_pool;
 pub(crate) mod linked_in;
 pub(crate) mod memory;
+pub(crate) mod monitor;
 pub(crate) mod pending;
 pub(crate) mod port;
 pub(crate) mod queue;
@@ -83,6 +84,7 @@ pub(crate) mod exports {
     pub(crate) use super::async_pool::*;
     pub(crate) use super::linked_in::*;
     pub(crate) use super::memory::*;
+    pub(crate) use super::monitor::*;
     pub(crate) use super::pending::*;
     pub(crate) use super::port::*;
     pub(crate) use super::queue::*;
