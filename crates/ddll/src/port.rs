@@ -149,6 +149,8 @@ pub(crate) struct PortCell {
     pub(crate) timer: crate::timers::PortTimer,
     /// `port_info`'s `input` and `output` counts.
     pub(crate) bytes: ByteCounts,
+    /// Whether the port selects descriptors (`driver_select`).
+    pub(crate) select: crate::select::PortSelect,
 }
 
 /// The byte counts `port_info` reports, as BEAM keeps them: `input` counts what the driver sends
@@ -196,6 +198,8 @@ pub(crate) struct PortState {
     pub(crate) control_binary: bool,
     pub(crate) busy: bool,
     pub(crate) os_pid: Option<isize>,
+    /// The port's process monitors (`driver_monitor_process`): number and process.
+    pub(crate) monitors: Vec<(u64, Pid)>,
     /// The port has begun exiting (its exit signal is on the way; it is closing or about to
     /// terminate): a second exit does nothing.
     pub(crate) exiting: bool,

@@ -215,12 +215,14 @@ pub(crate) struct Inner {
     pub(crate) timers: crate::timers::RuntimeTimers,
     /// The async pool of this runtime's drivers.
     pub(crate) async_pool: crate::async_jobs::RuntimeAsync,
+    /// The descriptors this runtime's ports select, and the poll thread.
+    pub(crate) select: crate::select::RuntimeSelect,
 }
 
 /// The next pid/ref number, unique in this OS process (pids of all runtimes differ).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn next_id() -> u64 {
+pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
@@ -284,6 +286,7 @@ impl Runtime {
                 base_dir: base_dir.into(),
                 timers: Default::default(),
                 async_pool: crate::async_jobs::RuntimeAsync::new(options.async_threads),
+                select: Default::default(),
             }),
         })
     }
@@ -437,17 +440,28 @@ impl Runtime {
         ]));
     }
 
+    /// The runtime's ports (open or closing).
+    pub(crate) fn open_ports(&self) -> Vec<Arc<PortCell>> {
+        self.inner.ports.lock().values().cloned().collect()
+    }
+
+    /// The open ports of `driver`, in port-table order.
     fn ports_of(&self, driver: &str) -> Vec<Arc<PortCell>> {
         let Some(driver) = self.inner.drivers.lock().loaded.get(driver).cloned() else {
             return Vec::new();
         };
-        self.inner
+        let mut ports: Vec<Arc<PortCell>> = self
+            .inner
             .ports
             .lock()
             .values()
             .filter(|p| Arc::ptr_eq(&p.driver, &driver))
             .cloned()
-            .collect()
+            .collect();
+        // In port-table order (the slot), as BEAM walks its table: the order of the
+        // `'EXIT'`s of killed ports is visible.
+        ports.sort_by_key(|p| p.handle & 0xffff_ffff);
+        ports
     }
 }
 
@@ -521,6 +535,7 @@ impl Runtime {
                 control_binary: false,
                 busy: false,
                 os_pid: None,
+                monitors: Vec::new(),
                 exiting: false,
                 terminating: false,
                 closed_reply: None,
@@ -528,6 +543,7 @@ impl Runtime {
             queue: Default::default(),
             timer: Default::default(),
             bytes: Default::default(),
+            select: Default::default(),
         });
         self.inner.ports.lock().insert(port.handle, port.clone());
         // The callback lock is held until the port's data is in place: a timeout or an async
@@ -616,13 +632,18 @@ impl Runtime {
         }
     }
 
-    /// Runs a callback of `port` for the runtime itself (a timeout, an async completion),
-    /// serialised with its other callbacks; `None` (without calling `f`) if the port has closed.
+    /// Runs a callback of `port` for the runtime itself (a timeout, an async completion, a
+    /// select event), serialised with its other callbacks; `None` (without calling `f`) if the
+    /// port has closed or is about to: once its exit signal is on the way and no flush keeps it
+    /// open, nothing of it may reach the owner after that signal but what `stop` sends.
     pub(crate) fn serialized<R>(
         port: &Arc<PortCell>,
         f: impl FnOnce(drv_abi::driver::DriverData) -> R,
     ) -> Option<R> {
         let _serial = port.lock.lock();
+        if port.state.lock().exiting && !port.queue.is_closing() {
+            return None;
+        }
         Self::locked_callback(port, None, f)
     }
 
@@ -890,6 +911,8 @@ impl Runtime {
         // Its timer never fires; the driver hold of its wheel entry goes (the port's own
         // reference below is still there, so this cannot unload the driver).
         self.inner.timers.port_closed(port);
+        // Its selections go (no stop_select, as in BEAM).
+        self.inner.select.port_closed(port);
         // Before the cell can be freed: a thread holding the PDL may be using the queue.
         crate::queue::terminate(port);
         port::remove(port.handle);
@@ -939,6 +962,7 @@ impl Runtime {
         for port in owned {
             self.close_port(&port, port_reason.clone());
         }
+        self.fire_monitors(pid);
         let outcome = self.inner.drivers.lock().core.process_died(pid_key(pid));
         self.apply(outcome.effects);
     }

@@ -615,6 +615,53 @@ impl Driver {
         Ok(())
     }
 
+    /// `ready_input(data, event)` for a selected descriptor that is readable; false when the
+    /// driver has no `ready_input`.
+    pub fn ready_input(&self, data: DriverData, fd: c_int) -> bool {
+        let Some(ready_input) = self.entry().ready_input else {
+            return false;
+        };
+        // SAFETY: the port's own data and the descriptor the driver selected (an event is the
+        // descriptor cast to a pointer, never dereferenced by the runtime).
+        unsafe { ready_input(data.raw(), event_of(fd)) };
+        true
+    }
+
+    /// `ready_output(data, event)` for a selected descriptor that is writable; false when the
+    /// driver has no `ready_output`.
+    pub fn ready_output(&self, data: DriverData, fd: c_int) -> bool {
+        let Some(ready_output) = self.entry().ready_output else {
+            return false;
+        };
+        // SAFETY: as for `ready_input`.
+        unsafe { ready_output(data.raw(), event_of(fd)) };
+        true
+    }
+
+    /// `stop_select(event, NULL)`: the runtime no longer uses a descriptor the driver turned
+    /// `ERL_DRV_USE` off for, which it may now close. Nothing without a `stop_select`.
+    pub fn stop_select(&self, fd: c_int) {
+        if let Some(stop_select) = self.entry().stop_select {
+            // SAFETY: the descriptor the driver released, once; `reserved` is NULL as in BEAM.
+            unsafe { stop_select(event_of(fd), std::ptr::null_mut()) }
+        }
+    }
+
+    /// Whether the driver has a `process_exit` callback (monitors need one).
+    pub fn has_process_exit(&self) -> bool {
+        self.entry().process_exit.is_some()
+    }
+
+    /// `process_exit(data, &monitor)` for the monitor the runtime names `monitor`, whose
+    /// process died.
+    pub fn process_exit(&self, data: DriverData, monitor: u64) {
+        if let Some(process_exit) = self.entry().process_exit {
+            let mut monitor = crate::types::ErlDrvMonitor::from_id(monitor);
+            // SAFETY: the port's own data and a monitor living until the call returns.
+            unsafe { process_exit(data.raw(), &mut monitor) }
+        }
+    }
+
     /// `finish()`: called once before the library is closed.
     pub fn finish(&self) {
         if let Some(finish) = self.entry().finish {
@@ -698,4 +745,10 @@ unsafe fn facts(entry: NonNull<ErlDrvEntry>) -> EntryFacts {
         flags: e.driver_flags,
         callbacks: Callbacks { set },
     }
+}
+
+/// A file descriptor as the `ErlDrvEvent` a driver selected it with (the descriptor's value
+/// cast to a pointer).
+fn event_of(fd: c_int) -> crate::types::ErlDrvEvent {
+    fd as isize as crate::types::ErlDrvEvent
 }

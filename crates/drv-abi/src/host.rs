@@ -14,14 +14,18 @@ use drv_term::{Pid, Port};
 
 mod async_pool;
 mod linked_in;
+mod monitor;
 mod queue;
+mod select;
 mod term;
 mod timer;
 
 pub use async_pool::{AsyncFn, AsyncHost, AsyncJob};
 pub use linked_in::LinkedInHost;
+pub use monitor::MonitorHost;
 pub(crate) use queue::granted_queue;
 pub use queue::{forget_granted_queue, remember_granted_queue, QueueAccess, QueueHost};
+pub use select::SelectHost;
 pub use term::{Receiver, TermHost, TermPort, Undeliverable};
 pub use timer::TimerHost;
 
@@ -76,9 +80,19 @@ pub struct RuntimeFacts {
 /// several threads; they must not panic (the callers catch it, but a panic is a bug).
 ///
 /// Each later capability has its own part ([`QueueHost`], [`TermHost`], [`TimerHost`],
-/// [`AsyncHost`], [`LinkedInHost`]) so that it can be read, and implemented, on its own.
+/// [`AsyncHost`], [`LinkedInHost`], [`SelectHost`], [`MonitorHost`]) so that it can be read,
+/// and implemented, on its own.
 pub trait Host:
-    QueueHost + TermHost + TimerHost + AsyncHost + LinkedInHost + Send + Sync + 'static
+    QueueHost
+    + TermHost
+    + TimerHost
+    + AsyncHost
+    + LinkedInHost
+    + SelectHost
+    + MonitorHost
+    + Send
+    + Sync
+    + 'static
 {
     /// `driver_output*`: send `header` (as list elements) then `body` to the port's owner.
     /// Returns 0, or -1 for an invalid/closed port.

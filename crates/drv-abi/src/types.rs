@@ -123,6 +123,23 @@ pub struct ErlDrvMonitor {
     pub data: [u8; 4 * size_of::<*const c_void>()],
 }
 
+impl ErlDrvMonitor {
+    /// The monitor the runtime names `id`: the number in the first eight bytes (native
+    /// order), the rest zero.
+    pub fn from_id(id: u64) -> ErlDrvMonitor {
+        let mut monitor = ErlDrvMonitor::default();
+        monitor.data[..8].copy_from_slice(&id.to_ne_bytes());
+        monitor
+    }
+
+    /// The runtime's number for this monitor (0, never used, for a monitor never filled in).
+    pub fn id(&self) -> u64 {
+        let mut id = [0; 8];
+        id.copy_from_slice(&self.data[..8]);
+        u64::from_ne_bytes(id)
+    }
+}
+
 /// `ErlDrvNowData`: a timestamp split like `erlang:now/0`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

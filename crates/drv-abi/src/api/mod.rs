@@ -33,9 +33,11 @@ macro_rules! pending {
 pub(crate) mod async_pool;
 pub(crate) mod linked_in;
 pub(crate) mod memory;
+pub(crate) mod monitor;
 pub(crate) mod pending;
 pub(crate) mod port;
 pub(crate) mod queue;
+pub(crate) mod select;
 pub(crate) mod system;
 pub(crate) mod term_output;
 pub(crate) mod threads;
@@ -82,9 +84,11 @@ pub(crate) mod exports {
     pub(crate) use super::async_pool::*;
     pub(crate) use super::linked_in::*;
     pub(crate) use super::memory::*;
+    pub(crate) use super::monitor::*;
     pub(crate) use super::pending::*;
     pub(crate) use super::port::*;
     pub(crate) use super::queue::*;
+    pub(crate) use super::select::*;
     pub(crate) use super::system::*;
     pub(crate) use super::term_output::*;
     pub(crate) use super::threads::*;

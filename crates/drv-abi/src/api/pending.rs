@@ -1,22 +1,13 @@
-//! Functions whose capability lands with a later issue (select, process monitors, created
-//! ports, init acknowledgement).
+//! Functions whose capability lands with a later issue (created ports, init acknowledgement).
 //!
 //! Each is exported so that drivers referencing it load; when called it reports itself once on
 //! stderr ("… is not implemented yet") and returns the documented failure value.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::c_char;
 
-use crate::types::{ErlDrvData, ErlDrvEvent, ErlDrvMonitor, ErlDrvPort, ErlDrvTermData};
+use crate::types::{ErlDrvData, ErlDrvPort, ErlDrvTermData};
 
 pending! {
-    /// `driver_select` (event selection).
-    fn driver_select(port: ErlDrvPort, event: ErlDrvEvent, mode: c_int, on: c_int) -> c_int = -1, "-1";
-    /// `driver_monitor_process` (process monitors).
-    fn driver_monitor_process(port: ErlDrvPort, process: ErlDrvTermData, monitor: *mut ErlDrvMonitor) -> c_int = -1, "-1";
-    /// `driver_demonitor_process` (process monitors).
-    fn driver_demonitor_process(port: ErlDrvPort, monitor: *const ErlDrvMonitor) -> c_int = 1, "1";
-    /// `driver_get_monitored_process` (process monitors).
-    fn driver_get_monitored_process(port: ErlDrvPort, monitor: *const ErlDrvMonitor) -> ErlDrvTermData = drv_term::tags::ERL_DRV_NIL, "driver_term_nil";
     /// `driver_create_port` (ports created by drivers).
     fn driver_create_port(creator_port: ErlDrvPort, connected: ErlDrvTermData, name: *mut c_char, drv_data: ErlDrvData) -> ErlDrvPort = std::ptr::null_mut(), "NULL";
     /// `erl_drv_init_ack` (ERL_DRV_FLAG_USE_INIT_ACK).

@@ -1,0 +1,241 @@
+//! `driver_select` through the C API with `select_drv` (see its header comment for the control
+//! codes), built against both headers: the races the differential scenarios cannot pin down —
+//! a deselect while the poll thread has an event in hand, ports closing while selected and
+//! reported, and a `stop_select` deferred behind a running `ready_input`, also across an
+//! unload of the driver.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ddll::{Process, Runtime, Term, UnloadOptions};
+
+/// select_drv counts `stop_select` calls in static variables, shared by every runtime of this
+/// process that loads the same library: the tests run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Both builds of the example drivers (own header, OTP's header).
+fn driver_dirs() -> Vec<PathBuf> {
+    [support::own_drivers(), support::otp_drivers()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+struct Fixture {
+    rt: Runtime,
+    me: Arc<Process>,
+}
+
+impl Fixture {
+    fn new(dir: &std::path::Path) -> Fixture {
+        let rt = Runtime::new().expect("runtime");
+        let me = rt.spawn(Some("test"));
+        rt.try_load(
+            me.pid(),
+            &dir.to_string_lossy(),
+            "select_drv",
+            Default::default(),
+        )
+        .unwrap_or_else(|e| panic!("select_drv loads from {}: {e:?}", dir.display()));
+        Fixture { rt, me }
+    }
+
+    fn open(&self, command: &str) -> ddll::Port {
+        self.rt
+            .open_port(self.me.pid(), command, Default::default())
+            .expect("port opens")
+    }
+
+    fn control(&self, port: &ddll::Port, op: u32, data: &str) -> String {
+        let data = Term::Binary(Bytes::copy_from_slice(data.as_bytes()));
+        let reply = self
+            .rt
+            .port_control(self.me.pid(), port, op, &data)
+            .expect("control succeeds");
+        text(&reply).expect("a text reply")
+    }
+
+    /// The next message within `ms`.
+    fn message(&self, ms: u64) -> Option<Term> {
+        self.me.receive(Some(Duration::from_millis(ms)))
+    }
+
+    /// `stop_select` calls so far (all ports of the library).
+    fn stops(&self, port: &ddll::Port) -> u64 {
+        let reply = self.control(port, 7, "");
+        reply
+            .strip_prefix("stops ")
+            .and_then(|n| n.parse().ok())
+            .expect("stops N")
+    }
+}
+
+fn text(term: &Term) -> Option<String> {
+    match term {
+        Term::List(items) => items
+            .iter()
+            .map(|t| match t {
+                Term::Int(b) => u8::try_from(*b).ok().map(char::from),
+                _ => None,
+            })
+            .collect(),
+        Term::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
+
+/// `{Port, {data, Text}}`'s text.
+fn data_text(message: &Term) -> Option<String> {
+    match message {
+        Term::Tuple(items) if items.len() == 2 => match &items[1] {
+            Term::Tuple(data) if data.len() == 2 => text(&data[1]),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor table; an unknown number fails with EBADF.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+#[test]
+fn a_deselect_while_the_poll_thread_has_the_event_in_hand_is_never_delivered() {
+    let _serial = serial();
+    for dir in driver_dirs() {
+        let fx = Fixture::new(&dir);
+        let port = fx.open("select_drv read");
+        for round in 0..40 {
+            // Writes (the poller reports the pipe at once and the poll thread waits for the
+            // port's callback lock, held by this control), waits 30 ms, deselects.
+            assert_eq!(fx.control(&port, 23, "x"), "0");
+            assert_eq!(
+                fx.message(20),
+                None,
+                "round {round}: ready_input ran after the deselect"
+            );
+            // Drain the byte for the next round: select, get it, deselect.
+            assert_eq!(fx.control(&port, 2, ""), "0");
+            let got = fx.message(2000).and_then(|m| data_text(&m));
+            assert_eq!(got.as_deref(), Some("in:x"), "round {round}");
+            assert_eq!(fx.control(&port, 3, ""), "0");
+        }
+    }
+}
+
+#[test]
+fn a_port_closed_while_reported_gets_no_more_events_and_releases_in_stop() {
+    let _serial = serial();
+    for dir in driver_dirs() {
+        let fx = Fixture::new(&dir);
+        let witness = fx.open("select_drv");
+        let before = fx.stops(&witness);
+        let rounds = 60;
+        for _ in 0..rounds {
+            let port = fx.open("select_drv read");
+            // Ready for reading and writing, then closed at once: whatever the poll thread
+            // has reported must not reach the closed port.
+            assert_eq!(fx.control(&port, 5, ""), "0");
+            assert_eq!(fx.control(&port, 1, "data"), "wrote 4");
+            fx.rt.port_close(fx.me.pid(), &port).expect("closes");
+        }
+        // Every port's messages end with its 'EXIT'; none comes after it.
+        let mut closed = std::collections::HashSet::new();
+        while let Some(message) = fx.message(300) {
+            let Term::Tuple(items) = &message else {
+                panic!("unexpected {message:?}");
+            };
+            match (&items[0], &items[1]) {
+                (Term::Atom(a), Term::Port(p)) if a.as_str() == "EXIT" => {
+                    assert!(closed.insert(*p), "two exits of {p:?}");
+                }
+                (Term::Port(p), _) => {
+                    assert!(!closed.contains(p), "{message:?} after the port's exit")
+                }
+                _ => panic!("unexpected {message:?}"),
+            }
+        }
+        assert_eq!(closed.len(), rounds);
+        // Each stop released both ends: two stop_select calls per port.
+        assert_eq!(fx.stops(&witness) - before, 2 * rounds as u64);
+    }
+}
+
+#[test]
+fn stop_select_waits_for_a_ready_input_running_on_the_descriptor() {
+    let _serial = serial();
+    for dir in driver_dirs() {
+        let fx = Fixture::new(&dir);
+        // select_drv uses port-level locking: B's callbacks run while A's ready_input does.
+        let a = fx.open("select_drv read keep");
+        let b = fx.open("select_drv");
+        let fd: i32 = fx.control(&a, 24, "").parse().expect("fd");
+        assert_eq!(fx.control(&a, 14, ""), "ok");
+        assert_eq!(fx.control(&a, 20, "400"), "ok");
+        let before = fx.stops(&b);
+        assert_eq!(fx.control(&a, 1, "slow"), "wrote 4");
+        // A's ready_input is now sleeping on the poll thread, before its read.
+        std::thread::sleep(Duration::from_millis(100));
+        // B releases the descriptor: stop_select (which closes it) must wait.
+        assert_eq!(fx.control(&b, 22, ""), "0 0", "deferred, not run at once");
+        assert!(is_open(fd), "not closed under the running ready_input");
+        let got = fx.message(3000).and_then(|m| data_text(&m));
+        assert_eq!(
+            got.as_deref(),
+            Some("in:slow"),
+            "the read found its pipe open"
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while fx.stops(&b) == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(fx.stops(&b), before + 1, "stop_select ran once, afterwards");
+        assert!(!is_open(fd), "stop_select closed it");
+    }
+}
+
+#[test]
+fn an_unload_waits_for_a_pending_stop_select() {
+    let _serial = serial();
+    for dir in driver_dirs() {
+        let fx = Fixture::new(&dir);
+        let a = fx.open("select_drv read keep");
+        let b = fx.open("select_drv");
+        let fd: i32 = fx.control(&a, 24, "").parse().expect("fd");
+        assert_eq!(fx.control(&a, 14, ""), "ok");
+        assert_eq!(fx.control(&a, 20, "400"), "ok");
+        // A's ready_input fails its port after reading: A closes inside its own callback.
+        assert_eq!(fx.control(&a, 25, ""), "ok");
+        assert_eq!(fx.control(&a, 1, "bye"), "wrote 3");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(fx.control(&b, 22, ""), "0 0", "deferred");
+        fx.rt.port_close(fx.me.pid(), &b).expect("B closes");
+        // The last port (A) closes inside the delivery; the driver's unload must wait for the
+        // stop_select after it (a library closed first would crash this process).
+        let unloading = fx
+            .rt
+            .try_unload(fx.me.pid(), "select_drv", UnloadOptions::default());
+        assert!(unloading.is_ok(), "{unloading:?}");
+        assert_eq!(fx.rt.loaded_drivers(), vec!["select_drv".to_owned()]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !fx.rt.loaded_drivers().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(fx.rt.loaded_drivers().is_empty(), "unloaded in the end");
+        assert!(!is_open(fd), "stop_select ran (it closes the descriptor)");
+        let mut texts = Vec::new();
+        while let Some(m) = fx.message(100) {
+            texts.push(data_text(&m).unwrap_or_else(|| format!("{m}")));
+        }
+        assert!(texts.iter().any(|t| t == "in:bye"), "{texts:?}");
+    }
+}
