@@ -5,18 +5,10 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
 use ddll::{Runtime, Term};
-
-fn driver_dirs() -> Vec<PathBuf> {
-    [support::own_drivers(), support::otp_drivers()]
-        .into_iter()
-        .flatten()
-        .collect()
-}
 
 fn text(term: &Term) -> String {
     match term {
@@ -63,7 +55,7 @@ fn tag(message: &Term) -> String {
 
 #[test]
 fn a_process_dying_while_monitored_is_reported_once_or_refused() {
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let (rt, me, port) = setup(&dir);
         let (mut refused, mut reported) = (0, 0);
         for round in 0..100 {
@@ -104,7 +96,7 @@ fn a_process_dying_while_monitored_is_reported_once_or_refused() {
 
 #[test]
 fn demonitor_inside_process_exit_removes_the_monitor_once() {
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let (rt, me, port) = setup(&dir);
         let victim = rt.spawn(Some("victim"));
         assert_eq!(control(&rt, victim.pid(), &port, 1, "4"), "0");

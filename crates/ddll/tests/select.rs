@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,14 +18,6 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Both builds of the example drivers (own header, OTP's header).
-fn driver_dirs() -> Vec<PathBuf> {
-    [support::own_drivers(), support::otp_drivers()]
-        .into_iter()
-        .flatten()
-        .collect()
 }
 
 struct Fixture {
@@ -111,7 +102,7 @@ fn is_open(fd: i32) -> bool {
 #[test]
 fn a_deselect_while_the_poll_thread_has_the_event_in_hand_is_never_delivered() {
     let _serial = serial();
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir);
         let port = fx.open("select_drv read");
         for round in 0..40 {
@@ -135,7 +126,7 @@ fn a_deselect_while_the_poll_thread_has_the_event_in_hand_is_never_delivered() {
 #[test]
 fn a_port_closed_while_reported_gets_no_more_events_and_releases_in_stop() {
     let _serial = serial();
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir);
         let witness = fx.open("select_drv");
         let before = fx.stops(&witness);
@@ -173,7 +164,7 @@ fn a_port_closed_while_reported_gets_no_more_events_and_releases_in_stop() {
 #[test]
 fn stop_select_waits_for_a_ready_input_running_on_the_descriptor() {
     let _serial = serial();
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir);
         // select_drv uses port-level locking: B's callbacks run while A's ready_input does.
         let a = fx.open("select_drv read keep");
@@ -206,7 +197,7 @@ fn stop_select_waits_for_a_ready_input_running_on_the_descriptor() {
 #[test]
 fn an_unload_waits_for_a_pending_stop_select() {
     let _serial = serial();
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir);
         let a = fx.open("select_drv read keep");
         let b = fx.open("select_drv");

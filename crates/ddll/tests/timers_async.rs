@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,14 +17,6 @@ static ASYNC_COUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn counts_lock() -> std::sync::MutexGuard<'static, ()> {
     ASYNC_COUNTS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Both builds of the example drivers (own header, OTP's header).
-fn driver_dirs() -> Vec<PathBuf> {
-    [support::own_drivers(), support::otp_drivers()]
-        .into_iter()
-        .flatten()
-        .collect()
 }
 
 struct Fixture {
@@ -115,7 +106,7 @@ fn text(term: &Term) -> Option<String> {
 
 #[test]
 fn read_timer_reports_what_is_left_never_more_than_set() {
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir, 1, &["timer_drv"]);
         let port = fx.open("timer_drv");
         fn check(fx: &Fixture, port: &ddll::Port, set_ms: u64) {
@@ -147,7 +138,7 @@ fn read_timer_reports_what_is_left_never_more_than_set() {
 
 #[test]
 fn many_ports_each_time_out_once_and_never_early() {
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir, 1, &["timer_drv"]);
         let ports: Vec<ddll::Port> = (0..60).map(|_| fx.open("timer_drv")).collect();
         let mut expected = std::collections::HashMap::new();
@@ -179,7 +170,7 @@ fn many_ports_each_time_out_once_and_never_early() {
 
 #[test]
 fn a_timer_replaced_or_cancelled_as_it_expires_never_fires() {
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir, 1, &["timer_drv"]);
         let port = fx.open("timer_drv");
         // The 0 ms timer is due at once, so the timer thread races the replacement; the
@@ -202,7 +193,7 @@ fn a_timer_replaced_or_cancelled_as_it_expires_never_fires() {
 
 #[test]
 fn closing_ports_cancels_their_timers_and_releases_the_driver() {
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir, 1, &["timer_drv"]);
         let ports: Vec<ddll::Port> = (0..40).map(|_| fx.open("timer_drv")).collect();
         for (i, port) in ports.iter().enumerate() {
@@ -227,7 +218,7 @@ fn closing_ports_cancels_their_timers_and_releases_the_driver() {
 #[test]
 fn async_round_trips_on_pools_of_several_sizes() {
     let _counts = counts_lock();
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         for (threads, kind) in [(0, "ran"), (1, "queued"), (4, "queued")] {
             let fx = Fixture::new(&dir, threads, &["async_drv"]);
             let port = fx.open("async_drv");
@@ -259,7 +250,7 @@ fn async_round_trips_on_pools_of_several_sizes() {
 #[test]
 fn async_blast_over_many_ports_ends_every_job_once_and_keeps_key_order() {
     let _counts = counts_lock();
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir, 4, &["async_drv"]);
         let ports: Vec<ddll::Port> = (0..12).map(|_| fx.open("async_drv")).collect();
         let base = fx.job_counts(&ports[0]);
@@ -282,7 +273,7 @@ fn async_blast_over_many_ports_ends_every_job_once_and_keeps_key_order() {
 #[test]
 fn jobs_outliving_their_ports_are_freed_exactly_once() {
     let _counts = counts_lock();
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir, 2, &["async_drv"]);
         let observer = fx.open("async_drv");
         let base = fx.job_counts(&observer);
@@ -306,7 +297,7 @@ fn jobs_outliving_their_ports_are_freed_exactly_once() {
 #[test]
 fn async_cancel_withdraws_only_a_job_not_started() {
     let _counts = counts_lock();
-    for dir in driver_dirs() {
+    for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir, 1, &["async_drv"]);
         let port = fx.open("async_drv");
         let base = fx.job_counts(&port);

@@ -118,3 +118,11 @@ pub fn run_beam(scenario: &Path, drivers: &Path) -> Option<Vec<String>> {
             .collect(),
     )
 }
+
+/// Both builds of the example drivers (own header, OTP's header), those that could be built.
+pub fn driver_dirs() -> Vec<PathBuf> {
+    [own_drivers(), otp_drivers()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
