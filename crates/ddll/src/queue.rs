@@ -175,10 +175,10 @@ impl drv_abi::QueueHost for GlobalHost {
                 // A callback of the port without a PDL: the grant holds until the callback
                 // ends, so the API may reuse it until then.
                 (Some(queue), None) if port.queue.pdl.get().is_none() && port::is_current(port) => {
-                    // SAFETY: the port is this thread's current one: `with_current` keeps it
-                    // alive and its callback lock held, and forgets the grant when the
-                    // callback ends; a PDL (`pdl_create`) or termination (`terminate`), which
-                    // would change the grant meanwhile, forget it too.
+                    // A PDL (`pdl_create`) or termination (`terminate`), which would change the
+                    // grant meanwhile, forget it too.
+                    // SAFETY: the port is this thread's current one: `with_current` keeps it alive,
+                    // its callback lock held, and forgets the grant when the callback ends.
                     unsafe { drv_abi::remember_granted_queue(handle, queue) };
                 }
                 _ => {}

@@ -101,9 +101,10 @@ struct Shared {
 impl Shared {
     /// Arms `fd` for the registration's interest (one-shot: re-armed after each delivery).
     fn arm(&self, fd: c_int, registration: &Registration) {
+        // If the driver closed it anyway, the kernel already dropped it from the poller and
+        // `modify` fails (ignored: the registration is simply never reported).
         // SAFETY: `fd` is a descriptor a driver selected and has not released (no
-        // `stop_select` yet); if the driver closed it anyway, the kernel already dropped it
-        // from the poller and this fails (ignored: the registration is simply never reported).
+        // `stop_select` yet), or one the kernel has already dropped (see above).
         let source = unsafe { BorrowedFd::borrow_raw(fd) };
         let _ = self.poller.modify(source, registration.interest());
     }
@@ -230,9 +231,9 @@ impl RuntimeSelect {
                     };
                     table.registrations.insert(fd, registration);
                     table.by_key.insert(key, fd);
+                    // The kernel drops it when the driver closes it without deselecting.
                     // SAFETY: the driver hands over a descriptor to poll; the registration is
-                    // deleted from the poller before the driver may close it (`stop_select`),
-                    // or the kernel drops it when the driver closes it without deselecting.
+                    // deleted from the poller before the driver may close it (`stop_select`).
                     let added = unsafe { shared.poller.add(fd, Event::none(key)) };
                     if let Err(e) = added {
                         // BEAM 25 also answers 0 for a descriptor it cannot poll.

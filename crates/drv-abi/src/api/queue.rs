@@ -38,9 +38,9 @@ fn with_queue<R>(port: ErlDrvPort, failure: R, op: impl FnOnce(&mut PortQueue) -
     let Some((queue, _locked)) = grant_from_host(port) else {
         return failure;
     };
+    // The PDL, when the host asked for it, is held until `_locked` drops.
     // SAFETY: the host granted this thread exclusive use of the live queue until it returns
-    // to the driver (the PDL, when it asked for it, is held until `_locked` drops); the `&mut`
-    // ends in this call.
+    // to the driver; the `&mut` ends in this call.
     op(unsafe { &mut *queue.as_ptr() })
 }
 

@@ -82,9 +82,9 @@ impl SpecEnv for DriverMemory {
     #[inline]
     fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<&[u8]> {
         let (binary, range) = Self::binary_range(bin, len, offset)?;
-        // SAFETY: the range is inside the binary's data, which stays allocated and unchanged
-        // while the driver holds its reference, so as long as the env lives (contract of
-        // `new`), which the returned borrow of `self` cannot outlive.
+        // The driver holds its reference as long as the env lives (contract of `new`).
+        // SAFETY: the range is inside the binary's data, unchanged while the driver holds its
+        // reference, so for the env's life, which the borrow of `self` cannot outlive.
         Some(unsafe { std::slice::from_raw_parts(binary.data_ptr().add(range.start), len) })
     }
 

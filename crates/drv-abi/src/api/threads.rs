@@ -503,10 +503,8 @@ pub unsafe extern "C" fn erl_drv_thread_self() -> ErlDrvTid {
     SELF.with(|s| {
         if s.get().is_null() {
             // SAFETY: pthread_self has no preconditions.
-            let me = Box::into_raw(Box::new(Thread::new(
-                unsafe { libc::pthread_self() },
-                CString::default(),
-            )));
+            let id = unsafe { libc::pthread_self() };
+            let me = Box::into_raw(Box::new(Thread::new(id, CString::default())));
             s.set(me);
         }
         s.get().cast()
