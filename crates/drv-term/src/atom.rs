@@ -57,8 +57,42 @@ fn slot_of(index: u32) -> (usize, usize) {
     (bucket, n - (1 << high))
 }
 
-fn index() -> &'static RwLock<HashMap<&'static str, u32, BuildHasherDefault<FxHasher>>> {
-    INDEX.get_or_init(|| RwLock::new(HashMap::default()))
+type NameIndex = HashMap<&'static str, u32, BuildHasherDefault<FxHasher>>;
+
+/// The name of the first atom, [`Atom::LOCAL_NODE`].
+const LOCAL_NODE_NAME: &str = "nonode@nohost";
+
+/// The table's index by name, made with the table's first atom, the local node's name.
+fn index() -> &'static RwLock<NameIndex> {
+    INDEX.get_or_init(|| {
+        let mut map = NameIndex::default();
+        let node = add(&mut map, LOCAL_NODE_NAME).expect("an empty table has room");
+        debug_assert!(node == Atom::LOCAL_NODE, "the first atom has index 0");
+        RwLock::new(map)
+    })
+}
+
+/// Adds `name`, which `map` (the index, locked for writing) does not hold, to the table.
+fn add(map: &mut NameIndex, name: &str) -> Result<Atom, AtomError> {
+    let ix = map.len();
+    if ix >= MAX_ATOMS {
+        return Err(AtomError::TableFull);
+    }
+    let ix = u32::try_from(ix).expect("MAX_ATOMS fits u32");
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    let (bucket, offset) = slot_of(ix);
+    let slots = NAMES[bucket].get_or_init(|| {
+        (0..(1usize << (bucket as u32 + FIRST_BUCKET_BITS)))
+            .map(|_| OnceLock::new())
+            .collect()
+    });
+    // The slot is filled before the index becomes visible through COUNT or the map.
+    slots[offset]
+        .set(leaked)
+        .expect("a new atom index has an empty slot");
+    COUNT.store(ix + 1, Ordering::Release);
+    map.insert(leaked, ix);
+    Ok(Atom(ix))
 }
 
 impl Atom {
@@ -83,25 +117,19 @@ impl Atom {
         if let Some(&ix) = map.get(name) {
             return Ok(Atom(ix));
         }
-        let ix = map.len();
-        if ix >= MAX_ATOMS {
-            return Err(AtomError::TableFull);
-        }
-        let ix = u32::try_from(ix).expect("MAX_ATOMS fits u32");
-        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        let (bucket, offset) = slot_of(ix);
-        let slots = NAMES[bucket].get_or_init(|| {
-            (0..(1usize << (bucket as u32 + FIRST_BUCKET_BITS)))
-                .map(|_| OnceLock::new())
-                .collect()
-        });
-        // The slot is filled before the index becomes visible through COUNT or the map.
-        slots[offset]
-            .set(leaked)
-            .expect("a new atom index has an empty slot");
-        COUNT.store(ix + 1, Ordering::Release);
-        map.insert(leaked, ix);
-        Ok(Atom(ix))
+        add(&mut map, name)
+    }
+
+    /// `nonode@nohost`, the node of local identifiers: always the table's first atom, so that
+    /// telling a local identifier needs no lookup. (The table is made with it: an `Atom` of
+    /// any other name, or [`crate::local_node`], made it.)
+    pub(crate) const LOCAL_NODE: Atom = Atom(0);
+
+    /// The local node's atom, the table made.
+    #[inline]
+    pub(crate) fn local_node() -> Atom {
+        index();
+        Atom::LOCAL_NODE
     }
 
     /// Interns a Latin-1 name, as `driver_mk_atom` and `ATOM_EXT` do.

@@ -87,20 +87,48 @@ pub struct FlatTerm {
 #[derive(Clone)]
 struct Parts {
     buf: Vec<u8>,
-    /// Allocated with the first kept term. Boxed for a one-word field: most messages keep
-    /// none, and every message moves through delivery.
-    #[allow(clippy::box_collection)]
-    terms: Option<Box<Vec<Term>>>,
+    terms: KeptTerms,
 }
+
+/// The terms a flat term keeps beside its records: allocated with the first one. Boxed for a
+/// one-word field: most messages keep none, and every message moves through delivery.
+#[allow(clippy::box_collection)]
+type KeptTerms = Option<Box<Vec<Term>>>;
 
 /// Bytes before the first record: the root's offset.
 const ROOT: usize = 4;
 
 impl Parts {
+    /// What readers walk.
+    #[inline]
+    fn records(&self) -> Records<'_> {
+        Records {
+            buf: &self.buf,
+            terms: self.terms.as_deref().map_or(&[], Vec::as_slice),
+        }
+    }
+}
+
+/// The records and kept terms of a flat term, or of one being written.
+#[derive(Clone, Copy)]
+pub(crate) struct Records<'a> {
+    buf: &'a [u8],
+    terms: &'a [Term],
+}
+
+impl<'a> Records<'a> {
+    /// The term whose record is at `at`.
+    pub(crate) fn view(self, at: Offset) -> FlatRef<'a> {
+        FlatRef {
+            records: self,
+            at: At::Record(at as usize),
+        }
+    }
+
     /// The term kept at `index`.
     #[inline]
-    fn term(&self, index: usize) -> &Term {
-        &self.terms.as_ref().expect("a TERM record has its term")[index]
+    fn term(self, index: usize) -> &'a Term {
+        &self.terms[index]
     }
 }
 
@@ -131,92 +159,179 @@ fn tail_slot(buf: &[u8], seg: usize) -> usize {
     seg + HEAD + if buf[seg] == tag::STRING { n } else { 4 * n }
 }
 
-/// Writes records; the spec interpreter's output.
-///
-/// Offsets and counts are written as `u32` without a check each: a buffer that ends past
-/// 4 GiB is [too large](FlatWriter::too_large) as a whole, and must not be read or finished.
-pub(crate) struct FlatWriter {
-    parts: Parts,
+/// A write that did not fit the writer's buffer: the whole buffer needs at least this many
+/// bytes (the build runs again in a larger one, see [`build_flat`]).
+#[derive(Debug)]
+pub(crate) struct Full {
+    at_least: usize,
 }
 
-impl FlatWriter {
-    /// A writer whose buffer holds `bytes` before it grows.
+/// Why a build stopped: its buffer was full, or the builder failed with `E`.
+pub(crate) enum Stop<E> {
+    Full(Full),
+    Failed(E),
+}
+
+impl<E> From<Full> for Stop<E> {
     #[inline]
-    pub(crate) fn with_capacity(bytes: usize) -> FlatWriter {
+    fn from(full: Full) -> Stop<E> {
+        Stop::Full(full)
+    }
+}
+
+/// Builds a flat term with `build`, which writes the records and gives the root's offset.
+///
+/// The buffer is allocated once, zeroed, at the `estimate`d size (and cut to what was
+/// written), so that the writer needs no vector bookkeeping per record. A build that
+/// outgrows its buffer runs again in one at least twice as large: building has no effects
+/// but the records and kept terms, which a new run writes afresh. `Err(None)`: the term
+/// needs more than the 4 GiB a buffer can address.
+pub(crate) fn build_flat<E>(
+    estimate: usize,
+    mut build: impl FnMut(&mut FlatWriter<'_>) -> Result<Offset, Stop<E>>,
+) -> Result<FlatTerm, Option<E>> {
+    let mut room = ROOT.saturating_add(estimate);
+    loop {
+        if room > u32::MAX as usize {
+            return Err(None);
+        }
+        let mut buf = vec![0; room];
+        let mut terms = Vec::new();
+        let mut out = FlatWriter::new(&mut buf, &mut terms);
+        match build(&mut out) {
+            Ok(root) => {
+                let end = out.end;
+                let terms = out.into_terms();
+                buf.truncate(end);
+                return Ok(FlatTerm::from_parts(buf, terms, root));
+            }
+            Err(Stop::Failed(e)) => return Err(Some(e)),
+            Err(Stop::Full(full)) => room = full.at_least.max(room.saturating_mul(2)),
+        }
+    }
+}
+
+/// Writes records into a zeroed buffer of fixed size, through a cursor: a record costs one
+/// room check and no length update of a vector, and the writer's state stays in registers.
+/// A write past the buffer's end fails with [`Full`] and writes nothing.
+pub(crate) struct FlatWriter<'b> {
+    buf: &'b mut [u8],
+    /// Where the next record starts: bytes from here on are room.
+    end: usize,
+    /// The terms kept beside the records (not part of the writer, so that calls that grow the
+    /// vector leave the writer's state in registers).
+    terms: &'b mut Vec<Term>,
+}
+
+impl<'b> FlatWriter<'b> {
+    /// A writer over `buf` (zeroed, at most 4 GiB), leaving room for the root's offset.
+    #[inline]
+    fn new(buf: &'b mut [u8], terms: &'b mut Vec<Term>) -> FlatWriter<'b> {
+        debug_assert!(buf.len() <= u32::MAX as usize, "offsets are u32");
         FlatWriter {
-            parts: Parts {
-                buf: {
-                    let mut buf = Vec::with_capacity(ROOT + bytes);
-                    buf.extend_from_slice(&[0; ROOT]);
-                    buf
-                },
-                terms: None,
-            },
+            buf,
+            end: ROOT,
+            terms,
         }
     }
 
-    /// Whether the term outgrew what one buffer can address (4 GiB): then offsets, counts or
-    /// lengths may have been cut short.
+    /// The same writer, as a value of its own: a builder's loop keeps it in registers and
+    /// gives [`FlatWriter::end`] back with [`FlatWriter::resume`] once done.
     #[inline]
-    pub(crate) fn too_large(&self) -> bool {
-        self.parts.buf.len() > u32::MAX as usize
+    pub(crate) fn local(&mut self) -> FlatWriter<'_> {
+        FlatWriter {
+            buf: self.buf,
+            end: self.end,
+            terms: self.terms,
+        }
     }
 
-    /// Where the next record starts (cut short past 4 GiB, see [`FlatWriter::too_large`]).
+    /// Where the writing stopped (of a [`FlatWriter::local`] copy).
     #[inline]
-    fn next_offset(&self) -> Offset {
-        self.parts.buf.len() as Offset
+    pub(crate) fn end(&self) -> usize {
+        self.end
     }
 
-    /// Writes a record of a tag and a 4-byte number (a count, length or index): its offset.
-    /// A number past `u32` (a length, which makes the buffer too large) is cut short.
+    /// Starts again from an empty buffer, for another run of a builder.
     #[inline]
-    fn head(&mut self, tag: u8, n: usize) -> Offset {
-        let at = self.next_offset();
-        let [a, b, c, d] = (n as u32).to_le_bytes();
-        self.parts.buf.extend_from_slice(&[tag, a, b, c, d]);
-        at
+    pub(crate) fn restart(&mut self) {
+        self.end = ROOT;
+        self.terms.clear();
+    }
+
+    /// Takes up after a [`FlatWriter::local`] copy that stopped at `end`.
+    #[inline]
+    pub(crate) fn resume(&mut self, end: usize) {
+        self.end = end;
+    }
+
+    /// The next `n` bytes of the buffer, which the caller fills, and where they start.
+    #[inline]
+    fn claim(&mut self, n: usize) -> Result<(Offset, &mut [u8]), Full> {
+        let at = self.end;
+        match self.buf.get_mut(at..).and_then(|room| room.get_mut(..n)) {
+            Some(room) => {
+                self.end = at + n;
+                // The buffer holds at most 4 GiB (see `new`), so the offset fits.
+                Ok((at as Offset, room))
+            }
+            None => Err(Full {
+                at_least: at.saturating_add(n),
+            }),
+        }
+    }
+
+    /// Writes a record of a tag and a 4-byte number (a count, length or index) followed by
+    /// `more` bytes that the caller fills: the record's offset, and those bytes.
+    #[inline]
+    fn head(&mut self, tag: u8, n: usize, more: usize) -> Result<(Offset, &mut [u8]), Full> {
+        let count = u32::try_from(n).map_err(|_| Full {
+            at_least: usize::MAX,
+        })?;
+        let (at, room) = self.claim(HEAD + more)?;
+        let (head, rest) = room.split_at_mut(HEAD);
+        head[0] = tag;
+        head[1..].copy_from_slice(&count.to_le_bytes());
+        Ok((at, rest))
     }
 
     /// Writes a record of a tag and an 8-byte value: its offset.
     #[inline]
-    fn value(&mut self, tag: u8, v: u64) -> Offset {
-        let at = self.next_offset();
-        let [a, b, c, d, e, f, g, h] = v.to_le_bytes();
-        self.parts
-            .buf
-            .extend_from_slice(&[tag, a, b, c, d, e, f, g, h]);
-        at
+    fn value(&mut self, tag: u8, v: u64) -> Result<Offset, Full> {
+        let (at, room) = self.claim(9)?;
+        room[0] = tag;
+        room[1..].copy_from_slice(&v.to_le_bytes());
+        Ok(at)
     }
 
-    /// Appends the offsets of a list's or tuple's elements (and a list's tail).
+    /// Writes `offsets` (of a list's or tuple's elements, and a list's tail) into `room`.
     #[inline]
-    fn offsets(&mut self, items: impl Iterator<Item = Offset>) {
-        for item in items {
-            self.parts.buf.extend_from_slice(&item.to_le_bytes());
+    fn put_offsets(room: &mut [u8], offsets: impl Iterator<Item = Offset>) {
+        for (slot, item) in room.chunks_exact_mut(4).zip(offsets) {
+            slot.copy_from_slice(&item.to_le_bytes());
         }
     }
 
     #[inline]
-    pub(crate) fn nil(&mut self) -> Offset {
-        let at = self.next_offset();
-        self.parts.buf.push(tag::NIL);
-        at
+    pub(crate) fn nil(&mut self) -> Result<Offset, Full> {
+        let (at, room) = self.claim(1)?;
+        room[0] = tag::NIL;
+        Ok(at)
     }
 
     #[inline]
-    pub(crate) fn atom(&mut self, atom: Atom) -> Offset {
-        self.head(tag::ATOM, atom.index() as usize)
+    pub(crate) fn atom(&mut self, atom: Atom) -> Result<Offset, Full> {
+        Ok(self.head(tag::ATOM, atom.index() as usize, 0)?.0)
     }
 
     #[inline]
-    pub(crate) fn int(&mut self, v: i64) -> Offset {
+    pub(crate) fn int(&mut self, v: i64) -> Result<Offset, Full> {
         self.value(tag::INT, v as u64)
     }
 
     /// An unsigned integer: an `INT` record when it fits `i64`.
     #[inline]
-    pub(crate) fn uint(&mut self, v: u64) -> Offset {
+    pub(crate) fn uint(&mut self, v: u64) -> Result<Offset, Full> {
         match i64::try_from(v) {
             Ok(v) => self.int(v),
             Err(_) => self.term(Term::from(v)),
@@ -224,12 +339,12 @@ impl FlatWriter {
     }
 
     #[inline]
-    pub(crate) fn float(&mut self, f: f64) -> Offset {
+    pub(crate) fn float(&mut self, f: f64) -> Result<Offset, Full> {
         self.value(tag::FLOAT, f.to_bits())
     }
 
     #[inline]
-    pub(crate) fn pid(&mut self, pid: Pid) -> Offset {
+    pub(crate) fn pid(&mut self, pid: Pid) -> Result<Offset, Full> {
         match pid.local_id() {
             Some(n) => self.value(tag::PID, n),
             None => self.term(Term::Pid(pid)),
@@ -237,7 +352,7 @@ impl FlatWriter {
     }
 
     #[inline]
-    pub(crate) fn port(&mut self, port: Port) -> Offset {
+    pub(crate) fn port(&mut self, port: Port) -> Result<Offset, Full> {
         match port.local_id() {
             Some(n) => self.value(tag::PORT, n),
             None => self.term(Term::Port(port)),
@@ -246,20 +361,21 @@ impl FlatWriter {
 
     /// A binary copied into the buffer.
     #[inline]
-    pub(crate) fn binary(&mut self, bytes: &[u8]) -> Offset {
-        let at = self.head(tag::BINARY, bytes.len());
-        self.parts.buf.extend_from_slice(bytes);
-        at
+    pub(crate) fn binary(&mut self, bytes: &[u8]) -> Result<Offset, Full> {
+        let (at, room) = self.head(tag::BINARY, bytes.len(), bytes.len())?;
+        room.copy_from_slice(bytes);
+        Ok(at)
     }
 
     /// The characters `chars` (at least one) consed onto the term at `tail`.
     #[inline]
-    pub(crate) fn string(&mut self, chars: &[u8], tail: Offset) -> Offset {
+    pub(crate) fn string(&mut self, chars: &[u8], tail: Offset) -> Result<Offset, Full> {
         debug_assert!(!chars.is_empty(), "an empty string is its tail");
-        let at = self.head(tag::STRING, chars.len());
-        self.parts.buf.extend_from_slice(chars);
-        self.parts.buf.extend_from_slice(&tail.to_le_bytes());
-        at
+        let (at, room) = self.head(tag::STRING, chars.len(), chars.len() + 4)?;
+        let (room, tail_slot) = room.split_at_mut(chars.len());
+        room.copy_from_slice(chars);
+        tail_slot.copy_from_slice(&tail.to_le_bytes());
+        Ok(at)
     }
 
     /// `[heads... | tail]` (at least one head).
@@ -268,32 +384,39 @@ impl FlatWriter {
         &mut self,
         heads: impl ExactSizeIterator<Item = Offset>,
         tail: Offset,
-    ) -> Offset {
-        debug_assert!(heads.len() > 0, "a list without heads is its tail");
-        let at = self.head(tag::LIST, heads.len());
-        self.offsets(heads.chain([tail]));
-        at
+    ) -> Result<Offset, Full> {
+        let n = heads.len();
+        debug_assert!(n > 0, "a list without heads is its tail");
+        let (at, room) = self.head(tag::LIST, n, 4 * n + 4)?;
+        let (room, tail_slot) = room.split_at_mut(4 * n);
+        Self::put_offsets(room, heads);
+        tail_slot.copy_from_slice(&tail.to_le_bytes());
+        Ok(at)
     }
 
     #[inline]
-    pub(crate) fn tuple(&mut self, items: impl ExactSizeIterator<Item = Offset>) -> Offset {
-        let at = self.head(tag::TUPLE, items.len());
-        self.offsets(items);
-        at
+    pub(crate) fn tuple(
+        &mut self,
+        items: impl ExactSizeIterator<Item = Offset>,
+    ) -> Result<Offset, Full> {
+        let n = items.len();
+        let (at, room) = self.head(tag::TUPLE, n, 4 * n)?;
+        Self::put_offsets(room, items);
+        Ok(at)
     }
 
     /// A term kept as it is, beside the buffer.
-    pub(crate) fn term(&mut self, term: Term) -> Offset {
-        let terms = self.parts.terms.get_or_insert_with(Box::default);
-        let index = terms.len();
-        terms.push(term);
-        self.head(tag::TERM, index)
+    #[inline]
+    pub(crate) fn term(&mut self, term: Term) -> Result<Offset, Full> {
+        let at = self.head(tag::TERM, self.terms.len(), 0)?.0;
+        self.terms.push(term);
+        Ok(at)
     }
 
     /// Writes `term`: the offset of its record. The offsets of a container's elements are
     /// collected on `scratch` (one vector for the whole term, so that the recursive frame
     /// stays small).
-    fn put_term(&mut self, term: &Term, scratch: &mut Vec<Offset>) -> Offset {
+    fn put_term(&mut self, term: &Term, scratch: &mut Vec<Offset>) -> Result<Offset, Full> {
         let (items, tail) = match term {
             Term::List(items) if !items.is_empty() => (items, None),
             Term::ImproperList(items, tail) => (items, Some(tail)),
@@ -302,17 +425,17 @@ impl FlatWriter {
         };
         let from = scratch.len();
         for item in items {
-            let at = self.put_term(item, scratch);
+            let at = self.put_term(item, scratch)?;
             scratch.push(at);
         }
         let at = match (term, tail) {
             (Term::Tuple(_), _) => self.tuple(scratch[from..].iter().copied()),
             (_, Some(tail)) => {
-                let tail = self.put_term(tail, scratch);
+                let tail = self.put_term(tail, scratch)?;
                 self.list(scratch[from..].iter().copied(), tail)
             }
             (_, None) => {
-                let nil = self.nil();
+                let nil = self.nil()?;
                 self.list(scratch[from..].iter().copied(), nil)
             }
         };
@@ -321,7 +444,7 @@ impl FlatWriter {
     }
 
     #[inline(never)]
-    fn put_leaf(&mut self, term: &Term) -> Offset {
+    fn put_leaf(&mut self, term: &Term) -> Result<Offset, Full> {
         match term {
             Term::Atom(a) => self.atom(*a),
             Term::Int(i) => self.int(*i),
@@ -334,43 +457,50 @@ impl FlatWriter {
         }
     }
 
-    /// The term written at `at`.
-    pub(crate) fn view(&self, at: Offset) -> FlatRef<'_> {
-        debug_assert!(!self.too_large(), "a term too large for one buffer");
-        FlatRef {
-            parts: &self.parts,
-            at: At::Record(at as usize),
+    /// The terms written so far, for [`Records::view`].
+    #[inline]
+    pub(crate) fn records(&self) -> Records<'_> {
+        Records {
+            buf: &self.buf[..self.end],
+            terms: self.terms,
         }
     }
 
-    /// The flat term whose root record is at `root`.
+    /// The kept terms, as a flat term holds them.
     #[inline]
-    pub(crate) fn finish(mut self, root: Offset) -> FlatTerm {
-        debug_assert!(!self.too_large(), "a term too large for one buffer");
-        self.parts.buf[..ROOT].copy_from_slice(&root.to_le_bytes());
-        FlatTerm { parts: self.parts }
+    fn into_terms(self) -> KeptTerms {
+        (!self.terms.is_empty()).then(|| Box::new(std::mem::take(self.terms)))
     }
 }
 
 impl FlatTerm {
+    /// The flat term of the records `buf` (with room for the root's offset at its start) and
+    /// the kept `terms`, whose root record is at `root`.
+    #[inline]
+    fn from_parts(mut buf: Vec<u8>, terms: KeptTerms, root: Offset) -> FlatTerm {
+        buf[..ROOT].copy_from_slice(&root.to_le_bytes());
+        FlatTerm {
+            parts: Parts { buf, terms },
+        }
+    }
+
     /// The flat form of `term`.
     pub fn from_term(term: &Term) -> FlatTerm {
-        let mut out = FlatWriter::with_capacity(64);
-        let root = out.put_term(term, &mut Vec::new());
-        if out.too_large() {
+        let mut scratch = Vec::new();
+        let built =
+            build_flat::<std::convert::Infallible>(64, |out| Ok(out.put_term(term, &mut scratch)?));
+        built.unwrap_or_else(|_too_large| {
             // Past 4 GiB of records: the term is kept whole, beside a buffer of one record.
-            out = FlatWriter::with_capacity(HEAD);
-            let root = out.term(term.clone());
-            return out.finish(root);
-        }
-        out.finish(root)
+            build_flat::<std::convert::Infallible>(HEAD, |out| Ok(out.term(term.clone())?))
+                .expect("one record fits")
+        })
     }
 
     /// The term, for reading it one level at a time (as [`Term`]'s `&Term` is read).
     #[inline]
     pub fn root(&self) -> FlatRef<'_> {
         FlatRef {
-            parts: &self.parts,
+            records: self.parts.records(),
             at: At::Record(self.root_offset()),
         }
     }
@@ -473,7 +603,7 @@ fn leaf_to_term<'a>(leaf: Node<'a, FlatRef<'a>>) -> Term {
 /// A term inside a [`FlatTerm`]: a [`TermRef`].
 #[derive(Clone, Copy)]
 pub struct FlatRef<'a> {
-    parts: &'a Parts,
+    records: Records<'a>,
     at: At<'a>,
 }
 
@@ -528,8 +658,8 @@ impl<'a> FlatRef<'a> {
     fn kept(self) -> Option<&'a Term> {
         match self.at {
             At::Term(t) => Some(t),
-            At::Record(at) if self.parts.buf[at] == tag::TERM => {
-                Some(self.parts.term(size(&self.parts.buf, at + 1)))
+            At::Record(at) if self.records.buf[at] == tag::TERM => {
+                Some(self.records.term(size(self.records.buf, at + 1)))
             }
             _ => None,
         }
@@ -561,7 +691,7 @@ impl<'a> FlatRef<'a> {
 
     fn items(self, items: Items<'a>, len: usize) -> FlatItems<'a> {
         FlatItems {
-            parts: self.parts,
+            records: self.records,
             items,
             left: len,
         }
@@ -569,7 +699,7 @@ impl<'a> FlatRef<'a> {
 
     /// The list whose first segment is at `seg`: walks the segments for its length and tail.
     fn list(self, first: usize) -> Node<'a, Self> {
-        let buf = &self.parts.buf[..];
+        let buf = self.records.buf;
         let mut len = 0;
         let mut seg = first;
         let tail = loop {
@@ -578,7 +708,7 @@ impl<'a> FlatRef<'a> {
             match buf[tail] {
                 tag::LIST | tag::STRING => seg = tail,
                 tag::NIL => break None,
-                tag::TERM => match self.parts.term(size(buf, tail + 1)) {
+                tag::TERM => match self.records.term(size(buf, tail + 1)) {
                     Term::List(rest) => {
                         len += rest.len();
                         break None;
@@ -623,7 +753,7 @@ impl<'a> TermRef<'a> for FlatRef<'a> {
             At::Char(c) => return Node::Int(i64::from(c)),
             At::Term(t) => return self.term_node(t),
         };
-        let buf = &self.parts.buf[..];
+        let buf = self.records.buf;
         match buf[at] {
             tag::NIL => Node::List {
                 items: self.items(Items::Terms([].iter()), 0),
@@ -654,7 +784,7 @@ impl<'a> TermRef<'a> for FlatRef<'a> {
                     len: n,
                 }
             }
-            tag::TERM => self.term_node(self.parts.term(size(buf, at + 1))),
+            tag::TERM => self.term_node(self.records.term(size(buf, at + 1))),
             other => unreachable!("no record has tag {other}"),
         }
     }
@@ -663,7 +793,7 @@ impl<'a> TermRef<'a> for FlatRef<'a> {
 /// The elements of a list or tuple of a [`FlatTerm`].
 #[derive(Clone)]
 pub struct FlatItems<'a> {
-    parts: &'a Parts,
+    records: Records<'a>,
     items: Items<'a>,
     /// Elements not yet given.
     left: usize,
@@ -687,7 +817,7 @@ impl<'a> Iterator for FlatItems<'a> {
             return None;
         }
         self.left -= 1;
-        let buf = &self.parts.buf[..];
+        let buf = self.records.buf;
         let at = loop {
             match &mut self.items {
                 Items::Terms(items) => break At::Term(items.next()?),
@@ -704,7 +834,7 @@ impl<'a> Iterator for FlatItems<'a> {
                     // This segment is done, and `left` says the list goes on in its tail.
                     let tail = size(buf, tail_slot(buf, *seg));
                     self.items = match buf[tail] {
-                        tag::TERM => match self.parts.term(size(buf, tail + 1)) {
+                        tag::TERM => match self.records.term(size(buf, tail + 1)) {
                             Term::List(rest) | Term::ImproperList(rest, _) => {
                                 Items::Terms(rest.iter())
                             }
@@ -721,7 +851,7 @@ impl<'a> Iterator for FlatItems<'a> {
             }
         };
         Some(FlatRef {
-            parts: self.parts,
+            records: self.records,
             at,
         })
     }

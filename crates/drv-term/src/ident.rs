@@ -5,15 +5,13 @@
 //! the same shape as `term_to_binary` of a local pid, port or reference.
 
 use std::cmp::Ordering;
-use std::sync::OnceLock;
 
 use crate::{Atom, TermData};
 
 /// The node name of a non-distributed BEAM.
 #[inline]
 pub fn local_node() -> Atom {
-    static NODE: OnceLock<Atom> = OnceLock::new();
-    *NODE.get_or_init(|| Atom::new("nonode@nohost"))
+    Atom::local_node()
 }
 
 /// BEAM's immediate pid tag (`_TAG_IMMED1_PID`), used by [`Pid::to_local_term_data`].
@@ -50,7 +48,7 @@ impl Pid {
     /// The number given to [`Pid::local`], or `None` for a pid of another node.
     #[inline]
     pub fn local_id(&self) -> Option<u64> {
-        (self.node == local_node() && self.creation == 0)
+        (self.node == Atom::LOCAL_NODE && self.creation == 0)
             .then_some((u64::from(self.serial) << 32) | u64::from(self.id))
     }
 
@@ -94,7 +92,7 @@ impl Port {
     /// The number given to [`Port::local`], or `None` for a port of another node.
     #[inline]
     pub fn local_id(&self) -> Option<u64> {
-        (self.node == local_node() && self.creation == 0).then_some(self.id)
+        (self.node == Atom::LOCAL_NODE && self.creation == 0).then_some(self.id)
     }
 
     /// A BEAM-style immediate for a local port (`None` if the number does not fit),
@@ -155,7 +153,7 @@ impl Ref {
     /// The number given to [`Ref::local`], or `None` for any other reference.
     pub fn local_id(&self) -> Option<u64> {
         match self.words() {
-            [lo, hi, 0] if self.node == local_node() && self.creation == 0 => {
+            [lo, hi, 0] if self.node == Atom::LOCAL_NODE && self.creation == 0 => {
                 Some((u64::from(*hi) << 32) | u64::from(*lo))
             }
             _ => None,

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use crate::flat::{FlatWriter, Offset};
+use crate::flat::{build_flat, FlatWriter, Offset, Stop};
 use crate::tags::*;
 use crate::{Atom, EtfError, FlatTerm, Pid, Port, Term, TermData, INLINE_BINARY_LIMIT};
 
@@ -161,13 +161,36 @@ struct Entry {
 /// Specs of up to this many words keep their stack of terms on the thread's stack.
 const SMALL_SPEC: usize = 32;
 
-/// The interpreter's stack of terms built so far, in room for as many as the spec has words.
-struct Stack<'a> {
-    entries: &'a mut [Entry],
-    len: usize,
+/// Why the interpreter stopped, besides a full buffer.
+enum Halt {
+    /// The spec is bad.
+    Spec(SpecError),
+    /// Terms may nest deeper than [`MAX_NESTING`]: run again, tracking each term's depth.
+    Deep,
 }
 
-impl Stack<'_> {
+impl From<SpecError> for Stop<Halt> {
+    #[inline]
+    fn from(e: SpecError) -> Stop<Halt> {
+        Stop::Failed(Halt::Spec(e))
+    }
+}
+
+/// The interpreter's stack of terms built so far, in room for as many as the spec has words.
+///
+/// With `EXACT_DEPTH`, each entry knows how deeply its term nests, so that the first container
+/// past [`MAX_NESTING`] is rejected with its position. Without, the entries' depths are not
+/// kept (a fold over every container's elements, a tenth of a small spec's cost): `budget`
+/// counts containers and the depths of `EXT2TERM` terms, an upper bound of any term's depth
+/// less one, and reaching [`MAX_NESTING`] halts with [`Halt::Deep`] (a spec of a thousand
+/// containers), for a run with exact depths.
+struct Stack<'a, const EXACT_DEPTH: bool> {
+    entries: &'a mut [Entry],
+    len: usize,
+    budget: usize,
+}
+
+impl<const EXACT_DEPTH: bool> Stack<'_, EXACT_DEPTH> {
     #[inline]
     fn push(&mut self, entry: Entry) {
         self.entries[self.len] = entry;
@@ -183,18 +206,32 @@ impl Stack<'_> {
     /// The last `n` entries, for the container tag `tag` at `at`: where they start, and the
     /// container's depth.
     #[inline]
-    fn take(&self, n: usize, tag: TermData, at: usize) -> Result<(usize, u32), SpecError> {
+    fn take(&mut self, n: usize, tag: TermData, at: usize) -> Result<(usize, u32), Stop<Halt>> {
         let from = self
             .len
             .checked_sub(n)
             .ok_or(SpecError::StackUnderflow { at, tag })?;
+        if !EXACT_DEPTH {
+            self.nests(1)?;
+            return Ok((from, 1));
+        }
         let deepest = self.entries[from..self.len]
             .iter()
             .fold(0, |d, e| d.max(e.depth));
         if deepest as usize >= MAX_NESTING {
-            return Err(SpecError::TooDeep { at });
+            return Err(SpecError::TooDeep { at }.into());
         }
         Ok((from, deepest + 1))
+    }
+
+    /// Counts `levels` more of nesting against the budget (without exact depths).
+    #[inline]
+    fn nests(&mut self, levels: usize) -> Result<(), Stop<Halt>> {
+        self.budget += levels;
+        if !EXACT_DEPTH && self.budget >= MAX_NESTING {
+            return Err(Stop::Failed(Halt::Deep));
+        }
+        Ok(())
     }
 
     /// The offsets of the entries from `from` on.
@@ -236,220 +273,262 @@ impl FlatTerm {
         spec: &[TermData],
         env: &E,
     ) -> Result<FlatTerm, SpecError> {
-        let mut out = FlatWriter::with_capacity(capacity_for(spec.len()));
-        // The terms built so far: at most one per tag, so at most one per spec word. A plain
-        // slice on the stack for the usual small spec (no spilled/inline checks per access).
-        let mut small = [Entry::default(); SMALL_SPEC];
-        let mut large = Vec::new();
-        let mut stack = Stack {
-            entries: if spec.len() <= SMALL_SPEC {
-                &mut small[..]
-            } else {
-                large.resize(spec.len(), Entry::default());
-                &mut large[..]
-            },
-            len: 0,
-        };
-        // An error the runtime finds only while building: reported if nothing else is wrong.
-        let mut deferred = None;
-        let mut i = 0;
-        while let Some(&tag) = spec.get(i) {
-            let at = i;
-            let bad_buffer = || SpecError::BadBuffer { at };
-            let entry = match tag {
-                ERL_DRV_NIL => {
-                    i += 1;
-                    leaf(out.nil())
-                }
-                ERL_DRV_ATOM => {
-                    let [atom] = args(spec, at)?;
-                    i += 2;
-                    leaf(out.atom(env.atom(atom).ok_or(SpecError::BadAtom { at })?))
-                }
-                ERL_DRV_INT => {
-                    let [v] = args(spec, at)?;
-                    i += 2;
-                    leaf(out.int(v as i64))
-                }
-                ERL_DRV_UINT => {
-                    let [v] = args(spec, at)?;
-                    i += 2;
-                    leaf(out.uint(crate::word_to_u64(v)))
-                }
-                ERL_DRV_INT64 => {
-                    let [ptr] = args(spec, at)?;
-                    i += 2;
-                    leaf(out.int(env.int64(ptr).ok_or_else(bad_buffer)?))
-                }
-                ERL_DRV_UINT64 => {
-                    let [ptr] = args(spec, at)?;
-                    i += 2;
-                    leaf(out.uint(env.uint64(ptr).ok_or_else(bad_buffer)?))
-                }
-                ERL_DRV_PORT => {
-                    let [port] = args(spec, at)?;
-                    i += 2;
-                    leaf(out.port(env.port(port).ok_or(SpecError::BadPort { at })?))
-                }
-                ERL_DRV_PID => {
-                    let [pid] = args(spec, at)?;
-                    i += 2;
-                    leaf(out.pid(env.pid(pid).ok_or(SpecError::BadPid { at })?))
-                }
-                ERL_DRV_FLOAT => {
-                    let [ptr] = args(spec, at)?;
-                    i += 2;
-                    let f = env.float(ptr).ok_or_else(bad_buffer)?;
-                    if !f.is_finite() {
-                        return Err(SpecError::NonFiniteFloat { at });
-                    }
-                    leaf(out.float(f))
-                }
-                ERL_DRV_BINARY => {
-                    let [bin, len, offset] = args(spec, at)?;
-                    i += 4;
-                    let (len, offset) = (len as usize, offset as usize);
-                    let bytes = env
-                        .binary(bin, len, offset)
-                        .ok_or(SpecError::BadBinary { at })?;
-                    leaf(if len <= INLINE_BINARY_LIMIT {
-                        out.binary(bytes)
-                    } else {
-                        let shared = env
-                            .shared_binary(bin, len, offset)
-                            .ok_or(SpecError::BadBinary { at })?;
-                        out.term(Term::Binary(shared))
-                    })
-                }
-                ERL_DRV_BUF2BINARY => {
-                    let [ptr, len] = args(spec, at)?;
-                    i += 3;
-                    leaf(match (ptr, len as usize) {
-                        (_, 0) => out.binary(&[]),
-                        (0, _) => return Err(bad_buffer()),
-                        (ptr, len) => out.binary(env.bytes(ptr, len).ok_or_else(bad_buffer)?),
-                    })
-                }
-                ERL_DRV_STRING | ERL_DRV_STRING_CONS => {
-                    let [ptr, len] = args(spec, at)?;
-                    i += 3;
-                    let len = c_int_len(len).ok_or_else(bad_buffer)?;
-                    if ptr == 0 {
-                        return Err(bad_buffer());
-                    }
-                    let tail = if tag == ERL_DRV_STRING_CONS {
-                        Some(stack.pop().ok_or(SpecError::StackUnderflow { at, tag })?)
-                    } else {
-                        None
-                    };
-                    let chars = match len {
-                        0 => &[][..],
-                        _ => env.bytes(ptr, len).ok_or_else(bad_buffer)?,
-                    };
-                    match (tail, chars.is_empty()) {
-                        // No characters: the tail itself, or [].
-                        (Some(tail), true) => tail,
-                        (None, true) => leaf(out.nil()),
-                        (Some(tail), false) => Entry {
-                            at: out.string(chars, tail.at),
-                            depth: tail.depth,
-                        },
-                        (None, false) => {
-                            let nil = out.nil();
-                            leaf(out.string(chars, nil))
-                        }
-                    }
-                }
-                ERL_DRV_TUPLE => {
-                    let [count] = args(spec, at)?;
-                    i += 2;
-                    let (from, depth) = stack.take(c_int_count(count, 0, at)?, tag, at)?;
-                    let entry = Entry {
-                        at: out.tuple(stack.offsets(from)),
-                        depth,
-                    };
-                    stack.len = from;
-                    entry
-                }
-                ERL_DRV_LIST => {
-                    let [count] = args(spec, at)?;
-                    i += 2;
-                    let (from, depth) = stack.take(c_int_count(count, 1, at)?, tag, at)?;
-                    let tail = stack.pop().expect("a list takes at least one term");
-                    let at = if stack.len == from {
-                        // No heads: the tail itself.
-                        tail.at
-                    } else {
-                        out.list(stack.offsets(from), tail.at)
-                    };
-                    stack.len = from;
-                    Entry { at, depth }
-                }
-                ERL_DRV_MAP => {
-                    let [count] = args(spec, at)?;
-                    i += 2;
-                    let pairs = c_int_count(count, 0, at)?;
-                    let (from, depth) = stack.take(2 * pairs, tag, at)?;
-                    if out.too_large() {
-                        return Err(SpecError::TooLarge);
-                    }
-                    let view = |e: &Entry| out.view(e.at).to_term();
-                    let pairs = stack.entries[from..stack.len]
-                        .chunks_exact(2)
-                        .map(|kv| (view(&kv[0]), view(&kv[1])))
-                        .collect();
-                    // Keep going: any other error of the spec takes precedence.
-                    let map = Term::map(pairs).unwrap_or_else(|| {
-                        deferred.get_or_insert(SpecError::DuplicateMapKey { at });
-                        Term::Map(Vec::new())
-                    });
-                    stack.len = from;
-                    Entry {
-                        at: out.term(map),
-                        depth,
-                    }
-                }
-                ERL_DRV_EXT2TERM => {
-                    let [ptr, len] = args(spec, at)?;
-                    i += 3;
-                    let len = len as i64;
-                    if ptr == 0 || len <= 0 {
-                        return Err(bad_buffer());
-                    }
-                    let buf = env.bytes(ptr, len as usize).ok_or_else(bad_buffer)?;
-                    let term = match crate::etf::decode(buf) {
-                        Ok(term) => term,
-                        Err(error) => {
-                            let error = SpecError::BadExternalTerm { at, error };
-                            if !error.found_after_receiver_check() {
-                                return Err(error);
-                            }
-                            deferred.get_or_insert(error);
-                            Term::List(Vec::new())
-                        }
-                    };
-                    let depth = term.nesting_depth();
-                    if depth > MAX_NESTING {
-                        return Err(SpecError::TooDeep { at });
-                    }
-                    Entry {
-                        at: out.term(term),
-                        depth: depth as u32,
-                    }
-                }
-                _ => return Err(SpecError::UnknownTag { at, tag }),
-            };
-            stack.push(entry);
-        }
-        let [root] = stack.entries[..stack.len] else {
-            return Err(SpecError::NotOneTerm { terms: stack.len });
-        };
-        if out.too_large() {
-            return Err(SpecError::TooLarge);
-        }
-        if let Some(error) = deferred {
-            return Err(error);
-        }
-        Ok(out.finish(root.at))
+        build_flat(capacity_for(spec.len()), |out| interpret(spec, env, out))
+            .map_err(|e| e.unwrap_or(SpecError::TooLarge))
     }
+}
+
+/// The interpreter: writes the records of the spec's term to `out`, and gives the offset of
+/// its root.
+#[inline(always)]
+fn interpret<E: SpecEnv + ?Sized>(
+    spec: &[TermData],
+    env: &E,
+    out: &mut FlatWriter<'_>,
+) -> Result<Offset, Stop<SpecError>> {
+    /// One run over a writer of its own (kept in registers), taken up by `out` if it succeeds.
+    #[inline(always)]
+    fn run<E: SpecEnv + ?Sized, const EXACT_DEPTH: bool>(
+        spec: &[TermData],
+        env: &E,
+        out: &mut FlatWriter<'_>,
+    ) -> Result<Offset, Stop<Halt>> {
+        let mut local = out.local();
+        let root = interpret_in::<E, EXACT_DEPTH>(spec, env, &mut local)?;
+        let end = local.end();
+        out.resume(end);
+        Ok(root)
+    }
+    let halt = match run::<E, false>(spec, env, out) {
+        Err(Stop::Failed(Halt::Deep)) => {
+            out.restart();
+            run::<E, true>(spec, env, out)
+        }
+        other => other,
+    };
+    halt.map_err(|stop| match stop {
+        Stop::Full(full) => Stop::Full(full),
+        Stop::Failed(Halt::Spec(e)) => Stop::Failed(e),
+        Stop::Failed(Halt::Deep) => unreachable!("exact depths never halt for depth"),
+    })
+}
+
+/// One run of [`interpret`].
+#[inline(always)]
+fn interpret_in<E: SpecEnv + ?Sized, const EXACT_DEPTH: bool>(
+    spec: &[TermData],
+    env: &E,
+    out: &mut FlatWriter<'_>,
+) -> Result<Offset, Stop<Halt>> {
+    // The terms built so far: at most one per tag, so at most one per spec word. A plain
+    // slice on the stack for the usual small spec (no spilled/inline checks per access).
+    let mut small = [Entry::default(); SMALL_SPEC];
+    let mut large = Vec::new();
+    let mut stack = Stack::<EXACT_DEPTH> {
+        entries: if spec.len() <= SMALL_SPEC {
+            &mut small[..]
+        } else {
+            large.resize(spec.len(), Entry::default());
+            &mut large[..]
+        },
+        len: 0,
+        budget: 0,
+    };
+    // An error the runtime finds only while building: reported if nothing else is wrong.
+    let mut deferred = None;
+    let mut i = 0;
+    while let Some(&tag) = spec.get(i) {
+        let at = i;
+        let bad_buffer = || SpecError::BadBuffer { at };
+        let entry = match tag {
+            ERL_DRV_NIL => {
+                i += 1;
+                leaf(out.nil()?)
+            }
+            ERL_DRV_ATOM => {
+                let [atom] = args(spec, at)?;
+                i += 2;
+                leaf(out.atom(env.atom(atom).ok_or(SpecError::BadAtom { at })?)?)
+            }
+            ERL_DRV_INT => {
+                let [v] = args(spec, at)?;
+                i += 2;
+                leaf(out.int(v as i64)?)
+            }
+            ERL_DRV_UINT => {
+                let [v] = args(spec, at)?;
+                i += 2;
+                leaf(out.uint(crate::word_to_u64(v))?)
+            }
+            ERL_DRV_INT64 => {
+                let [ptr] = args(spec, at)?;
+                i += 2;
+                leaf(out.int(env.int64(ptr).ok_or_else(bad_buffer)?)?)
+            }
+            ERL_DRV_UINT64 => {
+                let [ptr] = args(spec, at)?;
+                i += 2;
+                leaf(out.uint(env.uint64(ptr).ok_or_else(bad_buffer)?)?)
+            }
+            ERL_DRV_PORT => {
+                let [port] = args(spec, at)?;
+                i += 2;
+                leaf(out.port(env.port(port).ok_or(SpecError::BadPort { at })?)?)
+            }
+            ERL_DRV_PID => {
+                let [pid] = args(spec, at)?;
+                i += 2;
+                leaf(out.pid(env.pid(pid).ok_or(SpecError::BadPid { at })?)?)
+            }
+            ERL_DRV_FLOAT => {
+                let [ptr] = args(spec, at)?;
+                i += 2;
+                let f = env.float(ptr).ok_or_else(bad_buffer)?;
+                if !f.is_finite() {
+                    return Err(SpecError::NonFiniteFloat { at }.into());
+                }
+                leaf(out.float(f)?)
+            }
+            ERL_DRV_BINARY => {
+                let [bin, len, offset] = args(spec, at)?;
+                i += 4;
+                let (len, offset) = (len as usize, offset as usize);
+                let bytes = env
+                    .binary(bin, len, offset)
+                    .ok_or(SpecError::BadBinary { at })?;
+                leaf(if len <= INLINE_BINARY_LIMIT {
+                    out.binary(bytes)?
+                } else {
+                    let shared = env
+                        .shared_binary(bin, len, offset)
+                        .ok_or(SpecError::BadBinary { at })?;
+                    out.term(Term::Binary(shared))?
+                })
+            }
+            ERL_DRV_BUF2BINARY => {
+                let [ptr, len] = args(spec, at)?;
+                i += 3;
+                leaf(match (ptr, len as usize) {
+                    (_, 0) => out.binary(&[])?,
+                    (0, _) => return Err(bad_buffer().into()),
+                    (ptr, len) => out.binary(env.bytes(ptr, len).ok_or_else(bad_buffer)?)?,
+                })
+            }
+            ERL_DRV_STRING | ERL_DRV_STRING_CONS => {
+                let [ptr, len] = args(spec, at)?;
+                i += 3;
+                let len = c_int_len(len).ok_or_else(bad_buffer)?;
+                if ptr == 0 {
+                    return Err(bad_buffer().into());
+                }
+                let tail = if tag == ERL_DRV_STRING_CONS {
+                    Some(stack.pop().ok_or(SpecError::StackUnderflow { at, tag })?)
+                } else {
+                    None
+                };
+                let chars = match len {
+                    0 => &[][..],
+                    _ => env.bytes(ptr, len).ok_or_else(bad_buffer)?,
+                };
+                match (tail, chars.is_empty()) {
+                    // No characters: the tail itself, or [].
+                    (Some(tail), true) => tail,
+                    (None, true) => leaf(out.nil()?),
+                    (Some(tail), false) => Entry {
+                        at: out.string(chars, tail.at)?,
+                        depth: tail.depth,
+                    },
+                    (None, false) => {
+                        let nil = out.nil()?;
+                        leaf(out.string(chars, nil)?)
+                    }
+                }
+            }
+            ERL_DRV_TUPLE => {
+                let [count] = args(spec, at)?;
+                i += 2;
+                let (from, depth) = stack.take(c_int_count(count, 0, at)?, tag, at)?;
+                let entry = Entry {
+                    at: out.tuple(stack.offsets(from))?,
+                    depth,
+                };
+                stack.len = from;
+                entry
+            }
+            ERL_DRV_LIST => {
+                let [count] = args(spec, at)?;
+                i += 2;
+                let (from, depth) = stack.take(c_int_count(count, 1, at)?, tag, at)?;
+                let tail = stack.pop().expect("a list takes at least one term");
+                let at = if stack.len == from {
+                    // No heads: the tail itself.
+                    tail.at
+                } else {
+                    out.list(stack.offsets(from), tail.at)?
+                };
+                stack.len = from;
+                Entry { at, depth }
+            }
+            ERL_DRV_MAP => {
+                let [count] = args(spec, at)?;
+                i += 2;
+                let pairs = c_int_count(count, 0, at)?;
+                let (from, depth) = stack.take(2 * pairs, tag, at)?;
+                let records = out.records();
+                let view = |e: &Entry| records.view(e.at).to_term();
+                let pairs = stack.entries[from..stack.len]
+                    .chunks_exact(2)
+                    .map(|kv| (view(&kv[0]), view(&kv[1])))
+                    .collect();
+                // Keep going: any other error of the spec takes precedence.
+                let map = Term::map(pairs).unwrap_or_else(|| {
+                    deferred.get_or_insert(SpecError::DuplicateMapKey { at });
+                    Term::Map(Vec::new())
+                });
+                stack.len = from;
+                Entry {
+                    at: out.term(map)?,
+                    depth,
+                }
+            }
+            ERL_DRV_EXT2TERM => {
+                let [ptr, len] = args(spec, at)?;
+                i += 3;
+                let len = len as i64;
+                if ptr == 0 || len <= 0 {
+                    return Err(bad_buffer().into());
+                }
+                let buf = env.bytes(ptr, len as usize).ok_or_else(bad_buffer)?;
+                let term = match crate::etf::decode(buf) {
+                    Ok(term) => term,
+                    Err(error) => {
+                        let error = SpecError::BadExternalTerm { at, error };
+                        if !error.found_after_receiver_check() {
+                            return Err(error.into());
+                        }
+                        deferred.get_or_insert(error);
+                        Term::List(Vec::new())
+                    }
+                };
+                let depth = term.nesting_depth();
+                if depth > MAX_NESTING {
+                    return Err(SpecError::TooDeep { at }.into());
+                }
+                stack.nests(depth)?;
+                Entry {
+                    at: out.term(term)?,
+                    depth: depth as u32,
+                }
+            }
+            _ => return Err(SpecError::UnknownTag { at, tag }.into()),
+        };
+        stack.push(entry);
+    }
+    let [root] = stack.entries[..stack.len] else {
+        return Err(SpecError::NotOneTerm { terms: stack.len }.into());
+    };
+    if let Some(error) = deferred {
+        return Err(error.into());
+    }
+    Ok(root.at)
 }

@@ -677,3 +677,43 @@ proptest! {
         drv_term::fuzz::spec_one(&data);
     }
 }
+
+/// Terms larger than the interpreter's first guess at their size (built again in a larger
+/// buffer), and nesting up to and past the limit, with and without external terms inside.
+#[test]
+fn buffer_growth_and_the_nesting_limit() {
+    let bin50 = format!("<<{}>>", vec!["7"; 50].join(","));
+    // 4 words, 55 bytes of records: more than the guess.
+    check(&[ERL_DRV_BINARY, BIN, 50, 0], Ok(&bin50));
+    let mut twenty: Vec<TermData> = std::iter::repeat_n([ERL_DRV_BINARY, BIN, 50, 0], 20)
+        .flatten()
+        .collect();
+    twenty.extend([ERL_DRV_NIL, ERL_DRV_LIST, 21]);
+    check(
+        &twenty,
+        Ok(&format!("[{}]", vec![bin50.as_str(); 20].join(","))),
+    );
+
+    // `n` one-element tuples around `inner` (its spec and its text).
+    let wrapped = |inner: &[TermData], text: &str, n: usize| {
+        let mut spec = inner.to_vec();
+        spec.extend(std::iter::repeat_n([ERL_DRV_TUPLE, 1], n).flatten());
+        (spec, format!("{}{text}{}", "{".repeat(n), "}".repeat(n)))
+    };
+    let limit = drv_term::MAX_NESTING;
+    // [] is 1 deep, {ok,[1,2]} 3 deep.
+    let ext = [ERL_DRV_EXT2TERM, EXT, 13];
+    let cases = [
+        (wrapped(&[ERL_DRV_NIL], "[]", limit - 1), Ok(())),
+        (wrapped(&[ERL_DRV_NIL], "[]", limit), Err(())),
+        (wrapped(&ext, "{ok,[1,2]}", limit - 3), Ok(())),
+        (wrapped(&ext, "{ok,[1,2]}", limit - 2), Err(())),
+    ];
+    for ((spec, text), fits) in cases {
+        let expected = match fits {
+            Ok(()) => Ok(text.as_str()),
+            Err(()) => Err(SpecError::TooDeep { at: spec.len() - 2 }),
+        };
+        check(&spec, expected);
+    }
+}
