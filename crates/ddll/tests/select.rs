@@ -6,11 +6,9 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use ddll::{Process, Runtime, Term, UnloadOptions};
+use ddll::{Term, UnloadOptions};
 
 /// select_drv counts `stop_select` calls in static variables, shared by every runtime of this
 /// process that loads the same library: the tests run one at a time.
@@ -20,67 +18,20 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-struct Fixture {
-    rt: Runtime,
-    me: Arc<Process>,
+use support::{text, Fixture};
+
+/// `stop_select` calls so far (all ports of the library).
+fn stops(fx: &Fixture, port: &ddll::Port) -> u64 {
+    let reply = fx.control(port, 7, "");
+    reply
+        .strip_prefix("stops ")
+        .and_then(|n| n.parse().ok())
+        .expect("stops N")
 }
 
-impl Fixture {
-    fn new(dir: &std::path::Path) -> Fixture {
-        let rt = Runtime::new().expect("runtime");
-        let me = rt.spawn(Some("test"));
-        rt.try_load(
-            me.pid(),
-            &dir.to_string_lossy(),
-            "select_drv",
-            Default::default(),
-        )
-        .unwrap_or_else(|e| panic!("select_drv loads from {}: {e:?}", dir.display()));
-        Fixture { rt, me }
-    }
-
-    fn open(&self, command: &str) -> ddll::Port {
-        self.rt
-            .open_port(self.me.pid(), command, Default::default())
-            .expect("port opens")
-    }
-
-    fn control(&self, port: &ddll::Port, op: u32, data: &str) -> String {
-        let data = Term::Binary(Bytes::copy_from_slice(data.as_bytes()));
-        let reply = self
-            .rt
-            .port_control(self.me.pid(), port, op, &data)
-            .expect("control succeeds");
-        text(&reply).expect("a text reply")
-    }
-
-    /// The next message within `ms`.
-    fn message(&self, ms: u64) -> Option<Term> {
-        self.me.receive(Some(Duration::from_millis(ms)))
-    }
-
-    /// `stop_select` calls so far (all ports of the library).
-    fn stops(&self, port: &ddll::Port) -> u64 {
-        let reply = self.control(port, 7, "");
-        reply
-            .strip_prefix("stops ")
-            .and_then(|n| n.parse().ok())
-            .expect("stops N")
-    }
-}
-
-fn text(term: &Term) -> Option<String> {
-    match term {
-        Term::List(items) => items
-            .iter()
-            .map(|t| match t {
-                Term::Int(b) => u8::try_from(*b).ok().map(char::from),
-                _ => None,
-            })
-            .collect(),
-        Term::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        _ => None,
-    }
+/// A runtime with select_drv loaded from `dir`.
+fn fixture(dir: &std::path::Path) -> Fixture {
+    Fixture::new(dir, 1, &["select_drv"])
 }
 
 /// `{Port, {data, Text}}`'s text.
@@ -103,7 +54,7 @@ fn is_open(fd: i32) -> bool {
 fn a_deselect_while_the_poll_thread_has_the_event_in_hand_is_never_delivered() {
     let _serial = serial();
     for dir in support::driver_dirs() {
-        let fx = Fixture::new(&dir);
+        let fx = fixture(&dir);
         let port = fx.open("select_drv read");
         for round in 0..40 {
             // Writes (the poller reports the pipe at once and the poll thread waits for the
@@ -127,9 +78,9 @@ fn a_deselect_while_the_poll_thread_has_the_event_in_hand_is_never_delivered() {
 fn a_port_closed_while_reported_gets_no_more_events_and_releases_in_stop() {
     let _serial = serial();
     for dir in support::driver_dirs() {
-        let fx = Fixture::new(&dir);
+        let fx = fixture(&dir);
         let witness = fx.open("select_drv");
-        let before = fx.stops(&witness);
+        let before = stops(&fx, &witness);
         let rounds = 60;
         for _ in 0..rounds {
             let port = fx.open("select_drv read");
@@ -157,7 +108,7 @@ fn a_port_closed_while_reported_gets_no_more_events_and_releases_in_stop() {
         }
         assert_eq!(closed.len(), rounds);
         // Each stop released both ends: two stop_select calls per port.
-        assert_eq!(fx.stops(&witness) - before, 2 * rounds as u64);
+        assert_eq!(stops(&fx, &witness) - before, 2 * rounds as u64);
     }
 }
 
@@ -165,14 +116,14 @@ fn a_port_closed_while_reported_gets_no_more_events_and_releases_in_stop() {
 fn stop_select_waits_for_a_ready_input_running_on_the_descriptor() {
     let _serial = serial();
     for dir in support::driver_dirs() {
-        let fx = Fixture::new(&dir);
+        let fx = fixture(&dir);
         // select_drv uses port-level locking: B's callbacks run while A's ready_input does.
         let a = fx.open("select_drv read keep");
         let b = fx.open("select_drv");
         let fd: i32 = fx.control(&a, 24, "").parse().expect("fd");
         assert_eq!(fx.control(&a, 14, ""), "ok");
         assert_eq!(fx.control(&a, 20, "400"), "ok");
-        let before = fx.stops(&b);
+        let before = stops(&fx, &b);
         assert_eq!(fx.control(&a, 1, "slow"), "wrote 4");
         // A's ready_input is now sleeping on the poll thread, before its read.
         std::thread::sleep(Duration::from_millis(100));
@@ -186,10 +137,14 @@ fn stop_select_waits_for_a_ready_input_running_on_the_descriptor() {
             "the read found its pipe open"
         );
         let deadline = Instant::now() + Duration::from_secs(5);
-        while fx.stops(&b) == before && Instant::now() < deadline {
+        while stops(&fx, &b) == before && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(fx.stops(&b), before + 1, "stop_select ran once, afterwards");
+        assert_eq!(
+            stops(&fx, &b),
+            before + 1,
+            "stop_select ran once, afterwards"
+        );
         assert!(!is_open(fd), "stop_select closed it");
     }
 }
@@ -198,7 +153,7 @@ fn stop_select_waits_for_a_ready_input_running_on_the_descriptor() {
 fn an_unload_waits_for_a_pending_stop_select() {
     let _serial = serial();
     for dir in support::driver_dirs() {
-        let fx = Fixture::new(&dir);
+        let fx = fixture(&dir);
         let a = fx.open("select_drv read keep");
         let b = fx.open("select_drv");
         let fd: i32 = fx.control(&a, 24, "").parse().expect("fd");

@@ -5,11 +5,9 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use ddll::{Process, Runtime, RuntimeOptions, Term};
+use ddll::{Runtime, RuntimeOptions, Term};
 
 /// async_drv counts jobs in static variables, shared by every runtime of this process that
 /// loads the same library: tests that read the counts run one at a time.
@@ -19,88 +17,43 @@ fn counts_lock() -> std::sync::MutexGuard<'static, ()> {
     ASYNC_COUNTS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-struct Fixture {
-    rt: Runtime,
-    me: Arc<Process>,
+use support::{text, Fixture};
+
+/// The next `{Port, {data, Text}}` within `ms`, skipping exit messages.
+fn data(fx: &Fixture, ms: u64) -> Option<(ddll::Port, String)> {
+    let is_data = |t: &Term| matches!(t, Term::Tuple(items) if items.len() == 2 && matches!(items[0], Term::Port(_)));
+    let message = fx
+        .me
+        .receive_matching(Some(Duration::from_millis(ms)), is_data)?;
+    let Term::Tuple(items) = message else {
+        unreachable!("matched a tuple")
+    };
+    let (Term::Port(port), Term::Tuple(data)) = (&items[0], &items[1]) else {
+        panic!("not a data message: {items:?}");
+    };
+    Some((*port, text(&data[1]).expect("text data")))
 }
 
-impl Fixture {
-    fn new(dir: &std::path::Path, async_threads: usize, drivers: &[&str]) -> Fixture {
-        let rt = Runtime::with_options(".", RuntimeOptions { async_threads }).expect("runtime");
-        let me = rt.spawn(Some("test"));
-        for driver in drivers {
-            rt.try_load(me.pid(), &dir.to_string_lossy(), driver, Default::default())
-                .unwrap_or_else(|e| panic!("{driver} loads from {}: {e:?}", dir.display()));
-        }
-        Fixture { rt, me }
-    }
-
-    fn open(&self, command: &str) -> ddll::Port {
-        self.rt
-            .open_port(self.me.pid(), command, Default::default())
-            .expect("port opens")
-    }
-
-    /// `port_control` with text data; the text reply.
-    fn control(&self, port: &ddll::Port, op: u32, data: &str) -> String {
-        let data = Term::Binary(Bytes::copy_from_slice(data.as_bytes()));
-        let reply = self
-            .rt
-            .port_control(self.me.pid(), port, op, &data)
-            .expect("control succeeds");
-        text(&reply).expect("a text reply")
-    }
-
-    /// The next `{Port, {data, Text}}` within `ms`, skipping exit messages.
-    fn data(&self, ms: u64) -> Option<(ddll::Port, String)> {
-        let is_data = |t: &Term| matches!(t, Term::Tuple(items) if items.len() == 2 && matches!(items[0], Term::Port(_)));
-        let message = self
-            .me
-            .receive_matching(Some(Duration::from_millis(ms)), is_data)?;
-        let Term::Tuple(items) = message else {
-            unreachable!("matched a tuple")
-        };
-        let (Term::Port(port), Term::Tuple(data)) = (&items[0], &items[1]) else {
-            panic!("not a data message: {items:?}");
-        };
-        Some((*port, text(&data[1]).expect("text data")))
-    }
-
-    /// Driver-wide job counts of async_drv: (submitted, invoked, readied, freed, ended, twice).
-    fn job_counts(&self, port: &ddll::Port) -> [u64; 6] {
-        let reply = self.control(port, 4, "");
-        let numbers: Vec<u64> = reply
-            .split(' ')
-            .map(|n| n.parse().expect("a count"))
-            .collect();
-        numbers.try_into().expect("six counts")
-    }
-
-    /// Waits until every submitted job has ended, then returns the counts since `base` (the
-    /// counts are the library's, which earlier tests may have loaded already).
-    fn settled_counts(&self, port: &ddll::Port, base: [u64; 6]) -> [u64; 6] {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let counts = self.job_counts(port);
-            if counts[0] == counts[4] || Instant::now() > deadline {
-                return std::array::from_fn(|i| counts[i] - base[i]);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+/// Driver-wide job counts of async_drv: (submitted, invoked, readied, freed, ended, twice).
+fn job_counts(fx: &Fixture, port: &ddll::Port) -> [u64; 6] {
+    let reply = fx.control(port, 4, "");
+    let numbers: Vec<u64> = reply
+        .split(' ')
+        .map(|n| n.parse().expect("a count"))
+        .collect();
+    numbers.try_into().expect("six counts")
 }
 
-fn text(term: &Term) -> Option<String> {
-    match term {
-        Term::List(items) => items
-            .iter()
-            .map(|t| match t {
-                Term::Int(b) => u8::try_from(*b).ok().map(char::from),
-                _ => None,
-            })
-            .collect(),
-        Term::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        _ => None,
+/// Waits until every submitted job has ended, then returns the counts since `base` (the
+/// counts are the library's, which earlier tests may have loaded already).
+fn settled_counts(fx: &Fixture, port: &ddll::Port, base: [u64; 6]) -> [u64; 6] {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let counts = job_counts(fx, port);
+        if counts[0] == counts[4] || Instant::now() > deadline {
+            return std::array::from_fn(|i| counts[i] - base[i]);
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -132,7 +85,7 @@ fn read_timer_reports_what_is_left_never_more_than_set() {
         let left: u64 = reply.strip_prefix("0 ").expect("RC 0").parse().expect("ms");
         assert!(left > 1 << 40, "{left} ms left");
         assert_eq!(fx.control(&port, 2, ""), "0");
-        assert_eq!(fx.data(50), None, "cancelled timers never fire");
+        assert_eq!(data(&fx, 50), None, "cancelled timers never fire");
     }
 }
 
@@ -155,7 +108,7 @@ fn many_ports_each_time_out_once_and_never_early() {
         }
         let mut got = std::collections::HashMap::new();
         while got.len() < expected.len() {
-            let (port, text) = fx.data(5_000).expect("every armed timer fires");
+            let (port, text) = data(&fx, 5_000).expect("every armed timer fires");
             let (at, delay) = armed_at[&port];
             assert!(
                 at.elapsed() >= Duration::from_millis(delay),
@@ -164,7 +117,7 @@ fn many_ports_each_time_out_once_and_never_early() {
             assert!(got.insert(port, text).is_none(), "{port:?} timed out twice");
         }
         assert_eq!(got, expected);
-        assert_eq!(fx.data(100), None, "no further timeouts");
+        assert_eq!(data(&fx, 100), None, "no further timeouts");
     }
 }
 
@@ -183,11 +136,14 @@ fn a_timer_replaced_or_cancelled_as_it_expires_never_fires() {
             }
             assert_eq!(fx.control(&port, 8, "0"), "0 0", "round {round}");
         }
-        assert_eq!(fx.data(50), None);
+        assert_eq!(data(&fx, 50), None);
         assert_eq!(fx.control(&port, 5, ""), "0", "no timeout ran");
         // The last 0 ms timer was cancelled too; a fresh one still works.
         assert_eq!(fx.control(&port, 1, "0"), "0");
-        assert_eq!(fx.data(5_000).map(|(_, t)| t).as_deref(), Some("timeout 1"));
+        assert_eq!(
+            data(&fx, 5_000).map(|(_, t)| t).as_deref(),
+            Some("timeout 1")
+        );
     }
 }
 
@@ -203,7 +159,7 @@ fn closing_ports_cancels_their_timers_and_releases_the_driver() {
         for port in &ports {
             fx.rt.port_close(fx.me.pid(), port).expect("closes");
         }
-        assert_eq!(fx.data(60), None, "a closed port's timer never fires");
+        assert_eq!(data(&fx, 60), None, "a closed port's timer never fires");
         fx.rt
             .try_unload(fx.me.pid(), "timer_drv", Default::default())
             .expect("unloads");
@@ -222,11 +178,11 @@ fn async_round_trips_on_pools_of_several_sizes() {
         for (threads, kind) in [(0, "ran"), (1, "queued"), (4, "queued")] {
             let fx = Fixture::new(&dir, threads, &["async_drv"]);
             let port = fx.open("async_drv");
-            let base = fx.job_counts(&port);
+            let base = job_counts(&fx, &port);
             assert_eq!(fx.control(&port, 8, ""), threads.to_string());
             assert_eq!(fx.control(&port, 1, "hello"), kind);
             assert_eq!(
-                fx.data(5_000).map(|(_, t)| t).as_deref(),
+                data(&fx, 5_000).map(|(_, t)| t).as_deref(),
                 Some("done:olleh")
             );
             let reply = fx.control(&port, 2, "keyed");
@@ -235,11 +191,11 @@ fn async_round_trips_on_pools_of_several_sizes() {
             let queue: usize = queue.parse().expect("a queue index");
             assert!(queue < threads.max(1), "queue {queue} of {threads}");
             assert_eq!(
-                fx.data(5_000).map(|(_, t)| t).as_deref(),
+                data(&fx, 5_000).map(|(_, t)| t).as_deref(),
                 Some("done:deyek")
             );
             assert_eq!(
-                fx.settled_counts(&port, base),
+                settled_counts(&fx, &port, base),
                 [2, 2, 2, 0, 2, 0],
                 "{threads} threads"
             );
@@ -253,17 +209,17 @@ fn async_blast_over_many_ports_ends_every_job_once_and_keeps_key_order() {
     for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir, 4, &["async_drv"]);
         let ports: Vec<ddll::Port> = (0..12).map(|_| fx.open("async_drv")).collect();
-        let base = fx.job_counts(&ports[0]);
+        let base = job_counts(&fx, &ports[0]);
         for port in &ports {
             assert_eq!(fx.control(port, 6, "800"), "ok");
         }
         for _ in &ports {
-            let (_, text) = fx.data(20_000).expect("every blast completes");
+            let (_, text) = data(&fx, 20_000).expect("every blast completes");
             assert_eq!(text, "blast 800 disorder 0");
         }
         let jobs = 12 * 800;
         assert_eq!(
-            fx.settled_counts(&ports[0], base),
+            settled_counts(&fx, &ports[0], base),
             [jobs, jobs, jobs, 0, jobs, 0],
             "submitted invoked readied freed ended twice"
         );
@@ -276,7 +232,7 @@ fn jobs_outliving_their_ports_are_freed_exactly_once() {
     for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir, 2, &["async_drv"]);
         let observer = fx.open("async_drv");
-        let base = fx.job_counts(&observer);
+        let base = job_counts(&fx, &observer);
         for _ in 0..8 {
             let port = fx.open("async_drv");
             // A slow job ahead of a backlog, then the port goes.
@@ -284,13 +240,18 @@ fn jobs_outliving_their_ports_are_freed_exactly_once() {
             assert_eq!(fx.control(&port, 6, "200"), "ok");
             fx.rt.port_close(fx.me.pid(), &port).expect("closes");
         }
-        let [submitted, invoked, readied, freed, ended, twice] = fx.settled_counts(&observer, base);
+        let [submitted, invoked, readied, freed, ended, twice] =
+            settled_counts(&fx, &observer, base);
         assert_eq!(submitted, 8 * 201);
         assert_eq!(invoked, submitted, "every job ran");
         assert_eq!(readied + freed, submitted, "each ended through one path");
         assert!(freed > 0, "closed ports' jobs reach async_free");
         assert_eq!((ended, twice), (submitted, 0));
-        assert_eq!(fx.data(50), None, "no ready_async output for a closed port");
+        assert_eq!(
+            data(&fx, 50),
+            None,
+            "no ready_async output for a closed port"
+        );
     }
 }
 
@@ -300,18 +261,21 @@ fn async_cancel_withdraws_only_a_job_not_started() {
     for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir, 1, &["async_drv"]);
         let port = fx.open("async_drv");
-        let base = fx.job_counts(&port);
+        let base = job_counts(&fx, &port);
         // A 200 ms job holds the port's thread; the quick job behind it is withdrawn once.
         assert_eq!(fx.control(&port, 7, ""), "1 0 0");
-        assert_eq!(fx.data(5_000).map(|(_, t)| t).as_deref(), Some("slept 200"));
-        let [submitted, invoked, readied, freed, ended, twice] = fx.settled_counts(&port, base);
+        assert_eq!(
+            data(&fx, 5_000).map(|(_, t)| t).as_deref(),
+            Some("slept 200")
+        );
+        let [submitted, invoked, readied, freed, ended, twice] = settled_counts(&fx, &port, base);
         assert_eq!(
             [submitted, invoked, readied, freed, ended, twice],
             [2, 1, 1, 1, 2, 0],
             "the cancelled job was freed, never invoked"
         );
         assert_eq!(
-            fx.data(50),
+            data(&fx, 50),
             None,
             "the cancelled job never reaches ready_async"
         );

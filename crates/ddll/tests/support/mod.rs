@@ -126,3 +126,61 @@ pub fn driver_dirs() -> Vec<PathBuf> {
         .flatten()
         .collect()
 }
+
+/// A runtime with one process, `test`, that has loaded example drivers: what the tests that
+/// drive a port through `port_control` share.
+pub struct Fixture {
+    pub rt: ddll::Runtime,
+    pub me: std::sync::Arc<ddll::Process>,
+}
+
+impl Fixture {
+    /// A runtime of `async_threads` async threads, with `drivers` loaded from `dir`.
+    pub fn new(dir: &Path, async_threads: usize, drivers: &[&str]) -> Fixture {
+        let options = ddll::RuntimeOptions { async_threads };
+        let rt = ddll::Runtime::with_options(".", options).expect("runtime");
+        let me = rt.spawn(Some("test"));
+        for driver in drivers {
+            rt.try_load(me.pid(), &dir.to_string_lossy(), driver, Default::default())
+                .unwrap_or_else(|e| panic!("{driver} loads from {}: {e:?}", dir.display()));
+        }
+        Fixture { rt, me }
+    }
+
+    /// Opens `command` (`"name args"`) as the test process.
+    pub fn open(&self, command: &str) -> ddll::Port {
+        self.rt
+            .open_port(self.me.pid(), command, Default::default())
+            .expect("port opens")
+    }
+
+    /// `port_control` with text data; the text reply.
+    pub fn control(&self, port: &ddll::Port, op: u32, data: &str) -> String {
+        let data = ddll::Term::Binary(bytes::Bytes::copy_from_slice(data.as_bytes()));
+        let reply = self
+            .rt
+            .port_control(self.me.pid(), port, op, &data)
+            .expect("control succeeds");
+        text(&reply).expect("a text reply")
+    }
+
+    /// The next message within `ms`.
+    pub fn message(&self, ms: u64) -> Option<ddll::Term> {
+        self.me.receive(Some(std::time::Duration::from_millis(ms)))
+    }
+}
+
+/// The text of a string (a list of bytes) or a binary.
+pub fn text(term: &ddll::Term) -> Option<String> {
+    match term {
+        ddll::Term::List(items) => items
+            .iter()
+            .map(|t| match t {
+                ddll::Term::Int(b) => u8::try_from(*b).ok().map(char::from),
+                _ => None,
+            })
+            .collect(),
+        ddll::Term::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
