@@ -31,8 +31,7 @@ type Slot = OnceLock<&'static str>;
 static NAMES: [OnceLock<Box<[Slot]>>; BUCKETS] = [const { OnceLock::new() }; BUCKETS];
 /// Number of atoms whose name slot is filled; an index below it is a valid atom.
 static COUNT: AtomicU32 = AtomicU32::new(0);
-static INDEX: OnceLock<RwLock<HashMap<&'static str, u32, BuildHasherDefault<FxHasher>>>> =
-    OnceLock::new();
+static INDEX: OnceLock<RwLock<NameIndex>> = OnceLock::new();
 
 /// Why an atom could not be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,17 +119,10 @@ impl Atom {
         add(&mut map, name)
     }
 
-    /// `nonode@nohost`, the node of local identifiers: always the table's first atom, so that
-    /// telling a local identifier needs no lookup. (The table is made with it: an `Atom` of
-    /// any other name, or [`crate::local_node`], made it.)
+    /// `nonode@nohost`, the node of local identifiers: always atom 0 (the table is made with
+    /// it), so that making or telling a local identifier needs no lookup, and valid before the
+    /// table exists.
     pub(crate) const LOCAL_NODE: Atom = Atom(0);
-
-    /// The local node's atom, the table made.
-    #[inline]
-    pub(crate) fn local_node() -> Atom {
-        index();
-        Atom::LOCAL_NODE
-    }
 
     /// Interns a Latin-1 name, as `driver_mk_atom` and `ATOM_EXT` do.
     pub fn from_latin1(name: &[u8]) -> Result<Atom, AtomError> {
@@ -147,6 +139,9 @@ impl Atom {
 
     /// The atom's name.
     pub fn as_str(self) -> &'static str {
+        if self == Atom::LOCAL_NODE {
+            return LOCAL_NODE_NAME;
+        }
         let (bucket, offset) = slot_of(self.0);
         NAMES[bucket]
             .get()
@@ -167,7 +162,8 @@ impl Atom {
             return None;
         }
         let ix = u32::try_from(v >> ATOM_TAG_BITS).ok()?;
-        (ix < COUNT.load(Ordering::Acquire)).then_some(Atom(ix))
+        // Atom 0 exists before the table does (see `LOCAL_NODE`).
+        (ix < COUNT.load(Ordering::Acquire).max(1)).then_some(Atom(ix))
     }
 
     /// The table index of this atom (stable for the life of the process).
@@ -178,7 +174,10 @@ impl Atom {
     /// The atom with table index `index`, which an existing atom gave (a flat term stores
     /// atoms by index).
     pub(crate) fn from_index(index: u32) -> Atom {
-        debug_assert!(index < COUNT.load(Ordering::Acquire), "no atom {index}");
+        debug_assert!(
+            index < COUNT.load(Ordering::Acquire).max(1),
+            "no atom {index}"
+        );
         Atom(index)
     }
 }
@@ -229,6 +228,17 @@ impl Hasher for FxHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_local_node_is_atom_zero_before_and_after_the_table_exists() {
+        // Before any other use of the table in this test binary, as far as order allows.
+        assert_eq!(Atom::LOCAL_NODE.as_str(), "nonode@nohost");
+        let td = Atom::LOCAL_NODE.to_term_data();
+        assert_eq!(Atom::from_term_data(td), Some(Atom::LOCAL_NODE));
+        assert_eq!(Atom::new("nonode@nohost"), Atom::LOCAL_NODE);
+        assert_eq!(Atom::new("tcp").as_str(), "tcp");
+        assert_ne!(Atom::new("tcp"), Atom::LOCAL_NODE);
+    }
 
     #[test]
     fn slots_cover_bucket_boundaries() {

@@ -196,7 +196,7 @@ pub(crate) fn build_flat<E>(
             return Err(None);
         }
         let mut buf = vec![0; room];
-        let mut terms = Vec::new();
+        let mut terms = None;
         let mut out = FlatWriter::new(&mut buf, &mut terms);
         match build(&mut out) {
             Ok(root) => {
@@ -220,13 +220,13 @@ pub(crate) struct FlatWriter<'b> {
     end: usize,
     /// The terms kept beside the records (not part of the writer, so that calls that grow the
     /// vector leave the writer's state in registers).
-    terms: &'b mut Vec<Term>,
+    terms: &'b mut KeptTerms,
 }
 
 impl<'b> FlatWriter<'b> {
     /// A writer over `buf` (zeroed, at most 4 GiB), leaving room for the root's offset.
     #[inline]
-    fn new(buf: &'b mut [u8], terms: &'b mut Vec<Term>) -> FlatWriter<'b> {
+    fn new(buf: &'b mut [u8], terms: &'b mut KeptTerms) -> FlatWriter<'b> {
         debug_assert!(buf.len() <= u32::MAX as usize, "offsets are u32");
         FlatWriter {
             buf,
@@ -256,7 +256,7 @@ impl<'b> FlatWriter<'b> {
     #[inline]
     pub(crate) fn restart(&mut self) {
         self.end = ROOT;
-        self.terms.clear();
+        *self.terms = None;
     }
 
     /// Takes up after a [`FlatWriter::local`] copy that stopped at `end`.
@@ -406,10 +406,14 @@ impl<'b> FlatWriter<'b> {
     }
 
     /// A term kept as it is, beside the buffer.
-    #[inline]
+    ///
+    /// Inlined, with the keeping out of line: a call that took the writer would keep its
+    /// cursor in memory for the whole interpreter loop.
+    #[inline(always)]
     pub(crate) fn term(&mut self, term: Term) -> Result<Offset, Full> {
-        let at = self.head(tag::TERM, self.terms.len(), 0)?.0;
-        self.terms.push(term);
+        let index = self.terms.as_ref().map_or(0, |terms| terms.len());
+        let at = self.head(tag::TERM, index, 0)?.0;
+        keep(self.terms, term);
         Ok(at)
     }
 
@@ -462,15 +466,21 @@ impl<'b> FlatWriter<'b> {
     pub(crate) fn records(&self) -> Records<'_> {
         Records {
             buf: &self.buf[..self.end],
-            terms: self.terms,
+            terms: self.terms.as_deref().map_or(&[], Vec::as_slice),
         }
     }
 
     /// The kept terms, as a flat term holds them.
     #[inline]
     fn into_terms(self) -> KeptTerms {
-        (!self.terms.is_empty()).then(|| Box::new(std::mem::take(self.terms)))
+        self.terms.take()
     }
+}
+
+/// Adds `term` to the kept terms.
+#[inline(never)]
+fn keep(terms: &mut KeptTerms, term: Term) {
+    terms.get_or_insert_with(Box::default).push(term);
 }
 
 impl FlatTerm {

@@ -11,7 +11,7 @@ use crate::{Atom, TermData};
 /// The node name of a non-distributed BEAM.
 #[inline]
 pub fn local_node() -> Atom {
-    Atom::local_node()
+    Atom::LOCAL_NODE
 }
 
 /// BEAM's immediate pid tag (`_TAG_IMMED1_PID`), used by [`Pid::to_local_term_data`].
