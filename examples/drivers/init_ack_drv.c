@@ -13,6 +13,8 @@
  *                     errno ENOENT
  *   timer_badarg   -> the same, acknowledging ERL_DRV_ERROR_BADARG
  *   timer_twice    -> timeout acknowledges twice: "acked", then "late"
+ *   timer_fail     -> timeout fails the port (driver_failure_atom,
+ *                     "failed") instead of acknowledging
  *   now            -> acknowledge inside start (a state labelled
  *                     "now_acked"), then as timer
  *   now_error      -> acknowledge ERL_DRV_ERROR_GENERAL inside start, then
@@ -29,7 +31,7 @@
  *   now_start_error-> acknowledge inside start, then return
  *                     ERL_DRV_ERROR_GENERAL
  *   never          -> never acknowledges (open_port waits until the port
- *                     is gone: under BEAM for ever)
+ *                     is gone)
  *
  * control (port_control/3); the reply is text:
  *   9  -> the label of the port's data
@@ -131,7 +133,7 @@ static const char *mode_of(const char *command)
 {
     static const char *modes[] = {
         "now", "now_error", "timer", "timer_error", "timer_errno", "timer_badarg",
-        "timer_twice", "async", "output", "start_error", "start_badarg",
+        "timer_twice", "timer_fail", "async", "output", "start_error", "start_badarg",
         "now_start_error", "never", "thread",
     };
     const char *space = strchr(command, ' ');
@@ -225,6 +227,10 @@ static void ack_timeout(ErlDrvData data)
 {
     AckState *st = (AckState *)data;
     send_label(st, "timeout");
+    if (is_mode(st, "timer_fail")) {
+        driver_failure_atom(st->port, "failed");
+        return;
+    }
     if (strncmp(st->mode, "timer_", 6) == 0 && !is_mode(st, "timer_twice")) {
         ack_error(st, st->mode + 6);
         return;
