@@ -59,24 +59,24 @@ typedef struct {
 } PortState;
 
 /* Labels of stopped ports (any port's stop), and the last stopped handle:
- * under stop_lock, since with port-level locking ports stop in parallel. */
-static ErlDrvMutex *stop_lock;
+ * under stop_lock, since with port-level locking ports stop in parallel (a
+ * spin lock rather than an ErlDrvMutex made in init: the library's statics
+ * are shared by every runtime of a process that loads it, and one runtime's
+ * finish would destroy a lock another still uses). */
+static int stop_lock;
 static char stop_log[STOP_LOG_MAX];
 static ErlDrvPort last_stopped;
 static int have_stopped;
 
-static int create_port_init(void)
+static void lock_stops(void)
 {
-    stop_lock = erl_drv_mutex_create("create_port_drv_stops");
-    stop_log[0] = '\0';
-    have_stopped = 0;
-    return stop_lock == NULL ? -1 : 0;
+    while (__atomic_exchange_n(&stop_lock, 1, __ATOMIC_ACQUIRE))
+        ;
 }
 
-static void create_port_finish(void)
+static void unlock_stops(void)
 {
-    erl_drv_mutex_destroy(stop_lock);
-    stop_lock = NULL;
+    __atomic_store_n(&stop_lock, 0, __ATOMIC_RELEASE);
 }
 
 static PortState *new_state(const char *label, size_t len)
@@ -105,7 +105,7 @@ static ErlDrvData create_port_start(ErlDrvPort port, char *command)
 static void create_port_stop(ErlDrvData data)
 {
     PortState *st = (PortState *)data;
-    erl_drv_mutex_lock(stop_lock);
+    lock_stops();
     if (strlen(stop_log) + strlen(st->label) + 2 < STOP_LOG_MAX) {
         if (stop_log[0] != '\0')
             strcat(stop_log, " ");
@@ -113,7 +113,7 @@ static void create_port_stop(ErlDrvData data)
     }
     last_stopped = st->port;
     have_stopped = 1;
-    erl_drv_mutex_unlock(stop_lock);
+    unlock_stops();
     driver_free(st);
 }
 
@@ -215,10 +215,10 @@ static ErlDrvSSizeT create_port_control(ErlDrvData data, unsigned int command,
     case 7: {
         ErlDrvPort dead;
         int have;
-        erl_drv_mutex_lock(stop_lock);
+        lock_stops();
         dead = last_stopped;
         have = have_stopped;
-        erl_drv_mutex_unlock(stop_lock);
+        unlock_stops();
         if (!have)
             return reply(rbuf, rlen, "none");
         return reply(rbuf, rlen, create(dead, driver_caller(st->port), buf, len, &created));
@@ -245,10 +245,10 @@ static ErlDrvSSizeT create_port_control(ErlDrvData data, unsigned int command,
         return reply(rbuf, rlen, "ok");
     }
     case 11:
-        erl_drv_mutex_lock(stop_lock);
+        lock_stops();
         snprintf(text, sizeof text, "%s", stop_log);
         stop_log[0] = '\0';
-        erl_drv_mutex_unlock(stop_lock);
+        unlock_stops();
         return reply(rbuf, rlen, text);
     default:
         return -1;
@@ -256,11 +256,9 @@ static ErlDrvSSizeT create_port_control(ErlDrvData data, unsigned int command,
 }
 
 static ErlDrvEntry create_port_entry = {
-    .init = create_port_init,
     .start = create_port_start,
     .stop = create_port_stop,
     .output = create_port_output,
-    .finish = create_port_finish,
     .driver_name = DRV_NAME,
     .control = create_port_control,
     .extended_marker = ERL_DRV_EXTENDED_MARKER,
