@@ -36,6 +36,7 @@
 -define(SEEN, ddll_scenario_seen).        % #{Pid | Port | Ref => Text}
 -define(COUNTS, ddll_scenario_counts).    % #{pid | port | ref => LastK}
 -define(STATIC, ddll_scenario_static).    % drivers loaded before the scenario
+-define(STATIC_PORTS, ddll_scenario_static_ports). % ports open before the scenario
 
 %% @doc Entry point for `erl -eval': `main([ScenarioFile, DriverDir])'.
 main([File, DriverDir]) ->
@@ -75,6 +76,7 @@ run(File, DriverDir) ->
             put(?COUNTS, #{pid => 0, port => 0, ref => 0}),
             {ok, Static} = erl_ddll:loaded_drivers(),
             put(?STATIC, Static),
+            put(?STATIC_PORTS, erlang:ports()),
             Text = unicode:characters_to_list(Bin),
             Lines = string:split(Text, "\n", all),
             Scratch = scratch_dir(AbsDrivers),
@@ -189,6 +191,9 @@ remote_call({erl_ddll, loaded_drivers}, []) ->
     %% BEAM's static (linked-in) drivers are host facts, not scenario facts.
     {ok, Names} = in_process(get(?CURRENT), fun erl_ddll:loaded_drivers/0),
     {ok, Names -- get(?STATIC)};
+remote_call({erlang, ports}, []) ->
+    %% The VM's own ports (standard I/O and the like) are host facts too.
+    erlang:ports() -- get(?STATIC_PORTS);
 remote_call({M, F}, Args) ->
     in_process(get(?CURRENT), fun() -> apply(M, F, Args) end);
 remote_call(Fun, Args) when is_function(Fun) ->

@@ -16,10 +16,12 @@
 //! ```
 
 mod async_jobs;
+mod created_ports;
 mod erl_ddll;
 mod error;
 mod host;
 mod in_flight;
+mod init_ack;
 pub mod iodata;
 mod linked_in;
 mod monitors;

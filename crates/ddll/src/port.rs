@@ -8,8 +8,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use drv_abi::driver::DriverData;
 use drv_abi::types::ErlDrvPort;
@@ -133,10 +133,19 @@ pub(crate) struct PortCell {
     pub(crate) lock: CallbackLock,
     pub(crate) binary: bool,
     pub(crate) eof: bool,
+    /// The port's name (`port_info`'s `name`): the command it was opened with, or the name
+    /// given to `driver_create_port`.
+    pub(crate) name: Box<str>,
+    /// When the port entered its runtime, as a number that only grows (`erlang:ports()` lists
+    /// ports in that order).
+    pub(crate) opened: u64,
     /// The connected process (the port's owner), which gets its output and exit signal.
     pub(crate) owner: Arc<Process>,
-    /// What `start` returned: set once, when `start` succeeds, under the callback lock.
-    pub(crate) data: OnceLock<DriverData>,
+    /// The driver's data for the port.
+    pub(crate) data: PortData,
+    /// The acknowledgement its `open_port` waits for, for a driver with
+    /// `ERL_DRV_FLAG_USE_INIT_ACK` (`None` for other drivers).
+    pub(crate) init_ack: Option<crate::init_ack::InitAck>,
     /// Set, under the callback lock, when the port closes; never cleared.
     pub(crate) closed: AtomicBool,
     /// The local number of the process whose call runs the current callback
@@ -151,6 +160,39 @@ pub(crate) struct PortCell {
     pub(crate) bytes: ByteCounts,
     /// Whether the port selects descriptors (`driver_select`).
     pub(crate) select: crate::select::PortSelect,
+}
+
+/// The driver's data for a port: what `start` returned, replaced by what `erl_drv_init_ack`
+/// hands over; for a port made by `driver_create_port`, what its creator gave. Unset until
+/// then (no callback runs). Written and read under the port's callback lock (atomics only so
+/// that the cell can be shared).
+#[derive(Debug, Default)]
+pub(crate) struct PortData {
+    value: AtomicUsize,
+    set: AtomicBool,
+}
+
+impl PortData {
+    /// Data already set.
+    pub(crate) fn new(data: DriverData) -> PortData {
+        let port_data = PortData::default();
+        port_data.set(data);
+        port_data
+    }
+
+    /// The data, once set.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<DriverData> {
+        self.set
+            .load(Ordering::Acquire)
+            .then(|| DriverData(self.value.load(Ordering::Relaxed)))
+    }
+
+    /// Sets (or replaces) the data; under the port's callback lock.
+    pub(crate) fn set(&self, data: DriverData) {
+        self.value.store(data.0, Ordering::Relaxed);
+        self.set.store(true, Ordering::Release);
+    }
 }
 
 /// The byte counts `port_info` reports, as BEAM keeps them: `input` counts what the driver sends
@@ -209,7 +251,55 @@ pub(crate) struct PortState {
     pub(crate) closed_reply: Option<Arc<Process>>,
 }
 
+/// What a new port is made of, besides the handle the port table gives it.
+pub(crate) struct NewPort {
+    pub(crate) runtime: Weak<Inner>,
+    pub(crate) driver: Arc<LoadedDriver>,
+    pub(crate) lock: CallbackLock,
+    pub(crate) owner: Arc<Process>,
+    pub(crate) name: Box<str>,
+    pub(crate) binary: bool,
+    pub(crate) eof: bool,
+    pub(crate) data: PortData,
+    pub(crate) init_ack: Option<crate::init_ack::InitAck>,
+}
+
+/// The order in which ports entered their runtimes ([`PortCell::opened`]).
+static OPENED: AtomicU64 = AtomicU64::new(0);
+
 impl PortCell {
+    /// The open port `new` under `handle`.
+    pub(crate) fn new(handle: u64, new: NewPort) -> PortCell {
+        PortCell {
+            handle,
+            runtime: new.runtime,
+            driver: new.driver,
+            lock: new.lock,
+            binary: new.binary,
+            eof: new.eof,
+            name: new.name,
+            opened: OPENED.fetch_add(1, Ordering::Relaxed),
+            caller: AtomicU64::new(new.owner.pid().local_id().unwrap_or(0)),
+            owner: new.owner,
+            data: new.data,
+            init_ack: new.init_ack,
+            closed: AtomicBool::new(false),
+            state: Mutex::new(PortState {
+                control_binary: false,
+                busy: false,
+                os_pid: None,
+                monitors: Vec::new(),
+                exiting: false,
+                terminating: false,
+                closed_reply: None,
+            }),
+            queue: Default::default(),
+            timer: Default::default(),
+            bytes: Default::default(),
+            select: Default::default(),
+        }
+    }
+
     /// The port as a term.
     pub(crate) fn id(&self) -> drv_term::Port {
         drv_term::Port::local(self.handle)
@@ -396,18 +486,79 @@ thread_local! {
 ///
 /// A queue grant remembered for the API's fast path (`drv_abi::remember_granted_queue`) lives
 /// only within the innermost such scope: it is forgotten when a scope starts and when it ends.
+/// So do the locks of ports created in the scope ([`hold_until_callback_returns`]).
 pub(crate) fn with_current<R>(port: &Arc<PortCell>, f: impl FnOnce() -> R) -> R {
     debug_assert!(port.lock.is_owned_by_current_thread());
-    struct Restore(*const PortCell);
+    struct Restore {
+        previous: *const PortCell,
+        /// How many created ports this thread held when the scope started.
+        held: usize,
+    }
     impl Drop for Restore {
         fn drop(&mut self) {
             drv_abi::forget_granted_queue();
-            CURRENT.with(|c| c.set(self.0));
+            CURRENT.with(|c| c.set(self.previous));
+            if HELD_COUNT.with(Cell::get) > self.held {
+                release_held(self.held);
+            }
         }
     }
     drv_abi::forget_granted_queue();
-    let _restore = Restore(CURRENT.with(|c| c.replace(Arc::as_ptr(port))));
+    let _restore = Restore {
+        previous: CURRENT.with(|c| c.replace(Arc::as_ptr(port))),
+        held: HELD_COUNT.with(Cell::get),
+    };
     f()
+}
+
+/// A callback lock held through its own reference (so that it can be kept past the scope that
+/// took it).
+pub(crate) type OwnedCallbackLock =
+    lock_api::ArcReentrantMutexGuard<parking_lot::RawMutex, parking_lot::RawThreadId, LockedPorts>;
+
+/// A created port's callback lock, held by the thread whose callback created it.
+struct HeldPort {
+    port: Arc<PortCell>,
+    _lock: OwnedCallbackLock,
+}
+
+thread_local! {
+    /// Ports created on this thread by `driver_create_port` with a callback lock of their own
+    /// (port-level locking), whose lock this thread holds until the callback that created
+    /// them returns: BEAM hands the new port over locked, so its creator may use it (its
+    /// queue too) until then.
+    static HELD_CREATED: RefCell<Vec<HeldPort>> = const { RefCell::new(Vec::new()) };
+    /// `HELD_CREATED`'s length, read on every callback's way out without borrowing it.
+    static HELD_COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Keeps `port`'s callback lock (`lock`, taken by this thread) held until the innermost
+/// callback scope ([`with_current`]) on this thread ends.
+pub(crate) fn hold_until_callback_returns(port: Arc<PortCell>, lock: OwnedCallbackLock) {
+    HELD_CREATED.with(|held| held.borrow_mut().push(HeldPort { port, _lock: lock }));
+    HELD_COUNT.with(|count| count.set(count.get() + 1));
+}
+
+/// Lets go of the created ports held beyond the first `keep`, newest first.
+#[cold]
+fn release_held(keep: usize) {
+    loop {
+        let Some(held) = HELD_CREATED.with(|held| {
+            let mut held = held.borrow_mut();
+            if held.len() > keep {
+                held.pop()
+            } else {
+                None
+            }
+        }) else {
+            return;
+        };
+        HELD_COUNT.with(|count| count.set(count.get() - 1));
+        // As BEAM does after its creator's callback: a created port closing with its queue
+        // now empty ends (the lock is still held here).
+        crate::runtime::Runtime::after_callback(&held.port);
+        drop(held);
+    }
 }
 
 /// Whether `port` is the port whose callback this thread is running (the innermost).

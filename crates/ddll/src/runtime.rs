@@ -3,20 +3,23 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ddll_core::{DdllCore, DriverHost, Effect, Notification};
-use drv_abi::driver::{Driver, LibraryWatch, StartError};
-use drv_abi::types::{ERL_DRV_FLAG_USE_PORT_LOCKING, PORT_CONTROL_FLAG_BINARY};
+use drv_abi::driver::{Driver, DriverData, LibraryWatch, StartError};
+use drv_abi::types::{
+    ERL_DRV_FLAG_USE_INIT_ACK, ERL_DRV_FLAG_USE_PORT_LOCKING, PORT_CONTROL_FLAG_BINARY,
+};
 use drv_abi::PortFailure;
 use drv_queue::BinaryRef;
 use drv_term::{Atom, Pid, Ref, Term};
 use parking_lot::Mutex;
 
 use crate::error::Exception;
-use crate::port::{self, CallbackLock, PortCell, PortState};
+use crate::init_ack::InitAck;
+use crate::port::{self, CallbackLock, NewPort, PortCell, PortData};
 use crate::process::Process;
 
 /// A driver the runtime has loaded.
@@ -445,6 +448,20 @@ impl Runtime {
         self.inner.ports.lock().values().cloned().collect()
     }
 
+    /// `erlang:ports()`: this runtime's ports, in the order they opened.
+    pub fn ports(&self) -> Vec<drv_term::Port> {
+        let mut ports: Vec<Arc<PortCell>> = self
+            .inner
+            .ports
+            .lock()
+            .values()
+            .filter(|p| !p.is_closed())
+            .cloned()
+            .collect();
+        ports.sort_by_key(|p| p.opened);
+        ports.iter().map(|p| p.id()).collect()
+    }
+
     /// The open ports of `driver`, in port-table order.
     fn ports_of(&self, driver: &str) -> Vec<Arc<PortCell>> {
         let Some(driver) = self.inner.drivers.lock().loaded.get(driver).cloned() else {
@@ -458,10 +475,21 @@ impl Runtime {
             .filter(|p| Arc::ptr_eq(&p.driver, &driver))
             .cloned()
             .collect();
-        // In port-table order (the slot), as BEAM walks its table: the order of the
-        // `'EXIT'`s of killed ports is visible.
-        ports.sort_by_key(|p| p.handle & 0xffff_ffff);
+        // In port-table order, as BEAM walks its table: the order of the `'EXIT'`s of killed
+        // ports is visible. BEAM hands out every free table index in turn before reusing one,
+        // so its table order is the order ports opened in (ddll reuses slots at once).
+        ports.sort_by_key(|p| p.opened);
         ports
+    }
+}
+
+/// The reason `open_port` fails with when `start` (or its acknowledgement) returns an
+/// `ERL_DRV_ERROR_*` value.
+pub(crate) fn start_error_term(error: StartError) -> Term {
+    match error {
+        StartError::General => atom("einval"),
+        StartError::BadArg => atom("badarg"),
+        StartError::Errno(errno) => atom(&drv_abi::errno_id(errno).to_string_lossy()),
     }
 }
 
@@ -519,31 +547,24 @@ impl Runtime {
                 .map_err(|_| Exception::badarg())?;
             driver
         };
-        let runtime = Arc::downgrade(&self.inner);
-        let port = port::insert(|handle| PortCell {
-            handle,
-            runtime,
-            lock: driver.port_lock(),
-            driver: driver.clone(),
-            binary: options.binary,
-            eof: options.eof,
-            caller: AtomicU64::new(owner.pid().local_id().unwrap_or(0)),
-            owner,
-            data: OnceLock::new(),
-            closed: AtomicBool::new(false),
-            state: Mutex::new(PortState {
-                control_binary: false,
-                busy: false,
-                os_pid: None,
-                monitors: Vec::new(),
-                exiting: false,
-                terminating: false,
-                closed_reply: None,
-            }),
-            queue: Default::default(),
-            timer: Default::default(),
-            bytes: Default::default(),
-            select: Default::default(),
+        let init_ack =
+            (driver.driver.flags() & ERL_DRV_FLAG_USE_INIT_ACK != 0).then(InitAck::default);
+        let port = port::insert(|handle| {
+            PortCell::new(
+                handle,
+                NewPort {
+                    runtime: Arc::downgrade(&self.inner),
+                    lock: driver.port_lock(),
+                    driver: driver.clone(),
+                    owner,
+                    // BEAM names a port by its whole command, arguments included.
+                    name: command.into(),
+                    binary: options.binary,
+                    eof: options.eof,
+                    data: PortData::default(),
+                    init_ack,
+                },
+            )
         });
         self.inner.ports.lock().insert(port.handle, port.clone());
         // The callback lock is held until the port's data is in place: a timeout or an async
@@ -554,7 +575,11 @@ impl Runtime {
             match started {
                 // Unless the driver failed the port inside `start`.
                 Ok(data) if !port.is_closed() => {
-                    let _ = port.data.set(data);
+                    port.data.set(data);
+                    // Only now: an acknowledgement inside `start` is ignored, as in BEAM.
+                    if let Some(ack) = &port.init_ack {
+                        ack.await_from_now();
+                    }
                 }
                 Ok(_) => {}
                 // A port that never started is closed, like any port out of the table.
@@ -563,16 +588,77 @@ impl Runtime {
             started
         };
         match started {
-            Ok(_) => Ok(port.id()),
+            Ok(_) => match &port.init_ack {
+                // Holding no lock: the acknowledgement comes from a callback or a thread of
+                // the driver's.
+                Some(ack) => ack.wait().map(|()| port.id()).map_err(Exception::new),
+                None => Ok(port.id()),
+            },
             Err(e) => {
                 self.forget_port(&port);
-                Err(Exception::new(match e {
-                    StartError::General => atom("einval"),
-                    StartError::BadArg => atom("badarg"),
-                    StartError::Errno(errno) => atom(&drv_abi::errno_id(errno).to_string_lossy()),
-                }))
+                Err(Exception::new(start_error_term(e)))
             }
         }
+    }
+
+    /// `driver_create_port` from a callback of `creator` (this thread holds its callback
+    /// lock): a port of the same driver instance with `data` (no `start`), named `name`, owned
+    /// by (linked to) `owner`. Its handle, or `None` when `owner` is not a live process of this
+    /// runtime or the driver is being unloaded.
+    ///
+    /// With driver-level locking the new port shares the driver's lock, which this thread
+    /// holds; with port-level locking it gets its own, which this thread holds until the
+    /// creator's callback returns (as BEAM hands the new port over locked). BEAM 25 itself
+    /// deadlocks in the driver-level case: its new port takes the driver lock again.
+    pub(crate) fn create_port(
+        &self,
+        creator: &Arc<PortCell>,
+        owner: &Pid,
+        name: &str,
+        data: DriverData,
+    ) -> Option<u64> {
+        let owner = self.process(owner).filter(|p| p.is_alive())?;
+        let driver = creator.driver.clone();
+        self.inner
+            .drivers
+            .lock()
+            .core
+            .port_opened(driver.driver.name())
+            .ok()?;
+        let lock = driver.port_lock();
+        let own_lock = (!Arc::ptr_eq(&lock, &creator.lock)).then(|| lock.lock_arc());
+        let port = port::insert(|handle| {
+            PortCell::new(
+                handle,
+                NewPort {
+                    runtime: Arc::downgrade(&self.inner),
+                    driver,
+                    lock,
+                    owner: owner.clone(),
+                    name: name.into(),
+                    // BEAM's created ports send lists whatever their creator does.
+                    binary: false,
+                    eof: false,
+                    data: PortData::new(data),
+                    init_ack: None,
+                },
+            )
+        });
+        self.inner.ports.lock().insert(port.handle, port.clone());
+        // Checked again now that the port is in the table: a dying process is marked dead
+        // before it looks for its ports there, so either this sees it dead or its exit finds
+        // (and closes) the new port.
+        if !owner.is_alive() {
+            // No port then, as in BEAM, and no `stop`: the driver keeps its data.
+            let _serial = port.lock.lock();
+            port.closed.store(true, Ordering::Release);
+            self.forget_port(&port);
+            return None;
+        }
+        if let Some(own_lock) = own_lock {
+            port::hold_until_callback_returns(port.clone(), own_lock);
+        }
+        Some(port.handle)
     }
 
     fn port(&self, id: &drv_term::Port) -> Result<Arc<PortCell>, Exception> {
@@ -612,7 +698,7 @@ impl Runtime {
         if port.is_closed() {
             return None;
         }
-        let data = *port.data.get()?;
+        let data = port.data.get()?;
         if let Some(caller) = caller {
             port.set_caller(caller);
         }
@@ -624,7 +710,7 @@ impl Runtime {
     /// After any callback: a port closing with data queued terminates if its queue is now
     /// empty (BEAM checks this after every port task).
     #[inline]
-    fn after_callback(port: &Arc<PortCell>) {
+    pub(crate) fn after_callback(port: &Arc<PortCell>) {
         if port.queue.is_closing() {
             if let Some(runtime) = Runtime::upgrade(port) {
                 runtime.terminate_if_drained(port);
@@ -830,7 +916,7 @@ impl Runtime {
     }
 
     /// Closes `port` without any exit signal (its owner was unlinked).
-    fn close_port_quietly(&self, port: &Arc<PortCell>) {
+    pub(crate) fn close_port_quietly(&self, port: &Arc<PortCell>) {
         self.exit_port(port, atom("normal"), false, None);
     }
 
@@ -895,7 +981,7 @@ impl Runtime {
             state.exiting = true;
             state.closed_reply.take()
         };
-        if let Some(&data) = port.data.get() {
+        if let Some(data) = port.data.get() {
             // Output from `stop` still reaches the owner (after its exit signal), as in BEAM.
             port::with_current(port, || port.driver.driver.stop(data));
         }
@@ -917,6 +1003,10 @@ impl Runtime {
         crate::queue::terminate(port);
         port::remove(port.handle);
         self.inner.ports.lock().remove(&port.handle);
+        // An `open_port` still waiting for the port's acknowledgement returns it, as in BEAM.
+        if let Some(ack) = &port.init_ack {
+            ack.port_ended();
+        }
         // The port's reference on the driver goes; the final unload, if due, is scheduled
         // work that the operation's `settle` runs once this port is out of its hands.
         let _ = self
@@ -1193,10 +1283,7 @@ impl Runtime {
             .map_or(atom("undefined"), |p| Term::Int(p as i64));
         let (input, output) = port.bytes.get();
         Term::List(vec![
-            Term::Tuple(vec![
-                atom("name"),
-                crate::erl_ddll::string_term(port.driver.driver.name()),
-            ]),
+            Term::Tuple(vec![atom("name"), crate::erl_ddll::string_term(&port.name)]),
             Term::Tuple(vec![atom("links"), Term::List(links)]),
             Term::Tuple(vec![
                 atom("id"),

@@ -77,7 +77,8 @@ impl From<SysError> for LoadError {
     }
 }
 
-/// The opaque per-port value a driver's `start` returned.
+/// The opaque per-port value a driver's `start` returned (or handed over later: to
+/// `erl_drv_init_ack`, or to `driver_create_port` for the port it creates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DriverData(pub usize);
 
@@ -96,6 +97,23 @@ pub enum StartError {
     Errno(c_int),
     /// `ERL_DRV_ERROR_BADARG`: open_port raises `badarg`.
     BadArg,
+}
+
+/// What a driver's `start` returned, or handed to `erl_drv_init_ack`: the port's data, or the
+/// error an `ERL_DRV_ERROR_*` value stands for. `ERL_DRV_ERROR_ERRNO` takes the thread's
+/// `errno` now, so call this before anything else can change it.
+pub fn start_result(data: ErlDrvData) -> Result<DriverData, StartError> {
+    if data == ERL_DRV_ERROR_GENERAL {
+        Err(StartError::General)
+    } else if data == ERL_DRV_ERROR_ERRNO {
+        Err(StartError::Errno(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ))
+    } else if data == ERL_DRV_ERROR_BADARG {
+        Err(StartError::BadArg)
+    } else {
+        Ok(DriverData(data as usize))
+    }
 }
 
 /// Which callbacks a driver entry sets (for `ddll check` and for dispatch decisions).
@@ -398,19 +416,11 @@ impl Driver {
         // SAFETY: the driver's start with its port handle and a NUL-terminated command that
         // stays valid during the call (freed right after, as in the runtime).
         let data = unsafe { start(port, raw) };
+        // Before the command is freed: `free` may change errno.
+        let result = start_result(data);
         // SAFETY: `raw` came from CString::into_raw above and is reclaimed once.
         drop(unsafe { CString::from_raw(raw) });
-        if data == ERL_DRV_ERROR_GENERAL {
-            Err(StartError::General)
-        } else if data == ERL_DRV_ERROR_ERRNO {
-            Err(StartError::Errno(
-                std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-            ))
-        } else if data == ERL_DRV_ERROR_BADARG {
-            Err(StartError::BadArg)
-        } else {
-            Ok(DriverData(data as usize))
-        }
+        result
     }
 
     /// `stop(data)`.

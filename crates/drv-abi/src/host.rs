@@ -13,6 +13,8 @@ use drv_queue::BinaryRef;
 use drv_term::{Pid, Port};
 
 mod async_pool;
+mod create_port;
+mod init_ack;
 mod linked_in;
 mod monitor;
 mod queue;
@@ -21,6 +23,8 @@ mod term;
 mod timer;
 
 pub use async_pool::{AsyncFn, AsyncHost, AsyncJob};
+pub use create_port::CreatePortHost;
+pub use init_ack::InitAckHost;
 pub use linked_in::LinkedInHost;
 pub use monitor::MonitorHost;
 pub(crate) use queue::granted_queue;
@@ -80,8 +84,8 @@ pub struct RuntimeFacts {
 /// several threads; they must not panic (the callers catch it, but a panic is a bug).
 ///
 /// Each later capability has its own part ([`QueueHost`], [`TermHost`], [`TimerHost`],
-/// [`AsyncHost`], [`LinkedInHost`], [`SelectHost`], [`MonitorHost`]) so that it can be read,
-/// and implemented, on its own.
+/// [`AsyncHost`], [`LinkedInHost`], [`SelectHost`], [`MonitorHost`], [`CreatePortHost`],
+/// [`InitAckHost`]) so that it can be read, and implemented, on its own.
 pub trait Host:
     QueueHost
     + TermHost
@@ -90,6 +94,8 @@ pub trait Host:
     + LinkedInHost
     + SelectHost
     + MonitorHost
+    + CreatePortHost
+    + InitAckHost
     + Send
     + Sync
     + 'static

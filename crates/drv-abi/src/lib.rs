@@ -20,9 +20,10 @@ pub mod types;
 
 pub use api::system::errno_id;
 pub use host::{
-    forget_granted_queue, install_host, remember_granted_queue, AsyncFn, AsyncHost, AsyncJob, Host,
-    LinkedInHost, MonitorHost, OutputBody, PortFailure, QueueAccess, QueueHost, Receiver,
-    RuntimeFacts, SelectHost, TermHost, TermPort, TimerHost, Undeliverable,
+    forget_granted_queue, install_host, remember_granted_queue, AsyncFn, AsyncHost, AsyncJob,
+    CreatePortHost, Host, InitAckHost, LinkedInHost, MonitorHost, OutputBody, PortFailure,
+    QueueAccess, QueueHost, Receiver, RuntimeFacts, SelectHost, TermHost, TermPort, TimerHost,
+    Undeliverable,
 };
 pub use shim::{install as install_shim, ShimError, ShimInfo};
 

@@ -394,6 +394,10 @@ pub const ERL_DRV_NSEC: ErlDrvTimeUnit = 3;
 /// The error value of the time functions.
 pub const ERL_DRV_TIME_ERROR: ErlDrvTime = i64::MIN;
 
+/// What `driver_create_port` returns when it creates no port: the runtime's invalid port
+/// (`ERTS_INVALID_ERL_DRV_PORT`, -1 as a pointer; never a port handle).
+pub const ERL_DRV_INVALID_PORT: ErlDrvPort = -1_isize as ErlDrvPort;
+
 /// `start` result: `open_port/2` fails with `einval`.
 pub const ERL_DRV_ERROR_GENERAL: ErlDrvData = -1_isize as ErlDrvData;
 /// `start` result: `open_port/2` fails with the name of `errno`.

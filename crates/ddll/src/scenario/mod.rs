@@ -295,6 +295,7 @@ impl Runner {
                 rt.port_call(pid, p, op, data)
             }
             ("port_close", [Term::Port(p)]) => rt.port_close(pid, p).map(|()| atom("true")),
+            ("ports", []) => Ok(Term::List(rt.ports().into_iter().map(Term::Port).collect())),
             ("port_info", [Term::Port(p)]) => Ok(rt.port_info(p)),
             ("port_info", [Term::Port(p), item]) => rt.port_info_item(p, item),
             ("send", [Term::Port(p), message]) => {

@@ -5,30 +5,11 @@
 //! panic becomes the function's documented failure value instead of unwinding into C, and asks
 //! the installed [`Host`](crate::Host) to act where the runtime is involved.
 //!
-//! Functions whose capability has not landed yet are still exported (a driver that merely
-//! references one must load under `RTLD_NOW`): they print an error naming themselves, once per
-//! function, and return the documented failure value.
+//! Every function of the header is implemented (`pending.rs` keeps only the DTrace helper,
+//! which ddll has no use for).
 
 use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Mutex;
-
-/// Declares exported functions that report themselves as not implemented.
-macro_rules! pending {
-    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $fail:expr, $says:literal; )*) => {
-        $(
-            $(#[$doc])*
-            ///
-            /// # Safety
-            /// None: the arguments are not read.
-            pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
-                $(let _ = $arg;)*
-                $crate::api::not_implemented(stringify!($name), $says);
-                $fail
-            }
-        )*
-    };
-}
 
 pub(crate) mod async_pool;
 pub(crate) mod linked_in;
@@ -36,6 +17,7 @@ pub(crate) mod memory;
 pub(crate) mod monitor;
 pub(crate) mod pending;
 pub(crate) mod port;
+pub(crate) mod port_start;
 pub(crate) mod queue;
 pub(crate) mod select;
 pub(crate) mod system;
@@ -60,17 +42,6 @@ pub(crate) fn guard<R>(function: &'static str, failure: R, body: impl FnOnce() -
     }
 }
 
-/// Reports (once per function) that a driver called a function whose capability is not
-/// implemented yet.
-pub(crate) fn not_implemented(function: &'static str, returns: &'static str) {
-    static REPORTED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-    let mut reported = REPORTED.lock().unwrap_or_else(|e| e.into_inner());
-    if !reported.contains(&function) {
-        reported.push(function);
-        eprintln!("ddll: error: {function} is not implemented yet; it returns {returns}");
-    }
-}
-
 /// Every API function and the address of its implementation, for the shim's slots.
 ///
 /// Generated from `include/ddll_api.def`: each entry is checked at compile time against the
@@ -87,6 +58,7 @@ pub(crate) mod exports {
     pub(crate) use super::monitor::*;
     pub(crate) use super::pending::*;
     pub(crate) use super::port::*;
+    pub(crate) use super::port_start::*;
     pub(crate) use super::queue::*;
     pub(crate) use super::select::*;
     pub(crate) use super::system::*;
