@@ -20,19 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ddll::{Atom, Pid, Port, Runtime, Term};
 
-fn text(term: &Term) -> String {
-    match term {
-        Term::List(items) => items
-            .iter()
-            .map(|t| match t {
-                Term::Int(b) => char::from(u8::try_from(*b).expect("a byte")),
-                _ => panic!("not text: {term}"),
-            })
-            .collect(),
-        Term::Binary(b) => String::from_utf8_lossy(b).into_owned(),
-        _ => panic!("not text: {term}"),
-    }
-}
+use support::expect_text as text;
 
 fn atom(name: &str) -> Term {
     Term::Atom(Atom::new(name))

@@ -25,18 +25,7 @@ fn atom(name: &str) -> Term {
     Term::Atom(Atom::new(name))
 }
 
-fn text(term: &Term) -> String {
-    match term {
-        Term::List(items) => items
-            .iter()
-            .map(|t| match t {
-                Term::Int(b) => char::from(u8::try_from(*b).expect("a byte")),
-                _ => panic!("not text: {term}"),
-            })
-            .collect(),
-        _ => panic!("not text: {term}"),
-    }
-}
+use support::expect_text as text;
 
 fn control(rt: &Runtime, process: &Process, port: &Port, op: u32) -> String {
     let data = Term::Binary(Bytes::new());

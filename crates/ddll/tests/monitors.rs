@@ -10,19 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ddll::{Runtime, Term};
 
-fn text(term: &Term) -> String {
-    match term {
-        Term::List(items) => items
-            .iter()
-            .map(|t| match t {
-                Term::Int(b) => char::from(u8::try_from(*b).expect("a byte")),
-                _ => panic!("not text: {term}"),
-            })
-            .collect(),
-        Term::Binary(b) => String::from_utf8_lossy(b).into_owned(),
-        _ => panic!("not text: {term}"),
-    }
-}
+use support::expect_text as text;
 
 fn setup(dir: &std::path::Path) -> (Runtime, std::sync::Arc<ddll::Process>, ddll::Port) {
     let rt = Runtime::new().expect("runtime");

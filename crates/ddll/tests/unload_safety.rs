@@ -10,18 +10,7 @@ use std::time::Duration;
 
 use ddll::{DdllError, LoadOptions, Pending, PortOptions, Runtime, Term, UnloadOptions};
 
-fn text(term: &Term) -> String {
-    match term {
-        Term::List(items) => items
-            .iter()
-            .map(|t| match t {
-                Term::Int(c) => char::from(*c as u8),
-                other => panic!("not a string: {other}"),
-            })
-            .collect(),
-        other => panic!("not a string: {other}"),
-    }
-}
+use support::expect_text as text;
 
 /// A fresh folder holding a copy of probe_drv.so.
 fn probe_copy(drivers: &Path) -> tempfile::TempDir {

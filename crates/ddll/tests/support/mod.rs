@@ -184,3 +184,8 @@ pub fn text(term: &ddll::Term) -> Option<String> {
         _ => None,
     }
 }
+
+/// [`text`], for a term that must be text.
+pub fn expect_text(term: &ddll::Term) -> String {
+    text(term).unwrap_or_else(|| panic!("not text: {term}"))
+}
