@@ -53,6 +53,7 @@
 #include <time.h>
 
 #include "erl_driver.h"
+#include "reply.h"
 
 /* A ddll extension that OTP 25 no longer has: weak, so the driver loads
  * under BEAM too (where it stays NULL). */
@@ -243,15 +244,6 @@ static unsigned long number(const char *buf, ErlDrvSizeT len)
     memcpy(text, buf, len);
     text[len] = '\0';
     return strtoul(text, NULL, 10);
-}
-
-static ErlDrvSSizeT reply(char **rbuf, ErlDrvSizeT rlen, const char *text)
-{
-    size_t n = strlen(text);
-    if (n > rlen)
-        n = rlen;
-    memcpy(*rbuf, text, n);
-    return (ErlDrvSSizeT)n;
 }
 
 static long submit(AsyncState *st, Job *job, unsigned int *key)

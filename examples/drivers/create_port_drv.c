@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "erl_driver.h"
+#include "reply.h"
 
 #ifdef CREATE_PORT_DRIVER_LOCKING
 #define DRV_NAME "create_port_dl_drv"
@@ -168,19 +169,6 @@ static void *thread_main(void *arg)
     ErlDrvPort created;
     tc->result = create(tc->creator, tc->owner, tc->name, tc->len, &created);
     return NULL;
-}
-
-static ErlDrvSSizeT reply(char **rbuf, ErlDrvSizeT rlen, const char *text)
-{
-    size_t n = strlen(text);
-    if (n > rlen) {
-        char *big = driver_alloc(n);
-        if (big == NULL)
-            return -1;
-        *rbuf = big;
-    }
-    memcpy(*rbuf, text, n);
-    return (ErlDrvSSizeT)n;
 }
 
 static ErlDrvSSizeT create_port_control(ErlDrvData data, unsigned int command,

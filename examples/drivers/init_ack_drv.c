@@ -46,6 +46,7 @@
 #include <time.h>
 
 #include "erl_driver.h"
+#include "reply.h"
 
 #define STOP_LOG_MAX 256
 
@@ -258,19 +259,6 @@ static void ack_ready_async(ErlDrvData data, ErlDrvThreadData thread_data)
     (void)thread_data;
     send_label(st, "ready_async");
     ack_with(st->origin, "acked");
-}
-
-static ErlDrvSSizeT reply(char **rbuf, ErlDrvSizeT rlen, const char *text)
-{
-    size_t n = strlen(text);
-    if (n > rlen) {
-        char *big = driver_alloc(n);
-        if (big == NULL)
-            return -1;
-        *rbuf = big;
-    }
-    memcpy(*rbuf, text, n);
-    return (ErlDrvSSizeT)n;
 }
 
 static ErlDrvSSizeT ack_control(ErlDrvData data, unsigned int command,

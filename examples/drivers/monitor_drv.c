@@ -10,7 +10,8 @@
  *   3 N   -> driver_get_monitored_process of slot N: "nil", or "pid" and the
  *            term {Port, monitored, N, Pid} to the owner
  *   4 N   -> monitor driver_connected (the owner) into slot N: "RC"
- *   5 NM  -> driver_compare_monitors of slots N and M (two digits): "RC"
+ *   5 NM  -> driver_compare_monitors of slots N and M (two digits), both ways: "0" (equal),
+ *            "ne" (distinct, the two orders opposite) or "inconsistent A B"
  *   6     -> remember driver_caller (for control 7)
  *   7 N   -> monitor the remembered process into slot N: "RC"
  *   8 N   -> process_exit of slot N demonitors it (RC reported then; BEAM
@@ -27,6 +28,7 @@
 #include <string.h>
 
 #include "erl_driver.h"
+#include "reply.h"
 
 #define SLOTS 8
 
@@ -107,15 +109,6 @@ static void monitor_process_exit(ErlDrvData data, ErlDrvMonitor *monitor)
     }
 }
 
-static ErlDrvSSizeT reply(char **rbuf, ErlDrvSizeT rlen, const char *text)
-{
-    size_t n = strlen(text);
-    if (n > rlen)
-        n = rlen;
-    memcpy(*rbuf, text, n);
-    return (ErlDrvSSizeT)n;
-}
-
 static ErlDrvSSizeT monitor_control(ErlDrvData data, unsigned int command,
                                     char *buf, ErlDrvSizeT len,
                                     char **rbuf, ErlDrvSizeT rlen)
@@ -152,10 +145,19 @@ static ErlDrvSSizeT monitor_control(ErlDrvData data, unsigned int command,
             snprintf(text, sizeof text, "pid");
         }
         break;
-    case 5:
-        rc = driver_compare_monitors(&st->slot[n], &st->slot[m]);
-        snprintf(text, sizeof text, "%d", rc < 0 ? -1 : rc > 0 ? 1 : 0);
+    case 5: {
+        /* The order of two distinct monitors is unspecified (BEAM's follows its references,
+         * whose order differs between schedulers): only equality and antisymmetry are shown. */
+        int there = driver_compare_monitors(&st->slot[n], &st->slot[m]);
+        int back = driver_compare_monitors(&st->slot[m], &st->slot[n]);
+        if (there == 0 && back == 0)
+            snprintf(text, sizeof text, "0");
+        else if ((there < 0 && back > 0) || (there > 0 && back < 0))
+            snprintf(text, sizeof text, "ne");
+        else
+            snprintf(text, sizeof text, "inconsistent %d %d", there, back);
         break;
+    }
     case 6:
         st->remembered = driver_caller(st->port);
         snprintf(text, sizeof text, "ok");

@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "erl_driver.h"
+#include "reply.h"
 
 typedef struct {
     ErlDrvPort port;
@@ -199,15 +200,6 @@ static void select_stop_select(ErlDrvEvent event, void *reserved)
     }
     close(fd);
     __atomic_add_fetch(&stop_calls, 1, __ATOMIC_SEQ_CST);
-}
-
-static ErlDrvSSizeT reply(char **rbuf, ErlDrvSizeT rlen, const char *text)
-{
-    size_t n = strlen(text);
-    if (n > rlen)
-        n = rlen;
-    memcpy(*rbuf, text, n);
-    return (ErlDrvSSizeT)n;
 }
 
 static unsigned long number(const char *buf, ErlDrvSizeT len)

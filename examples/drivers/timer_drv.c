@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "erl_driver.h"
+#include "reply.h"
 
 typedef struct {
     ErlDrvPort port;
@@ -110,15 +111,6 @@ static unsigned long number(const char *buf, ErlDrvSizeT len)
     memcpy(text, buf, len);
     text[len] = '\0';
     return strtoul(text, NULL, 10);
-}
-
-static ErlDrvSSizeT reply(char **rbuf, ErlDrvSizeT rlen, const char *text)
-{
-    size_t n = strlen(text);
-    if (n > rlen)
-        n = rlen;
-    memcpy(*rbuf, text, n);
-    return (ErlDrvSSizeT)n;
 }
 
 static ErlDrvSSizeT timer_control(ErlDrvData data, unsigned int command,
