@@ -23,7 +23,7 @@ struct Detached {
 
 fn join_detached(library: &libloading::Library) -> Detached {
     type Join = unsafe extern "C" fn(*mut i64, *mut i32, *mut i64) -> i32;
-    // SAFETY: queue_drv.c exports this function with exactly this C signature.
+    // SAFETY: queue_drv.c exports this symbol as a function of exactly this C signature.
     let join = unsafe { library.get::<Join>(b"queue_drv_join_detached\0") };
     let join = join.expect("exported");
     let (mut fails, mut revived, mut last_refc) = (0, 0, 0);

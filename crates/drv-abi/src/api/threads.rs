@@ -502,7 +502,7 @@ pub unsafe extern "C" fn erl_drv_thread_create(
 pub unsafe extern "C" fn erl_drv_thread_self() -> ErlDrvTid {
     SELF.with(|s| {
         if s.get().is_null() {
-            // SAFETY: pthread_self has no preconditions.
+            // SAFETY: pthread_self has no preconditions and cannot fail.
             let id = unsafe { libc::pthread_self() };
             let me = Box::into_raw(Box::new(Thread::new(id, CString::default())));
             s.set(me);
