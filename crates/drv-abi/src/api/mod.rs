@@ -5,17 +5,17 @@
 //! panic becomes the function's documented failure value instead of unwinding into C, and asks
 //! the installed [`Host`](crate::Host) to act where the runtime is involved.
 //!
-//! Every function of the header is implemented (`pending.rs` keeps only the DTrace helper,
+//! Every function of the header is implemented (`dtrace.rs` holds the DTrace helper,
 //! which ddll has no use for).
 
 use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub(crate) mod async_pool;
+pub(crate) mod dtrace;
 pub(crate) mod linked_in;
 pub(crate) mod memory;
 pub(crate) mod monitor;
-pub(crate) mod pending;
 pub(crate) mod port;
 pub(crate) mod port_start;
 pub(crate) mod queue;
@@ -53,10 +53,10 @@ pub(crate) fn implementations() -> Vec<(&'static CStr, *mut c_void)> {
 /// All implementations under one path, for the generated binding list.
 pub(crate) mod exports {
     pub(crate) use super::async_pool::*;
+    pub(crate) use super::dtrace::*;
     pub(crate) use super::linked_in::*;
     pub(crate) use super::memory::*;
     pub(crate) use super::monitor::*;
-    pub(crate) use super::pending::*;
     pub(crate) use super::port::*;
     pub(crate) use super::port_start::*;
     pub(crate) use super::queue::*;

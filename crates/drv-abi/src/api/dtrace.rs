@@ -1,4 +1,4 @@
-//! Functions the runtime has no use for.
+//! The DTrace helper of the header, which the runtime has no use for.
 
 use std::ffi::c_char;
 
