@@ -41,6 +41,7 @@
 
 #include "erl_driver.h"
 #include "reply.h"
+#include "stop_log.h"
 
 #ifdef CREATE_PORT_DRIVER_LOCKING
 #define DRV_NAME "create_port_dl_drv"
@@ -51,7 +52,6 @@
 #endif
 
 #define LABEL_MAX 32
-#define STOP_LOG_MAX 512
 
 typedef struct {
     ErlDrvPort port;
@@ -59,26 +59,9 @@ typedef struct {
     ErlDrvTermData remembered;
 } PortState;
 
-/* Labels of stopped ports (any port's stop), and the last stopped handle:
- * under stop_lock, since with port-level locking ports stop in parallel (a
- * spin lock rather than an ErlDrvMutex made in init: the library's statics
- * are shared by every runtime of a process that loads it, and one runtime's
- * finish would destroy a lock another still uses). */
-static int stop_lock;
-static char stop_log[STOP_LOG_MAX];
+/* The last stopped handle, under the stop log's lock (stop_log.h). */
 static ErlDrvPort last_stopped;
 static int have_stopped;
-
-static void lock_stops(void)
-{
-    while (__atomic_exchange_n(&stop_lock, 1, __ATOMIC_ACQUIRE))
-        ;
-}
-
-static void unlock_stops(void)
-{
-    __atomic_store_n(&stop_lock, 0, __ATOMIC_RELEASE);
-}
 
 static PortState *new_state(const char *label, size_t len)
 {
@@ -107,11 +90,7 @@ static void create_port_stop(ErlDrvData data)
 {
     PortState *st = (PortState *)data;
     lock_stops();
-    if (strlen(stop_log) + strlen(st->label) + 2 < STOP_LOG_MAX) {
-        if (stop_log[0] != '\0')
-            strcat(stop_log, " ");
-        strcat(stop_log, st->label);
-    }
+    log_stop_locked(st->label);
     last_stopped = st->port;
     have_stopped = 1;
     unlock_stops();
@@ -233,10 +212,7 @@ static ErlDrvSSizeT create_port_control(ErlDrvData data, unsigned int command,
         return reply(rbuf, rlen, "ok");
     }
     case 11:
-        lock_stops();
-        snprintf(text, sizeof text, "%s", stop_log);
-        stop_log[0] = '\0';
-        unlock_stops();
+        take_stop_log(text);
         return reply(rbuf, rlen, text);
     default:
         return -1;

@@ -47,8 +47,7 @@
 
 #include "erl_driver.h"
 #include "reply.h"
-
-#define STOP_LOG_MAX 256
+#include "stop_log.h"
 
 #define HANDED_MAX 4
 
@@ -65,22 +64,6 @@ typedef struct AckState {
     ErlDrvTid thread;
     int has_thread;
 } AckState;
-
-/* Labels of stopped ports, under stop_lock: the library's statics are shared
- * by every runtime of a process that loads it, whose driver locks differ. */
-static int stop_lock;
-static char stop_log[STOP_LOG_MAX];
-
-static void lock_stops(void)
-{
-    while (__atomic_exchange_n(&stop_lock, 1, __ATOMIC_ACQUIRE))
-        ;
-}
-
-static void unlock_stops(void)
-{
-    __atomic_store_n(&stop_lock, 0, __ATOMIC_RELEASE);
-}
 
 /* A state no port owns (the later acknowledgements): never freed. */
 static AckState late_state = {NULL, "late", "late", NULL, {NULL}, 0, NULL, 0};
@@ -220,13 +203,7 @@ static ErlDrvData ack_start(ErlDrvPort port, char *command)
 static void ack_stop(ErlDrvData data)
 {
     AckState *st = (AckState *)data;
-    lock_stops();
-    if (strlen(stop_log) + strlen(st->label) + 2 < STOP_LOG_MAX) {
-        if (stop_log[0] != '\0')
-            strcat(stop_log, " ");
-        strcat(stop_log, st->label);
-    }
-    unlock_stops();
+    log_stop(st->label);
     if (st == &late_state)
         return;
     if (st->origin->has_thread)
@@ -273,10 +250,7 @@ static ErlDrvSSizeT ack_control(ErlDrvData data, unsigned int command,
     case 9:
         return reply(rbuf, rlen, st->label);
     case 11:
-        lock_stops();
-        snprintf(text, sizeof text, "%s", stop_log);
-        stop_log[0] = '\0';
-        unlock_stops();
+        take_stop_log(text);
         return reply(rbuf, rlen, text);
     case 12:
         late_state.port = st->port;
