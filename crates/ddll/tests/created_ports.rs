@@ -33,14 +33,9 @@ fn control(rt: &Runtime, caller: &Pid, port: &Port, op: u32, data: &str) -> Stri
 
 /// A runtime with `driver` loaded from `dir`, its process, and a port opened on it.
 fn setup(dir: &std::path::Path, driver: &str) -> (Runtime, std::sync::Arc<ddll::Process>, Port) {
-    let rt = Runtime::new().expect("runtime");
-    let me = rt.spawn(Some("test"));
-    rt.try_load(me.pid(), &dir.to_string_lossy(), driver, Default::default())
-        .expect("loads");
-    let port = rt
-        .open_port(me.pid(), driver, Default::default())
-        .expect("opens");
-    (rt, me, port)
+    let fx = support::Fixture::new(dir, 1, &[driver]);
+    let port = fx.open(driver);
+    (fx.rt, fx.me, port)
 }
 
 /// The port of the `{NewPort, created, Name}` announcement a new port sends its owner.

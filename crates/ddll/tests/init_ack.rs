@@ -36,16 +36,8 @@ fn control(rt: &Runtime, process: &Process, port: &Port, op: u32) -> String {
 }
 
 fn setup(dir: &std::path::Path) -> (Runtime, Arc<Process>) {
-    let rt = Runtime::new().expect("runtime");
-    let me = rt.spawn(Some("test"));
-    rt.try_load(
-        me.pid(),
-        &dir.to_string_lossy(),
-        "init_ack_drv",
-        Default::default(),
-    )
-    .expect("init_ack_drv loads");
-    (rt, me)
+    let fx = support::Fixture::new(dir, 1, &["init_ack_drv"]);
+    (fx.rt, fx.me)
 }
 
 /// Opens `init_ack_drv MODE` as `opener` on another thread: the `open_port` result comes on
