@@ -37,9 +37,9 @@ pub(crate) type Offset = u32;
 /// BEAM builds a driver's term into one heap fragment and links that to the receiver's
 /// mailbox; this is the same idea. A [`Term`] built from a spec costs an allocation per tuple,
 /// list and small binary, and as many frees when it is dropped; a `FlatTerm` costs one of each
-/// (two when it keeps a [`Term`], see below). The spec interpreter sizes the buffer from the
-/// spec's length, so the usual message (`{tcp, Port, [100 | Bin50]}`: 108 bytes) takes one
-/// allocation from malloc's fast bins.
+/// (three when it keeps [`Term`]s, see below). The spec interpreter sizes the buffer from the
+/// spec's length, so the usual message (`{tcp, Port, [100 | Bin50]}`: 108 bytes of records in
+/// a 116-byte buffer) takes one allocation from malloc's fast bins. A flat term is two words.
 ///
 /// # Layout
 ///
@@ -82,29 +82,57 @@ pub struct FlatTerm {
     parts: Parts,
 }
 
-/// The records and the terms kept beside them: four words, so that a message moves cheaply.
-/// The buffer starts with the offset of the root record.
+/// The records and the terms kept beside them, in two words: the usual message has no kept
+/// terms and travels as one boxed buffer. The buffer starts with the offset of the root
+/// record, and may end in room that was not needed.
 #[derive(Clone)]
-struct Parts {
-    buf: Vec<u8>,
-    terms: KeptTerms,
+enum Parts {
+    /// Only records: the usual message.
+    Records(Box<[u8]>),
+    /// Records and the terms they keep (in a box of their own, so that the usual message
+    /// stays two words).
+    WithTerms(Box<WithTerms>),
 }
 
-/// The terms a flat term keeps beside its records: allocated with the first one. Boxed for a
-/// one-word field: most messages keep none, and every message moves through delivery.
-#[allow(clippy::box_collection)]
-type KeptTerms = Option<Box<Vec<Term>>>;
+#[derive(Clone)]
+struct WithTerms {
+    buf: Box<[u8]>,
+    terms: Vec<Term>,
+}
+
+/// The terms a flat term keeps beside its records while it is built: allocated with the first
+/// one.
+type KeptTerms = Option<Vec<Term>>;
 
 /// Bytes before the first record: the root's offset.
 const ROOT: usize = 4;
 
 impl Parts {
+    #[inline]
+    fn new(buf: Box<[u8]>, terms: KeptTerms) -> Parts {
+        match terms {
+            None => Parts::Records(buf),
+            Some(terms) => Parts::WithTerms(Box::new(WithTerms { buf, terms })),
+        }
+    }
+
+    #[inline]
+    fn buf(&self) -> &[u8] {
+        match self {
+            Parts::Records(buf) => buf,
+            Parts::WithTerms(parts) => &parts.buf,
+        }
+    }
+
     /// What readers walk.
     #[inline]
     fn records(&self) -> Records<'_> {
-        Records {
-            buf: &self.buf,
-            terms: self.terms.as_deref().map_or(&[], Vec::as_slice),
+        match self {
+            Parts::Records(buf) => Records { buf, terms: &[] },
+            Parts::WithTerms(parts) => Records {
+                buf: &parts.buf,
+                terms: &parts.terms,
+            },
         }
     }
 }
@@ -181,11 +209,15 @@ impl<E> From<Full> for Stop<E> {
 
 /// Builds a flat term with `build`, which writes the records and gives the root's offset.
 ///
-/// The buffer is allocated once, zeroed, at the `estimate`d size (and cut to what was
-/// written), so that the writer needs no vector bookkeeping per record. A build that
+/// Always inlined: the interpreter's caller gets the flat term in registers, not through a
+/// returned value on the stack (copying that right away waits for the stores that wrote it).
+///
+/// The buffer is allocated once, zeroed, at the `estimate`d size (room not written is kept:
+/// cutting it would reallocate), so that the writer needs no vector bookkeeping per record. A build that
 /// outgrows its buffer runs again in one at least twice as large: building has no effects
 /// but the records and kept terms, which a new run writes afresh. `Err(None)`: the term
 /// needs more than the 4 GiB a buffer can address.
+#[inline(always)]
 pub(crate) fn build_flat<E>(
     estimate: usize,
     mut build: impl FnMut(&mut FlatWriter<'_>) -> Result<Offset, Stop<E>>,
@@ -195,14 +227,13 @@ pub(crate) fn build_flat<E>(
         if room > u32::MAX as usize {
             return Err(None);
         }
-        let mut buf = vec![0; room];
+        // Exactly `room` bytes (`vec!` allocates no more), so boxing does not reallocate.
+        let mut buf = vec![0; room].into_boxed_slice();
         let mut terms = None;
         let mut out = FlatWriter::new(&mut buf, &mut terms);
         match build(&mut out) {
             Ok(root) => {
-                let end = out.end;
                 let terms = out.into_terms();
-                buf.truncate(end);
                 return Ok(FlatTerm::from_parts(buf, terms, root));
             }
             Err(Stop::Failed(e)) => return Err(Some(e)),
@@ -466,7 +497,7 @@ impl<'b> FlatWriter<'b> {
     pub(crate) fn records(&self) -> Records<'_> {
         Records {
             buf: &self.buf[..self.end],
-            terms: self.terms.as_deref().map_or(&[], Vec::as_slice),
+            terms: self.terms.as_deref().unwrap_or_default(),
         }
     }
 
@@ -480,17 +511,17 @@ impl<'b> FlatWriter<'b> {
 /// Adds `term` to the kept terms.
 #[inline(never)]
 fn keep(terms: &mut KeptTerms, term: Term) {
-    terms.get_or_insert_with(Box::default).push(term);
+    terms.get_or_insert_with(Vec::new).push(term);
 }
 
 impl FlatTerm {
     /// The flat term of the records `buf` (with room for the root's offset at its start) and
     /// the kept `terms`, whose root record is at `root`.
     #[inline]
-    fn from_parts(mut buf: Vec<u8>, terms: KeptTerms, root: Offset) -> FlatTerm {
+    fn from_parts(mut buf: Box<[u8]>, terms: KeptTerms, root: Offset) -> FlatTerm {
         buf[..ROOT].copy_from_slice(&root.to_le_bytes());
         FlatTerm {
-            parts: Parts { buf, terms },
+            parts: Parts::new(buf, terms),
         }
     }
 
@@ -517,7 +548,7 @@ impl FlatTerm {
 
     #[inline]
     fn root_offset(&self) -> usize {
-        size(&self.parts.buf, 0)
+        size(self.parts.buf(), 0)
     }
 
     /// The term as a [`Term`].
@@ -529,8 +560,10 @@ impl FlatTerm {
     /// binary, an `EXT2TERM` term) when that is the whole term.
     pub fn into_term(mut self) -> Term {
         let root = self.root_offset();
-        if let (tag::TERM, Some(terms)) = (self.parts.buf[root], &mut self.parts.terms) {
-            return terms.swap_remove(size(&self.parts.buf, root + 1));
+        if let Parts::WithTerms(parts) = &mut self.parts {
+            if parts.buf[root] == tag::TERM {
+                return parts.terms.swap_remove(size(&parts.buf, root + 1));
+            }
         }
         self.to_term()
     }
@@ -546,10 +579,10 @@ impl FlatTerm {
         crate::encode(self.root())
     }
 
-    /// Bytes of the buffer (the records and the root's offset; not counting [`Term`]s kept
-    /// beside it).
+    /// Bytes of the buffer (the records, the root's offset and room the records did not need;
+    /// not counting [`Term`]s kept beside it).
     pub fn buffer_len(&self) -> usize {
-        self.parts.buf.len()
+        self.parts.buf().len()
     }
 }
 

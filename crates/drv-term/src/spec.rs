@@ -268,7 +268,8 @@ impl FlatTerm {
     /// error means no term at all. This is the spec interpreter.
     ///
     /// Generic over the environment so that a concrete one (the C ABI's) is inlined; a
-    /// `&dyn SpecEnv` works too.
+    /// `&dyn SpecEnv` works too. Inlined itself, so that the caller gets the term in registers.
+    #[inline]
     pub fn from_spec<E: SpecEnv + ?Sized>(
         spec: &[TermData],
         env: &E,

@@ -17,10 +17,10 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use drv_queue::BinaryRef;
-use drv_term::{FlatTerm, Pid, Port, SpecEnv, TermData};
+use drv_term::{FlatTerm, Pid, Port, SpecEnv, SpecError, TermData};
 
 use super::guard;
-use crate::host::{host, Receiver, TermPort, Undeliverable};
+use crate::host::{host, Host, Receiver, TermPort, Undeliverable};
 use crate::types::{ErlDrvBinary, ErlDrvPort, ErlDrvTermData};
 
 /// The memory a driver's term spec points into, read through the raw pointers in the spec.
@@ -151,34 +151,46 @@ unsafe fn output(port: TermPort, target: Target, data: *const ErlDrvTermData, le
     };
     // SAFETY: the spec's pointer arguments are valid (this function's contract).
     let memory = unsafe { DriverMemory::new() };
-    let (to, term) = match (target, FlatTerm::from_spec(spec, &memory)) {
-        (Target::Receiver(to), Ok(term)) => (to, term),
-        // Building has no effects, so the runtime's order (a closing port before the spec)
-        // is kept by asking about the port only for a rejected spec.
-        (_, Err(e)) if !e.found_after_receiver_check() => {
-            return match host.check_term_delivery(port, None) {
-                Err(Undeliverable::PortClosing) => 0,
-                _ => -1,
-            }
-        }
-        // The runtime looks for the port and the receiver before finding these errors: only
-        // if both exist is the result the spec's -1.
-        (Target::Receiver(to), Err(_)) => {
-            return match host.check_term_delivery(port, Some(to)) {
-                Ok(()) => -1,
-                Err(why) => undelivered(why),
-            }
-        }
-        (Target::NotAPid, _) => {
-            return match host.check_term_delivery(port, None) {
-                Ok(()) => 0,
-                Err(why) => undelivered(why),
-            }
-        }
+    // Built first and handed to delivery in place: a term moved through a tuple with the
+    // target, or by value into the host, is copied through the stack right after it was
+    // built, and the copy's wide loads wait for the narrow stores that built it.
+    let term = match FlatTerm::from_spec(spec, &memory) {
+        Ok(term) => term,
+        Err(e) => return rejected(host, port, target, &e),
     };
-    match host.deliver_term(port, to, term) {
+    let Target::Receiver(to) = target else {
+        return match host.check_term_delivery(port, None) {
+            Ok(()) => 0,
+            Err(why) => undelivered(why),
+        };
+    };
+    match host.deliver_term(port, to, &mut Some(term)) {
         Ok(()) => 1,
         Err(why) => undelivered(why),
+    }
+}
+
+/// The C result for the spec error `e`, which the runtime reports only after the checks it
+/// makes before finding it.
+#[cold]
+fn rejected(host: &dyn Host, port: TermPort, target: Target, e: &SpecError) -> c_int {
+    match target {
+        // Building has no effects, so the runtime's order (a closing port before the spec)
+        // is kept by asking about the port only for a rejected spec.
+        _ if !e.found_after_receiver_check() => match host.check_term_delivery(port, None) {
+            Err(Undeliverable::PortClosing) => 0,
+            _ => -1,
+        },
+        // The runtime looks for the port and the receiver before finding these errors: only
+        // if both exist is the result the spec's -1.
+        Target::Receiver(to) => match host.check_term_delivery(port, Some(to)) {
+            Ok(()) => -1,
+            Err(why) => undelivered(why),
+        },
+        Target::NotAPid => match host.check_term_delivery(port, None) {
+            Ok(()) => 0,
+            Err(why) => undelivered(why),
+        },
     }
 }
 

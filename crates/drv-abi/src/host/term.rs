@@ -43,8 +43,14 @@ pub enum Undeliverable {
 /// [`Port::from_local_term_data`]), which the host's `connected`, `caller` and `port_id`
 /// answers are encoded with.
 pub trait TermHost {
-    /// Sends `term` from `port` to `to`, as the last step of a successful term output call.
-    /// The term comes in its one-buffer form, as it was built from the spec.
+    /// Sends the term in `term` from `port` to `to`, as the last step of a successful term
+    /// output call. The term comes in its one-buffer form, as it was built from the spec.
+    ///
+    /// The host takes the term out of `term` once it has found the receiver (and holds what
+    /// it needs to deliver, such as a mailbox lock); an undelivered term stays for the caller.
+    /// Moving the term by value through the host's calls would copy it through the stack
+    /// right after it was built, and each such copy waits for the stores that built it: in the
+    /// term output benchmark that cost more than building the term's records.
     ///
     /// A port whose `stop` callback is running still sends (as in BEAM); a port that has
     /// closed is [`Undeliverable::NoPort`].
@@ -52,7 +58,7 @@ pub trait TermHost {
         &self,
         port: TermPort,
         to: Receiver,
-        term: FlatTerm,
+        term: &mut Option<FlatTerm>,
     ) -> Result<(), Undeliverable>;
 
     /// Checks, without sending anything, what [`deliver_term`](Self::deliver_term) would find:
