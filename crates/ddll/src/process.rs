@@ -204,15 +204,10 @@ impl Process {
         self.push(message.into());
     }
 
-    fn push(&self, message: Message) {
-        self.push_with(|| message)
-    }
-
-    /// Appends the message `message` makes, making it only once the mailbox is locked and the
-    /// process known to be alive (a driver's term is moved out of its slot there: see
+    /// Appends `message`. The mailbox lock's atomic instruction waits for the stores that
+    /// made the message, so the copy into the mailbox after it does not (see
     /// `TermHost::deliver_term`).
-    #[inline]
-    pub(crate) fn push_with(&self, message: impl FnOnce() -> Message) {
+    fn push(&self, message: Message) {
         let parked = {
             let mut inbox = self.inbox.lock();
             // Checked under the lock: `mark_dead` clears the mailbox after clearing the flag,
@@ -220,7 +215,7 @@ impl Process {
             if !self.is_alive() {
                 return;
             }
-            inbox.messages.push_back(message());
+            inbox.messages.push_back(message);
             if inbox.parked.is_empty() {
                 return;
             }

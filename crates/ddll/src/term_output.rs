@@ -6,7 +6,7 @@ use drv_term::FlatTerm;
 
 use crate::host::GlobalHost;
 use crate::port::{self, PortCell};
-use crate::process::{Message, Process};
+use crate::process::Process;
 use crate::runtime::Runtime;
 
 /// Runs `f` with the port a term output call names; `NoPort` once the port has closed (a port
@@ -70,7 +70,7 @@ impl TermHost for GlobalHost {
     ) -> Result<(), Undeliverable> {
         with_term_port(port, |cell| {
             with_receiver(cell, to, |p| {
-                p.push_with(|| Message::Flat(term.take().expect("a term to deliver")))
+                p.deliver(term.take().expect("a term to deliver"))
             })
         })
     }

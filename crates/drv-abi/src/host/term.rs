@@ -46,11 +46,12 @@ pub trait TermHost {
     /// Sends the term in `term` from `port` to `to`, as the last step of a successful term
     /// output call. The term comes in its one-buffer form, as it was built from the spec.
     ///
-    /// The host takes the term out of `term` once it has found the receiver (and holds what
-    /// it needs to deliver, such as a mailbox lock); an undelivered term stays for the caller.
-    /// Moving the term by value through the host's calls would copy it through the stack
-    /// right after it was built, and each such copy waits for the stores that built it: in the
-    /// term output benchmark that cost more than building the term's records.
+    /// The host takes the term out of `term` once it has found the receiver; an undelivered
+    /// term stays for the caller. Moving the term by value through the host's calls would
+    /// copy it through the stack right after it was built, and such a copy waits for the
+    /// stores that built it: in the term output benchmark that cost more than building the
+    /// term's records. Taken late, it is copied after other work (a port lookup, a lock's
+    /// atomic instruction) has let those stores through.
     ///
     /// A port whose `stop` callback is running still sends (as in BEAM); a port that has
     /// closed is [`Undeliverable::NoPort`].
