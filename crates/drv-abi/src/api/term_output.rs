@@ -159,10 +159,7 @@ unsafe fn output(port: TermPort, target: Target, data: *const ErlDrvTermData, le
         Err(e) => return rejected(host, port, target, &e),
     };
     let Target::Receiver(to) = target else {
-        return match host.check_term_delivery(port, None) {
-            Ok(()) => 0,
-            Err(why) => undelivered(why),
-        };
+        return to_no_pid(host, port);
     };
     match host.deliver_term(port, to, &mut Some(term)) {
         Ok(()) => 1,
@@ -187,10 +184,16 @@ fn rejected(host: &dyn Host, port: TermPort, target: Target, e: &SpecError) -> c
             Ok(()) => -1,
             Err(why) => undelivered(why),
         },
-        Target::NotAPid => match host.check_term_delivery(port, None) {
-            Ok(()) => 0,
-            Err(why) => undelivered(why),
-        },
+        Target::NotAPid => to_no_pid(host, port),
+    }
+}
+
+/// The C result for a receiver that is no pid: nothing can be delivered (0) from a port that
+/// could send.
+fn to_no_pid(host: &dyn Host, port: TermPort) -> c_int {
+    match host.check_term_delivery(port, None) {
+        Ok(()) => 0,
+        Err(why) => undelivered(why),
     }
 }
 
