@@ -55,6 +55,15 @@ fn open_elsewhere(
     rx
 }
 
+/// What the open of [`open_elsewhere`] returned once its waiting port had gone: the port, as
+/// in BEAM.
+fn opened_once_gone(opened: &mpsc::Receiver<Result<Port, Exception>>) -> Option<Port> {
+    opened
+        .recv_timeout(Duration::from_secs(5))
+        .expect("open_port returns once its port is gone")
+        .ok()
+}
+
 /// The port of `rt` whose open is waiting (the only one besides `others`), once it is there.
 fn waiting_port(rt: &Runtime, others: &[Port]) -> Port {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -83,11 +92,8 @@ fn an_open_waiting_when_its_owner_dies_ends_with_the_port() {
             "open_port returned without an acknowledgement"
         );
         rt.exit(opener.pid(), atom("kill"));
-        let outcome = opened
-            .recv_timeout(Duration::from_secs(5))
-            .expect("open_port returns once its port is gone");
         assert_eq!(
-            outcome.ok(),
+            opened_once_gone(&opened),
             Some(port),
             "as in BEAM, the open returns the port"
         );
@@ -119,10 +125,7 @@ fn an_unload_killing_a_waiting_port_completes_its_open() {
         };
         rt.try_unload(me.pid(), "init_ack_drv", options)
             .expect("unloads");
-        let outcome = opened
-            .recv_timeout(Duration::from_secs(5))
-            .expect("open_port returns once its port is gone");
-        assert_eq!(outcome.ok(), Some(port));
+        assert_eq!(opened_once_gone(&opened), Some(port));
         // As in BEAM: the exit signal is already in the opener's mailbox.
         assert_eq!(
             opener.receive(Some(Duration::ZERO)),
