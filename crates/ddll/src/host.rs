@@ -86,7 +86,7 @@ impl Host for GlobalHost {
     }
 
     fn caller(&self, handle: ErlDrvPort) -> Option<Pid> {
-        port::with_port(handle, |port| port.caller())
+        port::with_port(handle, |port| port.caller()).flatten()
     }
 
     fn port_id(&self, handle: ErlDrvPort) -> Option<drv_term::Port> {

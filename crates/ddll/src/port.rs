@@ -314,16 +314,21 @@ impl PortCell {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// The caller of the current callback (`driver_caller`).
-    pub(crate) fn caller(&self) -> Pid {
-        Pid::local(self.caller.load(Ordering::Relaxed))
+    /// The caller of the current callback (`driver_caller`); `None` in the runtime's own
+    /// callbacks (timeouts, async completions, select events...), which no process made.
+    pub(crate) fn caller(&self) -> Option<Pid> {
+        let id = self.caller.load(Ordering::Relaxed);
+        (id != 0).then(|| Pid::local(id))
     }
 
-    /// Records the caller of the callback about to run (non-local pids as 0, which
-    /// `driver_caller` reports as no process).
-    pub(crate) fn set_caller(&self, caller: &Pid) {
-        self.caller
-            .store(caller.local_id().unwrap_or(0), Ordering::Relaxed);
+    /// Records the caller of the callback about to run; `None` (and non-local pids) as 0, no
+    /// process: BEAM clears a port's caller after each call, so `driver_caller` in a port task
+    /// of its own (a timeout) gives `[]`, not the process that called last.
+    pub(crate) fn set_caller(&self, caller: Option<&Pid>) {
+        self.caller.store(
+            caller.and_then(Pid::local_id).unwrap_or(0),
+            Ordering::Relaxed,
+        );
     }
 }
 

@@ -231,13 +231,19 @@ pub unsafe extern "C" fn driver_connected(port: ErlDrvPort) -> ErlDrvTermData {
     })
 }
 
-/// `ErlDrvTermData driver_caller(ErlDrvPort port)`.
+/// `ErlDrvTermData driver_caller(ErlDrvPort port)`: the process making the current call;
+/// `[]` (`driver_mk_term_nil()`) where no process made it (a timeout, an async completion, a
+/// select event) or for a dead port, as BEAM returns its `NIL` there (a spec using it as a
+/// pid is then refused).
 ///
 /// # Safety
 /// None beyond the C API's.
 pub unsafe extern "C" fn driver_caller(port: ErlDrvPort) -> ErlDrvTermData {
-    guard("driver_caller", 0, || {
-        pid_term_data(host().and_then(|h| h.caller(port)))
+    guard("driver_caller", drv_term::tags::ERL_DRV_NIL, || {
+        host()
+            .and_then(|h| h.caller(port))
+            .and_then(|p| p.to_local_term_data())
+            .unwrap_or(drv_term::tags::ERL_DRV_NIL)
     })
 }
 
