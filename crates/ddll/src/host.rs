@@ -89,6 +89,10 @@ impl Host for GlobalHost {
         port::with_port(handle, |port| port.caller()).flatten()
     }
 
+    fn consume_timeslice(&self, handle: ErlDrvPort, percent: c_int) -> c_int {
+        port::with_port(handle, |port| port.consume_timeslice(percent)).unwrap_or(-1)
+    }
+
     fn port_id(&self, handle: ErlDrvPort) -> Option<drv_term::Port> {
         port::with_port(handle, |port| port.id())
     }

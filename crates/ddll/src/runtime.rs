@@ -700,6 +700,7 @@ impl Runtime {
         }
         let data = port.data.get()?;
         port.set_caller(caller);
+        port.reductions.store(0, Ordering::Relaxed);
         let result = port::with_current(port, || f(data));
         Self::after_callback(port);
         Some(result)
