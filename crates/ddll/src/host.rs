@@ -86,7 +86,11 @@ impl Host for GlobalHost {
     }
 
     fn caller(&self, handle: ErlDrvPort) -> Option<Pid> {
-        port::with_port(handle, |port| port.caller())
+        port::with_port(handle, |port| port.caller()).flatten()
+    }
+
+    fn consume_timeslice(&self, handle: ErlDrvPort, percent: c_int) -> c_int {
+        port::with_port(handle, |port| port.consume_timeslice(percent)).unwrap_or(-1)
     }
 
     fn port_id(&self, handle: ErlDrvPort) -> Option<drv_term::Port> {

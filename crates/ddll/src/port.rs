@@ -7,8 +7,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ffi::c_int;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use drv_abi::driver::DriverData;
@@ -151,6 +152,9 @@ pub(crate) struct PortCell {
     /// The local number of the process whose call runs the current callback
     /// (`driver_caller`); written under the callback lock.
     pub(crate) caller: AtomicU64,
+    /// Reductions the current callback has charged with `erl_drv_consume_timeslice`
+    /// (BEAM's `reds` of a port task); reset when a callback starts.
+    pub(crate) reductions: AtomicU32,
     pub(crate) state: Mutex<PortState>,
     /// The driver queue and port data lock.
     pub(crate) queue: crate::queue::PortQueueState,
@@ -280,6 +284,7 @@ impl PortCell {
             name: new.name,
             opened: OPENED.fetch_add(1, Ordering::Relaxed),
             caller: AtomicU64::new(new.owner.pid().local_id().unwrap_or(0)),
+            reductions: AtomicU32::new(0),
             owner: new.owner,
             data: new.data,
             init_ack: new.init_ack,
@@ -314,16 +319,36 @@ impl PortCell {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// The caller of the current callback (`driver_caller`).
-    pub(crate) fn caller(&self) -> Pid {
-        Pid::local(self.caller.load(Ordering::Relaxed))
+    /// The caller of the current callback (`driver_caller`); `None` in the runtime's own
+    /// callbacks (timeouts, async completions, select events...), which no process made.
+    pub(crate) fn caller(&self) -> Option<Pid> {
+        let id = self.caller.load(Ordering::Relaxed);
+        (id != 0).then(|| Pid::local(id))
     }
 
-    /// Records the caller of the callback about to run (non-local pids as 0, which
-    /// `driver_caller` reports as no process).
-    pub(crate) fn set_caller(&self, caller: &Pid) {
-        self.caller
-            .store(caller.local_id().unwrap_or(0), Ordering::Relaxed);
+    /// `erl_drv_consume_timeslice`: BEAM charges `percent` hundredths of a slice's 4000
+    /// reductions (rounded up to 40 per percent) and, once they reach the slice, holds them
+    /// there and answers 1 (the callback should return and let others run).
+    pub(crate) fn consume_timeslice(&self, percent: c_int) -> c_int {
+        const SLICE: u32 = 4000;
+        let charge = percent.clamp(1, 100).unsigned_abs() * SLICE.div_ceil(100);
+        let used = self
+            .reductions
+            .load(Ordering::Relaxed)
+            .saturating_add(charge);
+        let exhausted = used >= SLICE;
+        self.reductions.store(used.min(SLICE), Ordering::Relaxed);
+        c_int::from(exhausted)
+    }
+
+    /// Records the caller of the callback about to run; `None` (and non-local pids) as 0, no
+    /// process: BEAM clears a port's caller after each call, so `driver_caller` in a port task
+    /// of its own (a timeout) gives `[]`, not the process that called last.
+    pub(crate) fn set_caller(&self, caller: Option<&Pid>) {
+        self.caller.store(
+            caller.and_then(Pid::local_id).unwrap_or(0),
+            Ordering::Relaxed,
+        );
     }
 }
 

@@ -689,7 +689,7 @@ impl Runtime {
     /// [`Runtime::callback`] for a caller that holds the port's callback lock.
     #[inline]
     /// `caller` is the process making the call (`driver_caller`); `None` for the runtime's own
-    /// callbacks, which leave it as it was.
+    /// callbacks, which have none.
     fn locked_callback<R>(
         port: &Arc<PortCell>,
         caller: Option<&Pid>,
@@ -699,9 +699,8 @@ impl Runtime {
             return None;
         }
         let data = port.data.get()?;
-        if let Some(caller) = caller {
-            port.set_caller(caller);
-        }
+        port.set_caller(caller);
+        port.reductions.store(0, Ordering::Relaxed);
         let result = port::with_current(port, || f(data));
         Self::after_callback(port);
         Some(result)

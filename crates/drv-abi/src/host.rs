@@ -114,6 +114,10 @@ pub trait Host:
     fn connected(&self, port: ErlDrvPort) -> Option<Pid>;
     /// `driver_caller`: the process that made the current call into the driver.
     fn caller(&self, port: ErlDrvPort) -> Option<Pid>;
+    /// `erl_drv_consume_timeslice`: charge `percent` (already clamped to 1..=100) of a time
+    /// slice to the current callback of `port`; 1 once the slice is used up, else 0; -1 for a
+    /// bad port.
+    fn consume_timeslice(&self, port: ErlDrvPort, percent: c_int) -> c_int;
     /// `driver_mk_port`: the port's identity (encoded with [`Port::to_local_term_data`]).
     fn port_id(&self, port: ErlDrvPort) -> Option<Port>;
     /// `set_busy_port`.

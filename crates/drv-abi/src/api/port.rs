@@ -231,13 +231,19 @@ pub unsafe extern "C" fn driver_connected(port: ErlDrvPort) -> ErlDrvTermData {
     })
 }
 
-/// `ErlDrvTermData driver_caller(ErlDrvPort port)`.
+/// `ErlDrvTermData driver_caller(ErlDrvPort port)`: the process making the current call;
+/// `[]` (`driver_mk_term_nil()`) where no process made it (a timeout, an async completion, a
+/// select event) or for a dead port, as BEAM returns its `NIL` there (a spec using it as a
+/// pid is then refused).
 ///
 /// # Safety
 /// None beyond the C API's.
 pub unsafe extern "C" fn driver_caller(port: ErlDrvPort) -> ErlDrvTermData {
-    guard("driver_caller", 0, || {
-        pid_term_data(host().and_then(|h| h.caller(port)))
+    guard("driver_caller", drv_term::tags::ERL_DRV_NIL, || {
+        host()
+            .and_then(|h| h.caller(port))
+            .and_then(|p| p.to_local_term_data())
+            .unwrap_or(drv_term::tags::ERL_DRV_NIL)
     })
 }
 
@@ -314,11 +320,14 @@ pub unsafe extern "C" fn erl_drv_busy_msgq_limits(
     })
 }
 
-/// `int erl_drv_consume_timeslice(ErlDrvPort port, int percent)`: ddll does not preempt
-/// callbacks, so the time slice is never exhausted (0).
+/// `int erl_drv_consume_timeslice(ErlDrvPort port, int percent)`: charges `percent` of a
+/// time slice to the running callback (clamped to 1..=100, as BEAM clamps it); 1 once the
+/// slice is used up (and from then on in that callback), else 0; -1 for a dead port.
 ///
 /// # Safety
 /// None beyond the C API's.
-pub unsafe extern "C" fn erl_drv_consume_timeslice(_port: ErlDrvPort, _percent: c_int) -> c_int {
-    0
+pub unsafe extern "C" fn erl_drv_consume_timeslice(port: ErlDrvPort, percent: c_int) -> c_int {
+    guard("erl_drv_consume_timeslice", -1, || {
+        host().map_or(-1, |h| h.consume_timeslice(port, percent.clamp(1, 100)))
+    })
 }

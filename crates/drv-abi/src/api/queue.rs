@@ -73,7 +73,7 @@ impl Drop for PdlLocked {
 }
 
 /// Reports (once per function) a call the C contract does not allow.
-fn misuse(function: &'static str, what: &'static str) {
+pub(super) fn misuse(function: &'static str, what: &'static str) {
     static REPORTED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
     let mut reported = REPORTED.lock().unwrap_or_else(|e| e.into_inner());
     if !reported.contains(&function) {

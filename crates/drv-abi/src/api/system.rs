@@ -18,40 +18,54 @@ const NIF_MAJOR_VERSION: c_int = 2;
 /// See [`NIF_MAJOR_VERSION`].
 const NIF_MINOR_VERSION: c_int = 16;
 
-/// `void driver_system_info(ErlDrvSysInfo *sip, size_t si_size)`: fills only the first
-/// `si_size` bytes, so a driver built against an older, smaller struct is not overrun.
+/// The size of `ErlDrvSysInfo` up to and including the `c_int` field `$field`
+/// (`ERL_DRV_SYS_INFO_SIZE`): where each release of the struct ended.
+macro_rules! sys_info_size {
+    ($field:ident) => {
+        std::mem::offset_of!(ErlDrvSysInfo, $field) + std::mem::size_of::<c_int>()
+    };
+}
+
+/// `void driver_system_info(ErlDrvSysInfo *sip, size_t si_size)`: fills the fields that a
+/// struct of `si_size` bytes has, by release as BEAM does: the first release's (driver and
+/// ERTS versions, OTP release, thread and SMP support) always; the thread counts, the NIF
+/// version and dirty-scheduler support only when the struct holds all of that release's
+/// fields (a size ending inside a release leaves the release's fields untouched). A struct
+/// smaller than the first release's is refused (BEAM stops the VM; ddll writes nothing).
 ///
 /// # Safety
 /// `sip` is valid for writing `si_size` bytes.
 pub unsafe extern "C" fn driver_system_info(sip: *mut ErlDrvSysInfo, si_size: usize) {
     guard("driver_system_info", (), || {
-        if sip.is_null() {
-            return;
+        if sip.is_null() || si_size < sys_info_size!(smp_support) {
+            return super::queue::misuse(
+                "driver_system_info",
+                "NULL or a struct smaller than the first release's; nothing filled",
+            );
         }
         let facts = host().map(|h| h.facts());
-        let info = ErlDrvSysInfo {
-            driver_major_version: crate::types::ERL_DRV_EXTENDED_MAJOR_VERSION,
-            driver_minor_version: crate::types::ERL_DRV_EXTENDED_MINOR_VERSION,
-            erts_version: ERTS_VERSION.as_ptr().cast_mut(),
-            otp_release: OTP_RELEASE.as_ptr().cast_mut(),
-            thread_support: 1,
-            smp_support: 1,
-            async_threads: facts.map_or(0, |f| f.async_threads),
-            scheduler_threads: facts.map_or(1, |f| f.scheduler_threads),
-            nif_major_version: NIF_MAJOR_VERSION,
-            nif_minor_version: NIF_MINOR_VERSION,
-            dirty_scheduler_support: facts.map_or(1, |f| c_int::from(f.dirty_scheduler_support)),
-        };
-        let n = si_size.min(std::mem::size_of::<ErlDrvSysInfo>());
-        // SAFETY: `sip` is valid for `si_size >= n` bytes (contract); the source is a local
-        // struct of at least `n` bytes; they cannot overlap.
+        // SAFETY: `sip` is valid for `si_size` bytes (contract), and each field written below
+        // lies inside the first `si_size` bytes (checked against its release's end).
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                (&info as *const ErlDrvSysInfo).cast::<u8>(),
-                sip.cast::<u8>(),
-                n,
-            )
-        };
+            (*sip).driver_major_version = crate::types::ERL_DRV_EXTENDED_MAJOR_VERSION;
+            (*sip).driver_minor_version = crate::types::ERL_DRV_EXTENDED_MINOR_VERSION;
+            (*sip).erts_version = ERTS_VERSION.as_ptr().cast_mut();
+            (*sip).otp_release = OTP_RELEASE.as_ptr().cast_mut();
+            (*sip).thread_support = 1;
+            (*sip).smp_support = 1;
+            if si_size >= sys_info_size!(scheduler_threads) {
+                (*sip).async_threads = facts.map_or(0, |f| f.async_threads);
+                (*sip).scheduler_threads = facts.map_or(1, |f| f.scheduler_threads);
+            }
+            if si_size >= sys_info_size!(nif_minor_version) {
+                (*sip).nif_major_version = NIF_MAJOR_VERSION;
+                (*sip).nif_minor_version = NIF_MINOR_VERSION;
+            }
+            if si_size >= sys_info_size!(dirty_scheduler_support) {
+                (*sip).dirty_scheduler_support =
+                    facts.map_or(1, |f| c_int::from(f.dirty_scheduler_support));
+            }
+        }
     })
 }
 
@@ -208,8 +222,12 @@ pub unsafe extern "C" fn erl_drv_putenv(key: *const c_char, value: *mut c_char) 
 }
 
 /// `int erl_drv_getenv(const char *key, char *value, size_t *value_size)`: 0 and the value
-/// copied (with its size written back) when it fits; 1 and the needed size when it does not;
-/// -1 when the variable is not set.
+/// copied with its NUL (`*value_size` set to its length) when it fits in `*value_size - 1`
+/// bytes; 1 when it does not, -1 when the variable is not set.
+///
+/// As BEAM (whose documentation promises the size needed instead): on failure
+/// `*value_size` is left one less than it was (BEAM reserves the NUL's byte up front and
+/// writes the reduced size back), wrapping to `SIZE_MAX` for 0; a size of 0 never fits.
 ///
 /// # Safety
 /// `key` is NUL-terminated; `value` has room for `*value_size` bytes.
@@ -222,20 +240,23 @@ pub unsafe extern "C" fn erl_drv_getenv(
         if key.is_null() || value_size.is_null() {
             return -1;
         }
+        // SAFETY: `value_size` is valid for reading and writing (contract).
+        let room = unsafe { *value_size };
+        let failed = |rc: c_int| {
+            // SAFETY: as above.
+            unsafe { *value_size = room.wrapping_sub(1) };
+            rc
+        };
         let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: NUL-terminated by contract; ENV_LOCK is held until the result is copied.
         let found = unsafe { libc::getenv(key) };
         if found.is_null() {
-            return -1;
+            return failed(-1);
         }
         // SAFETY: getenv returned a NUL-terminated string.
         let bytes = unsafe { CStr::from_ptr(found) }.to_bytes_with_nul();
-        // SAFETY: `value_size` is valid for reading and writing (contract).
-        let room = unsafe { *value_size };
-        if bytes.len() > room || value.is_null() {
-            // SAFETY: as above.
-            unsafe { *value_size = bytes.len() };
-            return 1;
+        if room == 0 || bytes.len() > room || value.is_null() {
+            return failed(1);
         }
         // SAFETY: `value` has room for `room >= bytes.len()` bytes (contract).
         unsafe {
