@@ -332,6 +332,8 @@ impl Runner {
             ("port_info", [Term::Port(p)]) => Ok(rt.port_info(p)),
             ("port_info", [Term::Port(p), item]) => rt.port_info_item(p, item),
             ("byte_size", [Term::Binary(b)]) => Ok(int_term(b.len() as i128)),
+            ("length", [Term::List(items)]) => Ok(int_term(items.len() as i128)),
+            ("integer_to_list", [Term::Int(i)]) => Ok(crate::erl_ddll::string_term(&i.to_string())),
             ("binary_part", [Term::Binary(b), Term::Int(start), Term::Int(len)]) => {
                 // A negative length counts back from `start`, as in BEAM.
                 let (from, to) = if *len >= 0 {
@@ -352,7 +354,7 @@ impl Runner {
             }
             (
                 "port_command" | "port_control" | "port_call" | "port_close" | "port_info" | "send"
-                | "open_port" | "byte_size" | "binary_part",
+                | "open_port" | "byte_size" | "binary_part" | "length" | "integer_to_list",
                 _,
             ) => Err(Exception::badarg()),
             _ => Err(Exception::new(atom("undef"))),
