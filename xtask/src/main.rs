@@ -43,9 +43,9 @@ fn main() -> Result<()> {
         "drivers" => drivers().map(|_| ()),
         "demo" => demo(),
         "beam" => {
-            let dir = otp_drivers()?;
             for file in rest {
-                print!("{}", beam(Path::new(file), &dir)?);
+                let file = Path::new(file);
+                print!("{}", beam(file, &drivers_for(file)?)?);
             }
             Ok(())
         }
@@ -130,6 +130,35 @@ fn drivers() -> Result<PathBuf> {
     Ok(own)
 }
 
+/// The `DriverDir` of a scenario: the real drivers' folder for `scenarios/real/`, else the
+/// example drivers built against OTP's header.
+fn drivers_for(file: &Path) -> Result<PathBuf> {
+    let in_real = file
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|dir| dir == "real");
+    if in_real {
+        real_drivers()
+    } else {
+        otp_drivers()
+    }
+}
+
+/// The real drivers that no OTP application installs, put into `target/real-drivers` by
+/// `scenarios/real/fetch.sh`.
+fn real_drivers() -> Result<PathBuf> {
+    let dir = root().join("target/real-drivers");
+    let status = Command::new("sh")
+        .arg(root().join("scenarios/real/fetch.sh"))
+        .arg(&dir)
+        .status()
+        .context("running scenarios/real/fetch.sh")?;
+    if !status.success() {
+        bail!("scenarios/real/fetch.sh failed (needs apt-get and dpkg, after apt-get update)");
+    }
+    Ok(dir)
+}
+
 fn otp_drivers() -> Result<PathBuf> {
     let include = otp_include()
         .context("erl and OTP's headers are needed (apt-get install erlang-nox erlang-dev)")?;
@@ -194,11 +223,11 @@ fn beam(file: &Path, drivers: &Path) -> Result<String> {
 }
 
 fn diff(files: &[String]) -> Result<()> {
-    let drivers = otp_drivers()?;
     let binary = ddll_binary()?;
     let mut differing = 0;
     for file in files {
         let file = Path::new(file);
+        let drivers = drivers_for(file)?;
         let ours = run_ddll(&binary, file, &drivers)?;
         let theirs = beam(file, &drivers)?;
         if ours == theirs {

@@ -213,7 +213,7 @@ pub fn call(
     let ok = |t: Term| Term::Tuple(vec![atom("ok"), t]);
     match (function, args) {
         ("try_load", [path, name, options]) => {
-            let path = iolist_string(path).ok_or(Exception::badarg())?;
+            let path = load_path(path).ok_or(Exception::badarg())?;
             let name = list_or_atom(name).ok_or(Exception::badarg())?;
             let options =
                 LoadOptions::parse(&core_term(options)).map_err(|_| Exception::badarg())?;
@@ -232,7 +232,7 @@ pub fn call(
                 "reload" => Convenience::Reload,
                 _ => Convenience::ReloadDriver,
             };
-            let path = iolist_string(path).ok_or(Exception::badarg())?;
+            let path = load_path(path).ok_or(Exception::badarg())?;
             let name = list_or_atom(name).ok_or(Exception::badarg())?;
             Ok(convenience_term(
                 runtime.convenience(pid, which, &path, &name, None),
@@ -401,13 +401,23 @@ pub(crate) fn string_term(s: &str) -> Term {
     )
 }
 
-/// A driver name: a non-empty atom, or an iolist.
+/// A driver name: a non-empty atom, or an iolist. BEAM reads the name as a C string, so it
+/// ends at a NUL byte (`"echo_drv\0x"` is `echo_drv`).
 fn list_or_atom(term: &Term) -> Option<String> {
-    match term {
-        Term::Atom(a) if !a.as_str().is_empty() => Some(a.as_str().to_owned()),
-        Term::Atom(_) => None,
-        other => iolist_string(other),
+    let mut name = match term {
+        Term::Atom(a) if !a.as_str().is_empty() => a.as_str().to_owned(),
+        Term::Atom(_) => return None,
+        other => iolist_string(other)?,
+    };
+    if let Some(nul) = name.find('\0') {
+        name.truncate(nul);
     }
+    Some(name)
+}
+
+/// The folder argument of a load: an iolist without NUL bytes (BEAM: `badarg`).
+fn load_path(term: &Term) -> Option<String> {
+    iolist_string(term).filter(|path| !path.contains('\0'))
 }
 
 /// An iolist's bytes as a string (Latin-1 bytes map to their code points).

@@ -162,9 +162,13 @@ impl DriverHost for Loader<'_> {
                 ));
             }
         }
-        let dir = Path::new(full_path).parent().unwrap_or(Path::new("/"));
-        let dir = self.base_dir.join(dir);
-        match Driver::load(&dir, name) {
+        // BEAM opens exactly `Path/Name.so` (a name with `/` in it reaches into a subfolder,
+        // relative to Path) and then refuses a library whose driver is not called Name.
+        let library = self.base_dir.join(full_path);
+        let loaded = ddll_sys::DriverLibrary::open(&library)
+            .map_err(drv_abi::driver::LoadError::from)
+            .and_then(|library| Driver::from_library(library, name));
+        match loaded {
             Ok(driver) => {
                 self.loaded.insert(
                     name.to_owned(),

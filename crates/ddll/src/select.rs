@@ -15,6 +15,12 @@
 //! selections without `stop_select` (BEAM deselects them, without callback, when their next
 //! event finds the port gone).
 //!
+//! Descriptors epoll refuses (`EPERM`: regular files, `/dev/null`, `/dev/zero`) are polled
+//! with `poll()` instead, as BEAM's fallback does: they are *fallback* registrations, checked
+//! by the poll thread on every round with a zero timeout (they are always ready, so while one
+//! is selected the thread keeps delivering it: level-triggered like the rest), and the epoll
+//! wait is kept short while any exists.
+//!
 //! Turning `ERL_DRV_USE` off deselects everything and calls the driver's `stop_select` at once
 //! (BEAM does so too), unless the poll thread is delivering an event of that registration to
 //! another thread's port (a driver with port-level locking, or a driver thread): the driver may
@@ -57,6 +63,8 @@ struct Registration {
     input: Option<Arc<PortCell>>,
     /// The port that gets `ready_output`.
     output: Option<Arc<PortCell>>,
+    /// Polled with `poll()`, not the poller (which refused it).
+    fallback: bool,
 }
 
 impl Registration {
@@ -100,7 +108,11 @@ struct Shared {
 
 impl Shared {
     /// Arms `fd` for the registration's interest (one-shot: re-armed after each delivery).
+    /// Fallback registrations need no arming: the poll thread polls them every round.
     fn arm(&self, fd: c_int, registration: &Registration) {
+        if registration.fallback {
+            return;
+        }
         // If the driver closed it anyway, the kernel already dropped it from the poller and
         // `modify` fails (ignored: the registration is simply never reported).
         // SAFETY: `fd` is a descriptor a driver selected and has not released (no
@@ -123,10 +135,12 @@ impl Shared {
             return;
         };
         if registration.is_empty() {
-            let key = registration.key;
+            let (key, fallback) = (registration.key, registration.fallback);
             table.registrations.remove(&fd);
             table.by_key.remove(&key);
-            self.disarm(fd);
+            if !fallback {
+                self.disarm(fd);
+            }
         } else if table.delivering != Some(registration.key) {
             self.arm(fd, registration);
         }
@@ -224,23 +238,32 @@ impl RuntimeSelect {
                     let key = table.next_key;
                     // usize::MAX is the poller's own key.
                     table.next_key = (key + 1) % (usize::MAX - 1);
-                    let registration = Registration {
-                        key,
-                        input: None,
-                        output: None,
-                    };
-                    table.registrations.insert(fd, registration);
-                    table.by_key.insert(key, fd);
                     // The kernel drops it when the driver closes it without deselecting.
                     // SAFETY: the driver hands over a descriptor to poll; the registration is
                     // deleted from the poller before the driver may close it (`stop_select`).
                     let added = unsafe { shared.poller.add(fd, Event::none(key)) };
-                    if let Err(e) = added {
-                        // BEAM 25 also answers 0 for a descriptor it cannot poll.
-                        table.registrations.remove(&fd);
-                        table.by_key.remove(&key);
-                        eprintln!("ddll: driver_select: cannot poll fd {fd}: {e}");
-                        return 0;
+                    let fallback = match added {
+                        Ok(()) => false,
+                        // Files and devices without poll support: BEAM polls them with poll().
+                        Err(e) if e.raw_os_error() == Some(libc::EPERM) => true,
+                        Err(e) => {
+                            // BEAM 25 also answers 0 for a descriptor it cannot poll.
+                            eprintln!("ddll: driver_select: cannot poll fd {fd}: {e}");
+                            return 0;
+                        }
+                    };
+                    let registration = Registration {
+                        key,
+                        input: None,
+                        output: None,
+                        fallback,
+                    };
+                    table.registrations.insert(fd, registration);
+                    table.by_key.insert(key, fd);
+                    if fallback {
+                        // The poll thread may be waiting without a timeout: it must start
+                        // polling this one.
+                        let _ = shared.poller.notify();
                     }
                 }
             }
@@ -328,8 +351,10 @@ impl Drop for RuntimeSelect {
         let deferred = {
             let mut table = shared.table.lock();
             table.shutdown = true;
-            for &fd in table.registrations.keys() {
-                shared.disarm(fd);
+            for (&fd, registration) in &table.registrations {
+                if !registration.fallback {
+                    shared.disarm(fd);
+                }
             }
             table.registrations.clear();
             table.by_key.clear();
@@ -349,12 +374,25 @@ impl Drop for RuntimeSelect {
     }
 }
 
+/// How long the poll thread waits on the poller while fallback registrations exist that were
+/// not ready (they are re-polled after it).
+const FALLBACK_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// The poll thread: wait for events, deliver each.
 fn run(shared: &Shared) {
     let mut events = Events::new();
+    let mut fallback_events = Vec::new();
     loop {
         events.clear();
-        if let Err(e) = shared.poller.wait(&mut events, None) {
+        let fallbacks = poll_fallbacks(shared, &mut fallback_events);
+        let timeout = if !fallback_events.is_empty() {
+            Some(std::time::Duration::ZERO)
+        } else if fallbacks {
+            Some(FALLBACK_POLL_INTERVAL)
+        } else {
+            None
+        };
+        if let Err(e) = shared.poller.wait(&mut events, timeout) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 eprintln!("ddll: poll thread: {e}");
                 std::thread::sleep(std::time::Duration::from_millis(10));
@@ -363,10 +401,59 @@ fn run(shared: &Shared) {
         if shared.table.lock().shutdown {
             return;
         }
-        for event in events.iter() {
+        for event in events.iter().chain(fallback_events.drain(..)) {
             deliver(shared, event);
         }
     }
+}
+
+/// Polls the fallback registrations (zero timeout) into `ready`; whether there are any.
+fn poll_fallbacks(shared: &Shared, ready: &mut Vec<Event>) -> bool {
+    let mut polled: Vec<(libc::pollfd, usize)> = {
+        let table = shared.table.lock();
+        table
+            .registrations
+            .iter()
+            .filter(|(_, r)| r.fallback && !r.is_empty())
+            .map(|(&fd, r)| {
+                let mut events = 0;
+                if r.input.is_some() {
+                    events |= libc::POLLIN;
+                }
+                if r.output.is_some() {
+                    events |= libc::POLLOUT;
+                }
+                let pollfd = libc::pollfd {
+                    fd,
+                    events,
+                    revents: 0,
+                };
+                (pollfd, r.key)
+            })
+            .collect()
+    };
+    if polled.is_empty() {
+        return false;
+    }
+    // In order of registration, as the drivers selected them.
+    polled.sort_by_key(|(_, key)| *key);
+    let mut fds: Vec<libc::pollfd> = polled.iter().map(|(p, _)| *p).collect();
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the duration of the
+    // call; poll() only reads `fd`/`events` and writes `revents`. A descriptor the driver closed
+    // meanwhile is reported POLLNVAL (ignored below), never touched otherwise.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+    if n > 0 {
+        for (pollfd, (_, key)) in fds.iter().zip(&polled) {
+            // As BEAM's poll fallback: an error or hang-up wakes both directions asked for.
+            let trouble = pollfd.revents & (libc::POLLERR | libc::POLLHUP) != 0;
+            let readable = pollfd.revents & libc::POLLIN != 0 || trouble;
+            let writable = pollfd.revents & libc::POLLOUT != 0 || trouble;
+            if (readable || writable) && pollfd.revents & libc::POLLNVAL == 0 {
+                ready.push(Event::new(*key, readable, writable));
+            }
+        }
+    }
+    true
 }
 
 /// Runs the callbacks of one reported event, re-arms the descriptor, and runs the

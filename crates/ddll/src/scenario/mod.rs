@@ -3,6 +3,7 @@
 //! (`cargo xtask beam`) and compared. The language is described in `README.md` beside this
 //! file; [`parse`] reads it.
 
+mod bits;
 pub mod parse;
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use drv_term::{IdentNamer, Pid, Port, Ref, Term};
 use crate::error::Exception;
 use crate::process::Process;
 use crate::runtime::{atom, PortOptions, Runtime, RuntimeOptions};
-use parse::{BinSegment, Expr, Line};
+use parse::{Expr, Line};
 
 /// Runs a scenario file; `driver_dir` is bound to the variable `DriverDir`. Returns the output
 /// lines (without trailing newlines).
@@ -54,12 +55,21 @@ pub fn run_text_with(
     driver_dir: &Path,
     options: RuntimeOptions,
 ) -> Result<Vec<String>, String> {
-    let lines = parse::parse_scenario(text).map_err(|e| e.to_string())?;
     let runtime = Runtime::with_options(base_dir, options).map_err(|e| e.to_string())?;
     let mut runner = Runner::new(runtime, driver_dir);
-    let mut out = Vec::with_capacity(lines.len());
-    for line in &lines {
-        out.push(runner.line(line));
+    let mut out = Vec::new();
+    for (index, text) in text.split('\n').enumerate() {
+        match parse::parse_line(index + 1, text) {
+            Ok(Some(line)) => out.push(runner.line(&line)),
+            Ok(None) => {}
+            Err(e) => {
+                // As the BEAM runner: the line's result is a syntax error and the scenario
+                // goes on (each line is scanned and parsed on its own there too). The reason
+                // goes to stderr, for the author.
+                eprintln!("ddll: {e}");
+                out.push(format!("{}: {{'EXIT',{{scenario_error,syntax}}}}", e.line));
+            }
+        }
     }
     runner.shutdown();
     Ok(out)
@@ -173,14 +183,35 @@ impl Runner {
             Expr::Float(f) => Term::Float(*f),
             Expr::Str(s) => crate::erl_ddll::string_term(s),
             Expr::Binary(segments) => {
-                let mut bytes = Vec::new();
+                let mut writer = bits::BitWriter::default();
                 for segment in segments {
-                    match segment {
-                        BinSegment::Int(i) => bytes.push(*i as u8),
-                        BinSegment::Str(s) => bytes.extend(s.chars().map(|c| u32::from(c) as u8)),
+                    let size = match &segment.size {
+                        Some(size) => Some(self.eval(size, who)?),
+                        None => None,
+                    };
+                    // A string is one segment per char, each with the segment's size and type.
+                    let values = match &segment.value {
+                        Expr::Str(s) => s.chars().map(|c| int_term(u32::from(c).into())).collect(),
+                        value => vec![self.eval(value, who)?],
+                    };
+                    for value in &values {
+                        writer.segment(segment, value, size.as_ref())?;
                     }
                 }
+                let bytes = writer.finish().ok_or_else(|| {
+                    // BEAM would build a bitstring; ddll's terms have none.
+                    Exception::new(Term::Tuple(vec![atom("scenario_error"), atom("bitstring")]))
+                })?;
                 Term::Binary(Bytes::from(bytes))
+            }
+            Expr::Append(left, right) => {
+                let left = self.eval(left, who)?;
+                let right = self.eval(right, who)?;
+                // `++` copies its left operand, which must be a proper list (else `badarg`).
+                match left {
+                    Term::List(items) => Term::cons(items, right),
+                    _ => return Err(Exception::badarg()),
+                }
             }
             Expr::List(items, tail) => {
                 let items = items
@@ -253,9 +284,10 @@ impl Runner {
         let me = self.process(who);
         let pid = *me.pid();
         match (module, function, args.as_slice()) {
-            (None, "recv", [Term::Int(ms)]) => Ok(me
-                .receive(Some(Duration::from_millis((*ms).max(0) as u64)))
-                .unwrap_or_else(|| atom("timeout"))),
+            (None, "recv", [timeout]) => {
+                let timeout = receive_timeout(timeout)?;
+                Ok(me.receive(timeout).unwrap_or_else(|| atom("timeout")))
+            }
             (Some("erl_ddll"), f, args) => crate::erl_ddll::call(&self.runtime, &pid, f, args),
             (Some("erlang"), "element", [Term::Int(n), Term::Tuple(items)]) => usize::try_from(*n)
                 .ok()
@@ -264,6 +296,7 @@ impl Runner {
                 .ok_or(Exception::badarg()),
             (Some("erlang"), f, args) => self.erlang(&pid, f, args),
             (Some("file" | "filename"), f, args) => files(module.unwrap_or(""), f, args),
+            (Some("code"), "priv_dir", [app]) => priv_dir(app),
             _ => Err(Exception::new(atom("undef"))),
         }
     }
@@ -298,13 +331,30 @@ impl Runner {
             ("ports", []) => Ok(Term::List(rt.ports().into_iter().map(Term::Port).collect())),
             ("port_info", [Term::Port(p)]) => Ok(rt.port_info(p)),
             ("port_info", [Term::Port(p), item]) => rt.port_info_item(p, item),
+            ("byte_size", [Term::Binary(b)]) => Ok(int_term(b.len() as i128)),
+            ("length", [Term::List(items)]) => Ok(int_term(items.len() as i128)),
+            ("integer_to_list", [Term::Int(i)]) => Ok(crate::erl_ddll::string_term(&i.to_string())),
+            ("binary_part", [Term::Binary(b), Term::Int(start), Term::Int(len)]) => {
+                // A negative length counts back from `start`, as in BEAM.
+                let (from, to) = if *len >= 0 {
+                    (*start, start.checked_add(*len))
+                } else {
+                    (start.saturating_add(*len), Some(*start))
+                };
+                let range = usize::try_from(from)
+                    .ok()
+                    .zip(to.and_then(|to| usize::try_from(to).ok()))
+                    .filter(|(_, to)| *to <= b.len())
+                    .ok_or(Exception::badarg())?;
+                Ok(Term::Binary(b.slice(range.0..range.1)))
+            }
             ("send", [Term::Port(p), message]) => {
                 rt.port_message(pid, p, message)?;
                 Ok(message.clone())
             }
             (
                 "port_command" | "port_control" | "port_call" | "port_close" | "port_info" | "send"
-                | "open_port",
+                | "open_port" | "byte_size" | "binary_part" | "length" | "integer_to_list",
                 _,
             ) => Err(Exception::badarg()),
             _ => Err(Exception::new(atom("undef"))),
@@ -321,8 +371,9 @@ fn scratch_dir(driver_dir: &Path) -> Option<PathBuf> {
     std::fs::create_dir_all(&dir).ok().map(|()| dir)
 }
 
-/// The file functions scenarios use to swap driver libraries: `file:copy/2`, `file:delete/1`
-/// and `filename:join/2`, with the results BEAM gives.
+/// The file functions scenarios use to swap driver libraries and read what drivers wrote:
+/// `file:copy/2`, `file:delete/1`, `file:read_file/1` and `filename:join/2`, with the results
+/// BEAM gives.
 fn files(module: &str, function: &str, args: &[Term]) -> Result<Term, Exception> {
     let path = |t: &Term| -> Result<PathBuf, Exception> {
         let bytes = crate::iodata::flatten(t).ok_or(Exception::badarg())?;
@@ -347,6 +398,10 @@ fn files(module: &str, function: &str, args: &[Term]) -> Result<Term, Exception>
             Ok(()) => atom("ok"),
             Err(e) => posix(e),
         }),
+        ("file", "read_file", [file]) => Ok(match std::fs::read(path(file)?) {
+            Ok(data) => Term::Tuple(vec![atom("ok"), Term::Binary(Bytes::from(data))]),
+            Err(e) => posix(e),
+        }),
         ("filename", "join", [dir, name]) => {
             let (dir, name) = (path(dir)?, path(name)?);
             Ok(crate::erl_ddll::string_term(
@@ -355,6 +410,81 @@ fn files(module: &str, function: &str, args: &[Term]) -> Result<Term, Exception>
         }
         _ => Err(Exception::new(atom("undef"))),
     }
+}
+
+/// A `receive ... after T` timeout: `infinity` or milliseconds from 0 to 2^32-1; anything else
+/// raises `timeout_value`, as BEAM does.
+fn receive_timeout(timeout: &Term) -> Result<Option<Duration>, Exception> {
+    match timeout {
+        Term::Atom(a) if a.as_str() == "infinity" => Ok(None),
+        Term::Int(ms) if (0..=i64::from(u32::MAX)).contains(ms) => {
+            Ok(Some(Duration::from_millis(*ms as u64)))
+        }
+        _ => Err(Exception::new(atom("timeout_value"))),
+    }
+}
+
+/// `code:priv_dir(App)`: `Root/lib/App-Vsn/priv` (the newest version) or `Root/lib/App/priv`
+/// of the Erlang installation, `{error, bad_name}` when there is none, as BEAM answers for an
+/// application outside its code path. The root is `$DDLL_ERL_ROOT`, else what `erl` reports.
+fn priv_dir(app: &Term) -> Result<Term, Exception> {
+    let app = match app {
+        Term::Atom(a) => a.as_str().to_owned(),
+        other => crate::iodata::flatten(other)
+            .map(|b| b.iter().map(|&c| char::from(c)).collect())
+            .ok_or(Exception::new(atom("function_clause")))?,
+    };
+    let bad_name = || Term::Tuple(vec![atom("error"), atom("bad_name")]);
+    let Some(root) = erlang_root() else {
+        return Ok(bad_name());
+    };
+    let lib = root.join("lib");
+    let prefix = format!("{app}-");
+    let mut versions: Vec<(Vec<u64>, PathBuf)> = std::fs::read_dir(&lib)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let version = if name == app {
+                        Vec::new()
+                    } else {
+                        let rest = name.strip_prefix(&prefix)?;
+                        rest.split('.')
+                            .map(|p| p.parse().ok())
+                            .collect::<Option<_>>()?
+                    };
+                    Some((version, e.path().join("priv")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    Ok(match versions.pop() {
+        Some((_, dir)) => crate::erl_ddll::string_term(&dir.to_string_lossy()),
+        None => bad_name(),
+    })
+}
+
+/// The Erlang installation's root folder (`code:root_dir()`), found once per process.
+pub fn erlang_root() -> Option<PathBuf> {
+    static ROOT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        if let Some(root) = std::env::var_os("DDLL_ERL_ROOT") {
+            return Some(PathBuf::from(root));
+        }
+        let out = std::process::Command::new("erl")
+            .args([
+                "-noshell",
+                "-eval",
+                "io:format(\"~s\", [code:root_dir()]), halt().",
+            ])
+            .output()
+            .ok()?;
+        let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (out.status.success() && !root.is_empty()).then(|| PathBuf::from(root))
+    })
+    .clone()
 }
 
 fn int_term(i: i128) -> Term {
