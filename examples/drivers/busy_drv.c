@@ -21,6 +21,8 @@
  *            (without the port's lock, as ddll allows): "ok"
  *   5     -> erl_drv_busy_msgq_limits on the port stopped last (a dead handle):
  *            "L H", or "none"
+ *   6 MS  -> sleeps MS milliseconds inside the callback (holding the port's lock, so
+ *            commands from other threads wait, queued): "ok"
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +173,12 @@ static ErlDrvSSizeT busy_control(ErlDrvData data, unsigned int command, char *bu
             return reply(rbuf, rlen, "none");
         return limits_reply(__atomic_load_n(&last_stopped, __ATOMIC_SEQ_CST), "r r", rbuf,
                             rlen);
+    case 6: {
+        long ms = strtol(text, NULL, 10);
+        struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+        return reply(rbuf, rlen, "ok");
+    }
     default:
         return -1;
     }

@@ -338,7 +338,9 @@ impl PortCell {
 #[derive(Debug)]
 pub(crate) struct Connected {
     current: std::sync::atomic::AtomicPtr<Arc<Process>>,
-    /// Every process connected so far (the current one last), boxed so their addresses stay.
+    /// Every process connected so far (the current one last), boxed so that their addresses
+    /// stay when the vector grows: `current` points into a box.
+    #[allow(clippy::vec_box)]
     all: Mutex<Vec<Box<Arc<Process>>>>,
 }
 
@@ -494,8 +496,9 @@ thread_local! {
 
 /// Runs `f` with the callback lock of the port `handle` held and the port borrowed from it (no
 /// reference count taken: see [`LockedPorts`]), if this thread has remembered that port's lock
-/// ([`remember_lock`]) and the port is still in it; else `None` without calling `f` (the caller
-/// then looks the port up in the table). The port may have closed: `f` checks.
+/// ([`remember_lock`]), the lock is free and the port is still in it; else `None` without
+/// calling `f` (the caller then looks the port up in the table). The port may have closed: `f`
+/// checks.
 #[inline]
 pub(crate) fn with_locked<R>(handle: u64, f: impl FnOnce(&Arc<PortCell>) -> R) -> Option<R> {
     COMMAND_LOCK
@@ -505,7 +508,9 @@ pub(crate) fn with_locked<R>(handle: u64, f: impl FnOnce(&Arc<PortCell>) -> R) -
             if *cached != handle {
                 return None;
             }
-            let locked = lock.lock();
+            // A contended lock goes the slow way, where the waiting command is counted as
+            // queued for the port (its busy message queue).
+            let locked = lock.try_lock()?;
             let result = {
                 let open = locked.open.try_borrow().ok()?;
                 f(open.get(&handle)?)

@@ -778,7 +778,8 @@ impl Runtime {
         data: &Term,
         options: CommandOptions,
     ) -> Result<bool, Exception> {
-        let done = self.command_unless_busy(id, options, |port| {
+        let size = || crate::iodata::flatten(data).map_or(0, |bytes| bytes.len());
+        let done = self.command_unless_busy(id, options, size, |port| {
             let command = Command::of(port, data).ok_or_else(Exception::badarg)?;
             self.run_command(caller, port, &command)
         });
@@ -795,9 +796,12 @@ impl Runtime {
         id: &drv_term::Port,
         bytes: &[u8],
     ) -> Result<(), Exception> {
-        let done = self.command_unless_busy(id, CommandOptions::default(), |port| {
-            self.command_bytes(caller, port, bytes)
-        });
+        let done = self.command_unless_busy(
+            id,
+            CommandOptions::default(),
+            || bytes.len(),
+            |port| self.command_bytes(caller, port, bytes),
+        );
         self.settle();
         done.map(|_| ())
     }
@@ -809,14 +813,14 @@ impl Runtime {
         &self,
         id: &drv_term::Port,
         options: CommandOptions,
+        size: impl Fn() -> usize,
         command: impl Fn(&Arc<PortCell>) -> Result<(), Exception>,
     ) -> Result<bool, Exception> {
         loop {
-            let offered = self.with_command_port(id, |port| {
-                if options.force && port.driver.driver.flags() & ERL_DRV_FLAG_SOFT_BUSY == 0 {
-                    return Err(Exception::new(atom("notsup")));
-                }
-                if port.busy.admission(options.force) == Admission::Busy {
+            let offered = self.with_command_port(id, options.force, &size, |port, queued| {
+                // A command that queued was admitted then: it runs, as BEAM runs a port's
+                // queued tasks whether it is busy or not.
+                if !queued && port.busy.admission(options.force) == Admission::Busy {
                     return Ok(Offered::Busy(port.clone()));
                 }
                 command(port).map(|()| Offered::Done)
@@ -836,13 +840,28 @@ impl Runtime {
     }
 
     /// Runs a command on the port `id`: on the hot path of `port_command`, with the port
-    /// borrowed under its callback lock rather than counted (see [`port::with_locked`]).
+    /// borrowed under its callback lock rather than counted (see [`port::with_locked`]). A
+    /// command that has to wait for the lock (another thread runs a callback of the port) is
+    /// the port's message queue meanwhile: its `size()` counts there (see [`crate::busy`]).
+    ///
+    /// `force` on a driver without `ERL_DRV_FLAG_SOFT_BUSY` is `notsup`; a busy port (or
+    /// message queue) is [`Offered::Busy`] at once, without waiting for the lock. `command`
+    /// learns whether the command waited, queued.
     #[inline]
-    fn with_command_port<R>(
+    fn with_command_port(
         &self,
         id: &drv_term::Port,
-        command: impl Fn(&Arc<PortCell>) -> Result<R, Exception>,
-    ) -> Result<R, Exception> {
+        force: bool,
+        size: impl Fn() -> usize,
+        command: impl Fn(&Arc<PortCell>, bool) -> Result<Offered, Exception>,
+    ) -> Result<Offered, Exception> {
+        let soft_busy = |port: &PortCell| {
+            if force && port.driver.driver.flags() & ERL_DRV_FLAG_SOFT_BUSY == 0 {
+                Err(Exception::new(atom("notsup")))
+            } else {
+                Ok(())
+            }
+        };
         let handle = id.local_id().ok_or_else(Exception::badarg)?;
         let locked = port::with_locked(handle, |port| {
             // A port closing with data queued refuses commands, as `open_port_of` does.
@@ -850,7 +869,8 @@ impl Runtime {
                 && !port.is_closed()
                 && !port.queue.is_closing()
             {
-                command(port)
+                soft_busy(port)?;
+                command(port, false)
             } else {
                 Err(Exception::badarg())
             }
@@ -860,8 +880,22 @@ impl Runtime {
         }
         let port = self.open_port_of(id)?;
         port::remember_lock(&port);
-        let _serial = port.lock.lock();
-        command(&port)
+        soft_busy(&port)?;
+        let (_serial, queued) = match port.lock.try_lock() {
+            Some(serial) => (serial, false),
+            None => {
+                // Busy senders do not queue: they wait for the port before that.
+                if port.busy.admission(force) == Admission::Busy {
+                    return Ok(Offered::Busy(port.clone()));
+                }
+                let size = size();
+                port.busy.enqueue(size);
+                let serial = port.lock.lock();
+                port.busy.dequeue(size);
+                (serial, true)
+            }
+        };
+        command(&port, queued)
     }
 
     /// A command with flat data, for a caller that holds the port's callback lock.
@@ -1464,7 +1498,8 @@ impl Runtime {
                     force: false,
                     nosuspend,
                 };
-                let sent = self.command_unless_busy(id, options, |port| {
+                let size = || crate::iodata::flatten(&cmd[1]).map_or(0, |bytes| bytes.len());
+                let sent = self.command_unless_busy(id, options, size, |port| {
                     match Command::of(port, &cmd[1]) {
                         Some(command) => {
                             let _ = self.run_command(from, port, &command);
