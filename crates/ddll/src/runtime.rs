@@ -1519,16 +1519,13 @@ impl Runtime {
             }
             [Term::Pid(from), Term::Tuple(connect)]
                 if *from == connected
-                    && connect.len() == 2
-                    && connect[0] == atom("connect")
-                    && matches!(connect[1], Term::Pid(_)) =>
+                    && matches!(connect.as_slice(), [tag, Term::Pid(_)] if *tag == atom("connect")) =>
             {
-                let Term::Pid(new) = &connect[1] else {
-                    unreachable!("matched as a pid")
-                };
-                let old = port.owner.get().clone();
-                self.connect(&port, new);
-                old.deliver(Term::Tuple(vec![port.term(), atom("connected")]));
+                if let [_, Term::Pid(new)] = connect.as_slice() {
+                    let old = port.owner.get().clone();
+                    self.connect(&port, new);
+                    old.deliver(Term::Tuple(vec![port.term(), atom("connected")]));
+                }
                 Ok(true)
             }
             _ => {
