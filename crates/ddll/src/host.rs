@@ -98,7 +98,16 @@ impl Host for GlobalHost {
     }
 
     fn set_busy(&self, handle: ErlDrvPort, on: bool) {
-        port::with_port(handle, |port| port.state.lock().busy = on);
+        port::with_port(handle, |port| port.busy.set_port(on));
+    }
+
+    fn busy_msgq_limits(
+        &self,
+        handle: ErlDrvPort,
+        low: usize,
+        high: usize,
+    ) -> Option<(usize, usize)> {
+        port::with_port(handle, |port| port.busy.msgq_limits(low, high))
     }
 
     fn lock_driver(&self, handle: ErlDrvPort) -> c_int {

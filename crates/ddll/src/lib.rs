@@ -16,6 +16,7 @@
 //! ```
 
 mod async_jobs;
+mod busy;
 mod created_ports;
 mod erl_ddll;
 mod error;
@@ -40,4 +41,4 @@ pub use drv_term::{Atom, FlatTerm, Pid, Port, Ref, Term};
 pub use erl_ddll::call as erl_ddll_call;
 pub use error::{Error, Exception};
 pub use process::{Message, Process};
-pub use runtime::{PortOptions, Runtime, RuntimeOptions};
+pub use runtime::{CommandOptions, PortOptions, Runtime, RuntimeOptions};

@@ -123,9 +123,9 @@ impl Hasher for HandleHasher {
 /// One open (or closing) port.
 ///
 /// What every command and every output touches lives outside the `state` mutex, so that an
-/// echo round trip takes no lock but the callback lock and the owner's mailbox: the owner is
-/// fixed when the port opens, and `data`, `closed` and `caller` change only under the port's
-/// callback lock (atomics so that they can be read without it).
+/// echo round trip takes no lock but the callback lock and the owner's mailbox: the connected
+/// process is read with one load ([`Connected`]), and `data`, `closed` and `caller` change only
+/// under the port's callback lock (atomics so that they can be read without it).
 #[derive(Debug)]
 pub(crate) struct PortCell {
     pub(crate) handle: u64,
@@ -140,8 +140,10 @@ pub(crate) struct PortCell {
     /// When the port entered its runtime, as a number that only grows (`erlang:ports()` lists
     /// ports in that order).
     pub(crate) opened: u64,
-    /// The connected process (the port's owner), which gets its output and exit signal.
-    pub(crate) owner: Arc<Process>,
+    /// The connected process (the port's owner), which gets its output.
+    pub(crate) owner: Connected,
+    /// `set_busy_port` and the busy message queue, and the senders waiting on them.
+    pub(crate) busy: crate::busy::Busy,
     /// The driver's data for the port.
     pub(crate) data: PortData,
     /// The acknowledgement its `open_port` waits for, for a driver with
@@ -242,7 +244,9 @@ impl ByteCounts {
 #[derive(Debug)]
 pub(crate) struct PortState {
     pub(crate) control_binary: bool,
-    pub(crate) busy: bool,
+    /// The processes linked to the port, in the order they were linked: the opener, and
+    /// those of `port_connect`. They get the port's exit signal.
+    pub(crate) links: Vec<Arc<Process>>,
     pub(crate) os_pid: Option<isize>,
     /// The port's process monitors (`driver_monitor_process`): number and process.
     pub(crate) monitors: Vec<(u64, Pid)>,
@@ -276,6 +280,7 @@ impl PortCell {
     pub(crate) fn new(handle: u64, new: NewPort) -> PortCell {
         PortCell {
             handle,
+            busy: crate::busy::Busy::new(new.driver.driver.flags()),
             runtime: new.runtime,
             driver: new.driver,
             lock: new.lock,
@@ -285,13 +290,13 @@ impl PortCell {
             opened: OPENED.fetch_add(1, Ordering::Relaxed),
             caller: AtomicU64::new(new.owner.pid().local_id().unwrap_or(0)),
             reductions: AtomicU32::new(0),
-            owner: new.owner,
+            owner: Connected::new(new.owner.clone()),
             data: new.data,
             init_ack: new.init_ack,
             closed: AtomicBool::new(false),
             state: Mutex::new(PortState {
                 control_binary: false,
-                busy: false,
+                links: vec![new.owner],
                 os_pid: None,
                 monitors: Vec::new(),
                 exiting: false,
@@ -349,6 +354,53 @@ impl PortCell {
             caller.and_then(Pid::local_id).unwrap_or(0),
             Ordering::Relaxed,
         );
+    }
+}
+
+/// A port's connected process: read on every output with one load, changed (rarely: `{Pid,
+/// {connect, New}}`, `port_connect`) by swapping a pointer. Every process ever connected stays
+/// referenced until the port is dropped, so a reader's reference never dangles.
+#[derive(Debug)]
+pub(crate) struct Connected {
+    current: std::sync::atomic::AtomicPtr<Arc<Process>>,
+    /// Every process connected so far (the current one last), boxed so that their addresses
+    /// stay when the vector grows: `current` points into a box.
+    #[allow(clippy::vec_box)]
+    all: Mutex<Vec<Box<Arc<Process>>>>,
+}
+
+impl Connected {
+    fn new(first: Arc<Process>) -> Connected {
+        let mut first = Box::new(first);
+        let current = std::sync::atomic::AtomicPtr::new(&mut *first as *mut Arc<Process>);
+        Connected {
+            current,
+            all: Mutex::new(vec![first]),
+        }
+    }
+
+    /// The connected process.
+    #[inline]
+    pub(crate) fn get(&self) -> &Arc<Process> {
+        // SAFETY: `current` always points into a box of `all`, which only grows and lives as
+        // long as `self`.
+        unsafe { &*self.current.load(Ordering::Acquire) }
+    }
+
+    /// Connects `process` instead.
+    pub(crate) fn set(&self, process: Arc<Process>) {
+        let mut all = self.all.lock();
+        let mut boxed = Box::new(process);
+        self.current
+            .store(&mut *boxed as *mut Arc<Process>, Ordering::Release);
+        all.push(boxed);
+    }
+}
+
+impl std::ops::Deref for Connected {
+    type Target = Arc<Process>;
+    fn deref(&self) -> &Arc<Process> {
+        self.get()
     }
 }
 
@@ -469,8 +521,9 @@ thread_local! {
 
 /// Runs `f` with the callback lock of the port `handle` held and the port borrowed from it (no
 /// reference count taken: see [`LockedPorts`]), if this thread has remembered that port's lock
-/// ([`remember_lock`]) and the port is still in it; else `None` without calling `f` (the caller
-/// then looks the port up in the table). The port may have closed: `f` checks.
+/// ([`remember_lock`]), the lock is free and the port is still in it; else `None` without
+/// calling `f` (the caller then looks the port up in the table). The port may have closed: `f`
+/// checks.
 #[inline]
 pub(crate) fn with_locked<R>(handle: u64, f: impl FnOnce(&Arc<PortCell>) -> R) -> Option<R> {
     COMMAND_LOCK
@@ -480,7 +533,9 @@ pub(crate) fn with_locked<R>(handle: u64, f: impl FnOnce(&Arc<PortCell>) -> R) -
             if *cached != handle {
                 return None;
             }
-            let locked = lock.lock();
+            // A contended lock goes the slow way, where the waiting command is counted as
+            // queued for the port (its busy message queue).
+            let locked = lock.try_lock()?;
             let result = {
                 let open = locked.open.try_borrow().ok()?;
                 f(open.get(&handle)?)

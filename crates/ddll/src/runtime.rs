@@ -10,13 +10,15 @@ use bytes::Bytes;
 use ddll_core::{DdllCore, DriverHost, Effect, Notification};
 use drv_abi::driver::{Driver, DriverData, LibraryWatch, StartError};
 use drv_abi::types::{
-    ERL_DRV_FLAG_USE_INIT_ACK, ERL_DRV_FLAG_USE_PORT_LOCKING, PORT_CONTROL_FLAG_BINARY,
+    ERL_DRV_FLAG_SOFT_BUSY, ERL_DRV_FLAG_USE_INIT_ACK, ERL_DRV_FLAG_USE_PORT_LOCKING,
+    PORT_CONTROL_FLAG_BINARY,
 };
 use drv_abi::PortFailure;
 use drv_queue::BinaryRef;
 use drv_term::{Atom, Pid, Ref, Term};
 use parking_lot::Mutex;
 
+use crate::busy::Admission;
 use crate::error::Exception;
 use crate::init_ack::InitAck;
 use crate::port::{self, CallbackLock, NewPort, PortCell, PortData};
@@ -240,6 +242,25 @@ pub struct PortOptions {
     pub binary: bool,
     /// `eof`: `driver_failure_eof` sends `{Port, eof}` instead of closing.
     pub eof: bool,
+}
+
+/// Options of `erlang:port_command/3`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommandOptions {
+    /// `force`: the command goes to the port even if it is busy. Only for drivers with
+    /// `ERL_DRV_FLAG_SOFT_BUSY`; others raise `notsup`.
+    pub force: bool,
+    /// `nosuspend`: on a busy port the command is dropped and `false` returned instead of
+    /// waiting for the port to cease to be busy.
+    pub nosuspend: bool,
+}
+
+/// What became of a command offered to a port.
+enum Offered {
+    /// It ran.
+    Done,
+    /// The port (or its message queue) is busy: nothing was sent.
+    Busy(Arc<PortCell>),
 }
 
 /// Options of a runtime: the `erl` flags that ddll honours.
@@ -737,14 +758,31 @@ impl Runtime {
     }
 
     /// `port_command(Port, Data)`: the driver's `outputv` when it has one (with the data cut
-    /// into segments as BEAM cuts it: see [`crate::iodata::io_vector`]), else `output`.
+    /// into segments as BEAM cuts it: see [`crate::iodata::io_vector`]), else `output`. While
+    /// the port is busy (`set_busy_port`, or its message queue) the caller waits, as BEAM
+    /// suspends it, until the driver clears busy; a port that closes meanwhile gives `badarg`.
     pub fn port_command(
         &self,
         caller: &Pid,
         id: &drv_term::Port,
         data: &Term,
     ) -> Result<(), Exception> {
-        let done = self.with_command_port(id, |port| {
+        self.port_command_with(caller, id, data, CommandOptions::default())
+            .map(|_| ())
+    }
+
+    /// `erlang:port_command(Port, Data, Options)`: `Ok(false)` when the port is busy and
+    /// `options.nosuspend` is set (nothing is sent), else as [`Runtime::port_command`] with
+    /// `Ok(true)`. `force` on a driver without `ERL_DRV_FLAG_SOFT_BUSY` raises `notsup`.
+    pub fn port_command_with(
+        &self,
+        caller: &Pid,
+        id: &drv_term::Port,
+        data: &Term,
+        options: CommandOptions,
+    ) -> Result<bool, Exception> {
+        let size = || crate::iodata::flatten(data).map_or(0, |bytes| bytes.len());
+        let done = self.command_unless_busy(id, options, size, |port| {
             let command = Command::of(port, data).ok_or_else(Exception::badarg)?;
             self.run_command(caller, port, &command)
         });
@@ -753,26 +791,80 @@ impl Runtime {
     }
 
     /// `port_command` with the data already flat (the fast path of the echo benchmark); an
-    /// `outputv` driver gets it as one segment, as BEAM gives a binary.
+    /// `outputv` driver gets it as one segment, as BEAM gives a binary. Waits while the port is
+    /// busy, as `port_command`.
     pub fn port_command_bytes(
         &self,
         caller: &Pid,
         id: &drv_term::Port,
         bytes: &[u8],
     ) -> Result<(), Exception> {
-        let done = self.with_command_port(id, |port| self.command_bytes(caller, port, bytes));
+        let done = self.command_unless_busy(
+            id,
+            CommandOptions::default(),
+            || bytes.len(),
+            |port| self.command_bytes(caller, port, bytes),
+        );
         self.settle();
-        done
+        done.map(|_| ())
+    }
+
+    /// Runs `command` on the port `id` unless it is busy: then waits, holding no lock, for the
+    /// driver to clear busy and tries again, or with `nosuspend` returns `Ok(false)`. As BEAM,
+    /// busy is checked before the data is looked at.
+    fn command_unless_busy(
+        &self,
+        id: &drv_term::Port,
+        options: CommandOptions,
+        size: impl Fn() -> usize,
+        command: impl Fn(&Arc<PortCell>) -> Result<(), Exception>,
+    ) -> Result<bool, Exception> {
+        loop {
+            let offered = self.with_command_port(id, options.force, &size, |port, queued| {
+                // A command that queued was admitted then: it runs, as BEAM runs a port's
+                // queued tasks whether it is busy or not.
+                if !queued && port.busy.admission(options.force) == Admission::Busy {
+                    return Ok(Offered::Busy(port.clone()));
+                }
+                command(port).map(|()| Offered::Done)
+            })?;
+            match offered {
+                Offered::Done => return Ok(true),
+                Offered::Busy(_) if options.nosuspend => return Ok(false),
+                Offered::Busy(port) => Self::wait_until_not_busy(&port),
+            }
+        }
+    }
+
+    /// Waits until `port` is not busy or no longer takes commands.
+    fn wait_until_not_busy(port: &PortCell) {
+        port.busy
+            .wait_until_clear(|| port.is_closed() || port.queue.is_closing());
     }
 
     /// Runs a command on the port `id`: on the hot path of `port_command`, with the port
-    /// borrowed under its callback lock rather than counted (see [`port::with_locked`]).
+    /// borrowed under its callback lock rather than counted (see [`port::with_locked`]). A
+    /// command that has to wait for the lock (another thread runs a callback of the port) is
+    /// the port's message queue meanwhile: its `size()` counts there (see [`crate::busy`]).
+    ///
+    /// `force` on a driver without `ERL_DRV_FLAG_SOFT_BUSY` is `notsup`; a busy port (or
+    /// message queue) is [`Offered::Busy`] at once, without waiting for the lock. `command`
+    /// learns whether the command waited, queued.
     #[inline]
     fn with_command_port(
         &self,
         id: &drv_term::Port,
-        command: impl Fn(&Arc<PortCell>) -> Result<(), Exception>,
-    ) -> Result<(), Exception> {
+        force: bool,
+        size: impl Fn() -> usize,
+        command: impl Fn(&Arc<PortCell>, bool) -> Result<Offered, Exception>,
+    ) -> Result<Offered, Exception> {
+        let soft_busy = |port: &PortCell| {
+            if force && port.driver.driver.flags() & ERL_DRV_FLAG_SOFT_BUSY == 0 {
+                Err(Exception::new(atom("notsup")))
+            } else {
+                Ok(())
+            }
+        };
         let handle = id.local_id().ok_or_else(Exception::badarg)?;
         let locked = port::with_locked(handle, |port| {
             // A port closing with data queued refuses commands, as `open_port_of` does.
@@ -780,7 +872,8 @@ impl Runtime {
                 && !port.is_closed()
                 && !port.queue.is_closing()
             {
-                command(port)
+                soft_busy(port)?;
+                command(port, false)
             } else {
                 Err(Exception::badarg())
             }
@@ -790,8 +883,22 @@ impl Runtime {
         }
         let port = self.open_port_of(id)?;
         port::remember_lock(&port);
-        let _serial = port.lock.lock();
-        command(&port)
+        soft_busy(&port)?;
+        let (_serial, queued) = match port.lock.try_lock() {
+            Some(serial) => (serial, false),
+            None => {
+                // Busy senders do not queue: they wait for the port before that.
+                if port.busy.admission(force) == Admission::Busy {
+                    return Ok(Offered::Busy(port.clone()));
+                }
+                let size = size();
+                port.busy.enqueue(size);
+                let serial = port.lock.lock();
+                port.busy.dequeue(size);
+                (serial, true)
+            }
+        };
+        command(&port, queued)
     }
 
     /// A command with flat data, for a caller that holds the port's callback lock.
@@ -930,34 +1037,39 @@ impl Runtime {
         signal: bool,
         closed_reply: Option<Arc<Process>>,
     ) {
-        let (owner, flush) = {
+        let (links, flush) = {
             let _serial = port.lock.lock();
-            let owner = {
+            let links = {
                 let mut state = port.state.lock();
                 if port.is_closed() || state.exiting {
                     return;
                 }
                 state.exiting = true;
                 state.closed_reply = closed_reply;
-                port.owner.clone()
+                // The port's links get its exit signal (the connected process only if linked).
+                state.links.clone()
             };
             // `exit(Port, kill)` ends a port at once, queued data or not.
             let flush = reason != atom("kill") && crate::queue::size(port) != 0;
             if flush {
                 port.queue.start_closing();
             }
-            (owner, flush)
+            (links, flush)
         };
-        // Outside the callback lock: the signal may close the owner's other ports.
+        // Senders waiting for the port to cease to be busy fail now (`badarg`), as in BEAM.
+        port.busy.port_closed();
+        // Outside the callback lock: the signal may close the linked processes' other ports.
         if signal {
-            self.exit_signal(&owner, port.term(), reason);
+            for linked in &links {
+                self.exit_signal(linked, port.term(), reason.clone());
+            }
         }
         if !flush {
             self.terminate(port);
         } else if port.driver.driver.has_flush() {
             // The epilogue of `callback` terminates the port if flush emptied the queue.
             let driver = &port.driver.driver;
-            let _ = self.callback(port, owner.pid(), |data| driver.flush(data));
+            let _ = self.callback(port, port.owner.pid(), |data| driver.flush(data));
         } else {
             self.terminate_if_drained(port);
         }
@@ -989,6 +1101,7 @@ impl Runtime {
             port::with_current(port, || port.driver.driver.stop(data));
         }
         port.closed.store(true, Ordering::Release);
+        port.busy.port_closed();
         self.forget_port(port);
         if let Some(to) = closed_reply {
             to.deliver(Term::Tuple(vec![port.term(), atom("closed")]));
@@ -1038,12 +1151,15 @@ impl Runtime {
         if !process.mark_dead() {
             return;
         }
-        let owned: Vec<Arc<PortCell>> = self
+        // The ports linked to the process get its exit signal: they exit with its reason, but
+        // for `normal` from a process that is not the port's connected one (then only the
+        // link goes), as BEAM.
+        let linked: Vec<Arc<PortCell>> = self
             .inner
             .ports
             .lock()
             .values()
-            .filter(|p| p.owner.pid() == pid)
+            .filter(|p| p.state.lock().links.iter().any(|l| l.pid() == pid))
             .cloned()
             .collect();
         // A process killed with `kill` exits with `killed`: that is what its ports get.
@@ -1052,7 +1168,11 @@ impl Runtime {
         } else {
             reason
         };
-        for port in owned {
+        for port in linked {
+            port.state.lock().links.retain(|l| l.pid() != pid);
+            if port_reason == atom("normal") && port.owner.pid() != pid {
+                continue;
+            }
             self.close_port(&port, port_reason.clone());
         }
         self.fire_monitors(pid);
@@ -1083,8 +1203,11 @@ impl Runtime {
             PortFailure::Atom(a) => atom(a),
             PortFailure::Posix(e) => atom(&drv_abi::errno_id(e).to_string_lossy()),
             PortFailure::Exit(_) => {
-                // driver_exit unlinks the owner before closing: no exit signal reaches it.
-                self.close_port_quietly(port);
+                // driver_exit unlinks the connected process before closing: no exit signal
+                // reaches it.
+                let connected = *port.owner.pid();
+                port.state.lock().links.retain(|l| *l.pid() != connected);
+                self.close_port(port, atom("normal"));
                 return 0;
             }
             PortFailure::Eof => {
@@ -1255,6 +1378,20 @@ impl Runtime {
                         .map_or(0, |port| crate::queue::size(&port) as i64);
                     Term::Tuple(vec![item.clone(), Term::Int(size)])
                 }
+                Term::Atom(a) if a.as_str() == "monitors" => {
+                    // The driver's process monitors (`driver_monitor_process`), as
+                    // `{process, Pid}`. BEAM lists them in its monitor tree's order; ddll in the
+                    // order they were made (the same for up to two).
+                    let monitors = self.port(id).map_or(vec![], |port| {
+                        port.state
+                            .lock()
+                            .monitors
+                            .iter()
+                            .map(|(_, pid)| Term::Tuple(vec![atom("process"), Term::Pid(*pid)]))
+                            .collect()
+                    });
+                    Term::Tuple(vec![item.clone(), Term::List(monitors)])
+                }
                 Term::Atom(a) if a.as_str() == "locking" => Term::Tuple(vec![
                     item.clone(),
                     atom(if port_locking(self, id) {
@@ -1273,11 +1410,16 @@ impl Runtime {
             return atom("undefined");
         };
         let owner = Term::Pid(*port.owner.pid());
-        // A closing port has already dropped its link to the owner.
+        // A closing port has already dropped its links.
         let links = if port.queue.is_closing() {
             vec![]
         } else {
-            vec![owner.clone()]
+            port.state
+                .lock()
+                .links
+                .iter()
+                .map(|l| Term::Pid(*l.pid()))
+                .collect()
         };
         let os_pid = port
             .state
@@ -1299,17 +1441,33 @@ impl Runtime {
         ])
     }
 
-    /// `Port ! Message` from `sender`: `{Pid, {command, Data}}` is a command, `{Pid, close}`
-    /// closes the port and answers `{Port, closed}` to `Pid`. Other messages are ignored, as a
-    /// port ignores them... except that BEAM kills the port with `badsig` for a malformed
-    /// message; ddll does the same.
+    /// `Port ! Message` from `sender`, as BEAM takes it: `{Connected, {command, Data}}` is a
+    /// command (waiting while the port is busy), `{Connected, close}` closes the port and
+    /// answers `{Port, closed}` to the connected process, `{Connected, {connect, Pid}}` connects
+    /// `Pid` (the old connected process gets `{Port, connected}`; links do not change). Any
+    /// sender may send these, naming the connected process. Anything else — another pid, bad
+    /// data, another shape — sends the connected process the exit signal `badsig` and the port
+    /// lives on. A message to a closed port is dropped.
     pub fn port_message(
         &self,
         sender: &Pid,
         id: &drv_term::Port,
         message: &Term,
     ) -> Result<(), Exception> {
-        let sent = self.port_message_unsettled(sender, id, message);
+        self.port_send(sender, id, message, false).map(|_| ())
+    }
+
+    /// `erlang:send(Port, Message, Options)`: as [`Runtime::port_message`]; with `nosuspend`,
+    /// a command to a busy port is dropped and `false` returned (`erlang:send/3` answers
+    /// `nosuspend`).
+    pub fn port_send(
+        &self,
+        sender: &Pid,
+        id: &drv_term::Port,
+        message: &Term,
+        nosuspend: bool,
+    ) -> Result<bool, Exception> {
+        let sent = self.port_message_unsettled(sender, id, message, nosuspend);
         self.settle();
         sent
     }
@@ -1319,36 +1477,104 @@ impl Runtime {
         sender: &Pid,
         id: &drv_term::Port,
         message: &Term,
-    ) -> Result<(), Exception> {
+        nosuspend: bool,
+    ) -> Result<bool, Exception> {
+        let _ = sender;
         let Ok(port) = self.port(id) else {
             // Sending to a dead port is silently dropped, as in Erlang.
-            return Ok(());
+            return Ok(true);
         };
         if port.queue.is_closing() {
             // So is sending to a port closing with data queued.
-            return Ok(());
+            return Ok(true);
         }
+        let connected = *port.owner.pid();
         let Term::Tuple(items) = message else {
-            self.close_port(&port, atom("badsig"));
-            return Ok(());
+            self.bad_signal(&port);
+            return Ok(true);
         };
         match items.as_slice() {
-            [Term::Pid(from), Term::Tuple(cmd)] if cmd.len() == 2 && cmd[0] == atom("command") => {
-                match Command::of(&port, &cmd[1]) {
-                    Some(command) => {
-                        let _serial = port.lock.lock();
-                        let _ = self.run_command(from, &port, &command);
+            [Term::Pid(from), Term::Tuple(cmd)]
+                if *from == connected && cmd.len() == 2 && cmd[0] == atom("command") =>
+            {
+                let options = CommandOptions {
+                    force: false,
+                    nosuspend,
+                };
+                let size = || crate::iodata::flatten(&cmd[1]).map_or(0, |bytes| bytes.len());
+                let sent = self.command_unless_busy(id, options, size, |port| {
+                    match Command::of(port, &cmd[1]) {
+                        Some(command) => {
+                            let _ = self.run_command(from, port, &command);
+                        }
+                        // BEAM also logs "Bad value on output port".
+                        None => self.bad_signal(port),
                     }
-                    None => self.close_port(&port, atom("badsig")),
-                }
+                    Ok(())
+                });
+                // A port that closed meanwhile drops the message.
+                Ok(sent.unwrap_or(true))
             }
-            [Term::Pid(from), close] if *close == atom("close") => {
-                let _ = sender;
+            [Term::Pid(from), close] if *from == connected && *close == atom("close") => {
                 // `{Port, closed}` comes when the port terminates, after any flushing.
                 self.exit_port(&port, atom("normal"), true, self.process(from));
+                Ok(true)
             }
-            _ => self.close_port(&port, atom("badsig")),
+            [Term::Pid(from), Term::Tuple(connect)]
+                if *from == connected
+                    && matches!(connect.as_slice(), [tag, Term::Pid(_)] if *tag == atom("connect")) =>
+            {
+                if let [_, Term::Pid(new)] = connect.as_slice() {
+                    let old = port.owner.get().clone();
+                    self.connect(&port, new);
+                    old.deliver(Term::Tuple(vec![port.term(), atom("connected")]));
+                }
+                Ok(true)
+            }
+            _ => {
+                self.bad_signal(&port);
+                Ok(true)
+            }
         }
+    }
+
+    /// A message the port cannot take: the connected process gets the exit signal `badsig`
+    /// (a message if it traps exits, else it exits), and the port lives on, as in BEAM.
+    fn bad_signal(&self, port: &Arc<PortCell>) {
+        let connected = port.owner.get().clone();
+        self.exit_signal(&connected, port.term(), atom("badsig"));
+    }
+
+    /// Makes `pid` the port's connected process (its output and `driver_connected` go there).
+    /// A pid of no live process is connected all the same, as in BEAM: output to it is lost.
+    fn connect(&self, port: &Arc<PortCell>, pid: &Pid) {
+        let process = self.process(pid).unwrap_or_else(|| {
+            let stranger = Arc::new(Process::new(*pid, None));
+            stranger.mark_dead();
+            stranger
+        });
+        // Under the callback lock, as BEAM connects in a port task: no callback sees it change.
+        let _serial = port.lock.lock();
+        port.owner.set(process);
+    }
+
+    /// `erlang:port_connect(Port, Pid)`: `Pid` becomes the connected process and is linked
+    /// to the port; the old one stays linked and gets no message. `badarg` for a closed port
+    /// or a pid that is not a live process of this runtime.
+    pub fn port_connect(&self, id: &drv_term::Port, pid: &Pid) -> Result<(), Exception> {
+        let port = self.open_port_of(id)?;
+        let process = self
+            .process(pid)
+            .filter(|p| p.is_alive())
+            .ok_or_else(Exception::badarg)?;
+        {
+            let mut state = port.state.lock();
+            if !state.links.iter().any(|l| l.pid() == pid) {
+                state.links.push(process.clone());
+            }
+        }
+        let _serial = port.lock.lock();
+        port.owner.set(process);
         Ok(())
     }
 }

@@ -51,7 +51,7 @@ fn with_receiver<R>(
     may_send(port)?;
     let alive = |p: &Process| p.is_alive().then(|| f(p));
     match to {
-        // The owner is fixed when the port opens: no lock, no reference count traffic.
+        // The connected process is one atomic load: no lock, no reference count traffic.
         Receiver::Owner => alive(&port.owner),
         // Processes of other runtimes are out of reach, as other nodes' would be.
         Receiver::Process(pid) => Runtime::upgrade(port)

@@ -122,6 +122,11 @@ pub trait Host:
     fn port_id(&self, port: ErlDrvPort) -> Option<Port>;
     /// `set_busy_port`.
     fn set_busy(&self, port: ErlDrvPort, on: bool);
+    /// `erl_drv_busy_msgq_limits` with the values the driver passed
+    /// (`ERL_DRV_BUSY_MSGQ_READ_ONLY` for a NULL pointer): the values to write back, `None`
+    /// for a bad port.
+    fn busy_msgq_limits(&self, port: ErlDrvPort, low: usize, high: usize)
+        -> Option<(usize, usize)>;
     /// `driver_lock_driver`: make the port's driver permanent. 0, or -1.
     fn lock_driver(&self, port: ErlDrvPort) -> c_int;
     /// `driver_async_port_key`: a per-port key for `driver_async`.

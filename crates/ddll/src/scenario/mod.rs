@@ -17,7 +17,7 @@ use drv_term::{IdentNamer, Pid, Port, Ref, Term};
 
 use crate::error::Exception;
 use crate::process::Process;
-use crate::runtime::{atom, PortOptions, Runtime, RuntimeOptions};
+use crate::runtime::{atom, CommandOptions, PortOptions, Runtime, RuntimeOptions};
 use parse::{Expr, Line};
 
 /// Runs a scenario file; `driver_dir` is bound to the variable `DriverDir`. Returns the output
@@ -319,6 +319,14 @@ impl Runner {
             ("port_command", [Term::Port(p), data]) => {
                 rt.port_command(pid, p, data).map(|()| atom("true"))
             }
+            ("port_command", [Term::Port(p), data, options]) => {
+                let options = command_options(options)?;
+                rt.port_command_with(pid, p, data, options)
+                    .map(|sent| atom(if sent { "true" } else { "false" }))
+            }
+            ("port_connect", [Term::Port(p), Term::Pid(to)]) => {
+                rt.port_connect(p, to).map(|()| atom("true"))
+            }
             ("port_control", [Term::Port(p), Term::Int(op), data]) => {
                 let op = u32::try_from(*op).map_err(|_| Exception::badarg())?;
                 rt.port_control(pid, p, op, data)
@@ -352,9 +360,15 @@ impl Runner {
                 rt.port_message(pid, p, message)?;
                 Ok(message.clone())
             }
+            ("send", [Term::Port(p), message, options]) => {
+                let nosuspend = send_options(options)?;
+                let sent = rt.port_send(pid, p, message, nosuspend)?;
+                Ok(atom(if sent { "ok" } else { "nosuspend" }))
+            }
             (
                 "port_command" | "port_control" | "port_call" | "port_close" | "port_info" | "send"
-                | "open_port" | "byte_size" | "binary_part" | "length" | "integer_to_list",
+                | "open_port" | "port_connect" | "byte_size" | "binary_part" | "length"
+                | "integer_to_list",
                 _,
             ) => Err(Exception::badarg()),
             _ => Err(Exception::new(atom("undef"))),
@@ -489,6 +503,39 @@ pub fn erlang_root() -> Option<PathBuf> {
 
 fn int_term(i: i128) -> Term {
     Term::int(i)
+}
+
+/// The options of `erlang:port_command/3` (a proper list of `force` and `nosuspend`).
+fn command_options(options: &Term) -> Result<CommandOptions, Exception> {
+    let Term::List(items) = options else {
+        return Err(Exception::badarg());
+    };
+    let mut parsed = CommandOptions::default();
+    for item in items {
+        match item {
+            Term::Atom(a) if a.as_str() == "force" => parsed.force = true,
+            Term::Atom(a) if a.as_str() == "nosuspend" => parsed.nosuspend = true,
+            _ => return Err(Exception::badarg()),
+        }
+    }
+    Ok(parsed)
+}
+
+/// The options of `erlang:send/3`: whether `nosuspend` is among them (`noconnect` means
+/// nothing without distribution).
+fn send_options(options: &Term) -> Result<bool, Exception> {
+    let Term::List(items) = options else {
+        return Err(Exception::badarg());
+    };
+    let mut nosuspend = false;
+    for item in items {
+        match item {
+            Term::Atom(a) if a.as_str() == "nosuspend" => nosuspend = true,
+            Term::Atom(a) if a.as_str() == "noconnect" => {}
+            _ => return Err(Exception::badarg()),
+        }
+    }
+    Ok(nosuspend)
 }
 
 /// The `open_port` options ddll honours; others that BEAM accepts for drivers are ignored,

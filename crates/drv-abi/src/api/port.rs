@@ -7,7 +7,10 @@ use drv_term::Pid;
 
 use super::guard;
 use crate::host::{host, OutputBody, PortFailure};
-use crate::types::{ErlDrvBinary, ErlDrvPort, ErlDrvSInt, ErlDrvSizeT, ErlDrvTermData, ErlIOVec};
+use crate::types::{
+    ErlDrvBinary, ErlDrvPort, ErlDrvSInt, ErlDrvSizeT, ErlDrvTermData, ErlIOVec,
+    ERL_DRV_BUSY_MSGQ_DISABLED, ERL_DRV_BUSY_MSGQ_READ_ONLY,
+};
 
 /// Bytes `(ptr, len)` from a driver; empty for NULL or zero length.
 ///
@@ -298,23 +301,33 @@ pub unsafe extern "C" fn erl_drv_set_os_pid(port: ErlDrvPort, pid: ErlDrvSInt) {
     })
 }
 
-/// `void erl_drv_busy_msgq_limits(ErlDrvPort port, ErlDrvSizeT *low, ErlDrvSizeT *high)`.
-///
-/// ddll has no message-queue back-pressure, so it writes back "disabled" for both limits, as the
-/// runtime does for a driver with `ERL_DRV_FLAG_NO_BUSY_MSGQ`.
+/// `void erl_drv_busy_msgq_limits(ErlDrvPort port, ErlDrvSizeT *low, ErlDrvSizeT *high)`:
+/// reads, sets or disables the port's busy message queue limits (the host keeps them); a bad
+/// port writes back "disabled" for both, as BEAM does.
 ///
 /// # Safety
-/// `low` and `high` are NULL or valid for writing.
+/// `low` and `high` are NULL or valid for reading and writing.
 pub unsafe extern "C" fn erl_drv_busy_msgq_limits(
-    _port: ErlDrvPort,
+    port: ErlDrvPort,
     low: *mut ErlDrvSizeT,
     high: *mut ErlDrvSizeT,
 ) {
     guard("erl_drv_busy_msgq_limits", (), || {
-        for limit in [low, high] {
+        let read = |limit: *mut ErlDrvSizeT| {
+            if limit.is_null() {
+                ERL_DRV_BUSY_MSGQ_READ_ONLY
+            } else {
+                // SAFETY: non-null and valid for reading by this function's contract.
+                unsafe { *limit }
+            }
+        };
+        let (new_low, new_high) = host()
+            .and_then(|h| h.busy_msgq_limits(port, read(low), read(high)))
+            .unwrap_or((ERL_DRV_BUSY_MSGQ_DISABLED, ERL_DRV_BUSY_MSGQ_DISABLED));
+        for (limit, value) in [(low, new_low), (high, new_high)] {
             if !limit.is_null() {
                 // SAFETY: non-null and valid for writing by this function's contract.
-                unsafe { *limit = !0 };
+                unsafe { *limit = value };
             }
         }
     })
