@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ddll_core::{DdllCore, DriverHost, Effect, Notification};
-use drv_abi::driver::{Driver, DriverData, LibraryWatch, StartError};
+use drv_abi::driver::{ControlReply, Driver, DriverData, LibraryWatch, StartError};
 use drv_abi::types::{
     ERL_DRV_FLAG_USE_INIT_ACK, ERL_DRV_FLAG_USE_PORT_LOCKING, PORT_CONTROL_FLAG_BINARY,
 };
@@ -860,8 +860,9 @@ impl Runtime {
         });
         self.settle();
         match reply? {
-            Ok(Some((reply, true))) => Ok(Term::Binary(reply)),
-            Ok(Some((reply, false))) => Ok(bytes_list(&reply)),
+            Ok(Some(ControlReply::Nil)) => Ok(Term::List(Vec::new())),
+            Ok(Some(ControlReply::Binary(reply))) => Ok(Term::Binary(reply)),
+            Ok(Some(ControlReply::List(reply))) => Ok(bytes_list(&reply)),
             Ok(None) | Err(_) => Err(Exception::badarg()),
         }
     }
@@ -878,14 +879,16 @@ impl Runtime {
         let input = drv_term::encode(data);
         let reply = self.port(id).and_then(|port| {
             let driver = &port.driver.driver;
-            self.callback(&port, caller, |d| driver.call(d, operation, &input))
-                .ok_or(Exception::badarg())
+            // Decoded before the driver's buffer is released: BEAM frees it only after a
+            // successful decode.
+            self.callback(&port, caller, |d| {
+                driver.call(d, operation, &input, |reply| drv_term::decode(reply).ok())
+            })
+            .flatten()
+            .ok_or(Exception::badarg())
         });
         self.settle();
-        match reply? {
-            Ok(Some(reply)) => drv_term::decode(&reply).map_err(|_| Exception::badarg()),
-            Ok(None) | Err(_) => Err(Exception::badarg()),
-        }
+        reply
     }
 
     /// A port that Erlang code may still command or close: not closing with data queued
