@@ -423,11 +423,13 @@ impl Driver {
     }
 
     /// `start(port, command)`. `port` is the host's handle token for the port (what the
-    /// driver receives as `ErlDrvPort`; it is opaque and never dereferenced).
+    /// driver receives as `ErlDrvPort`; it is opaque and never dereferenced). Without a
+    /// `start` the port opens with NULL data, as in BEAM.
     pub fn start(&self, port: u64, command: &str) -> Result<DriverData, StartError> {
         let port = port as usize as ErlDrvPort;
         let Some(start) = self.entry().start else {
-            return Err(StartError::BadArg);
+            // BEAM opens the port without calling anything; its data is NULL.
+            return Ok(DriverData(0));
         };
         let command = CString::new(command).map_err(|_| StartError::BadArg)?;
         let raw = command.into_raw();
