@@ -493,6 +493,40 @@ pub(crate) fn start_error_term(error: StartError) -> Term {
     }
 }
 
+/// A [`PortFailure`] kept until the thread holding its port's callback lock runs it.
+#[derive(Debug)]
+pub(crate) enum DeferredFailure {
+    Code(i32),
+    Atom(Box<str>),
+    Posix(i32),
+    Eof,
+    Exit(i32),
+}
+
+impl From<PortFailure<'_>> for DeferredFailure {
+    fn from(how: PortFailure<'_>) -> Self {
+        match how {
+            PortFailure::Code(n) => DeferredFailure::Code(n),
+            PortFailure::Atom(a) => DeferredFailure::Atom(a.into()),
+            PortFailure::Posix(e) => DeferredFailure::Posix(e),
+            PortFailure::Eof => DeferredFailure::Eof,
+            PortFailure::Exit(e) => DeferredFailure::Exit(e),
+        }
+    }
+}
+
+impl DeferredFailure {
+    fn as_failure(&self) -> PortFailure<'_> {
+        match self {
+            DeferredFailure::Code(n) => PortFailure::Code(*n),
+            DeferredFailure::Atom(a) => PortFailure::Atom(a),
+            DeferredFailure::Posix(e) => PortFailure::Posix(*e),
+            DeferredFailure::Eof => PortFailure::Eof,
+            DeferredFailure::Exit(e) => PortFailure::Exit(*e),
+        }
+    }
+}
+
 /// A pid's table key.
 pub(crate) fn pid_key(pid: &Pid) -> u64 {
     pid.local_id().expect("runtime pids are local")
@@ -572,6 +606,7 @@ impl Runtime {
         let started = {
             let _serial = port.lock.lock();
             let started = port::with_current(&port, || driver.driver.start(port.handle, command));
+            self.run_deferred_failure(&port);
             match started {
                 // Unless the driver failed the port inside `start`.
                 Ok(data) if !port.is_closed() => {
@@ -711,6 +746,11 @@ impl Runtime {
     /// empty (BEAM checks this after every port task).
     #[inline]
     pub(crate) fn after_callback(port: &Arc<PortCell>) {
+        if port.failure_deferred.load(Ordering::Acquire) {
+            if let Some(runtime) = Runtime::upgrade(port) {
+                runtime.run_deferred_failure(port);
+            }
+        }
         if port.queue.is_closing() {
             if let Some(runtime) = Runtime::upgrade(port) {
                 runtime.terminate_if_drained(port);
@@ -1063,6 +1103,46 @@ impl Runtime {
     /// The next message of `pid`, waiting up to `timeout`.
     pub fn receive(&self, pid: &Pid, timeout: Option<Duration>) -> Option<Term> {
         self.process(pid)?.receive(timeout)
+    }
+
+    /// `driver_failure*` from a thread that does not hold the port's callback lock while
+    /// another thread does — typically a callback joining that very thread, where BEAM (which
+    /// takes no lock there) exits the port at once. Waiting for the lock would deadlock, so the
+    /// failure is left to the holder, which runs it when its callback ends
+    /// ([`Runtime::after_callback`]); a holder outside any callback lets the lock go soon, to
+    /// a thread that waits for it and runs the failure then. Returns 0, as the failure would.
+    pub(crate) fn defer_failure(&self, port: &Arc<PortCell>, how: PortFailure<'_>) -> i32 {
+        port.state.lock().deferred_failure = Some(DeferredFailure::from(how));
+        port.failure_deferred.store(true, Ordering::Release);
+        let (runtime, port) = (self.clone(), port.clone());
+        let waiter = std::thread::Builder::new()
+            .name("ddll-failure".into())
+            .spawn(move || {
+                {
+                    let _serial = port.lock.lock();
+                    runtime.run_deferred_failure(&port);
+                }
+                runtime.settle();
+            });
+        if waiter.is_err() {
+            // No thread to wait with: the holder's callback end is then the only taker.
+            eprintln!("ddll: driver_failure from a driver thread: no thread to wait for the port");
+        }
+        0
+    }
+
+    /// Runs the failure a driver thread left for this port, if any (the caller holds the
+    /// port's callback lock).
+    pub(crate) fn run_deferred_failure(&self, port: &Arc<PortCell>) {
+        if !port.failure_deferred.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let deferred = port.state.lock().deferred_failure.take();
+        if let Some(deferred) = deferred {
+            if !port.is_closed() {
+                self.driver_failure(port, deferred.as_failure());
+            }
+        }
     }
 
     /// A port's driver asked to fail (from the C API). As in BEAM, a port closing with data
