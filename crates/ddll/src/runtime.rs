@@ -606,7 +606,6 @@ impl Runtime {
         let started = {
             let _serial = port.lock.lock();
             let started = port::with_current(&port, || driver.driver.start(port.handle, command));
-            self.run_deferred_failure(&port);
             match started {
                 // Unless the driver failed the port inside `start`.
                 Ok(data) if !port.is_closed() => {
@@ -620,6 +619,8 @@ impl Runtime {
                 // A port that never started is closed, like any port out of the table.
                 Err(_) => port.closed.store(true, Ordering::Release),
             }
+            // A driver thread's failure while `start` ran, now that the port has its data.
+            self.run_deferred_failure(&port);
             started
         };
         match started {
