@@ -61,7 +61,13 @@ impl Host for GlobalHost {
         let Some(runtime) = Runtime::upgrade(&port) else {
             return -1;
         };
-        let rc = runtime.driver_failure(&port, how);
+        // A thread outside the port's callbacks while another thread is inside one (maybe
+        // joining this thread): left to that thread, not waited for.
+        let rc = if port.lock.is_owned_by_current_thread() || port.lock.try_lock().is_some() {
+            runtime.driver_failure(&port, how)
+        } else {
+            runtime.defer_failure(&port, how)
+        };
         // From a driver thread (not a callback) this is the end of the operation: settle it
         // once the port is out of hand (inside a callback, settling waits for its end).
         drop(port);

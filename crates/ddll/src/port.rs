@@ -151,6 +151,9 @@ pub(crate) struct PortCell {
     pub(crate) init_ack: Option<crate::init_ack::InitAck>,
     /// Set, under the callback lock, when the port closes; never cleared.
     pub(crate) closed: AtomicBool,
+    /// A driver thread's `driver_failure*` waits in `PortState::deferred_failure` (read
+    /// without a lock after every callback; see `Runtime::defer_failure`).
+    pub(crate) failure_deferred: AtomicBool,
     /// The local number of the process whose call runs the current callback
     /// (`driver_caller`); written under the callback lock.
     pub(crate) caller: AtomicU64,
@@ -257,6 +260,8 @@ pub(crate) struct PortState {
     pub(crate) terminating: bool,
     /// Who gets `{Port, closed}` when the port terminates (`Port ! {Pid, close}`).
     pub(crate) closed_reply: Option<Arc<Process>>,
+    /// A `driver_failure*` from a driver thread while another thread held the callback lock.
+    pub(crate) deferred_failure: Option<crate::runtime::DeferredFailure>,
 }
 
 /// What a new port is made of, besides the handle the port table gives it.
@@ -294,6 +299,7 @@ impl PortCell {
             data: new.data,
             init_ack: new.init_ack,
             closed: AtomicBool::new(false),
+            failure_deferred: AtomicBool::new(false),
             state: Mutex::new(PortState {
                 control_binary: false,
                 links: vec![new.owner],
@@ -302,6 +308,7 @@ impl PortCell {
                 exiting: false,
                 terminating: false,
                 closed_reply: None,
+                deferred_failure: None,
             }),
             queue: Default::default(),
             timer: Default::default(),

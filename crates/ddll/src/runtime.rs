@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ddll_core::{DdllCore, DriverHost, Effect, Notification};
-use drv_abi::driver::{Driver, DriverData, LibraryWatch, StartError};
+use drv_abi::driver::{ControlReply, Driver, DriverData, LibraryWatch, StartError};
 use drv_abi::types::{
     ERL_DRV_FLAG_SOFT_BUSY, ERL_DRV_FLAG_USE_INIT_ACK, ERL_DRV_FLAG_USE_PORT_LOCKING,
     PORT_CONTROL_FLAG_BINARY,
@@ -518,6 +518,40 @@ pub(crate) fn start_error_term(error: StartError) -> Term {
     }
 }
 
+/// A [`PortFailure`] kept until the thread holding its port's callback lock runs it.
+#[derive(Debug)]
+pub(crate) enum DeferredFailure {
+    Code(i32),
+    Atom(Box<str>),
+    Posix(i32),
+    Eof,
+    Exit(i32),
+}
+
+impl From<PortFailure<'_>> for DeferredFailure {
+    fn from(how: PortFailure<'_>) -> Self {
+        match how {
+            PortFailure::Code(n) => DeferredFailure::Code(n),
+            PortFailure::Atom(a) => DeferredFailure::Atom(a.into()),
+            PortFailure::Posix(e) => DeferredFailure::Posix(e),
+            PortFailure::Eof => DeferredFailure::Eof,
+            PortFailure::Exit(e) => DeferredFailure::Exit(e),
+        }
+    }
+}
+
+impl DeferredFailure {
+    fn as_failure(&self) -> PortFailure<'_> {
+        match self {
+            DeferredFailure::Code(n) => PortFailure::Code(*n),
+            DeferredFailure::Atom(a) => PortFailure::Atom(a),
+            DeferredFailure::Posix(e) => PortFailure::Posix(*e),
+            DeferredFailure::Eof => PortFailure::Eof,
+            DeferredFailure::Exit(e) => PortFailure::Exit(*e),
+        }
+    }
+}
+
 /// A pid's table key.
 pub(crate) fn pid_key(pid: &Pid) -> u64 {
     pid.local_id().expect("runtime pids are local")
@@ -610,6 +644,8 @@ impl Runtime {
                 // A port that never started is closed, like any port out of the table.
                 Err(_) => port.closed.store(true, Ordering::Release),
             }
+            // A driver thread's failure while `start` ran, now that the port has its data.
+            self.run_deferred_failure(&port);
             started
         };
         match started {
@@ -735,6 +771,11 @@ impl Runtime {
     /// empty (BEAM checks this after every port task).
     #[inline]
     pub(crate) fn after_callback(port: &Arc<PortCell>) {
+        if port.failure_deferred.load(Ordering::Acquire) {
+            if let Some(runtime) = Runtime::upgrade(port) {
+                runtime.run_deferred_failure(port);
+            }
+        }
         if port.queue.is_closing() {
             if let Some(runtime) = Runtime::upgrade(port) {
                 runtime.terminate_if_drained(port);
@@ -970,8 +1011,9 @@ impl Runtime {
         });
         self.settle();
         match reply? {
-            Ok(Some((reply, true))) => Ok(Term::Binary(reply)),
-            Ok(Some((reply, false))) => Ok(bytes_list(&reply)),
+            Ok(Some(ControlReply::Nil)) => Ok(Term::List(Vec::new())),
+            Ok(Some(ControlReply::Binary(reply))) => Ok(Term::Binary(reply)),
+            Ok(Some(ControlReply::List(reply))) => Ok(bytes_list(&reply)),
             Ok(None) | Err(_) => Err(Exception::badarg()),
         }
     }
@@ -988,14 +1030,16 @@ impl Runtime {
         let input = drv_term::encode(data);
         let reply = self.port(id).and_then(|port| {
             let driver = &port.driver.driver;
-            self.callback(&port, caller, |d| driver.call(d, operation, &input))
-                .ok_or(Exception::badarg())
+            // Decoded before the driver's buffer is released: BEAM frees it only after a
+            // successful decode.
+            self.callback(&port, caller, |d| {
+                driver.call(d, operation, &input, |reply| drv_term::decode(reply).ok())
+            })
+            .flatten()
+            .ok_or(Exception::badarg())
         });
         self.settle();
-        match reply? {
-            Ok(Some(reply)) => drv_term::decode(&reply).map_err(|_| Exception::badarg()),
-            Ok(None) | Err(_) => Err(Exception::badarg()),
-        }
+        reply
     }
 
     /// A port that Erlang code may still command or close: not closing with data queued
@@ -1183,6 +1227,46 @@ impl Runtime {
     /// The next message of `pid`, waiting up to `timeout`.
     pub fn receive(&self, pid: &Pid, timeout: Option<Duration>) -> Option<Term> {
         self.process(pid)?.receive(timeout)
+    }
+
+    /// `driver_failure*` from a thread that does not hold the port's callback lock while
+    /// another thread does — typically a callback joining that very thread, where BEAM (which
+    /// takes no lock there) exits the port at once. Waiting for the lock would deadlock, so the
+    /// failure is left to the holder, which runs it when its callback ends
+    /// ([`Runtime::after_callback`]); a holder outside any callback lets the lock go soon, to
+    /// a thread that waits for it and runs the failure then. Returns 0, as the failure would.
+    pub(crate) fn defer_failure(&self, port: &Arc<PortCell>, how: PortFailure<'_>) -> i32 {
+        port.state.lock().deferred_failure = Some(DeferredFailure::from(how));
+        port.failure_deferred.store(true, Ordering::Release);
+        let (runtime, port) = (self.clone(), port.clone());
+        let waiter = std::thread::Builder::new()
+            .name("ddll-failure".into())
+            .spawn(move || {
+                {
+                    let _serial = port.lock.lock();
+                    runtime.run_deferred_failure(&port);
+                }
+                runtime.settle();
+            });
+        if waiter.is_err() {
+            // No thread to wait with: the holder's callback end is then the only taker.
+            eprintln!("ddll: driver_failure from a driver thread: no thread to wait for the port");
+        }
+        0
+    }
+
+    /// Runs the failure a driver thread left for this port, if any (the caller holds the
+    /// port's callback lock).
+    pub(crate) fn run_deferred_failure(&self, port: &Arc<PortCell>) {
+        if !port.failure_deferred.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let deferred = port.state.lock().deferred_failure.take();
+        if let Some(deferred) = deferred {
+            if !port.is_closed() {
+                self.driver_failure(port, deferred.as_failure());
+            }
+        }
     }
 
     /// A port's driver asked to fail (from the C API). As in BEAM, a port closing with data

@@ -22,14 +22,32 @@ use drv_queue::BinaryRef;
 use crate::host::AsyncJob;
 use crate::types::{
     ErlDrvBinary, ErlDrvData, ErlDrvEntry, ErlDrvPort, ErlDrvThreadData, ErlIOVec, SysIOVec,
-    ERL_DRV_ERROR_BADARG, ERL_DRV_ERROR_ERRNO, ERL_DRV_ERROR_GENERAL,
+    DRIVER_CALL_KEEP_BUFFER, ERL_DRV_ERROR_BADARG, ERL_DRV_ERROR_ERRNO, ERL_DRV_ERROR_GENERAL,
     ERL_DRV_EXTENDED_MAJOR_VERSION, ERL_DRV_EXTENDED_MARKER, ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
-/// The driver answered a control or call with a negative length: the caller raises `badarg`.
+/// The driver answered a control with a negative length: the caller raises `badarg`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the driver returned a negative reply length")]
 pub struct NegativeReply;
+
+/// What `port_control` returns for a driver's control reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlReply {
+    /// The driver left `*rbuf` NULL: `[]` in list and binary mode alike.
+    Nil,
+    /// A list of these bytes (list mode).
+    List(Bytes),
+    /// A binary (`PORT_CONTROL_FLAG_BINARY`).
+    Binary(Bytes),
+}
+
+/// The reply buffer `control` is offered, as BEAM's (`ERL_ONHEAP_BIN_LIMIT`).
+const CONTROL_BUFFER: usize = 64;
+/// The reply buffer `call` is offered, as BEAM's (its `port_call` answered at once).
+const CALL_BUFFER: usize = 255;
+/// The first byte of external term format.
+const ETF_VERSION: u8 = 131;
 
 /// Why a driver could not be loaded; each maps to the runtime's error term.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -405,11 +423,13 @@ impl Driver {
     }
 
     /// `start(port, command)`. `port` is the host's handle token for the port (what the
-    /// driver receives as `ErlDrvPort`; it is opaque and never dereferenced).
+    /// driver receives as `ErlDrvPort`; it is opaque and never dereferenced). Without a
+    /// `start` the port opens with NULL data, as in BEAM.
     pub fn start(&self, port: u64, command: &str) -> Result<DriverData, StartError> {
         let port = port as usize as ErlDrvPort;
         let Some(start) = self.entry().start else {
-            return Err(StartError::BadArg);
+            // BEAM opens the port without calling anything; its data is NULL.
+            return Ok(DriverData(0));
         };
         let command = CString::new(command).map_err(|_| StartError::BadArg)?;
         let raw = command.into_raw();
@@ -488,8 +508,9 @@ impl Driver {
         true
     }
 
-    /// `control(data, command, buf, len, &rbuf, rlen)`. `Ok(None)` when the driver has no
-    /// `control`; `Err(NegativeReply)` for a negative length.
+    /// `control(data, command, buf, len, &rbuf, rlen)`, with BEAM's reply contract.
+    /// `Ok(None)` when the driver has no `control`; `Err(NegativeReply)` for a negative
+    /// length (a buffer the driver put in `*rbuf` is then left to it: BEAM frees nothing).
     ///
     /// `binary_result` is asked after the call returns, because the driver may change its
     /// port's control flags inside the call, and the runtime reads them afterwards.
@@ -499,13 +520,14 @@ impl Driver {
         command: c_uint,
         input: &[u8],
         binary_result: impl FnOnce() -> bool,
-    ) -> Result<Option<(Bytes, bool)>, NegativeReply> {
+    ) -> Result<Option<ControlReply>, NegativeReply> {
         let Some(control) = self.entry().control else {
             return Ok(None);
         };
-        let mut local = [0u8; 64];
+        let mut local = [0u8; CONTROL_BUFFER];
         let mut rbuf: *mut c_char = local.as_mut_ptr().cast();
-        // SAFETY: input valid for its length; rbuf points to 64 writable bytes (rlen).
+        // SAFETY: input valid for its length; rbuf points to CONTROL_BUFFER writable bytes
+        // (rlen).
         let n = unsafe {
             control(
                 data.raw(),
@@ -516,24 +538,57 @@ impl Driver {
                 local.len(),
             )
         };
+        if n < 0 {
+            return Err(NegativeReply);
+        }
+        let n = n as usize;
+        if rbuf.is_null() {
+            // BEAM answers [] for a NULL reply in either mode, whatever the length.
+            return Ok(Some(ControlReply::Nil));
+        }
         let binary = binary_result();
-        // SAFETY: the driver returned (n, rbuf) per the control contract.
-        unsafe { self.take_reply(n, rbuf, local.as_ptr().cast(), binary) }
-            .map(|r| Some((r, binary)))
+        if rbuf == local.as_mut_ptr().cast() {
+            // A length past the buffer reads beyond BEAM's own (undefined there): ddll gives
+            // the bytes it has.
+            let bytes = Bytes::copy_from_slice(&local[..n.min(CONTROL_BUFFER)]);
+            return Ok(Some(if binary {
+                ControlReply::Binary(bytes)
+            } else {
+                ControlReply::List(bytes)
+            }));
+        }
+        if binary {
+            // SAFETY: with PORT_CONTROL_FLAG_BINARY a replaced rbuf is a driver binary whose
+            // reference is handed over to the runtime (the control contract). BEAM returns it
+            // whole (its orig_size), whatever length the callback returned.
+            let binary = unsafe { BinaryRef::from_raw(rbuf.cast::<ErlDrvBinary>()) };
+            return Ok(Some(ControlReply::Binary(binary.to_bytes(..))));
+        }
+        // SAFETY: a replaced rbuf in list mode is driver_alloc'ed memory valid for `n` bytes
+        // (the control contract); the runtime copies it and frees it once, as BEAM does.
+        let reply = unsafe {
+            let reply = Bytes::copy_from_slice(std::slice::from_raw_parts(rbuf.cast::<u8>(), n));
+            libc::free(rbuf.cast::<c_void>());
+            reply
+        };
+        Ok(Some(ControlReply::List(reply)))
     }
 
-    /// `call(data, command, buf, len, &rbuf, rlen, &flags)`: the reply bytes (external term
-    /// format). `Ok(None)` without `call`; `Err(NegativeReply)` for a negative length.
-    pub fn call(
+    /// `call(data, command, buf, len, &rbuf, rlen, &flags)`, with BEAM's reply contract: the
+    /// reply (external term format) decoded by `decode`, or `None` for `badarg` — no `call`, a
+    /// length of zero or less, no version byte first, or a reply `decode` refuses. A reply the
+    /// driver put in its own buffer is freed only once decoded, and not with
+    /// `DRIVER_CALL_KEEP_BUFFER` (the driver keeps it, e.g. `*rbuf = buf`); after a refused
+    /// reply BEAM frees nothing, and neither does ddll.
+    pub fn call<T>(
         &self,
         data: DriverData,
         command: c_uint,
         input: &[u8],
-    ) -> Result<Option<Bytes>, NegativeReply> {
-        let Some(call) = self.entry().call else {
-            return Ok(None);
-        };
-        let mut local = [0u8; 64];
+        decode: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Option<T> {
+        let call = self.entry().call?;
+        let mut local = [0u8; CALL_BUFFER];
         let mut rbuf: *mut c_char = local.as_mut_ptr().cast();
         let mut flags: c_uint = 0;
         // SAFETY: as for control; `flags` is a valid out-pointer.
@@ -548,51 +603,29 @@ impl Driver {
                 &mut flags,
             )
         };
-        // SAFETY: the driver returned (n, rbuf) per the call contract (never a binary).
-        unsafe { self.take_reply(n, rbuf, local.as_ptr().cast(), false) }.map(Some)
-    }
-
-    /// Copies or adopts a control/call reply and releases the driver's buffer.
-    ///
-    /// # Safety
-    /// `rbuf` is `local` (valid for 64 bytes), or, when the driver replaced it, memory from
-    /// `driver_alloc` valid for `n` bytes — or a driver binary when `binary_result`.
-    unsafe fn take_reply(
-        &self,
-        n: isize,
-        rbuf: *mut c_char,
-        local: *const c_char,
-        binary_result: bool,
-    ) -> Result<Bytes, NegativeReply> {
-        if n < 0 {
-            if rbuf.cast_const() != local && !rbuf.is_null() && !binary_result {
-                // SAFETY: driver_alloc'ed memory handed over to us (contract).
-                unsafe { libc::free(rbuf.cast::<c_void>()) };
-            }
-            return Err(NegativeReply);
+        if n <= 0 || rbuf.is_null() {
+            return None;
         }
         let n = n as usize;
-        if rbuf.is_null() {
-            return Ok(Bytes::new());
+        let ours = rbuf == local.as_mut_ptr().cast();
+        let reply: &[u8] = if ours {
+            // A length past the buffer: BEAM decodes from its buffer, reading only the term.
+            &local[..n.min(CALL_BUFFER)]
+        } else {
+            // SAFETY: a replaced rbuf is valid for the `n` bytes the driver returned (the call
+            // contract), and stays so until freed below.
+            unsafe { std::slice::from_raw_parts(rbuf.cast::<u8>(), n) }
+        };
+        if reply.first() != Some(&ETF_VERSION) {
+            return None;
         }
-        if rbuf.cast_const() == local {
-            // SAFETY: our own 64-byte buffer; the driver may not claim more than rlen.
-            let reply = unsafe { std::slice::from_raw_parts(local.cast::<u8>(), n.min(64)) };
-            return Ok(Bytes::copy_from_slice(reply));
+        let term = decode(reply)?;
+        if !ours && flags & DRIVER_CALL_KEEP_BUFFER == 0 {
+            // SAFETY: a replaced rbuf without DRIVER_CALL_KEEP_BUFFER is driver_alloc'ed
+            // memory handed over to the runtime (the call contract), freed once.
+            unsafe { libc::free(rbuf.cast::<c_void>()) };
         }
-        if binary_result {
-            // SAFETY: with PORT_CONTROL_FLAG_BINARY a replaced rbuf is a driver binary whose
-            // reference is handed over to the runtime (contract).
-            let binary = unsafe { BinaryRef::from_raw(rbuf.cast::<ErlDrvBinary>()) };
-            let n = n.min(binary.len());
-            return Ok(binary.to_bytes(..n));
-        }
-        // SAFETY: driver_alloc'ed memory valid for `n` bytes (contract), freed once after copy.
-        let reply =
-            unsafe { Bytes::copy_from_slice(std::slice::from_raw_parts(rbuf.cast::<u8>(), n)) };
-        // SAFETY: as above.
-        unsafe { libc::free(rbuf.cast::<c_void>()) };
-        Ok(reply)
+        Some(term)
     }
 
     /// `flush(data)`.

@@ -30,6 +30,12 @@ const TAIL_MAX: usize = 64 * 1024;
 /// Why a queue operation was refused (the C functions return -1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
+    /// No memory for a copy of `size` bytes (`driver_enq`, `driver_pushq`, ... return -1).
+    #[error("no memory for {size} bytes of queue data")]
+    NoMemory {
+        /// Bytes that could not be allocated.
+        size: usize,
+    },
     /// `deq` of more bytes than the queue holds.
     #[error("cannot dequeue {requested} bytes from a queue of {size}")]
     NotEnoughData {
@@ -140,33 +146,43 @@ impl PortQueue {
         self.end - self.head
     }
 
-    /// Appends a copy of `data` (`driver_enq`). Empty data is ignored.
+    /// Appends a copy of `data`. Empty data is ignored. Out of memory aborts, as for `Vec`:
+    /// [`try_enq`](Self::try_enq) says so instead.
     #[inline]
     pub fn enq(&mut self, data: &[u8]) {
+        self.try_enq(data).unwrap_or_else(abort_no_memory);
+    }
+
+    /// Appends a copy of `data` (`driver_enq`). Empty data is ignored. Out of memory is
+    /// [`QueueError::NoMemory`], the queue unchanged (the runtime's `driver_enq` returns -1).
+    #[inline]
+    pub fn try_enq(&mut self, data: &[u8]) -> Result<(), QueueError> {
         let len = data.len();
         // Fast path: room in a tail buffer nobody else has seen, behind queued data.
         if len <= self.tail_cap - self.tail_pos && !self.tail_exposed && self.size != 0 && len != 0
         {
             self.copy_to_tail(data);
+            Ok(())
         } else {
-            self.enq_slow(data);
+            self.enq_slow(data)
         }
     }
 
     #[inline(never)]
-    fn enq_slow(&mut self, data: &[u8]) {
+    fn enq_slow(&mut self, data: &[u8]) -> Result<(), QueueError> {
         let len = data.len();
         if len == 0 {
-            return;
+            return Ok(());
         }
         if len > TAIL_MAX / 4 {
-            let bin = or_abort(BinaryRef::from_slice(data), data.len());
+            let bin = BinaryRef::from_slice(data).ok_or(QueueError::NoMemory { size: len })?;
             let base = bin.data_ptr();
             self.push_back_entry(base, len, bin.into_raw(), true);
-            return;
+            return Ok(());
         }
-        self.make_tail_room(len);
+        self.make_tail_room(len)?;
         self.copy_to_tail(data);
+        Ok(())
     }
 
     /// Copies `data` to the tail buffer at `tail_pos` and queues it, extending the last entry
@@ -200,14 +216,22 @@ impl PortQueue {
         self.push_back_entry(dst, len, tail, false);
     }
 
-    /// Prepends a copy of `data` (`driver_pushq`). Empty data is ignored.
+    /// Prepends a copy of `data`. Empty data is ignored. Out of memory aborts, as for `Vec`:
+    /// [`try_push`](Self::try_push) says so instead.
     pub fn push(&mut self, data: &[u8]) {
+        self.try_push(data).unwrap_or_else(abort_no_memory);
+    }
+
+    /// Prepends a copy of `data` (`driver_pushq`). Empty data is ignored. Out of memory is
+    /// [`QueueError::NoMemory`], the queue unchanged (the runtime's `driver_pushq` returns -1).
+    pub fn try_push(&mut self, data: &[u8]) -> Result<(), QueueError> {
         if data.is_empty() {
-            return;
+            return Ok(());
         }
-        let bin = or_abort(BinaryRef::from_slice(data), data.len());
+        let bin = BinaryRef::from_slice(data).ok_or(QueueError::NoMemory { size: data.len() })?;
         let base = bin.data_ptr();
         self.push_front_entry(base, data.len(), bin.into_raw(), true);
+        Ok(())
     }
 
     /// Appends `len` bytes of `bin` from `offset` without copying (`driver_enq_bin`).
@@ -333,7 +357,7 @@ impl PortQueue {
                     self.push_back_entry(base, len, bin, false);
                 }
                 // SAFETY: caller contract: `iov_len` readable bytes at `iov_base`.
-                _ => self.enq(unsafe { std::slice::from_raw_parts(base, len) }),
+                _ => self.try_enq(unsafe { std::slice::from_raw_parts(base, len) })?,
             }
         }
         Ok(())
@@ -371,7 +395,7 @@ impl PortQueue {
                     self.push_front_entry(base, len, bin, false);
                 }
                 // SAFETY: caller contract: `iov_len` readable bytes at `iov_base`.
-                _ => self.push(unsafe { std::slice::from_raw_parts(base, len) }),
+                _ => self.try_push(unsafe { std::slice::from_raw_parts(base, len) })?,
             }
         }
         Ok(())
@@ -481,21 +505,21 @@ impl PortQueue {
     }
 
     /// Makes the tail buffer ready to take `len` more bytes at `tail_pos`.
-    fn make_tail_room(&mut self, len: usize) {
+    fn make_tail_room(&mut self, len: usize) -> Result<(), QueueError> {
         if let Some(tail) = &self.tail {
             let fits = !self.tail_exposed && self.tail_cap - self.tail_pos >= len;
             if fits && self.size != 0 {
-                return;
+                return Ok(());
             }
             // Only our own reference left: nobody can see any byte, so start over (this also
             // keeps a queue that is drained regularly inside the buffer's first bytes).
             if tail.refc() == 1 && self.tail_cap >= len {
                 self.tail_pos = 0;
                 self.tail_exposed = false;
-                return;
+                return Ok(());
             }
             if fits {
-                return;
+                return Ok(());
             }
         }
         let grown = if self.tail.is_some() {
@@ -504,12 +528,13 @@ impl PortQueue {
             TAIL_MIN
         };
         let cap = grown.max(len.next_power_of_two()).clamp(TAIL_MIN, TAIL_MAX);
-        let tail = or_abort(BinaryRef::alloc(cap), cap);
+        let tail = BinaryRef::alloc(cap).ok_or(QueueError::NoMemory { size: cap })?;
         self.tail_data = tail.data_ptr();
         self.tail_cap = cap;
         self.tail = Some(tail);
         self.tail_pos = 0;
         self.tail_exposed = false;
+        Ok(())
     }
 
     /// Appends an entry. `owned`: the caller hands over one reference on `bin`; otherwise the
@@ -662,13 +687,15 @@ unsafe fn checked_slice(
     Ok(unsafe { binary::data_ptr(bin).add(offset) })
 }
 
-/// Out of memory for queue data aborts, as in the runtime (and never unwinds into C).
-fn or_abort(bin: Option<BinaryRef>, size: usize) -> BinaryRef {
-    bin.unwrap_or_else(|| {
-        let layout = std::alloc::Layout::array::<u8>(size)
-            .unwrap_or_else(|_| std::alloc::Layout::new::<u8>());
-        std::alloc::handle_alloc_error(layout)
-    })
+/// Out of memory for the infallible `enq`/`push`: aborts, as `Vec` does (never unwinds into C).
+fn abort_no_memory(error: QueueError) {
+    let size = match error {
+        QueueError::NoMemory { size } => size,
+        _ => 1,
+    };
+    let layout =
+        std::alloc::Layout::array::<u8>(size).unwrap_or_else(|_| std::alloc::Layout::new::<u8>());
+    std::alloc::handle_alloc_error(layout)
 }
 
 #[cold]

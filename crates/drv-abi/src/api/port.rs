@@ -157,7 +157,12 @@ pub unsafe extern "C" fn driver_failure_atom(port: ErlDrvPort, string: *mut c_ch
             return -1;
         }
         // SAFETY: by this function's contract `string` is NUL-terminated.
-        let name = unsafe { CStr::from_ptr(string) }.to_string_lossy();
+        let name = unsafe { CStr::from_ptr(string) }.to_bytes();
+        // As BEAM (and `driver_mk_atom`): Latin-1, cut to an atom's length.
+        let name: String = name[..name.len().min(drv_term::MAX_ATOM_CHARS)]
+            .iter()
+            .map(|&byte| char::from(byte))
+            .collect();
         fail("driver_failure_atom", port, PortFailure::Atom(&name))
     })
 }

@@ -88,14 +88,16 @@ pub(super) fn misuse(function: &'static str, what: &'static str) {
 /// `buf` is valid for reading `len` bytes.
 pub unsafe extern "C" fn driver_enq(port: ErlDrvPort, buf: *mut c_char, len: ErlDrvSizeT) -> c_int {
     guard("driver_enq", -1, || {
-        if buf.is_null() && len != 0 {
+        // Past isize::MAX no buffer exists and no copy can be allocated: -1, as BEAM's
+        // failing allocation gives.
+        if (buf.is_null() && len != 0) || isize::try_from(len).is_err() {
             return -1;
         }
         // SAFETY: by this function's contract `buf` is valid for `len` bytes during the call.
         let data = unsafe { super::port::driver_bytes(buf, len) };
-        with_queue(port, -1, move |q| {
-            q.enq(data);
-            0
+        with_queue(port, -1, move |q| match q.try_enq(data) {
+            Ok(()) => 0,
+            Err(_) => -1,
         })
     })
 }
@@ -110,14 +112,16 @@ pub unsafe extern "C" fn driver_pushq(
     len: ErlDrvSizeT,
 ) -> c_int {
     guard("driver_pushq", -1, || {
-        if buf.is_null() && len != 0 {
+        // Past isize::MAX no buffer exists and no copy can be allocated: -1, as BEAM's
+        // failing allocation gives.
+        if (buf.is_null() && len != 0) || isize::try_from(len).is_err() {
             return -1;
         }
         // SAFETY: by this function's contract `buf` is valid for `len` bytes during the call.
         let data = unsafe { super::port::driver_bytes(buf, len) };
-        with_queue(port, -1, move |q| {
-            q.push(data);
-            0
+        with_queue(port, -1, move |q| match q.try_push(data) {
+            Ok(()) => 0,
+            Err(_) => -1,
         })
     })
 }
@@ -267,10 +271,13 @@ pub unsafe extern "C" fn driver_peekq(port: ErlDrvPort, vlen: *mut c_int) -> *mu
     let (array, len) = guard("driver_peekq", (std::ptr::null_mut(), -1), || {
         with_queue(port, (std::ptr::null_mut(), -1), move |q| {
             let entries = q.peekq();
-            (
-                entries.as_ptr().cast_mut(),
-                c_int::try_from(entries.len()).unwrap_or(c_int::MAX),
-            )
+            // An empty queue gives NULL (and vlen 0), as BEAM's.
+            let array = if entries.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                entries.as_ptr().cast_mut()
+            };
+            (array, c_int::try_from(entries.len()).unwrap_or(c_int::MAX))
         })
     });
     if !vlen.is_null() {
