@@ -80,10 +80,13 @@ impl Host for GlobalHost {
     }
 
     fn port_flags(&self, handle: ErlDrvPort) -> c_int {
-        port::with_port(
-            handle,
-            |port| if port.binary { PORT_FLAG_BINARY } else { 0 },
-        )
+        port::with_port(handle, |port| {
+            if port.binary.load(std::sync::atomic::Ordering::Relaxed) {
+                PORT_FLAG_BINARY
+            } else {
+                0
+            }
+        })
         .unwrap_or(0)
     }
 

@@ -132,7 +132,10 @@ pub(crate) struct PortCell {
     pub(crate) runtime: Weak<Inner>,
     pub(crate) driver: Arc<LoadedDriver>,
     pub(crate) lock: CallbackLock,
-    pub(crate) binary: bool,
+    /// The `binary` option, set once `start` has returned: BEAM sets a port's binary flag
+    /// after its driver's `start`, so output from inside `start` is a list (yaws' setuid_drv
+    /// answers from there).
+    pub(crate) binary: AtomicBool,
     pub(crate) eof: bool,
     /// The port's name (`port_info`'s `name`): the command it was opened with, or the name
     /// given to `driver_create_port`.
@@ -271,7 +274,6 @@ pub(crate) struct NewPort {
     pub(crate) lock: CallbackLock,
     pub(crate) owner: Arc<Process>,
     pub(crate) name: Box<str>,
-    pub(crate) binary: bool,
     pub(crate) eof: bool,
     pub(crate) data: PortData,
     pub(crate) init_ack: Option<crate::init_ack::InitAck>,
@@ -289,7 +291,7 @@ impl PortCell {
             runtime: new.runtime,
             driver: new.driver,
             lock: new.lock,
-            binary: new.binary,
+            binary: AtomicBool::new(false),
             eof: new.eof,
             name: new.name,
             opened: OPENED.fetch_add(1, Ordering::Relaxed),

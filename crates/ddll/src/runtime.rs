@@ -618,7 +618,6 @@ impl Runtime {
                     owner,
                     // BEAM names a port by its whole command, arguments included.
                     name: command.into(),
-                    binary: options.binary,
                     eof: options.eof,
                     data: PortData::default(),
                     init_ack,
@@ -635,6 +634,7 @@ impl Runtime {
                 // Unless the driver failed the port inside `start`.
                 Ok(data) if !port.is_closed() => {
                     port.data.set(data);
+                    port.binary.store(options.binary, Ordering::Relaxed);
                     // Only now: an acknowledgement inside `start` is ignored, as in BEAM.
                     if let Some(ack) = &port.init_ack {
                         ack.await_from_now();
@@ -698,7 +698,6 @@ impl Runtime {
                     owner: owner.clone(),
                     name: name.into(),
                     // BEAM's created ports send lists whatever their creator does.
-                    binary: false,
                     eof: false,
                     data: PortData::new(data),
                     init_ack: None,
@@ -1310,7 +1309,7 @@ impl Runtime {
     /// Output from a driver to its port's owner: `{Port, {data, Data}}`.
     #[inline]
     pub(crate) fn output(port: &PortCell, header: &[u8], body: Bytes) {
-        let data = if port.binary {
+        let data = if port.binary.load(Ordering::Relaxed) {
             if header.is_empty() {
                 Term::Binary(body)
             } else {
@@ -1334,7 +1333,7 @@ impl Runtime {
     /// bytes (`[H1, H2, <<A>>, <<B>> | <<C>>]`, just `<<A>>` for one piece and no header); no
     /// piece at all sends the header's bytes alone. A list-mode port sends all bytes as a list.
     pub(crate) fn output_pieces(port: &PortCell, header: &[u8], mut pieces: Vec<Bytes>) {
-        let data = if port.binary {
+        let data = if port.binary.load(Ordering::Relaxed) {
             let mut items = byte_terms(header);
             match pieces.pop() {
                 None => Term::List(items),

@@ -11,20 +11,7 @@ use std::path::PathBuf;
 
 /// Files whose BEAM behaviour ddll does not reproduce yet, with the reason (each is a known
 /// gap, reported in the issue notes).
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "trace_ip_drv",
-        "binary control replies: trace_ip_drv's control sets PORT_CONTROL_FLAG_BINARY, puts a \
-         3-byte driver_alloc_binary in *rbuf and returns 0; BEAM answers the whole binary \
-         (<<0,PortNo:16>>, byte_size 3), ddll an empty binary (lines 9, 10, 22)",
-    ),
-    (
-        "setuid_drv",
-        "start: driver_output called from inside start reaches the owner as a list under BEAM \
-         even when the port was opened with [binary] (the mode applies after start returns); \
-         ddll sends a binary (line 24)",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 fn corpus() -> Vec<PathBuf> {
     let files = scenarios_in("scenarios");
