@@ -925,31 +925,6 @@ fn sanitize(args: &[String]) -> Result<()> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::criterion_estimate;
-
-    #[test]
-    fn reads_criterion_lines() {
-        let cases: &[(&str, Option<f64>)] = &[
-            (
-                "echo_round_trip_64B     time:   [152.02 ns 154.06 ns 156.53 ns]",
-                Some(154.06),
-            ),
-            ("x time: [1.5 µs 2.5 µs 3.5 µs]", Some(2500.0)),
-            ("x time: [990 ps 1.01 ns 1.02 ns]", Some(1.01)),
-            (
-                "                        change: [-25.501% -23.692% -22.034%]",
-                None,
-            ),
-            ("Benchmarking echo_round_trip_64B", None),
-        ];
-        for &(line, expected) in cases {
-            assert_eq!(criterion_estimate(line), expected, "{line}");
-        }
-    }
-}
-
 /// The workloads of `backlog-bench`, each run as its own process (fresh memory figures).
 const BACKLOG_WORKLOADS: [&str; 5] = ["tokens", "output", "queued", "echo100", "idle"];
 
@@ -1037,4 +1012,29 @@ fn backlog_bench(args: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::criterion_estimate;
+
+    #[test]
+    fn reads_criterion_lines() {
+        let cases: &[(&str, Option<f64>)] = &[
+            (
+                "echo_round_trip_64B     time:   [152.02 ns 154.06 ns 156.53 ns]",
+                Some(154.06),
+            ),
+            ("x time: [1.5 µs 2.5 µs 3.5 µs]", Some(2500.0)),
+            ("x time: [990 ps 1.01 ns 1.02 ns]", Some(1.01)),
+            (
+                "                        change: [-25.501% -23.692% -22.034%]",
+                None,
+            ),
+            ("Benchmarking echo_round_trip_64B", None),
+        ];
+        for &(line, expected) in cases {
+            assert_eq!(criterion_estimate(line), expected, "{line}");
+        }
+    }
 }
