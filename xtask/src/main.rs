@@ -24,6 +24,11 @@
 //!   which the test suite replays.
 //! * `queue-bench [OPS]` — time `queue_bench_drv`'s driver-queue loops under ddll and BEAM
 //!   (the same `.so`) and print ns/op side by side.
+//! * `backlog-bench [TURNS [WORKLOAD...]]` — the workloads where ddll is not ahead by design
+//!   (`crates/ddll/examples/backlog_bench.rs`, `xtask/beam/backlog_bench.erl`, `backlog_drv.so`):
+//!   a 60-token term taken with `Runtime::receive`, the output family with 200,000 messages
+//!   queued at an owner that does not receive, 1,000,000 queued (memory, flatness), the echo over
+//!   100 ports, memory per idle port; BEAM and ddll in turns, medians and ratios.
 //! * `sanitize [TOOL]` — run the driver-queue concurrency and API tests (and the queue crate's
 //!   own tests) under valgrind (TOOL: memcheck, the default and the gate; helgrind or drd
 //!   report, but see `sanitize`'s notes).
@@ -57,6 +62,7 @@ fn main() -> Result<()> {
         "term-bench" => term_bench(rest),
         "fuzz" => fuzz(rest),
         "queue-bench" => queue_bench(rest),
+        "backlog-bench" => backlog_bench(rest),
         "sanitize" => sanitize(rest),
         _ => help(),
     }
@@ -66,7 +72,8 @@ fn help() -> Result<()> {
     println!(
         "usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench \
          | timer-bench | beam-cycle [N] | stress [--helgrind | --plain] [OPS] | term-bench [CHUNKS [CHUNK]] \
-         | fuzz [SECONDS [SEED]] | queue-bench [OPS] | sanitize [TOOL]>"
+         | fuzz [SECONDS [SEED]] | queue-bench [OPS] | backlog-bench [TURNS [WORKLOAD...]] \
+         | sanitize [TOOL]>"
     );
     Ok(())
 }
@@ -945,6 +952,95 @@ fn sanitize(args: &[String]) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The workloads of `backlog-bench`, each run as its own process (fresh memory figures).
+const BACKLOG_WORKLOADS: [&str; 5] = ["tokens", "output", "queued", "echo100", "idle"];
+
+/// `backlog-bench`: each workload under BEAM then under ddll, TURNS times (default 5), on the
+/// same driver build; the median of each figure per runtime, and ddll's over BEAM's.
+fn backlog_bench(args: &[String]) -> Result<()> {
+    let turns: usize = args.first().map_or(Ok(5), |t| t.parse()).context("TURNS")?;
+    let workloads: Vec<&str> = if args.len() > 1 {
+        args[1..].iter().map(String::as_str).collect()
+    } else {
+        BACKLOG_WORKLOADS.to_vec()
+    };
+    let drivers = otp_drivers()?;
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "ddll",
+            "--example",
+            "backlog_bench",
+        ])
+        .current_dir(root())
+        .status()?;
+    if !status.success() {
+        bail!("building the ddll benchmark failed");
+    }
+    let ddll = root().join("target/release/examples/backlog_bench");
+    // (figure name, BEAM's values, ddll's values), in the order first printed.
+    let mut figures: Vec<(String, [Vec<f64>; 2])> = Vec::new();
+    for turn in 1..=turns {
+        for workload in &workloads {
+            let eval = format!(
+                "backlog_bench:main([\"{}\", \"{workload}\"])",
+                drivers.display()
+            );
+            let beam = run_erl_module("backlog_bench", &eval, &[], true)?;
+            let out = Command::new(&ddll)
+                .arg(&drivers)
+                .arg(workload)
+                .output()
+                .context("running the ddll benchmark")?;
+            if !out.status.success() {
+                bail!(
+                    "the ddll benchmark failed on {workload}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let ours = String::from_utf8(out.stdout)?;
+            for (runtime, text) in [beam, ours].iter().enumerate() {
+                for line in text.lines() {
+                    let Some((name, value)) =
+                        line.strip_prefix("figure ").and_then(|l| l.split_once(' '))
+                    else {
+                        continue;
+                    };
+                    let value: f64 = value.parse().with_context(|| format!("in {line}"))?;
+                    println!(
+                        "  turn {turn} {}: {name} {value:.1}",
+                        ["BEAM", "ddll"][runtime]
+                    );
+                    let at = match figures.iter().position(|(n, _)| n == name) {
+                        Some(at) => at,
+                        None => {
+                            figures.push((name.to_owned(), Default::default()));
+                            figures.len() - 1
+                        }
+                    };
+                    figures[at].1[runtime].push(value);
+                }
+            }
+        }
+    }
+    println!(
+        "medians of {turns} turns ({}): BEAM, ddll, ddll / BEAM",
+        drivers.display()
+    );
+    for (name, [beam, ours]) in &figures {
+        let median = |v: &[f64]| (!v.is_empty()).then(|| best_and_median(v).1);
+        match (median(beam), median(ours)) {
+            (Some(b), Some(d)) => println!("  {name:32} {b:10.1} {d:10.1} {:7.2}", d / b),
+            (None, Some(d)) => println!("  {name:32} {:>10} {d:10.1}", "-"),
+            (b, d) => println!("  {name:32} {b:?} {d:?}"),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

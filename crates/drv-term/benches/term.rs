@@ -5,14 +5,50 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use drv_term::tags::*;
 use drv_term::{build_term, decode, encode, Atom, FlatTerm, Port, SpecEnv, Term, TermData};
 
-/// One 50-byte driver binary at handle 1; no other memory.
+/// One 50-byte driver binary at handle 1; the texts of [`TEXTS`] at handles 1 to 12.
 struct Env {
     bin: Bytes,
 }
 
+/// The token texts of [`tokens_spec`].
+const TEXTS: [&str; 12] = [
+    "ok",
+    "Value",
+    "hello world!",
+    "42",
+    "->",
+    "case",
+    "foo_bar",
+    "X1",
+    "abc",
+    "1024",
+    "{",
+    "end",
+];
+
+/// A scanner's token list, as `backlog_drv` sends it: 60 tuples `{Kind, Line, "text"}`.
+fn tokens_spec() -> Vec<TermData> {
+    let kinds = ["atom", "var", "string", "integer", "punct", "keyword"];
+    let mut spec = Vec::new();
+    for i in 0..60 {
+        let text = (i % 12) as TermData;
+        spec.extend([ERL_DRV_ATOM, Atom::new(kinds[i % 6]).to_term_data()]);
+        spec.extend([ERL_DRV_INT, (1 + i / 4) as TermData]);
+        spec.extend([
+            ERL_DRV_STRING,
+            text + 1,
+            TEXTS[text as usize].len() as TermData,
+        ]);
+        spec.extend([ERL_DRV_TUPLE, 3]);
+    }
+    spec.extend([ERL_DRV_NIL, ERL_DRV_LIST, 61]);
+    spec
+}
+
 impl SpecEnv for Env {
-    fn bytes(&self, _: TermData, _: usize) -> Option<&[u8]> {
-        None
+    fn bytes(&self, text: TermData, len: usize) -> Option<&[u8]> {
+        let text = TEXTS.get((text as usize).checked_sub(1)?)?.as_bytes();
+        text.get(..len)
     }
     fn binary(&self, bin: TermData, len: usize, offset: usize) -> Option<&[u8]> {
         (bin == 1).then_some(())?;
@@ -91,6 +127,15 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("FlatTerm::to_term sample", |b| {
         b.iter(|| black_box(&flat).to_term())
+    });
+    // What a host receiving a driver's token list as a `Term` pays beyond taking the message.
+    let tokens = FlatTerm::from_spec(&tokens_spec(), &env).expect("valid spec");
+    c.bench_function("FlatTerm::into_term, 60 tokens", |b| {
+        b.iter_batched(
+            || tokens.clone(),
+            FlatTerm::into_term,
+            criterion::BatchSize::SmallInput,
+        )
     });
     c.bench_function("Atom::new existing", |b| {
         b.iter(|| Atom::new(black_box("tcp")))

@@ -671,6 +671,9 @@ impl<'a> FlatRef<'a> {
     /// Containers recurse here; everything else is converted out of line, so that the
     /// recursive frame stays small (deep terms on small thread stacks).
     pub fn to_term(self) -> Term {
+        if let Some(term) = self.record_to_term() {
+            return term;
+        }
         if let Some(kept) = self.kept() {
             return kept.clone();
         }
@@ -694,6 +697,26 @@ impl<'a> FlatRef<'a> {
             }
             leaf => leaf_to_term(leaf),
         }
+    }
+
+    /// A proper string of one segment (what the spec interpreter writes for `ERL_DRV_STRING`)
+    /// converted straight from its bytes, without going through [`TermRef::node`] and
+    /// [`FlatItems`] per character (a string's characters were most of a converted token
+    /// list's time). `None`: the general path converts it. Out of line and not recursive, so
+    /// that `to_term`'s recursive frame stays small.
+    #[inline(never)]
+    fn record_to_term(self) -> Option<Term> {
+        let At::Record(at) = self.at else {
+            return None;
+        };
+        let buf = self.records.buf;
+        if buf[at] != tag::STRING || buf[size(buf, tail_slot(buf, at))] != tag::NIL {
+            return None;
+        }
+        let chars = &buf[at + HEAD..at + HEAD + size(buf, at + 1)];
+        Some(Term::List(
+            chars.iter().map(|&c| Term::Int(i64::from(c))).collect(),
+        ))
     }
 
     /// The [`Term`] this is, if the flat term keeps it as one.

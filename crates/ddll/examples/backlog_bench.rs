@@ -1,0 +1,265 @@
+//! ddll's half of `cargo xtask backlog-bench`: the same workloads as
+//! `xtask/beam/backlog_bench.erl` runs under BEAM, on the same `backlog_drv.so` and `echo_drv.so`,
+//! one workload per run (a fresh process, so that memory figures start clean).
+//!
+//! `cargo run --release -p ddll --example backlog_bench -- DRIVER_DIR WORKLOAD`
+//!
+//! Workloads (each prints `figure NAME VALUE` lines, the form the BEAM side prints too):
+//! * `tokens`: port_control 1 of `backlog_drv` sends the caller a 60-token list of tuples with
+//!   strings; the caller takes it with [`Runtime::receive`] (and, for comparison, with
+//!   [`ddll::Process::receive_message`]). ns per control + receive, the median chunk.
+//! * `output`: `driver_output` 64 B, `driver_outputv` 3×64 B, `erl_drv_output_term`
+//!   `{tcp, Port, [100 | Bin50]}`, 200,000 of each left queued at an owner that does not
+//!   receive (ports in binary mode). ns per call in the driver, the median chunk of 10,000.
+//! * `queued`: 1,000,000 `driver_output` 64 B left queued: bytes of resident memory per
+//!   message, and ns per call of the first chunk of 10,000 beside the last ones (flat under
+//!   backlog or not).
+//! * `echo100`: 64-byte echo round trips (`echo_drv`) over 100 ports, one owner thread each: ns
+//!   per round trip of the whole (wall clock over all round trips).
+//! * `idle`: resident bytes per open idle port (10,000 ports; `backlog_drv` has no driver data).
+
+use std::time::{Duration, Instant};
+
+use ddll::{PortOptions, Runtime, Term};
+
+const CHUNK: u64 = 10_000;
+
+/// Port data as binaries (`{Port, {data, Binary}}`), the mode a user of these outputs picks.
+const BINARY: PortOptions = PortOptions {
+    binary: true,
+    eof: false,
+};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Resident memory of this process, bytes.
+fn resident_bytes() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("statm's second field");
+    pages * 4096.0
+}
+
+fn figure(name: &str, value: f64) {
+    println!("figure {name} {value:.1}");
+}
+
+/// A port control's decimal text reply as a number.
+fn number(reply: &Term) -> f64 {
+    let Term::List(chars) = reply else {
+        panic!("not a text reply: {reply}");
+    };
+    let text: String = chars
+        .iter()
+        .map(|c| match c {
+            Term::Int(c) => char::from(*c as u8),
+            _ => '?',
+        })
+        .collect();
+    text.parse().expect("a number")
+}
+
+struct Bench {
+    rt: Runtime,
+    dir: String,
+}
+
+impl Bench {
+    fn new(dir: &str) -> Bench {
+        let rt = Runtime::new().expect("runtime");
+        Bench {
+            rt,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn load(&self, pid: &ddll::Pid, driver: &str) {
+        self.rt
+            .try_load(pid, &self.dir, driver, Default::default())
+            .expect("the driver loads");
+    }
+
+    /// ns per call in the driver of each chunk of `chunks` calls of loop `code`, on a fresh
+    /// owner that never receives.
+    fn output_chunks(&self, code: u32, chunks: u64) -> Vec<f64> {
+        let me = self.rt.spawn(Some("owner"));
+        self.load(me.pid(), "backlog_drv");
+        let port = self
+            .rt
+            .open_port(me.pid(), "backlog_drv", BINARY)
+            .expect("opens");
+        let arg = Term::string_latin1(CHUNK.to_string().as_bytes());
+        let per_call: Vec<f64> = (0..chunks)
+            .map(|_| {
+                let reply = self
+                    .rt
+                    .port_control(me.pid(), &port, code, &arg)
+                    .expect("the loop replies");
+                number(&reply) / CHUNK as f64
+            })
+            .collect();
+        assert_eq!(me.message_count() as u64, chunks * CHUNK);
+        self.rt.exit(me.pid(), Term::atom("kill"));
+        per_call
+    }
+}
+
+fn tokens(bench: &Bench) {
+    let rt = &bench.rt;
+    let me = rt.spawn(Some("scanner_user"));
+    bench.load(me.pid(), "backlog_drv");
+    let port = rt
+        .open_port(me.pid(), "backlog_drv", Default::default())
+        .expect("opens");
+    let nothing = Term::List(vec![]);
+    let (chunks, chunk) = (30, 3_000);
+    let run = |with_receive: bool| -> f64 {
+        let times = (0..chunks)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..chunk {
+                    rt.port_control(me.pid(), &port, 1, &nothing)
+                        .expect("control 1");
+                    if with_receive {
+                        let tokens = rt
+                            .receive(me.pid(), Some(Duration::ZERO))
+                            .expect("the token list");
+                        assert!(matches!(&tokens, Term::List(l) if l.len() == 60));
+                    } else {
+                        let tokens = me
+                            .receive_message(Some(Duration::ZERO))
+                            .expect("the token list");
+                        std::hint::black_box(tokens);
+                    }
+                }
+                start.elapsed().as_nanos() as f64 / chunk as f64
+            })
+            .collect();
+        median(times)
+    };
+    run(true); // warm up
+    figure("tokens_receive_ns", run(true));
+    figure("tokens_receive_message_ns", run(false));
+}
+
+fn output(bench: &Bench) {
+    for (code, name) in [
+        (2, "output_64_ns"),
+        (3, "outputv_3x64_ns"),
+        (4, "output_term_tcp_ns"),
+    ] {
+        figure(name, median(bench.output_chunks(code, 20)));
+    }
+}
+
+fn queued(bench: &Bench) {
+    let before = resident_bytes();
+    let me = bench.rt.spawn(Some("owner"));
+    bench.load(me.pid(), "backlog_drv");
+    let port = bench
+        .rt
+        .open_port(me.pid(), "backlog_drv", BINARY)
+        .expect("opens");
+    let arg = Term::string_latin1(CHUNK.to_string().as_bytes());
+    let chunks = 100;
+    let per_call: Vec<f64> = (0..chunks)
+        .map(|_| {
+            let reply = bench
+                .rt
+                .port_control(me.pid(), &port, 2, &arg)
+                .expect("the loop replies");
+            number(&reply) / CHUNK as f64
+        })
+        .collect();
+    let after = resident_bytes();
+    figure(
+        "queued_64_bytes_per_message",
+        (after - before) / (chunks * CHUNK) as f64,
+    );
+    figure("queued_first_10k_ns", per_call[0]);
+    figure(
+        "queued_last_10x10k_ns",
+        median(per_call[per_call.len() - 10..].to_vec()),
+    );
+}
+
+fn echo100(bench: &Bench) {
+    let (ports, rounds) = (100, 5_000u64);
+    let data = [b'x'; 64];
+    let owners: Vec<_> = (0..ports)
+        .map(|_| {
+            let me = bench.rt.spawn(Some("owner"));
+            bench.load(me.pid(), "echo_drv");
+            let port = bench
+                .rt
+                .open_port(me.pid(), "echo_drv", BINARY)
+                .expect("opens");
+            (me, port)
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(ports + 1);
+    let elapsed = std::thread::scope(|s| {
+        for (me, port) in &owners {
+            let (barrier, rt) = (&barrier, &bench.rt);
+            s.spawn(move || {
+                barrier.wait();
+                for _ in 0..rounds {
+                    rt.port_command_bytes(me.pid(), port, &data).expect("sent");
+                    std::hint::black_box(me.receive(None).expect("echoed"));
+                }
+            });
+        }
+        barrier.wait();
+        Instant::now()
+    })
+    .elapsed();
+    figure(
+        "echo_100_ports_ns",
+        elapsed.as_nanos() as f64 / (ports as u64 * rounds) as f64,
+    );
+}
+
+fn idle(bench: &Bench) {
+    let me = bench.rt.spawn(Some("owner"));
+    bench.load(me.pid(), "backlog_drv");
+    // One port first, so that what every runtime sets up once is not counted.
+    let mut ports = vec![bench
+        .rt
+        .open_port(me.pid(), "backlog_drv", Default::default())
+        .expect("opens")];
+    let n = 10_000;
+    let before = resident_bytes();
+    for _ in 0..n {
+        ports.push(
+            bench
+                .rt
+                .open_port(me.pid(), "backlog_drv", Default::default())
+                .expect("opens"),
+        );
+    }
+    let after = resident_bytes();
+    figure("idle_port_bytes", (after - before) / n as f64);
+    std::hint::black_box(ports);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [dir, workload] = &args[..] else {
+        panic!("usage: backlog_bench DRIVER_DIR tokens|output|queued|echo100|idle");
+    };
+    let bench = Bench::new(dir);
+    match workload.as_str() {
+        "tokens" => tokens(&bench),
+        "output" => output(&bench),
+        "queued" => queued(&bench),
+        "echo100" => echo100(&bench),
+        "idle" => idle(&bench),
+        other => panic!("no workload {other}"),
+    }
+}
