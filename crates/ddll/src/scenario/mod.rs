@@ -310,9 +310,14 @@ impl Runner {
                 if *kind != atom("spawn_driver") && *kind != atom("spawn") {
                     return Err(Exception::badarg());
                 }
-                let command = crate::iodata::flatten(&name[1])
-                    .map(|b| b.iter().map(|&c| char::from(c)).collect::<String>())
-                    .ok_or(Exception::badarg())?;
+                // BEAM's open_port takes the command as an atom too (its text,
+                // UTF-8) or as a string; nothing else.
+                let command = match &name[1] {
+                    Term::Atom(a) => a.as_str().to_string(),
+                    other => crate::iodata::flatten(other)
+                        .map(|b| b.iter().map(|&c| char::from(c)).collect::<String>())
+                        .ok_or(Exception::badarg())?,
+                };
                 let options = port_options(options)?;
                 rt.open_port(pid, &command, options).map(Term::Port)
             }
