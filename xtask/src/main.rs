@@ -37,7 +37,8 @@ use anyhow::{bail, Context, Result};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((task, rest)) = args.split_first() else {
-        return help();
+        help()?;
+        bail!("no task given");
     };
     match task.as_str() {
         "drivers" => drivers().map(|_| ()),
@@ -58,7 +59,11 @@ fn main() -> Result<()> {
         "fuzz" => fuzz(rest),
         "queue-bench" => queue_bench(rest),
         "sanitize" => sanitize(rest),
-        _ => help(),
+        "help" | "-h" | "--help" => help(),
+        unknown => {
+            help()?;
+            bail!("unknown task `{unknown}`")
+        }
     }
 }
 

@@ -245,12 +245,16 @@ pub struct RuntimeOptions {
     /// `driver_async` job at once in the calling driver, as the runtime does without a pool
     /// (OTP 25 itself no longer has that mode: it takes `+A 0` as 1).
     pub async_threads: usize,
+    /// Load every driver isolated, in a child host process of its own (see
+    /// [`crate::isolate`]); `None` loads drivers into this process.
+    pub isolate: Option<crate::isolate::Isolation>,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
             async_threads: crate::async_jobs::DEFAULT_ASYNC_THREADS,
+            isolate: None,
         }
     }
 }
