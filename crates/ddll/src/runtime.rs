@@ -146,6 +146,8 @@ struct Loader<'a> {
     /// Relative driver folders are taken from here (erl_ddll itself compares paths as given,
     /// as BEAM does).
     base_dir: &'a Path,
+    /// Set when drivers load isolated: how, and the runtime their links deliver to.
+    isolate: Option<(crate::isolate::Isolation, std::sync::Weak<Inner>, usize)>,
 }
 
 impl DriverHost for Loader<'_> {
@@ -164,7 +166,13 @@ impl DriverHost for Loader<'_> {
         }
         let dir = Path::new(full_path).parent().unwrap_or(Path::new("/"));
         let dir = self.base_dir.join(dir);
-        match Driver::load(&dir, name) {
+        let loaded = match &self.isolate {
+            Some((isolation, runtime, async_threads)) => {
+                crate::isolate::load(&dir, name, *isolation, runtime.clone(), *async_threads)
+            }
+            None => Driver::load(&dir, name).map_err(load_error),
+        };
+        match loaded {
             Ok(driver) => {
                 self.loaded.insert(
                     name.to_owned(),
@@ -176,7 +184,7 @@ impl DriverHost for Loader<'_> {
                 );
                 Ok(())
             }
-            Err(e) => Err(load_error(e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -186,6 +194,7 @@ impl DriverHost for Loader<'_> {
         };
         // erl_ddll's last reference is gone: no port is open, no queued work is left, and
         // `apply` waited for callbacks still unwinding. `finish` may join the driver's threads.
+        crate::isolate::unloading(&driver.driver);
         driver.driver.finish();
         let watch = driver.driver.watch();
         // Closes the library now, unless threads of the driver still hold it.
@@ -220,6 +229,8 @@ pub(crate) struct Inner {
     pub(crate) async_pool: crate::async_jobs::RuntimeAsync,
     /// The descriptors this runtime's ports select, and the poll thread.
     pub(crate) select: crate::select::RuntimeSelect,
+    /// Set when drivers load isolated.
+    isolate: Option<crate::isolate::Isolation>,
 }
 
 /// The next pid/ref number, unique in this OS process (pids of all runtimes differ).
@@ -294,6 +305,7 @@ impl Runtime {
                 timers: Default::default(),
                 async_pool: crate::async_jobs::RuntimeAsync::new(options.async_threads),
                 select: Default::default(),
+                isolate: options.isolate,
             }),
         })
     }
@@ -349,6 +361,7 @@ impl Runtime {
                     loaded,
                     closing,
                     base_dir: &self.inner.base_dir,
+                    isolate: self.isolate_for_loader(),
                 },
             )
         })
@@ -413,6 +426,7 @@ impl Runtime {
                 loaded,
                 closing,
                 base_dir: &self.inner.base_dir,
+                isolate: self.isolate_for_loader(),
             });
         }
     }
@@ -1170,6 +1184,24 @@ impl Runtime {
         if !port.is_closed() || port::lookup(port.handle).is_some() {
             port.owner.deliver(message);
         }
+    }
+
+    /// The runtime of `inner` (an isolated driver's link holds it weakly).
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Runtime {
+        Runtime { inner }
+    }
+
+    /// What a loader needs to load drivers isolated, when they are.
+    fn isolate_for_loader(
+        &self,
+    ) -> Option<(crate::isolate::Isolation, std::sync::Weak<Inner>, usize)> {
+        self.inner.isolate.map(|isolation| {
+            (
+                isolation,
+                Arc::downgrade(&self.inner),
+                self.inner.async_pool.threads(),
+            )
+        })
     }
 
     pub(crate) fn upgrade(port: &PortCell) -> Option<Runtime> {

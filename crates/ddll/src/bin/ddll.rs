@@ -56,6 +56,14 @@ struct RunArgs {
     /// Threads in the async pool (`erl +A`; 0 runs `driver_async` jobs at once).
     #[arg(long, default_value_t = ddll::RuntimeOptions::default().async_threads)]
     async_threads: usize,
+    /// Loads every driver isolated, in a child process of its own: a driver that crashes
+    /// takes only its ports down, and their owners get `{'EXIT', Port, {driver_crashed, Why}}`.
+    #[arg(long)]
+    isolate: bool,
+    /// With `--isolate`: a driver callback that runs longer than MS milliseconds is ended by
+    /// killing the driver's process (`Why` is `callback_timeout`).
+    #[arg(long, value_name = "MS", requires = "isolate")]
+    callback_timeout: Option<u64>,
 }
 
 impl RunArgs {
@@ -78,7 +86,9 @@ impl RunArgs {
     fn options(&self) -> ddll::RuntimeOptions {
         ddll::RuntimeOptions {
             async_threads: self.async_threads,
-            ..Default::default()
+            isolate: self.isolate.then_some(ddll::isolate::Isolation {
+                callback_timeout: self.callback_timeout.map(std::time::Duration::from_millis),
+            }),
         }
     }
 }
@@ -89,6 +99,8 @@ const CANNOT_START: u8 = 2;
 const CUT_SHORT: u8 = 1;
 
 fn main() -> ExitCode {
+    // An isolated driver's host process is this program started again.
+    ddll::isolate::run_host_if_requested();
     let cli = Cli::parse();
     match cli.command {
         Command::Script { file, run } => script(&file, &run),
