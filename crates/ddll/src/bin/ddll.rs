@@ -40,6 +40,23 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Runs scenario files (or every `*.scen` in folders) against their `.expected` files:
+    /// a diff per differing scenario, then `N passed, N failed`; exit status 1 on any
+    /// failure. Each scenario runs in a `ddll script` process of its own, so a driver that
+    /// crashes or hangs fails its scenario (with the output so far and why) and the run goes on.
+    Test {
+        /// Scenario files and folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Seconds a scenario may run before it fails as hung.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        timeout: u64,
+        /// Also writes the results as a JUnit XML report.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Reports what a driver library declares and whether it would load.
     Check {
         /// The driver library (`.so`); a bare file name means the file in the current folder.
@@ -98,6 +115,9 @@ const CANNOT_START: u8 = 2;
 /// `ddll script` was cut short (exit status 1).
 const CUT_SHORT: u8 = 1;
 
+#[path = "ddll/test.rs"]
+mod test;
+
 fn main() -> ExitCode {
     // An isolated driver's host process is this program started again.
     ddll::isolate::run_host_if_requested();
@@ -105,6 +125,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Script { file, run } => script(&file, &run),
         Command::Check { library } => check(&library),
+        Command::Test {
+            paths,
+            timeout,
+            junit,
+            run,
+        } => test::run(
+            &paths,
+            std::time::Duration::from_secs(timeout),
+            junit.as_deref(),
+            &run,
+        ),
     }
 }
 
