@@ -40,8 +40,8 @@ pub(super) fn driver(name: &str, flags: i32) -> Result<Driver, LoadError> {
         call: Some(call),
         driver_name: name.into_raw(),
         extended_marker: ERL_DRV_EXTENDED_MARKER,
-        major_version: ERL_DRV_EXTENDED_MAJOR_VERSION as i32,
-        minor_version: ERL_DRV_EXTENDED_MINOR_VERSION as i32,
+        major_version: ERL_DRV_EXTENDED_MAJOR_VERSION,
+        minor_version: ERL_DRV_EXTENDED_MINOR_VERSION,
         // The host's open waits for the acknowledgement; the proxy's start returns after it.
         driver_flags: flags & !ERL_DRV_FLAG_USE_INIT_ACK,
         ..ErlDrvEntry::EMPTY
