@@ -508,6 +508,12 @@ pub(crate) fn with_current<R>(port: &Arc<PortCell>, f: impl FnOnce() -> R) -> R 
         previous: CURRENT.with(|c| c.replace(Arc::as_ptr(port))),
         held: HELD_COUNT.with(Cell::get),
     };
+    // In an isolated driver's host, the outermost callback on this thread is timed.
+    let _watched = if _restore.previous.is_null() {
+        crate::isolate::watchdog::enter()
+    } else {
+        None
+    };
     f()
 }
 

@@ -34,11 +34,11 @@ fn scenario(how: &str, kind: &str) -> String {
          {trigger}\n\
          recv(200).\n\
          erlang:port_control(P, 1, \"\").\n\
-         recv(3000).\n\
-         recv(3000).\n\
+         recv(2500).\n\
+         recv(200).\n\
          erlang:port_command(E, <<\"alive\">>).\n\
          recv(1000).\n\
-         recv(300).\n\
+         recv(100).\n\
          erl_ddll:load(DriverDir, crash_drv).\n"
     )
 }
@@ -54,46 +54,75 @@ fn a_crashing_isolated_driver_takes_only_its_ports_down() {
         ("exit", "{exit,3}"),
         ("hang", "callback_timeout"),
     ];
-    let mut failures = Vec::new();
+    let mut runs: Vec<(&str, &str, &str)> = Vec::new();
     for (how, why) in cases {
         for kind in KINDS {
             // A hung driver thread holds up no callback: nothing overruns.
             if how == "hang" && kind == "thread" {
                 continue;
             }
-            let text = scenario(how, kind);
-            let out = Command::new(env!("CARGO_BIN_EXE_ddll"))
-                .args(["script", "-", "--isolate", "--callback-timeout", "500"])
-                .arg("--drivers")
-                .arg(&drivers)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .and_then(|mut child| {
-                    use std::io::Write;
-                    child
-                        .stdin
-                        .take()
-                        .expect("piped")
-                        .write_all(text.as_bytes())?;
-                    child.wait_with_output()
-                })
-                .expect("ddll runs");
-            let got = String::from_utf8_lossy(&out.stdout).into_owned();
-            let crashed = format!("{{'EXIT',#Port<2>,{{driver_crashed,{why}}}}}");
-            let wanted = [
-                crashed.as_str(),
-                "{#Port<1>,{data,<<\"alive\">>}}",
-                "13: ok",
-            ];
-            let missing: Vec<&str> = wanted.into_iter().filter(|w| !got.contains(w)).collect();
-            if !out.status.success() || !missing.is_empty() {
-                failures.push(format!(
-                    "crash_drv {how} {kind}: status {:?}, missing {missing:?}\n{got}",
-                    out.status.code()
-                ));
-            }
+            runs.push((how, why, kind));
         }
     }
+    // The cases mostly wait (for a crash, a timeout, a message that does not come): run a few
+    // at once, so the test takes seconds rather than minutes on a small CI machine.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(how, why, kind)) = runs.get(i) else {
+                    return;
+                };
+                if let Err(failure) = run_case(&drivers, how, why, kind) {
+                    failures.lock().expect("not poisoned").push(failure);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().expect("not poisoned");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// How many cases run at once.
+const PARALLEL: usize = 8;
+
+/// Runs `crash_drv HOW KIND` isolated: an error that says what was wrong unless the owner got
+/// `{driver_crashed, WHY}`, the other driver kept working and the driver loaded again.
+fn run_case(drivers: &std::path::Path, how: &str, why: &str, kind: &str) -> Result<(), String> {
+    let text = scenario(how, kind);
+    let out = Command::new(env!("CARGO_BIN_EXE_ddll"))
+        .args(["script", "-", "--isolate", "--callback-timeout", "500"])
+        .arg("--drivers")
+        .arg(drivers)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("piped")
+                .write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("ddll runs");
+    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+    let crashed = format!("{{'EXIT',#Port<2>,{{driver_crashed,{why}}}}}");
+    let wanted = [
+        crashed.as_str(),
+        "{#Port<1>,{data,<<\"alive\">>}}",
+        "13: ok",
+    ];
+    let missing: Vec<&str> = wanted.into_iter().filter(|w| !got.contains(w)).collect();
+    if out.status.success() && missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "crash_drv {how} {kind}: status {:?}, missing {missing:?}\n{got}",
+            out.status.code()
+        ))
+    }
 }

@@ -43,8 +43,14 @@ struct Host {
     out: Mutex<UnixStream>,
 }
 
-/// Serves the parent on `stream` until it says `unload` or goes away; the exit status.
-pub(crate) fn serve(stream: UnixStream, async_threads: usize) -> i32 {
+/// Serves the parent on `stream` until it says `unload` or goes away; the exit status. A
+/// callback that runs past `callback_timeout` ends the host (`watchdog.rs`) after telling the
+/// parent why.
+pub(crate) fn serve(
+    stream: UnixStream,
+    async_threads: usize,
+    callback_timeout: Option<Duration>,
+) -> i32 {
     let options = RuntimeOptions {
         async_threads,
         isolate: None,
@@ -73,6 +79,18 @@ pub(crate) fn serve(stream: UnixStream, async_threads: usize) -> i32 {
         .is_err()
     {
         return PROTOCOL_FAILURE;
+    }
+    if let Some(limit) = callback_timeout {
+        let watcher = host.clone();
+        let watching = super::watchdog::start(limit, move || {
+            // Bounded: a writer stuck on a full socket must not keep the host alive.
+            if let Some(mut out) = watcher.out.try_lock_for(Duration::from_millis(100)) {
+                let _ = frame::write(&mut *out, &Term::Tuple(vec![atom("callback_timeout")]));
+            }
+        });
+        if watching.is_err() {
+            return PROTOCOL_FAILURE;
+        }
     }
     let pump = host.clone();
     let pumping = std::thread::Builder::new()

@@ -161,11 +161,16 @@ impl Link {
         async_threads: usize,
     ) -> std::io::Result<Arc<Link>> {
         let (ours, theirs) = UnixStream::pair()?;
-        let mut child = Command::new(super::host_program()?)
+        let mut command = Command::new(super::host_program()?);
+        command
             .env(super::HOST_ENV, "1")
             .env(super::ASYNC_ENV, async_threads.to_string())
-            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
-            .spawn()?;
+            .env_remove(super::TIMEOUT_ENV)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)));
+        if let Some(limit) = isolation.callback_timeout {
+            command.env(super::TIMEOUT_ENV, limit.as_millis().max(1).to_string());
+        }
+        let mut child = command.spawn()?;
         let mut input = ours.try_clone()?;
         input.set_read_timeout(Some(HELLO_WAIT))?;
         let hello = frame::read(&mut input);
@@ -294,6 +299,11 @@ impl Link {
                 }
                 [tag, Term::List(messages)] if *tag == atom("msgs") => {
                     self.deliver(messages.clone(), None);
+                }
+                // The host's watchdog is about to kill it: a callback it ran on its own (a
+                // timeout, an async completion, a select event) overran.
+                [tag] if *tag == atom("callback_timeout") => {
+                    self.timed_out.store(true, Ordering::Release);
                 }
                 _ => {}
             }

@@ -31,6 +31,7 @@ mod child;
 mod frame;
 mod link;
 mod proxy;
+pub(crate) mod watchdog;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,6 +53,8 @@ pub struct Isolation {
 const HOST_ENV: &str = "DDLL_ISOLATED_HOST";
 /// The async pool size of the runtime in the host.
 const ASYNC_ENV: &str = "DDLL_ISOLATED_ASYNC_THREADS";
+/// The callback timeout in the host, in milliseconds (unset: none).
+const TIMEOUT_ENV: &str = "DDLL_ISOLATED_CALLBACK_TIMEOUT_MS";
 
 /// The program started as host; `None`: this program.
 static HOST_PROGRAM: parking_lot::Mutex<Option<PathBuf>> = parking_lot::Mutex::new(None);
@@ -72,11 +75,16 @@ pub fn run_host_if_requested() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(crate::async_jobs::DEFAULT_ASYNC_THREADS);
+    let callback_timeout = std::env::var(TIMEOUT_ENV)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
+    std::env::remove_var(TIMEOUT_ENV);
     use std::os::fd::FromRawFd;
     // SAFETY: the parent made descriptor 0 this process's end of the socketpair, and in host
     // mode nothing else in the process owns or reads it.
     let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(0) };
-    std::process::exit(child::serve(stream, async_threads));
+    std::process::exit(child::serve(stream, async_threads, callback_timeout));
 }
 
 /// Starts `program` as the host of isolated drivers instead of this program (which then need
