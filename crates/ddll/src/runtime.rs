@@ -468,6 +468,7 @@ impl Runtime {
 
     /// `erlang:ports()`: this runtime's ports, in the order they opened.
     pub fn ports(&self) -> Vec<drv_term::Port> {
+        crate::isolate::settle_crashes();
         let mut ports: Vec<Arc<PortCell>> = self
             .inner
             .ports
@@ -538,6 +539,7 @@ impl Runtime {
         command: &str,
         options: PortOptions,
     ) -> Result<drv_term::Port, Exception> {
+        crate::isolate::settle_crashes();
         let opened = self.open_port_unsettled(owner, command, options);
         self.settle();
         opened

@@ -18,8 +18,9 @@ const KINDS: [&str; 8] = [
     "thread",
 ];
 
-/// The scenario for `crash_drv HOW WHERE`: the line that makes it fail, then (for failures
-/// outside a request) a second request, which a hung host makes overrun its timeout.
+/// The scenario for `crash_drv HOW WHERE`: a second port of the driver (`Q`), the line that
+/// makes `P` fail, then (for failures outside a request) a second request; after the exits,
+/// the drivers loaded, the other driver at work, and the crashed one loaded again.
 fn scenario(how: &str, kind: &str) -> String {
     let trigger = match kind {
         "control" => "erlang:port_control(P, 1, \"\").",
@@ -30,12 +31,15 @@ fn scenario(how: &str, kind: &str) -> String {
         "erl_ddll:load(DriverDir, crash_drv).\n\
          erl_ddll:load(DriverDir, echo_drv).\n\
          E = erlang:open_port({{spawn_driver, \"echo_drv\"}}, [binary]).\n\
+         Q = erlang:open_port({{spawn_driver, \"crash_drv none none\"}}, [binary]).\n\
          P = erlang:open_port({{spawn_driver, \"crash_drv {how} {kind}\"}}, [binary]).\n\
          {trigger}\n\
          recv(200).\n\
          erlang:port_control(P, 1, \"\").\n\
          recv(2500).\n\
+         recv(1000).\n\
          recv(200).\n\
+         erl_ddll:loaded_drivers().\n\
          erlang:port_command(E, <<\"alive\">>).\n\
          recv(1000).\n\
          recv(100).\n\
@@ -91,8 +95,65 @@ const PARALLEL: usize = 8;
 /// Runs `crash_drv HOW KIND` isolated: an error that says what was wrong unless the owner got
 /// `{driver_crashed, WHY}`, the other driver kept working and the driver loaded again.
 fn run_case(drivers: &std::path::Path, how: &str, why: &str, kind: &str) -> Result<(), String> {
-    let text = scenario(how, kind);
-    let out = Command::new(env!("CARGO_BIN_EXE_ddll"))
+    let out = script_output(drivers, &scenario(how, kind));
+    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Both of the driver's ports exit, and the driver is unloaded by the time the next line
+    // (which runs as soon as the last exit signal has been received) looks.
+    let crashed = format!("{{'EXIT',#Port<3>,{{driver_crashed,{why}}}}}");
+    let other_crashed = format!("{{'EXIT',#Port<2>,{{driver_crashed,{why}}}}}");
+    let wanted = [
+        crashed.as_str(),
+        other_crashed.as_str(),
+        "12: {ok,[\"echo_drv\"]}",
+        "{#Port<1>,{data,<<\"alive\">>}}",
+        "16: ok",
+    ];
+    let missing: Vec<&str> = wanted.into_iter().filter(|w| !got.contains(w)).collect();
+    if out.status.success() && missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "crash_drv {how} {kind}: status {:?}, missing {missing:?}\n{got}",
+            out.status.code()
+        ))
+    }
+}
+
+/// A crash seen by a line (its callback failed) is handled by the time the next line runs: the
+/// driver's other port has exited and the driver is unloaded, whatever the threads' timing.
+#[test]
+fn the_line_after_a_crash_sees_the_driver_unloaded() {
+    let Some(drivers) = support::own_drivers() else {
+        return;
+    };
+    for (how, kind, trigger) in [
+        ("segv", "output", "erlang:port_command(P, <<\"x\">>)."),
+        ("abort", "control", "erlang:port_control(P, 1, \"\")."),
+        ("exit", "call", "erlang:port_call(P, 1, x)."),
+    ] {
+        let text = format!(
+            "erl_ddll:load(DriverDir, crash_drv).\n\
+             erl_ddll:load(DriverDir, echo_drv).\n\
+             E = erlang:open_port({{spawn_driver, \"echo_drv\"}}, [binary]).\n\
+             Q = erlang:open_port({{spawn_driver, \"crash_drv none none\"}}, [binary]).\n\
+             P = erlang:open_port({{spawn_driver, \"crash_drv {how} {kind}\"}}, [binary]).\n\
+             {trigger}\n\
+             erl_ddll:loaded_drivers().\n\
+             erlang:ports().\n"
+        );
+        let got = run_script(&drivers, &text);
+        for wanted in ["7: {ok,[\"echo_drv\"]}", "8: [#Port<1>]"] {
+            assert!(
+                got.contains(wanted),
+                "crash_drv {how} {kind}: no {wanted}\n{got}"
+            );
+        }
+    }
+}
+
+/// `ddll script --isolate` on `text`: its output.
+fn script_output(drivers: &std::path::Path, text: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ddll"))
         .args(["script", "-", "--isolate", "--callback-timeout", "500"])
         .arg("--drivers")
         .arg(drivers)
@@ -108,21 +169,10 @@ fn run_case(drivers: &std::path::Path, how: &str, why: &str, kind: &str) -> Resu
                 .write_all(text.as_bytes())?;
             child.wait_with_output()
         })
-        .expect("ddll runs");
-    let got = String::from_utf8_lossy(&out.stdout).into_owned();
-    let crashed = format!("{{'EXIT',#Port<2>,{{driver_crashed,{why}}}}}");
-    let wanted = [
-        crashed.as_str(),
-        "{#Port<1>,{data,<<\"alive\">>}}",
-        "13: ok",
-    ];
-    let missing: Vec<&str> = wanted.into_iter().filter(|w| !got.contains(w)).collect();
-    if out.status.success() && missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "crash_drv {how} {kind}: status {:?}, missing {missing:?}\n{got}",
-            out.status.code()
-        ))
-    }
+        .expect("ddll runs")
+}
+
+/// [`script_output`]'s standard output, as text.
+fn run_script(drivers: &std::path::Path, text: &str) -> String {
+    String::from_utf8_lossy(&script_output(drivers, text).stdout).into_owned()
 }

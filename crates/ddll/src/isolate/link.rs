@@ -29,6 +29,65 @@ const EXIT_WAIT: Duration = Duration::from_secs(1);
 /// The isolated drivers loaded, by the address of their proxy entry.
 static LINKS: Mutex<Vec<(usize, Arc<Link>)>> = Mutex::new(Vec::new());
 
+/// How long a public operation waits for the handling of a host's death to end (it is bounded
+/// already: the reap kills a lingering host; this only guards against a stuck port).
+const CRASH_SETTLE_WAIT: Duration = Duration::from_secs(10);
+
+/// Hosts whose end is being handled (from the end of their stream until their ports have
+/// exited and the driver is unloaded), with `CRASH_SETTLED` signalled when one is done.
+static CRASHES_PENDING: Mutex<usize> = Mutex::new(0);
+static CRASH_SETTLED: Condvar = Condvar::new();
+/// The count without the lock: the fast path of [`settle_crashes`].
+static CRASHES_PENDING_HINT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    /// Set on a link's reader thread, which does the handling: it never waits for it.
+    static HANDLING_CRASH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Waits until the death of every isolated host noticed so far has been handled: its ports
+/// have exited and its driver is unloaded. The public erl_ddll and port operations call it
+/// first, so that once any operation has seen a crash (a callback that failed, an exit
+/// signal received), the next one sees the driver gone and its name free to load again.
+/// Inside a driver callback (which may hold a lock the handling needs) it returns at once.
+pub(crate) fn settle_crashes() {
+    if CRASHES_PENDING_HINT.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    if HANDLING_CRASH.with(std::cell::Cell::get) || port::in_callback() {
+        return;
+    }
+    let deadline = Instant::now() + CRASH_SETTLE_WAIT;
+    let mut pending = CRASHES_PENDING.lock();
+    while *pending > 0 {
+        if CRASH_SETTLED.wait_until(&mut pending, deadline).timed_out() {
+            return;
+        }
+    }
+}
+
+/// Counts a host's end as being handled until dropped.
+struct CrashHandling;
+
+impl CrashHandling {
+    fn begin() -> CrashHandling {
+        let mut pending = CRASHES_PENDING.lock();
+        *pending += 1;
+        CRASHES_PENDING_HINT.store(*pending, Ordering::Release);
+        CrashHandling
+    }
+}
+
+impl Drop for CrashHandling {
+    fn drop(&mut self) {
+        let mut pending = CRASHES_PENDING.lock();
+        *pending -= 1;
+        CRASHES_PENDING_HINT.store(*pending, Ordering::Release);
+        CRASH_SETTLED.notify_all();
+    }
+}
+
 /// One of the driver's ports as the child knows it.
 #[derive(Debug, Clone, Copy)]
 struct PortLink {
@@ -288,6 +347,7 @@ impl Link {
     /// The reader thread: replies to the waiting request, other messages to their processes;
     /// at the end of the stream, the death.
     fn read_until_death(self: Arc<Self>, mut input: UnixStream) {
+        HANDLING_CRASH.with(|h| h.set(true));
         loop {
             let Ok(Term::Tuple(items)) = frame::read(&mut input) else {
                 break;
@@ -308,6 +368,9 @@ impl Link {
                 _ => {}
             }
         }
+        // Counted before anyone can learn of the death (`reap` records it): whoever does
+        // and then looks at erl_ddll's state waits for the handling to end.
+        let _handling = CrashHandling::begin();
         let why = self.reap();
         if !self.leaving.load(Ordering::Acquire) {
             self.crashed(why);

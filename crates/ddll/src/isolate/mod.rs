@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use drv_term::Term;
 
-pub(crate) use link::{load, unloading};
+pub(crate) use link::{load, settle_crashes, unloading};
 
 /// How drivers are isolated ([`crate::RuntimeOptions::isolate`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
