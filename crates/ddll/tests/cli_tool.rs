@@ -108,3 +108,73 @@ fn script_statuses_and_streams() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// `ddll test --bless` writes what a real BEAM prints: for a scenario of the corpus, the
+/// corpus's own `.expected` (itself written by BEAM); then `ddll test` passes on it.
+#[test]
+fn bless_writes_beams_output() {
+    let Some(drivers) = support::otp_drivers() else {
+        return;
+    };
+    let scratch = support::workspace().join(format!("target/tmp/bless.{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("scratch folder");
+    let corpus = support::workspace().join("scenarios");
+    std::fs::copy(
+        corpus.join("echo_eof_option.scen"),
+        scratch.join("echo_eof_option.scen"),
+    )
+    .expect("scenario copied");
+    let drivers = drivers.to_string_lossy().into_owned();
+    let args = [
+        "test",
+        "--bless",
+        "echo_eof_option.scen",
+        "--drivers",
+        &drivers,
+    ];
+    let out = ddll(&args, &scratch, "");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let blessed = std::fs::read_to_string(scratch.join("echo_eof_option.expected"))
+        .expect("the .expected is written");
+    let beams = std::fs::read_to_string(corpus.join("echo_eof_option.expected"))
+        .expect("the corpus's .expected");
+    assert_eq!(blessed, beams);
+    let out = ddll(
+        &["test", "echo_eof_option.scen", "--drivers", &drivers],
+        &scratch,
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// Without Erlang/OTP on `PATH`, `--bless` says so and exits 2, writing nothing.
+#[test]
+fn bless_without_erlang_is_a_clear_error() {
+    let Some(drivers) = support::own_drivers() else {
+        return;
+    };
+    let scratch = support::workspace().join(format!("target/tmp/no-erl.{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("scratch folder");
+    std::fs::write(scratch.join("a.scen"), "1 + 1.\n").expect("scenario written");
+    let out = Command::new(env!("CARGO_BIN_EXE_ddll"))
+        .args(["test", "--bless", "a.scen", "--drivers"])
+        .arg(&drivers)
+        .current_dir(&scratch)
+        .env("PATH", &scratch)
+        .output()
+        .expect("ddll runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("no Erlang/OTP is installed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!scratch.join("a.expected").exists());
+    let _ = std::fs::remove_dir_all(&scratch);
+}

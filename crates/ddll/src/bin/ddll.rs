@@ -54,6 +54,10 @@ enum Command {
         /// Also writes the results as a JUnit XML report.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Instead of checking: runs each scenario under a real `erl` (Erlang/OTP must be
+        /// installed) and writes what BEAM prints to its `.expected` file.
+        #[arg(long, conflicts_with = "junit")]
+        bless: bool,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -128,7 +132,15 @@ fn main() -> ExitCode {
         Command::Test {
             paths,
             timeout,
+            junit: _,
+            bless: true,
+            run,
+        } => test::bless(&paths, std::time::Duration::from_secs(timeout), &run),
+        Command::Test {
+            paths,
+            timeout,
             junit,
+            bless: false,
             run,
         } => test::run(
             &paths,

@@ -116,11 +116,65 @@ fn run_one(file: &Path, drivers: &Path, timeout: Duration, args: &RunArgs) -> Op
     if let Some(ms) = args.callback_timeout {
         command.arg("--callback-timeout").arg(ms.to_string());
     }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
+    let run = match run_captured(&mut command, timeout) {
+        Ok(run) => run,
         Err(e) => return Some(format!("  cannot start ddll script: {e}")),
     };
-    // Read on threads, so a scenario printing much cannot stall on a full pipe.
+    let (status, got, errors, hung) = (run.status, run.stdout, run.stderr, run.hung);
+    let ended = if hung {
+        Some(format!(
+            "  hung: still running after {} s; killed",
+            timeout.as_secs()
+        ))
+    } else {
+        match status {
+            Some(s) if s.success() => None,
+            Some(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                Some(match s.signal() {
+                    Some(signal) => format!("  crashed: killed by signal {signal}"),
+                    None => format!(
+                        "  ddll script exited with status {}",
+                        s.code().unwrap_or(-1)
+                    ),
+                })
+            }
+            None => Some("  ddll script could not be waited for".to_owned()),
+        }
+    };
+    if ended.is_none() && got == expected {
+        return None;
+    }
+    let mut report = String::new();
+    if let Some(ended) = ended {
+        report.push_str(&ended);
+        report.push('\n');
+    }
+    for line in errors.lines() {
+        report.push_str(&format!("  stderr: {line}\n"));
+    }
+    report.push_str(&diff(&expected, &got));
+    Some(report)
+}
+
+/// What a program run by [`run_captured`] did.
+struct Captured {
+    /// `None` when it could not be waited for.
+    status: Option<std::process::ExitStatus>,
+    stdout: String,
+    stderr: String,
+    /// It ran past its time and was killed.
+    hung: bool,
+}
+
+/// Runs `command` (its output piped) for at most `timeout`, killing it then.
+fn run_captured(command: &mut Command, timeout: Duration) -> std::io::Result<Captured> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Read on threads, so a program printing much cannot stall on a full pipe.
     let reader = |stream: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut text = String::new();
@@ -156,42 +210,122 @@ fn run_one(file: &Path, drivers: &Path, timeout: Duration, args: &RunArgs) -> Op
             Err(_) => break None,
         }
     };
-    let got = stdout.join().unwrap_or_default();
-    let errors = stderr.join().unwrap_or_default();
-    let ended = if hung {
-        Some(format!(
-            "  hung: still running after {} s; killed",
-            timeout.as_secs()
-        ))
-    } else {
-        match status {
-            Some(s) if s.success() => None,
-            Some(s) => {
-                use std::os::unix::process::ExitStatusExt;
-                Some(match s.signal() {
-                    Some(signal) => format!("  crashed: killed by signal {signal}"),
-                    None => format!(
-                        "  ddll script exited with status {}",
-                        s.code().unwrap_or(-1)
-                    ),
-                })
-            }
-            None => Some("  ddll script could not be waited for".to_owned()),
+    Ok(Captured {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+        hung,
+    })
+}
+
+/// The BEAM runner of scenarios (the one `cargo xtask beam` uses), built into the program so
+/// that `--bless` works wherever `ddll` is installed.
+const BEAM_RUNNER: &str = include_str!("../../../../../xtask/beam/ddll_scenario.erl");
+
+/// `ddll test --bless`: runs each scenario under a real `erl` and writes what it prints to
+/// the scenario's `.expected` file (BEAM is the oracle: an `.expected` is never written by
+/// ddll itself).
+pub(super) fn bless(paths: &[PathBuf], timeout: Duration, args: &RunArgs) -> ExitCode {
+    let started = (|| {
+        let drivers = args.driver_dir()?;
+        let files = scenario_files(paths)?;
+        let ebin = compile_beam_runner()?;
+        Ok::<_, String>((drivers, files, ebin))
+    })();
+    let (drivers, files, ebin) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("ddll: {e}");
+            return ExitCode::from(super::CANNOT_START);
         }
     };
-    if ended.is_none() && got == expected {
-        return None;
+    let mut failed = 0;
+    for file in &files {
+        let mut erl = Command::new("erl");
+        erl.args(["-noshell", "-noinput", "-pa"])
+            .arg(ebin.path())
+            .args([
+                "-eval",
+                "ddll_scenario:main(init:get_plain_arguments())",
+                "-extra",
+            ])
+            .arg(file)
+            .arg(&drivers);
+        let outcome = match run_captured(&mut erl, timeout) {
+            Err(e) => Err(format!("cannot run erl: {e}")),
+            Ok(run) if run.hung => Err(format!(
+                "erl still running after {} s; killed",
+                timeout.as_secs()
+            )),
+            Ok(run) if run.status.is_some_and(|s| s.success()) => {
+                let expected = file.with_extension("expected");
+                std::fs::write(&expected, run.stdout)
+                    .map(|()| expected)
+                    .map_err(|e| format!("{}: {e}", file.with_extension("expected").display()))
+            }
+            Ok(run) => Err(format!(
+                "erl failed ({}): {}",
+                run.status
+                    .map_or_else(|| "no status".to_owned(), |s| s.to_string()),
+                run.stderr.trim()
+            )),
+        };
+        match outcome {
+            Ok(expected) => println!("BLESSED {}", expected.display()),
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {}\n  {e}", file.display());
+            }
+        }
     }
-    let mut report = String::new();
-    if let Some(ended) = ended {
-        report.push_str(&ended);
-        report.push('\n');
+    println!("{} blessed, {failed} failed", files.len() - failed);
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
-    for line in errors.lines() {
-        report.push_str(&format!("  stderr: {line}\n"));
+}
+
+/// A temporary folder (removed when dropped).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
     }
-    report.push_str(&diff(&expected, &got));
-    Some(report)
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Compiles [`BEAM_RUNNER`] with `erlc` into a new temporary folder; a clear error when no
+/// Erlang/OTP is installed.
+fn compile_beam_runner() -> Result<TempDir, String> {
+    let dir = TempDir(std::env::temp_dir().join(format!("ddll-bless-{}", std::process::id())));
+    std::fs::create_dir_all(dir.path()).map_err(|e| format!("{}: {e}", dir.path().display()))?;
+    let source = dir.path().join("ddll_scenario.erl");
+    std::fs::write(&source, BEAM_RUNNER).map_err(|e| format!("{}: {e}", source.display()))?;
+    let compiled = Command::new("erlc")
+        .arg("-o")
+        .arg(dir.path())
+        .arg(&source)
+        .output();
+    match compiled {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(
+            "--bless writes .expected files from a real BEAM, and no Erlang/OTP is installed \
+             (erlc and erl were not found on PATH)"
+                .to_owned(),
+        ),
+        Err(e) => Err(format!("cannot run erlc: {e}")),
+        Ok(out) if !out.status.success() => Err(format!(
+            "erlc failed on the scenario runner: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Ok(_) => Ok(dir),
+    }
 }
 
 /// A line diff: `-` what BEAM printed, `+` what ddll printed, for each differing line.
