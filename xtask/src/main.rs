@@ -42,7 +42,8 @@ use anyhow::{bail, Context, Result};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((task, rest)) = args.split_first() else {
-        return help();
+        help()?;
+        bail!("no task given");
     };
     match task.as_str() {
         "drivers" => drivers().map(|_| ()),
@@ -64,7 +65,11 @@ fn main() -> Result<()> {
         "queue-bench" => queue_bench(rest),
         "backlog-bench" => backlog_bench(rest),
         "sanitize" => sanitize(rest),
-        _ => help(),
+        "help" | "-h" | "--help" => help(),
+        unknown => {
+            help()?;
+            bail!("unknown task `{unknown}`")
+        }
     }
 }
 

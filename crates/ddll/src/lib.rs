@@ -24,6 +24,7 @@ mod host;
 mod in_flight;
 mod init_ack;
 pub mod iodata;
+pub mod isolate;
 mod linked_in;
 mod monitors;
 mod port;

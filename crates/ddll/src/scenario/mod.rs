@@ -33,13 +33,7 @@ pub fn run_file_with(
     options: RuntimeOptions,
 ) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let base = file.parent().unwrap_or(Path::new("."));
-    let base = if base.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        base
-    };
-    let base = std::fs::canonicalize(base).map_err(|e| format!("{}: {e}", base.display()))?;
+    let base = base_dir_of(file)?;
     run_text_with(&text, &base, driver_dir, options)
 }
 
@@ -73,6 +67,54 @@ pub fn run_text_with(
     }
     runner.shutdown();
     Ok(out)
+}
+
+/// How a streamed run ([`run_text_each`]) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Every line ran.
+    Completed,
+    /// The run stopped at a line that does not parse; the lines before it ran.
+    Stopped(parse::ParseError),
+}
+
+/// Runs scenario `text` line by line, handing each result line to `each` as soon as it is
+/// evaluated (so a caller that prints it loses nothing if a driver then takes the process
+/// down). Unlike [`run_text_with`], a line that does not parse ends the run there, after the
+/// lines before it ran. `Err` when the runtime cannot start.
+pub fn run_text_each(
+    text: &str,
+    base_dir: &Path,
+    driver_dir: &Path,
+    options: RuntimeOptions,
+    mut each: impl FnMut(&str),
+) -> Result<RunEnd, String> {
+    let runtime = Runtime::with_options(base_dir, options).map_err(|e| e.to_string())?;
+    let mut runner = Runner::new(runtime, driver_dir);
+    let mut end = RunEnd::Completed;
+    for (index, raw) in text.split('\n').enumerate() {
+        match parse::parse_line(index + 1, raw) {
+            Ok(Some(line)) => each(&runner.line(&line)),
+            Ok(None) => {}
+            Err(e) => {
+                end = RunEnd::Stopped(e);
+                break;
+            }
+        }
+    }
+    runner.shutdown();
+    Ok(end)
+}
+
+/// The folder a scenario file's relative paths are taken from: its own, absolute.
+pub fn base_dir_of(file: &Path) -> Result<PathBuf, String> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    std::fs::canonicalize(base).map_err(|e| format!("{}: {e}", base.display()))
 }
 
 struct Runner {
