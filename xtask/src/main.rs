@@ -146,7 +146,7 @@ fn ddll_binary() -> Result<PathBuf> {
             "--quiet",
             "--release",
             "-p",
-            "ddll",
+            "ddll-cli",
             "--bin",
             "ddll",
         ])

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         } => {
             let drivers = std::fs::canonicalize(&drivers).unwrap_or(drivers);
             let options = ddll::RuntimeOptions { async_threads };
-            match ddll::scenario::run_file_with(&file, &drivers, options) {
+            match ddll_scenario::run_file_with(&file, &drivers, options) {
                 Ok(lines) => {
                     for line in lines {
                         println!("{line}");

@@ -3,6 +3,8 @@
 //! checked-in `.expected` (BEAM's output) — and, where `erl` is installed (always under
 //! `CI=true`), exactly what a live BEAM prints for the same file and drivers.
 
+// The integration tests' shared helpers live with the runtime's tests; one copy serves both.
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Scenarios: a text file of Erlang expressions run against a [`Runtime`], printing
 //! `N: Term` per line in a host-independent form so that the same file can be run under BEAM
-//! (`cargo xtask beam`) and compared. The language is described in `README.md` beside this
-//! file; [`parse`] reads it.
+//! (`cargo xtask beam`) and compared. The language is described in the crate's `README.md`;
+//! [`parse`] reads it.
 
 pub mod parse;
 
@@ -14,9 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use drv_term::{IdentNamer, Pid, Port, Ref, Term};
 
-use crate::error::Exception;
-use crate::process::Process;
-use crate::runtime::{atom, PortOptions, Runtime, RuntimeOptions};
+use ddll::{string_term, Exception, PortOptions, Process, Runtime, RuntimeOptions};
 use parse::{BinSegment, Expr, Line};
 
 /// Runs a scenario file; `driver_dir` is bound to the variable `DriverDir`. Returns the output
@@ -110,14 +108,11 @@ impl Runner {
         let mut vars = HashMap::new();
         vars.insert(
             "DriverDir".to_owned(),
-            crate::erl_ddll::string_term(&driver_dir.to_string_lossy()),
+            string_term(&driver_dir.to_string_lossy()),
         );
         let scratch = scratch_dir(driver_dir);
         if let Some(dir) = &scratch {
-            vars.insert(
-                "TmpDir".to_owned(),
-                crate::erl_ddll::string_term(&dir.to_string_lossy()),
-            );
+            vars.insert("TmpDir".to_owned(), string_term(&dir.to_string_lossy()));
         }
         Runner {
             runtime,
@@ -171,7 +166,7 @@ impl Runner {
             Expr::Atom(a) => atom(a),
             Expr::Int(i) => int_term(*i),
             Expr::Float(f) => Term::Float(*f),
-            Expr::Str(s) => crate::erl_ddll::string_term(s),
+            Expr::Str(s) => string_term(s),
             Expr::Binary(segments) => {
                 let mut bytes = Vec::new();
                 for segment in segments {
@@ -256,7 +251,7 @@ impl Runner {
             (None, "recv", [Term::Int(ms)]) => Ok(me
                 .receive(Some(Duration::from_millis((*ms).max(0) as u64)))
                 .unwrap_or_else(|| atom("timeout"))),
-            (Some("erl_ddll"), f, args) => crate::erl_ddll::call(&self.runtime, &pid, f, args),
+            (Some("erl_ddll"), f, args) => ddll::erl_ddll_call(&self.runtime, &pid, f, args),
             (Some("erlang"), "element", [Term::Int(n), Term::Tuple(items)]) => usize::try_from(*n)
                 .ok()
                 .and_then(|n| n.checked_sub(1))
@@ -277,7 +272,7 @@ impl Runner {
                 if *kind != atom("spawn_driver") && *kind != atom("spawn") {
                     return Err(Exception::badarg());
                 }
-                let command = crate::iodata::flatten(&name[1])
+                let command = ddll::iodata::flatten(&name[1])
                     .map(|b| b.iter().map(|&c| char::from(c)).collect::<String>())
                     .ok_or(Exception::badarg())?;
                 let options = port_options(options)?;
@@ -325,7 +320,7 @@ fn scratch_dir(driver_dir: &Path) -> Option<PathBuf> {
 /// and `filename:join/2`, with the results BEAM gives.
 fn files(module: &str, function: &str, args: &[Term]) -> Result<Term, Exception> {
     let path = |t: &Term| -> Result<PathBuf, Exception> {
-        let bytes = crate::iodata::flatten(t).ok_or(Exception::badarg())?;
+        let bytes = ddll::iodata::flatten(t).ok_or(Exception::badarg())?;
         Ok(PathBuf::from(std::ffi::OsStr::from_bytes(&bytes)))
     };
     let posix = |e: std::io::Error| {
@@ -349,12 +344,14 @@ fn files(module: &str, function: &str, args: &[Term]) -> Result<Term, Exception>
         }),
         ("filename", "join", [dir, name]) => {
             let (dir, name) = (path(dir)?, path(name)?);
-            Ok(crate::erl_ddll::string_term(
-                &dir.join(name).to_string_lossy(),
-            ))
+            Ok(string_term(&dir.join(name).to_string_lossy()))
         }
         _ => Err(Exception::new(atom("undef"))),
     }
+}
+
+fn atom(name: &str) -> Term {
+    Term::Atom(drv_term::Atom::new(name))
 }
 
 fn int_term(i: i128) -> Term {
