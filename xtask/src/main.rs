@@ -24,6 +24,8 @@
 //!   which the test suite replays.
 //! * `queue-bench [OPS]` — time `queue_bench_drv`'s driver-queue loops under ddll and BEAM
 //!   (the same `.so`) and print ns/op side by side.
+//! * `package [--allow-dirty]` — `cargo package` of every published crate, verified (each built
+//!   from its `.crate` alone), in dependency order; nothing is published.
 //! * `sanitize [TOOL]` — run the driver-queue concurrency and API tests (and the queue crate's
 //!   own tests) under valgrind (TOOL: memcheck, the default and the gate; helgrind or drd
 //!   report, but see `sanitize`'s notes).
@@ -58,6 +60,7 @@ fn main() -> Result<()> {
         "fuzz" => fuzz(rest),
         "queue-bench" => queue_bench(rest),
         "sanitize" => sanitize(rest),
+        "package" => package(rest),
         _ => help(),
     }
 }
@@ -66,8 +69,27 @@ fn help() -> Result<()> {
     println!(
         "usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench \
          | timer-bench | beam-cycle [N] | stress [--helgrind | --plain] [OPS] | term-bench [CHUNKS [CHUNK]] \
-         | fuzz [SECONDS [SEED]] | queue-bench [OPS] | sanitize [TOOL]>"
+         | fuzz [SECONDS [SEED]] | queue-bench [OPS] | sanitize [TOOL] | package [--allow-dirty]>"
     );
+    Ok(())
+}
+
+/// `package`: packs every crate but xtask as it would be published, and verifies each by
+/// building it from its `.crate` alone. The internal dependencies are not on crates.io, so a
+/// lone `cargo package -p ddll` could only be checked with `--no-verify`; `--workspace` packs
+/// the crates in dependency order and resolves each one's internal dependencies from the
+/// `.crate`s packed before it (cargo's temporary local registry under `target/package`), the
+/// external ones from crates.io. So the full verify works without publishing anything.
+fn package(args: &[String]) -> Result<()> {
+    let status = Command::new(env!("CARGO"))
+        .args(["package", "--workspace", "--exclude", "xtask"])
+        .args(args)
+        .current_dir(root())
+        .status()
+        .context("running cargo package")?;
+    if !status.success() {
+        bail!("cargo package failed: a crate does not package or does not build alone");
+    }
     Ok(())
 }
 

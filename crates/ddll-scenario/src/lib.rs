@@ -384,3 +384,8 @@ fn port_options(options: &Term) -> Result<PortOptions, Exception> {
     }
     Ok(parsed)
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -40,3 +40,8 @@ pub use erl_ddll::{call as erl_ddll_call, string_term};
 pub use error::{Error, Exception};
 pub use process::{Message, Process};
 pub use runtime::{PortOptions, Runtime, RuntimeOptions};
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

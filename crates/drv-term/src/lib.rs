@@ -116,3 +116,8 @@ pub mod tags {
     /// A map of the last 2N terms (key, value, ...); argument: N.
     pub const ERL_DRV_MAP: TermData = 17;
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -36,3 +36,8 @@ mod wheel;
 
 pub use service::TimerService;
 pub use wheel::{TimerKey, TimerWheel};
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
