@@ -30,6 +30,8 @@
 //!   own tests) under valgrind (TOOL: memcheck, the default and the gate; helgrind or drd
 //!   report, but see `sanitize`'s notes).
 
+#![forbid(unsafe_code)]
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,5 +1,7 @@
 //! The `ddll` command: run scenarios, check driver libraries.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -3,6 +3,8 @@
 //! (`cargo xtask beam`) and compared. The language is described in the crate's `README.md`;
 //! [`parse`] reads it.
 
+#![forbid(unsafe_code)]
+
 pub mod parse;
 
 use std::collections::HashMap;

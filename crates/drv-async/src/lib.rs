@@ -45,6 +45,8 @@
 //! pool.shutdown();
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;

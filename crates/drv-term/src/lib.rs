@@ -48,6 +48,8 @@
 //! assert_eq!(decode(&encode(&term)).unwrap(), term);
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod atom;
 mod etf;
 mod flat;

@@ -30,6 +30,8 @@
 //! assert_eq!(convert_time_unit(-1, TimeUnit::Nanosecond, TimeUnit::Second), -1);
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod service;
 pub mod time;
 mod wheel;
