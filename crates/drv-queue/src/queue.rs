@@ -1133,7 +1133,7 @@ mod tests {
         // SAFETY: the queue is gone, so this is the only reference.
         unsafe {
             assert_eq!(binary_get_refc_for_test(raw), 1);
-            crate::free_binary(raw);
+            crate::raw::free_binary(raw);
         }
     }
 
@@ -1141,8 +1141,8 @@ mod tests {
     /// `bin` must be live.
     unsafe fn binary_get_refc_for_test(bin: *mut ErlDrvBinary) -> isize {
         // SAFETY: forwarded.
-        unsafe { crate::binary_get_refc(bin) }
+        unsafe { crate::raw::binary_get_refc(bin) }
     }
 
-    use crate::alloc_binary;
+    use crate::raw::alloc_binary;
 }

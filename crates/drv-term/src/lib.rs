@@ -53,6 +53,9 @@
 mod atom;
 mod etf;
 mod flat;
+// The fuzz targets, for `cargo xtask fuzz` (examples/fuzz.rs) and the tests that replay its
+// crashers: not API, so hidden from the docs.
+#[doc(hidden)]
 pub mod fuzz;
 mod hamt;
 mod ident;
@@ -62,7 +65,7 @@ mod term;
 mod view;
 
 pub use atom::{Atom, AtomError, MAX_ATOMS, MAX_ATOM_CHARS};
-pub use etf::{decode, decode_prefix, encode, encode_into, ext, EtfError, VERSION};
+pub use etf::{decode, decode_prefix, decode_safe, encode, encode_into, ext, EtfError, VERSION};
 pub use flat::{FlatItems, FlatRef, FlatTerm, INLINE_BINARY_LIMIT};
 pub use hamt::SMALL_MAP_LIMIT;
 pub use ident::{local_node, Pid, Port, Ref, MAX_REF_WORDS};

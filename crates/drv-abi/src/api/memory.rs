@@ -93,7 +93,7 @@ pub unsafe extern "C" fn driver_free_binary(bin: *mut ErlDrvBinary) {
 pub unsafe extern "C" fn driver_binary_get_refc(bin: *mut ErlDrvBinary) -> ErlDrvSInt {
     // SAFETY: by this function's contract `bin` is live.
     guard("driver_binary_get_refc", -1, || unsafe {
-        drv_queue::binary_get_refc(bin)
+        drv_queue::raw::binary_get_refc(bin)
     })
 }
 
@@ -104,7 +104,7 @@ pub unsafe extern "C" fn driver_binary_get_refc(bin: *mut ErlDrvBinary) -> ErlDr
 pub unsafe extern "C" fn driver_binary_inc_refc(bin: *mut ErlDrvBinary) -> ErlDrvSInt {
     // SAFETY: by this function's contract `bin` is live.
     guard("driver_binary_inc_refc", -1, || unsafe {
-        drv_queue::binary_inc_refc(bin)
+        drv_queue::raw::binary_inc_refc(bin)
     })
 }
 
@@ -116,7 +116,7 @@ pub unsafe extern "C" fn driver_binary_inc_refc(bin: *mut ErlDrvBinary) -> ErlDr
 pub unsafe extern "C" fn driver_binary_dec_refc(bin: *mut ErlDrvBinary) -> ErlDrvSInt {
     // SAFETY: by this function's contract `bin` is live.
     guard("driver_binary_dec_refc", -1, || unsafe {
-        drv_queue::binary_dec_refc(bin)
+        drv_queue::raw::binary_dec_refc(bin)
     })
 }
 
