@@ -54,8 +54,10 @@ pub mod raw {
     pub use crate::pdl::{
         pdl_dec_refc, pdl_get_refc, pdl_held_by_current_thread, pdl_inc_refc, pdl_lock, pdl_unlock,
     };
+    pub use crate::queue::io_vec_parts;
 }
-pub use queue::{PortQueue, QueueError};
+
+pub use queue::{IoVecParts, PortQueue, QueueError};
 
 /// A binary as seen by a driver (`ErlDrvBinary` in `erl_driver.h`).
 ///

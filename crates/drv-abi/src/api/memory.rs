@@ -136,7 +136,10 @@ pub unsafe extern "C" fn driver_vec_to_buf(
             return 0;
         }
         // SAFETY: by this function's contract `ev` is a valid I/O vector.
-        let pieces = unsafe { crate::iovec::pieces(&*ev) };
+        let Some(pieces) = (unsafe { crate::iovec::pieces(&*ev) }) else {
+            // A malformed vector (NULL `iov` with entries): nothing copied.
+            return 0;
+        };
         let mut copied = 0usize;
         for piece in pieces {
             if copied == len {
