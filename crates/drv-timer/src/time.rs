@@ -110,6 +110,11 @@ fn system_time_ns() -> i64 {
     }
 }
 
+/// The process-wide origin of monotonic time (and of [`crate::clock`]).
+pub(crate) fn origin() -> Instant {
+    clock().origin
+}
+
 /// Monotonic time in nanoseconds since the process-wide origin.
 fn monotonic_ns() -> i64 {
     i64::try_from(clock().origin.elapsed().as_nanos()).unwrap_or(i64::MAX)
