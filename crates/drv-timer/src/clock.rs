@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 /// Time 0 of [`now_ns`]: the origin of monotonic time.
+#[inline]
 pub fn origin() -> Instant {
     crate::time::origin()
 }

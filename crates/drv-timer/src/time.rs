@@ -91,6 +91,7 @@ struct Clock {
     offset_ns: i64,
 }
 
+#[inline]
 fn clock() -> &'static Clock {
     static CLOCK: OnceLock<Clock> = OnceLock::new();
     CLOCK.get_or_init(|| {
@@ -111,6 +112,7 @@ fn system_time_ns() -> i64 {
 }
 
 /// The process-wide origin of monotonic time (and of [`crate::clock`]).
+#[inline]
 pub(crate) fn origin() -> Instant {
     clock().origin
 }
