@@ -399,7 +399,7 @@ fn info_term(runtime: &Runtime, value: InfoValue<u64>) -> Term {
 }
 
 /// An Erlang string (list of character codes).
-pub(crate) fn string_term(s: &str) -> Term {
+pub fn string_term(s: &str) -> Term {
     Term::List(
         s.chars()
             .map(|c| Term::Int(i64::from(u32::from(c))))

@@ -220,7 +220,7 @@ fn run_captured(command: &mut Command, timeout: Duration) -> std::io::Result<Cap
 
 /// The BEAM runner of scenarios (the one `cargo xtask beam` uses), built into the program so
 /// that `--bless` works wherever `ddll` is installed.
-const BEAM_RUNNER: &str = include_str!("../../../../../xtask/beam/ddll_scenario.erl");
+const BEAM_RUNNER: &str = include_str!("../beam/ddll_scenario.erl");
 
 /// `ddll test --bless`: runs each scenario under a real `erl` and writes what it prints to
 /// the scenario's `.expected` file (BEAM is the oracle: an `.expected` is never written by

@@ -3,6 +3,7 @@
 //! `{'EXIT', Port, {driver_crashed, Why}}`, another driver keeps working, and the crashed
 //! driver loads again.
 
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::process::Command;

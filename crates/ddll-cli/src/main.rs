@@ -1,5 +1,7 @@
 //! The `ddll` command: run scenarios, check driver libraries.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -119,7 +121,6 @@ const CANNOT_START: u8 = 2;
 /// `ddll script` was cut short (exit status 1).
 const CUT_SHORT: u8 = 1;
 
-#[path = "ddll/test.rs"]
 mod test;
 
 fn main() -> ExitCode {
@@ -164,7 +165,7 @@ fn script(file: &std::path::Path, run: &RunArgs) -> ExitCode {
         } else {
             let text =
                 std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-            (text, ddll::scenario::base_dir_of(file)?)
+            (text, ddll_scenario::base_dir_of(file)?)
         };
         Ok::<_, String>((text, base, drivers))
     })();
@@ -176,15 +177,15 @@ fn script(file: &std::path::Path, run: &RunArgs) -> ExitCode {
         }
     };
     let stdout = std::io::stdout();
-    let ended = ddll::scenario::run_text_each(&text, &base, &drivers, run.options(), |line| {
+    let ended = ddll_scenario::run_text_each(&text, &base, &drivers, run.options(), |line| {
         // Flushed per line: a driver that takes the process down next loses nothing printed.
         let mut out = stdout.lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     });
     match ended {
-        Ok(ddll::scenario::RunEnd::Completed) => ExitCode::SUCCESS,
-        Ok(ddll::scenario::RunEnd::Stopped(e)) => {
+        Ok(ddll_scenario::RunEnd::Completed) => ExitCode::SUCCESS,
+        Ok(ddll_scenario::RunEnd::Stopped(e)) => {
             eprintln!("ddll: {}: stopped: {e}", file.display());
             ExitCode::from(CUT_SHORT)
         }

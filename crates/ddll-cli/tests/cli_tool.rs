@@ -1,6 +1,7 @@
 //! The `ddll` command as a CI job uses it: `--version`, `check` of a bare file name, a missing
 //! drivers folder, `script -` from standard input, results as they happen and exit statuses.
 
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::io::Write;

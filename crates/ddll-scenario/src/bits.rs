@@ -5,8 +5,8 @@
 use drv_term::Term;
 
 use super::parse::{BinSegment, BinType, Endian};
-use crate::error::Exception;
-use crate::runtime::atom;
+use crate::atom;
+use ddll::Exception;
 
 /// A binary under construction, bit by bit.
 #[derive(Default)]
