@@ -13,9 +13,9 @@ use drv_abi::types::{
 };
 
 /// Exit statuses, as `--help` states them.
-const EXIT_STATUSES: &str = "Exit status of `ddll script`: 0 when every line ran; 1 when the \
-run was cut short (a line that does not parse stops it; the lines before it ran and printed); \
-2 when it could not start (bad arguments, an unreadable file, a missing drivers folder). A \
+const EXIT_STATUSES: &str = "Exit status of `ddll script`: 0 when every line ran (a line that \
+does not parse prints `{'EXIT',{scenario_error,syntax}}`, as under BEAM, and the reason on \
+stderr); 2 when it could not start (bad arguments, an unreadable file, a missing drivers folder). A \
 driver that takes an in-process run down ends it by its signal (the shell shows 128+N): \
 `--isolate` keeps such a driver in a child process instead.";
 
@@ -118,8 +118,6 @@ impl RunArgs {
 
 /// `ddll script` could not start (exit status 2).
 const CANNOT_START: u8 = 2;
-/// `ddll script` was cut short (exit status 1).
-const CUT_SHORT: u8 = 1;
 
 mod test;
 
@@ -184,11 +182,7 @@ fn script(file: &std::path::Path, run: &RunArgs) -> ExitCode {
         let _ = out.flush();
     });
     match ended {
-        Ok(ddll_scenario::RunEnd::Completed) => ExitCode::SUCCESS,
-        Ok(ddll_scenario::RunEnd::Stopped(e)) => {
-            eprintln!("ddll: {}: stopped: {e}", file.display());
-            ExitCode::from(CUT_SHORT)
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ddll: {e}");
             ExitCode::from(CANNOT_START)

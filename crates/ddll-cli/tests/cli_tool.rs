@@ -72,12 +72,13 @@ fn script_statuses_and_streams() {
             "1: ok\n2: #Port<1>\n3: true\n4: {#Port<1>,{data,<<\"hi\">>}}\n",
             "",
         ),
-        // A line that does not parse cuts the run short: what ran before it is printed.
+        // A line that does not parse prints BEAM's syntax error and the run goes on; the
+        // reason goes to stderr.
         (
             vec!["script", "-", "--drivers", &dir],
             format!("{load}not a statement(\nerlang:self().\n"),
-            1,
-            "1: ok\n2: #Port<1>\n",
+            0,
+            "1: ok\n2: #Port<1>\n3: {'EXIT',{scenario_error,syntax}}\n4: <proc:main>\n",
             "line 3",
         ),
         (

@@ -49,61 +49,40 @@ pub fn run_text_with(
     driver_dir: &Path,
     options: RuntimeOptions,
 ) -> Result<Vec<String>, String> {
-    let runtime = Runtime::with_options(base_dir, options).map_err(|e| e.to_string())?;
-    let mut runner = Runner::new(runtime, driver_dir);
     let mut out = Vec::new();
-    for (index, text) in text.split('\n').enumerate() {
-        match parse::parse_line(index + 1, text) {
-            Ok(Some(line)) => out.push(runner.line(&line)),
-            Ok(None) => {}
-            Err(e) => {
-                // As the BEAM runner: the line's result is a syntax error and the scenario
-                // goes on (each line is scanned and parsed on its own there too). The reason
-                // goes to stderr, for the author.
-                eprintln!("ddll: {e}");
-                out.push(format!("{}: {{'EXIT',{{scenario_error,syntax}}}}", e.line));
-            }
-        }
-    }
-    runner.shutdown();
+    run_text_each(text, base_dir, driver_dir, options, |line| {
+        out.push(line.to_owned())
+    })?;
     Ok(out)
-}
-
-/// How a streamed run ([`run_text_each`]) ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunEnd {
-    /// Every line ran.
-    Completed,
-    /// The run stopped at a line that does not parse; the lines before it ran.
-    Stopped(parse::ParseError),
 }
 
 /// Runs scenario `text` line by line, handing each result line to `each` as soon as it is
 /// evaluated (so a caller that prints it loses nothing if a driver then takes the process
-/// down). Unlike [`run_text_with`], a line that does not parse ends the run there, after the
-/// lines before it ran. `Err` when the runtime cannot start.
+/// down). A line that does not parse is, as under the BEAM runner, the result
+/// `{'EXIT',{scenario_error,syntax}}` and the run goes on (each line is scanned and parsed on
+/// its own there too); its reason goes to stderr, for the author. `Err` when the runtime
+/// cannot start.
 pub fn run_text_each(
     text: &str,
     base_dir: &Path,
     driver_dir: &Path,
     options: RuntimeOptions,
     mut each: impl FnMut(&str),
-) -> Result<RunEnd, String> {
+) -> Result<(), String> {
     let runtime = Runtime::with_options(base_dir, options).map_err(|e| e.to_string())?;
     let mut runner = Runner::new(runtime, driver_dir);
-    let mut end = RunEnd::Completed;
     for (index, raw) in text.split('\n').enumerate() {
         match parse::parse_line(index + 1, raw) {
             Ok(Some(line)) => each(&runner.line(&line)),
             Ok(None) => {}
             Err(e) => {
-                end = RunEnd::Stopped(e);
-                break;
+                eprintln!("ddll: {e}");
+                each(&format!("{}: {{'EXIT',{{scenario_error,syntax}}}}", e.line));
             }
         }
     }
     runner.shutdown();
-    Ok(end)
+    Ok(())
 }
 
 /// The folder a scenario file's relative paths are taken from: its own, absolute.
