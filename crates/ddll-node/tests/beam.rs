@@ -25,9 +25,11 @@ fn skip<T>(why: &str) -> Option<T> {
     None
 }
 
-/// An EPMD of this test alone, on loopback; killed when dropped.
+/// An EPMD of this test alone, on loopback, run in the foreground as a child of the test so
+/// that dropping it kills exactly it (`epmd -kill` refuses while nodes are registered).
 struct Epmd {
     port: u16,
+    child: Child,
 }
 
 impl Epmd {
@@ -35,22 +37,27 @@ impl Epmd {
         static NEXT: AtomicU16 = AtomicU16::new(0);
         let port =
             24000 + (std::process::id() % 1000) as u16 * 8 + NEXT.fetch_add(1, Ordering::Relaxed);
-        let started = Command::new("epmd")
-            .args(["-daemon", "-port", &port.to_string()])
-            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
-            .status();
-        if !started.is_ok_and(|s| s.success()) {
+        let Ok(child) = Command::new("epmd")
+            .args(["-port", &port.to_string(), "-address", "127.0.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
             return skip("epmd does not start (erlang-nox)");
-        }
-        Some(Epmd { port })
+        };
+        let epmd = Epmd { port, child };
+        let listening = wait_until(Duration::from_secs(5), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(listening, "epmd does not listen on port {port}");
+        Some(epmd)
     }
 }
 
 impl Drop for Epmd {
     fn drop(&mut self) {
-        let _ = Command::new("epmd")
-            .args(["-port", &self.port.to_string(), "-kill"])
-            .output();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
