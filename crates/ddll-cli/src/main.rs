@@ -67,7 +67,12 @@ enum Command {
     /// crates/ddll-node): registers with EPMD (starting it if needed) and serves until killed.
     Node {
         /// The short node name: NAME@ this host's name.
-        #[arg(long, value_name = "NAME", required_unless_present = "name", conflicts_with = "name")]
+        #[arg(
+            long,
+            value_name = "NAME",
+            required_unless_present = "name",
+            conflicts_with = "name"
+        )]
         sname: Option<String>,
         /// The long node name, NAME@HOST.
         #[arg(long, value_name = "NAME@HOST")]
