@@ -61,6 +61,10 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Fuzzes a driver library, isolated: generated sequences of port operations; each crash
+    /// or callback past the timeout is shrunk and written as a scenario that
+    /// `ddll script --isolate` replays. Exit status 1 when something was found.
+    Fuzz(ddll_fuzz::FuzzArgs),
     /// Reports what a driver library declares and whether it would load.
     Check {
         /// The driver library (`.so`); a bare file name means the file in the current folder.
@@ -122,6 +126,13 @@ const CUT_SHORT: u8 = 1;
 #[path = "ddll/test.rs"]
 mod test;
 
+// The fuzzing engine (crates/ddll-fuzz) as a module: this package cannot depend on that crate,
+// which depends on `ddll`, until the command line has a package of its own. Items the command
+// does not use are the library's API.
+#[allow(dead_code)]
+#[path = "../../../ddll-fuzz/src/lib.rs"]
+mod ddll_fuzz;
+
 fn main() -> ExitCode {
     // An isolated driver's host process is this program started again.
     ddll::isolate::run_host_if_requested();
@@ -129,6 +140,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Script { file, run } => script(&file, &run),
         Command::Check { library } => check(&library),
+        Command::Fuzz(args) => ddll_fuzz::run_cli(&args),
         Command::Test {
             paths,
             timeout,
