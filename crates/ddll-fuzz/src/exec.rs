@@ -209,9 +209,10 @@ pub fn run(target: &Target, ops: &[Op], dict: &mut Dictionary) -> Result<Outcome
         let port_of = |i: usize| ports[i % ports.len()];
         let rt = &procs.runtime;
         let mut seen = |kind: OpKind, number: u32, result: &Result<Term, ddll::Exception>| {
-            let (accepted, class) = match result {
-                Ok(t) => (true, size_class(t)),
-                Err(_) => (false, 0),
+            // A rejected operation number is no new behaviour: most random numbers are.
+            let (number, accepted, class) = match result {
+                Ok(t) => (number, true, size_class(t)),
+                Err(_) => (0, false, 0),
             };
             outcome.behaviours.insert((kind, number, accepted, class));
             accepted

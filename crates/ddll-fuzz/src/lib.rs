@@ -196,10 +196,12 @@ pub fn fuzz(args: &FuzzArgs, progress: &mut dyn std::io::Write) -> Result<Report
             if !found.contains_key(&crash.key()) {
                 let _ = writeln!(
                     progress,
-                    "ddll fuzz: found {{driver_crashed,{}}} at {} after {} executions; shrinking",
+                    "ddll fuzz: found {{driver_crashed,{}}} at {} after {} executions ({:.1}s); \
+                     shrinking",
                     crash.why,
                     crash.kind.name(),
-                    report.executions
+                    report.executions,
+                    started.elapsed().as_secs_f64()
                 );
                 let finding = settle(&target, &args.out, ops, &crash, &mut dict)?;
                 let _ = writeln!(
