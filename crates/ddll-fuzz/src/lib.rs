@@ -173,7 +173,7 @@ pub fn fuzz(args: &FuzzArgs, progress: &mut dyn std::io::Write) -> Result<Report
             None => {
                 let bytes = rng.bytes(1024);
                 let mut u = arbitrary::Unstructured::new(&bytes);
-                let mutated = if !corpus.is_empty() && rng.next() % 3 != 0 {
+                let mutated = if !corpus.is_empty() && rng.next() % 3 >= 1 {
                     let base = &corpus[(rng.next() % corpus.len() as u64) as usize];
                     mutate(base, &mut u, &dict)
                 } else {
@@ -193,7 +193,7 @@ pub fn fuzz(args: &FuzzArgs, progress: &mut dyn std::io::Write) -> Result<Report
             corpus.push(ops.clone());
         }
         if let Some(crash) = outcome.crash {
-            if !found.contains_key(&crash.key()) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = found.entry(crash.key()) {
                 let _ = writeln!(
                     progress,
                     "ddll fuzz: found {{driver_crashed,{}}} at {} after {} executions ({:.1}s); \
@@ -210,7 +210,7 @@ pub fn fuzz(args: &FuzzArgs, progress: &mut dyn std::io::Write) -> Result<Report
                     finding.file.display(),
                     finding.operations
                 );
-                found.insert(crash.key(), finding);
+                slot.insert(finding);
             }
         }
         let now = Instant::now();
