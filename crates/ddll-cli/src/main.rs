@@ -87,6 +87,10 @@ enum Command {
         #[arg(long)]
         isolate: bool,
     },
+    /// Fuzzes a driver library, isolated: generated sequences of port operations; each crash
+    /// or callback past the timeout is shrunk and written as a scenario that
+    /// `ddll script --isolate` replays. Exit status 1 when something was found.
+    Fuzz(ddll_fuzz::FuzzArgs),
     /// Reports what a driver library declares and whether it would load.
     Check {
         /// The driver library (`.so`); a bare file name means the file in the current folder.
@@ -159,6 +163,7 @@ fn main() -> ExitCode {
             drivers,
             isolate,
         } => node(sname, name, cookie, drivers, isolate),
+        Command::Fuzz(args) => ddll_fuzz::run_cli(&args),
         Command::Test {
             paths,
             timeout,
