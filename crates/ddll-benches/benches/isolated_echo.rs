@@ -4,7 +4,7 @@
 //!
 //! The bench's own program is the host: `main` enters host mode first when started as one.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::hint::black_box;

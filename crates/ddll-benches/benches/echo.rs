@@ -9,7 +9,7 @@
 //! difference over the difference of N is the cost of one round trip), and for quick A/B runs
 //! of two builds taking turns.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::hint::black_box;
