@@ -498,7 +498,15 @@ fn beam_echo(drivers: &Path, runs: u32) -> Result<Vec<f64>> {
 /// criterion's estimate (ns) of ddll's echo bench on `drivers`.
 fn ddll_echo(drivers: &Path) -> Result<f64> {
     let out = Command::new(env!("CARGO"))
-        .args(["bench", "--quiet", "-p", "ddll-benches", "--bench", "echo", "--"])
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "ddll-benches",
+            "--bench",
+            "echo",
+            "--",
+        ])
         .args(["--warm-up-time", "1", "--measurement-time", "3"])
         .env("DDLL_BENCH_DRIVERS", drivers)
         .current_dir(root())
@@ -567,7 +575,14 @@ fn timer_bench() -> Result<()> {
     };
     println!("ddll: cargo bench -p ddll-benches --bench timer_async (criterion, brief)...");
     let status = Command::new(env!("CARGO"))
-        .args(["bench", "-p", "ddll-benches", "--bench", "timer_async", "--"])
+        .args([
+            "bench",
+            "-p",
+            "ddll-benches",
+            "--bench",
+            "timer_async",
+            "--",
+        ])
         .args(["--warm-up-time", "1", "--measurement-time", "3"])
         .env("DDLL_BENCH_DRIVERS", &drivers)
         .current_dir(root())
@@ -822,7 +837,9 @@ fn term_bench(args: &[String]) -> Result<()> {
              {del_mid:6.1}"
         );
     }
-    println!("(criterion: cargo bench -p ddll-benches --bench term_output; cargo bench -p drv-term)");
+    println!(
+        "(criterion: cargo bench -p ddll-benches --bench term_output; cargo bench -p drv-term)"
+    );
     Ok(())
 }
 

@@ -107,12 +107,11 @@ impl RunArgs {
     }
 
     fn options(&self) -> ddll::RuntimeOptions {
-        ddll::RuntimeOptions {
-            async_threads: self.async_threads,
-            isolate: self.isolate.then_some(ddll::isolate::Isolation {
-                callback_timeout: self.callback_timeout.map(std::time::Duration::from_millis),
-            }),
-        }
+        let isolation = ddll::isolate::Isolation::default()
+            .callback_timeout(self.callback_timeout.map(std::time::Duration::from_millis));
+        ddll::RuntimeOptions::default()
+            .async_threads(self.async_threads)
+            .isolate(self.isolate.then_some(isolation))
     }
 }
 

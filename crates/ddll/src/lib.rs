@@ -10,7 +10,7 @@
 //! let rt = Runtime::new().expect("the C API shim installs");
 //! let me = rt.spawn(Some("main"));
 //! rt.try_load(me.pid(), "target/drivers/own", "echo_drv", Default::default()).expect("loads");
-//! let port = rt.open_port(me.pid(), "echo_drv", PortOptions { binary: true, eof: false }).expect("opens");
+//! let port = rt.open_port(me.pid(), "echo_drv", PortOptions::new().binary(true)).expect("opens");
 //! rt.port_command_bytes(me.pid(), &port, b"hello").expect("sends");
 //! println!("{}", rt.receive(me.pid(), None).expect("echo"));
 //! ```
