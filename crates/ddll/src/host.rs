@@ -148,7 +148,7 @@ impl Host for GlobalHost {
 
     fn facts(&self) -> RuntimeFacts {
         RuntimeFacts {
-            async_threads: c_int::try_from(crate::async_jobs::reported_pool_size())
+            async_threads: c_int::try_from(crate::async_pool::reported_pool_size())
                 .unwrap_or(c_int::MAX),
             scheduler_threads: 1,
             dirty_scheduler_support: true,

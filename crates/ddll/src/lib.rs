@@ -15,9 +15,9 @@
 //! println!("{}", rt.receive(me.pid(), None).expect("echo"));
 //! ```
 
-mod async_jobs;
+mod async_pool;
 mod busy;
-mod created_ports;
+mod create_port;
 mod erl_ddll;
 mod error;
 mod host;
@@ -26,7 +26,7 @@ mod init_ack;
 pub mod iodata;
 pub mod isolate;
 mod linked_in;
-mod monitors;
+mod monitor;
 mod port;
 mod process;
 mod queue;
@@ -34,7 +34,7 @@ mod runtime;
 mod select;
 mod spin;
 mod term_output;
-mod timers;
+mod timer;
 
 pub use ddll_core::{DdllError, InfoItem, LoadOptions, MonitorKind, Pending, Reply, UnloadOptions};
 pub use drv_term::{Atom, FlatTerm, Pid, Port, Ref, Term};

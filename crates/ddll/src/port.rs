@@ -170,7 +170,7 @@ pub(crate) struct PortCell {
     /// The driver queue and port data lock.
     pub(crate) queue: crate::queue::PortQueueState,
     /// The port's timer.
-    pub(crate) timer: crate::timers::PortTimer,
+    pub(crate) timer: crate::timer::PortTimer,
     /// `port_info`'s `input` and `output` counts.
     pub(crate) bytes: ByteCounts,
     /// Whether the port selects descriptors (`driver_select`).

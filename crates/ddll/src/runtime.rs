@@ -233,9 +233,9 @@ pub(crate) struct Inner {
     pub(crate) ports: Mutex<HashMap<u64, Arc<PortCell>>>,
     base_dir: PathBuf,
     /// Timers of this runtime's ports.
-    pub(crate) timers: crate::timers::RuntimeTimers,
+    pub(crate) timers: crate::timer::RuntimeTimers,
     /// The async pool of this runtime's drivers.
-    pub(crate) async_pool: crate::async_jobs::RuntimeAsync,
+    pub(crate) async_pool: crate::async_pool::RuntimeAsync,
     /// The descriptors this runtime's ports select, and the poll thread.
     pub(crate) select: crate::select::RuntimeSelect,
     /// Set when drivers load isolated.
@@ -351,7 +351,7 @@ pub struct RuntimeOptions {
 impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
-            async_threads: crate::async_jobs::DEFAULT_ASYNC_THREADS,
+            async_threads: crate::async_pool::DEFAULT_ASYNC_THREADS,
             isolate: None,
         }
     }
@@ -408,7 +408,7 @@ impl Runtime {
                 ports: Mutex::new(HashMap::new()),
                 base_dir: base_dir.into(),
                 timers: Default::default(),
-                async_pool: crate::async_jobs::RuntimeAsync::new(options.async_threads),
+                async_pool: crate::async_pool::RuntimeAsync::new(options.async_threads),
                 select: Default::default(),
                 isolate: options.isolate,
             }),
@@ -459,7 +459,7 @@ impl Runtime {
             ..
         } = &mut *drivers;
         // Driver code run from here (`init`, `finish`) may ask driver_system_info.
-        crate::async_jobs::with_pool_size(self.inner.async_pool.threads(), || {
+        crate::async_pool::with_pool_size(self.inner.async_pool.threads(), || {
             f(
                 core,
                 &mut Loader {

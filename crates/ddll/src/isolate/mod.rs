@@ -85,7 +85,7 @@ pub fn run_host_if_requested() {
     let async_threads = std::env::var(ASYNC_ENV)
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(crate::async_jobs::DEFAULT_ASYNC_THREADS);
+        .unwrap_or(crate::async_pool::DEFAULT_ASYNC_THREADS);
     let callback_timeout = std::env::var(TIMEOUT_ENV)
         .ok()
         .and_then(|ms| ms.parse().ok())
