@@ -73,9 +73,10 @@ impl LockedPorts {
         }
     }
 
-    /// Applies the changes made while the map was borrowed, once it no longer is.
+    /// Applies the changes made while the map was borrowed, once it no longer is (not the
+    /// runtime's settling: this is the lock's own bookkeeping).
     #[inline]
-    fn settle(&self) {
+    fn apply_deferred(&self) {
         if self.changed_while_borrowed.get() {
             self.apply_changes();
         }
@@ -554,7 +555,7 @@ pub(crate) fn with_locked<R>(handle: u64, f: impl FnOnce(&Arc<PortCell>) -> R) -
                 let open = locked.open.try_borrow().ok()?;
                 f(open.get(&handle)?)
             };
-            locked.settle();
+            locked.apply_deferred();
             Some(result)
         })
         .ok()

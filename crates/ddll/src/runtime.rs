@@ -375,6 +375,21 @@ impl RuntimeOptions {
     }
 }
 
+/// Settles its runtime ([`Runtime::settle`]) when dropped: taken first by every public
+/// operation that can run driver callbacks ([`Runtime::settle_at_end`]), so no path out of it
+/// forgets to. The operation's result is a local or moved out, so it holds no port by then.
+#[must_use = "settles when dropped: keep it until the operation ends"]
+pub(crate) struct Settle<'a>(&'a Runtime);
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        // Unwinding out of an operation runs no erl_ddll work (nor driver code).
+        if !std::thread::panicking() {
+            self.0.settle();
+        }
+    }
+}
+
 /// A runtime: processes, loaded drivers and their ports. Cheap to clone (shared).
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -536,10 +551,18 @@ impl Runtime {
         }
     }
 
-    /// Runs the scheduled erl_ddll work left by this thread's last operation (see
-    /// [`Runtime::apply`]). Every public operation that can run driver callbacks ends with it.
+    /// Settles: runs the scheduled erl_ddll work left by this thread's last operation (see
+    /// [`Runtime::apply`]) at a safe point. Public operations settle through [`Settle`];
+    /// the runtime's own callback sources (timers, async completions, select events, driver
+    /// threads) call this once they have let go of the port.
     pub(crate) fn settle(&self) {
         self.apply(Vec::new());
+    }
+
+    /// The guard every public operation that can run driver callbacks takes first: it settles
+    /// when dropped, at the end of the operation (after its own messages), on every path out.
+    pub(crate) fn settle_at_end(&self) -> Settle<'_> {
+        Settle(self)
     }
 
     fn notify(&self, n: &Notification<u64>) {
@@ -679,9 +702,8 @@ impl Runtime {
         options: PortOptions,
     ) -> Result<drv_term::Port, Exception> {
         crate::isolate::settle_crashes();
-        let opened = self.open_port_unsettled(owner, command, options);
-        self.settle();
-        opened
+        let _settle = self.settle_at_end();
+        self.open_port_unsettled(owner, command, options)
     }
 
     fn open_port_unsettled(
@@ -923,13 +945,12 @@ impl Runtime {
         data: &Term,
         options: CommandOptions,
     ) -> Result<bool, Exception> {
+        let _settle = self.settle_at_end();
         let size = || crate::iodata::flatten(data).map_or(0, |bytes| bytes.len());
-        let done = self.command_unless_busy(id, options, size, |port| {
+        self.command_unless_busy(id, options, size, |port| {
             let command = Command::of(port, data).ok_or_else(Exception::badarg)?;
             self.run_command(caller, port, &command)
-        });
-        self.settle();
-        done
+        })
     }
 
     /// `port_command` with the data already flat (the fast path of the echo benchmark); an
@@ -941,14 +962,14 @@ impl Runtime {
         id: &drv_term::Port,
         bytes: &[u8],
     ) -> Result<(), Exception> {
-        let done = self.command_unless_busy(
+        let _settle = self.settle_at_end();
+        self.command_unless_busy(
             id,
             CommandOptions::default(),
             || bytes.len(),
             |port| self.command_bytes(caller, port, bytes),
-        );
-        self.settle();
-        done.map(|_| ())
+        )
+        .map(|_| ())
     }
 
     /// Runs `command` on the port `id` unless it is busy: then waits, holding no lock, for the
@@ -1102,6 +1123,7 @@ impl Runtime {
         operation: u32,
         data: &Term,
     ) -> Result<Term, Exception> {
+        let _settle = self.settle_at_end();
         let bytes = crate::iodata::flatten(data).ok_or(Exception::badarg())?;
         let reply = self.port(id).and_then(|port| {
             let driver = &port.driver.driver;
@@ -1110,7 +1132,6 @@ impl Runtime {
             })
             .ok_or(Exception::badarg())
         });
-        self.settle();
         match reply? {
             Ok(Some(ControlReply::Nil)) => Ok(Term::List(Vec::new())),
             Ok(Some(ControlReply::Binary(reply))) => Ok(Term::Binary(reply)),
@@ -1128,8 +1149,9 @@ impl Runtime {
         operation: u32,
         data: &Term,
     ) -> Result<Term, Exception> {
+        let _settle = self.settle_at_end();
         let input = drv_term::encode(data);
-        let reply = self.port(id).and_then(|port| {
+        self.port(id).and_then(|port| {
             let driver = &port.driver.driver;
             // Decoded before the driver's buffer is released: BEAM frees it only after a
             // successful decode.
@@ -1138,9 +1160,7 @@ impl Runtime {
             })
             .flatten()
             .ok_or(Exception::badarg())
-        });
-        self.settle();
-        reply
+        })
     }
 
     /// A port that Erlang code may still command or close: not closing with data queued
@@ -1156,11 +1176,9 @@ impl Runtime {
     /// `port_close(Port)`: closes the port; a linked owner that traps exits gets
     /// `{'EXIT', Port, normal}`.
     pub fn port_close(&self, _caller: &Pid, id: &drv_term::Port) -> Result<(), Exception> {
-        let closed = self
-            .open_port_of(id)
-            .map(|port| self.close_port(&port, atom("normal")));
-        self.settle();
-        closed
+        let _settle = self.settle_at_end();
+        self.open_port_of(id)
+            .map(|port| self.close_port(&port, atom("normal")))
     }
 
     /// The port exits with `reason` (BEAM's `erts_deliver_port_exit`): the owner gets its exit
@@ -1670,9 +1688,8 @@ impl Runtime {
         message: &Term,
         nosuspend: bool,
     ) -> Result<bool, Exception> {
-        let sent = self.port_message_unsettled(sender, id, message, nosuspend);
-        self.settle();
-        sent
+        let _settle = self.settle_at_end();
+        self.port_message_unsettled(sender, id, message, nosuspend)
     }
 
     fn port_message_unsettled(
