@@ -18,6 +18,7 @@
 mod async_pool;
 mod busy;
 mod create_port;
+mod drivers;
 mod erl_ddll;
 mod error;
 mod host;
@@ -27,6 +28,7 @@ pub mod iodata;
 pub mod isolate;
 mod linked_in;
 mod monitor;
+mod options;
 mod port;
 mod process;
 mod queue;
@@ -40,8 +42,9 @@ pub use ddll_core::{DdllError, InfoItem, LoadOptions, MonitorKind, Pending, Repl
 pub use drv_term::{Atom, FlatTerm, Pid, Port, Ref, Term};
 pub use erl_ddll::{call as erl_ddll_call, string_term};
 pub use error::{Error, Exception};
+pub use options::{CommandOptions, PortOptions, RuntimeOptions};
 pub use process::{Message, Process};
-pub use runtime::{CommandOptions, PortOptions, Runtime, RuntimeOptions};
+pub use runtime::Runtime;
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

@@ -35,8 +35,9 @@ use drv_abi::types::ErlDrvPort;
 use drv_term::{Pid, Term};
 use parking_lot::{Mutex, ReentrantMutex, RwLock};
 
+use crate::drivers::LoadedDriver;
 use crate::process::Process;
-use crate::runtime::{Inner, LoadedDriver};
+use crate::runtime::Inner;
 
 /// The lock that serialises a port's callbacks: the port's own with
 /// `ERL_DRV_FLAG_USE_PORT_LOCKING`, else its driver's (shared by all its ports). Reentrant, so

@@ -18,8 +18,9 @@ use drv_term::{Pid, Term};
 use parking_lot::Mutex;
 
 use super::frame;
+use crate::options::{PortOptions, RuntimeOptions};
 use crate::process::Process;
-use crate::runtime::{atom, PortOptions, Runtime, RuntimeOptions};
+use crate::runtime::{atom, Runtime};
 
 /// How often the pump looks for messages made outside requests.
 const PUMP_INTERVAL: Duration = Duration::from_millis(1);
