@@ -11,7 +11,7 @@
 //! * `timer-bench` — the port timer and async job benches of ddll (criterion) beside the same
 //!   loops under BEAM, on the same driver libraries.
 //! * `beam-cycle [N]` — BEAM's load + unload cycle time on `echo_drv.so` (the figure to compare
-//!   with `cargo bench -p ddll --bench cycle`), then the machine's floor: a C program's
+//!   with `cargo bench -p ddll-benches --bench cycle`), then the machine's floor: a C program's
 //!   dlopen + dlclose of a trivial library.
 //! * `stress [--helgrind | --plain] [OPS]` — the stress test (`crates/ddll/tests/stress.rs`)
 //!   run longer, under valgrind's memcheck (default; any error fails), helgrind (a report to
@@ -423,7 +423,7 @@ fn best_and_median(figures: &[f64]) -> (f64, f64) {
 /// (`DDLL_ECHO_ROUNDS`), over [`BEAM_ROUNDS`] round trips like a BEAM run.
 fn ddll_echo_rounds(drivers: &Path) -> Result<f64> {
     let out = Command::new(env!("CARGO"))
-        .args(["bench", "--quiet", "-p", "ddll", "--bench", "echo"])
+        .args(["bench", "--quiet", "-p", "ddll-benches", "--bench", "echo"])
         .env("DDLL_BENCH_DRIVERS", drivers)
         .env("DDLL_ECHO_ROUNDS", BEAM_ROUNDS.to_string())
         .current_dir(root())
@@ -498,7 +498,15 @@ fn beam_echo(drivers: &Path, runs: u32) -> Result<Vec<f64>> {
 /// criterion's estimate (ns) of ddll's echo bench on `drivers`.
 fn ddll_echo(drivers: &Path) -> Result<f64> {
     let out = Command::new(env!("CARGO"))
-        .args(["bench", "--quiet", "-p", "ddll", "--bench", "echo", "--"])
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "ddll-benches",
+            "--bench",
+            "echo",
+            "--",
+        ])
         .args(["--warm-up-time", "1", "--measurement-time", "3"])
         .env("DDLL_BENCH_DRIVERS", drivers)
         .current_dir(root())
@@ -533,7 +541,7 @@ fn criterion_estimate(line: &str) -> Option<f64> {
     Some(value * scale)
 }
 
-/// The loops of `crates/ddll/benches/timer_async.rs`, with their targets (ns per operation).
+/// The loops of `crates/ddll-benches/benches/timer_async.rs`, with their targets (ns per operation).
 const TIMER_BENCHES: &[(&str, &str, f64)] = &[
     (
         "timer_set_read_cancel",
@@ -565,9 +573,16 @@ fn timer_bench() -> Result<()> {
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .map_or("?".to_owned(), |rest| rest.replace(' ', " / "))
     };
-    println!("ddll: cargo bench -p ddll --bench timer_async (criterion, brief)...");
+    println!("ddll: cargo bench -p ddll-benches --bench timer_async (criterion, brief)...");
     let status = Command::new(env!("CARGO"))
-        .args(["bench", "-p", "ddll", "--bench", "timer_async", "--"])
+        .args([
+            "bench",
+            "-p",
+            "ddll-benches",
+            "--bench",
+            "timer_async",
+            "--",
+        ])
         .args(["--warm-up-time", "1", "--measurement-time", "3"])
         .env("DDLL_BENCH_DRIVERS", &drivers)
         .current_dir(root())
@@ -822,7 +837,9 @@ fn term_bench(args: &[String]) -> Result<()> {
              {del_mid:6.1}"
         );
     }
-    println!("(criterion: cargo bench -p ddll --bench term_output; cargo bench -p drv-term)");
+    println!(
+        "(criterion: cargo bench -p ddll-benches --bench term_output; cargo bench -p drv-term)"
+    );
     Ok(())
 }
 

@@ -135,12 +135,11 @@ impl RunArgs {
     }
 
     fn options(&self) -> ddll::RuntimeOptions {
-        ddll::RuntimeOptions {
-            async_threads: self.async_threads,
-            isolate: self.isolate.then_some(ddll::isolate::Isolation {
-                callback_timeout: self.callback_timeout.map(std::time::Duration::from_millis),
-            }),
-        }
+        let isolation = ddll::isolate::Isolation::default()
+            .callback_timeout(self.callback_timeout.map(std::time::Duration::from_millis));
+        ddll::RuntimeOptions::default()
+            .async_threads(self.async_threads)
+            .isolate(self.isolate.then_some(isolation))
     }
 }
 
@@ -199,10 +198,8 @@ fn node(
         (None, Some(name)) => name,
         (None, None) => unreachable!("clap requires --sname or --name"),
     };
-    let options = ddll::RuntimeOptions {
-        isolate: isolate.then_some(ddll::isolate::Isolation::default()),
-        ..Default::default()
-    };
+    let options = ddll::RuntimeOptions::default()
+        .isolate(isolate.then_some(ddll::isolate::Isolation::default()));
     let started = ddll::Runtime::with_options(drivers, options)
         .map_err(|e| e.to_string())
         .and_then(|rt| {

@@ -42,12 +42,9 @@ impl Target {
     }
 
     pub fn options(&self) -> RuntimeOptions {
-        RuntimeOptions {
-            isolate: Some(ddll::isolate::Isolation {
-                callback_timeout: Some(self.callback_timeout),
-            }),
-            ..RuntimeOptions::default()
-        }
+        RuntimeOptions::default().isolate(Some(
+            ddll::isolate::Isolation::default().callback_timeout(Some(self.callback_timeout)),
+        ))
     }
 }
 
@@ -226,14 +223,10 @@ pub fn run(target: &Target, ops: &[Op], dict: &mut Dictionary) -> Result<Outcome
                 } else {
                     format!("{} {args}", target.name)
                 };
-                let opened = procs.runtime.open_port(
-                    &pid,
-                    &command,
-                    PortOptions {
-                        binary: true,
-                        eof: false,
-                    },
-                );
+                let opened =
+                    procs
+                        .runtime
+                        .open_port(&pid, &command, PortOptions::new().binary(true));
                 let result = opened.as_ref().map(|_| nil()).map_err(|e| e.clone());
                 seen(OpKind::Open, 0, &result);
                 ports.push(opened.ok());
