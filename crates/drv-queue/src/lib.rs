@@ -39,6 +39,7 @@ mod binary;
 mod pdl;
 mod queue;
 mod slots;
+mod sync;
 
 pub use binary::{
     alloc_binary, binary_dec_refc, binary_get_refc, binary_inc_refc, free_binary, realloc_binary,
