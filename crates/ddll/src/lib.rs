@@ -32,8 +32,12 @@ mod runtime;
 pub mod scenario;
 mod select;
 mod spin;
+mod sync;
 mod term_output;
 mod timers;
+
+#[cfg(all(test, loom))]
+mod loom_models;
 
 pub use ddll_core::{DdllError, InfoItem, LoadOptions, MonitorKind, Pending, Reply, UnloadOptions};
 pub use drv_term::{Atom, FlatTerm, Pid, Port, Ref, Term};
