@@ -114,6 +114,7 @@ impl<T> SpinMutex<T> {
         }
     }
 
+    #[cfg_attr(not(test), allow(dead_code))] // only the models try
     pub(crate) fn try_lock(&self) -> Option<SpinGuard<'_, T>> {
         self.raw.try_lock().then(|| SpinGuard {
             lock: self,

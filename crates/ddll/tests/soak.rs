@@ -104,7 +104,7 @@ impl Owner<'_> {
 
     /// The next message from `port` (a tuple whose first element it is) that `matches`;
     /// panics when none comes in time: a lost message.
-    fn from_port(&self, port: &Port, what: &str, matches: impl Fn(&Term) -> bool) -> Term {
+    fn message_from(&self, port: &Port, what: &str, matches: impl Fn(&Term) -> bool) -> Term {
         let message = self
             .me
             .receive_matching(Some(self.wait), |t| {
@@ -118,7 +118,7 @@ impl Owner<'_> {
 
     /// The next `{Port, {data, Text}}` whose text starts with `prefix`.
     fn data(&self, port: &Port, prefix: &str) -> String {
-        let message = self.from_port(port, prefix, |t| {
+        let message = self.message_from(port, prefix, |t| {
             data_text(t).is_some_and(|d| d.starts_with(prefix))
         });
         data_text(&message).expect("matched data")
@@ -200,7 +200,7 @@ fn round(rt: &Runtime, dir: &str, seed: u64, wait: Duration, counts: &Counts) {
         assert!(reply == "queued" || reply == "ran", "driver_async: {reply}");
         assert_eq!(owner.data(&jobs, "done:"), "done:cba");
         bump(&counts.jobs);
-        if (seed + step) % 6 == 0 {
+        if (seed + step).is_multiple_of(6) {
             assert_eq!(owner.control(&jobs, 7, ""), "1 0 0", "cancel once");
             assert_eq!(owner.data(&jobs, "slept"), "slept 200");
             bump(&counts.cancels);
@@ -228,7 +228,7 @@ fn round(rt: &Runtime, dir: &str, seed: u64, wait: Duration, counts: &Counts) {
             .expect("monitor control");
         assert_eq!(text(&rc).as_deref(), Some("0"), "monitored");
         rt.exit(victim.pid(), Term::Atom(Atom::new("kill")));
-        owner.from_port(&monitor, "process_exit", |t| {
+        owner.message_from(&monitor, "process_exit", |t| {
             matches!(t, Term::Tuple(items) if items.get(1) == Some(&Term::Atom(Atom::new("process_exit"))))
         });
         bump(&counts.monitors);
@@ -255,7 +255,7 @@ fn round(rt: &Runtime, dir: &str, seed: u64, wait: Duration, counts: &Counts) {
     // A last batch of jobs left in flight: killed or closed, each still ends exactly once.
     owner.control(&jobs, 6, "8");
     bump(&counts.rounds);
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         bump(&counts.owners_killed);
         rt.exit(&pid, Term::Atom(Atom::new("kill")));
     } else {
