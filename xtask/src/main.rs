@@ -910,7 +910,7 @@ fn sanitize(args: &[String]) -> Result<()> {
                 .args((!filter.is_empty()).then_some(filter))
                 .env("QUEUE_THREADS_ROUNDS", "3")
                 .env("DDLL_STRESS_OPS", "200")
-                .env("DDLL_SOAK_SECONDS", "3")
+                .env("DDLL_SOAK_SECONDS", "20")
                 .env("DDLL_SOAK_WAIT_MS", "300000")
                 .env("DDLL_SOAK_NO_RSS", "1")
                 .current_dir(root())

@@ -6,8 +6,9 @@
 //! `timer_drv` (each timeout once, numbered in order; a timer set and cancelled never fires),
 //! async jobs of `async_drv` (every job reported done once, some cancelled), writes to the pipe
 //! `select_drv` polls (every write read back), monitors from `monitor_drv` of processes that
-//! die (every death reported), and ports `create_port_drv` creates (each announced, echoing,
-//! closed). A round ends by killing the owner (its ports die with it, its jobs are freed) or by
+//! die (every death reported), ports `create_port_drv` creates (each announced, echoing,
+//! closed), and `queue_drv`'s port queue, used by its callbacks and by a driver thread under
+//! the port data lock. A round ends by killing the owner (its ports die with it, its jobs are freed) or by
 //! closing its ports and unloading. Meanwhile a reloader thread loads, reloads and unloads
 //! `echov_drv` with `kill_ports` while its ports run. The main thread samples the RSS
 //! (`/proc/self/statm`): it must stay flat after the warm-up. At the end every job has ended
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use ddll::{Atom, LoadOptions, Pending, Port, Process, Runtime, Term, UnloadOptions};
 use support::text;
 
-const OWNER_DRIVERS: [&str; 7] = [
+const OWNER_DRIVERS: [&str; 8] = [
     "echo_drv",
     "timer_drv",
     "async_drv",
@@ -34,6 +35,7 @@ const OWNER_DRIVERS: [&str; 7] = [
     "select_drv",
     "monitor_drv",
     "create_port_drv",
+    "queue_drv",
 ];
 const OWNERS: u64 = 3;
 const STEPS_PER_ROUND: u64 = 12;
@@ -60,6 +62,7 @@ struct Counts {
     monitors: AtomicU64,
     created: AtomicU64,
     terms: AtomicU64,
+    queue_workers: AtomicU64,
     reloads: AtomicU64,
 }
 
@@ -168,6 +171,13 @@ fn round(rt: &Runtime, dir: &str, seed: u64, wait: Duration, counts: &Counts) {
         open("monitor_drv"),
         open("create_port_drv"),
     );
+    // A driver thread works on the port's queue under its data lock while callbacks use it.
+    let queue = open("queue_drv");
+    assert_eq!(
+        owner.control(&queue, u32::from(b'l'), ""),
+        "first=ok second=null"
+    );
+    assert_eq!(owner.control(&queue, u32::from(b't'), "300"), "started=0");
     let mut echoed = 0u64;
     let mut timeouts = 0u64;
     for step in 0..STEPS_PER_ROUND {
@@ -205,6 +215,11 @@ fn round(rt: &Runtime, dir: &str, seed: u64, wait: Duration, counts: &Counts) {
             assert_eq!(owner.data(&jobs, "slept"), "slept 200");
             bump(&counts.cancels);
         }
+
+        // Queue calls from a callback (given the data lock) race the worker thread's.
+        let enq = owner.control(&queue, u32::from(b'e'), "abc");
+        assert!(enq.starts_with("rc=0 "), "driver_enq: {enq}");
+        owner.control(&queue, u32::from(b'd'), "all");
 
         // Term output: one term per control.
         assert_eq!(owner.control(&term, 1, "atom"), "1");
@@ -252,6 +267,12 @@ fn round(rt: &Runtime, dir: &str, seed: u64, wait: Duration, counts: &Counts) {
         rt.port_close(&pid, &made).expect("created port closes");
         bump(&counts.created);
     }
+    assert_eq!(
+        owner.control(&queue, u32::from(b'w'), ""),
+        "rounds=300 fails=0",
+        "the worker's queue calls under the data lock"
+    );
+    bump(&counts.queue_workers);
     // A last batch of jobs left in flight: killed or closed, each still ends exactly once.
     owner.control(&jobs, 6, "8");
     bump(&counts.rounds);
@@ -259,7 +280,7 @@ fn round(rt: &Runtime, dir: &str, seed: u64, wait: Duration, counts: &Counts) {
         bump(&counts.owners_killed);
         rt.exit(&pid, Term::Atom(Atom::new("kill")));
     } else {
-        for port in [echo, timer, jobs, term, select, monitor, creator] {
+        for port in [echo, timer, jobs, term, select, monitor, creator, queue] {
             rt.port_close(&pid, &port).expect("port closes");
         }
         for driver in OWNER_DRIVERS {
