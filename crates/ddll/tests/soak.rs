@@ -333,7 +333,15 @@ fn everything_at_once_loses_nothing_and_leaks_nothing() {
     let Some(drivers) = support::own_drivers() else {
         return;
     };
-    let dir = drivers.to_string_lossy().into_owned();
+    // A private copy: another test process rebuilding the shared driver folder (build.sh
+    // replaces each library) would make a load of this long run fail in between.
+    let private = tempfile::tempdir().expect("a temporary folder");
+    for name in OWNER_DRIVERS.iter().chain(&["echov_drv"]) {
+        let file = format!("{name}.so");
+        std::fs::copy(drivers.join(&file), private.path().join(&file))
+            .unwrap_or_else(|e| panic!("copying {file}: {e}"));
+    }
+    let dir = private.path().to_string_lossy().into_owned();
     let seconds = env_number("DDLL_SOAK_SECONDS", 5);
     let wait = Duration::from_millis(env_number("DDLL_SOAK_WAIT_MS", 10_000));
     let rt =
