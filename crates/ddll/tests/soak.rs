@@ -426,10 +426,11 @@ fn everything_at_once_loses_nothing_and_leaks_nothing() {
     assert_eq!(delta[0], delta[4], "every submitted job ended: {delta:?}");
     assert_eq!(delta[5], 0, "no job ended twice: {delta:?}");
     if std::env::var_os("DDLL_SOAK_NO_RSS").is_none() {
-        // Flat: after the warm-up, growth stays under a quarter (at least 32 MiB of slack for
-        // allocator and thread-stack noise on short runs).
+        // Flat: after the warm-up, growth stays under half the warm figure, at least 8 MiB
+        // (allocator noise). Measured: 5.5 -> 5.3 MiB over 600 s; with dead processes kept in
+        // the process table, 9.8 -> 22.4 MiB over 1,500 s, which this rejects.
         let warm = rss_warm.unwrap_or(rss_start);
-        let slack = (warm / 4).max(32 << 20);
+        let slack = (warm / 2).max(8 << 20);
         assert!(
             rss_end <= warm + slack,
             "RSS grew from {:.1} MiB to {:.1} MiB",
