@@ -35,8 +35,12 @@ mod queue;
 mod runtime;
 mod select;
 mod spin;
+mod sync;
 mod term_output;
 mod timer;
+
+#[cfg(all(test, loom))]
+mod loom_models;
 
 pub use ddll_core::{DdllError, InfoItem, LoadOptions, MonitorKind, Pending, Reply, UnloadOptions};
 pub use drv_term::{Atom, FlatTerm, Pid, Port, Ref, Term};

@@ -1027,6 +1027,9 @@ impl Runtime {
         self.fire_monitors(pid);
         let outcome = self.inner.drivers.lock().core.process_died(pid_key(pid));
         self.apply(outcome.effects);
+        // Forgotten last, once nothing of it is left to clean: every lookup of a dead pid
+        // answers as for an unknown one (dead processes would otherwise pile up here).
+        self.inner.procs.lock().remove(&pid_key(pid));
     }
 
     /// The next message of `pid`, waiting up to `timeout`.
