@@ -219,10 +219,18 @@ impl Service {
         self.send_to(proxy, Term::Tuple(vec![reference, reply]));
     }
 
-    /// Forwards what arrives in the proxy's mailbox to its remote process until it dies.
+    /// Forwards what arrives in the proxy's mailbox to its remote process until it dies, but
+    /// for erl_ddll's driver monitor messages (`{'DOWN'|'UP', Ref, driver, Name, Tag}`): those
+    /// belong to the `erl_ddll` call the proxy's request thread is waiting in (an unload or load
+    /// that went pending), and `ddll_remote` offers no driver monitors of its own. Taking one
+    /// here left that call waiting for ever.
     fn forward(&self, proxy: &Proxy) {
         while proxy.local.is_alive() && proxy.connection.is_up() {
-            if let Some(message) = proxy.local.receive(Some(Duration::from_millis(100))) {
+            let forwarded = |m: &Term| !is_driver_notification(m);
+            if let Some(message) = proxy
+                .local
+                .receive_matching(Some(Duration::from_millis(100)), forwarded)
+            {
                 self.send_to(proxy, message);
             }
         }
@@ -399,4 +407,12 @@ fn port_options(options: &Term) -> Result<PortOptions, Exception> {
         }
     }
     Ok(parsed)
+}
+
+/// An erl_ddll driver monitor message: `{'DOWN' | 'UP', Ref, driver, Name, Tag}`.
+fn is_driver_notification(message: &Term) -> bool {
+    matches!(message, Term::Tuple(items) if items.len() == 5
+        && (items[0] == atom("DOWN") || items[0] == atom("UP"))
+        && matches!(items[1], Term::Ref(_))
+        && items[2] == atom("driver"))
 }

@@ -210,7 +210,7 @@ fn round(rt: &Runtime, dir: &str, seed: u64, wait: Duration, counts: &Counts) {
         assert!(reply == "queued" || reply == "ran", "driver_async: {reply}");
         assert_eq!(owner.data(&jobs, "done:"), "done:cba");
         bump(&counts.jobs);
-        if (seed + step).is_multiple_of(6) {
+        if (seed + step) % 6 == 0 {
             assert_eq!(owner.control(&jobs, 7, ""), "1 0 0", "cancel once");
             assert_eq!(owner.data(&jobs, "slept"), "slept 200");
             bump(&counts.cancels);
@@ -276,7 +276,7 @@ fn round(rt: &Runtime, dir: &str, seed: u64, wait: Duration, counts: &Counts) {
     // A last batch of jobs left in flight: killed or closed, each still ends exactly once.
     owner.control(&jobs, 6, "8");
     bump(&counts.rounds);
-    if seed.is_multiple_of(2) {
+    if seed % 2 == 0 {
         bump(&counts.owners_killed);
         rt.exit(&pid, Term::Atom(Atom::new("kill")));
     } else {
@@ -344,8 +344,8 @@ fn everything_at_once_loses_nothing_and_leaks_nothing() {
     let dir = private.path().to_string_lossy().into_owned();
     let seconds = env_number("DDLL_SOAK_SECONDS", 5);
     let wait = Duration::from_millis(env_number("DDLL_SOAK_WAIT_MS", 10_000));
-    let rt =
-        Runtime::with_options(".", ddll::RuntimeOptions { async_threads: 2 }).expect("runtime");
+    let rt = Runtime::with_options(".", ddll::RuntimeOptions::default().async_threads(2))
+        .expect("runtime");
     // The keeper holds a load of async_drv for the whole run, so its job counts (statics of
     // the library) cover every job.
     let keeper = rt.spawn(Some("soak_keeper"));
