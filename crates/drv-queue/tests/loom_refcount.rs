@@ -7,7 +7,8 @@
 //! end of an execution): the property "the count reaches zero exactly once".
 #![cfg(loom)]
 
-use drv_queue::{pdl_dec_refc, pdl_inc_refc, BinaryRef, PdlRef, PortQueue};
+use drv_queue::raw::{pdl_dec_refc, pdl_inc_refc};
+use drv_queue::{BinaryRef, PdlRef, PortQueue};
 use loom::thread;
 
 /// Property: a binary whose references are dropped on three threads at once is freed exactly
