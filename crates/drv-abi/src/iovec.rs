@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use drv_queue::BinaryRef;
+use drv_term::{DataPiece, INLINE_BINARY_LIMIT};
 
 use crate::types::{ErlDrvBinary, ErlIOVec, SysIOVec};
 
@@ -33,12 +34,13 @@ pub(crate) unsafe fn pieces<'a>(ev: &'a ErlIOVec) -> impl Iterator<Item = &'a [u
 /// cuts it: nothing at all when no byte is left after `skip`; else the entries from the first
 /// one that `skip` does not swallow — the leading entries no longer than what is left of `skip`
 /// go, at least the first when it is empty — with that entry's start skipped. Later empty
-/// entries stay (each becomes an empty binary in a binary-mode port's message). Pieces are
-/// shared as in [`shared_pieces`].
+/// entries stay (each becomes an empty binary in a binary-mode port's message). Pieces of up
+/// to [`INLINE_BINARY_LIMIT`] bytes are lent (the message copies them, as BEAM copies small
+/// binaries to the heap); larger ones are shared as in [`shared_pieces`].
 ///
 /// # Safety
 /// As for [`shared_pieces`].
-pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Vec<Bytes> {
+pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Vec<DataPiece<'_>> {
     // SAFETY: forwarded contract.
     let total: usize = unsafe { pieces(ev) }.map(<[u8]>::len).sum();
     if total <= skip {
@@ -59,11 +61,15 @@ pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Vec<Bytes>
             piece = &piece[skip..];
             stripping = false;
         }
+        if piece.len() <= INLINE_BINARY_LIMIT {
+            out.push(DataPiece::Borrowed(piece));
+            continue;
+        }
         let bin = binv.get(i).copied().unwrap_or(std::ptr::null_mut());
         // SAFETY: `bin` is NULL or a live binary (contract); `shared_slice` checks that the
         // piece lies inside its data before sharing.
         let shared = unsafe { shared_slice(bin, piece) };
-        out.push(shared.unwrap_or_else(|| Bytes::copy_from_slice(piece)));
+        out.push(shared.map_or(DataPiece::Borrowed(piece), DataPiece::Shared));
     }
     out
 }
