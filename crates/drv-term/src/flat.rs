@@ -710,19 +710,6 @@ impl<'a> FlatRef<'a> {
             return None;
         };
         let buf = self.records.buf;
-        // The usual leaves straight from their records.
-        match buf[at] {
-            tag::ATOM | tag::INT | tag::PID | tag::PORT => {
-                return Some(leaf_to_term(self.node()));
-            }
-            tag::BINARY => {
-                let len = size(buf, at + 1);
-                return Some(Term::Binary(Bytes::copy_from_slice(
-                    &buf[at + HEAD..at + HEAD + len],
-                )));
-            }
-            _ => {}
-        }
         if buf[at] != tag::STRING || buf[size(buf, tail_slot(buf, at))] != tag::NIL {
             return None;
         }
