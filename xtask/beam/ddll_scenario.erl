@@ -12,7 +12,7 @@
 %% built example drivers (`examples/drivers/build.sh DRIVERS`). The VM exits
 %% with status 0 after the last line, 2 if the scenario cannot be read.
 %%
-%% The language (see crates/ddll/src/scenario/README.md): one Erlang
+%% The language (see crates/ddll-scenario/README.md): one Erlang
 %% expression per line ending in `.`, `%' comments, `Var = Expr.' bindings,
 %% remote calls (`erlang:open_port(...)', `erl_ddll:load(...)', ...) and the
 %% local calls `recv(TimeoutMs)', `as(Proc, Call)' and `kill(Proc)'. Every

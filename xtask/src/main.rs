@@ -29,9 +29,13 @@
 //!   a 60-token term taken with `Runtime::receive`, the output family with 200,000 messages
 //!   queued at an owner that does not receive, 1,000,000 queued (memory, flatness), the echo over
 //!   100 ports, memory per idle port; BEAM and ddll in turns, medians and ratios.
+//! * `package [--allow-dirty]` — `cargo package` of every published crate, verified (each built
+//!   from its `.crate` alone), in dependency order; nothing is published.
 //! * `sanitize [TOOL]` — run the driver-queue concurrency and API tests (and the queue crate's
 //!   own tests) under valgrind (TOOL: memcheck, the default and the gate; helgrind or drd
 //!   report, but see `sanitize`'s notes).
+
+#![forbid(unsafe_code)]
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -42,7 +46,8 @@ use anyhow::{bail, Context, Result};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((task, rest)) = args.split_first() else {
-        return help();
+        help()?;
+        bail!("no task given");
     };
     match task.as_str() {
         "drivers" => drivers().map(|_| ()),
@@ -64,7 +69,12 @@ fn main() -> Result<()> {
         "queue-bench" => queue_bench(rest),
         "backlog-bench" => backlog_bench(rest),
         "sanitize" => sanitize(rest),
-        _ => help(),
+        "package" => package(rest),
+        "help" | "-h" | "--help" => help(),
+        unknown => {
+            help()?;
+            bail!("unknown task `{unknown}`")
+        }
     }
 }
 
@@ -73,8 +83,81 @@ fn help() -> Result<()> {
         "usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench \
          | timer-bench | beam-cycle [N] | stress [--helgrind | --plain] [OPS] | term-bench [CHUNKS [CHUNK]] \
          | fuzz [SECONDS [SEED]] | queue-bench [OPS] | backlog-bench [TURNS [WORKLOAD...]] \
-         | sanitize [TOOL]>"
+         | sanitize [TOOL] | package [--allow-dirty]>"
     );
+    Ok(())
+}
+
+/// `package`: packs every crate but xtask as it would be published, and verifies each by
+/// building it from its `.crate` alone. The internal dependencies are not on crates.io, so a
+/// lone `cargo package -p ddll` could only be checked with `--no-verify`; `--workspace` packs
+/// the crates in dependency order and resolves each one's internal dependencies from the
+/// `.crate`s packed before it (cargo's temporary local registry under `target/package`), the
+/// external ones from crates.io. So the full verify works without publishing anything.
+///
+/// Cargo unpacks that local registry's crates under `$CARGO_HOME/registry/src/-HASH/` (a
+/// registry without a name) and does not unpack a name and version it finds there again, nor
+/// rebuild a registry crate of a name and version it built before (registry sources do not
+/// change): a crate changed since the last run would be verified against its old sources or
+/// build. So those copies of the workspace's crates go first, and the packing builds in a
+/// target folder of its own, emptied first (`target/xtask-package`).
+fn package(args: &[String]) -> Result<()> {
+    forget_unpacked_local_crates()?;
+    let target = root().join("target/xtask-package");
+    if target.exists() {
+        std::fs::remove_dir_all(&target)
+            .with_context(|| format!("removing {}", target.display()))?;
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(["package", "--workspace", "--exclude", "xtask"])
+        .args(args)
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(root())
+        .status()
+        .context("running cargo package")?;
+    if !status.success() {
+        bail!("cargo package failed: a crate does not package or does not build alone");
+    }
+    Ok(())
+}
+
+/// Removes the copies of this workspace's crates that `cargo package` unpacked from its
+/// temporary local registries (see [`package`]).
+fn forget_unpacked_local_crates() -> Result<()> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    let Ok(registries) = std::fs::read_dir(cargo_home.join("registry/src")) else {
+        return Ok(());
+    };
+    let crates: Vec<String> = std::fs::read_dir(root().join("crates"))?
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .collect();
+    for registry in registries.filter_map(|e| e.ok().map(|e| e.path())) {
+        // Named registries (crates.io's `index.crates.io-HASH`) keep their unpacked crates.
+        if !registry
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('-'))
+        {
+            continue;
+        }
+        for unpacked in std::fs::read_dir(&registry)?.filter_map(|e| e.ok().map(|e| e.path())) {
+            let name = unpacked
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            let ours = name.is_some_and(|n| {
+                crates
+                    .iter()
+                    .filter_map(|c| n.strip_prefix(c.as_str())?.strip_prefix('-'))
+                    .any(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+            });
+            if ours {
+                std::fs::remove_dir_all(&unpacked)
+                    .with_context(|| format!("removing {}", unpacked.display()))?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -182,7 +265,7 @@ fn ddll_binary() -> Result<PathBuf> {
             "--quiet",
             "--release",
             "-p",
-            "ddll",
+            "ddll-cli",
             "--bin",
             "ddll",
         ])

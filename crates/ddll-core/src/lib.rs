@@ -97,3 +97,8 @@ pub use crate::types::{
     DdllError, Effect, HandleStatus, InfoItem, InfoValue, LoadError, LoadOptions, MonitorKind,
     MonitorRef, Notification, Outcome, Pending, Reply, Status, Tag, UnloadOptions, UpDown,
 };
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -24,13 +24,13 @@ mod host;
 mod in_flight;
 mod init_ack;
 pub mod iodata;
+pub mod isolate;
 mod linked_in;
 mod monitors;
 mod port;
 mod process;
 mod queue;
 mod runtime;
-pub mod scenario;
 mod select;
 mod spin;
 mod term_output;
@@ -38,7 +38,12 @@ mod timers;
 
 pub use ddll_core::{DdllError, InfoItem, LoadOptions, MonitorKind, Pending, Reply, UnloadOptions};
 pub use drv_term::{Atom, FlatTerm, Pid, Port, Ref, Term};
-pub use erl_ddll::call as erl_ddll_call;
+pub use erl_ddll::{call as erl_ddll_call, string_term};
 pub use error::{Error, Exception};
 pub use process::{Message, Process};
 pub use runtime::{CommandOptions, PortOptions, Runtime, RuntimeOptions};
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

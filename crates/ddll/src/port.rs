@@ -136,6 +136,9 @@ pub(crate) struct PortCell {
     /// after its driver's `start`, so output from inside `start` is a list (yaws' setuid_drv
     /// answers from there).
     pub(crate) binary: AtomicBool,
+    /// The `binary` option as `open_port` was given it (the flag above, before `start`
+    /// returns; an isolated driver's host needs it to open its own port).
+    pub(crate) binary_option: bool,
     pub(crate) eof: bool,
     /// The port's name (`port_info`'s `name`): the command it was opened with, or the name
     /// given to `driver_create_port`.
@@ -274,6 +277,7 @@ pub(crate) struct NewPort {
     pub(crate) lock: CallbackLock,
     pub(crate) owner: Arc<Process>,
     pub(crate) name: Box<str>,
+    pub(crate) binary: bool,
     pub(crate) eof: bool,
     pub(crate) data: PortData,
     pub(crate) init_ack: Option<crate::init_ack::InitAck>,
@@ -292,6 +296,7 @@ impl PortCell {
             driver: new.driver,
             lock: new.lock,
             binary: AtomicBool::new(false),
+            binary_option: new.binary,
             eof: new.eof,
             name: new.name,
             opened: OPENED.fetch_add(1, Ordering::Relaxed),
@@ -596,6 +601,12 @@ pub(crate) fn with_current<R>(port: &Arc<PortCell>, f: impl FnOnce() -> R) -> R 
     let _restore = Restore {
         previous: CURRENT.with(|c| c.replace(Arc::as_ptr(port))),
         held: HELD_COUNT.with(Cell::get),
+    };
+    // In an isolated driver's host, the outermost callback on this thread is timed.
+    let _watched = if _restore.previous.is_null() {
+        crate::isolate::watchdog::enter()
+    } else {
+        None
     };
     f()
 }

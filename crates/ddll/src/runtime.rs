@@ -147,6 +147,8 @@ struct Loader<'a> {
     /// Relative driver folders are taken from here (erl_ddll itself compares paths as given,
     /// as BEAM does).
     base_dir: &'a Path,
+    /// Set when drivers load isolated: how, and the runtime their links deliver to.
+    isolate: Option<(crate::isolate::Isolation, std::sync::Weak<Inner>, usize)>,
 }
 
 impl DriverHost for Loader<'_> {
@@ -166,9 +168,18 @@ impl DriverHost for Loader<'_> {
         // BEAM opens exactly `Path/Name.so` (a name with `/` in it reaches into a subfolder,
         // relative to Path) and then refuses a library whose driver is not called Name.
         let library = self.base_dir.join(full_path);
-        let loaded = ddll_sys::DriverLibrary::open(&library)
-            .map_err(drv_abi::driver::LoadError::from)
-            .and_then(|library| Driver::from_library(library, name));
+        let loaded = match &self.isolate {
+            // The host process loads it through its own erl_ddll, from the library's folder
+            // (a name with `/` in it is not supported isolated).
+            Some((isolation, runtime, async_threads)) => {
+                let dir = library.parent().unwrap_or(Path::new("/"));
+                crate::isolate::load(dir, name, *isolation, runtime.clone(), *async_threads)
+            }
+            None => ddll_sys::DriverLibrary::open(&library)
+                .map_err(drv_abi::driver::LoadError::from)
+                .and_then(|library| Driver::from_library(library, name))
+                .map_err(load_error),
+        };
         match loaded {
             Ok(driver) => {
                 self.loaded.insert(
@@ -181,7 +192,7 @@ impl DriverHost for Loader<'_> {
                 );
                 Ok(())
             }
-            Err(e) => Err(load_error(e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -191,6 +202,7 @@ impl DriverHost for Loader<'_> {
         };
         // erl_ddll's last reference is gone: no port is open, no queued work is left, and
         // `apply` waited for callbacks still unwinding. `finish` may join the driver's threads.
+        crate::isolate::unloading(&driver.driver);
         driver.driver.finish();
         let watch = driver.driver.watch();
         // Closes the library now, unless threads of the driver still hold it.
@@ -225,6 +237,8 @@ pub(crate) struct Inner {
     pub(crate) async_pool: crate::async_jobs::RuntimeAsync,
     /// The descriptors this runtime's ports select, and the poll thread.
     pub(crate) select: crate::select::RuntimeSelect,
+    /// Set when drivers load isolated.
+    isolate: Option<crate::isolate::Isolation>,
 }
 
 /// The next pid/ref number, unique in this OS process (pids of all runtimes differ).
@@ -269,12 +283,16 @@ pub struct RuntimeOptions {
     /// `driver_async` job at once in the calling driver, as the runtime does without a pool
     /// (OTP 25 itself no longer has that mode: it takes `+A 0` as 1).
     pub async_threads: usize,
+    /// Load every driver isolated, in a child host process of its own (see
+    /// [`crate::isolate`]); `None` loads drivers into this process.
+    pub isolate: Option<crate::isolate::Isolation>,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
             async_threads: crate::async_jobs::DEFAULT_ASYNC_THREADS,
+            isolate: None,
         }
     }
 }
@@ -314,6 +332,7 @@ impl Runtime {
                 timers: Default::default(),
                 async_pool: crate::async_jobs::RuntimeAsync::new(options.async_threads),
                 select: Default::default(),
+                isolate: options.isolate,
             }),
         })
     }
@@ -369,6 +388,7 @@ impl Runtime {
                     loaded,
                     closing,
                     base_dir: &self.inner.base_dir,
+                    isolate: self.isolate_for_loader(),
                 },
             )
         })
@@ -433,6 +453,7 @@ impl Runtime {
                 loaded,
                 closing,
                 base_dir: &self.inner.base_dir,
+                isolate: self.isolate_for_loader(),
             });
         }
     }
@@ -474,6 +495,7 @@ impl Runtime {
 
     /// `erlang:ports()`: this runtime's ports, in the order they opened.
     pub fn ports(&self) -> Vec<drv_term::Port> {
+        crate::isolate::settle_crashes();
         let mut ports: Vec<Arc<PortCell>> = self
             .inner
             .ports
@@ -578,6 +600,7 @@ impl Runtime {
         command: &str,
         options: PortOptions,
     ) -> Result<drv_term::Port, Exception> {
+        crate::isolate::settle_crashes();
         let opened = self.open_port_unsettled(owner, command, options);
         self.settle();
         opened
@@ -617,6 +640,7 @@ impl Runtime {
                     owner,
                     // BEAM names a port by its whole command, arguments included.
                     name: command.into(),
+                    binary: options.binary,
                     eof: options.eof,
                     data: PortData::default(),
                     init_ack,
@@ -633,7 +657,7 @@ impl Runtime {
                 // Unless the driver failed the port inside `start`.
                 Ok(data) if !port.is_closed() => {
                     port.data.set(data);
-                    port.binary.store(options.binary, Ordering::Relaxed);
+                    port.binary.store(port.binary_option, Ordering::Relaxed);
                     // Only now: an acknowledgement inside `start` is ignored, as in BEAM.
                     if let Some(ack) = &port.init_ack {
                         ack.await_from_now();
@@ -697,6 +721,7 @@ impl Runtime {
                     owner: owner.clone(),
                     name: name.into(),
                     // BEAM's created ports send lists whatever their creator does.
+                    binary: false,
                     eof: false,
                     data: PortData::new(data),
                     init_ack: None,
@@ -1325,6 +1350,24 @@ impl Runtime {
             let message = FlatTerm::port_data(port.id(), data_atom, header, pieces, binary);
             port.owner.deliver(message);
         }
+    }
+
+    /// The runtime of `inner` (an isolated driver's link holds it weakly).
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Runtime {
+        Runtime { inner }
+    }
+
+    /// What a loader needs to load drivers isolated, when they are.
+    fn isolate_for_loader(
+        &self,
+    ) -> Option<(crate::isolate::Isolation, std::sync::Weak<Inner>, usize)> {
+        self.inner.isolate.map(|isolation| {
+            (
+                isolation,
+                Arc::downgrade(&self.inner),
+                self.inner.async_pool.threads(),
+            )
+        })
     }
 
     pub(crate) fn upgrade(port: &PortCell) -> Option<Runtime> {

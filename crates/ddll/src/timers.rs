@@ -15,11 +15,12 @@
 
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use drv_abi::types::ErlDrvPort;
+use drv_timer::clock::{caller_now_ns, now_ns, origin};
 use drv_timer::{TimerKey, TimerWheel};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
@@ -34,65 +35,10 @@ const NOT_ARMED: u64 = u64::MAX;
 /// `PortTimer::entry_ms` of a port without a wheel entry.
 const NO_ENTRY: u64 = u64::MAX;
 
-/// Time 0 of every port timer in this process.
-static ORIGIN: OnceLock<Instant> = OnceLock::new();
-
-fn origin() -> Instant {
-    *ORIGIN.get_or_init(Instant::now)
-}
-
-/// Nanoseconds since [`ORIGIN`], exact: what the timer thread expires timers by.
-fn now_ns() -> u64 {
-    u64::try_from(origin().elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
-}
-
-/// Nanoseconds since [`ORIGIN`] for the driver's calls: never behind [`now_ns`] and at most
-/// about 20 µs ahead of it. Both uses are safe with a clock slightly ahead: a timer set by it
-/// expires a little later, never early, and a read never reports more than is left.
-///
-/// Reading the system clock costs about 25 ns; a driver setting, reading and cancelling its
-/// timer reads it twice. On x86-64 with an invariant time-stamp counter (about 10 ns to
-/// read), each thread keeps its last clock reading with the counter value at that time and,
-/// for the next 10 000 counter cycles, extrapolates from it at 2 ns per cycle: an
-/// overestimate for any counter of 500 MHz or more (real ones run at 1 GHz and above).
-fn caller_now_ns() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::cell::Cell;
-        /// Cycles after a clock reading during which it is extrapolated.
-        const WINDOW_CYCLES: u64 = 10_000;
-        thread_local! {
-            /// The last clock reading (`ns`) and the counter at that time (`tsc`); `tsc` 0: none.
-            static RECENT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-        }
-        static INVARIANT_TSC: OnceLock<bool> = OnceLock::new();
-        // CPUID 0x8000_0007, EDX bit 8: the counter ticks at a constant rate in every state.
-        let invariant = *INVARIANT_TSC.get_or_init(|| {
-            std::arch::x86_64::__cpuid(0x8000_0000).eax >= 0x8000_0007
-                && std::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0
-        });
-        if invariant {
-            // SAFETY: RDTSC has no preconditions on x86-64 (it is never disabled in user mode
-            // on Linux, and it only reads the counter).
-            let tsc = unsafe { std::arch::x86_64::_rdtsc() };
-            let (tsc_then, ns_then) = RECENT.with(Cell::get);
-            // A counter that went back (another core's) fails this test and reads the clock.
-            let cycles = tsc.wrapping_sub(tsc_then);
-            if tsc_then != 0 && cycles < WINDOW_CYCLES {
-                return ns_then + 2 * cycles;
-            }
-            let ns = now_ns();
-            RECENT.with(|recent| recent.set((tsc, ns)));
-            return ns;
-        }
-    }
-    now_ns()
-}
-
 /// Per-port state for this capability (a field of every port).
 #[derive(Debug)]
 pub(crate) struct PortTimer {
-    /// When the driver's timer is due (ns since [`ORIGIN`]), or [`NOT_ARMED`]. Changed by the
+    /// When the driver's timer is due (ns of `drv_timer::clock`), or [`NOT_ARMED`]. Changed by the
     /// driver's calls and by the timer thread, all under the port's callback lock.
     due_ns: AtomicU64,
     /// The wheel deadline (ms) of this port's wheel entry, or [`NO_ENTRY`]. Changed under the

@@ -519,7 +519,7 @@ fn large_binaries_are_shared_and_small_ones_copied() {
     assert!(!big.is_null());
     let refc = |b: *mut ErlDrvBinary| {
         // SAFETY: a live binary of this allocator.
-        unsafe { drv_queue::binary_get_refc(b) }
+        unsafe { drv_queue::raw::binary_get_refc(b) }
     };
     let spec =
         |b: *mut ErlDrvBinary, len| vec![ERL_DRV_BINARY, b as usize as ErlDrvTermData, len, 0];

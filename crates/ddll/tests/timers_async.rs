@@ -288,6 +288,7 @@ fn a_pool_above_beams_maximum_is_refused() {
         ".",
         RuntimeOptions {
             async_threads: 1025,
+            ..Default::default()
         },
     );
     assert!(matches!(refused, Err(ddll::Error::AsyncThreads(1025))));

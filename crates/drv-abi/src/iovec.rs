@@ -1,24 +1,23 @@
-//! Reading driver-supplied I/O vectors (`ErlIOVec`).
+//! The bytes of driver-supplied I/O vectors (`ErlIOVec`), read through drv-queue's one reader
+//! ([`drv_queue::raw::io_vec_parts`]) and its one rule for a NULL `iov`.
 
 use bytes::Bytes;
 use drv_queue::BinaryRef;
 use drv_term::{DataPiece, INLINE_BINARY_LIMIT};
 
-use crate::types::{ErlDrvBinary, ErlIOVec, SysIOVec};
+use crate::types::{ErlDrvBinary, ErlIOVec};
 
-/// The byte pieces of `ev`, in order, zero-length pieces included.
+/// The byte pieces of `ev`, in order, zero-length pieces included; `None` when `ev` is
+/// malformed (see [`drv_queue::raw::io_vec_parts`]).
 ///
 /// # Safety
-/// `ev.iov` points to `ev.vsize` valid `SysIOVec`s whose buffers stay valid and unchanged for
-/// the lifetime `'a` (the duration of the C call that passed `ev`).
-pub(crate) unsafe fn pieces<'a>(ev: &'a ErlIOVec) -> impl Iterator<Item = &'a [u8]> + 'a {
-    let iovs: &'a [SysIOVec] = if ev.iov.is_null() || ev.vsize <= 0 {
-        &[]
-    } else {
-        // SAFETY: by this function's contract `iov` has `vsize` valid entries.
-        unsafe { std::slice::from_raw_parts(ev.iov, ev.vsize as usize) }
-    };
-    iovs.iter().map(|iov| {
+/// `ev.iov` is NULL or points to `ev.vsize` valid `SysIOVec`s whose buffers stay valid and
+/// unchanged for the lifetime `'a` (the duration of the C call that passed `ev`); `ev.binv` is
+/// NULL or has `vsize` entries.
+pub(crate) unsafe fn pieces<'a>(ev: &'a ErlIOVec) -> Option<impl Iterator<Item = &'a [u8]> + 'a> {
+    // SAFETY: forwarded contract.
+    let (iovs, _) = unsafe { drv_queue::raw::io_vec_parts(ev) }.ok()?;
+    Some(iovs.iter().map(|iov| {
         if iov.iov_base.is_null() || iov.iov_len == 0 {
             &[][..]
         } else {
@@ -27,7 +26,7 @@ pub(crate) unsafe fn pieces<'a>(ev: &'a ErlIOVec) -> impl Iterator<Item = &'a [u
                 std::slice::from_raw_parts(iov.iov_base.cast::<u8>().cast_const(), iov.iov_len)
             }
         }
-    })
+    }))
 }
 
 /// What `driver_outputv(port, hbuf, hlen, ev, skip)` sends after the header, as the runtime
@@ -36,22 +35,26 @@ pub(crate) unsafe fn pieces<'a>(ev: &'a ErlIOVec) -> impl Iterator<Item = &'a [u
 /// go, at least the first when it is empty — with that entry's start skipped. Later empty
 /// entries stay (each becomes an empty binary in a binary-mode port's message). Pieces of up
 /// to [`INLINE_BINARY_LIMIT`] bytes are lent (the message copies them, as BEAM copies small
-/// binaries to the heap); larger ones are shared as in [`shared_pieces`].
+/// binaries to the heap); a larger piece that lies inside its entry's binary (`binv[i]`) takes a
+/// reference to it, any other is lent too. `None` when `ev` is malformed.
 ///
 /// # Safety
-/// As for [`shared_pieces`].
-pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Vec<DataPiece<'_>> {
+/// As for [`pieces`]; in addition each `binv` entry is NULL or a live driver binary.
+pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Option<Vec<DataPiece<'_>>> {
     // SAFETY: forwarded contract.
-    let total: usize = unsafe { pieces(ev) }.map(<[u8]>::len).sum();
+    let total: usize = unsafe { pieces(ev) }?.map(<[u8]>::len).sum();
     if total <= skip {
-        return Vec::new();
+        return Some(Vec::new());
     }
-    // SAFETY: forwarded contract.
-    let binv = unsafe { binaries(ev) };
+    // SAFETY: forwarded contract (the vector was just read without error).
+    let binv = unsafe { drv_queue::raw::io_vec_parts(ev) }
+        .ok()?
+        .1
+        .unwrap_or(&[]);
     let mut out = Vec::new();
     let mut stripping = true;
     // SAFETY: forwarded contract.
-    for (i, mut piece) in unsafe { pieces(ev) }.enumerate() {
+    for (i, mut piece) in unsafe { pieces(ev) }?.enumerate() {
         if stripping {
             if piece.len() <= skip {
                 skip -= piece.len();
@@ -71,55 +74,7 @@ pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Vec<DataPi
         let shared = unsafe { shared_slice(bin, piece) };
         out.push(shared.map_or(DataPiece::Borrowed(piece), DataPiece::Shared));
     }
-    out
-}
-
-/// The `binv` entries of `ev` (empty when it has none).
-///
-/// # Safety
-/// `ev.binv` is NULL or has `vsize` entries.
-unsafe fn binaries(ev: &ErlIOVec) -> &[*mut ErlDrvBinary] {
-    if ev.binv.is_null() || ev.vsize <= 0 {
-        &[]
-    } else {
-        // SAFETY: by this function's contract `binv` has `vsize` entries.
-        unsafe { std::slice::from_raw_parts(ev.binv, ev.vsize as usize) }
-    }
-}
-
-/// The contents of `ev` after skipping `skip` bytes, as shared pieces: a piece that lies
-/// inside its entry's binary (`binv[i]`) takes a reference to it; any other piece is copied.
-/// Empty pieces are dropped (what the runtime's `driver_enqv` queues).
-///
-/// # Safety
-/// As for [`pieces`]; in addition `ev.binv` is NULL or has `vsize` entries, each NULL or a live
-/// driver binary.
-#[allow(dead_code)] // for driver_enqv/driver_pushqv (issue #4); driver_outputv keeps empties
-pub(crate) unsafe fn shared_pieces(ev: &ErlIOVec, mut skip: usize) -> Vec<Bytes> {
-    let binv: &[*mut ErlDrvBinary] = if ev.binv.is_null() || ev.vsize <= 0 {
-        &[]
-    } else {
-        // SAFETY: by this function's contract `binv` has `vsize` entries.
-        unsafe { std::slice::from_raw_parts(ev.binv, ev.vsize as usize) }
-    };
-    let mut out = Vec::new();
-    // SAFETY: forwarded contract.
-    for (i, piece) in unsafe { pieces(ev) }.enumerate() {
-        if skip >= piece.len() {
-            skip -= piece.len();
-            continue;
-        }
-        let piece = &piece[skip..];
-        skip = 0;
-        let bin = binv.get(i).copied().unwrap_or(std::ptr::null_mut());
-        // SAFETY: `bin` is NULL or a live binary (contract); `shared_slice` checks that the
-        // piece lies inside its data before sharing.
-        match unsafe { shared_slice(bin, piece) } {
-            Some(shared) => out.push(shared),
-            None => out.push(Bytes::copy_from_slice(piece)),
-        }
-    }
-    out
+    Some(out)
 }
 
 /// `piece` as a shared slice of `bin`, when it lies inside `bin`'s data.
@@ -138,4 +93,54 @@ unsafe fn shared_slice(bin: *mut ErlDrvBinary, piece: &[u8]) -> Option<Bytes> {
         return None;
     }
     Some(binary.to_bytes(start..start + piece.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::SysIOVec;
+
+    /// One rule for a NULL `iov` (drv-queue's reader): no entries to read is an empty vector,
+    /// entries behind NULL are malformed; the output cut follows.
+    #[test]
+    fn null_iov_is_empty_only_without_entries() {
+        let mut bytes = *b"hello";
+        let mut entries = [SysIOVec {
+            iov_base: bytes.as_mut_ptr().cast(),
+            iov_len: bytes.len(),
+        }];
+        let vector = |vsize: i32, iov: *mut SysIOVec| ErlIOVec {
+            vsize,
+            size: 5,
+            iov,
+            binv: std::ptr::null_mut(),
+        };
+        /// (vector, its pieces, what driver_outputv sends after skipping 2 bytes)
+        type Case<'a> = (ErlIOVec, Option<Vec<&'a [u8]>>, Option<Vec<&'a [u8]>>);
+        let cases: [Case<'_>; 4] = [
+            (vector(0, std::ptr::null_mut()), Some(vec![]), Some(vec![])),
+            (vector(1, std::ptr::null_mut()), None, None),
+            (vector(-1, entries.as_mut_ptr()), None, None),
+            (
+                vector(1, entries.as_mut_ptr()),
+                Some(vec![b"hello"]),
+                Some(vec![b"llo"]),
+            ),
+        ];
+        for (ev, expected_pieces, expected_output) in cases {
+            // SAFETY: `iov` is NULL or points to `entries`, alive for the test; `binv` is NULL.
+            let got = unsafe { pieces(&ev) }.map(Iterator::collect::<Vec<_>>);
+            assert_eq!(got, expected_pieces, "vsize {}", ev.vsize);
+            // SAFETY: as above.
+            let output = unsafe { output_pieces(&ev, 2) }.map(|pieces| {
+                pieces
+                    .iter()
+                    .map(|p| p.bytes().to_vec())
+                    .collect::<Vec<_>>()
+            });
+            let expected_output =
+                expected_output.map(|pieces| pieces.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
+            assert_eq!(output, expected_output, "vsize {}", ev.vsize);
+        }
+    }
 }

@@ -19,11 +19,14 @@ mod time;
 pub mod types;
 
 pub use api::system::errno_id;
+// The thread-local queue-grant fast path: a contract between this crate and the runtime's
+// callback scopes (`ddll`), not API for other hosts; hidden from the docs, kept out of `Host`.
+#[doc(hidden)]
+pub use host::{forget_granted_queue, remember_granted_queue};
 pub use host::{
-    forget_granted_queue, install_host, remember_granted_queue, AsyncFn, AsyncHost, AsyncJob,
-    CreatePortHost, Host, InitAckHost, LinkedInHost, MonitorHost, OutputBody, PortFailure,
-    QueueAccess, QueueHost, Receiver, RuntimeFacts, SelectHost, TermHost, TermPort, TimerHost,
-    Undeliverable,
+    install_host, AsyncFn, AsyncHost, AsyncJob, CreatePortHost, Host, InitAckHost, LinkedInHost,
+    MonitorHost, OutputBody, PortFailure, QueueAccess, QueueHost, Receiver, RuntimeFacts,
+    SelectHost, TermHost, TermPort, TimerHost, Undeliverable,
 };
 pub use shim::{install as install_shim, ShimError, ShimInfo};
 
@@ -39,3 +42,8 @@ pub fn api_function_names() -> Vec<String> {
 pub fn include_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("include")
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -45,6 +45,8 @@
 //! pool.shutdown();
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
@@ -523,3 +525,8 @@ mod tests {
         check(5, 0);
     }
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

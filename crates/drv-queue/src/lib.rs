@@ -2,12 +2,12 @@
 //! (OTP 25, `ERL_DRV_EXTENDED` 3.3), in safe Rust with the C layouts.
 //!
 //! - [`BinaryRef`]: an owned reference to a reference-counted [`ErlDrvBinary`]
-//!   (`driver_alloc_binary` and friends; raw versions in [`alloc_binary`], [`free_binary`], ...).
+//!   (`driver_alloc_binary` and friends; raw versions in [`raw`]).
 //!   Converts to [`bytes::Bytes`] without copying.
 //! - [`PortQueue`]: a port's driver queue, a zero-copy queue of binary slices
 //!   (`driver_enq`, `driver_enq_bin`, `driver_enqv`, `driver_deq`, `driver_peekq`, ...).
 //! - [`PdlRef`]: a port data lock (`ErlDrvPDL`), a reference-counted raw mutex
-//!   (raw versions in [`pdl_lock`], [`pdl_unlock`], ...).
+//!   (raw versions in [`raw`]).
 //!
 //! The crate stands alone: the C ABI layer exports the `driver_*` functions as thin wrappers,
 //! but Rust code can use the types directly.
@@ -40,15 +40,24 @@ mod pdl;
 mod queue;
 mod slots;
 
-pub use binary::{
-    alloc_binary, binary_dec_refc, binary_get_refc, binary_inc_refc, free_binary, realloc_binary,
-    BinaryRef,
-};
-pub use pdl::{
-    pdl_dec_refc, pdl_get_refc, pdl_held_by_current_thread, pdl_inc_refc, pdl_lock, pdl_unlock,
-    ErlDrvPDL, ErlDrvPdlData, PdlGuard, PdlRef,
-};
-pub use queue::{PortQueue, QueueError};
+pub use binary::BinaryRef;
+pub use pdl::{ErlDrvPDL, ErlDrvPdlData, PdlGuard, PdlRef};
+
+/// The C entry points on raw handles, as `erl_driver.h` declares them (`driver_alloc_binary`,
+/// `driver_binary_get_refc`, `erl_drv_pdl_lock`, ...): what a C ABI layer exports to drivers.
+/// Rust code has the safe [`BinaryRef`] and [`PdlRef`] instead.
+pub mod raw {
+    pub use crate::binary::{
+        alloc_binary, binary_dec_refc, binary_get_refc, binary_inc_refc, free_binary,
+        realloc_binary,
+    };
+    pub use crate::pdl::{
+        pdl_dec_refc, pdl_get_refc, pdl_held_by_current_thread, pdl_inc_refc, pdl_lock, pdl_unlock,
+    };
+    pub use crate::queue::io_vec_parts;
+}
+
+pub use queue::{IoVecParts, PortQueue, QueueError};
 
 /// A binary as seen by a driver (`ErlDrvBinary` in `erl_driver.h`).
 ///
@@ -109,3 +118,8 @@ mod layout_tests {
         );
     }
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

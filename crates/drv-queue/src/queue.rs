@@ -714,13 +714,19 @@ unsafe fn slice_in_binary(bin: *mut ErlDrvBinary, base: *mut u8, len: usize) -> 
     base >= start && base - start <= size && len <= size - (base - start)
 }
 
-type IoVecParts<'a> = (&'a [SysIOVec], Option<&'a [*mut ErlDrvBinary]>);
+/// The two arrays of an `ErlIOVec`: its entries, and their binaries when `binv` is not NULL.
+pub type IoVecParts<'a> = (&'a [SysIOVec], Option<&'a [*mut ErlDrvBinary]>);
 
-/// The arrays of `ev` as slices.
+/// The arrays of `ev` as slices: the one reader of a driver's `ErlIOVec` (the queue's `enqv`
+/// and `pushqv`, and the C ABI's `driver_outputv` and `driver_vec_to_buf`). With `vsize` 0,
+/// `iov` is not read (it may be NULL), as BEAM reads no entry of a vector with nothing in it;
+/// a NULL `iov` with entries, or a negative `vsize`, is malformed (BEAM would crash reading
+/// it; here the caller returns its documented failure). A NULL `binv` means no binaries.
 ///
 /// # Safety
-/// As for [`PortQueue::enqv`].
-unsafe fn io_vec_parts(ev: &ErlIOVec) -> Result<IoVecParts<'_>, QueueError> {
+/// As for [`PortQueue::enqv`]: a non-NULL `iov` (and `binv`) has `vsize` readable elements,
+/// valid for `'a`.
+pub unsafe fn io_vec_parts(ev: &ErlIOVec) -> Result<IoVecParts<'_>, QueueError> {
     let n = usize::try_from(ev.vsize).map_err(|_| QueueError::BadIoVec)?;
     if n == 0 {
         return Ok((&[], None));
@@ -1160,7 +1166,7 @@ mod tests {
         // SAFETY: the queue is gone, so this is the only reference.
         unsafe {
             assert_eq!(binary_get_refc_for_test(raw), 1);
-            crate::free_binary(raw);
+            crate::raw::free_binary(raw);
         }
     }
 
@@ -1168,8 +1174,8 @@ mod tests {
     /// `bin` must be live.
     unsafe fn binary_get_refc_for_test(bin: *mut ErlDrvBinary) -> isize {
         // SAFETY: forwarded.
-        unsafe { crate::binary_get_refc(bin) }
+        unsafe { crate::raw::binary_get_refc(bin) }
     }
 
-    use crate::alloc_binary;
+    use crate::raw::alloc_binary;
 }

@@ -119,6 +119,12 @@ impl Atom {
         add(&mut map, name)
     }
 
+    /// The atom named `name` if it is already in the table, as `list_to_existing_atom/1`;
+    /// never adds one.
+    pub fn existing(name: &str) -> Option<Atom> {
+        index().read().get(name).map(|&ix| Atom(ix))
+    }
+
     /// `nonode@nohost`, the node of local identifiers: always atom 0 (the table is made with
     /// it), so that making or telling a local identifier needs no lookup, and valid before the
     /// table exists.

@@ -77,6 +77,10 @@ pub enum EtfError {
     /// Terms nested deeper than [`MAX_NESTING`].
     #[error("terms nested too deep")]
     TooDeep,
+    /// [`decode_safe`] met an atom that is not in the atom table (`binary_to_term(B, [safe])`
+    /// fails with `badarg` there).
+    #[error("an atom not already in the atom table (safe decode)")]
+    NewAtom,
 }
 
 /// Encodes a term ([`Term`] or [`FlatTerm`](crate::FlatTerm)) as `term_to_binary/1` would.
@@ -284,19 +288,43 @@ pub fn decode(bytes: &[u8]) -> Result<Term, EtfError> {
 
 /// Decodes one external term and says how many bytes it took.
 pub fn decode_prefix(bytes: &[u8]) -> Result<(Term, usize), EtfError> {
+    decode_prefix_with(bytes, Atoms::Intern)
+}
+
+/// Decodes one external term from untrusted input, as `binary_to_term(B, [safe])`: an atom
+/// (also a pid's, port's or reference's node) that is not already in the atom table fails
+/// with [`EtfError::NewAtom`] rather than being added. The table is never collected, so
+/// input that could name new atoms could fill it.
+pub fn decode_safe(bytes: &[u8]) -> Result<Term, EtfError> {
+    decode_prefix_with(bytes, Atoms::Existing).map(|(t, _)| t)
+}
+
+fn decode_prefix_with(bytes: &[u8], atoms: Atoms) -> Result<(Term, usize), EtfError> {
     match bytes.first() {
         Some(&VERSION) => {}
         Some(_) => return Err(EtfError::BadVersion),
         None => return Err(EtfError::Truncated),
     }
-    let mut reader = Reader { buf: bytes, pos: 1 };
+    let mut reader = Reader {
+        buf: bytes,
+        pos: 1,
+        atoms,
+    };
     let term = reader.term(0)?;
     Ok((term, reader.pos))
+}
+
+/// Whether decoding may add atoms to the table.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Atoms {
+    Intern,
+    Existing,
 }
 
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    atoms: Atoms,
 }
 
 impl<'a> Reader<'a> {
@@ -347,11 +375,18 @@ impl<'a> Reader<'a> {
             _ => return Err(EtfError::BadIdentifier),
         };
         let name = self.take(len)?;
-        if utf8 {
-            let s = std::str::from_utf8(name).map_err(|_| EtfError::BadAtom)?;
-            Atom::try_new(s).map_err(|_| EtfError::BadAtom)
+        let latin1;
+        let name = if utf8 {
+            std::str::from_utf8(name).map_err(|_| EtfError::BadAtom)?
+        } else if name.is_ascii() {
+            std::str::from_utf8(name).expect("ASCII is UTF-8")
         } else {
-            Atom::from_latin1(name).map_err(|_| EtfError::BadAtom)
+            latin1 = name.iter().map(|&b| char::from(b)).collect::<String>();
+            &latin1
+        };
+        match self.atoms {
+            Atoms::Intern => Atom::try_new(name).map_err(|_| EtfError::BadAtom),
+            Atoms::Existing => Atom::existing(name).ok_or(EtfError::NewAtom),
         }
     }
 

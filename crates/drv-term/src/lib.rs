@@ -48,9 +48,14 @@
 //! assert_eq!(decode(&encode(&term)).unwrap(), term);
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod atom;
 mod etf;
 mod flat;
+// The fuzz targets, for `cargo xtask fuzz` (examples/fuzz.rs) and the tests that replay its
+// crashers: not API, so hidden from the docs.
+#[doc(hidden)]
 pub mod fuzz;
 mod hamt;
 mod ident;
@@ -60,7 +65,7 @@ mod term;
 mod view;
 
 pub use atom::{Atom, AtomError, MAX_ATOMS, MAX_ATOM_CHARS};
-pub use etf::{decode, decode_prefix, encode, encode_into, ext, EtfError, VERSION};
+pub use etf::{decode, decode_prefix, decode_safe, encode, encode_into, ext, EtfError, VERSION};
 pub use flat::{DataPiece, FlatItems, FlatRef, FlatTerm, INLINE_BINARY_LIMIT};
 pub use hamt::SMALL_MAP_LIMIT;
 pub use ident::{local_node, Pid, Port, Ref, MAX_REF_WORDS};
@@ -116,3 +121,8 @@ pub mod tags {
     /// A map of the last 2N terms (key, value, ...); argument: N.
     pub const ERL_DRV_MAP: TermData = 17;
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,7 +1,9 @@
 //! ETF decoding of old and odd encodings, rejections, and the round-trip property.
 
 use bytes::Bytes;
-use drv_term::{decode, decode_prefix, encode, Atom, EtfError, FlatTerm, Pid, Port, Ref, Term};
+use drv_term::{
+    decode, decode_prefix, decode_safe, encode, Atom, EtfError, FlatTerm, Pid, Port, Ref, Term,
+};
 use proptest::prelude::*;
 
 fn check(bytes: &[u8], expected: Result<&str, EtfError>) {
@@ -207,4 +209,57 @@ fn deepest_allowed_term_survives_every_operation() {
     assert_eq!(flat.to_string().len(), t.to_string().len());
     let deeper = Term::Tuple(vec![t]);
     assert_eq!(decode(&encode(&deeper)), Err(EtfError::TooDeep));
+}
+
+/// `decode_safe` (`binary_to_term(B, [safe])`): the atoms already in the table decode as with
+/// `decode`; a new one, in any atom encoding or as an identifier's node, fails with `NewAtom`
+/// and stays out of the table.
+#[test]
+fn safe_decode_makes_no_new_atoms() {
+    let known = Term::Tuple(vec![
+        Term::Atom(Atom::new("ok")),
+        Term::Atom(Atom::new("caf\u{e9}")),
+        Term::Pid(Pid::local(5)),
+    ]);
+    assert_eq!(decode_safe(&encode(&known)), Ok(known));
+
+    let small_utf8 = |name: &str| [&[119, name.len() as u8][..], name.as_bytes()].concat();
+    let latin1 = |name: &str| [&[100, 0, name.len() as u8][..], name.as_bytes()].concat();
+    // (what the new atom is inside, the term's bytes after the version byte, the new atom)
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "alone, SMALL_ATOM_UTF8",
+            small_utf8("safe_decode_new_1"),
+            "safe_decode_new_1",
+        ),
+        (
+            "alone, ATOM_EXT",
+            latin1("safe_decode_new_2"),
+            "safe_decode_new_2",
+        ),
+        (
+            "a tuple's second element",
+            [
+                &[104, 2][..],
+                &small_utf8("ok"),
+                &small_utf8("safe_decode_new_3"),
+            ]
+            .concat(),
+            "safe_decode_new_3",
+        ),
+        (
+            "a pid's node",
+            [&[88][..], &small_utf8("safe_decode_new_4@host"), &[0; 12]].concat(),
+            "safe_decode_new_4@host",
+        ),
+    ];
+    for (inside, body, name) in cases {
+        let bytes = [&[131][..], &body].concat();
+        assert_eq!(decode_safe(&bytes), Err(EtfError::NewAtom), "{inside}");
+        assert_eq!(Atom::existing(name), None, "{inside}: not added");
+        // The trusting decode makes it; then the safe one accepts it too.
+        let term = decode(&bytes).expect("a valid term");
+        assert!(Atom::existing(name).is_some(), "{inside}: added by decode");
+        assert_eq!(decode_safe(&bytes), Ok(term), "{inside}");
+    }
 }

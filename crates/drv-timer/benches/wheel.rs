@@ -4,8 +4,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use drv_timer::clock::{caller_now_ns, now_ns};
 use drv_timer::time::{convert_time_unit, monotonic_time, now_micros, TimeUnit};
-use drv_timer::{TimerService, TimerWheel};
+use drv_timer::TimerWheel;
 
 /// A wheel already holding `pending` timers spread over a minute.
 fn busy_wheel(pending: u64) -> TimerWheel<u64> {
@@ -56,16 +57,10 @@ fn wheel_expiry(c: &mut Criterion) {
     });
 }
 
-fn service_trio(c: &mut Criterion) {
-    let service = TimerService::new(|v: u64| {
-        black_box(v);
-    });
-    c.bench_function("service set+time_left+cancel", |b| {
-        b.iter(|| {
-            let key = service.set(black_box(60_000), 7);
-            black_box(service.time_left(key));
-            black_box(service.cancel(key))
-        })
+fn clock(c: &mut Criterion) {
+    c.bench_function("clock now_ns (timer thread)", |b| b.iter(now_ns));
+    c.bench_function("clock caller_now_ns (driver calls)", |b| {
+        b.iter(caller_now_ns)
     });
 }
 
@@ -85,11 +80,5 @@ fn time_functions(c: &mut Criterion) {
     c.bench_function("now_micros (driver_get_now)", |b| b.iter(now_micros));
 }
 
-criterion_group!(
-    benches,
-    wheel_trio,
-    wheel_expiry,
-    service_trio,
-    time_functions
-);
+criterion_group!(benches, wheel_trio, wheel_expiry, clock, time_functions);
 criterion_main!(benches);

@@ -6,9 +6,9 @@
 //!   insert / cancel / read, generation-checked [`TimerKey`]s, expiry in
 //!   deadline order without scanning empty slots, and any `u64` deadline
 //!   (nothing wraps around to fire early). You drive its clock.
-//! - [`TimerService`]: a background thread that drives a wheel on the real
-//!   clock and hands each expired value to a callback, the basis of
-//!   `driver_set_timer` / `driver_cancel_timer` / `driver_read_timer`.
+//! - [`clock`]: the clock port timers run on (`driver_set_timer`,
+//!   `driver_read_timer`): monotonic nanoseconds, exact for the timer thread
+//!   and cheaper for the driver's calls.
 //! - [`time`]: `erl_drv_monotonic_time`, `erl_drv_time_offset`,
 //!   `erl_drv_convert_time_unit` and `driver_get_now` with BEAM's values and
 //!   rounding.
@@ -30,9 +30,13 @@
 //! assert_eq!(convert_time_unit(-1, TimeUnit::Nanosecond, TimeUnit::Second), -1);
 //! ```
 
-mod service;
+pub mod clock;
 pub mod time;
 mod wheel;
 
-pub use service::TimerService;
 pub use wheel::{TimerKey, TimerWheel};
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -91,6 +91,7 @@ struct Clock {
     offset_ns: i64,
 }
 
+#[inline]
 fn clock() -> &'static Clock {
     static CLOCK: OnceLock<Clock> = OnceLock::new();
     CLOCK.get_or_init(|| {
@@ -108,6 +109,12 @@ fn system_time_ns() -> i64 {
         Ok(since) => i64::try_from(since.as_nanos()).unwrap_or(i64::MAX),
         Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |ns| -ns),
     }
+}
+
+/// The process-wide origin of monotonic time (and of [`crate::clock`]).
+#[inline]
+pub(crate) fn origin() -> Instant {
+    clock().origin
 }
 
 /// Monotonic time in nanoseconds since the process-wide origin.

@@ -29,8 +29,7 @@ const LIST_COUNT: usize = DUE_LIST + 1;
 /// Null link.
 const NIL: u32 = u32::MAX;
 
-/// Handle to a timer inserted in a [`TimerWheel`] (or a
-/// [`TimerService`](crate::TimerService)).
+/// Handle to a timer inserted in a [`TimerWheel`].
 ///
 /// Keys are generation-checked: once the timer fired or was cancelled, its key
 /// is stale and every operation on it is a harmless no-op, even if the slab

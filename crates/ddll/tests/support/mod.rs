@@ -92,54 +92,6 @@ pub fn otp_drivers() -> Option<PathBuf> {
     }
 }
 
-/// The real drivers' folder for `scenarios/real/` (`DriverDir` there): yaws' `setuid_drv.so`
-/// put into `target/real-drivers` by `scenarios/real/fetch.sh`, once the OTP applications'
-/// drivers the corpus also runs are found installed (`erlang-megaco`,
-/// `erlang-runtime-tools`). Skips, or fails under `CI=true`, when any is missing.
-pub fn real_drivers() -> Option<PathBuf> {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = FOUND.get_or_init(|| {
-        let root = ddll::scenario::erlang_root().ok_or("erl is not installed (erlang-nox)")?;
-        for (app, library, package) in [
-            ("megaco", "megaco_flex_scanner_drv.so", "erlang-megaco"),
-            ("megaco", "megaco_flex_scanner_drv_mt.so", "erlang-megaco"),
-            ("runtime_tools", "trace_ip_drv.so", "erlang-runtime-tools"),
-            ("runtime_tools", "trace_file_drv.so", "erlang-runtime-tools"),
-        ] {
-            let installed = std::fs::read_dir(root.join("lib"))
-                .map_err(|e| format!("{}: {e}", root.display()))?
-                .flatten()
-                .any(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with(&format!("{app}-"))
-                        && e.path().join("priv/lib").join(library).exists()
-                });
-            if !installed {
-                return Err(format!("{library} is not installed ({package})"));
-            }
-        }
-        let dir = workspace().join("target/real-drivers");
-        let status = Command::new("sh")
-            .arg(workspace().join("scenarios/real/fetch.sh"))
-            .arg(&dir)
-            .status()
-            .map_err(|e| format!("running scenarios/real/fetch.sh: {e}"))?;
-        if !status.success() {
-            return Err(
-                "scenarios/real/fetch.sh could not take setuid_drv.so out of erlang-yaws \
-                 (apt-get download needs apt-get update first)"
-                    .to_owned(),
-            );
-        }
-        Ok(dir)
-    });
-    match found {
-        Ok(dir) => Some(dir.clone()),
-        Err(e) => skip(&format!("the real-driver corpus cannot run: {e}")),
-    }
-}
-
 /// Runs a scenario under real BEAM (`xtask/beam/run.sh`), if `erl` is installed.
 pub fn run_beam(scenario: &Path, drivers: &Path) -> Option<Vec<String>> {
     if Command::new("erl").arg("-version").output().is_err() {
@@ -185,7 +137,10 @@ pub struct Fixture {
 impl Fixture {
     /// A runtime of `async_threads` async threads, with `drivers` loaded from `dir`.
     pub fn new(dir: &Path, async_threads: usize, drivers: &[&str]) -> Fixture {
-        let options = ddll::RuntimeOptions { async_threads };
+        let options = ddll::RuntimeOptions {
+            async_threads,
+            ..Default::default()
+        };
         let rt = ddll::Runtime::with_options(".", options).expect("runtime");
         let me = rt.spawn(Some("test"));
         for driver in drivers {

@@ -93,7 +93,7 @@ pub unsafe extern "C" fn driver_free_binary(bin: *mut ErlDrvBinary) {
 pub unsafe extern "C" fn driver_binary_get_refc(bin: *mut ErlDrvBinary) -> ErlDrvSInt {
     // SAFETY: by this function's contract `bin` is live.
     guard("driver_binary_get_refc", -1, || unsafe {
-        drv_queue::binary_get_refc(bin)
+        drv_queue::raw::binary_get_refc(bin)
     })
 }
 
@@ -104,7 +104,7 @@ pub unsafe extern "C" fn driver_binary_get_refc(bin: *mut ErlDrvBinary) -> ErlDr
 pub unsafe extern "C" fn driver_binary_inc_refc(bin: *mut ErlDrvBinary) -> ErlDrvSInt {
     // SAFETY: by this function's contract `bin` is live.
     guard("driver_binary_inc_refc", -1, || unsafe {
-        drv_queue::binary_inc_refc(bin)
+        drv_queue::raw::binary_inc_refc(bin)
     })
 }
 
@@ -116,7 +116,7 @@ pub unsafe extern "C" fn driver_binary_inc_refc(bin: *mut ErlDrvBinary) -> ErlDr
 pub unsafe extern "C" fn driver_binary_dec_refc(bin: *mut ErlDrvBinary) -> ErlDrvSInt {
     // SAFETY: by this function's contract `bin` is live.
     guard("driver_binary_dec_refc", -1, || unsafe {
-        drv_queue::binary_dec_refc(bin)
+        drv_queue::raw::binary_dec_refc(bin)
     })
 }
 
@@ -136,7 +136,10 @@ pub unsafe extern "C" fn driver_vec_to_buf(
             return 0;
         }
         // SAFETY: by this function's contract `ev` is a valid I/O vector.
-        let pieces = unsafe { crate::iovec::pieces(&*ev) };
+        let Some(pieces) = (unsafe { crate::iovec::pieces(&*ev) }) else {
+            // A malformed vector (NULL `iov` with entries): nothing copied.
+            return 0;
+        };
         let mut copied = 0usize;
         for piece in pieces {
             if copied == len {

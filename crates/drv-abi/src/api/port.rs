@@ -135,6 +135,8 @@ pub unsafe extern "C" fn driver_outputv(
                 crate::iovec::output_pieces(&*ev, skip),
             )
         };
+        // A malformed vector (NULL `iov` with entries) is bad input: the documented failure.
+        let Some(pieces) = pieces else { return -1 };
         host.output(port, header, OutputBody::Vector(pieces))
     })
 }

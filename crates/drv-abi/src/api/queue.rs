@@ -60,7 +60,7 @@ struct PdlLocked(drv_queue::ErlDrvPDL);
 impl PdlLocked {
     fn lock(pdl: drv_queue::ErlDrvPDL) -> PdlLocked {
         // SAFETY: the host hands out live locks only (the port holds a reference).
-        unsafe { drv_queue::pdl_lock(pdl) };
+        unsafe { drv_queue::raw::pdl_lock(pdl) };
         PdlLocked(pdl)
     }
 }
@@ -68,7 +68,7 @@ impl PdlLocked {
 impl Drop for PdlLocked {
     fn drop(&mut self) {
         // SAFETY: locked by this thread in `lock`, still live (the port holds a reference).
-        unsafe { drv_queue::pdl_unlock(self.0) };
+        unsafe { drv_queue::raw::pdl_unlock(self.0) };
     }
 }
 
@@ -340,13 +340,13 @@ pub unsafe extern "C" fn driver_pdl_lock(pdl: ErlDrvPDL) {
         }
         // SAFETY: by this function's contract `pdl` is live.
         unsafe {
-            if drv_queue::pdl_held_by_current_thread(pdl_handle(pdl)) {
+            if drv_queue::raw::pdl_held_by_current_thread(pdl_handle(pdl)) {
                 return misuse(
                     "driver_pdl_lock",
                     "the calling thread already holds this lock; ignored (it would deadlock)",
                 );
             }
-            drv_queue::pdl_lock(pdl_handle(pdl));
+            drv_queue::raw::pdl_lock(pdl_handle(pdl));
         }
     })
 }
@@ -363,13 +363,13 @@ pub unsafe extern "C" fn driver_pdl_unlock(pdl: ErlDrvPDL) {
         }
         // SAFETY: by this function's contract `pdl` is live; it is unlocked only by its holder.
         unsafe {
-            if !drv_queue::pdl_held_by_current_thread(pdl_handle(pdl)) {
+            if !drv_queue::raw::pdl_held_by_current_thread(pdl_handle(pdl)) {
                 return misuse(
                     "driver_pdl_unlock",
                     "the calling thread does not hold this lock; ignored",
                 );
             }
-            drv_queue::pdl_unlock(pdl_handle(pdl));
+            drv_queue::raw::pdl_unlock(pdl_handle(pdl));
         }
     })
 }
@@ -384,7 +384,7 @@ pub unsafe extern "C" fn driver_pdl_get_refc(pdl: ErlDrvPDL) -> ErlDrvSInt {
             return -1;
         }
         // SAFETY: by this function's contract `pdl` is live.
-        unsafe { drv_queue::pdl_get_refc(pdl_handle(pdl)) }
+        unsafe { drv_queue::raw::pdl_get_refc(pdl_handle(pdl)) }
     })
 }
 
@@ -398,7 +398,7 @@ pub unsafe extern "C" fn driver_pdl_inc_refc(pdl: ErlDrvPDL) -> ErlDrvSInt {
             return -1;
         }
         // SAFETY: by this function's contract `pdl` is live.
-        unsafe { drv_queue::pdl_inc_refc(pdl_handle(pdl)) }
+        unsafe { drv_queue::raw::pdl_inc_refc(pdl_handle(pdl)) }
     })
 }
 
@@ -413,6 +413,6 @@ pub unsafe extern "C" fn driver_pdl_dec_refc(pdl: ErlDrvPDL) -> ErlDrvSInt {
             return -1;
         }
         // SAFETY: by this function's contract `pdl` is live and the reference is the caller's.
-        unsafe { drv_queue::pdl_dec_refc(pdl_handle(pdl)) }
+        unsafe { drv_queue::raw::pdl_dec_refc(pdl_handle(pdl)) }
     })
 }

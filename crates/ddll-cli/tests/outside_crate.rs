@@ -1,6 +1,8 @@
 //! The seam: a crate outside this workspace, with no linker flags of its own, depends on
 //! `ddll` by path and runs a driver (see `tests/outside-crate`).
 
+// The integration tests' shared helpers live with the runtime's tests; one copy serves both.
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 #[test]

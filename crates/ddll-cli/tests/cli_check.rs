@@ -1,6 +1,8 @@
 //! `ddll check LIB.so` on the example drivers: its whole plain-words report and its exit
 //! status, for a driver that loads and for each way of failing, with both driver builds.
 
+// The integration tests' shared helpers live with the runtime's tests; one copy serves both.
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;

@@ -5,8 +5,8 @@
 use drv_term::Term;
 
 use super::parse::{BinSegment, BinType, Endian};
-use crate::error::Exception;
-use crate::runtime::atom;
+use crate::atom;
+use ddll::Exception;
 
 /// A binary under construction, bit by bit.
 #[derive(Default)]
@@ -17,7 +17,7 @@ pub(super) struct BitWriter {
 
 impl BitWriter {
     fn push_bit(&mut self, bit: bool) {
-        if self.bits.is_multiple_of(8) {
+        if self.bits % 8 == 0 {
             self.bytes.push(0);
         }
         if bit {
@@ -91,13 +91,13 @@ impl BitWriter {
                 let available = data.len() as u64 * 8;
                 let bits = match size {
                     Some(size) => bit_count(size, unit)?,
-                    None if !available.is_multiple_of(unit) => return Err(Exception::badarg()),
+                    None if available % unit != 0 => return Err(Exception::badarg()),
                     None => available as usize,
                 };
                 if bits as u64 > available {
                     return Err(Exception::badarg());
                 }
-                if self.bits.is_multiple_of(8) && bits.is_multiple_of(8) {
+                if self.bits % 8 == 0 && bits % 8 == 0 {
                     self.bytes.extend_from_slice(&data[..bits / 8]);
                     self.bits += bits;
                 } else {
@@ -155,7 +155,7 @@ impl BitWriter {
     /// The bytes built, or `None` when the bit count is not a multiple of 8 (a bitstring, which
     /// ddll's terms cannot hold).
     pub(super) fn finish(self) -> Option<Vec<u8>> {
-        (self.bits.is_multiple_of(8)).then_some(self.bytes)
+        (self.bits % 8 == 0).then_some(self.bytes)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Parser for scenario files: one Erlang statement per line.
 //!
-//! A scenario (see `README.md` next to this file) is a text file whose
+//! A scenario (see the crate's `README.md`) is a text file whose
 //! non-blank, non-comment lines each hold one statement `[Var =] Expr.`.
 //! Expressions are Erlang literals (atoms, integers, floats, strings, chars,
 //! binaries of literal segments, lists, tuples, maps), variables, and calls
@@ -10,7 +10,7 @@
 //! separators, `1.0e10` floats, `%` comments.
 //!
 //! ```
-//! use ddll::scenario::parse::{parse_scenario, Expr};
+//! use ddll_scenario::parse::{parse_scenario, Expr};
 //! let lines = parse_scenario("% load it\nP = erlang:open_port({spawn, \"echo_drv\"}, []).\n")
 //!     .expect("valid scenario");
 //! assert_eq!(lines[0].number, 2);

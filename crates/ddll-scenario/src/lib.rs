@@ -1,7 +1,9 @@
 //! Scenarios: a text file of Erlang expressions run against a [`Runtime`], printing
 //! `N: Term` per line in a host-independent form so that the same file can be run under BEAM
-//! (`cargo xtask beam`) and compared. The language is described in `README.md` beside this
-//! file; [`parse`] reads it.
+//! (`cargo xtask beam`) and compared. The language is described in the crate's `README.md`;
+//! [`parse`] reads it.
+
+#![forbid(unsafe_code)]
 
 mod bits;
 pub mod parse;
@@ -15,9 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use drv_term::{IdentNamer, Pid, Port, Ref, Term};
 
-use crate::error::Exception;
-use crate::process::Process;
-use crate::runtime::{atom, CommandOptions, PortOptions, Runtime, RuntimeOptions};
+use ddll::{string_term, CommandOptions, Exception, PortOptions, Process, Runtime, RuntimeOptions};
 use parse::{Expr, Line};
 
 /// Runs a scenario file; `driver_dir` is bound to the variable `DriverDir`. Returns the output
@@ -33,13 +33,7 @@ pub fn run_file_with(
     options: RuntimeOptions,
 ) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let base = file.parent().unwrap_or(Path::new("."));
-    let base = if base.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        base
-    };
-    let base = std::fs::canonicalize(base).map_err(|e| format!("{}: {e}", base.display()))?;
+    let base = base_dir_of(file)?;
     run_text_with(&text, &base, driver_dir, options)
 }
 
@@ -55,24 +49,51 @@ pub fn run_text_with(
     driver_dir: &Path,
     options: RuntimeOptions,
 ) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    run_text_each(text, base_dir, driver_dir, options, |line| {
+        out.push(line.to_owned())
+    })?;
+    Ok(out)
+}
+
+/// Runs scenario `text` line by line, handing each result line to `each` as soon as it is
+/// evaluated (so a caller that prints it loses nothing if a driver then takes the process
+/// down). A line that does not parse is, as under the BEAM runner, the result
+/// `{'EXIT',{scenario_error,syntax}}` and the run goes on (each line is scanned and parsed on
+/// its own there too); its reason goes to stderr, for the author. `Err` when the runtime
+/// cannot start.
+pub fn run_text_each(
+    text: &str,
+    base_dir: &Path,
+    driver_dir: &Path,
+    options: RuntimeOptions,
+    mut each: impl FnMut(&str),
+) -> Result<(), String> {
     let runtime = Runtime::with_options(base_dir, options).map_err(|e| e.to_string())?;
     let mut runner = Runner::new(runtime, driver_dir);
-    let mut out = Vec::new();
-    for (index, text) in text.split('\n').enumerate() {
-        match parse::parse_line(index + 1, text) {
-            Ok(Some(line)) => out.push(runner.line(&line)),
+    for (index, raw) in text.split('\n').enumerate() {
+        match parse::parse_line(index + 1, raw) {
+            Ok(Some(line)) => each(&runner.line(&line)),
             Ok(None) => {}
             Err(e) => {
-                // As the BEAM runner: the line's result is a syntax error and the scenario
-                // goes on (each line is scanned and parsed on its own there too). The reason
-                // goes to stderr, for the author.
                 eprintln!("ddll: {e}");
-                out.push(format!("{}: {{'EXIT',{{scenario_error,syntax}}}}", e.line));
+                each(&format!("{}: {{'EXIT',{{scenario_error,syntax}}}}", e.line));
             }
         }
     }
     runner.shutdown();
-    Ok(out)
+    Ok(())
+}
+
+/// The folder a scenario file's relative paths are taken from: its own, absolute.
+pub fn base_dir_of(file: &Path) -> Result<PathBuf, String> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    std::fs::canonicalize(base).map_err(|e| format!("{}: {e}", base.display()))
 }
 
 struct Runner {
@@ -120,14 +141,11 @@ impl Runner {
         let mut vars = HashMap::new();
         vars.insert(
             "DriverDir".to_owned(),
-            crate::erl_ddll::string_term(&driver_dir.to_string_lossy()),
+            string_term(&driver_dir.to_string_lossy()),
         );
         let scratch = scratch_dir(driver_dir);
         if let Some(dir) = &scratch {
-            vars.insert(
-                "TmpDir".to_owned(),
-                crate::erl_ddll::string_term(&dir.to_string_lossy()),
-            );
+            vars.insert("TmpDir".to_owned(), string_term(&dir.to_string_lossy()));
         }
         Runner {
             runtime,
@@ -181,7 +199,7 @@ impl Runner {
             Expr::Atom(a) => atom(a),
             Expr::Int(i) => int_term(*i),
             Expr::Float(f) => Term::Float(*f),
-            Expr::Str(s) => crate::erl_ddll::string_term(s),
+            Expr::Str(s) => string_term(s),
             Expr::Binary(segments) => {
                 let mut writer = bits::BitWriter::default();
                 for segment in segments {
@@ -288,7 +306,7 @@ impl Runner {
                 let timeout = receive_timeout(timeout)?;
                 Ok(me.receive(timeout).unwrap_or_else(|| atom("timeout")))
             }
-            (Some("erl_ddll"), f, args) => crate::erl_ddll::call(&self.runtime, &pid, f, args),
+            (Some("erl_ddll"), f, args) => ddll::erl_ddll_call(&self.runtime, &pid, f, args),
             (Some("erlang"), "element", [Term::Int(n), Term::Tuple(items)]) => usize::try_from(*n)
                 .ok()
                 .and_then(|n| n.checked_sub(1))
@@ -310,9 +328,14 @@ impl Runner {
                 if *kind != atom("spawn_driver") && *kind != atom("spawn") {
                     return Err(Exception::badarg());
                 }
-                let command = crate::iodata::flatten(&name[1])
-                    .map(|b| b.iter().map(|&c| char::from(c)).collect::<String>())
-                    .ok_or(Exception::badarg())?;
+                // BEAM's open_port takes the command as an atom too (its text,
+                // UTF-8) or as a string; nothing else.
+                let command = match &name[1] {
+                    Term::Atom(a) => a.as_str().to_string(),
+                    other => ddll::iodata::flatten(other)
+                        .map(|b| b.iter().map(|&c| char::from(c)).collect::<String>())
+                        .ok_or(Exception::badarg())?,
+                };
                 let options = port_options(options)?;
                 rt.open_port(pid, &command, options).map(Term::Port)
             }
@@ -341,7 +364,7 @@ impl Runner {
             ("port_info", [Term::Port(p), item]) => rt.port_info_item(p, item),
             ("byte_size", [Term::Binary(b)]) => Ok(int_term(b.len() as i128)),
             ("length", [Term::List(items)]) => Ok(int_term(items.len() as i128)),
-            ("integer_to_list", [Term::Int(i)]) => Ok(crate::erl_ddll::string_term(&i.to_string())),
+            ("integer_to_list", [Term::Int(i)]) => Ok(string_term(&i.to_string())),
             ("binary_part", [Term::Binary(b), Term::Int(start), Term::Int(len)]) => {
                 // A negative length counts back from `start`, as in BEAM.
                 let (from, to) = if *len >= 0 {
@@ -390,7 +413,7 @@ fn scratch_dir(driver_dir: &Path) -> Option<PathBuf> {
 /// BEAM gives.
 fn files(module: &str, function: &str, args: &[Term]) -> Result<Term, Exception> {
     let path = |t: &Term| -> Result<PathBuf, Exception> {
-        let bytes = crate::iodata::flatten(t).ok_or(Exception::badarg())?;
+        let bytes = ddll::iodata::flatten(t).ok_or(Exception::badarg())?;
         Ok(PathBuf::from(std::ffi::OsStr::from_bytes(&bytes)))
     };
     let posix = |e: std::io::Error| {
@@ -418,9 +441,7 @@ fn files(module: &str, function: &str, args: &[Term]) -> Result<Term, Exception>
         }),
         ("filename", "join", [dir, name]) => {
             let (dir, name) = (path(dir)?, path(name)?);
-            Ok(crate::erl_ddll::string_term(
-                &dir.join(name).to_string_lossy(),
-            ))
+            Ok(string_term(&dir.join(name).to_string_lossy()))
         }
         _ => Err(Exception::new(atom("undef"))),
     }
@@ -444,7 +465,7 @@ fn receive_timeout(timeout: &Term) -> Result<Option<Duration>, Exception> {
 fn priv_dir(app: &Term) -> Result<Term, Exception> {
     let app = match app {
         Term::Atom(a) => a.as_str().to_owned(),
-        other => crate::iodata::flatten(other)
+        other => ddll::iodata::flatten(other)
             .map(|b| b.iter().map(|&c| char::from(c)).collect())
             .ok_or(Exception::new(atom("function_clause")))?,
     };
@@ -475,7 +496,7 @@ fn priv_dir(app: &Term) -> Result<Term, Exception> {
         .unwrap_or_default();
     versions.sort();
     Ok(match versions.pop() {
-        Some((_, dir)) => crate::erl_ddll::string_term(&dir.to_string_lossy()),
+        Some((_, dir)) => string_term(&dir.to_string_lossy()),
         None => bad_name(),
     })
 }
@@ -499,6 +520,10 @@ pub fn erlang_root() -> Option<PathBuf> {
         (out.status.success() && !root.is_empty()).then(|| PathBuf::from(root))
     })
     .clone()
+}
+
+fn atom(name: &str) -> Term {
+    Term::Atom(drv_term::Atom::new(name))
 }
 
 fn int_term(i: i128) -> Term {
@@ -564,3 +589,8 @@ fn port_options(options: &Term) -> Result<PortOptions, Exception> {
     }
     Ok(parsed)
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,5 +1,8 @@
 //! The `ddll` command: run scenarios, check driver libraries.
 
+#![forbid(unsafe_code)]
+
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,8 +12,20 @@ use drv_abi::types::{
     ERL_DRV_EXTENDED_MAJOR_VERSION, ERL_DRV_EXTENDED_MARKER, ERL_DRV_EXTENDED_MINOR_VERSION,
 };
 
+/// Exit statuses, as `--help` states them.
+const EXIT_STATUSES: &str = "Exit status of `ddll script`: 0 when every line ran (a line that \
+does not parse prints `{'EXIT',{scenario_error,syntax}}`, as under BEAM, and the reason on \
+stderr); 2 when it could not start (bad arguments, an unreadable file, a missing drivers folder). A \
+driver that takes an in-process run down ends it by its signal (the shell shows 128+N): \
+`--isolate` keeps such a driver in a child process instead.";
+
 #[derive(Parser)]
-#[command(name = "ddll", about = "Run Erlang port drivers without BEAM")]
+#[command(
+    name = "ddll",
+    version,
+    about = "Run Erlang port drivers without BEAM",
+    after_help = EXIT_STATUSES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,48 +33,160 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs a scenario file and prints `N: Term` for each line.
+    /// Runs a scenario file and prints `N: Term` for each line as soon as it has run.
+    #[command(after_help = EXIT_STATUSES)]
     Script {
-        /// The scenario file.
+        /// The scenario file; `-` reads standard input (relative paths are then taken from
+        /// the current folder).
         file: PathBuf,
-        /// The folder bound to the scenario variable `DriverDir`.
-        #[arg(long, env = "DDLL_DRIVER_DIR", default_value = "target/drivers/own")]
-        drivers: PathBuf,
-        /// Threads in the async pool (`erl +A`; 0 runs `driver_async` jobs at once).
-        #[arg(long, default_value_t = ddll::RuntimeOptions::default().async_threads)]
-        async_threads: usize,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Runs scenario files (or every `*.scen` in folders) against their `.expected` files:
+    /// a diff per differing scenario, then `N passed, N failed`; exit status 1 on any
+    /// failure. Each scenario runs in a `ddll script` process of its own, so a driver that
+    /// crashes or hangs fails its scenario (with the output so far and why) and the run goes on.
+    Test {
+        /// Scenario files and folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Seconds a scenario may run before it fails as hung.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        timeout: u64,
+        /// Also writes the results as a JUnit XML report.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Instead of checking: runs each scenario under a real `erl` (Erlang/OTP must be
+        /// installed) and writes what BEAM prints to its `.expected` file.
+        #[arg(long, conflicts_with = "junit")]
+        bless: bool,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Reports what a driver library declares and whether it would load.
     Check {
-        /// The driver library (`.so`).
+        /// The driver library (`.so`); a bare file name means the file in the current folder.
         library: PathBuf,
     },
 }
 
+/// How scenarios run (shared by `script` and `test`).
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The folder bound to the scenario variable `DriverDir` (it must exist).
+    #[arg(long, env = "DDLL_DRIVER_DIR", default_value = "target/drivers/own")]
+    drivers: PathBuf,
+    /// Threads in the async pool (`erl +A`; 0 runs `driver_async` jobs at once).
+    #[arg(long, default_value_t = ddll::RuntimeOptions::default().async_threads)]
+    async_threads: usize,
+    /// Loads every driver isolated, in a child process of its own: a driver that crashes
+    /// takes only its ports down, and their owners get `{'EXIT', Port, {driver_crashed, Why}}`.
+    #[arg(long)]
+    isolate: bool,
+    /// With `--isolate`: a driver callback that runs longer than MS milliseconds is ended by
+    /// killing the driver's process (`Why` is `callback_timeout`).
+    #[arg(long, value_name = "MS", requires = "isolate")]
+    callback_timeout: Option<u64>,
+}
+
+impl RunArgs {
+    /// The drivers folder, absolute, or why it cannot be used.
+    fn driver_dir(&self) -> Result<PathBuf, String> {
+        match std::fs::canonicalize(&self.drivers) {
+            Ok(dir) if dir.is_dir() => Ok(dir),
+            Ok(_) => Err(format!(
+                "the drivers folder {} is not a folder",
+                self.drivers.display()
+            )),
+            Err(e) => Err(format!(
+                "the drivers folder {} does not exist or cannot be read ({e}); give one with \
+                 --drivers DIR",
+                self.drivers.display()
+            )),
+        }
+    }
+
+    fn options(&self) -> ddll::RuntimeOptions {
+        ddll::RuntimeOptions {
+            async_threads: self.async_threads,
+            isolate: self.isolate.then_some(ddll::isolate::Isolation {
+                callback_timeout: self.callback_timeout.map(std::time::Duration::from_millis),
+            }),
+        }
+    }
+}
+
+/// `ddll script` could not start (exit status 2).
+const CANNOT_START: u8 = 2;
+
+mod test;
+
 fn main() -> ExitCode {
+    // An isolated driver's host process is this program started again.
+    ddll::isolate::run_host_if_requested();
     let cli = Cli::parse();
     match cli.command {
-        Command::Script {
-            file,
-            drivers,
-            async_threads,
-        } => {
-            let drivers = std::fs::canonicalize(&drivers).unwrap_or(drivers);
-            let options = ddll::RuntimeOptions { async_threads };
-            match ddll::scenario::run_file_with(&file, &drivers, options) {
-                Ok(lines) => {
-                    for line in lines {
-                        println!("{line}");
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("ddll: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Script { file, run } => script(&file, &run),
         Command::Check { library } => check(&library),
+        Command::Test {
+            paths,
+            timeout,
+            junit: _,
+            bless: true,
+            run,
+        } => test::bless(&paths, std::time::Duration::from_secs(timeout), &run),
+        Command::Test {
+            paths,
+            timeout,
+            junit,
+            bless: false,
+            run,
+        } => test::run(
+            &paths,
+            std::time::Duration::from_secs(timeout),
+            junit.as_deref(),
+            &run,
+        ),
+    }
+}
+
+/// `ddll script FILE`: prints each line's result as soon as it is evaluated.
+fn script(file: &std::path::Path, run: &RunArgs) -> ExitCode {
+    let started = (|| {
+        let drivers = run.driver_dir()?;
+        let (text, base) = if file.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| format!("standard input: {e}"))?;
+            let base = std::env::current_dir().map_err(|e| format!("current folder: {e}"))?;
+            (text, base)
+        } else {
+            let text =
+                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            (text, ddll_scenario::base_dir_of(file)?)
+        };
+        Ok::<_, String>((text, base, drivers))
+    })();
+    let (text, base, drivers) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("ddll: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    let stdout = std::io::stdout();
+    let ended = ddll_scenario::run_text_each(&text, &base, &drivers, run.options(), |line| {
+        // Flushed per line: a driver that takes the process down next loses nothing printed.
+        let mut out = stdout.lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    });
+    match ended {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ddll: {e}");
+            ExitCode::from(CANNOT_START)
+        }
     }
 }
 
@@ -70,6 +197,14 @@ fn check(library: &std::path::Path) -> ExitCode {
         eprintln!("ddll: {e}");
         return ExitCode::FAILURE;
     }
+    // A name without a folder would go to the dynamic linker's search path, not this file.
+    let local;
+    let library = if library.parent() == Some(std::path::Path::new("")) {
+        local = std::path::Path::new(".").join(library);
+        &local
+    } else {
+        library
+    };
     let (report, loads) = check_report(library);
     for line in report {
         println!("{line}");

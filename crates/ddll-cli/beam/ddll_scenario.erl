@@ -1,0 +1,1 @@
+../../../xtask/beam/ddll_scenario.erl

@@ -1,0 +1,179 @@
+//! Isolated drivers (`ddll script --isolate`): `crash_drv` segfaults, aborts, exits or hangs
+//! in each kind of callback; the host survives, the owner gets
+//! `{'EXIT', Port, {driver_crashed, Why}}`, another driver keeps working, and the crashed
+//! driver loads again.
+
+#[path = "../../ddll/tests/support/mod.rs"]
+mod support;
+
+use std::process::Command;
+
+const KINDS: [&str; 8] = [
+    "start",
+    "output",
+    "control",
+    "call",
+    "timeout",
+    "ready_async",
+    "ready_input",
+    "thread",
+];
+
+/// The scenario for `crash_drv HOW WHERE`: a second port of the driver (`Q`), the line that
+/// makes `P` fail, then (for failures outside a request) a second request; after the exits,
+/// the drivers loaded, the other driver at work, and the crashed one loaded again.
+fn scenario(how: &str, kind: &str) -> String {
+    let trigger = match kind {
+        "control" => "erlang:port_control(P, 1, \"\").",
+        "call" => "erlang:port_call(P, 1, x).",
+        _ => "erlang:port_command(P, <<\"x\">>).",
+    };
+    format!(
+        "erl_ddll:load(DriverDir, crash_drv).\n\
+         erl_ddll:load(DriverDir, echo_drv).\n\
+         E = erlang:open_port({{spawn_driver, \"echo_drv\"}}, [binary]).\n\
+         Q = erlang:open_port({{spawn_driver, \"crash_drv none none\"}}, [binary]).\n\
+         P = erlang:open_port({{spawn_driver, \"crash_drv {how} {kind}\"}}, [binary]).\n\
+         {trigger}\n\
+         recv(200).\n\
+         erlang:port_control(P, 1, \"\").\n\
+         recv(2500).\n\
+         recv(1000).\n\
+         recv(200).\n\
+         erl_ddll:loaded_drivers().\n\
+         erlang:port_command(E, <<\"alive\">>).\n\
+         recv(1000).\n\
+         recv(100).\n\
+         erl_ddll:load(DriverDir, crash_drv).\n"
+    )
+}
+
+#[test]
+fn a_crashing_isolated_driver_takes_only_its_ports_down() {
+    let Some(drivers) = support::own_drivers() else {
+        return;
+    };
+    let cases = [
+        ("segv", "sigsegv"),
+        ("abort", "sigabrt"),
+        ("exit", "{exit,3}"),
+        ("hang", "callback_timeout"),
+    ];
+    let mut runs: Vec<(&str, &str, &str)> = Vec::new();
+    for (how, why) in cases {
+        for kind in KINDS {
+            // A hung driver thread holds up no callback: nothing overruns.
+            if how == "hang" && kind == "thread" {
+                continue;
+            }
+            runs.push((how, why, kind));
+        }
+    }
+    // The cases mostly wait (for a crash, a timeout, a message that does not come): run a few
+    // at once, so the test takes seconds rather than minutes on a small CI machine.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(how, why, kind)) = runs.get(i) else {
+                    return;
+                };
+                if let Err(failure) = run_case(&drivers, how, why, kind) {
+                    failures.lock().expect("not poisoned").push(failure);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().expect("not poisoned");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// How many cases run at once.
+const PARALLEL: usize = 8;
+
+/// Runs `crash_drv HOW KIND` isolated: an error that says what was wrong unless the owner got
+/// `{driver_crashed, WHY}`, the other driver kept working and the driver loaded again.
+fn run_case(drivers: &std::path::Path, how: &str, why: &str, kind: &str) -> Result<(), String> {
+    let out = script_output(drivers, &scenario(how, kind));
+    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Both of the driver's ports exit, and the driver is unloaded by the time the next line
+    // (which runs as soon as the last exit signal has been received) looks.
+    let crashed = format!("{{'EXIT',#Port<3>,{{driver_crashed,{why}}}}}");
+    let other_crashed = format!("{{'EXIT',#Port<2>,{{driver_crashed,{why}}}}}");
+    let wanted = [
+        crashed.as_str(),
+        other_crashed.as_str(),
+        "12: {ok,[\"echo_drv\"]}",
+        "{#Port<1>,{data,<<\"alive\">>}}",
+        "16: ok",
+    ];
+    let missing: Vec<&str> = wanted.into_iter().filter(|w| !got.contains(w)).collect();
+    if out.status.success() && missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "crash_drv {how} {kind}: status {:?}, missing {missing:?}\n{got}",
+            out.status.code()
+        ))
+    }
+}
+
+/// A crash seen by a line (its callback failed) is handled by the time the next line runs: the
+/// driver's other port has exited and the driver is unloaded, whatever the threads' timing.
+#[test]
+fn the_line_after_a_crash_sees_the_driver_unloaded() {
+    let Some(drivers) = support::own_drivers() else {
+        return;
+    };
+    for (how, kind, trigger) in [
+        ("segv", "output", "erlang:port_command(P, <<\"x\">>)."),
+        ("abort", "control", "erlang:port_control(P, 1, \"\")."),
+        ("exit", "call", "erlang:port_call(P, 1, x)."),
+    ] {
+        let text = format!(
+            "erl_ddll:load(DriverDir, crash_drv).\n\
+             erl_ddll:load(DriverDir, echo_drv).\n\
+             E = erlang:open_port({{spawn_driver, \"echo_drv\"}}, [binary]).\n\
+             Q = erlang:open_port({{spawn_driver, \"crash_drv none none\"}}, [binary]).\n\
+             P = erlang:open_port({{spawn_driver, \"crash_drv {how} {kind}\"}}, [binary]).\n\
+             {trigger}\n\
+             erl_ddll:loaded_drivers().\n\
+             erlang:ports().\n"
+        );
+        let got = run_script(&drivers, &text);
+        for wanted in ["7: {ok,[\"echo_drv\"]}", "8: [#Port<1>]"] {
+            assert!(
+                got.contains(wanted),
+                "crash_drv {how} {kind}: no {wanted}\n{got}"
+            );
+        }
+    }
+}
+
+/// `ddll script --isolate` on `text`: its output.
+fn script_output(drivers: &std::path::Path, text: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ddll"))
+        .args(["script", "-", "--isolate", "--callback-timeout", "500"])
+        .arg("--drivers")
+        .arg(drivers)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("piped")
+                .write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("ddll runs")
+}
+
+/// [`script_output`]'s standard output, as text.
+fn run_script(drivers: &std::path::Path, text: &str) -> String {
+    String::from_utf8_lossy(&script_output(drivers, text).stdout).into_owned()
+}

@@ -1,0 +1,292 @@
+//! The host mode: a child process that runs one isolated driver on an ordinary [`Runtime`]
+//! and answers its parent's requests (see `mod.rs` for the protocol).
+//!
+//! Each parent process that opens or drives a port has a mirror process here (it owns the
+//! port, or is `driver_caller`); whatever reaches a mirror's mailbox goes to the parent with
+//! mirror pids replaced by the parent's. Messages made during a request travel in its reply,
+//! so they arrive before the request returns; the rest (driver threads, timers, async jobs,
+//! select events) are sent by a pump thread that looks at the mailboxes every millisecond.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use drv_term::{Pid, Term};
+use parking_lot::Mutex;
+
+use super::frame;
+use crate::process::Process;
+use crate::runtime::{atom, PortOptions, Runtime, RuntimeOptions};
+
+/// How often the pump looks for messages made outside requests.
+const PUMP_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Exit status of a host whose parent spoke nonsense or whose runtime could not start.
+pub(crate) const PROTOCOL_FAILURE: i32 = 70;
+
+/// The parent's processes as seen here, and the way back to them.
+struct Mirrors {
+    by_parent: HashMap<Pid, Arc<Process>>,
+    to_parent: HashMap<Pid, Pid>,
+}
+
+struct Host {
+    runtime: Runtime,
+    /// Holds the driver's erl_ddll reference.
+    loader: Arc<Process>,
+    mirrors: Mutex<Mirrors>,
+    /// The writing end; held while a batch of messages is taken and written, so that the
+    /// pump and the request loop keep each mailbox's order.
+    out: Mutex<UnixStream>,
+}
+
+/// Serves the parent on `stream` until it says `unload` or goes away; the exit status. A
+/// callback that runs past `callback_timeout` ends the host (`watchdog.rs`) after telling the
+/// parent why.
+pub(crate) fn serve(
+    stream: UnixStream,
+    async_threads: usize,
+    callback_timeout: Option<Duration>,
+) -> i32 {
+    let options = RuntimeOptions {
+        async_threads,
+        isolate: None,
+    };
+    let Ok(runtime) = Runtime::with_options("/", options) else {
+        return PROTOCOL_FAILURE;
+    };
+    let Ok(out) = stream.try_clone() else {
+        return PROTOCOL_FAILURE;
+    };
+    let loader = runtime.spawn(Some("isolate_loader"));
+    let host = Arc::new(Host {
+        runtime,
+        loader,
+        mirrors: Mutex::new(Mirrors {
+            by_parent: HashMap::new(),
+            to_parent: HashMap::new(),
+        }),
+        out: Mutex::new(out),
+    });
+    if host
+        .send(&Term::Tuple(vec![
+            atom("hello"),
+            Term::Int(i64::from(std::process::id())),
+        ]))
+        .is_err()
+    {
+        return PROTOCOL_FAILURE;
+    }
+    if let Some(limit) = callback_timeout {
+        let watcher = host.clone();
+        let watching = super::watchdog::start(limit, move || {
+            // Bounded: a writer stuck on a full socket must not keep the host alive.
+            if let Some(mut out) = watcher.out.try_lock_for(Duration::from_millis(100)) {
+                let _ = frame::write(&mut *out, &Term::Tuple(vec![atom("callback_timeout")]));
+            }
+        });
+        if watching.is_err() {
+            return PROTOCOL_FAILURE;
+        }
+    }
+    let pump = host.clone();
+    let pumping = std::thread::Builder::new()
+        .name("ddll-isolate-pump".into())
+        .spawn(move || loop {
+            std::thread::sleep(PUMP_INTERVAL);
+            let mut out = pump.out.lock();
+            let messages = pump.drain();
+            if !messages.is_empty()
+                && frame::write(
+                    &mut *out,
+                    &Term::Tuple(vec![atom("msgs"), Term::List(messages)]),
+                )
+                .is_err()
+            {
+                return;
+            }
+        });
+    if pumping.is_err() {
+        return PROTOCOL_FAILURE;
+    }
+    let mut input = stream;
+    loop {
+        let Ok(request) = frame::read(&mut input) else {
+            // The parent has gone: nothing is left to serve.
+            return 0;
+        };
+        let (reply, last) = host.handle(&request);
+        let mut out = host.out.lock();
+        let messages = host.drain();
+        let reply = Term::Tuple(vec![atom("reply"), reply, Term::List(messages)]);
+        if frame::write(&mut *out, &reply).is_err() || out.flush().is_err() {
+            return PROTOCOL_FAILURE;
+        }
+        if last {
+            return 0;
+        }
+    }
+}
+
+impl Host {
+    fn send(&self, term: &Term) -> std::io::Result<()> {
+        frame::write(&mut *self.out.lock(), term)
+    }
+
+    /// The mirror of parent process `pid`, made on first use.
+    fn mirror(&self, pid: &Pid) -> Arc<Process> {
+        let mut mirrors = self.mirrors.lock();
+        if let Some(mirror) = mirrors.by_parent.get(pid) {
+            return mirror.clone();
+        }
+        let mirror = self.runtime.spawn(None);
+        mirrors.by_parent.insert(*pid, mirror.clone());
+        mirrors.to_parent.insert(*mirror.pid(), *pid);
+        mirror
+    }
+
+    /// Every message waiting in a mirror's mailbox, as `{ParentPid, Message}` with mirror pids
+    /// replaced by their parents'.
+    fn drain(&self) -> Vec<Term> {
+        let mirrors = self.mirrors.lock();
+        let mut out = Vec::new();
+        for (parent, mirror) in &mirrors.by_parent {
+            if mirror.message_count() == 0 {
+                continue;
+            }
+            while let Some(message) = mirror.receive_message(Some(Duration::ZERO)) {
+                let message = to_parent(message.into_term(), &mirrors.to_parent);
+                out.push(Term::Tuple(vec![Term::Pid(*parent), message]));
+            }
+        }
+        out
+    }
+
+    /// Runs one request: its reply, and whether it was the last.
+    fn handle(&self, request: &Term) -> (Term, bool) {
+        let Term::Tuple(items) = request else {
+            return (error(atom("badarg")), false);
+        };
+        let ok = |t: Term| Term::Tuple(vec![atom("ok"), t]);
+        let rt = &self.runtime;
+        match items.as_slice() {
+            [tag, dir, name] if *tag == atom("load") => {
+                let (Some(dir), Some(name)) = (text(dir), text(name)) else {
+                    return (error(atom("badarg")), false);
+                };
+                let loaded = rt.try_load(self.loader.pid(), &dir, &name, Default::default());
+                let reply = match loaded {
+                    Ok(_) => match rt.with_drivers(|d| d.loaded.get(&name).cloned()) {
+                        Some(driver) => ok(Term::Int(i64::from(driver.driver.flags()))),
+                        None => error(atom("unspecified_error")),
+                    },
+                    Err(ddll_core::DdllError::Load(ddll_core::LoadError::OpenError(code))) => {
+                        let message = ddll_sys::dynamic_error_message(code);
+                        error(Term::Tuple(vec![
+                            atom("open_error"),
+                            Term::Binary(Bytes::copy_from_slice(message.as_bytes())),
+                        ]))
+                    }
+                    Err(e) => error(atom(e.atom().unwrap_or("unspecified_error"))),
+                };
+                (reply, false)
+            }
+            [tag, owner, command, binary, eof] if *tag == atom("open") => {
+                let (Term::Pid(owner), Some(command)) = (owner, text(command)) else {
+                    return (error(atom("badarg")), false);
+                };
+                let mirror = self.mirror(owner);
+                let options = PortOptions {
+                    binary: *binary == atom("true"),
+                    eof: *eof == atom("true"),
+                };
+                let reply = match rt.open_port(mirror.pid(), &command, options) {
+                    Ok(port) => ok(Term::Port(port)),
+                    Err(e) => error(e.0),
+                };
+                (reply, false)
+            }
+            [tag, Term::Port(port), Term::Pid(caller), Term::Binary(data)]
+                if *tag == atom("command") =>
+            {
+                let caller = self.mirror(caller);
+                let reply = match rt.port_command_bytes(caller.pid(), port, data) {
+                    Ok(()) => atom("ok"),
+                    Err(e) => error(e.0),
+                };
+                (reply, false)
+            }
+            [tag, Term::Port(port), Term::Pid(caller), Term::Int(op), data]
+                if *tag == atom("control") || *tag == atom("call") =>
+            {
+                let caller = self.mirror(caller);
+                let Ok(op) = u32::try_from(*op) else {
+                    return (error(atom("badarg")), false);
+                };
+                let result = if *tag == atom("control") {
+                    rt.port_control(caller.pid(), port, op, data)
+                } else {
+                    rt.port_call(caller.pid(), port, op, data)
+                };
+                let reply = match result {
+                    Ok(reply) => {
+                        let mirrors = self.mirrors.lock();
+                        ok(to_parent(reply, &mirrors.to_parent))
+                    }
+                    Err(e) => error(e.0),
+                };
+                (reply, false)
+            }
+            [tag, Term::Port(port)] if *tag == atom("close") => {
+                let reply = match rt.port_close(self.loader.pid(), port) {
+                    Ok(()) => atom("ok"),
+                    Err(e) => error(e.0),
+                };
+                (reply, false)
+            }
+            [tag, Term::Pid(pid), reason] if *tag == atom("exit") => {
+                let mirror = self.mirrors.lock().by_parent.remove(pid);
+                if let Some(mirror) = mirror {
+                    self.mirrors.lock().to_parent.remove(mirror.pid());
+                    rt.exit(mirror.pid(), reason.clone());
+                }
+                (atom("ok"), false)
+            }
+            [tag] if *tag == atom("unload") => {
+                // Every process goes: the ports close and the driver's `finish` runs.
+                let mirrors: Vec<Arc<Process>> =
+                    self.mirrors.lock().by_parent.values().cloned().collect();
+                for mirror in mirrors {
+                    rt.exit(mirror.pid(), atom("kill"));
+                }
+                rt.exit(self.loader.pid(), atom("kill"));
+                (atom("ok"), true)
+            }
+            _ => (error(atom("badarg")), false),
+        }
+    }
+}
+
+fn error(reason: Term) -> Term {
+    Term::Tuple(vec![atom("error"), reason])
+}
+
+fn text(term: &Term) -> Option<String> {
+    match term {
+        Term::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
+
+/// `term` with each mirror pid replaced by its parent's pid.
+fn to_parent(term: Term, to_parent: &HashMap<Pid, Pid>) -> Term {
+    super::map_idents(term, &mut |term| match term {
+        Term::Pid(pid) => to_parent
+            .get(&pid)
+            .map_or(Term::Pid(pid), |p| Term::Pid(*p)),
+        other => other,
+    })
+}

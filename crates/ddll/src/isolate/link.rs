@@ -1,0 +1,579 @@
+//! The parent's side of an isolated driver: its host process, the requests that callbacks
+//! send it, the messages it sends back, and what happens when it dies.
+
+use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use drv_abi::driver::Driver;
+use drv_term::Term;
+use parking_lot::{Condvar, Mutex};
+
+use super::{frame, Isolation};
+use crate::port;
+use crate::runtime::{atom, Inner, Runtime};
+
+/// How long a new host has to say hello: past that, the program did not enter host mode.
+const HELLO_WAIT: Duration = Duration::from_secs(10);
+/// How long a host has to finish its driver on unload before it is killed.
+const UNLOAD_WAIT: Duration = Duration::from_secs(5);
+/// How long a host that closed its end has to exit before it is killed.
+const EXIT_WAIT: Duration = Duration::from_secs(1);
+
+/// The isolated drivers loaded, by the address of their proxy entry.
+static LINKS: Mutex<Vec<(usize, Arc<Link>)>> = Mutex::new(Vec::new());
+
+/// How long a public operation waits for the handling of a host's death to end (it is bounded
+/// already: the reap kills a lingering host; this only guards against a stuck port).
+const CRASH_SETTLE_WAIT: Duration = Duration::from_secs(10);
+
+/// Hosts whose end is being handled (from the end of their stream until their ports have
+/// exited and the driver is unloaded), with `CRASH_SETTLED` signalled when one is done.
+static CRASHES_PENDING: Mutex<usize> = Mutex::new(0);
+static CRASH_SETTLED: Condvar = Condvar::new();
+/// The count without the lock: the fast path of [`settle_crashes`].
+static CRASHES_PENDING_HINT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    /// Set on a link's reader thread, which does the handling: it never waits for it.
+    static HANDLING_CRASH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Waits until the death of every isolated host noticed so far has been handled: its ports
+/// have exited and its driver is unloaded. The public erl_ddll and port operations call it
+/// first, so that once any operation has seen a crash (a callback that failed, an exit
+/// signal received), the next one sees the driver gone and its name free to load again.
+/// Inside a driver callback (which may hold a lock the handling needs) it returns at once.
+pub(crate) fn settle_crashes() {
+    if CRASHES_PENDING_HINT.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    if HANDLING_CRASH.with(std::cell::Cell::get) || port::in_callback() {
+        return;
+    }
+    let deadline = Instant::now() + CRASH_SETTLE_WAIT;
+    let mut pending = CRASHES_PENDING.lock();
+    while *pending > 0 {
+        if CRASH_SETTLED.wait_until(&mut pending, deadline).timed_out() {
+            return;
+        }
+    }
+}
+
+/// Counts a host's end as being handled until dropped.
+struct CrashHandling;
+
+impl CrashHandling {
+    fn begin() -> CrashHandling {
+        let mut pending = CRASHES_PENDING.lock();
+        *pending += 1;
+        CRASHES_PENDING_HINT.store(*pending, Ordering::Release);
+        CrashHandling
+    }
+}
+
+impl Drop for CrashHandling {
+    fn drop(&mut self) {
+        let mut pending = CRASHES_PENDING.lock();
+        *pending -= 1;
+        CRASHES_PENDING_HINT.store(*pending, Ordering::Release);
+        CRASH_SETTLED.notify_all();
+    }
+}
+
+/// One of the driver's ports as the child knows it.
+#[derive(Debug, Clone, Copy)]
+struct PortLink {
+    /// The parent's handle.
+    parent: u64,
+    /// Still open in the child (its later messages are translated but an exit is not news).
+    open: bool,
+}
+
+/// An isolated driver's host process and the way to it.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) name: String,
+    isolation: Isolation,
+    runtime: Weak<Inner>,
+    child: Mutex<Option<Child>>,
+    out: Mutex<UnixStream>,
+    /// One request at a time: the host answers them in order.
+    request: Mutex<()>,
+    /// The answer to the request in flight: `{reply, Reply, Messages}`.
+    reply: Mutex<Option<(Term, Vec<Term>)>>,
+    /// The host's death, once known (`Why`); signalled on `changed` with `reply`.
+    death: Mutex<Option<Term>>,
+    changed: Condvar,
+    timed_out: AtomicBool,
+    /// The unload asked the host to go: its end is no crash.
+    leaving: AtomicBool,
+    /// The driver's ports, by the child's handle.
+    ports: Mutex<HashMap<u64, PortLink>>,
+}
+
+fn open_error(message: &str) -> ddll_core::LoadError {
+    ddll_core::LoadError::OpenError(ddll_sys::intern_dynamic_error(message))
+}
+
+/// Loads driver `name` from folder `dir` (absolute) in a new host process: the proxy driver
+/// the runtime keeps in its tables.
+pub(crate) fn load(
+    dir: &Path,
+    name: &str,
+    isolation: Isolation,
+    runtime: Weak<Inner>,
+    async_threads: usize,
+) -> Result<Driver, ddll_core::LoadError> {
+    let link = Link::start(name, isolation, runtime, async_threads)
+        .map_err(|e| open_error(&format!("cannot start the isolated driver's host: {e}")))?;
+    let request = Term::Tuple(vec![
+        atom("load"),
+        binary(&dir.to_string_lossy()),
+        binary(name),
+    ]);
+    let loaded = match link.request(&request) {
+        Ok((reply, _)) => reply,
+        Err(why) => {
+            return Err(open_error(&format!(
+                "the isolated driver's host died loading it: {why}"
+            )))
+        }
+    };
+    let failed = |e: ddll_core::LoadError| {
+        link.shut_down();
+        Err(e)
+    };
+    match loaded {
+        Term::Tuple(t) if t.len() == 2 && t[0] == atom("ok") => {
+            let Term::Int(flags) = t[1] else {
+                return failed(ddll_core::LoadError::UnspecifiedError);
+            };
+            let Ok(driver) = super::proxy::driver(name, flags as i32) else {
+                return failed(ddll_core::LoadError::UnspecifiedError);
+            };
+            LINKS.lock().push((driver.entry_address(), link.clone()));
+            Ok(driver)
+        }
+        Term::Tuple(t) if t.len() == 2 && t[0] == atom("error") => failed(load_error(&t[1])),
+        _ => failed(ddll_core::LoadError::UnspecifiedError),
+    }
+}
+
+/// The load error the host reported.
+fn load_error(reason: &Term) -> ddll_core::LoadError {
+    use ddll_core::LoadError as L;
+    match reason {
+        Term::Tuple(t) if t.len() == 2 && t[0] == atom("open_error") => match &t[1] {
+            Term::Binary(message) => open_error(&String::from_utf8_lossy(message)),
+            _ => L::UnspecifiedError,
+        },
+        Term::Atom(a) => match a.as_str() {
+            "no_driver_init" => L::NoDriverInit,
+            "driver_init_failed" => L::DriverInitFailed,
+            "bad_driver_name" => L::BadDriverName,
+            "driver_incorrect_version" => L::DriverIncorrectVersion,
+            _ => L::UnspecifiedError,
+        },
+        _ => L::UnspecifiedError,
+    }
+}
+
+/// The driver is being unloaded: if it is isolated, its host finishes it and exits.
+pub(crate) fn unloading(driver: &Driver) {
+    let address = driver.entry_address();
+    let link = {
+        let mut links = LINKS.lock();
+        let index = links.iter().position(|(a, _)| *a == address);
+        index.map(|i| links.swap_remove(i).1)
+    };
+    if let Some(link) = link {
+        link.shut_down();
+    }
+}
+
+/// The link of the proxy entry at `address`.
+pub(super) fn of_entry(address: usize) -> Option<Arc<Link>> {
+    LINKS
+        .lock()
+        .iter()
+        .find(|(a, _)| *a == address)
+        .map(|(_, l)| l.clone())
+}
+
+pub(super) fn binary(text: &str) -> Term {
+    Term::Binary(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+impl Link {
+    fn start(
+        name: &str,
+        isolation: Isolation,
+        runtime: Weak<Inner>,
+        async_threads: usize,
+    ) -> std::io::Result<Arc<Link>> {
+        let (ours, theirs) = UnixStream::pair()?;
+        let mut command = Command::new(super::host_program()?);
+        command
+            .env(super::HOST_ENV, "1")
+            .env(super::ASYNC_ENV, async_threads.to_string())
+            .env_remove(super::TIMEOUT_ENV)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)));
+        if let Some(limit) = isolation.callback_timeout {
+            command.env(super::TIMEOUT_ENV, limit.as_millis().max(1).to_string());
+        }
+        let mut child = command.spawn()?;
+        let mut input = ours.try_clone()?;
+        input.set_read_timeout(Some(HELLO_WAIT))?;
+        let hello = frame::read(&mut input);
+        if !matches!(&hello, Ok(Term::Tuple(t)) if t.first() == Some(&atom("hello"))) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other(
+                "the host program did not enter host mode (call \
+                 ddll::isolate::run_host_if_requested() first in main, or name a program that \
+                 does with ddll::isolate::set_host_program)",
+            ));
+        }
+        input.set_read_timeout(None)?;
+        let link = Arc::new(Link {
+            name: name.to_owned(),
+            isolation,
+            runtime,
+            child: Mutex::new(Some(child)),
+            out: Mutex::new(ours),
+            request: Mutex::new(()),
+            reply: Mutex::new(None),
+            death: Mutex::new(None),
+            changed: Condvar::new(),
+            timed_out: AtomicBool::new(false),
+            leaving: AtomicBool::new(false),
+            ports: Mutex::new(HashMap::new()),
+        });
+        let reader = link.clone();
+        std::thread::Builder::new()
+            .name(format!("ddll-isolate-{name}"))
+            .spawn(move || reader.read_until_death(input))?;
+        Ok(link)
+    }
+
+    /// Why the host died, if it has.
+    pub(super) fn death(&self) -> Option<Term> {
+        self.death.lock().clone()
+    }
+
+    /// Sends `request` and waits for its reply: `(Reply, Messages)`, or why the host died
+    /// first. A wait past the callback timeout kills the host.
+    pub(super) fn request(&self, request: &Term) -> Result<(Term, Vec<Term>), Term> {
+        let _one = self.request.lock();
+        if let Some(why) = self.death() {
+            return Err(why);
+        }
+        if frame::write(&mut *self.out.lock(), request).is_err() {
+            return Err(self.wait_for_death());
+        }
+        let deadline = self.isolation.callback_timeout.map(|t| Instant::now() + t);
+        let mut reply = self.reply.lock();
+        loop {
+            if let Some(reply) = reply.take() {
+                return Ok(reply);
+            }
+            if let Some(why) = self.death() {
+                return Err(why);
+            }
+            match deadline {
+                Some(deadline) if Instant::now() >= deadline => {
+                    drop(reply);
+                    self.timed_out.store(true, Ordering::Release);
+                    self.kill();
+                    return Err(self.wait_for_death());
+                }
+                Some(deadline) => {
+                    self.changed.wait_until(&mut reply, deadline);
+                }
+                None => self.changed.wait(&mut reply),
+            }
+        }
+    }
+
+    /// Waits (boundedly: the reader sees the socket close) for the host's death.
+    fn wait_for_death(&self) -> Term {
+        let deadline = Instant::now() + EXIT_WAIT * 2;
+        let mut reply = self.reply.lock();
+        loop {
+            if let Some(why) = self.death() {
+                return why;
+            }
+            if self.changed.wait_until(&mut reply, deadline).timed_out() {
+                self.kill();
+                return self.death().unwrap_or_else(|| atom("sigkill"));
+            }
+        }
+    }
+
+    fn kill(&self) {
+        if let Some(child) = self.child.lock().as_mut() {
+            let _ = child.kill();
+        }
+    }
+
+    /// Asks the host to finish the driver and exit (the unload), killing it if it takes too
+    /// long; then reaps it.
+    pub(super) fn shut_down(&self) {
+        self.leaving.store(true, Ordering::Release);
+        if self.death().is_none() {
+            let deadline = Instant::now() + UNLOAD_WAIT;
+            if frame::write(&mut *self.out.lock(), &Term::Tuple(vec![atom("unload")])).is_ok() {
+                let mut reply = self.reply.lock();
+                while self.death().is_none() {
+                    if self.changed.wait_until(&mut reply, deadline).timed_out() {
+                        break;
+                    }
+                }
+            }
+        }
+        // The host exits after its last reply; unblock a reader still waiting on it.
+        let _ = self.out.lock().shutdown(std::net::Shutdown::Both);
+        self.reap();
+    }
+
+    /// The reader thread: replies to the waiting request, other messages to their processes;
+    /// at the end of the stream, the death.
+    fn read_until_death(self: Arc<Self>, mut input: UnixStream) {
+        HANDLING_CRASH.with(|h| h.set(true));
+        loop {
+            let Ok(Term::Tuple(items)) = frame::read(&mut input) else {
+                break;
+            };
+            match items.as_slice() {
+                [tag, reply, Term::List(messages)] if *tag == atom("reply") => {
+                    *self.reply.lock() = Some((reply.clone(), messages.clone()));
+                    self.changed.notify_all();
+                }
+                [tag, Term::List(messages)] if *tag == atom("msgs") => {
+                    self.deliver(messages.clone(), None);
+                }
+                // The host's watchdog is about to kill it: a callback it ran on its own (a
+                // timeout, an async completion, a select event) overran.
+                [tag] if *tag == atom("callback_timeout") => {
+                    self.timed_out.store(true, Ordering::Release);
+                }
+                _ => {}
+            }
+        }
+        // Counted before anyone can learn of the death (`reap` records it): whoever does
+        // and then looks at erl_ddll's state waits for the handling to end.
+        let _handling = CrashHandling::begin();
+        let why = self.reap();
+        if !self.leaving.load(Ordering::Acquire) {
+            self.crashed(why);
+        }
+    }
+
+    /// Waits for the host to exit (killing it if it lingers) and records why it did.
+    fn reap(&self) -> Term {
+        let child = self.child.lock().take();
+        let why = match child {
+            Some(mut child) => {
+                let deadline = Instant::now() + EXIT_WAIT;
+                let status = loop {
+                    match child.try_wait() {
+                        Ok(Some(status)) => break Some(status),
+                        Ok(None) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        Ok(None) => {
+                            let _ = child.kill();
+                            break child.wait().ok();
+                        }
+                        Err(_) => break None,
+                    }
+                };
+                if self.timed_out.load(Ordering::Acquire) {
+                    atom("callback_timeout")
+                } else {
+                    status.map_or_else(|| atom("unknown"), exit_reason)
+                }
+            }
+            None => self.death().unwrap_or_else(|| atom("unknown")),
+        };
+        let mut death = self.death.lock();
+        let why = death.get_or_insert(why).clone();
+        drop(death);
+        let _reply = self.reply.lock();
+        self.changed.notify_all();
+        why
+    }
+
+    /// The host died: each port of the driver exits with `{driver_crashed, Why}`, then the
+    /// driver is unloaded as by `kill_ports`.
+    fn crashed(&self, why: Term) {
+        // Unloaded meanwhile: nothing of it is left to end.
+        if !LINKS
+            .lock()
+            .iter()
+            .any(|(_, l)| std::ptr::eq(Arc::as_ptr(l), self))
+        {
+            return;
+        }
+        let Some(inner) = self.runtime.upgrade() else {
+            return;
+        };
+        let runtime = Runtime::from_inner(inner);
+        let reason = Term::Tuple(vec![atom("driver_crashed"), why]);
+        let ports: Vec<u64> = self.ports.lock().values().map(|p| p.parent).collect();
+        for handle in ports {
+            if let Some(cell) = port::lookup(handle) {
+                runtime.close_port(&cell, reason.clone());
+            }
+        }
+        unload_everywhere(&runtime, &self.name);
+    }
+
+    /// Registers a port the child opened as `child` for the parent's `parent`.
+    pub(super) fn port_opened(&self, child: u64, parent: u64) {
+        self.ports
+            .lock()
+            .insert(child, PortLink { parent, open: true });
+    }
+
+    /// Marks the child's port closed; whether it was open.
+    pub(super) fn port_closing(&self, child: u64) -> bool {
+        match self.ports.lock().get_mut(&child) {
+            Some(link) => std::mem::replace(&mut link.open, false),
+            None => false,
+        }
+    }
+
+    /// Delivers `{ParentPid, Message}` items from the host, its ports made the parent's. An
+    /// exit signal of an open port of the driver closes the parent's port with its reason
+    /// instead: at once if it is `current` (whose callback this thread runs), else on a thread
+    /// of its own (it takes the port's callback lock).
+    pub(super) fn deliver(&self, messages: Vec<Term>, current: Option<u64>) {
+        let Some(inner) = self.runtime.upgrade() else {
+            return;
+        };
+        let runtime = Runtime::from_inner(inner);
+        for item in messages {
+            let Term::Tuple(mut pair) = item else {
+                continue;
+            };
+            let (Some(message), Some(Term::Pid(to))) = (pair.pop(), pair.pop()) else {
+                continue;
+            };
+            if let Some((child, reason)) = port_exit(&message) {
+                let Some(link) = self.ports.lock().get(&child).copied() else {
+                    continue;
+                };
+                // A port this side closed first: its exit is old news.
+                if !self.port_closing(child) {
+                    continue;
+                }
+                let Some(cell) = port::lookup(link.parent) else {
+                    continue;
+                };
+                if current == Some(link.parent) {
+                    runtime.close_port(&cell, reason);
+                } else {
+                    let runtime = runtime.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("ddll-isolate-exit".into())
+                        .spawn(move || {
+                            runtime.close_port(&cell, reason);
+                            runtime.settle();
+                        });
+                }
+                continue;
+            }
+            let message = self.to_parent(message);
+            if let Some(process) = runtime.process_of(&to) {
+                process.deliver(message);
+            }
+        }
+    }
+
+    /// `term` with the child's ports replaced by the parent's.
+    pub(super) fn to_parent(&self, term: Term) -> Term {
+        let ports = self.ports.lock();
+        super::map_idents(term, &mut |term| match term {
+            Term::Port(p) => match p.local_id().and_then(|id| ports.get(&id)) {
+                Some(link) => Term::Port(drv_term::Port::local(link.parent)),
+                None => Term::Port(p),
+            },
+            other => other,
+        })
+    }
+}
+
+/// `{'EXIT', ChildPort, Reason}`: the child's port handle and the reason.
+fn port_exit(message: &Term) -> Option<(u64, Term)> {
+    let Term::Tuple(items) = message else {
+        return None;
+    };
+    match items.as_slice() {
+        [tag, Term::Port(port), reason] if *tag == atom("EXIT") => {
+            Some((port.local_id()?, reason.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// `Why` for a host that exited with `status`: the signal's lower-case name, or
+/// `{exit, Status}`.
+fn exit_reason(status: std::process::ExitStatus) -> Term {
+    if let Some(signal) = status.signal() {
+        return atom(&signal_name(signal));
+    }
+    Term::Tuple(vec![
+        atom("exit"),
+        Term::Int(i64::from(status.code().unwrap_or(-1))),
+    ])
+}
+
+fn signal_name(signal: i32) -> String {
+    let known = [
+        (libc::SIGSEGV, "sigsegv"),
+        (libc::SIGABRT, "sigabrt"),
+        (libc::SIGBUS, "sigbus"),
+        (libc::SIGFPE, "sigfpe"),
+        (libc::SIGILL, "sigill"),
+        (libc::SIGKILL, "sigkill"),
+        (libc::SIGTERM, "sigterm"),
+        (libc::SIGPIPE, "sigpipe"),
+        (libc::SIGTRAP, "sigtrap"),
+        (libc::SIGSYS, "sigsys"),
+        (libc::SIGXCPU, "sigxcpu"),
+    ];
+    known
+        .iter()
+        .find(|(n, _)| *n == signal)
+        .map_or_else(|| format!("sig{signal}"), |(_, name)| (*name).to_owned())
+}
+
+/// Unloads driver `name` as `kill_ports` would, for every process holding it: each drops
+/// all its load references (its ports are already gone).
+fn unload_everywhere(runtime: &Runtime, name: &str) {
+    let Ok(ddll_core::InfoValue::Processes(holders)) =
+        runtime.driver_info(name, ddll_core::InfoItem::Processes)
+    else {
+        return;
+    };
+    let options = ddll_core::UnloadOptions {
+        kill_ports: true,
+        monitor: None,
+    };
+    for (key, count) in holders {
+        let pid = runtime.pid_of(key);
+        for _ in 0..count {
+            let _ = runtime.try_unload(&pid, name, options);
+        }
+    }
+    runtime.settle();
+}

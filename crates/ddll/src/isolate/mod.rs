@@ -1,0 +1,122 @@
+//! Isolated drivers: a driver whose library runs in a child host process, so that a driver
+//! that crashes, aborts, exits or hangs takes only its own ports down.
+//!
+//! With [`crate::RuntimeOptions::isolate`] set, every driver the runtime loads (`erl_ddll`)
+//! is opened in a host process of its own: the same program started again, which enters host
+//! mode in [`run_host_if_requested`] — call it first in `main` (the `ddll` binary does), or
+//! name another program that does with [`set_host_program`]. The runtime keeps erl_ddll's
+//! state, the processes and their mailboxes; in its tables the driver is a proxy whose
+//! callbacks forward to the child over a socketpair (frames of terms in the external term
+//! format, `frame.rs`). In the child the driver runs on an ordinary [`crate::Runtime`], so its
+//! threads, timers, async jobs, select, queues and term output work as in process.
+//!
+//! When the child dies, each of the driver's ports exits and its owner gets
+//! `{'EXIT', Port, {driver_crashed, Why}}` (`Why`: `sigsegv`, `sigabrt`, `sigbus`, `sigfpe`,
+//! `sigill`, `sigkill`, ... or `{exit, Status}`; `callback_timeout` when a callback overran
+//! [`Isolation::callback_timeout`] and the child was killed); then the driver is unloaded as
+//! by `kill_ports`: every process's load references go, `unloaded` monitors fire, and the name
+//! can be loaded again. The port whose callback saw the death is closed before that callback
+//! returns; the other ports and the unload follow on the link's reader thread.
+//!
+//! What does not cross the boundary yet: monitors of parent processes
+//! (`driver_monitor_process` sees the child's mirror of a process, which dies only when the
+//! port it owns closes or the driver unloads); ports the driver creates (`driver_create_port`)
+//! and pids or ports of the child that the driver puts in terms, other than the mirrors of
+//! parent processes and the ports opened from the parent; the segment structure of
+//! `port_command` data for `outputv` drivers (the child gets one binary); `driver_exit` (the
+//! child's port closes without an exit signal, which the parent does not see); and all of a
+//! driver's callbacks go through one request at a time, whatever its locking.
+
+mod child;
+mod frame;
+mod link;
+mod proxy;
+pub(crate) mod watchdog;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use drv_term::Term;
+
+pub(crate) use link::{load, settle_crashes, unloading};
+
+/// How drivers are isolated ([`crate::RuntimeOptions::isolate`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Isolation {
+    /// A callback (or load, or start) of an isolated driver that runs longer than this is
+    /// ended by killing its host process: its ports exit with
+    /// `{driver_crashed, callback_timeout}`. `None` waits as long as the driver takes.
+    pub callback_timeout: Option<Duration>,
+}
+
+/// Set in a host process's environment: it serves its parent on standard input.
+const HOST_ENV: &str = "DDLL_ISOLATED_HOST";
+/// The async pool size of the runtime in the host.
+const ASYNC_ENV: &str = "DDLL_ISOLATED_ASYNC_THREADS";
+/// The callback timeout in the host, in milliseconds (unset: none).
+const TIMEOUT_ENV: &str = "DDLL_ISOLATED_CALLBACK_TIMEOUT_MS";
+
+/// The program started as host; `None`: this program.
+static HOST_PROGRAM: parking_lot::Mutex<Option<PathBuf>> = parking_lot::Mutex::new(None);
+
+/// In a host process started for an isolated driver, serves the parent and exits (it never
+/// returns then); otherwise returns at once. Call it first in `main` of any program that
+/// loads isolated drivers, before anything else that reads standard input or starts threads.
+pub fn run_host_if_requested() {
+    let Some(flag) = std::env::var_os(HOST_ENV) else {
+        return;
+    };
+    if flag != "1" {
+        return;
+    }
+    // Not inherited by anything the driver starts.
+    std::env::remove_var(HOST_ENV);
+    let async_threads = std::env::var(ASYNC_ENV)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(crate::async_jobs::DEFAULT_ASYNC_THREADS);
+    let callback_timeout = std::env::var(TIMEOUT_ENV)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
+    std::env::remove_var(TIMEOUT_ENV);
+    use std::os::fd::FromRawFd;
+    // SAFETY: the parent made descriptor 0 this process's end of the socketpair, and in host
+    // mode nothing else in the process owns or reads it.
+    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(0) };
+    std::process::exit(child::serve(stream, async_threads, callback_timeout));
+}
+
+/// Starts `program` as the host of isolated drivers instead of this program (which then need
+/// not call [`run_host_if_requested`]); `program` must call it first in its `main`, as the
+/// `ddll` binary does.
+pub fn set_host_program(program: impl Into<PathBuf>) {
+    *HOST_PROGRAM.lock() = Some(program.into());
+}
+
+fn host_program() -> std::io::Result<PathBuf> {
+    match &*HOST_PROGRAM.lock() {
+        Some(program) => Ok(program.clone()),
+        None => std::env::current_exe(),
+    }
+}
+
+/// `term` with every pid and port (at any depth) passed through `f`.
+fn map_idents(term: Term, f: &mut impl FnMut(Term) -> Term) -> Term {
+    match term {
+        Term::Pid(_) | Term::Port(_) => f(term),
+        Term::List(items) => Term::List(items.into_iter().map(|t| map_idents(t, f)).collect()),
+        Term::ImproperList(items, tail) => Term::ImproperList(
+            items.into_iter().map(|t| map_idents(t, f)).collect(),
+            Box::new(map_idents(*tail, f)),
+        ),
+        Term::Tuple(items) => Term::Tuple(items.into_iter().map(|t| map_idents(t, f)).collect()),
+        Term::Map(pairs) => Term::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (map_idents(k, f), map_idents(v, f)))
+                .collect(),
+        ),
+        other => other,
+    }
+}

@@ -1,0 +1,343 @@
+//! The proxy driver: the entry an isolated driver has in the parent's tables, whose
+//! callbacks forward to the host process (`link.rs`). Its port data is a [`ProxyPort`].
+
+use std::ffi::{c_char, c_uint, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use drv_abi::driver::{Driver, LoadError};
+use drv_abi::types::{
+    ErlDrvData, ErlDrvEntry, ErlDrvPort, ErlDrvSSizeT, ErlDrvSizeT, ERL_DRV_ERROR_BADARG,
+    ERL_DRV_ERROR_ERRNO, ERL_DRV_ERROR_GENERAL, ERL_DRV_EXTENDED_MAJOR_VERSION,
+    ERL_DRV_EXTENDED_MARKER, ERL_DRV_EXTENDED_MINOR_VERSION, ERL_DRV_FLAG_USE_INIT_ACK,
+    PORT_CONTROL_FLAG_BINARY,
+};
+use drv_term::Term;
+
+use super::link::{self, Link};
+use crate::port;
+use crate::runtime::{atom, Runtime};
+
+/// A port of an isolated driver: the link and the child's port.
+struct ProxyPort {
+    link: Arc<Link>,
+    /// The child's handle of the port.
+    child: u64,
+    /// The parent's handle.
+    parent: u64,
+}
+
+/// The proxy driver for `name`, whose host reported `flags`. Its entry lives as long as the
+/// process (a few hundred bytes per isolated load): a `Driver` may outlive its unload.
+pub(super) fn driver(name: &str, flags: i32) -> Result<Driver, LoadError> {
+    let name = CString::new(name).map_err(|_| LoadError::BadDriverName)?;
+    let entry = ErlDrvEntry {
+        start: Some(start),
+        stop: Some(stop),
+        output: Some(output),
+        control: Some(control),
+        call: Some(call),
+        driver_name: name.into_raw(),
+        extended_marker: ERL_DRV_EXTENDED_MARKER,
+        major_version: ERL_DRV_EXTENDED_MAJOR_VERSION,
+        minor_version: ERL_DRV_EXTENDED_MINOR_VERSION,
+        // The host's open waits for the acknowledgement; the proxy's start returns after it.
+        driver_flags: flags & !ERL_DRV_FLAG_USE_INIT_ACK,
+        ..ErlDrvEntry::EMPTY
+    };
+    let entry = NonNull::from(Box::leak(Box::new(entry)));
+    // SAFETY: a complete entry (name and callbacks of this module) that is never freed.
+    unsafe { Driver::from_entry(entry) }
+}
+
+/// What the proxy needs of the port whose callback runs: its runtime, handle and caller.
+fn current() -> Option<(Runtime, u64, drv_term::Pid)> {
+    port::with_current_port(|cell| {
+        // Every proxied callback is one a process asked for; the connected process otherwise.
+        let caller = cell.caller().unwrap_or(*cell.owner.pid());
+        Some((Runtime::upgrade(cell)?, cell.handle, caller))
+    })
+    .flatten()
+}
+
+/// The host died during a callback of port `parent`: it exits now, before the callback
+/// returns; the rest of the driver follows on the link's reader thread.
+fn died(runtime: &Runtime, parent: u64, why: Term) {
+    if let Some(cell) = port::lookup(parent) {
+        runtime.close_port(&cell, Term::Tuple(vec![atom("driver_crashed"), why]));
+    }
+}
+
+/// # Safety
+/// Called by the runtime as a driver's `start`, with a NUL-terminated command.
+unsafe extern "C" fn start(_port: ErlDrvPort, command: *mut c_char) -> ErlDrvData {
+    // SAFETY: `command` is valid during the call (contract).
+    let command = unsafe { CStr::from_ptr(command) }
+        .to_string_lossy()
+        .into_owned();
+    catch_unwind(AssertUnwindSafe(|| start_port(&command))).unwrap_or(ERL_DRV_ERROR_GENERAL)
+}
+
+fn start_port(command: &str) -> ErlDrvData {
+    let Some((runtime, parent, owner, binary, eof, entry)) = port::with_current_port(|cell| {
+        Some((
+            Runtime::upgrade(cell)?,
+            cell.handle,
+            *cell.owner.pid(),
+            cell.binary_option,
+            cell.eof,
+            cell.driver.driver.entry_address(),
+        ))
+    })
+    .flatten() else {
+        return ERL_DRV_ERROR_GENERAL;
+    };
+    let Some(link) = link::of_entry(entry) else {
+        return ERL_DRV_ERROR_GENERAL;
+    };
+    let flag = |b: bool| atom(if b { "true" } else { "false" });
+    let request = Term::Tuple(vec![
+        atom("open"),
+        Term::Pid(owner),
+        link::binary(command),
+        flag(binary),
+        flag(eof),
+    ]);
+    match link.request(&request) {
+        Ok((Term::Tuple(reply), messages)) => match reply.as_slice() {
+            [ok, Term::Port(child)] if *ok == atom("ok") => {
+                let Some(child) = child.local_id() else {
+                    return ERL_DRV_ERROR_GENERAL;
+                };
+                link.port_opened(child, parent);
+                link.deliver(messages, Some(parent));
+                let proxy = Box::new(ProxyPort {
+                    link,
+                    child,
+                    parent,
+                });
+                Box::into_raw(proxy) as ErlDrvData
+            }
+            [_, Term::Atom(reason)] => start_error(reason.as_str()),
+            _ => ERL_DRV_ERROR_GENERAL,
+        },
+        Ok(_) => ERL_DRV_ERROR_GENERAL,
+        Err(why) => {
+            // The port fails inside its start: `open_port` returns it, and its owner gets the
+            // crash as its exit reason. No data: no stop.
+            died(&runtime, parent, why);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// The start error the host's `open_port` raised, as the driver gave it.
+fn start_error(reason: &str) -> ErlDrvData {
+    match reason {
+        "badarg" => ERL_DRV_ERROR_BADARG,
+        "einval" => ERL_DRV_ERROR_GENERAL,
+        errno => match (1..200).find(|&n| drv_abi::errno_id(n).to_string_lossy() == errno) {
+            Some(n) => {
+                // SAFETY: errno is this thread's; the runtime reads it for ERL_DRV_ERROR_ERRNO.
+                unsafe { *libc::__errno_location() = n };
+                ERL_DRV_ERROR_ERRNO
+            }
+            None => ERL_DRV_ERROR_GENERAL,
+        },
+    }
+}
+
+/// # Safety
+/// `data` is what [`start`] returned for the port (a `ProxyPort`, or null), and no callback of
+/// the port runs after this one.
+unsafe extern "C" fn stop(data: ErlDrvData) {
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: made by `Box::into_raw` in `start_port`; stop is the port's last callback.
+    let proxy = unsafe { Box::from_raw(data.cast::<ProxyPort>()) };
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if proxy.link.port_closing(proxy.child) && proxy.link.death().is_none() {
+            let request = Term::Tuple(vec![
+                atom("close"),
+                Term::Port(drv_term::Port::local(proxy.child)),
+            ]);
+            if let Ok((_, messages)) = proxy.link.request(&request) {
+                proxy.link.deliver(messages, Some(proxy.parent));
+            }
+        }
+    }));
+}
+
+/// Runs `request` for the port of `data`: the reply, or `None` when the host died (the port
+/// has then exited).
+///
+/// # Safety
+/// `data` is a live `ProxyPort` of the port whose callback runs.
+unsafe fn forward(data: ErlDrvData, request: impl FnOnce(Term, Term) -> Term) -> Option<Term> {
+    // Copied out: delivering the messages may close the port, whose `stop` frees its data.
+    let (link, child, parent) = {
+        // SAFETY: contract.
+        let proxy = unsafe { &*data.cast::<ProxyPort>() };
+        (proxy.link.clone(), proxy.child, proxy.parent)
+    };
+    let (runtime, _, caller) = current()?;
+    let request = request(Term::Port(drv_term::Port::local(child)), Term::Pid(caller));
+    match link.request(&request) {
+        Ok((reply, messages)) => {
+            let reply = link.to_parent(reply);
+            link.deliver(messages, Some(parent));
+            Some(reply)
+        }
+        Err(why) => {
+            died(&runtime, parent, why);
+            None
+        }
+    }
+}
+
+/// # Safety
+/// A driver's `output`: `data` from [`start`], `buf` valid for `len` bytes.
+unsafe extern "C" fn output(data: ErlDrvData, buf: *mut c_char, len: ErlDrvSizeT) {
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: valid for `len` bytes during the call (contract).
+    let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
+    let bytes = bytes::Bytes::copy_from_slice(bytes);
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the port's data from `start` (contract).
+        unsafe {
+            forward(data, |port, caller| {
+                Term::Tuple(vec![atom("command"), port, caller, Term::Binary(bytes)])
+            })
+        }
+    }));
+}
+
+/// Sends a control or call and answers its reply: the term, or `None` for badarg.
+///
+/// # Safety
+/// `data` from [`start`], `buf` valid for `len` bytes.
+unsafe fn control_or_call(
+    kind: &str,
+    data: ErlDrvData,
+    command: c_uint,
+    input: Term,
+) -> Option<Term> {
+    if data.is_null() {
+        return None;
+    }
+    let reply = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the port's data from `start` (contract).
+        unsafe {
+            forward(data, |port, caller| {
+                Term::Tuple(vec![
+                    atom(kind),
+                    port,
+                    caller,
+                    Term::Int(i64::from(command)),
+                    input,
+                ])
+            })
+        }
+    }))
+    .ok()??;
+    match reply {
+        Term::Tuple(mut t) if t.len() == 2 && t[0] == atom("ok") => t.pop(),
+        _ => None,
+    }
+}
+
+/// Writes `reply` as a control/call reply: into `*rbuf` when it fits `rlen`, else into a new
+/// buffer (`driver_alloc`'s, or a driver binary for a binary control reply).
+///
+/// # Safety
+/// `rbuf` points to the runtime's buffer pointer, whose buffer holds `rlen` bytes.
+unsafe fn write_reply(
+    reply: &[u8],
+    rbuf: *mut *mut c_char,
+    rlen: ErlDrvSizeT,
+    binary: bool,
+) -> ErlDrvSSizeT {
+    if reply.len() > rlen {
+        let fresh = if binary {
+            match drv_queue::BinaryRef::from_slice(reply) {
+                Some(bin) => bin.into_raw().cast::<c_char>(),
+                None => return -1,
+            }
+        } else {
+            // SAFETY: plain allocation; the runtime frees a replaced buffer with `free`.
+            let buf = unsafe { libc::malloc(reply.len()) }.cast::<c_char>();
+            if buf.is_null() {
+                return -1;
+            }
+            // SAFETY: `buf` holds `reply.len()` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(reply.as_ptr(), buf.cast(), reply.len()) };
+            buf
+        };
+        // SAFETY: `rbuf` is a valid out-pointer (contract).
+        unsafe { *rbuf = fresh };
+    } else {
+        // SAFETY: the runtime's buffer holds `rlen >= reply.len()` bytes (contract).
+        unsafe { std::ptr::copy_nonoverlapping(reply.as_ptr(), (*rbuf).cast(), reply.len()) };
+    }
+    reply.len() as ErlDrvSSizeT
+}
+
+/// # Safety
+/// A driver's `control` (see `erl_driver.h`).
+unsafe extern "C" fn control(
+    data: ErlDrvData,
+    command: c_uint,
+    buf: *mut c_char,
+    len: ErlDrvSizeT,
+    rbuf: *mut *mut c_char,
+    rlen: ErlDrvSizeT,
+) -> ErlDrvSSizeT {
+    // SAFETY: valid for `len` bytes during the call (contract).
+    let input = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
+    let input = Term::Binary(bytes::Bytes::copy_from_slice(input));
+    // SAFETY: forwarded contract.
+    let Some(reply) = (unsafe { control_or_call("control", data, command, input) }) else {
+        return -1;
+    };
+    // The reply's form is the host port's control flag; the parent's port takes it on.
+    let (bytes, binary) = match &reply {
+        Term::Binary(b) => (b.to_vec(), true),
+        other => match crate::iodata::flatten(other) {
+            Some(bytes) => (bytes.to_vec(), false),
+            None => return -1,
+        },
+    };
+    let flags = if binary { PORT_CONTROL_FLAG_BINARY } else { 0 };
+    port::with_current_port(|cell| Runtime::set_control_binary(cell, flags));
+    // SAFETY: forwarded contract.
+    unsafe { write_reply(&bytes, rbuf, rlen, binary) }
+}
+
+/// # Safety
+/// A driver's `call` (see `erl_driver.h`).
+unsafe extern "C" fn call(
+    data: ErlDrvData,
+    command: c_uint,
+    buf: *mut c_char,
+    len: ErlDrvSizeT,
+    rbuf: *mut *mut c_char,
+    rlen: ErlDrvSizeT,
+    _flags: *mut c_uint,
+) -> ErlDrvSSizeT {
+    // SAFETY: valid for `len` bytes during the call (contract).
+    let input = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
+    let Ok(input) = drv_term::decode(input) else {
+        return -1;
+    };
+    // SAFETY: forwarded contract.
+    let Some(reply) = (unsafe { control_or_call("call", data, command, input) }) else {
+        return -1;
+    };
+    let encoded = drv_term::encode(&reply);
+    // SAFETY: forwarded contract.
+    unsafe { write_reply(&encoded, rbuf, rlen, false) }
+}
