@@ -37,7 +37,7 @@ mod term_output;
 mod timers;
 
 pub use ddll_core::{DdllError, InfoItem, LoadOptions, MonitorKind, Pending, Reply, UnloadOptions};
-pub use drv_term::{Atom, FlatTerm, Pid, Port, Ref, Term};
+pub use drv_term::{Atom, FlatItems, FlatRef, FlatTerm, Pid, Port, Ref, Term};
 pub use erl_ddll::{call as erl_ddll_call, string_term};
 pub use error::{Error, Exception};
 pub use process::{Message, Process};

@@ -21,7 +21,7 @@ use crate::busy::Admission;
 use crate::error::Exception;
 use crate::init_ack::InitAck;
 use crate::port::{self, CallbackLock, NewPort, PortCell, PortData};
-use crate::process::Process;
+use crate::process::{Message, Process};
 
 /// A driver the runtime has loaded.
 #[derive(Debug)]
@@ -1248,7 +1248,7 @@ impl Runtime {
     }
 
     /// The next message of `pid`, waiting up to `timeout`.
-    pub fn receive(&self, pid: &Pid, timeout: Option<Duration>) -> Option<Term> {
+    pub fn receive(&self, pid: &Pid, timeout: Option<Duration>) -> Option<Message> {
         self.process(pid)?.receive(timeout)
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::view::{Node, TermRef};
-use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Term};
+use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Ref, Term};
 
 /// Driver binaries up to this size are copied into a flat term, larger ones shared (BEAM's
 /// `ERL_ONHEAP_BIN_LIMIT`: a copy is cheaper than a reference for small data).
@@ -666,6 +666,98 @@ impl<'a> FlatRef<'a> {
         FlatRef { at, ..self }
     }
 
+    /// `term` read the way a flat term is: one view type for a message in either form.
+    #[inline]
+    pub fn of_term(term: &'a Term) -> FlatRef<'a> {
+        FlatRef {
+            records: Records {
+                buf: &[],
+                terms: &[],
+            },
+            at: At::Term(term),
+        }
+    }
+
+    /// The atom this is.
+    #[inline]
+    pub fn atom(self) -> Option<Atom> {
+        match self.node() {
+            Node::Atom(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the atom `name`.
+    #[inline]
+    pub fn is_atom(self, name: &str) -> bool {
+        self.atom().is_some_and(|a| a.as_str() == name)
+    }
+
+    /// The integer this is, if it fits `i64`.
+    #[inline]
+    pub fn int(self) -> Option<i64> {
+        match self.node() {
+            Node::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The bytes of the binary this is.
+    #[inline]
+    pub fn binary(self) -> Option<&'a [u8]> {
+        match self.node() {
+            Node::Binary(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The port this is.
+    #[inline]
+    pub fn port(self) -> Option<Port> {
+        match self.node() {
+            Node::Port(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The pid this is.
+    #[inline]
+    pub fn pid(self) -> Option<Pid> {
+        match self.node() {
+            Node::Pid(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The reference this is.
+    #[inline]
+    pub fn reference(self) -> Option<Ref> {
+        match self.node() {
+            Node::Ref(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The elements of the tuple this is.
+    #[inline]
+    pub fn tuple(self) -> Option<FlatItems<'a>> {
+        match self.node() {
+            Node::Tuple { items, .. } => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The elements of the proper list this is (`[]` included).
+    #[inline]
+    pub fn list(self) -> Option<FlatItems<'a>> {
+        match self.node() {
+            Node::List {
+                items, tail: None, ..
+            } => Some(items),
+            _ => None,
+        }
+    }
+
     /// The term as a [`Term`].
     ///
     /// Containers recurse here; everything else is converted out of line, so that the
@@ -764,7 +856,7 @@ impl<'a> FlatRef<'a> {
     }
 
     /// The list whose first segment is at `seg`: walks the segments for its length and tail.
-    fn list(self, first: usize) -> Node<'a, Self> {
+    fn list_node(self, first: usize) -> Node<'a, Self> {
         let buf = self.records.buf;
         let mut len = 0;
         let mut seg = first;
@@ -798,6 +890,15 @@ impl<'a> FlatRef<'a> {
             len,
             tail,
         }
+    }
+}
+
+impl fmt::Display for FlatRef<'_> {
+    /// The term as Erlang prints it (`~0p`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        crate::print::write_term(*self, &mut s, &mut DefaultNamer);
+        f.write_str(&s)
     }
 }
 
@@ -837,7 +938,7 @@ impl<'a> TermRef<'a> for FlatRef<'a> {
                 let len = size(buf, at + 1);
                 Node::Binary(&buf[at + HEAD..at + HEAD + len])
             }
-            tag::LIST | tag::STRING => self.list(at),
+            tag::LIST | tag::STRING => self.list_node(at),
             tag::TUPLE => {
                 let n = size(buf, at + 1);
                 let items = Items::Segment {
