@@ -629,7 +629,7 @@ impl Runtime {
             driver
         };
         let init_ack =
-            (driver.driver.flags() & ERL_DRV_FLAG_USE_INIT_ACK != 0).then(InitAck::default);
+            (driver.driver.flags() & ERL_DRV_FLAG_USE_INIT_ACK != 0).then(Box::<InitAck>::default);
         let port = port::insert(|handle| {
             PortCell::new(
                 handle,
