@@ -263,7 +263,7 @@ mod tests {
                 "pdl {has_pdl}, callback {in_callback}, holds {holds}"
             );
         }
-        state.access(|q| q.enq(b"x"));
+        state.access(|q| q.expect("allocated by the grants above").enq(b"x"));
         assert!(
             !state.pdl.get().is_some_and(PdlRef::is_locked),
             "access unlocks"
