@@ -11,7 +11,7 @@
 //! * `timer-bench` — the port timer and async job benches of ddll (criterion) beside the same
 //!   loops under BEAM, on the same driver libraries.
 //! * `beam-cycle [N]` — BEAM's load + unload cycle time on `echo_drv.so` (the figure to compare
-//!   with `cargo bench -p ddll --bench cycle`), then the machine's floor: a C program's
+//!   with `cargo bench -p ddll-benches --bench cycle`), then the machine's floor: a C program's
 //!   dlopen + dlclose of a trivial library.
 //! * `stress [--helgrind | --plain] [OPS]` — the stress test (`crates/ddll/tests/stress.rs`)
 //!   run longer, under valgrind's memcheck (default; any error fails), helgrind (a report to
@@ -31,9 +31,15 @@
 //!   100 ports, memory per idle port; BEAM and ddll in turns, medians and ratios.
 //! * `package [--allow-dirty]` — `cargo package` of every published crate, verified (each built
 //!   from its `.crate` alone), in dependency order; nothing is published.
-//! * `sanitize [TOOL]` — run the driver-queue concurrency and API tests (and the queue crate's
-//!   own tests) under valgrind (TOOL: memcheck, the default and the gate; helgrind or drd
-//!   report, but see `sanitize`'s notes).
+//! * `sanitize [TOOL]` — run the runtime's threaded tests (queues, timers, async, select,
+//!   monitors, created ports, init-ack, term output, port lifetime, unloads, stress, a short
+//!   soak) and the queue crate's own tests under valgrind (TOOL: memcheck, the default and the
+//!   gate; helgrind or drd report, but see `sanitize`'s notes).
+//! * `loom` — the model-checked synchronisation (spin lock, mailbox, reference counts, async
+//!   pool), built with `--cfg loom` in `target/loom`; `LOOM_MAX_PREEMPTIONS` (default 3) bounds
+//!   each model's search.
+//! * `soak [SECONDS] [--valgrind]` — every capability at once for SECONDS (default 60;
+//!   `crates/ddll/tests/soak.rs`), natively (RSS must stay flat) or under memcheck.
 
 #![forbid(unsafe_code)]
 
@@ -70,6 +76,8 @@ fn main() -> Result<()> {
         "backlog-bench" => backlog_bench(rest),
         "sanitize" => sanitize(rest),
         "package" => package(rest),
+        "loom" => loom(),
+        "soak" => soak(rest),
         "help" | "-h" | "--help" => help(),
         unknown => {
             help()?;
@@ -83,7 +91,7 @@ fn help() -> Result<()> {
         "usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench \
          | timer-bench | beam-cycle [N] | stress [--helgrind | --plain] [OPS] | term-bench [CHUNKS [CHUNK]] \
          | fuzz [SECONDS [SEED]] | queue-bench [OPS] | backlog-bench [TURNS [WORKLOAD...]] \
-         | sanitize [TOOL] | package [--allow-dirty]>"
+         | sanitize [TOOL] | loom | soak [SECONDS] [--valgrind] | package [--allow-dirty]>"
     );
     Ok(())
 }
@@ -423,7 +431,7 @@ fn best_and_median(figures: &[f64]) -> (f64, f64) {
 /// (`DDLL_ECHO_ROUNDS`), over [`BEAM_ROUNDS`] round trips like a BEAM run.
 fn ddll_echo_rounds(drivers: &Path) -> Result<f64> {
     let out = Command::new(env!("CARGO"))
-        .args(["bench", "--quiet", "-p", "ddll", "--bench", "echo"])
+        .args(["bench", "--quiet", "-p", "ddll-benches", "--bench", "echo"])
         .env("DDLL_BENCH_DRIVERS", drivers)
         .env("DDLL_ECHO_ROUNDS", BEAM_ROUNDS.to_string())
         .current_dir(root())
@@ -498,7 +506,15 @@ fn beam_echo(drivers: &Path, runs: u32) -> Result<Vec<f64>> {
 /// criterion's estimate (ns) of ddll's echo bench on `drivers`.
 fn ddll_echo(drivers: &Path) -> Result<f64> {
     let out = Command::new(env!("CARGO"))
-        .args(["bench", "--quiet", "-p", "ddll", "--bench", "echo", "--"])
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "ddll-benches",
+            "--bench",
+            "echo",
+            "--",
+        ])
         .args(["--warm-up-time", "1", "--measurement-time", "3"])
         .env("DDLL_BENCH_DRIVERS", drivers)
         .current_dir(root())
@@ -533,7 +549,7 @@ fn criterion_estimate(line: &str) -> Option<f64> {
     Some(value * scale)
 }
 
-/// The loops of `crates/ddll/benches/timer_async.rs`, with their targets (ns per operation).
+/// The loops of `crates/ddll-benches/benches/timer_async.rs`, with their targets (ns per operation).
 const TIMER_BENCHES: &[(&str, &str, f64)] = &[
     (
         "timer_set_read_cancel",
@@ -565,9 +581,16 @@ fn timer_bench() -> Result<()> {
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .map_or("?".to_owned(), |rest| rest.replace(' ', " / "))
     };
-    println!("ddll: cargo bench -p ddll --bench timer_async (criterion, brief)...");
+    println!("ddll: cargo bench -p ddll-benches --bench timer_async (criterion, brief)...");
     let status = Command::new(env!("CARGO"))
-        .args(["bench", "-p", "ddll", "--bench", "timer_async", "--"])
+        .args([
+            "bench",
+            "-p",
+            "ddll-benches",
+            "--bench",
+            "timer_async",
+            "--",
+        ])
         .args(["--warm-up-time", "1", "--measurement-time", "3"])
         .env("DDLL_BENCH_DRIVERS", &drivers)
         .current_dir(root())
@@ -822,7 +845,9 @@ fn term_bench(args: &[String]) -> Result<()> {
              {del_mid:6.1}"
         );
     }
-    println!("(criterion: cargo bench -p ddll --bench term_output; cargo bench -p drv-term)");
+    println!(
+        "(criterion: cargo bench -p ddll-benches --bench term_output; cargo bench -p drv-term)"
+    );
     Ok(())
 }
 
@@ -965,7 +990,7 @@ fn test_binaries(args: &[&str]) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Runs the driver-queue tests under valgrind. memcheck (the default) must find no error
+/// Runs the runtime's threaded tests under valgrind. memcheck (the default) must find no error
 /// (invalid reads/writes, uses of uninitialised memory, definite leaks); it is the gate.
 /// helgrind and drd know neither parking_lot's futex-based locks (the port data lock, the
 /// callback lock) nor plain atomics as synchronisation, so they report every access those
@@ -978,14 +1003,27 @@ fn sanitize(args: &[String]) -> Result<()> {
     if Command::new("valgrind").arg("--version").output().is_err() {
         bail!("valgrind is not installed (apt-get install valgrind)");
     }
-    // (package, test target, test filter)
-    let suites: [(&str, &str, &str); 3] = [
+    // (package, test target, test filter): every test of the runtime that runs driver code on
+    // more than one thread (driver threads, the timer thread, the async pool, the poll thread,
+    // created ports), then the queue crate's own.
+    let suites: [(&str, &str, &str); 13] = [
         ("ddll", "queue_threads", ""),
         ("ddll", "queue_api", ""),
+        ("ddll", "timers_async", ""),
+        ("ddll", "select", ""),
+        ("ddll", "monitors", ""),
+        ("ddll", "created_ports", ""),
+        ("ddll", "init_ack", ""),
+        ("ddll", "term_output", ""),
+        ("ddll", "port_lifetime", ""),
+        ("ddll", "unload_safety", ""),
+        ("ddll", "stress", ""),
+        // Everything at once, briefly (`DDLL_SOAK_SECONDS` below).
+        ("ddll", "soak", ""),
         // All of the crate's unit tests: binaries, the queue and its slots, port data locks.
         ("drv-queue", "--lib", ""),
     ];
-    let mut failed = 0;
+    let (mut failed, mut ran) = (0, 0);
     for (package, target, filter) in suites {
         let build: Vec<&str> = if target == "--lib" {
             vec!["-p", package, "--lib"]
@@ -994,17 +1032,22 @@ fn sanitize(args: &[String]) -> Result<()> {
         };
         for binary in test_binaries(&build)? {
             let mut valgrind = Command::new("valgrind");
-            valgrind
-                .arg(format!("--tool={tool}"))
-                .arg("--error-exitcode=99");
             if tool == "memcheck" {
-                valgrind.args(["--leak-check=full", "--errors-for-leak-kinds=definite"]);
+                valgrind.args(MEMCHECK_ARGS);
+            } else {
+                valgrind
+                    .arg(format!("--tool={tool}"))
+                    .arg("--error-exitcode=99");
             }
             let out = valgrind
                 .arg(&binary)
                 .args(["--test-threads", "1"])
                 .args((!filter.is_empty()).then_some(filter))
                 .env("QUEUE_THREADS_ROUNDS", "3")
+                .env("DDLL_STRESS_OPS", "200")
+                .env("DDLL_SOAK_SECONDS", "20")
+                .env("DDLL_SOAK_WAIT_MS", "300000")
+                .env("DDLL_SOAK_NO_RSS", "1")
                 .current_dir(root())
                 .output()?;
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1017,6 +1060,7 @@ fn sanitize(args: &[String]) -> Result<()> {
                 .lines()
                 .rfind(|l| l.starts_with("test result"))
                 .unwrap_or("no test result");
+            ran += 1;
             let name = binary.file_name().unwrap_or_default().to_string_lossy();
             println!("{tool} {name}: {tests}\n    {summary}");
             if !out.status.success() {
@@ -1027,6 +1071,7 @@ fn sanitize(args: &[String]) -> Result<()> {
             }
         }
     }
+    println!("{tool}: {} passed, {failed} failed", ran - failed);
     match (failed, tool) {
         (0, _) => Ok(()),
         (_, "memcheck") => bail!("{failed} test binaries failed under memcheck"),
@@ -1125,6 +1170,90 @@ fn backlog_bench(args: &[String]) -> Result<()> {
     }
     Ok(())
 }
+
+/// The loom models: (package, what to build and run).
+const LOOM_MODELS: [(&str, &[&str]); 3] = [
+    ("drv-queue", &["--test", "loom_refcount"]),
+    ("drv-async", &["--test", "loom_pool"]),
+    ("ddll", &["--lib", "loom_models"]),
+];
+
+/// Runs every loom model (release build: loom explores thousands of executions), each suite
+/// timed. The models build in `target/loom`, so `--cfg loom` does not rebuild the usual target.
+fn loom() -> Result<()> {
+    let preemptions = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "3".into());
+    let rustflags = match std::env::var("RUSTFLAGS") {
+        Ok(flags) if !flags.is_empty() => format!("{flags} --cfg loom"),
+        _ => "--cfg loom".to_owned(),
+    };
+    for (package, target) in LOOM_MODELS {
+        let start = std::time::Instant::now();
+        let status = Command::new(env!("CARGO"))
+            .args(["test", "--release", "-p", package])
+            .args(target)
+            .env("RUSTFLAGS", &rustflags)
+            .env("CARGO_TARGET_DIR", root().join("target/loom"))
+            .env("LOOM_MAX_PREEMPTIONS", &preemptions)
+            .current_dir(root())
+            .status()
+            .context("running cargo")?;
+        println!(
+            "loom {package} {}: {:.1} s (build and run, LOOM_MAX_PREEMPTIONS={preemptions})",
+            target.join(" "),
+            start.elapsed().as_secs_f64()
+        );
+        if !status.success() {
+            bail!("the loom models of {package} failed");
+        }
+    }
+    Ok(())
+}
+
+/// Runs the soak test (`crates/ddll/tests/soak.rs`) for `SECONDS`, natively or under memcheck.
+fn soak(args: &[String]) -> Result<()> {
+    let valgrind = args.iter().any(|a| a == "--valgrind");
+    let seconds = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map_or("60", String::as_str);
+    seconds
+        .parse::<u64>()
+        .context("SECONDS is a number of seconds")?;
+    let binaries = test_binaries(&["-p", "ddll", "--test", "soak"])?;
+    let binary = binaries.first().context("cargo built no soak test")?;
+    let mut command = if valgrind {
+        let mut c = Command::new("valgrind");
+        c.args(MEMCHECK_ARGS).arg(binary);
+        // Valgrind runs the program tens of times slower: replies get minutes, and its RSS is
+        // valgrind's own (memcheck's leak check is the verdict on memory).
+        c.env("DDLL_SOAK_WAIT_MS", "300000")
+            .env("DDLL_SOAK_NO_RSS", "1");
+        c
+    } else {
+        Command::new(binary)
+    };
+    let status = command
+        .args(["--nocapture", "--test-threads=1"])
+        .env("DDLL_SOAK_SECONDS", seconds)
+        .current_dir(root())
+        .status()
+        .context("running the soak (is valgrind installed?)")?;
+    if !status.success() {
+        bail!("the soak failed ({status})");
+    }
+    Ok(())
+}
+
+/// Memcheck as the gate: any error fails (exit code 99), and so do definite and indirect
+/// leaks; "possibly lost" and "still reachable" are the harness's threads and statics alive at
+/// exit.
+const MEMCHECK_ARGS: [&str; 5] = [
+    "--tool=memcheck",
+    "--error-exitcode=99",
+    "--leak-check=full",
+    "--errors-for-leak-kinds=definite,indirect",
+    "--num-callers=30",
+];
 
 #[cfg(test)]
 mod tests {

@@ -63,6 +63,34 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Runs a hidden Erlang node that BEAM nodes use drivers through (`ddll_remote`, see
+    /// crates/ddll-node): registers with EPMD (starting it if needed) and serves until killed.
+    Node {
+        /// The short node name: NAME@ this host's name.
+        #[arg(
+            long,
+            value_name = "NAME",
+            required_unless_present = "name",
+            conflicts_with = "name"
+        )]
+        sname: Option<String>,
+        /// The long node name, NAME@HOST.
+        #[arg(long, value_name = "NAME@HOST")]
+        name: Option<String>,
+        /// The cookie connecting nodes must know.
+        #[arg(long, env = "DDLL_COOKIE")]
+        cookie: String,
+        /// The folder relative driver paths of `load_driver` are taken from.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        drivers: PathBuf,
+        /// Loads every driver isolated, in a child process of its own.
+        #[arg(long)]
+        isolate: bool,
+    },
+    /// Fuzzes a driver library, isolated: generated sequences of port operations; each crash
+    /// or callback past the timeout is shrunk and written as a scenario that
+    /// `ddll script --isolate` replays. Exit status 1 when something was found.
+    Fuzz(ddll_fuzz::FuzzArgs),
     /// Reports what a driver library declares and whether it would load.
     Check {
         /// The driver library (`.so`); a bare file name means the file in the current folder.
@@ -107,12 +135,11 @@ impl RunArgs {
     }
 
     fn options(&self) -> ddll::RuntimeOptions {
-        ddll::RuntimeOptions {
-            async_threads: self.async_threads,
-            isolate: self.isolate.then_some(ddll::isolate::Isolation {
-                callback_timeout: self.callback_timeout.map(std::time::Duration::from_millis),
-            }),
-        }
+        let isolation = ddll::isolate::Isolation::default()
+            .callback_timeout(self.callback_timeout.map(std::time::Duration::from_millis));
+        ddll::RuntimeOptions::default()
+            .async_threads(self.async_threads)
+            .isolate(self.isolate.then_some(isolation))
     }
 }
 
@@ -128,6 +155,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Script { file, run } => script(&file, &run),
         Command::Check { library } => check(&library),
+        Command::Node {
+            sname,
+            name,
+            cookie,
+            drivers,
+            isolate,
+        } => node(sname, name, cookie, drivers, isolate),
+        Command::Fuzz(args) => ddll_fuzz::run_cli(&args),
         Command::Test {
             paths,
             timeout,
@@ -147,6 +182,40 @@ fn main() -> ExitCode {
             junit.as_deref(),
             &run,
         ),
+    }
+}
+
+/// `ddll node`: starts the node and serves until the process ends.
+fn node(
+    sname: Option<String>,
+    name: Option<String>,
+    cookie: String,
+    drivers: PathBuf,
+    isolate: bool,
+) -> ExitCode {
+    let name = match (sname, name) {
+        (Some(alive), _) => ddll_node::short_name(&alive),
+        (None, Some(name)) => name,
+        (None, None) => unreachable!("clap requires --sname or --name"),
+    };
+    let options = ddll::RuntimeOptions::default()
+        .isolate(isolate.then_some(ddll::isolate::Isolation::default()));
+    let started = ddll::Runtime::with_options(drivers, options)
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            ddll_node::Node::start(rt, ddll_node::NodeOptions::new(&name, &cookie))
+                .map_err(|e| e.to_string())
+        });
+    match started {
+        Ok(node) => {
+            println!("{} is up", node.name().as_str());
+            node.wait();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ddll node: {e}");
+            ExitCode::from(CANNOT_START)
+        }
     }
 }
 

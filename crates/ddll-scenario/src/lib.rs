@@ -537,11 +537,11 @@ fn command_options(options: &Term) -> Result<CommandOptions, Exception> {
     let Term::List(items) = options else {
         return Err(Exception::badarg());
     };
-    let mut parsed = CommandOptions::default();
+    let mut parsed = CommandOptions::new();
     for item in items {
         match item {
-            Term::Atom(a) if a.as_str() == "force" => parsed.force = true,
-            Term::Atom(a) if a.as_str() == "nosuspend" => parsed.nosuspend = true,
+            Term::Atom(a) if a.as_str() == "force" => parsed = parsed.force(true),
+            Term::Atom(a) if a.as_str() == "nosuspend" => parsed = parsed.nosuspend(true),
             _ => return Err(Exception::badarg()),
         }
     }
@@ -571,12 +571,12 @@ fn port_options(options: &Term) -> Result<PortOptions, Exception> {
     let Term::List(items) = options else {
         return Err(Exception::badarg());
     };
-    let mut parsed = PortOptions::default();
+    let mut parsed = PortOptions::new();
     for item in items {
         match item {
             Term::Atom(a) => match a.as_str() {
-                "binary" => parsed.binary = true,
-                "eof" => parsed.eof = true,
+                "binary" => parsed = parsed.binary(true),
+                "eof" => parsed = parsed.eof(true),
                 "stream" | "in" | "out" | "use_stdio" | "nouse_stdio" | "hide" | "exit_status"
                 | "overlapped_io" | "stderr_to_stdout" => {}
                 _ => return Err(Exception::badarg()),

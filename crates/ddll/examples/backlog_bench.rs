@@ -26,10 +26,7 @@ use ddll::{PortOptions, Runtime, Term};
 const CHUNK: u64 = 10_000;
 
 /// Port data as binaries (`{Port, {data, Binary}}`), the mode a user of these outputs picks.
-const BINARY: PortOptions = PortOptions {
-    binary: true,
-    eof: false,
-};
+const BINARY: PortOptions = PortOptions::new().binary(true);
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -23,7 +23,7 @@ pub(crate) fn install() -> Result<(), drv_abi::ShimError> {
 
 impl Host for GlobalHost {
     fn output(&self, handle: ErlDrvPort, header: &[u8], body: OutputBody<'_>) -> c_int {
-        port::with_port(handle, |port| {
+        port::with_port(port::number(handle), |port| {
             let body_len = match &body {
                 OutputBody::Bytes(b) => b.len(),
                 OutputBody::Binary { len, .. } => *len,
@@ -55,7 +55,7 @@ impl Host for GlobalHost {
     }
 
     fn failure(&self, handle: ErlDrvPort, how: PortFailure<'_>) -> c_int {
-        let Some(port) = port::lookup(handle as usize as u64) else {
+        let Some(port) = port::lookup(port::number(handle)) else {
             return -1;
         };
         let Some(runtime) = Runtime::upgrade(&port) else {
@@ -76,11 +76,13 @@ impl Host for GlobalHost {
     }
 
     fn set_control_flags(&self, handle: ErlDrvPort, flags: c_int) {
-        port::with_port(handle, |port| Runtime::set_control_binary(port, flags));
+        port::with_port(port::number(handle), |port| {
+            Runtime::set_control_binary(port, flags)
+        });
     }
 
     fn port_flags(&self, handle: ErlDrvPort) -> c_int {
-        port::with_port(handle, |port| {
+        port::with_port(port::number(handle), |port| {
             if port.binary.load(std::sync::atomic::Ordering::Relaxed) {
                 PORT_FLAG_BINARY
             } else {
@@ -91,23 +93,23 @@ impl Host for GlobalHost {
     }
 
     fn connected(&self, handle: ErlDrvPort) -> Option<Pid> {
-        port::with_port(handle, |port| *port.owner.pid())
+        port::with_port(port::number(handle), |port| *port.owner.pid())
     }
 
     fn caller(&self, handle: ErlDrvPort) -> Option<Pid> {
-        port::with_port(handle, |port| port.caller()).flatten()
+        port::with_port(port::number(handle), |port| port.caller()).flatten()
     }
 
     fn consume_timeslice(&self, handle: ErlDrvPort, percent: c_int) -> c_int {
-        port::with_port(handle, |port| port.consume_timeslice(percent)).unwrap_or(-1)
+        port::with_port(port::number(handle), |port| port.consume_timeslice(percent)).unwrap_or(-1)
     }
 
     fn port_id(&self, handle: ErlDrvPort) -> Option<drv_term::Port> {
-        port::with_port(handle, |port| port.id())
+        port::with_port(port::number(handle), |port| port.id())
     }
 
     fn set_busy(&self, handle: ErlDrvPort, on: bool) {
-        port::with_port(handle, |port| port.busy.set_port(on));
+        port::with_port(port::number(handle), |port| port.busy.set_port(on));
     }
 
     fn busy_msgq_limits(
@@ -116,11 +118,13 @@ impl Host for GlobalHost {
         low: usize,
         high: usize,
     ) -> Option<(usize, usize)> {
-        port::with_port(handle, |port| port.busy.msgq_limits(low, high))
+        port::with_port(port::number(handle), |port| {
+            port.busy.msgq_limits(low, high)
+        })
     }
 
     fn lock_driver(&self, handle: ErlDrvPort) -> c_int {
-        let Some(port) = port::lookup(handle as usize as u64) else {
+        let Some(port) = port::lookup(port::number(handle)) else {
             return -1;
         };
         let Some(runtime) = Runtime::upgrade(&port) else {
@@ -143,12 +147,14 @@ impl Host for GlobalHost {
     }
 
     fn set_os_pid(&self, handle: ErlDrvPort, pid: isize) {
-        port::with_port(handle, |port| port.state.lock().os_pid = Some(pid));
+        port::with_port(port::number(handle), |port| {
+            port.state.lock().os_pid = Some(pid)
+        });
     }
 
     fn facts(&self) -> RuntimeFacts {
         RuntimeFacts {
-            async_threads: c_int::try_from(crate::async_jobs::reported_pool_size())
+            async_threads: c_int::try_from(crate::async_pool::reported_pool_size())
                 .unwrap_or(c_int::MAX),
             scheduler_threads: 1,
             dirty_scheduler_support: true,

@@ -10,14 +10,15 @@
 //! let rt = Runtime::new().expect("the C API shim installs");
 //! let me = rt.spawn(Some("main"));
 //! rt.try_load(me.pid(), "target/drivers/own", "echo_drv", Default::default()).expect("loads");
-//! let port = rt.open_port(me.pid(), "echo_drv", PortOptions { binary: true, eof: false }).expect("opens");
+//! let port = rt.open_port(me.pid(), "echo_drv", PortOptions::new().binary(true)).expect("opens");
 //! rt.port_command_bytes(me.pid(), &port, b"hello").expect("sends");
 //! println!("{}", rt.receive(me.pid(), None).expect("echo"));
 //! ```
 
-mod async_jobs;
+mod async_pool;
 mod busy;
-mod created_ports;
+mod create_port;
+mod drivers;
 mod erl_ddll;
 mod error;
 mod host;
@@ -26,22 +27,28 @@ mod init_ack;
 pub mod iodata;
 pub mod isolate;
 mod linked_in;
-mod monitors;
+mod monitor;
+mod options;
 mod port;
 mod process;
 mod queue;
 mod runtime;
 mod select;
 mod spin;
+mod sync;
 mod term_output;
-mod timers;
+mod timer;
+
+#[cfg(all(test, loom))]
+mod loom_models;
 
 pub use ddll_core::{DdllError, InfoItem, LoadOptions, MonitorKind, Pending, Reply, UnloadOptions};
 pub use drv_term::{Atom, FlatItems, FlatRef, FlatTerm, Pid, Port, Ref, Term};
 pub use erl_ddll::{call as erl_ddll_call, string_term};
 pub use error::{Error, Exception};
+pub use options::{CommandOptions, PortOptions, RuntimeOptions};
 pub use process::{Message, Process};
-pub use runtime::{CommandOptions, PortOptions, Runtime, RuntimeOptions};
+pub use runtime::Runtime;
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

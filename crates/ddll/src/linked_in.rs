@@ -19,9 +19,10 @@ use std::sync::Arc;
 use drv_abi::driver::Driver;
 use drv_abi::types::ErlDrvEntry;
 
+use crate::drivers::{LinkedEntry, LoadedDriver};
 use crate::host::GlobalHost;
 use crate::port;
-use crate::runtime::{LinkedEntry, LoadedDriver, Runtime};
+use crate::runtime::Runtime;
 
 /// The runtime of the port whose callback is running on this thread.
 fn current_runtime(function: &str) -> Option<Runtime> {

@@ -4,6 +4,24 @@
 //! Drivers may keep a handle after the port is gone; looking it up then simply fails, so a dead
 //! handle gets the documented error instead of touching freed memory. The same number is the
 //! port's identity in terms (`#Port<0.N>`).
+//!
+//! Finding a port, by purpose (each is on a measured path; use the one that fits):
+//! - [`lookup`]: the table, by number; the answer every other way agrees with.
+//! - [`lookup_recent`]: the table through a per-thread `Weak` of the last port looked up, for
+//!   the runtime's port operations (`Runtime::port`), which talk to one port many times.
+//! - [`with_locked`]: the command fast path: the port borrowed under the callback lock this
+//!   thread remembered ([`remember_lock`]), no reference count taken.
+//! - [`with_current_port`]: the port whose callback this thread runs (no handle: API calls
+//!   that name no port, such as `driver_system_info`).
+//! - [`with_port`]: a driver's API call naming a port: the current callback's port when it
+//!   matches (no table access), else the table's; borrowed for the call.
+//! - [`with_port_context`]: [`with_port`], also telling whether this thread holds the port's
+//!   callback lock (the driver queue's access rule).
+//! - [`owned`]: [`with_port`] as an owned reference, for work that outlives the call (async
+//!   jobs, monitors, select, created ports, init acknowledgements).
+//!
+//! In the runtime, `Runtime::port` (a port id of this runtime, not closed) and
+//! `Runtime::open_port_of` (also not closing with data queued) add Erlang's checks.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -17,8 +35,9 @@ use drv_abi::types::ErlDrvPort;
 use drv_term::{Pid, Term};
 use parking_lot::{Mutex, ReentrantMutex, RwLock};
 
+use crate::drivers::LoadedDriver;
 use crate::process::Process;
-use crate::runtime::{Inner, LoadedDriver};
+use crate::runtime::Inner;
 
 /// The lock that serialises a port's callbacks: the port's own with
 /// `ERL_DRV_FLAG_USE_PORT_LOCKING`, else its driver's (shared by all its ports). Reentrant, so
@@ -73,9 +92,10 @@ impl LockedPorts {
         }
     }
 
-    /// Applies the changes made while the map was borrowed, once it no longer is.
+    /// Applies the changes made while the map was borrowed, once it no longer is (not the
+    /// runtime's settling: this is the lock's own bookkeeping).
     #[inline]
-    fn settle(&self) {
+    fn apply_deferred(&self) {
         if self.changed_while_borrowed.get() {
             self.apply_changes();
         }
@@ -170,7 +190,7 @@ pub(crate) struct PortCell {
     /// The driver queue and port data lock.
     pub(crate) queue: crate::queue::PortQueueState,
     /// The port's timer.
-    pub(crate) timer: crate::timers::PortTimer,
+    pub(crate) timer: crate::timer::PortTimer,
     /// `port_info`'s `input` and `output` counts.
     pub(crate) bytes: ByteCounts,
     /// Whether the port selects descriptors (`driver_select`).
@@ -554,7 +574,7 @@ pub(crate) fn with_locked<R>(handle: u64, f: impl FnOnce(&Arc<PortCell>) -> R) -
                 let open = locked.open.try_borrow().ok()?;
                 f(open.get(&handle)?)
             };
-            locked.settle();
+            locked.apply_deferred();
             Some(result)
         })
         .ok()
@@ -682,15 +702,18 @@ pub(crate) fn with_current_port<R>(f: impl FnOnce(&PortCell) -> R) -> Option<R> 
     Some(f(unsafe { &*current }))
 }
 
-/// Calls `f` with the port behind `handle`: the current callback's port without touching the
-/// table when it matches, else the table's entry.
-#[inline]
-pub(crate) fn with_port<R>(handle: ErlDrvPort, f: impl FnOnce(&PortCell) -> R) -> Option<R> {
-    with_port_number(handle as usize as u64, f)
+/// The number of a driver's port handle: the port's identity ([`PortCell::handle`]), the key
+/// of every lookup.
+#[inline(always)]
+pub(crate) fn number(handle: ErlDrvPort) -> u64 {
+    handle as usize as u64
 }
 
-/// [`with_port`] for the handle's number (a port's identity, [`PortCell::handle`]).
-pub(crate) fn with_port_number<R>(handle: u64, f: impl FnOnce(&PortCell) -> R) -> Option<R> {
+/// Calls `f` with the port numbered `handle` ([`number`] of a driver's handle, or a port id's
+/// local number): the current callback's port without touching the table when it matches,
+/// else the table's entry.
+#[inline]
+pub(crate) fn with_port<R>(handle: u64, f: impl FnOnce(&PortCell) -> R) -> Option<R> {
     let current = CURRENT.with(Cell::get);
     if !current.is_null() {
         // SAFETY: CURRENT is set only by `with_current`, which holds an Arc to the port for
@@ -706,7 +729,7 @@ pub(crate) fn with_port_number<R>(handle: u64, f: impl FnOnce(&PortCell) -> R) -
 /// The port behind `handle` as an owned reference, for work that outlives the call (an async
 /// job): the current callback's port without touching the table when it matches.
 pub(crate) fn owned(handle: ErlDrvPort) -> Option<Arc<PortCell>> {
-    let handle = handle as usize as u64;
+    let handle = number(handle);
     let current = CURRENT.with(Cell::get);
     if !current.is_null() {
         // SAFETY: CURRENT is set only by `with_current`, which holds an Arc to the port for
@@ -730,7 +753,7 @@ pub(crate) fn with_port_context<R>(
     handle: ErlDrvPort,
     f: impl FnOnce(&PortCell, bool) -> R,
 ) -> Option<R> {
-    let handle = handle as usize as u64;
+    let handle = number(handle);
     let current = CURRENT.with(Cell::get);
     if !current.is_null() {
         // SAFETY: as in `with_port`: the Arc held by `with_current` keeps the port alive.

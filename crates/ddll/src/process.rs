@@ -16,14 +16,12 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use drv_term::{FlatRef, FlatTerm, Pid, Term};
-use parking_lot::Mutex;
 
 use crate::spin::SpinMutex;
+use crate::sync::{AtomicBool, Mutex, Ordering, Thread};
 
 /// A received message: a handle on the term, cheap to take and to drop. Read it through
 /// [`Message::view`] (pattern helpers such as [`FlatRef::tuple`], [`FlatRef::binary`]); print it
@@ -294,8 +292,8 @@ impl Process {
             }
             match wait {
                 None => return None,
-                Some(None) => std::thread::park(),
-                Some(Some(left)) => std::thread::park_timeout(left),
+                Some(None) => crate::sync::park(),
+                Some(Some(left)) => crate::sync::park_timeout(left),
             }
             self.unregister_parked();
         }
@@ -325,7 +323,7 @@ impl Process {
             let mut inbox = self.inbox.lock();
             if inbox.messages.is_empty() {
                 if park {
-                    inbox.parked.push(std::thread::current());
+                    inbox.parked.push(crate::sync::current());
                 }
                 return None;
             }
@@ -337,7 +335,7 @@ impl Process {
 
     /// Forgets this thread as parked (woken by a timeout, or spuriously).
     fn unregister_parked(&self) {
-        let me = std::thread::current().id();
+        let me = crate::sync::current().id();
         self.inbox.lock().parked.retain(|t| t.id() != me);
     }
 

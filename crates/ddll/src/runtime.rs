@@ -1,13 +1,13 @@
 //! The runtime: processes, drivers (through `ddll-core`), and ports.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ddll_core::{DdllCore, DriverHost, Effect, Notification};
-use drv_abi::driver::{ControlReply, Driver, DriverData, LibraryWatch, StartError};
+use drv_abi::driver::{ControlReply, DriverData, StartError};
 use drv_abi::types::{
     ERL_DRV_FLAG_SOFT_BUSY, ERL_DRV_FLAG_USE_INIT_ACK, ERL_DRV_FLAG_USE_PORT_LOCKING,
     PORT_CONTROL_FLAG_BINARY,
@@ -18,211 +18,15 @@ use drv_term::{Atom, FlatTerm, Pid, Ref, Term};
 use parking_lot::Mutex;
 
 use crate::busy::Admission;
+use crate::drivers::{Drivers, DriversLock, Loader};
 use crate::error::Exception;
 use crate::init_ack::InitAck;
-use crate::port::{self, CallbackLock, NewPort, PortCell, PortData};
+use crate::options::{CommandOptions, PortOptions, RuntimeOptions};
+use crate::port::{self, NewPort, PortCell, PortData};
 use crate::process::{Message, Process};
-
-/// A driver the runtime has loaded.
-#[derive(Debug)]
-pub(crate) struct LoadedDriver {
-    pub(crate) driver: Driver,
-    /// The driver-level callback lock (used unless the driver asks for port locking).
-    pub(crate) lock: CallbackLock,
-    /// Pending timers and async jobs of its ports, which keep it loaded.
-    pub(crate) in_flight: crate::in_flight::InFlight,
-}
-
-impl LoadedDriver {
-    fn port_lock(&self) -> CallbackLock {
-        if self.driver.flags() & ERL_DRV_FLAG_USE_PORT_LOCKING != 0 {
-            port::new_callback_lock()
-        } else {
-            self.lock.clone()
-        }
-    }
-}
-
-/// The erl_ddll state and the drivers it has really loaded.
-#[derive(Debug, Default)]
-pub(crate) struct Drivers {
-    pub(crate) core: DdllCore<u64>,
-    /// Dynamically loaded drivers, by name.
-    pub(crate) loaded: HashMap<String, Arc<LoadedDriver>>,
-    /// Libraries of unloaded drivers that threads the driver created still hold mapped, by
-    /// driver name: loading that name again waits for the close (see [`Loader::load`]).
-    closing: Vec<(String, LibraryWatch)>,
-    /// Entries added with `add_driver_entry`, oldest first (linked-in drivers).
-    pub(crate) linked: Vec<LinkedEntry>,
-}
-
-/// A driver entry added with `add_driver_entry`.
-#[derive(Debug)]
-pub(crate) struct LinkedEntry {
-    /// The entry's address: how `remove_driver_entry` names it.
-    pub(crate) entry: usize,
-    pub(crate) driver: Arc<LoadedDriver>,
-}
-
-impl Drivers {
-    /// The driver `open_port` means by `name`: the newest driver of that name.
-    fn named(&self, name: &str) -> Option<Arc<LoadedDriver>> {
-        if self.core.status(name).is_some() {
-            return self.loaded.get(name).cloned();
-        }
-        self.linked
-            .iter()
-            .rev()
-            .find(|l| l.driver.driver.name() == name)
-            .map(|l| l.driver.clone())
-    }
-
-    /// Whether a driver due to be unloaded is still held by a port cell: a thread that closed
-    /// the port from inside its own callback may still be running the driver's code.
-    fn unload_blocked(&self) -> bool {
-        self.loaded.iter().any(|(name, driver)| {
-            self.core.refcount(name) == Some(0) && Arc::strong_count(driver) > 1
-        })
-    }
-}
-
-/// The driver tables' lock. Its guard notes, when released, whether erl_ddll work is queued,
-/// so that `settle` after an operation that queued nothing costs no lock.
-#[derive(Debug, Default)]
-pub(crate) struct DriversLock {
-    mutex: Mutex<Drivers>,
-    scheduled: AtomicBool,
-}
-
-impl DriversLock {
-    pub(crate) fn lock(&self) -> DriversGuard<'_> {
-        DriversGuard {
-            guard: self.mutex.lock(),
-            scheduled: &self.scheduled,
-        }
-    }
-
-    /// Whether work may be queued: exact for the thread that last released the lock.
-    fn maybe_scheduled(&self) -> bool {
-        self.scheduled.load(Ordering::Acquire)
-    }
-}
-
-pub(crate) struct DriversGuard<'a> {
-    guard: parking_lot::MutexGuard<'a, Drivers>,
-    scheduled: &'a AtomicBool,
-}
-
-impl std::ops::Deref for DriversGuard<'_> {
-    type Target = Drivers;
-    fn deref(&self) -> &Drivers {
-        &self.guard
-    }
-}
-
-impl std::ops::DerefMut for DriversGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Drivers {
-        &mut self.guard
-    }
-}
-
-impl Drop for DriversGuard<'_> {
-    fn drop(&mut self) {
-        self.scheduled
-            .store(self.guard.core.has_scheduled(), Ordering::Release);
-    }
-}
-
-/// How long a load waits for the library of a previous instance of the same driver to close
-/// (threads of that driver still running its code after `finish`).
-const PREVIOUS_LIBRARY_WAIT: Duration = Duration::from_secs(5);
 
 /// How long the scheduled unload work waits for in-flight callbacks of a closed port.
 const CALLBACK_DRAIN_WAIT: Duration = Duration::from_secs(2);
-
-/// The host half of `ddll-core`: really opening and closing libraries.
-struct Loader<'a> {
-    loaded: &'a mut HashMap<String, Arc<LoadedDriver>>,
-    closing: &'a mut Vec<(String, LibraryWatch)>,
-    /// Relative driver folders are taken from here (erl_ddll itself compares paths as given,
-    /// as BEAM does).
-    base_dir: &'a Path,
-    /// Set when drivers load isolated: how, and the runtime their links deliver to.
-    isolate: Option<(crate::isolate::Isolation, std::sync::Weak<Inner>, usize)>,
-}
-
-impl DriverHost for Loader<'_> {
-    fn load(&mut self, full_path: &str, name: &str) -> Result<(), ddll_core::LoadError> {
-        // A new instance must get new code: the dynamic linker would hand back the old
-        // mapping while the old library is still open.
-        self.closing.retain(|(_, watch)| !watch.is_closed());
-        if let Some((_, watch)) = self.closing.iter().find(|(n, _)| n == name) {
-            if !watch.wait_closed(PREVIOUS_LIBRARY_WAIT) {
-                return Err(ddll_core::LoadError::OpenError(
-                    ddll_sys::intern_dynamic_error(
-                        "the driver's previous library is still in use by its threads",
-                    ),
-                ));
-            }
-        }
-        // BEAM opens exactly `Path/Name.so` (a name with `/` in it reaches into a subfolder,
-        // relative to Path) and then refuses a library whose driver is not called Name.
-        let library = self.base_dir.join(full_path);
-        let loaded = match &self.isolate {
-            // The host process loads it through its own erl_ddll, from the library's folder
-            // (a name with `/` in it is not supported isolated).
-            Some((isolation, runtime, async_threads)) => {
-                let dir = library.parent().unwrap_or(Path::new("/"));
-                crate::isolate::load(dir, name, *isolation, runtime.clone(), *async_threads)
-            }
-            None => ddll_sys::DriverLibrary::open(&library)
-                .map_err(drv_abi::driver::LoadError::from)
-                .and_then(|library| Driver::from_library(library, name))
-                .map_err(load_error),
-        };
-        match loaded {
-            Ok(driver) => {
-                self.loaded.insert(
-                    name.to_owned(),
-                    Arc::new(LoadedDriver {
-                        driver,
-                        lock: port::new_callback_lock(),
-                        in_flight: Default::default(),
-                    }),
-                );
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn unload(&mut self, name: &str) {
-        let Some(driver) = self.loaded.remove(name) else {
-            return;
-        };
-        // erl_ddll's last reference is gone: no port is open, no queued work is left, and
-        // `apply` waited for callbacks still unwinding. `finish` may join the driver's threads.
-        crate::isolate::unloading(&driver.driver);
-        driver.driver.finish();
-        let watch = driver.driver.watch();
-        // Closes the library now, unless threads of the driver still hold it.
-        drop(driver);
-        if let Some(watch) = watch.filter(|w| !w.is_closed()) {
-            self.closing.push((name.to_owned(), watch));
-        }
-    }
-}
-
-fn load_error(e: drv_abi::driver::LoadError) -> ddll_core::LoadError {
-    use drv_abi::driver::LoadError as L;
-    match e {
-        L::Open { code, .. } => ddll_core::LoadError::OpenError(code),
-        L::NoDriverInit => ddll_core::LoadError::NoDriverInit,
-        L::DriverInitFailed => ddll_core::LoadError::DriverInitFailed,
-        L::BadDriverName => ddll_core::LoadError::BadDriverName,
-        L::IncorrectVersion => ddll_core::LoadError::DriverIncorrectVersion,
-    }
-}
 
 #[derive(Debug)]
 pub(crate) struct Inner {
@@ -232,9 +36,9 @@ pub(crate) struct Inner {
     pub(crate) ports: Mutex<HashMap<u64, Arc<PortCell>>>,
     base_dir: PathBuf,
     /// Timers of this runtime's ports.
-    pub(crate) timers: crate::timers::RuntimeTimers,
+    pub(crate) timers: crate::timer::RuntimeTimers,
     /// The async pool of this runtime's drivers.
-    pub(crate) async_pool: crate::async_jobs::RuntimeAsync,
+    pub(crate) async_pool: crate::async_pool::RuntimeAsync,
     /// The descriptors this runtime's ports select, and the poll thread.
     pub(crate) select: crate::select::RuntimeSelect,
     /// Set when drivers load isolated.
@@ -248,26 +52,6 @@ pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Options of `open_port/2` that ddll honours.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PortOptions {
-    /// `binary`: data arrives as binaries instead of lists.
-    pub binary: bool,
-    /// `eof`: `driver_failure_eof` sends `{Port, eof}` instead of closing.
-    pub eof: bool,
-}
-
-/// Options of `erlang:port_command/3`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CommandOptions {
-    /// `force`: the command goes to the port even if it is busy. Only for drivers with
-    /// `ERL_DRV_FLAG_SOFT_BUSY`; others raise `notsup`.
-    pub force: bool,
-    /// `nosuspend`: on a busy port the command is dropped and `false` returned instead of
-    /// waiting for the port to cease to be busy.
-    pub nosuspend: bool,
-}
-
 /// What became of a command offered to a port.
 enum Offered {
     /// It ran.
@@ -276,23 +60,17 @@ enum Offered {
     Busy(Arc<PortCell>),
 }
 
-/// Options of a runtime: the `erl` flags that ddll honours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RuntimeOptions {
-    /// Threads in the async pool (`+A`; BEAM's default is 1). At most 1024. 0 runs each
-    /// `driver_async` job at once in the calling driver, as the runtime does without a pool
-    /// (OTP 25 itself no longer has that mode: it takes `+A 0` as 1).
-    pub async_threads: usize,
-    /// Load every driver isolated, in a child host process of its own (see
-    /// [`crate::isolate`]); `None` loads drivers into this process.
-    pub isolate: Option<crate::isolate::Isolation>,
-}
+/// Settles its runtime ([`Runtime::settle`]) when dropped: taken first by every public
+/// operation that can run driver callbacks ([`Runtime::settle_at_end`]), so no path out of it
+/// forgets to. The operation's result is a local or moved out, so it holds no port by then.
+#[must_use = "settles when dropped: keep it until the operation ends"]
+pub(crate) struct Settle<'a>(&'a Runtime);
 
-impl Default for RuntimeOptions {
-    fn default() -> Self {
-        RuntimeOptions {
-            async_threads: crate::async_jobs::DEFAULT_ASYNC_THREADS,
-            isolate: None,
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        // Unwinding out of an operation runs no erl_ddll work (nor driver code).
+        if !std::thread::panicking() {
+            self.0.settle();
         }
     }
 }
@@ -330,7 +108,7 @@ impl Runtime {
                 ports: Mutex::new(HashMap::new()),
                 base_dir: base_dir.into(),
                 timers: Default::default(),
-                async_pool: crate::async_jobs::RuntimeAsync::new(options.async_threads),
+                async_pool: crate::async_pool::RuntimeAsync::new(options.async_threads),
                 select: Default::default(),
                 isolate: options.isolate,
             }),
@@ -381,7 +159,7 @@ impl Runtime {
             ..
         } = &mut *drivers;
         // Driver code run from here (`init`, `finish`) may ask driver_system_info.
-        crate::async_jobs::with_pool_size(self.inner.async_pool.threads(), || {
+        crate::async_pool::with_pool_size(self.inner.async_pool.threads(), || {
             f(
                 core,
                 &mut Loader {
@@ -458,10 +236,18 @@ impl Runtime {
         }
     }
 
-    /// Runs the scheduled erl_ddll work left by this thread's last operation (see
-    /// [`Runtime::apply`]). Every public operation that can run driver callbacks ends with it.
+    /// Settles: runs the scheduled erl_ddll work left by this thread's last operation (see
+    /// [`Runtime::apply`]) at a safe point. Public operations settle through [`Settle`];
+    /// the runtime's own callback sources (timers, async completions, select events, driver
+    /// threads) call this once they have let go of the port.
     pub(crate) fn settle(&self) {
         self.apply(Vec::new());
+    }
+
+    /// The guard every public operation that can run driver callbacks takes first: it settles
+    /// when dropped, at the end of the operation (after its own messages), on every path out.
+    pub(crate) fn settle_at_end(&self) -> Settle<'_> {
+        Settle(self)
     }
 
     fn notify(&self, n: &Notification<u64>) {
@@ -601,9 +387,8 @@ impl Runtime {
         options: PortOptions,
     ) -> Result<drv_term::Port, Exception> {
         crate::isolate::settle_crashes();
-        let opened = self.open_port_unsettled(owner, command, options);
-        self.settle();
-        opened
+        let _settle = self.settle_at_end();
+        self.open_port_unsettled(owner, command, options)
     }
 
     fn open_port_unsettled(
@@ -845,13 +630,12 @@ impl Runtime {
         data: &Term,
         options: CommandOptions,
     ) -> Result<bool, Exception> {
+        let _settle = self.settle_at_end();
         let size = || crate::iodata::flatten(data).map_or(0, |bytes| bytes.len());
-        let done = self.command_unless_busy(id, options, size, |port| {
+        self.command_unless_busy(id, options, size, |port| {
             let command = Command::of(port, data).ok_or_else(Exception::badarg)?;
             self.run_command(caller, port, &command)
-        });
-        self.settle();
-        done
+        })
     }
 
     /// `port_command` with the data already flat (the fast path of the echo benchmark); an
@@ -863,14 +647,14 @@ impl Runtime {
         id: &drv_term::Port,
         bytes: &[u8],
     ) -> Result<(), Exception> {
-        let done = self.command_unless_busy(
+        let _settle = self.settle_at_end();
+        self.command_unless_busy(
             id,
             CommandOptions::default(),
             || bytes.len(),
             |port| self.command_bytes(caller, port, bytes),
-        );
-        self.settle();
-        done.map(|_| ())
+        )
+        .map(|_| ())
     }
 
     /// Runs `command` on the port `id` unless it is busy: then waits, holding no lock, for the
@@ -1024,6 +808,7 @@ impl Runtime {
         operation: u32,
         data: &Term,
     ) -> Result<Term, Exception> {
+        let _settle = self.settle_at_end();
         let bytes = crate::iodata::flatten(data).ok_or(Exception::badarg())?;
         let reply = self.port(id).and_then(|port| {
             let driver = &port.driver.driver;
@@ -1032,7 +817,6 @@ impl Runtime {
             })
             .ok_or(Exception::badarg())
         });
-        self.settle();
         match reply? {
             Ok(Some(ControlReply::Nil)) => Ok(Term::List(Vec::new())),
             Ok(Some(ControlReply::Binary(reply))) => Ok(Term::Binary(reply)),
@@ -1050,8 +834,9 @@ impl Runtime {
         operation: u32,
         data: &Term,
     ) -> Result<Term, Exception> {
+        let _settle = self.settle_at_end();
         let input = drv_term::encode(data);
-        let reply = self.port(id).and_then(|port| {
+        self.port(id).and_then(|port| {
             let driver = &port.driver.driver;
             // Decoded before the driver's buffer is released: BEAM frees it only after a
             // successful decode.
@@ -1060,9 +845,7 @@ impl Runtime {
             })
             .flatten()
             .ok_or(Exception::badarg())
-        });
-        self.settle();
-        reply
+        })
     }
 
     /// A port that Erlang code may still command or close: not closing with data queued
@@ -1078,11 +861,9 @@ impl Runtime {
     /// `port_close(Port)`: closes the port; a linked owner that traps exits gets
     /// `{'EXIT', Port, normal}`.
     pub fn port_close(&self, _caller: &Pid, id: &drv_term::Port) -> Result<(), Exception> {
-        let closed = self
-            .open_port_of(id)
-            .map(|port| self.close_port(&port, atom("normal")));
-        self.settle();
-        closed
+        let _settle = self.settle_at_end();
+        self.open_port_of(id)
+            .map(|port| self.close_port(&port, atom("normal")))
     }
 
     /// The port exits with `reason` (BEAM's `erts_deliver_port_exit`): the owner gets its exit
@@ -1245,6 +1026,9 @@ impl Runtime {
         self.fire_monitors(pid);
         let outcome = self.inner.drivers.lock().core.process_died(pid_key(pid));
         self.apply(outcome.effects);
+        // Forgotten last, once nothing of it is left to clean: every lookup of a dead pid
+        // answers as for an unknown one (dead processes would otherwise pile up here).
+        self.inner.procs.lock().remove(&pid_key(pid));
     }
 
     /// The next message of `pid`, waiting up to `timeout`.
@@ -1538,9 +1322,8 @@ impl Runtime {
         message: &Term,
         nosuspend: bool,
     ) -> Result<bool, Exception> {
-        let sent = self.port_message_unsettled(sender, id, message, nosuspend);
-        self.settle();
-        sent
+        let _settle = self.settle_at_end();
+        self.port_message_unsettled(sender, id, message, nosuspend)
     }
 
     fn port_message_unsettled(
@@ -1568,10 +1351,7 @@ impl Runtime {
             [Term::Pid(from), Term::Tuple(cmd)]
                 if *from == connected && cmd.len() == 2 && cmd[0] == atom("command") =>
             {
-                let options = CommandOptions {
-                    force: false,
-                    nosuspend,
-                };
+                let options = CommandOptions::new().nosuspend(nosuspend);
                 let size = || crate::iodata::flatten(&cmd[1]).map_or(0, |bytes| bytes.len());
                 let sent = self.command_unless_busy(id, options, size, |port| {
                     match Command::of(port, &cmd[1]) {

@@ -16,10 +16,10 @@ fn with_term_port<R>(
     f: impl FnOnce(&PortCell) -> Result<R, Undeliverable>,
 ) -> Result<R, Undeliverable> {
     let handle = match port {
-        TermPort::Handle(handle) => handle as usize as u64,
+        TermPort::Handle(handle) => port::number(handle),
         TermPort::Id(id) => id.local_id().ok_or(Undeliverable::NoPort)?,
     };
-    port::with_port_number(handle, f).unwrap_or(Err(Undeliverable::NoPort))
+    port::with_port(handle, f).unwrap_or(Err(Undeliverable::NoPort))
 }
 
 /// Whether a closed port has also left the table: its `stop` has run (a driver may still reach

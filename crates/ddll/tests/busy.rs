@@ -39,10 +39,7 @@ fn binary(bytes: &[u8]) -> Term {
     Term::Binary(Bytes::copy_from_slice(bytes))
 }
 
-const NOSUSPEND: CommandOptions = CommandOptions {
-    force: false,
-    nosuspend: true,
-};
+const NOSUSPEND: CommandOptions = CommandOptions::new().nosuspend(true);
 
 /// The data of the next `{Port, {data, D}}` of `me`.
 fn next_data(rt: &Runtime, me: &ddll::Process) -> String {

@@ -54,10 +54,7 @@ fn check(close: Closing) {
     )
     .expect("loads");
     assert!(mapped(&library), "{close:?}: loaded but not mapped");
-    let options = PortOptions {
-        binary: true,
-        eof: false,
-    };
+    let options = PortOptions::new().binary(true);
     let port = rt.open_port(me.pid(), "echo_drv", options).expect("opens");
     let pid = *me.pid();
     let echo = move |rt: &Runtime| {

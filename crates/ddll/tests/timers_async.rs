@@ -288,12 +288,6 @@ fn async_cancel_withdraws_only_a_job_not_started() {
 
 #[test]
 fn a_pool_above_beams_maximum_is_refused() {
-    let refused = Runtime::with_options(
-        ".",
-        RuntimeOptions {
-            async_threads: 1025,
-            ..Default::default()
-        },
-    );
+    let refused = Runtime::with_options(".", RuntimeOptions::default().async_threads(1025));
     assert!(matches!(refused, Err(ddll::Error::AsyncThreads(1025))));
 }

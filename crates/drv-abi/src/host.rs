@@ -19,7 +19,7 @@ mod linked_in;
 mod monitor;
 mod queue;
 mod select;
-mod term;
+mod term_output;
 mod timer;
 
 pub use async_pool::{AsyncFn, AsyncHost, AsyncJob};
@@ -30,7 +30,7 @@ pub use monitor::MonitorHost;
 pub(crate) use queue::granted_queue;
 pub use queue::{forget_granted_queue, remember_granted_queue, QueueAccess, QueueHost};
 pub use select::SelectHost;
-pub use term::{Receiver, TermHost, TermPort, Undeliverable};
+pub use term_output::{Receiver, TermHost, TermPort, Undeliverable};
 pub use timer::TimerHost;
 
 /// What a driver sends with one of the `driver_output*` calls.

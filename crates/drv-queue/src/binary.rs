@@ -14,8 +14,8 @@
 use std::alloc::{self, Layout};
 use std::fmt;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{fence, AtomicIsize, Ordering};
 
+use crate::sync::{fence, AtomicIsize, Ordering};
 use crate::ErlDrvBinary;
 
 /// The out-of-line part of a binary allocation, placed just before the `ErlDrvBinary`.
@@ -80,7 +80,7 @@ pub(crate) unsafe fn capacity(bin: *mut ErlDrvBinary) -> usize {
 fn allocate(capacity: usize) -> Option<NonNull<ErlDrvBinary>> {
     let layout = layout_for(capacity)?;
     // SAFETY: `layout` has a non-zero size (DATA_OFFSET > 0).
-    let base = unsafe { alloc::alloc(layout) };
+    let base = unsafe { crate::sync::alloc(layout) };
     let base = NonNull::new(base)?;
     // SAFETY: the allocation is `layout.size()` bytes, 8-aligned, so the header fits at offset 0
     // and the binary struct (whose fields end at or before the allocation end) at HEADER_SIZE.
@@ -106,7 +106,7 @@ unsafe fn deallocate(bin: *mut ErlDrvBinary) {
     let cap = unsafe { capacity(bin) };
     let layout = layout_for(cap).expect("layout was valid at allocation");
     // SAFETY: the allocation started HEADER_SIZE bytes before `bin` and used this same layout.
-    unsafe { alloc::dealloc(bin.cast::<u8>().sub(HEADER_SIZE), layout) };
+    unsafe { crate::sync::dealloc(bin.cast::<u8>().sub(HEADER_SIZE), layout) };
 }
 
 /// Increments the count of `bin` and returns the new count.

@@ -39,6 +39,7 @@ mod binary;
 mod pdl;
 mod queue;
 mod slots;
+mod sync;
 
 pub use binary::BinaryRef;
 pub use pdl::{ErlDrvPDL, ErlDrvPdlData, PdlGuard, PdlRef};

@@ -9,9 +9,10 @@
 
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicIsize, AtomicUsize, Ordering};
 
 use lock_api::RawMutex as _;
+
+use crate::sync::{fence, AtomicIsize, AtomicUsize, Ordering};
 
 /// Opaque C type behind `ErlDrvPDL` (`struct erl_drv_port_data_lock *`).
 #[repr(C)]

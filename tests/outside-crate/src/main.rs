@@ -7,7 +7,7 @@ fn main() {
     let me = rt.spawn(Some("main"));
     let reply = rt.try_load(me.pid(), &dir, "echo_drv", Default::default());
     assert!(reply.is_ok(), "echo_drv loads: {reply:?}");
-    let options = ddll::PortOptions { binary: true, eof: false };
+    let options = ddll::PortOptions::new().binary(true);
     let port = rt.open_port(me.pid(), "echo_drv", options).expect("port opens");
     rt.port_command_bytes(me.pid(), &port, b"hello from outside")
         .expect("command accepted");

@@ -18,8 +18,9 @@ use drv_term::{Pid, Term};
 use parking_lot::Mutex;
 
 use super::frame;
+use crate::options::{PortOptions, RuntimeOptions};
 use crate::process::Process;
-use crate::runtime::{atom, PortOptions, Runtime, RuntimeOptions};
+use crate::runtime::{atom, Runtime};
 
 /// How often the pump looks for messages made outside requests.
 const PUMP_INTERVAL: Duration = Duration::from_millis(1);
@@ -51,10 +52,7 @@ pub(crate) fn serve(
     async_threads: usize,
     callback_timeout: Option<Duration>,
 ) -> i32 {
-    let options = RuntimeOptions {
-        async_threads,
-        isolate: None,
-    };
+    let options = RuntimeOptions::default().async_threads(async_threads);
     let Ok(runtime) = Runtime::with_options("/", options) else {
         return PROTOCOL_FAILURE;
     };
@@ -199,10 +197,9 @@ impl Host {
                     return (error(atom("badarg")), false);
                 };
                 let mirror = self.mirror(owner);
-                let options = PortOptions {
-                    binary: *binary == atom("true"),
-                    eof: *eof == atom("true"),
-                };
+                let options = PortOptions::new()
+                    .binary(*binary == atom("true"))
+                    .eof(*eof == atom("true"));
                 let reply = match rt.open_port(mirror.pid(), &command, options) {
                     Ok(port) => ok(Term::Port(port)),
                     Err(e) => error(e.0),

@@ -42,11 +42,22 @@ pub(crate) use link::{load, settle_crashes, unloading};
 
 /// How drivers are isolated ([`crate::RuntimeOptions::isolate`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Isolation {
     /// A callback (or load, or start) of an isolated driver that runs longer than this is
     /// ended by killing its host process: its ports exit with
     /// `{driver_crashed, callback_timeout}`. `None` waits as long as the driver takes.
     pub callback_timeout: Option<Duration>,
+}
+
+impl Isolation {
+    /// A callback of an isolated driver that runs longer than `timeout` kills its host
+    /// process (`None`, the default: no limit).
+    #[must_use]
+    pub fn callback_timeout(mut self, timeout: Option<Duration>) -> Isolation {
+        self.callback_timeout = timeout;
+        self
+    }
 }
 
 /// Set in a host process's environment: it serves its parent on standard input.
@@ -74,7 +85,7 @@ pub fn run_host_if_requested() {
     let async_threads = std::env::var(ASYNC_ENV)
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(crate::async_jobs::DEFAULT_ASYNC_THREADS);
+        .unwrap_or(crate::async_pool::DEFAULT_ASYNC_THREADS);
     let callback_timeout = std::env::var(TIMEOUT_ENV)
         .ok()
         .and_then(|ms| ms.parse().ok())

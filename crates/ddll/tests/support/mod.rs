@@ -137,10 +137,7 @@ pub struct Fixture {
 impl Fixture {
     /// A runtime of `async_threads` async threads, with `drivers` loaded from `dir`.
     pub fn new(dir: &Path, async_threads: usize, drivers: &[&str]) -> Fixture {
-        let options = ddll::RuntimeOptions {
-            async_threads,
-            ..Default::default()
-        };
+        let options = ddll::RuntimeOptions::default().async_threads(async_threads);
         let rt = ddll::Runtime::with_options(".", options).expect("runtime");
         let me = rt.spawn(Some("test"));
         for driver in drivers {

@@ -12,12 +12,13 @@ use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub(crate) mod async_pool;
+pub(crate) mod create_port;
 pub(crate) mod dtrace;
+pub(crate) mod init_ack;
 pub(crate) mod linked_in;
 pub(crate) mod memory;
 pub(crate) mod monitor;
 pub(crate) mod port;
-pub(crate) mod port_start;
 pub(crate) mod queue;
 pub(crate) mod select;
 pub(crate) mod system;
@@ -53,12 +54,13 @@ pub(crate) fn implementations() -> Vec<(&'static CStr, *mut c_void)> {
 /// All implementations under one path, for the generated binding list.
 pub(crate) mod exports {
     pub(crate) use super::async_pool::*;
+    pub(crate) use super::create_port::*;
     pub(crate) use super::dtrace::*;
+    pub(crate) use super::init_ack::*;
     pub(crate) use super::linked_in::*;
     pub(crate) use super::memory::*;
     pub(crate) use super::monitor::*;
     pub(crate) use super::port::*;
-    pub(crate) use super::port_start::*;
     pub(crate) use super::queue::*;
     pub(crate) use super::select::*;
     pub(crate) use super::system::*;

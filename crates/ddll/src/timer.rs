@@ -342,14 +342,15 @@ fn expire(entry: Entry) {
 impl drv_abi::TimerHost for GlobalHost {
     fn set_timer(&self, handle: ErlDrvPort, time_ms: u64) -> c_int {
         // A driver without `timeout` gets a timer too (as from BEAM): it expires without effect.
-        port::with_port(handle, |port| port.timer.set(port, time_ms)).map_or(-1, |()| 0)
+        port::with_port(port::number(handle), |port| port.timer.set(port, time_ms))
+            .map_or(-1, |()| 0)
     }
 
     fn cancel_timer(&self, handle: ErlDrvPort) -> c_int {
-        port::with_port(handle, |port| port.timer.cancel()).map_or(-1, |()| 0)
+        port::with_port(port::number(handle), |port| port.timer.cancel()).map_or(-1, |()| 0)
     }
 
     fn read_timer(&self, handle: ErlDrvPort) -> Option<u64> {
-        port::with_port(handle, |port| port.timer.read())
+        port::with_port(port::number(handle), |port| port.timer.read())
     }
 }

@@ -2,7 +2,7 @@
 //! `driver_init`, checks), then `try_unload` with a monitor and the `'DOWN'` message (finish,
 //! dlclose). Compare with BEAM on the same `.so`: `cargo xtask beam-cycle`.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::hint::black_box;

@@ -1,12 +1,12 @@
-//! Ports that come up other than by a plain `start`: `driver_create_port` (a driver creates a
-//! port of its own instance) and `erl_drv_init_ack` (`ERL_DRV_FLAG_USE_INIT_ACK`).
+//! `driver_create_port`: a driver creates a port of its own instance (a port that comes up
+//! without `start`).
 
 use std::ffi::{c_char, CStr};
 
 use drv_term::Pid;
 
 use super::guard;
-use crate::driver::{start_result, DriverData};
+use crate::driver::DriverData;
 use crate::host::host;
 use crate::types::{ErlDrvData, ErlDrvPort, ErlDrvTermData, ERL_DRV_INVALID_PORT};
 
@@ -41,23 +41,5 @@ pub unsafe extern "C" fn driver_create_port(
         let data = DriverData(drv_data as usize);
         host.create_port(creator_port, owner, &name, data)
             .unwrap_or(ERL_DRV_INVALID_PORT)
-    })
-}
-
-/// `void erl_drv_init_ack(ErlDrvPort port, ErlDrvData res)`: completes the `open_port` of a
-/// driver with `ERL_DRV_FLAG_USE_INIT_ACK`, as if its `start` had just returned `res` (the
-/// port's data from now on, or an `ERL_DRV_ERROR_*` value that fails the `open_port`).
-/// Ignored for a dead port, a port nobody waits for, and — as in BEAM 25 — inside `start`
-/// (the `open_port` then waits for an acknowledgement after `start`).
-///
-/// # Safety
-/// None beyond the C API's.
-pub unsafe extern "C" fn erl_drv_init_ack(port: ErlDrvPort, res: ErlDrvData) {
-    guard("erl_drv_init_ack", (), || {
-        // First: `ERL_DRV_ERROR_ERRNO` reports the errno of the driver's call.
-        let result = start_result(res);
-        if let Some(host) = host() {
-            host.init_ack(port, result);
-        }
     })
 }

@@ -3,7 +3,7 @@
 //! driver does), timed per operation. `cargo xtask queue-bench` runs the same loops under BEAM
 //! on the same `.so` and prints both.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

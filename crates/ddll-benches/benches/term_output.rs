@@ -9,7 +9,7 @@
 //!
 //! The loop runs in chunks of at most `CHUNK` calls so that the mailbox stays small.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -45,7 +45,7 @@ impl drv_abi::MonitorHost for GlobalHost {
     }
 
     fn demonitor_process(&self, handle: ErlDrvPort, monitor: u64) -> c_int {
-        port::with_port(handle, |port| {
+        port::with_port(port::number(handle), |port| {
             let mut state = port.state.lock();
             match state.monitors.iter().position(|(id, _)| *id == monitor) {
                 Some(at) => {
@@ -59,7 +59,7 @@ impl drv_abi::MonitorHost for GlobalHost {
     }
 
     fn monitored_process(&self, handle: ErlDrvPort, monitor: u64) -> Option<Pid> {
-        port::with_port(handle, |port| {
+        port::with_port(port::number(handle), |port| {
             let state = port.state.lock();
             state
                 .monitors

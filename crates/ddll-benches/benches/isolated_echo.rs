@@ -4,7 +4,7 @@
 //!
 //! The bench's own program is the host: `main` enters host mode first when started as one.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::hint::black_box;
@@ -15,19 +15,14 @@ use criterion::Criterion;
 /// A runtime (isolated or not) with `echo_drv` loaded and a port open: one round trip per call.
 fn echo_setup(isolate: bool) -> impl FnMut() {
     let drivers = support::own_drivers().expect("the example drivers build");
-    let options = ddll::RuntimeOptions {
-        isolate: isolate.then(ddll::isolate::Isolation::default),
-        ..Default::default()
-    };
+    let options =
+        ddll::RuntimeOptions::default().isolate(isolate.then(ddll::isolate::Isolation::default));
     let rt = ddll::Runtime::with_options("/", options).expect("runtime");
     let me = rt.spawn(Some("bench"));
     let dir = drivers.to_string_lossy().into_owned();
     rt.try_load(me.pid(), &dir, "echo_drv", Default::default())
         .expect("loads");
-    let options = ddll::PortOptions {
-        binary: true,
-        eof: false,
-    };
+    let options = ddll::PortOptions::new().binary(true);
     let port = rt.open_port(me.pid(), "echo_drv", options).expect("opens");
     let data = [b'x'; 64];
     move || {

@@ -11,7 +11,7 @@
 //! The drivers are the example drivers built against the project's header, or those in
 //! `DDLL_BENCH_DRIVERS` (the xtask passes the OTP-header build that BEAM loads).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::time::Duration;

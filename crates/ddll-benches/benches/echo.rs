@@ -9,7 +9,7 @@
 //! difference over the difference of N is the cost of one round trip), and for quick A/B runs
 //! of two builds taking turns.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::hint::black_box;
@@ -27,10 +27,7 @@ fn echo_round_trip(c: &mut Criterion) {
     let dir = drivers.to_string_lossy().into_owned();
     rt.try_load(me.pid(), &dir, "echo_drv", Default::default())
         .expect("loads");
-    let options = ddll::PortOptions {
-        binary: true,
-        eof: false,
-    };
+    let options = ddll::PortOptions::new().binary(true);
     let port = rt.open_port(me.pid(), "echo_drv", options).expect("opens");
     let data = [b'x'; 64];
     if let Some(rounds) = std::env::var_os("DDLL_ECHO_ROUNDS") {

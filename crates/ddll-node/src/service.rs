@@ -1,0 +1,422 @@
+//! The registered process `ddll`, the proxies of remote processes, and the translation of
+//! identifiers between the runtime (local: `nonode@nohost`, creation 0) and the wire (this
+//! node's name and creation).
+
+use std::collections::HashMap;
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ddll::{Exception, PortOptions, Process, Runtime};
+use drv_term::{Atom, Pid, Port, Ref, Term};
+use parking_lot::Mutex;
+
+use crate::dist::{self, op, Connection, Incoming};
+
+/// Bits of a pid's number in `NEW_PID_EXT`'s id (what OTP 25 accepts for an external pid);
+/// the rest of a local number goes to the serial.
+const PID_ID_BITS: u32 = 15;
+
+/// A request of `ddll_remote`: `{Ref, Module, Function, Args}`.
+type Request = (Term, Term, Term, Term);
+
+/// A runtime process standing for one remote process.
+#[derive(Debug)]
+struct Proxy {
+    remote: Pid,
+    local: Arc<Process>,
+    connection: Arc<Connection>,
+    requests: mpsc::Sender<Request>,
+}
+
+#[derive(Debug)]
+pub struct Service {
+    runtime: Runtime,
+    node: Atom,
+    creation: u32,
+    /// Proxies by the remote pid they stand for.
+    proxies: Mutex<HashMap<Pid, Arc<Proxy>>>,
+    /// The remote pid of each proxy, by the proxy's local pid.
+    remote_of: Mutex<HashMap<Pid, Pid>>,
+}
+
+fn atom(name: &str) -> Term {
+    Term::atom(name)
+}
+
+impl Service {
+    pub fn new(runtime: Runtime, node: Atom, creation: u32) -> Service {
+        Service {
+            runtime,
+            node,
+            creation,
+            proxies: Mutex::new(HashMap::new()),
+            remote_of: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs one connection: the handshake, then its messages until it goes down; then every
+    /// proxy of its processes exits with `noconnection`.
+    pub fn serve(self: Arc<Self>, mut stream: TcpStream, cookie: &str) {
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let _peer = match crate::handshake::accept(
+            &mut stream,
+            self.node.as_str(),
+            self.creation,
+            cookie,
+        ) {
+            Ok(peer) => peer,
+            Err(e) => {
+                // BEAM reports refused connections through its error logger.
+                eprintln!("** {e} **");
+                return;
+            }
+        };
+        let (Ok(writer), Ok(())) = (
+            stream.try_clone(),
+            stream.set_read_timeout(Some(dist::TICK_TIMEOUT)),
+        ) else {
+            return;
+        };
+        let connection = Arc::new(Connection::new(writer));
+        let ticking = connection.clone();
+        let _ = std::thread::Builder::new()
+            .name("ddll-node-tick".into())
+            .spawn(move || dist::tick_until_down(ticking));
+        while let Ok(incoming) = dist::read(&mut stream) {
+            if let Incoming::Message { control, message } = incoming {
+                self.handle(
+                    &connection,
+                    &self.local_term(&control),
+                    message.map(|m| self.local_term(&m)),
+                );
+            }
+        }
+        connection.shut_down();
+        let gone: Vec<Arc<Proxy>> = self
+            .proxies
+            .lock()
+            .values()
+            .filter(|p| Arc::ptr_eq(&p.connection, &connection))
+            .cloned()
+            .collect();
+        for proxy in gone {
+            self.proxy_exit(&proxy, atom("noconnection"));
+        }
+    }
+
+    fn handle(
+        self: &Arc<Self>,
+        connection: &Arc<Connection>,
+        control: &Term,
+        message: Option<Term>,
+    ) {
+        let Term::Tuple(items) = control else { return };
+        match (items.as_slice(), message) {
+            // `{ddll, Node} ! {call, From, Ref, {Module, Function, Args}}`.
+            ([Term::Int(op::REG_SEND), _, _, Term::Atom(to)], Some(Term::Tuple(call)))
+                if to.as_str() == "ddll" =>
+            {
+                if let [Term::Atom(tag), Term::Pid(from), reference, Term::Tuple(mfa)] =
+                    call.as_slice()
+                {
+                    if let ([module, function, args], "call") = (mfa.as_slice(), tag.as_str()) {
+                        let proxy = self.proxy(connection, *from);
+                        let _ = proxy.requests.send((
+                            reference.clone(),
+                            module.clone(),
+                            function.clone(),
+                            args.clone(),
+                        ));
+                    }
+                }
+            }
+            // The remote process of a proxy died: the proxy dies with its reason.
+            ([Term::Int(op::MONITOR_P_EXIT), Term::Pid(remote), _, _, reason], _) => {
+                let proxy = self.proxies.lock().get(remote).cloned();
+                if let Some(proxy) = proxy {
+                    self.proxy_exit(&proxy, reason.clone());
+                }
+            }
+            // Monitors of `ddll` itself: it lives as long as the node, so only the
+            // connection's loss (which the peer notices itself) could fire them.
+            ([Term::Int(op::MONITOR_P | op::DEMONITOR_P), ..], _) => {}
+            // Other sends, links and exit signals have no receiver here; dropped, as BEAM
+            // drops a message to a process that does not exist.
+            _ => {}
+        }
+    }
+
+    /// The proxy of `remote`, started (and monitoring `remote`) on first use.
+    fn proxy(self: &Arc<Self>, connection: &Arc<Connection>, remote: Pid) -> Arc<Proxy> {
+        let mut proxies = self.proxies.lock();
+        if let Some(proxy) = proxies.get(&remote) {
+            return proxy.clone();
+        }
+        let local = self.runtime.spawn(None);
+        let (requests, incoming) = mpsc::channel();
+        let proxy = Arc::new(Proxy {
+            remote,
+            local: local.clone(),
+            connection: connection.clone(),
+            requests,
+        });
+        proxies.insert(remote, proxy.clone());
+        self.remote_of.lock().insert(*local.pid(), remote);
+        drop(proxies);
+        let monitor = Ref::new(
+            self.node,
+            self.creation,
+            &[ddll_next_word(), ddll_next_word(), 0],
+        )
+        .expect("3 words");
+        let wire_pid = self.own_pid(local.pid());
+        let _ = connection.send(
+            &Term::Tuple(vec![
+                Term::Int(op::MONITOR_P),
+                Term::Pid(wire_pid),
+                Term::Pid(remote),
+                Term::Ref(monitor),
+            ]),
+            None,
+        );
+        let service = self.clone();
+        let executor = proxy.clone();
+        let _ = std::thread::Builder::new()
+            .name("ddll-node-proxy".into())
+            .spawn(move || {
+                while let Ok(request) = incoming.recv() {
+                    service.execute(&executor, request);
+                }
+            });
+        let service = self.clone();
+        let forwarder = proxy.clone();
+        let _ = std::thread::Builder::new()
+            .name("ddll-node-forward".into())
+            .spawn(move || service.forward(&forwarder));
+        proxy
+    }
+
+    /// Runs one request as the proxy and sends `{Ref, {ok, Result}}` or
+    /// `{Ref, {error, Reason}}` (the exception `ddll_remote` raises) to the caller.
+    fn execute(&self, proxy: &Proxy, (reference, module, function, args): Request) {
+        let result = match (&module, &function, &args) {
+            (Term::Atom(m), Term::Atom(f), Term::List(args)) => call(
+                &self.runtime,
+                proxy.local.pid(),
+                m.as_str(),
+                f.as_str(),
+                args,
+            ),
+            _ => Err(Exception::badarg()),
+        };
+        let reply = match result {
+            Ok(value) => Term::Tuple(vec![atom("ok"), value]),
+            Err(Exception(reason)) => Term::Tuple(vec![atom("error"), reason]),
+        };
+        self.send_to(proxy, Term::Tuple(vec![reference, reply]));
+    }
+
+    /// Forwards what arrives in the proxy's mailbox to its remote process until it dies, but
+    /// for erl_ddll's driver monitor messages (`{'DOWN'|'UP', Ref, driver, Name, Tag}`): those
+    /// belong to the `erl_ddll` call the proxy's request thread is waiting in (an unload or load
+    /// that went pending), and `ddll_remote` offers no driver monitors of its own. Taking one
+    /// here left that call waiting for ever.
+    fn forward(&self, proxy: &Proxy) {
+        while proxy.local.is_alive() && proxy.connection.is_up() {
+            let forwarded = |m: ddll::FlatRef<'_>| !is_driver_notification(m);
+            if let Some(message) = proxy
+                .local
+                .receive_matching(Some(Duration::from_millis(100)), forwarded)
+            {
+                self.send_to(proxy, message.into_term());
+            }
+        }
+    }
+
+    fn send_to(&self, proxy: &Proxy, message: Term) {
+        let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(proxy.remote)]);
+        let _ = proxy
+            .connection
+            .send(&control, Some(&self.wire_term(&message)));
+    }
+
+    /// The proxy exits with `reason` (its ports close, its driver references go) and is
+    /// forgotten; its request thread ends with the channel.
+    fn proxy_exit(&self, proxy: &Proxy, reason: Term) {
+        self.proxies.lock().remove(&proxy.remote);
+        self.remote_of.lock().remove(proxy.local.pid());
+        self.runtime.exit(proxy.local.pid(), reason);
+    }
+
+    /// A local pid as the peer sees it: a proxy is its remote process; another runtime
+    /// process is a pid of this node.
+    fn wire_pid(&self, pid: &Pid) -> Pid {
+        match self.remote_of.lock().get(pid) {
+            Some(remote) => *remote,
+            None => self.own_pid(pid),
+        }
+    }
+
+    /// A local pid as a pid of this node (a proxy's own identity, as its monitor's watcher).
+    fn own_pid(&self, pid: &Pid) -> Pid {
+        match pid.local_id() {
+            Some(n) => Pid {
+                node: self.node,
+                id: (n & ((1 << PID_ID_BITS) - 1)) as u32,
+                serial: (n >> PID_ID_BITS) as u32,
+                creation: self.creation,
+            },
+            None => *pid,
+        }
+    }
+
+    fn is_ours(&self, node: Atom, creation: u32) -> bool {
+        node == self.node && creation == self.creation
+    }
+
+    /// A term as the peer must see it.
+    fn wire_term(&self, term: &Term) -> Term {
+        map_identifiers(term, &|t| match t {
+            Term::Pid(p) => Some(Term::Pid(self.wire_pid(p))),
+            Term::Port(p) => p.local_id().map(|id| {
+                Term::Port(Port {
+                    node: self.node,
+                    id,
+                    creation: self.creation,
+                })
+            }),
+            Term::Ref(r) if r.node == drv_term::local_node() && r.creation == 0 => {
+                Ref::new(self.node, self.creation, r.words()).map(Term::Ref)
+            }
+            _ => None,
+        })
+    }
+
+    /// A term from the peer as the runtime knows it.
+    fn local_term(&self, term: &Term) -> Term {
+        map_identifiers(term, &|t| match t {
+            Term::Pid(p) if self.is_ours(p.node, p.creation) => Some(Term::Pid(Pid::local(
+                (u64::from(p.serial) << PID_ID_BITS) | u64::from(p.id),
+            ))),
+            Term::Port(p) if self.is_ours(p.node, p.creation) => {
+                Some(Term::Port(Port::local(p.id)))
+            }
+            Term::Ref(r) if self.is_ours(r.node, r.creation) => {
+                Ref::new(drv_term::local_node(), 0, r.words()).map(Term::Ref)
+            }
+            _ => None,
+        })
+    }
+}
+
+/// A fresh word for a reference this node makes (its monitors).
+fn ddll_next_word() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `term` with each identifier replaced where `f` gives a replacement.
+fn map_identifiers(term: &Term, f: &impl Fn(&Term) -> Option<Term>) -> Term {
+    let each = |items: &[Term]| items.iter().map(|t| map_identifiers(t, f)).collect();
+    match term {
+        Term::Pid(_) | Term::Port(_) | Term::Ref(_) => f(term).unwrap_or_else(|| term.clone()),
+        Term::List(items) => Term::List(each(items)),
+        Term::Tuple(items) => Term::Tuple(each(items)),
+        Term::ImproperList(items, tail) => {
+            Term::ImproperList(each(items), Box::new(map_identifiers(tail, f)))
+        }
+        Term::Map(pairs) => {
+            let pairs = pairs
+                .iter()
+                .map(|(k, v)| (map_identifiers(k, f), map_identifiers(v, f)))
+                .collect();
+            // Keys may order differently once their nodes change.
+            Term::map(pairs).unwrap_or_else(|| term.clone())
+        }
+        _ => term.clone(),
+    }
+}
+
+/// `Module:Function(Args)` of what `ddll_remote` offers, run as `pid`: the BIFs' own
+/// results and exceptions.
+fn call(
+    runtime: &Runtime,
+    pid: &Pid,
+    module: &str,
+    function: &str,
+    args: &[Term],
+) -> Result<Term, Exception> {
+    let rt = runtime;
+    let port_op = |op: &Term| match op {
+        Term::Int(op) => u32::try_from(*op).map_err(|_| Exception::badarg()),
+        _ => Err(Exception::badarg()),
+    };
+    match (module, function, args) {
+        ("erl_ddll", f, args) => ddll::erl_ddll_call(runtime, pid, f, args),
+        ("erlang", "open_port", [Term::Tuple(name), options]) if name.len() == 2 => {
+            if name[0] != atom("spawn_driver") && name[0] != atom("spawn") {
+                return Err(Exception::badarg());
+            }
+            let command = match &name[1] {
+                Term::Atom(a) => a.as_str().to_owned(),
+                other => ddll::iodata::flatten(other)
+                    .map(|b| b.iter().map(|&c| char::from(c)).collect::<String>())
+                    .ok_or(Exception::badarg())?,
+            };
+            rt.open_port(pid, &command, port_options(options)?)
+                .map(Term::Port)
+        }
+        ("erlang", "port_command", [Term::Port(p), data]) => {
+            rt.port_command(pid, p, data).map(|()| atom("true"))
+        }
+        ("erlang", "port_control", [Term::Port(p), op, data]) => {
+            rt.port_control(pid, p, port_op(op)?, data)
+        }
+        ("erlang", "port_call", [Term::Port(p), op, data]) => {
+            rt.port_call(pid, p, port_op(op)?, data)
+        }
+        ("erlang", "port_close", [Term::Port(p)]) => rt.port_close(pid, p).map(|()| atom("true")),
+        ("erlang", "port_info", [Term::Port(p)]) => Ok(rt.port_info(p)),
+        ("erlang", "port_info", [Term::Port(p), item]) => rt.port_info_item(p, item),
+        ("erlang", _, _) => Err(Exception::badarg()),
+        _ => Err(Exception::new(atom("undef"))),
+    }
+}
+
+/// `open_port/2`'s options for a driver: `binary` and `eof` matter; the others BEAM accepts
+/// are accepted and have no effect on a driver port.
+fn port_options(options: &Term) -> Result<PortOptions, Exception> {
+    let Term::List(items) = options else {
+        return Err(Exception::badarg());
+    };
+    let mut parsed = PortOptions::default();
+    for item in items {
+        match item {
+            Term::Atom(a) => match a.as_str() {
+                "binary" => parsed.binary = true,
+                "eof" => parsed.eof = true,
+                "stream" | "in" | "out" | "use_stdio" | "nouse_stdio" | "hide" | "exit_status"
+                | "overlapped_io" | "stderr_to_stdout" => {}
+                _ => return Err(Exception::badarg()),
+            },
+            Term::Tuple(pair) if pair.len() == 2 => {}
+            _ => return Err(Exception::badarg()),
+        }
+    }
+    Ok(parsed)
+}
+
+/// An erl_ddll driver monitor message: `{'DOWN' | 'UP', Ref, driver, Name, Tag}`.
+fn is_driver_notification(message: ddll::FlatRef<'_>) -> bool {
+    let Some(mut items) = message.tuple().filter(|items| items.len() == 5) else {
+        return false;
+    };
+    let mut next = || items.next().expect("five elements");
+    let tag = next();
+    (tag.is_atom("DOWN") || tag.is_atom("UP"))
+        && next().reference().is_some()
+        && next().is_atom("driver")
+}
