@@ -5,7 +5,7 @@
 //! * "in the driver": the driver's own clock around its loop of calls (build + delivery to the
 //!   owner's mailbox);
 //! * "delivered": the loop plus the owner taking every term from its mailbox as it is (the
-//!   one-buffer form; `receive_message`) and dropping it, on the caller's clock.
+//!   one-buffer form; `receive`) and dropping it, on the caller's clock.
 //!
 //! The loop runs in chunks of at most `CHUNK` calls so that the mailbox stays small.
 
@@ -66,7 +66,7 @@ impl Bench {
         for _ in 0..n {
             std::hint::black_box(
                 self.me
-                    .receive_message(Some(Duration::ZERO))
+                    .receive(Some(Duration::ZERO))
                     .expect("a term per call"),
             );
         }

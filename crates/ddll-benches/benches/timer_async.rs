@@ -69,7 +69,11 @@ impl Bench {
     /// Runs a batch command whose last ready_async outputs "elapsed NS".
     fn elapsed(&self, port: &ddll::Port, op: u32, n: u64) -> Duration {
         assert_eq!(self.control(port, op, n), "ok");
-        let Some(Term::Tuple(message)) = self.me.receive(Some(Duration::from_secs(60))) else {
+        let Some(Term::Tuple(message)) = self
+            .me
+            .receive(Some(Duration::from_secs(60)))
+            .map(Term::from)
+        else {
             panic!("no elapsed message");
         };
         let Term::Tuple(data) = &message[1] else {

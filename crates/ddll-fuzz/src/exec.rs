@@ -167,10 +167,10 @@ impl Processes {
             if queued == 0 {
                 continue;
             }
-            if let Some(exit) =
-                process.receive_matching(Some(Duration::ZERO), |t| crash_reason(t).is_some())
-            {
-                return Some((owner, exit, queued));
+            if let Some(exit) = process.receive_matching(Some(Duration::ZERO), |t| {
+                crash_reason(&t.to_term()).is_some()
+            }) {
+                return Some((owner, exit.into_term(), queued));
             }
         }
         None
@@ -295,7 +295,8 @@ pub fn run(target: &Target, ops: &[Op], dict: &mut Dictionary) -> Result<Outcome
             Op::Wait { ms } => {
                 received = procs
                     .main
-                    .receive(Some(Duration::from_millis((*ms).into())));
+                    .receive(Some(Duration::from_millis((*ms).into())))
+                    .map(Term::from);
             }
         }
         // A crash that `recv` took is printed by that line of the scenario.

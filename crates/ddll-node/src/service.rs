@@ -226,12 +226,12 @@ impl Service {
     /// here left that call waiting for ever.
     fn forward(&self, proxy: &Proxy) {
         while proxy.local.is_alive() && proxy.connection.is_up() {
-            let forwarded = |m: &Term| !is_driver_notification(m);
+            let forwarded = |m: ddll::FlatRef<'_>| !is_driver_notification(m);
             if let Some(message) = proxy
                 .local
                 .receive_matching(Some(Duration::from_millis(100)), forwarded)
             {
-                self.send_to(proxy, message);
+                self.send_to(proxy, message.into_term());
             }
         }
     }
@@ -410,9 +410,13 @@ fn port_options(options: &Term) -> Result<PortOptions, Exception> {
 }
 
 /// An erl_ddll driver monitor message: `{'DOWN' | 'UP', Ref, driver, Name, Tag}`.
-fn is_driver_notification(message: &Term) -> bool {
-    matches!(message, Term::Tuple(items) if items.len() == 5
-        && (items[0] == atom("DOWN") || items[0] == atom("UP"))
-        && matches!(items[1], Term::Ref(_))
-        && items[2] == atom("driver"))
+fn is_driver_notification(message: ddll::FlatRef<'_>) -> bool {
+    let Some(mut items) = message.tuple().filter(|items| items.len() == 5) else {
+        return false;
+    };
+    let mut next = || items.next().expect("five elements");
+    let tag = next();
+    (tag.is_atom("DOWN") || tag.is_atom("UP"))
+        && next().reference().is_some()
+        && next().is_atom("driver")
 }

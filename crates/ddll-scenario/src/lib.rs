@@ -304,7 +304,9 @@ impl Runner {
         match (module, function, args.as_slice()) {
             (None, "recv", [timeout]) => {
                 let timeout = receive_timeout(timeout)?;
-                Ok(me.receive(timeout).unwrap_or_else(|| atom("timeout")))
+                Ok(me
+                    .receive(timeout)
+                    .map_or_else(|| atom("timeout"), Term::from))
             }
             (Some("erl_ddll"), f, args) => ddll::erl_ddll_call(&self.runtime, &pid, f, args),
             (Some("erlang"), "element", [Term::Int(n), Term::Tuple(items)]) => usize::try_from(*n)

@@ -5,7 +5,7 @@
 //!
 //! Each chunk asks the driver (port_control 10) to call `erl_drv_output_term` of
 //! `{tcp, Port, [100 | Bin50]}` CHUNK times and to report its own elapsed time ("in the
-//! driver"); the owner then takes every term from its mailbox as it is (`receive_message`,
+//! driver"); the owner then takes every term from its mailbox as it is (`receive`,
 //! the one-buffer form) and drops it ("delivered" is the whole chunk on the caller's clock).
 //! Prints the mean and the median chunk, per call.
 
@@ -54,9 +54,7 @@ fn main() {
                     .port_control(me.pid(), &port, 10, &count)
                     .expect("control 10 replies");
                 for _ in 0..chunk {
-                    let term = me
-                        .receive_message(Some(Duration::ZERO))
-                        .expect("one term per call");
+                    let term = me.receive(Some(Duration::ZERO)).expect("one term per call");
                     std::hint::black_box(term);
                 }
                 let delivered = start.elapsed().as_nanos() as u64;

@@ -145,12 +145,13 @@ impl Runtime {
                 let process = self
                     .process_of(pid)
                     .ok_or(ConvenienceError::LoadCancelled)?;
-                let wanted = Term::Ref(Ref::local(monitor.0));
-                let message = process.receive_matching(
-                    wait,
-                    |m| matches!(m, Term::Tuple(items) if items.len() == 5 && items[1] == wanted),
-                );
-                match message.as_ref().and_then(notification_of) {
+                let wanted = Ref::local(monitor.0);
+                let message = process.receive_matching(wait, |m| {
+                    m.tuple().is_some_and(|mut items| {
+                        items.len() == 5 && items.nth(1).and_then(|r| r.reference()) == Some(wanted)
+                    })
+                });
+                match message.map(Term::from).as_ref().and_then(notification_of) {
                     Some((kind, tag)) => which
                         .finish(&ddll_core::Notification {
                             to: pid_key(pid),

@@ -3,10 +3,9 @@
 
 use std::ffi::c_int;
 
-use bytes::Bytes;
 use drv_abi::types::{ErlDrvPort, PORT_FLAG_BINARY};
 use drv_abi::{Host, OutputBody, PortFailure, RuntimeFacts};
-use drv_term::Pid;
+use drv_term::{DataPiece, Pid};
 
 use crate::port;
 use crate::runtime::Runtime;
@@ -22,32 +21,33 @@ pub(crate) fn install() -> Result<(), drv_abi::ShimError> {
     drv_abi::install_host(&GLOBAL_HOST).map(|_| ())
 }
 
-/// The driver's bytes as an owned binary: one allocation, in fewer steps than
-/// `Bytes::copy_from_slice` (which goes through a `Vec`).
-fn copy_bytes(bytes: &[u8]) -> Bytes {
-    Bytes::from(Box::<[u8]>::from(bytes))
-}
-
 impl Host for GlobalHost {
     fn output(&self, handle: ErlDrvPort, header: &[u8], body: OutputBody<'_>) -> c_int {
         port::with_port(port::number(handle), |port| {
             let body_len = match &body {
                 OutputBody::Bytes(b) => b.len(),
                 OutputBody::Binary { len, .. } => *len,
-                OutputBody::Vector(pieces) => pieces.iter().map(Bytes::len).sum(),
+                OutputBody::Vector(pieces) => pieces.iter().map(|p| p.bytes().len()).sum(),
             };
             // What a closing port drops is not counted (BEAM does not deliver it either).
             if !port.queue.is_closing() {
                 port.bytes.add_input(header.len() + body_len);
             }
             match body {
-                OutputBody::Bytes(b) => Runtime::output(port, header, copy_bytes(b)),
+                OutputBody::Bytes(b) => Runtime::output(port, header, &[DataPiece::Borrowed(b)]),
                 OutputBody::Binary {
                     binary,
                     offset,
                     len,
-                } => Runtime::output(port, header, binary.to_bytes(offset..offset + len)),
-                OutputBody::Vector(pieces) => Runtime::output_pieces(port, header, pieces),
+                } => {
+                    let piece = if len <= drv_term::INLINE_BINARY_LIMIT {
+                        DataPiece::Borrowed(&binary.as_bytes()[offset..offset + len])
+                    } else {
+                        DataPiece::Shared(binary.to_bytes(offset..offset + len))
+                    };
+                    Runtime::output(port, header, &[piece]);
+                }
+                OutputBody::Vector(pieces) => Runtime::output(port, header, &pieces),
             }
             0
         })

@@ -43,7 +43,7 @@ mod timer;
 mod loom_models;
 
 pub use ddll_core::{DdllError, InfoItem, LoadOptions, MonitorKind, Pending, Reply, UnloadOptions};
-pub use drv_term::{Atom, FlatTerm, Pid, Port, Ref, Term};
+pub use drv_term::{Atom, FlatItems, FlatRef, FlatTerm, Pid, Port, Ref, Term};
 pub use erl_ddll::{call as erl_ddll_call, string_term};
 pub use error::{Error, Exception};
 pub use options::{CommandOptions, PortOptions, RuntimeOptions};

@@ -174,7 +174,7 @@ pub(crate) struct PortCell {
     pub(crate) data: PortData,
     /// The acknowledgement its `open_port` waits for, for a driver with
     /// `ERL_DRV_FLAG_USE_INIT_ACK` (`None` for other drivers).
-    pub(crate) init_ack: Option<crate::init_ack::InitAck>,
+    pub(crate) init_ack: Option<Box<crate::init_ack::InitAck>>,
     /// Set, under the callback lock, when the port closes; never cleared.
     pub(crate) closed: AtomicBool,
     /// A driver thread's `driver_failure*` waits in `PortState::deferred_failure` (read
@@ -300,7 +300,7 @@ pub(crate) struct NewPort {
     pub(crate) binary: bool,
     pub(crate) eof: bool,
     pub(crate) data: PortData,
-    pub(crate) init_ack: Option<crate::init_ack::InitAck>,
+    pub(crate) init_ack: Option<Box<crate::init_ack::InitAck>>,
 }
 
 /// The order in which ports entered their runtimes ([`PortCell::opened`]).

@@ -26,8 +26,10 @@ use crate::port::{self, PortCell};
 
 /// Per-port state for this capability (a field of every port).
 pub(crate) struct PortQueueState {
-    /// Touched only under the rule in the module documentation.
-    queue: UnsafeCell<PortQueue>,
+    /// Touched only under the rule in the module documentation. Allocated by the first call
+    /// that may use it: an idle port, like most ports, never queues (BEAM allocates its port
+    /// queue on the first enqueue too).
+    queue: OnceLock<Box<UnsafeCell<PortQueue>>>,
     /// The port has terminated: its queue is gone for drivers too. Written with both the
     /// callback lock and (if any) the PDL held, so either lock makes it stable.
     terminated: AtomicBool,
@@ -44,7 +46,7 @@ unsafe impl Sync for PortQueueState {}
 impl Default for PortQueueState {
     fn default() -> Self {
         PortQueueState {
-            queue: UnsafeCell::new(PortQueue::new()),
+            queue: OnceLock::new(),
             terminated: AtomicBool::new(false),
             pdl: OnceLock::new(),
             closing: AtomicBool::new(false),
@@ -75,14 +77,13 @@ impl PortQueueState {
     /// and be freed while the lock the grant relies on is held.
     #[inline]
     fn grant(&self, in_callback: bool) -> QueueAccess {
-        let queue = NonNull::new(self.queue.get()).expect("a field is never null");
         let pdl = self.pdl.get();
-        let access = match pdl {
-            None if in_callback => QueueAccess::held(queue),
-            Some(pdl) if pdl.held_by_current_thread() => QueueAccess::held(queue),
+        // The PDL to lock first, if any.
+        let lock_first = match pdl {
+            None if in_callback => None,
+            Some(pdl) if pdl.held_by_current_thread() => None,
             Some(pdl) if in_callback => {
-                let raw = NonNull::new(pdl.as_raw()).expect("a live lock is never null");
-                QueueAccess::lock_first(queue, raw)
+                Some(NonNull::new(pdl.as_raw()).expect("a live lock is never null"))
             }
             _ => return QueueAccess::REFUSED,
         };
@@ -91,11 +92,20 @@ impl PortQueueState {
         if self.terminated.load(Ordering::Relaxed) {
             return QueueAccess::REFUSED;
         }
-        access
+        // Allocated once, whichever thread comes first (`OnceLock`), and never moved after.
+        let cell = self
+            .queue
+            .get_or_init(|| Box::new(UnsafeCell::new(PortQueue::new())));
+        let queue = NonNull::new(cell.get()).expect("a box is never null");
+        match lock_first {
+            None => QueueAccess::held(queue),
+            Some(raw) => QueueAccess::lock_first(queue, raw),
+        }
     }
 
-    /// Runs `op` with the queue for the runtime; the caller holds the callback lock.
-    fn access<R>(&self, op: impl FnOnce(&mut PortQueue) -> R) -> R {
+    /// Runs `op` with the queue for the runtime (`None`: never allocated, so empty); the
+    /// caller holds the callback lock.
+    fn access<R>(&self, op: impl FnOnce(Option<&mut PortQueue>) -> R) -> R {
         let _held = self
             .pdl
             .get()
@@ -103,7 +113,7 @@ impl PortQueueState {
             .map(PdlRef::guard);
         // SAFETY: the caller holds the callback lock, and the PDL (if any) is held by this
         // thread now: the rule of `grant` gives nobody else the queue meanwhile.
-        op(unsafe { &mut *self.queue.get() })
+        op(self.queue.get().map(|cell| unsafe { &mut *cell.get() }))
     }
 
     /// Whether the port exited with data queued and is waiting for it to be dequeued.
@@ -119,25 +129,31 @@ impl PortQueueState {
 }
 
 /// Runs `op` on the queue of `port` for the runtime (taking the callback lock, reentrant).
-fn runtime_access<R>(port: &PortCell, op: impl FnOnce(&mut PortQueue) -> R) -> R {
+fn runtime_access<R>(port: &PortCell, op: impl FnOnce(Option<&mut PortQueue>) -> R) -> R {
     let _serial = port.lock.lock();
     port.queue.access(op)
 }
 
 /// Bytes in the driver queue of `port` (0 once it terminated).
 pub(crate) fn size(port: &PortCell) -> usize {
-    runtime_access(port, |q| q.size())
+    runtime_access(port, |q| q.map_or(0, |q| q.size()))
 }
 
 /// Drops the queued data (the port exits without flushing).
 pub(crate) fn clear(port: &PortCell) {
-    runtime_access(port, PortQueue::clear);
+    runtime_access(port, |q| {
+        if let Some(q) = q {
+            q.clear();
+        }
+    });
 }
 
 /// The port has terminated: its queue is emptied and refused to drivers from now on.
 pub(crate) fn terminate(port: &PortCell) {
     runtime_access(port, |q| {
-        q.clear();
+        if let Some(q) = q {
+            q.clear();
+        }
         port.queue.terminated.store(true, Ordering::Relaxed);
         // Only a thread holding the callback lock (this one) can have the queue remembered.
         drv_abi::forget_granted_queue();
@@ -247,7 +263,7 @@ mod tests {
                 "pdl {has_pdl}, callback {in_callback}, holds {holds}"
             );
         }
-        state.access(|q| q.enq(b"x"));
+        state.access(|q| q.expect("allocated by the grants above").enq(b"x"));
         assert!(
             !state.pdl.get().is_some_and(PdlRef::is_locked),
             "access unlocks"

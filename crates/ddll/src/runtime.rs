@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ddll_core::{DdllCore, DriverHost, Effect, Notification};
 use drv_abi::driver::{ControlReply, DriverData, StartError};
 use drv_abi::types::{
@@ -15,7 +14,7 @@ use drv_abi::types::{
 };
 use drv_abi::PortFailure;
 use drv_queue::BinaryRef;
-use drv_term::{Atom, Pid, Ref, Term};
+use drv_term::{Atom, FlatTerm, Pid, Ref, Term};
 use parking_lot::Mutex;
 
 use crate::busy::Admission;
@@ -24,7 +23,7 @@ use crate::error::Exception;
 use crate::init_ack::InitAck;
 use crate::options::{CommandOptions, PortOptions, RuntimeOptions};
 use crate::port::{self, NewPort, PortCell, PortData};
-use crate::process::Process;
+use crate::process::{Message, Process};
 
 /// How long the scheduled unload work waits for in-flight callbacks of a closed port.
 const CALLBACK_DRAIN_WAIT: Duration = Duration::from_secs(2);
@@ -415,7 +414,7 @@ impl Runtime {
             driver
         };
         let init_ack =
-            (driver.driver.flags() & ERL_DRV_FLAG_USE_INIT_ACK != 0).then(InitAck::default);
+            (driver.driver.flags() & ERL_DRV_FLAG_USE_INIT_ACK != 0).then(Box::<InitAck>::default);
         let port = port::insert(|handle| {
             PortCell::new(
                 handle,
@@ -1033,7 +1032,7 @@ impl Runtime {
     }
 
     /// The next message of `pid`, waiting up to `timeout`.
-    pub fn receive(&self, pid: &Pid, timeout: Option<Duration>) -> Option<Term> {
+    pub fn receive(&self, pid: &Pid, timeout: Option<Duration>) -> Option<Message> {
         self.process(pid)?.receive(timeout)
     }
 
@@ -1115,66 +1114,15 @@ impl Runtime {
         0
     }
 
-    /// Output from a driver to its port's owner: `{Port, {data, Data}}`.
+    /// Output from a driver to its port's owner, `{Port, {data, Data}}` (see
+    /// [`FlatTerm::port_data`] for `Data`, as BEAM 25 builds it for `driver_output*`), unless
+    /// the port has closed. Built in one buffer, as term output is: one allocation per message
+    /// at an owner that does not receive yet (issue 16).
     #[inline]
-    pub(crate) fn output(port: &PortCell, header: &[u8], body: Bytes) {
-        let data = if port.binary.load(Ordering::Relaxed) {
-            if header.is_empty() {
-                Term::Binary(body)
-            } else {
-                Term::ImproperList(byte_terms(header), Box::new(Term::Binary(body)))
-            }
-        } else {
-            let mut items: Vec<Term> = Vec::with_capacity(header.len() + body.len());
-            items.extend(
-                header
-                    .iter()
-                    .chain(body.iter())
-                    .map(|&b| Term::Int(i64::from(b))),
-            );
-            Term::List(items)
-        };
-        Self::deliver_data(port, data);
-    }
-
-    /// Output of `driver_outputv` (and of a NULL buffer): a binary-mode port sends each piece
-    /// as its own binary, the last one as the tail of the list that starts with the header's
-    /// bytes (`[H1, H2, <<A>>, <<B>> | <<C>>]`, just `<<A>>` for one piece and no header); no
-    /// piece at all sends the header's bytes alone. A list-mode port sends all bytes as a list.
-    pub(crate) fn output_pieces(port: &PortCell, header: &[u8], mut pieces: Vec<Bytes>) {
-        let data = if port.binary.load(Ordering::Relaxed) {
-            let mut items = byte_terms(header);
-            match pieces.pop() {
-                None => Term::List(items),
-                Some(last) => {
-                    items.extend(pieces.into_iter().map(Term::Binary));
-                    if items.is_empty() {
-                        Term::Binary(last)
-                    } else {
-                        Term::ImproperList(items, Box::new(Term::Binary(last)))
-                    }
-                }
-            }
-        } else {
-            let mut items = byte_terms(header);
-            for piece in &pieces {
-                items.extend(piece.iter().map(|&b| Term::Int(i64::from(b))));
-            }
-            Term::List(items)
-        };
-        Self::deliver_data(port, data);
-    }
-
-    /// Sends `{Port, {data, Data}}` to the port's owner unless the port has closed.
-    #[inline]
-    fn deliver_data(port: &PortCell, data: Term) {
+    pub(crate) fn output(port: &PortCell, header: &[u8], pieces: &[drv_term::DataPiece<'_>]) {
         // Interning takes a lock; the atom of every data message is looked up once.
         static DATA: std::sync::OnceLock<Atom> = std::sync::OnceLock::new();
         let data_atom = *DATA.get_or_init(|| Atom::new("data"));
-        let message = Term::Tuple(vec![
-            port.term(),
-            Term::Tuple(vec![Term::Atom(data_atom), data]),
-        ]);
         // A port closing with data queued sends nothing more (BEAM drops it). A terminating
         // port still sends from its `stop` (after the owner's 'EXIT', as in BEAM); once it has
         // left the table it sends nothing.
@@ -1182,6 +1130,8 @@ impl Runtime {
             return;
         }
         if !port.is_closed() || port::lookup(port.handle).is_some() {
+            let binary = port.binary.load(Ordering::Relaxed);
+            let message = FlatTerm::port_data(port.id(), data_atom, header, pieces, binary);
             port.owner.deliver(message);
         }
     }
@@ -1240,12 +1190,7 @@ fn port_locking(rt: &Runtime, id: &drv_term::Port) -> bool {
 
 /// A byte string as an Erlang list of integers.
 pub(crate) fn bytes_list(bytes: &[u8]) -> Term {
-    Term::List(byte_terms(bytes))
-}
-
-/// The bytes as integer terms.
-fn byte_terms(bytes: &[u8]) -> Vec<Term> {
-    bytes.iter().map(|&b| Term::Int(i64::from(b))).collect()
+    Term::List(bytes.iter().map(|&b| Term::Int(i64::from(b))).collect())
 }
 
 impl Runtime {

@@ -45,6 +45,7 @@ const NOSUSPEND: CommandOptions = CommandOptions::new().nosuspend(true);
 fn next_data(rt: &Runtime, me: &ddll::Process) -> String {
     let message = rt
         .receive(me.pid(), Some(Duration::from_secs(5)))
+        .map(Term::from)
         .expect("a message");
     match &message {
         Term::Tuple(items) => match &items[1] {
@@ -144,9 +145,14 @@ fn a_port_closing_under_a_blocked_sender_gives_it_badarg() {
         // Only the exit signal: no command reached the driver.
         let exit = rt
             .receive(me.pid(), Some(Duration::from_secs(1)))
+            .map(Term::from)
             .expect("EXIT");
         assert!(format!("{exit}").starts_with("{'EXIT',"), "{exit}");
-        assert_eq!(rt.receive(me.pid(), Some(Duration::from_millis(100))), None);
+        assert_eq!(
+            rt.receive(me.pid(), Some(Duration::from_millis(100)))
+                .map(Term::from),
+            None
+        );
     }
 }
 

@@ -57,14 +57,14 @@ fn driver_level_locking_shares_the_driver_lock() {
     for dir in support::driver_dirs() {
         let (rt, me, creator) = setup(&dir, "create_port_dl_drv");
         assert_eq!(control(&rt, me.pid(), &creator, 1, "kid"), "ok");
-        let kid = created(me.receive(Some(Duration::from_secs(1))));
+        let kid = created(me.receive(Some(Duration::from_secs(1))).map(Term::from));
         assert_eq!(
             rt.port_info_item(&kid, &atom("locking")).expect("info"),
             Term::Tuple(vec![atom("locking"), atom("driver_level")])
         );
         // The creator holds the driver lock, which is the new port's too: its queue is usable.
         assert_eq!(control(&rt, me.pid(), &creator, 8, "queued"), "ok 3");
-        let queued = created(me.receive(Some(Duration::from_secs(1))));
+        let queued = created(me.receive(Some(Duration::from_secs(1))).map(Term::from));
         // Another thread runs the new ports' callbacks once the creator's have returned.
         let (rt2, pid) = (rt.clone(), *me.pid());
         let other = std::thread::spawn(move || {
@@ -74,7 +74,7 @@ fn driver_level_locking_shares_the_driver_lock() {
         });
         assert_eq!(other.join().expect("other thread"), "queued");
         assert_eq!(
-            me.receive(Some(Duration::from_secs(1))),
+            me.receive(Some(Duration::from_secs(1))).map(Term::from),
             Some(Term::Tuple(vec![
                 Term::Port(kid),
                 Term::Tuple(vec![
@@ -102,7 +102,7 @@ fn a_port_level_created_port_is_let_go_when_its_creator_returns() {
     for dir in support::driver_dirs() {
         let (rt, me, creator) = setup(&dir, "create_port_drv");
         assert_eq!(control(&rt, me.pid(), &creator, 1, "kid"), "ok");
-        let kid = created(me.receive(Some(Duration::from_secs(1))));
+        let kid = created(me.receive(Some(Duration::from_secs(1))).map(Term::from));
         // Held by this thread during the creator's callback only: another thread gets it now.
         let (done_tx, done_rx) = mpsc::channel();
         let (rt2, pid) = (rt.clone(), *me.pid());

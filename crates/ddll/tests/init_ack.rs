@@ -128,7 +128,7 @@ fn an_unload_killing_a_waiting_port_completes_its_open() {
         assert_eq!(opened_once_gone(&opened), Some(port));
         // As in BEAM: the exit signal is already in the opener's mailbox.
         assert_eq!(
-            opener.receive(Some(Duration::ZERO)),
+            opener.receive(Some(Duration::ZERO)).map(Term::from),
             Some(Term::Tuple(vec![
                 atom("EXIT"),
                 Term::Port(port),

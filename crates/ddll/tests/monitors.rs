@@ -60,7 +60,10 @@ fn a_process_dying_while_monitored_is_reported_once_or_refused() {
             let mut exits = 0;
             let first_wait = if rc == "0" { 1000 } else { 20 };
             let mut wait = first_wait;
-            while let Some(message) = me.receive(Some(Duration::from_millis(wait))) {
+            while let Some(message) = me
+                .receive(Some(Duration::from_millis(wait)))
+                .map(Term::from)
+            {
                 assert_eq!(tag(&message), "process_exit", "round {round}");
                 exits += 1;
                 wait = 20;
@@ -92,11 +95,18 @@ fn demonitor_inside_process_exit_removes_the_monitor_once() {
         rt.exit(victim.pid(), Term::Atom(ddll::Atom::new("kill")));
         let first = me
             .receive(Some(Duration::from_secs(2)))
+            .map(Term::from)
             .expect("process_exit");
         assert_eq!(tag(&first), "process_exit");
-        let second = me.receive(Some(Duration::from_secs(2))).expect("demonitor");
+        let second = me
+            .receive(Some(Duration::from_secs(2)))
+            .map(Term::from)
+            .expect("demonitor");
         assert!(format!("{second}").ends_with(",demonitor,0}"), "{second}");
-        assert_eq!(me.receive(Some(Duration::from_millis(100))), None);
+        assert_eq!(
+            me.receive(Some(Duration::from_millis(100))).map(Term::from),
+            None
+        );
         assert_eq!(control(&rt, me.pid(), &port, 3, "4"), "nil");
         assert_eq!(control(&rt, me.pid(), &port, 2, "4"), "1");
     }

@@ -111,9 +111,11 @@ impl Owner<'_> {
         let message = self
             .me
             .receive_matching(Some(self.wait), |t| {
-                matches!(t, Term::Tuple(items) if items.first() == Some(&Term::Port(*port)))
-                    && matches(t)
+                let t = t.to_term();
+                matches!(&t, Term::Tuple(items) if items.first() == Some(&Term::Port(*port)))
+                    && matches(&t)
             })
+            .map(Term::from)
             .unwrap_or_else(|| panic!("lost: {what} from {port:?} within {:?}", self.wait));
         bump(&self.counts.messages);
         message
@@ -227,7 +229,7 @@ fn round(rt: &Runtime, dir: &str, seed: u64, wait: Duration, counts: &Counts) {
         let hello = Term::Atom(Atom::new("hello"));
         owner
             .me
-            .receive_matching(Some(wait), |t| *t == hello)
+            .receive_matching(Some(wait), |t| t.to_term() == hello)
             .expect("lost: term_drv's atom");
         bump(&counts.terms);
 
@@ -251,10 +253,13 @@ fn round(rt: &Runtime, dir: &str, seed: u64, wait: Duration, counts: &Counts) {
         // A created port announces itself, echoes, and closes.
         let name = format!("made{step}");
         assert_eq!(owner.control(&creator, 1, &name), "ok");
-        let created = owner.me.receive_matching(Some(wait), |t| {
-            matches!(t, Term::Tuple(items) if items.len() == 3
-                && items[1] == Term::Atom(Atom::new("created")))
-        });
+        let created = owner
+            .me
+            .receive_matching(Some(wait), |t| {
+                matches!(t.to_term(), Term::Tuple(items) if items.len() == 3
+                    && items[1] == Term::Atom(Atom::new("created")))
+            })
+            .map(Term::from);
         let Some(Term::Tuple(items)) = created else {
             panic!("lost: the created port's announcement");
         };

@@ -11,7 +11,7 @@ use std::ffi::{c_char, c_int, CString};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ddll::{Atom, Message, Process, Runtime, Term};
+use ddll::{Atom, Process, Runtime, Term};
 use drv_abi::types::{ErlDrvBinary, ErlDrvPort, ErlDrvSizeT, ErlDrvTermData};
 use drv_term::tags::*;
 
@@ -162,6 +162,7 @@ impl Fixture {
     /// The next message of `p`, printed; "none" if there is none.
     fn message(&self, p: &Process) -> String {
         p.receive(Some(Duration::ZERO))
+            .map(Term::from)
             .map_or_else(|| "none".to_owned(), |t| t.to_string())
     }
 }
@@ -525,7 +526,7 @@ fn large_binaries_are_shared_and_small_ones_copied() {
         |b: *mut ErlDrvBinary, len| vec![ERL_DRV_BINARY, b as usize as ErlDrvTermData, len, 0];
     assert_eq!(f.call(Via::Output, &spec(big, 1000), f.port_td), 1);
     assert_eq!(refc(big), 2, "the queued term shares the binary");
-    let Some(Term::Binary(shared)) = f.me.receive(Some(Duration::ZERO)) else {
+    let Some(Term::Binary(shared)) = f.me.receive(Some(Duration::ZERO)).map(Term::from) else {
         panic!("a binary")
     };
     assert_eq!(shared.len(), 1000);
@@ -541,9 +542,15 @@ fn large_binaries_are_shared_and_small_ones_copied() {
     nested.extend([ERL_DRV_TUPLE, 2]);
     assert_eq!(f.call(Via::Output, &nested, f.port_td), 1);
     assert_eq!(refc(big), 2);
-    let Some(Message::Flat(flat)) = f.me.receive_message(Some(Duration::ZERO)) else {
-        panic!("a driver's term arrives in its flat form")
-    };
+    let flat = f.me.receive(Some(Duration::ZERO)).expect("the message");
+    assert_eq!(
+        flat.view()
+            .tuple()
+            .and_then(|mut t| t.nth(1)?.binary())
+            .map(<[u8]>::len),
+        Some(1000),
+        "the view reads the shared binary in place"
+    );
     let term = flat.to_term();
     assert_eq!(refc(big), 2, "the Term shares the flat term's handle");
     assert!(

@@ -21,11 +21,15 @@ use support::{text, Fixture};
 
 /// The next `{Port, {data, Text}}` within `ms`, skipping exit messages.
 fn data(fx: &Fixture, ms: u64) -> Option<(ddll::Port, String)> {
-    let is_data = |t: &Term| matches!(t, Term::Tuple(items) if items.len() == 2 && matches!(items[0], Term::Port(_)));
+    let is_data = |t: ddll::FlatRef<'_>| {
+        t.tuple().is_some_and(|mut items| {
+            items.len() == 2 && items.next().and_then(|p| p.port()).is_some()
+        })
+    };
     let message = fx
         .me
         .receive_matching(Some(Duration::from_millis(ms)), is_data)?;
-    let Term::Tuple(items) = message else {
+    let Term::Tuple(items) = message.into_term() else {
         unreachable!("matched a tuple")
     };
     let (Term::Port(port), Term::Tuple(data)) = (&items[0], &items[1]) else {

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use drv_queue::BinaryRef;
+use drv_term::{DataPiece, INLINE_BINARY_LIMIT};
 
 use crate::types::{ErlDrvBinary, ErlIOVec};
 
@@ -32,13 +33,14 @@ pub(crate) unsafe fn pieces<'a>(ev: &'a ErlIOVec) -> Option<impl Iterator<Item =
 /// cuts it: nothing at all when no byte is left after `skip`; else the entries from the first
 /// one that `skip` does not swallow — the leading entries no longer than what is left of `skip`
 /// go, at least the first when it is empty — with that entry's start skipped. Later empty
-/// entries stay (each becomes an empty binary in a binary-mode port's message). A piece that
-/// lies inside its entry's binary (`binv[i]`) takes a reference to it; any other is copied.
-/// `None` when `ev` is malformed.
+/// entries stay (each becomes an empty binary in a binary-mode port's message). Pieces of up
+/// to [`INLINE_BINARY_LIMIT`] bytes are lent (the message copies them, as BEAM copies small
+/// binaries to the heap); a larger piece that lies inside its entry's binary (`binv[i]`) takes a
+/// reference to it, any other is lent too. `None` when `ev` is malformed.
 ///
 /// # Safety
 /// As for [`pieces`]; in addition each `binv` entry is NULL or a live driver binary.
-pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Option<Vec<Bytes>> {
+pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Option<Vec<DataPiece<'_>>> {
     // SAFETY: forwarded contract.
     let total: usize = unsafe { pieces(ev) }?.map(<[u8]>::len).sum();
     if total <= skip {
@@ -62,11 +64,15 @@ pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Option<Vec
             piece = &piece[skip..];
             stripping = false;
         }
+        if piece.len() <= INLINE_BINARY_LIMIT {
+            out.push(DataPiece::Borrowed(piece));
+            continue;
+        }
         let bin = binv.get(i).copied().unwrap_or(std::ptr::null_mut());
         // SAFETY: `bin` is NULL or a live binary (contract); `shared_slice` checks that the
         // piece lies inside its data before sharing.
         let shared = unsafe { shared_slice(bin, piece) };
-        out.push(shared.unwrap_or_else(|| Bytes::copy_from_slice(piece)));
+        out.push(shared.map_or(DataPiece::Borrowed(piece), DataPiece::Shared));
     }
     Some(out)
 }
@@ -110,7 +116,7 @@ mod tests {
             binv: std::ptr::null_mut(),
         };
         /// (vector, its pieces, what driver_outputv sends after skipping 2 bytes)
-        type Case<'a> = (ErlIOVec, Option<Vec<&'a [u8]>>, Option<Vec<Bytes>>);
+        type Case<'a> = (ErlIOVec, Option<Vec<&'a [u8]>>, Option<Vec<&'a [u8]>>);
         let cases: [Case<'_>; 4] = [
             (vector(0, std::ptr::null_mut()), Some(vec![]), Some(vec![])),
             (vector(1, std::ptr::null_mut()), None, None),
@@ -118,7 +124,7 @@ mod tests {
             (
                 vector(1, entries.as_mut_ptr()),
                 Some(vec![b"hello"]),
-                Some(vec![Bytes::from_static(b"llo")]),
+                Some(vec![b"llo"]),
             ),
         ];
         for (ev, expected_pieces, expected_output) in cases {
@@ -126,7 +132,14 @@ mod tests {
             let got = unsafe { pieces(&ev) }.map(Iterator::collect::<Vec<_>>);
             assert_eq!(got, expected_pieces, "vsize {}", ev.vsize);
             // SAFETY: as above.
-            let output = unsafe { output_pieces(&ev, 2) };
+            let output = unsafe { output_pieces(&ev, 2) }.map(|pieces| {
+                pieces
+                    .iter()
+                    .map(|p| p.bytes().to_vec())
+                    .collect::<Vec<_>>()
+            });
+            let expected_output =
+                expected_output.map(|pieces| pieces.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
             assert_eq!(output, expected_output, "vsize {}", ev.vsize);
         }
     }

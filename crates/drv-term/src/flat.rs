@@ -5,7 +5,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::view::{Node, TermRef};
-use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Term};
+use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Ref, Term};
 
 /// Driver binaries up to this size are copied into a flat term, larger ones shared (BEAM's
 /// `ERL_ONHEAP_BIN_LIMIT`: a copy is cheaper than a reference for small data).
@@ -666,6 +666,98 @@ impl<'a> FlatRef<'a> {
         FlatRef { at, ..self }
     }
 
+    /// `term` read the way a flat term is: one view type for a message in either form.
+    #[inline]
+    pub fn of_term(term: &'a Term) -> FlatRef<'a> {
+        FlatRef {
+            records: Records {
+                buf: &[],
+                terms: &[],
+            },
+            at: At::Term(term),
+        }
+    }
+
+    /// The atom this is.
+    #[inline]
+    pub fn atom(self) -> Option<Atom> {
+        match self.node() {
+            Node::Atom(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the atom `name`.
+    #[inline]
+    pub fn is_atom(self, name: &str) -> bool {
+        self.atom().is_some_and(|a| a.as_str() == name)
+    }
+
+    /// The integer this is, if it fits `i64`.
+    #[inline]
+    pub fn int(self) -> Option<i64> {
+        match self.node() {
+            Node::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The bytes of the binary this is.
+    #[inline]
+    pub fn binary(self) -> Option<&'a [u8]> {
+        match self.node() {
+            Node::Binary(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The port this is.
+    #[inline]
+    pub fn port(self) -> Option<Port> {
+        match self.node() {
+            Node::Port(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The pid this is.
+    #[inline]
+    pub fn pid(self) -> Option<Pid> {
+        match self.node() {
+            Node::Pid(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The reference this is.
+    #[inline]
+    pub fn reference(self) -> Option<Ref> {
+        match self.node() {
+            Node::Ref(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The elements of the tuple this is.
+    #[inline]
+    pub fn tuple(self) -> Option<FlatItems<'a>> {
+        match self.node() {
+            Node::Tuple { items, .. } => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The elements of the proper list this is (`[]` included).
+    #[inline]
+    pub fn list(self) -> Option<FlatItems<'a>> {
+        match self.node() {
+            Node::List {
+                items, tail: None, ..
+            } => Some(items),
+            _ => None,
+        }
+    }
+
     /// The term as a [`Term`].
     ///
     /// Containers recurse here; everything else is converted out of line, so that the
@@ -764,7 +856,7 @@ impl<'a> FlatRef<'a> {
     }
 
     /// The list whose first segment is at `seg`: walks the segments for its length and tail.
-    fn list(self, first: usize) -> Node<'a, Self> {
+    fn list_node(self, first: usize) -> Node<'a, Self> {
         let buf = self.records.buf;
         let mut len = 0;
         let mut seg = first;
@@ -798,6 +890,15 @@ impl<'a> FlatRef<'a> {
             len,
             tail,
         }
+    }
+}
+
+impl fmt::Display for FlatRef<'_> {
+    /// The term as Erlang prints it (`~0p`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        crate::print::write_term(*self, &mut s, &mut DefaultNamer);
+        f.write_str(&s)
     }
 }
 
@@ -837,7 +938,7 @@ impl<'a> TermRef<'a> for FlatRef<'a> {
                 let len = size(buf, at + 1);
                 Node::Binary(&buf[at + HEAD..at + HEAD + len])
             }
-            tag::LIST | tag::STRING => self.list(at),
+            tag::LIST | tag::STRING => self.list_node(at),
             tag::TUPLE => {
                 let n = size(buf, at + 1);
                 let items = Items::Segment {
@@ -932,5 +1033,165 @@ impl ExactSizeIterator for FlatItems<'_> {}
 impl fmt::Debug for FlatItems<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.clone()).finish()
+    }
+}
+
+/// A piece of a port's output data: bytes the driver lends for the call (copied into the
+/// message) or a binary shared with it.
+#[derive(Debug, Clone)]
+pub enum DataPiece<'a> {
+    /// Bytes valid for the duration of the call: copied.
+    Borrowed(&'a [u8]),
+    /// A binary the message shares (kept by reference when larger than
+    /// [`INLINE_BINARY_LIMIT`], copied otherwise, as BEAM copies small binaries to the heap).
+    Shared(Bytes),
+}
+
+impl DataPiece<'_> {
+    /// The piece's bytes.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            DataPiece::Borrowed(b) => b,
+            DataPiece::Shared(b) => b,
+        }
+    }
+
+    /// Bytes of records this piece takes as a binary (a kept binary is one `TERM` record).
+    #[inline]
+    fn binary_room(&self) -> usize {
+        match self {
+            DataPiece::Shared(b) if b.len() > INLINE_BINARY_LIMIT => HEAD,
+            piece => HEAD + piece.bytes().len(),
+        }
+    }
+}
+
+impl FlatTerm {
+    /// A port's output message `{Port, {Tag, Data}}` (`Tag` is `data` for BEAM's
+    /// `driver_output*`), built in one buffer as term output is. `Data` is, in a binary-mode
+    /// port, the header's bytes as a list ending in the pieces as binaries, the last one as the
+    /// tail (`[H1, H2, <<A>>, <<B>> | <<C>>]`; just `<<A>>` for one piece and no header; the
+    /// header's bytes alone for no piece); in a list-mode port, every byte as a list of
+    /// integers. Small binaries are copied in; a shared binary larger than
+    /// [`INLINE_BINARY_LIMIT`] is kept by reference, and so is a larger borrowed one (copied
+    /// once, so that converting the message to a [`Term`] does not copy it again).
+    pub fn port_data(
+        port: Port,
+        tag: Atom,
+        header: &[u8],
+        pieces: &[DataPiece<'_>],
+        binary: bool,
+    ) -> FlatTerm {
+        let body_room = if binary {
+            let n = pieces.len();
+            pieces.iter().map(DataPiece::binary_room).sum::<usize>() + HEAD + 4 * n + 4
+        } else {
+            pieces.iter().map(|p| p.bytes().len()).sum::<usize>() + 1
+        };
+        // Both tuples, the port and the tag, the header's string record and a nil.
+        let estimate = (HEAD + 8) * 2 + 9 + HEAD + HEAD + header.len() + 4 + 1 + body_room;
+        let built = build_flat::<std::convert::Infallible>(estimate, |out| {
+            let data = if binary {
+                Self::binary_data(out, header, pieces)?
+            } else {
+                let mut tail = out.nil()?;
+                for piece in pieces.iter().rev().map(DataPiece::bytes) {
+                    if !piece.is_empty() {
+                        tail = out.string(piece, tail)?;
+                    }
+                }
+                if header.is_empty() {
+                    tail
+                } else {
+                    out.string(header, tail)?
+                }
+            };
+            let tag = out.atom(tag)?;
+            let inner = out.tuple([tag, data].into_iter())?;
+            let port = out.port(port)?;
+            Ok(out.tuple([port, inner].into_iter())?)
+        });
+        built.unwrap_or_else(|_too_large| {
+            // Past 4 GiB of records: the message as a Term, kept whole.
+            let term = Self::port_data_term(port, tag, header, pieces, binary);
+            FlatTerm::from_term(&term)
+        })
+    }
+
+    /// The data of a binary-mode port's message (see [`FlatTerm::port_data`]).
+    #[inline]
+    fn binary_data(
+        out: &mut FlatWriter<'_>,
+        header: &[u8],
+        pieces: &[DataPiece<'_>],
+    ) -> Result<Offset, Full> {
+        let put = |out: &mut FlatWriter<'_>, piece: &DataPiece<'_>| match piece {
+            DataPiece::Shared(b) if b.len() > INLINE_BINARY_LIMIT => {
+                out.term(Term::Binary(b.clone()))
+            }
+            DataPiece::Borrowed(b) if b.len() > INLINE_BINARY_LIMIT => {
+                out.term(Term::Binary(Bytes::from(Box::<[u8]>::from(*b))))
+            }
+            piece => out.binary(piece.bytes()),
+        };
+        let tail = match pieces.split_last() {
+            None => out.nil()?,
+            Some((last, [])) => put(out, last)?,
+            Some((last, rest)) => {
+                let mut heads = [0; 8];
+                let last = put(out, last)?;
+                if rest.len() <= heads.len() {
+                    for (slot, piece) in heads.iter_mut().zip(rest) {
+                        *slot = put(out, piece)?;
+                    }
+                    out.list(heads[..rest.len()].iter().copied(), last)?
+                } else {
+                    let mut heads = Vec::with_capacity(rest.len());
+                    for piece in rest {
+                        heads.push(put(out, piece)?);
+                    }
+                    out.list(heads.into_iter(), last)?
+                }
+            }
+        };
+        if header.is_empty() {
+            Ok(tail)
+        } else {
+            out.string(header, tail)
+        }
+    }
+
+    /// [`FlatTerm::port_data`]'s message as a [`Term`].
+    fn port_data_term(
+        port: Port,
+        tag: Atom,
+        header: &[u8],
+        pieces: &[DataPiece<'_>],
+        binary: bool,
+    ) -> Term {
+        let int = |b: &u8| Term::Int(i64::from(*b));
+        let mut items: Vec<Term> = header.iter().map(int).collect();
+        let data = if binary {
+            let mut binaries = pieces
+                .iter()
+                .map(|p| Term::Binary(Bytes::copy_from_slice(p.bytes())))
+                .collect::<Vec<_>>();
+            match binaries.pop() {
+                None => Term::List(items),
+                Some(last) if items.is_empty() && binaries.is_empty() => last,
+                Some(last) => {
+                    items.extend(binaries);
+                    Term::ImproperList(items, Box::new(last))
+                }
+            }
+        } else {
+            items.extend(pieces.iter().flat_map(|p| p.bytes().iter().map(int)));
+            Term::List(items)
+        };
+        Term::Tuple(vec![
+            Term::Port(port),
+            Term::Tuple(vec![Term::Atom(tag), data]),
+        ])
     }
 }

@@ -66,7 +66,7 @@ mod view;
 
 pub use atom::{Atom, AtomError, MAX_ATOMS, MAX_ATOM_CHARS};
 pub use etf::{decode, decode_prefix, decode_safe, encode, encode_into, ext, EtfError, VERSION};
-pub use flat::{FlatItems, FlatRef, FlatTerm, INLINE_BINARY_LIMIT};
+pub use flat::{DataPiece, FlatItems, FlatRef, FlatTerm, INLINE_BINARY_LIMIT};
 pub use hamt::SMALL_MAP_LIMIT;
 pub use ident::{local_node, Pid, Port, Ref, MAX_REF_WORDS};
 pub use print::{write_float, DefaultNamer, IdentNamer};

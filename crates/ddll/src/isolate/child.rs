@@ -155,7 +155,7 @@ impl Host {
             if mirror.message_count() == 0 {
                 continue;
             }
-            while let Some(message) = mirror.receive_message(Some(Duration::ZERO)) {
+            while let Some(message) = mirror.receive(Some(Duration::ZERO)) {
                 let message = to_parent(message.into_term(), &mirrors.to_parent);
                 out.push(Term::Tuple(vec![Term::Pid(*parent), message]));
             }

@@ -166,7 +166,9 @@ impl Fixture {
 
     /// The next message within `ms`.
     pub fn message(&self, ms: u64) -> Option<ddll::Term> {
-        self.me.receive(Some(std::time::Duration::from_millis(ms)))
+        self.me
+            .receive(Some(std::time::Duration::from_millis(ms)))
+            .map(ddll::Term::from)
     }
 }
 
