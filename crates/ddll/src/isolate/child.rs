@@ -38,16 +38,24 @@ struct Host {
     /// Holds the driver's erl_ddll reference.
     loader: Arc<Process>,
     mirrors: Mutex<Mirrors>,
-    /// The writing end; held while a batch of messages is taken and written, so that the
-    /// pump and the request loop keep each mailbox's order.
-    out: Mutex<UnixStream>,
+    /// The event channel and the batches sent on it; held while a batch of messages is taken
+    /// (by the pump, or for a reply), so that the parent can keep each mailbox's order.
+    events: Mutex<Events>,
 }
 
-/// Serves the parent on `stream` until it says `unload` or goes away; the exit status. A
-/// callback that runs past `callback_timeout` ends the host (`watchdog.rs`) after telling the
-/// parent why.
+struct Events {
+    out: UnixStream,
+    /// `{msgs, ...}` batches written so far; a reply carries the count.
+    sent: u64,
+}
+
+/// Serves the parent's requests on `stream` (on this thread: a request runs on the thread that
+/// read it), and sends what happens outside them on `events`, until the parent says `unload`
+/// or goes away; the exit status. A callback that runs past `callback_timeout` ends the host
+/// (`watchdog.rs`) after telling the parent why.
 pub(crate) fn serve(
-    stream: UnixStream,
+    mut stream: UnixStream,
+    events: UnixStream,
     async_threads: usize,
     callback_timeout: Option<Duration>,
 ) -> i32 {
@@ -58,9 +66,6 @@ pub(crate) fn serve(
     let Ok(runtime) = Runtime::with_options("/", options) else {
         return PROTOCOL_FAILURE;
     };
-    let Ok(out) = stream.try_clone() else {
-        return PROTOCOL_FAILURE;
-    };
     let loader = runtime.spawn(Some("isolate_loader"));
     let host = Arc::new(Host {
         runtime,
@@ -69,23 +74,27 @@ pub(crate) fn serve(
             by_parent: HashMap::new(),
             to_parent: HashMap::new(),
         }),
-        out: Mutex::new(out),
+        events: Mutex::new(Events {
+            out: events,
+            sent: 0,
+        }),
     });
-    if host
-        .send(&Term::Tuple(vec![
-            atom("hello"),
-            Term::Int(i64::from(std::process::id())),
-        ]))
-        .is_err()
-    {
+    let hello = Term::Tuple(vec![
+        atom("hello"),
+        Term::Int(i64::from(std::process::id())),
+    ]);
+    if frame::write(&mut stream, &hello).is_err() {
         return PROTOCOL_FAILURE;
     }
     if let Some(limit) = callback_timeout {
         let watcher = host.clone();
         let watching = super::watchdog::start(limit, move || {
             // Bounded: a writer stuck on a full socket must not keep the host alive.
-            if let Some(mut out) = watcher.out.try_lock_for(Duration::from_millis(100)) {
-                let _ = frame::write(&mut *out, &Term::Tuple(vec![atom("callback_timeout")]));
+            if let Some(mut events) = watcher.events.try_lock_for(Duration::from_millis(100)) {
+                let _ = frame::write(
+                    &mut events.out,
+                    &Term::Tuple(vec![atom("callback_timeout")]),
+                );
             }
         });
         if watching.is_err() {
@@ -97,32 +106,39 @@ pub(crate) fn serve(
         .name("ddll-isolate-pump".into())
         .spawn(move || loop {
             std::thread::sleep(PUMP_INTERVAL);
-            let mut out = pump.out.lock();
+            let mut events = pump.events.lock();
             let messages = pump.drain();
-            if !messages.is_empty()
-                && frame::write(
-                    &mut *out,
-                    &Term::Tuple(vec![atom("msgs"), Term::List(messages)]),
-                )
-                .is_err()
-            {
+            if messages.is_empty() {
+                continue;
+            }
+            let batch = Term::Tuple(vec![atom("msgs"), Term::List(messages)]);
+            if frame::write(&mut events.out, &batch).is_err() {
                 return;
             }
+            events.sent += 1;
         });
     if pumping.is_err() {
         return PROTOCOL_FAILURE;
     }
-    let mut input = stream;
+    let spin = frame::spin();
     loop {
-        let Ok(request) = frame::read(&mut input) else {
+        frame::await_readable(&stream, spin);
+        let Ok(request) = frame::read(&mut stream) else {
             // The parent has gone: nothing is left to serve.
             return 0;
         };
         let (reply, last) = host.handle(&request);
-        let mut out = host.out.lock();
-        let messages = host.drain();
-        let reply = Term::Tuple(vec![atom("reply"), reply, Term::List(messages)]);
-        if frame::write(&mut *out, &reply).is_err() || out.flush().is_err() {
+        let (messages, sent) = {
+            let events = host.events.lock();
+            (host.drain(), events.sent)
+        };
+        let reply = Term::Tuple(vec![
+            atom("reply"),
+            reply,
+            Term::List(messages),
+            Term::Int(i64::try_from(sent).unwrap_or(i64::MAX)),
+        ]);
+        if frame::write(&mut stream, &reply).is_err() || stream.flush().is_err() {
             return PROTOCOL_FAILURE;
         }
         if last {
@@ -132,10 +148,6 @@ pub(crate) fn serve(
 }
 
 impl Host {
-    fn send(&self, term: &Term) -> std::io::Result<()> {
-        frame::write(&mut *self.out.lock(), term)
-    }
-
     /// The mirror of parent process `pid`, made on first use.
     fn mirror(&self, pid: &Pid) -> Arc<Process> {
         let mut mirrors = self.mirrors.lock();

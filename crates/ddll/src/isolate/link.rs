@@ -2,6 +2,9 @@
 //! send it, the messages it sends back, and what happens when it dies.
 
 use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -101,22 +104,30 @@ struct PortLink {
 #[derive(Debug)]
 pub(crate) struct Link {
     pub(crate) name: String,
-    isolation: Isolation,
     runtime: Weak<Inner>,
     child: Mutex<Option<Child>>,
-    out: Mutex<UnixStream>,
-    /// One request at a time: the host answers them in order.
-    request: Mutex<()>,
-    /// The answer to the request in flight: `{reply, Reply, Messages}`.
-    reply: Mutex<Option<(Term, Vec<Term>)>>,
-    /// The host's death, once known (`Why`); signalled on `changed` with `reply`.
-    death: Mutex<Option<Term>>,
+    /// The request channel, held for a whole request: the caller writes it and reads the
+    /// reply itself (no other thread wakes on the way), one request at a time.
+    channel: Mutex<UnixStream>,
+    /// The same socket, to shut it down while a request holds `channel`.
+    channel_handle: UnixStream,
+    /// The host's death, once known (`Why`), and how many event batches have been
+    /// delivered; signalled on `changed`.
+    state: Mutex<LinkState>,
     changed: Condvar,
     timed_out: AtomicBool,
     /// The unload asked the host to go: its end is no crash.
     leaving: AtomicBool,
     /// The driver's ports, by the child's handle.
     ports: Mutex<HashMap<u64, PortLink>>,
+}
+
+#[derive(Debug, Default)]
+struct LinkState {
+    death: Option<Term>,
+    /// `{msgs, ...}` batches of the event channel delivered so far: a reply that says the
+    /// host had sent `n` is delivered after the first `n`, keeping each mailbox's order.
+    events_delivered: u64,
 }
 
 fn open_error(message: &str) -> ddll_core::LoadError {
@@ -219,7 +230,8 @@ impl Link {
         runtime: Weak<Inner>,
         async_threads: usize,
     ) -> std::io::Result<Arc<Link>> {
-        let (ours, theirs) = UnixStream::pair()?;
+        let (mut ours, theirs) = UnixStream::pair()?;
+        let (events, their_events) = UnixStream::pair()?;
         let mut command = Command::new(super::host_program()?);
         command
             .env(super::HOST_ENV, "1")
@@ -229,10 +241,26 @@ impl Link {
         if let Some(limit) = isolation.callback_timeout {
             command.env(super::TIMEOUT_ENV, limit.as_millis().max(1).to_string());
         }
+        let their_events_fd = their_events.as_raw_fd();
+        // SAFETY: runs in the forked child before exec and calls only `dup2` and `fcntl`,
+        // which are async-signal-safe; `their_events_fd` is open in the child (inherited).
+        unsafe {
+            command.pre_exec(move || {
+                if their_events_fd == frame::EVENT_FD {
+                    // `dup2` onto itself would keep close-on-exec.
+                    if libc::fcntl(their_events_fd, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(their_events_fd, frame::EVENT_FD) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = command.spawn()?;
-        let mut input = ours.try_clone()?;
-        input.set_read_timeout(Some(HELLO_WAIT))?;
-        let hello = frame::read(&mut input);
+        drop(their_events);
+        ours.set_read_timeout(Some(HELLO_WAIT))?;
+        let hello = frame::read(&mut ours);
         if !matches!(&hello, Ok(Term::Tuple(t)) if t.first() == Some(&atom("hello"))) {
             let _ = child.kill();
             let _ = child.wait();
@@ -242,16 +270,15 @@ impl Link {
                  does with ddll::isolate::set_host_program)",
             ));
         }
-        input.set_read_timeout(None)?;
+        // A reply later than the callback timeout ends the host (`request`).
+        ours.set_read_timeout(isolation.callback_timeout)?;
         let link = Arc::new(Link {
             name: name.to_owned(),
-            isolation,
             runtime,
             child: Mutex::new(Some(child)),
-            out: Mutex::new(ours),
-            request: Mutex::new(()),
-            reply: Mutex::new(None),
-            death: Mutex::new(None),
+            channel_handle: ours.try_clone()?,
+            channel: Mutex::new(ours),
+            state: Mutex::new(LinkState::default()),
             changed: Condvar::new(),
             timed_out: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
@@ -260,58 +287,69 @@ impl Link {
         let reader = link.clone();
         std::thread::Builder::new()
             .name(format!("ddll-isolate-{name}"))
-            .spawn(move || reader.read_until_death(input))?;
+            .spawn(move || reader.read_until_death(events))?;
         Ok(link)
     }
 
     /// Why the host died, if it has.
     pub(super) fn death(&self) -> Option<Term> {
-        self.death.lock().clone()
+        self.state.lock().death.clone()
     }
 
     /// Sends `request` and waits for its reply: `(Reply, Messages)`, or why the host died
     /// first. A wait past the callback timeout kills the host.
     pub(super) fn request(&self, request: &Term) -> Result<(Term, Vec<Term>), Term> {
-        let _one = self.request.lock();
+        let mut channel = self.channel.lock();
         if let Some(why) = self.death() {
             return Err(why);
         }
-        if frame::write(&mut *self.out.lock(), request).is_err() {
+        if frame::write(&mut *channel, request).is_err() {
             return Err(self.wait_for_death());
         }
-        let deadline = self.isolation.callback_timeout.map(|t| Instant::now() + t);
-        let mut reply = self.reply.lock();
-        loop {
-            if let Some(reply) = reply.take() {
-                return Ok(reply);
-            }
-            if let Some(why) = self.death() {
-                return Err(why);
-            }
-            match deadline {
-                Some(deadline) if Instant::now() >= deadline => {
-                    drop(reply);
-                    self.timed_out.store(true, Ordering::Release);
+        frame::await_readable(&channel, frame::spin());
+        let reply = frame::read(&mut *channel);
+        drop(channel);
+        match reply {
+            Ok(Term::Tuple(items)) => match <[Term; 4]>::try_from(items) {
+                Ok([tag, reply, Term::List(messages), Term::Int(sent)]) if tag == atom("reply") => {
+                    self.await_events(u64::try_from(sent).unwrap_or(0));
+                    Ok((reply, messages))
+                }
+                _ => {
                     self.kill();
-                    return Err(self.wait_for_death());
+                    Err(self.wait_for_death())
                 }
-                Some(deadline) => {
-                    self.changed.wait_until(&mut reply, deadline);
-                }
-                None => self.changed.wait(&mut reply),
+            },
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                self.timed_out.store(true, Ordering::Release);
+                self.kill();
+                Err(self.wait_for_death())
+            }
+            _ => Err(self.wait_for_death()),
+        }
+    }
+
+    /// Waits until the first `sent` event batches have been delivered (or the host died).
+    fn await_events(&self, sent: u64) {
+        let mut state = self.state.lock();
+        let deadline = Instant::now() + EXIT_WAIT;
+        while state.events_delivered < sent && state.death.is_none() {
+            if self.changed.wait_until(&mut state, deadline).timed_out() {
+                return;
             }
         }
     }
 
-    /// Waits (boundedly: the reader sees the socket close) for the host's death.
+    /// Waits (boundedly: the reader sees the event channel close) for the host's death.
     fn wait_for_death(&self) -> Term {
         let deadline = Instant::now() + EXIT_WAIT * 2;
-        let mut reply = self.reply.lock();
+        let mut state = self.state.lock();
         loop {
-            if let Some(why) = self.death() {
-                return why;
+            if let Some(why) = &state.death {
+                return why.clone();
             }
-            if self.changed.wait_until(&mut reply, deadline).timed_out() {
+            if self.changed.wait_until(&mut state, deadline).timed_out() {
+                drop(state);
                 self.kill();
                 return self.death().unwrap_or_else(|| atom("sigkill"));
             }
@@ -328,24 +366,27 @@ impl Link {
     /// long; then reaps it.
     pub(super) fn shut_down(&self) {
         self.leaving.store(true, Ordering::Release);
+        let deadline = Instant::now() + UNLOAD_WAIT;
         if self.death().is_none() {
-            let deadline = Instant::now() + UNLOAD_WAIT;
-            if frame::write(&mut *self.out.lock(), &Term::Tuple(vec![atom("unload")])).is_ok() {
-                let mut reply = self.reply.lock();
-                while self.death().is_none() {
-                    if self.changed.wait_until(&mut reply, deadline).timed_out() {
-                        break;
+            // A request still in flight (a callback that hangs, no timeout) gets the kill.
+            if let Some(mut channel) = self.channel.try_lock_until(deadline) {
+                if frame::write(&mut *channel, &Term::Tuple(vec![atom("unload")])).is_ok() {
+                    let mut state = self.state.lock();
+                    while state.death.is_none() {
+                        if self.changed.wait_until(&mut state, deadline).timed_out() {
+                            break;
+                        }
                     }
                 }
             }
         }
-        // The host exits after its last reply; unblock a reader still waiting on it.
-        let _ = self.out.lock().shutdown(std::net::Shutdown::Both);
+        // The host exits after its last reply; unblock whoever still waits on it.
+        let _ = self.channel_handle.shutdown(std::net::Shutdown::Both);
         self.reap();
     }
 
-    /// The reader thread: replies to the waiting request, other messages to their processes;
-    /// at the end of the stream, the death.
+    /// The reader thread of the event channel: messages the host made outside requests to
+    /// their processes; at the end of the stream, the death.
     fn read_until_death(self: Arc<Self>, mut input: UnixStream) {
         HANDLING_CRASH.with(|h| h.set(true));
         loop {
@@ -353,12 +394,10 @@ impl Link {
                 break;
             };
             match items.as_slice() {
-                [tag, reply, Term::List(messages)] if *tag == atom("reply") => {
-                    *self.reply.lock() = Some((reply.clone(), messages.clone()));
-                    self.changed.notify_all();
-                }
                 [tag, Term::List(messages)] if *tag == atom("msgs") => {
                     self.deliver(messages.clone(), None);
+                    self.state.lock().events_delivered += 1;
+                    self.changed.notify_all();
                 }
                 // The host's watchdog is about to kill it: a callback it ran on its own (a
                 // timeout, an async completion, a select event) overran.
@@ -404,10 +443,9 @@ impl Link {
             }
             None => self.death().unwrap_or_else(|| atom("unknown")),
         };
-        let mut death = self.death.lock();
-        let why = death.get_or_insert(why).clone();
-        drop(death);
-        let _reply = self.reply.lock();
+        let mut state = self.state.lock();
+        let why = state.death.get_or_insert(why).clone();
+        drop(state);
         self.changed.notify_all();
         why
     }

@@ -81,10 +81,20 @@ pub fn run_host_if_requested() {
         .map(Duration::from_millis);
     std::env::remove_var(TIMEOUT_ENV);
     use std::os::fd::FromRawFd;
-    // SAFETY: the parent made descriptor 0 this process's end of the socketpair, and in host
-    // mode nothing else in the process owns or reads it.
-    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(0) };
-    std::process::exit(child::serve(stream, async_threads, callback_timeout));
+    // SAFETY: the parent made descriptor 0 this process's end of the request channel and
+    // `EVENT_FD` its end of the event channel; in host mode nothing else owns them.
+    let (stream, events) = unsafe {
+        (
+            std::os::unix::net::UnixStream::from_raw_fd(0),
+            std::os::unix::net::UnixStream::from_raw_fd(frame::EVENT_FD),
+        )
+    };
+    std::process::exit(child::serve(
+        stream,
+        events,
+        async_threads,
+        callback_timeout,
+    ));
 }
 
 /// Starts `program` as the host of isolated drivers instead of this program (which then need
