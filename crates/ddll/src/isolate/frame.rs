@@ -32,8 +32,11 @@ pub(crate) fn spin() -> Duration {
     })
 }
 
-/// See [`spin`]; measured with `cargo bench -p ddll --bench isolated_echo` (ARCHITECTURE.md).
-const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+/// See [`spin`]. None by default: on a loaded two-core machine a waiting side that polls takes
+/// the core the other side needs, and the 64-byte echo round trip went from ~15 µs (no poll)
+/// to ~55 µs (20 µs of polling) and ~180 µs (50 µs) (`cargo bench -p ddll --bench
+/// isolated_echo`, ARCHITECTURE.md). Worth setting only with cores to spare.
+const DEFAULT_SPIN: Duration = Duration::ZERO;
 
 /// Polls `stream` for up to `spin` until it has something to read (or its other end is
 /// gone); returns at once when `spin` is zero. A `read` that follows then need not sleep.
