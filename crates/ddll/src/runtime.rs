@@ -1499,9 +1499,11 @@ impl Runtime {
             .unwrap_or_else(|| match item {
                 Term::Atom(a) if a.as_str() == "registered_name" => Term::List(vec![]),
                 Term::Atom(a) if a.as_str() == "queue_size" => {
-                    let size = self
-                        .port(id)
-                        .map_or(0, |port| crate::queue::size(&port) as i64);
+                    let size = self.port(id).map_or(0, |port| {
+                        crate::isolate::port_counts(&port)
+                            .map_or_else(|| crate::queue::size(&port), |(_, _, queue)| queue)
+                            as i64
+                    });
                     Term::Tuple(vec![item.clone(), Term::Int(size)])
                 }
                 Term::Atom(a) if a.as_str() == "monitors" => {
@@ -1552,7 +1554,9 @@ impl Runtime {
             .lock()
             .os_pid
             .map_or(atom("undefined"), |p| Term::Int(p as i64));
-        let (input, output) = port.bytes.get();
+        // An isolated driver's port counts in its host.
+        let (input, output) = crate::isolate::port_counts(&port)
+            .map_or_else(|| port.bytes.get(), |(input, output, _)| (input, output));
         Term::List(vec![
             Term::Tuple(vec![atom("name"), crate::erl_ddll::string_term(&port.name)]),
             Term::Tuple(vec![atom("links"), Term::List(links)]),

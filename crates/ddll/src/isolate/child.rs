@@ -165,6 +165,9 @@ impl Host {
     fn drain(&self) -> Vec<Term> {
         let mirrors = self.mirrors.lock();
         let mut out = Vec::new();
+        if super::DRIVER_LOCKED.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            out.push(atom("lock_driver"));
+        }
         for (parent, mirror) in &mirrors.by_parent {
             if mirror.message_count() == 0 {
                 continue;
@@ -266,6 +269,21 @@ impl Host {
                     rt.exit(mirror.pid(), reason.clone());
                 }
                 (atom("ok"), false)
+            }
+            [tag, Term::Port(port)] if *tag == atom("port_info") => {
+                let reply = match port.local_id().and_then(crate::port::lookup) {
+                    Some(cell) => {
+                        let (input, output) = cell.bytes.get();
+                        let queue = crate::queue::size(&cell);
+                        ok(Term::Tuple(vec![
+                            Term::from(input),
+                            Term::from(output),
+                            Term::from(queue as u64),
+                        ]))
+                    }
+                    None => error(atom("badarg")),
+                };
+                (reply, false)
             }
             [tag] if *tag == atom("unload") => {
                 // Every process goes: the ports close and the driver's `finish` runs.

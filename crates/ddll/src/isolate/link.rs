@@ -210,6 +210,38 @@ pub(crate) fn unloading(driver: &Driver) {
     }
 }
 
+/// The byte counts and queue size of a port of an isolated driver, which its host keeps:
+/// `(input, output, queue size)`; `None` for another port (or a host that is gone).
+pub(crate) fn port_counts(port: &port::PortCell) -> Option<(u64, u64, usize)> {
+    let link = of_entry(port.driver.driver.entry_address())?;
+    let child = link
+        .ports
+        .lock()
+        .iter()
+        .find(|(_, p)| p.parent == port.handle && p.open)
+        .map(|(child, _)| *child)?;
+    let request = Term::Tuple(vec![
+        atom("port_info"),
+        Term::Port(drv_term::Port::local(child)),
+    ]);
+    let (reply, messages) = link.request(&request).ok()?;
+    link.deliver(messages, None);
+    let Term::Tuple(reply) = reply else {
+        return None;
+    };
+    match reply.as_slice() {
+        [tag, Term::Tuple(counts)] if *tag == atom("ok") => match counts.as_slice() {
+            [Term::Int(input), Term::Int(output), Term::Int(queue)] => Some((
+                u64::try_from(*input).ok()?,
+                u64::try_from(*output).ok()?,
+                usize::try_from(*queue).ok()?,
+            )),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The link of the proxy entry at `address`.
 pub(super) fn of_entry(address: usize) -> Option<Arc<Link>> {
     LINKS
@@ -500,6 +532,10 @@ impl Link {
         };
         let runtime = Runtime::from_inner(inner);
         for item in messages {
+            if item == atom("lock_driver") {
+                runtime.lock_driver(&self.name);
+                continue;
+            }
             let Term::Tuple(mut pair) = item else {
                 continue;
             };

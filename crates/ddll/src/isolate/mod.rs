@@ -34,11 +34,25 @@ mod proxy;
 pub(crate) mod watchdog;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use drv_term::Term;
 
-pub(crate) use link::{load, settle_crashes, unloading};
+pub(crate) use link::{load, port_counts, settle_crashes, unloading};
+
+/// Set in a host process: see [`driver_locked`].
+static IN_HOST: AtomicBool = AtomicBool::new(false);
+/// Set in a host when its driver called `driver_lock_driver`: the parent's entry is made
+/// permanent too (the news travels with the next batch of messages).
+static DRIVER_LOCKED: AtomicBool = AtomicBool::new(false);
+
+/// The driver of this process called `driver_lock_driver` and is now permanent.
+pub(crate) fn driver_locked() {
+    if IN_HOST.load(Ordering::Relaxed) {
+        DRIVER_LOCKED.store(true, Ordering::Release);
+    }
+}
 
 /// How drivers are isolated ([`crate::RuntimeOptions::isolate`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,6 +85,7 @@ pub fn run_host_if_requested() {
     }
     // Not inherited by anything the driver starts.
     std::env::remove_var(HOST_ENV);
+    IN_HOST.store(true, Ordering::Relaxed);
     let async_threads = std::env::var(ASYNC_ENV)
         .ok()
         .and_then(|n| n.parse().ok())
