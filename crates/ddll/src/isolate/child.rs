@@ -38,6 +38,9 @@ struct Host {
     /// Holds the driver's erl_ddll reference.
     loader: Arc<Process>,
     mirrors: Mutex<Mirrors>,
+    /// The ports the parent opened that are still open here: one that closes on its own
+    /// (`driver_exit`, which sends no exit signal) is news for the parent.
+    open_ports: Mutex<Vec<u64>>,
     /// The event channel and the batches sent on it; held while a batch of messages is taken
     /// (by the pump, or for a reply), so that the parent can keep each mailbox's order.
     events: Mutex<Events>,
@@ -74,6 +77,7 @@ pub(crate) fn serve(
             by_parent: HashMap::new(),
             to_parent: HashMap::new(),
         }),
+        open_ports: Mutex::new(Vec::new()),
         events: Mutex::new(Events {
             out: events,
             sent: 0,
@@ -168,6 +172,19 @@ impl Host {
         if super::DRIVER_LOCKED.swap(false, std::sync::atomic::Ordering::AcqRel) {
             out.push(atom("lock_driver"));
         }
+        // Looked at before the mailboxes, told after them: a port's exit signal, if it sent
+        // one, comes first, and then the parent knows the port is gone already.
+        let mut gone = Vec::new();
+        self.open_ports.lock().retain(|&handle| {
+            let open = crate::port::lookup(handle).is_some_and(|port| !port.is_closed());
+            if !open {
+                gone.push(Term::Tuple(vec![
+                    atom("port_gone"),
+                    Term::Port(drv_term::Port::local(handle)),
+                ]));
+            }
+            open
+        });
         for (parent, mirror) in &mirrors.by_parent {
             if mirror.message_count() == 0 {
                 continue;
@@ -177,6 +194,7 @@ impl Host {
                 out.push(Term::Tuple(vec![Term::Pid(*parent), message]));
             }
         }
+        out.append(&mut gone);
         out
     }
 
@@ -219,7 +237,12 @@ impl Host {
                     eof: *eof == atom("true"),
                 };
                 let reply = match rt.open_port(mirror.pid(), &command, options) {
-                    Ok(port) => ok(Term::Port(port)),
+                    Ok(port) => {
+                        if let Some(handle) = port.local_id() {
+                            self.open_ports.lock().push(handle);
+                        }
+                        ok(Term::Port(port))
+                    }
                     Err(e) => error(e.0),
                 };
                 (reply, false)

@@ -539,10 +539,31 @@ impl Link {
             let Term::Tuple(mut pair) = item else {
                 continue;
             };
-            let (Some(message), Some(Term::Pid(to))) = (pair.pop(), pair.pop()) else {
-                continue;
+            // The child's port closed with no exit signal (`driver_exit` unlinks its
+            // connected process first): so does the parent's.
+            let gone = match pair.as_slice() {
+                [tag, Term::Port(port)] if *tag == atom("port_gone") => port.local_id(),
+                _ => None,
             };
-            if let Some((child, reason)) = port_exit(&message) {
+            let exit = match gone {
+                Some(child) => Some((child, None)),
+                None => {
+                    let (Some(message), Some(Term::Pid(to))) = (pair.pop(), pair.pop()) else {
+                        continue;
+                    };
+                    match port_exit(&message) {
+                        Some((child, reason)) => Some((child, Some(reason))),
+                        None => {
+                            let message = self.to_parent(message);
+                            if let Some(process) = runtime.process_of(&to) {
+                                process.deliver(message);
+                            }
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some((child, reason)) = exit {
                 let Some(link) = self.ports.lock().get(&child).copied() else {
                     continue;
                 };
@@ -553,22 +574,25 @@ impl Link {
                 let Some(cell) = port::lookup(link.parent) else {
                     continue;
                 };
+                let close = move |runtime: &Runtime| match reason {
+                    Some(reason) => runtime.close_port(&cell, reason),
+                    None => {
+                        let connected = *cell.owner.pid();
+                        cell.state.lock().links.retain(|l| *l.pid() != connected);
+                        runtime.close_port(&cell, atom("normal"));
+                    }
+                };
                 if current == Some(link.parent) {
-                    runtime.close_port(&cell, reason);
+                    close(&runtime);
                 } else {
                     let runtime = runtime.clone();
                     let _ = std::thread::Builder::new()
                         .name("ddll-isolate-exit".into())
                         .spawn(move || {
-                            runtime.close_port(&cell, reason);
+                            close(&runtime);
                             runtime.settle();
                         });
                 }
-                continue;
-            }
-            let message = self.to_parent(message);
-            if let Some(process) = runtime.process_of(&to) {
-                process.deliver(message);
             }
         }
     }
