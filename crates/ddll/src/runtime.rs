@@ -1236,6 +1236,7 @@ impl Runtime {
         } else {
             reason
         };
+        crate::isolate::process_exited(pid, &port_reason, &linked);
         for port in linked {
             port.state.lock().links.retain(|l| l.pid() != pid);
             if port_reason == atom("normal") && port.owner.pid() != pid {

@@ -286,9 +286,10 @@ impl Host {
                 (reply, false)
             }
             [tag, Term::Pid(pid), reason] if *tag == atom("exit") => {
+                // The mirror's pid stays translated: the driver may name it in what it sends
+                // on its death (a monitor's `process_exit`).
                 let mirror = self.mirrors.lock().by_parent.remove(pid);
                 if let Some(mirror) = mirror {
-                    self.mirrors.lock().to_parent.remove(mirror.pid());
                     rt.exit(mirror.pid(), reason.clone());
                 }
                 (atom("ok"), false)

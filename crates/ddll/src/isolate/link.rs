@@ -242,6 +242,39 @@ pub(crate) fn port_counts(port: &port::PortCell) -> Option<(u64, u64, usize)> {
     }
 }
 
+/// Parent process `pid` exits with `reason` (its ports, `linked`, are about to get the
+/// signal): its mirror in each host exits first, as the process is dead before its ports
+/// close (their `stop` finds no receiver in it), and the driver's monitors of it fire. The
+/// host closes the ports the mirror owns as this side closes the ones `pid` owns; those are
+/// marked closed here first, so neither side tells the other.
+pub(crate) fn process_exited(pid: &drv_term::Pid, reason: &Term, linked: &[Arc<port::PortCell>]) {
+    let links: Vec<Arc<Link>> = {
+        let links = LINKS.lock();
+        if links.is_empty() {
+            return;
+        }
+        links.iter().map(|(_, link)| link.clone()).collect()
+    };
+    for port in linked {
+        // The same test as the runtime's exit: `normal` closes only the ports it owns.
+        if *reason == atom("normal") && port.owner.pid() != pid {
+            continue;
+        }
+        for link in &links {
+            let mut ports = link.ports.lock();
+            if let Some(open) = ports.values_mut().find(|p| p.parent == port.handle) {
+                open.open = false;
+            }
+        }
+    }
+    let request = Term::Tuple(vec![atom("exit"), Term::Pid(*pid), reason.clone()]);
+    for link in links {
+        if let Ok((_, messages)) = link.request(&request) {
+            link.deliver(messages, None);
+        }
+    }
+}
+
 /// The link of the proxy entry at `address`.
 pub(super) fn of_entry(address: usize) -> Option<Arc<Link>> {
     LINKS

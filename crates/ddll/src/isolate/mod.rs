@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use drv_term::Term;
 
-pub(crate) use link::{load, port_counts, settle_crashes, unloading};
+pub(crate) use link::{load, port_counts, process_exited, settle_crashes, unloading};
 
 /// Set in a host process: see [`driver_locked`].
 static IN_HOST: AtomicBool = AtomicBool::new(false);
