@@ -148,8 +148,8 @@ struct Loader<'a> {
     /// Relative driver folders are taken from here (erl_ddll itself compares paths as given,
     /// as BEAM does).
     base_dir: &'a Path,
-    /// Set when drivers load isolated: how, and the runtime their links deliver to.
-    isolate: Option<(crate::isolate::Isolation, std::sync::Weak<Inner>, usize)>,
+    /// Which drivers load isolated and how, and the runtime their links deliver to.
+    isolate: crate::isolate::LoaderIsolation<'a>,
 }
 
 impl DriverHost for Loader<'_> {
@@ -169,12 +169,12 @@ impl DriverHost for Loader<'_> {
         // BEAM opens exactly `Path/Name.so` (a name with `/` in it reaches into a subfolder,
         // relative to Path) and then refuses a library whose driver is not called Name.
         let library = self.base_dir.join(full_path);
-        let loaded = match &self.isolate {
+        let loaded = match self.isolate.for_driver(name) {
             // The host process loads it through its own erl_ddll, from the library's folder
             // (a name with `/` in it is not supported isolated).
-            Some((isolation, runtime, async_threads)) => {
+            Some(isolation) => {
                 let dir = library.parent().unwrap_or(Path::new("/"));
-                crate::isolate::load(dir, name, *isolation, runtime.clone(), *async_threads)
+                crate::isolate::load(dir, name, isolation, &self.isolate)
             }
             None => ddll_sys::DriverLibrary::open(&library)
                 .map_err(drv_abi::driver::LoadError::from)
@@ -238,8 +238,8 @@ pub(crate) struct Inner {
     pub(crate) async_pool: crate::async_jobs::RuntimeAsync,
     /// The descriptors this runtime's ports select, and the poll thread.
     pub(crate) select: crate::select::RuntimeSelect,
-    /// Set when drivers load isolated.
-    isolate: Option<crate::isolate::Isolation>,
+    /// Which drivers load isolated.
+    pub(crate) isolate: crate::isolate::IsolationSettings,
 }
 
 /// The next pid/ref number, unique in this OS process (pids of all runtimes differ).
@@ -301,7 +301,7 @@ impl Default for RuntimeOptions {
 /// A runtime: processes, loaded drivers and their ports. Cheap to clone (shared).
 #[derive(Debug, Clone)]
 pub struct Runtime {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl Runtime {
@@ -333,7 +333,7 @@ impl Runtime {
                 timers: Default::default(),
                 async_pool: crate::async_jobs::RuntimeAsync::new(options.async_threads),
                 select: Default::default(),
-                isolate: options.isolate,
+                isolate: crate::isolate::IsolationSettings::new(options.isolate),
             }),
         })
     }
@@ -1409,16 +1409,12 @@ impl Runtime {
     }
 
     /// What a loader needs to load drivers isolated, when they are.
-    fn isolate_for_loader(
-        &self,
-    ) -> Option<(crate::isolate::Isolation, std::sync::Weak<Inner>, usize)> {
-        self.inner.isolate.map(|isolation| {
-            (
-                isolation,
-                Arc::downgrade(&self.inner),
-                self.inner.async_pool.threads(),
-            )
-        })
+    fn isolate_for_loader(&self) -> crate::isolate::LoaderIsolation<'_> {
+        crate::isolate::LoaderIsolation {
+            settings: &self.inner.isolate,
+            runtime: Arc::downgrade(&self.inner),
+            async_threads: self.inner.async_pool.threads(),
+        }
     }
 
     pub(crate) fn upgrade(port: &PortCell) -> Option<Runtime> {

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -140,11 +140,15 @@ pub(crate) fn load(
     dir: &Path,
     name: &str,
     isolation: Isolation,
-    runtime: Weak<Inner>,
-    async_threads: usize,
+    loader: &super::LoaderIsolation<'_>,
 ) -> Result<Driver, ddll_core::LoadError> {
-    let link = Link::start(name, isolation, runtime, async_threads)
-        .map_err(|e| open_error(&format!("cannot start the isolated driver's host: {e}")))?;
+    let link = Link::start(
+        name,
+        isolation,
+        loader.runtime.clone(),
+        loader.async_threads,
+    )
+    .map_err(|e| open_error(&format!("cannot start the isolated driver's host: {e}")))?;
     let request = Term::Tuple(vec![
         atom("load"),
         binary(&dir.to_string_lossy()),
