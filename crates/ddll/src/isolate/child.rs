@@ -106,10 +106,19 @@ pub(crate) fn serve(
         }
     }
     let pump = host.clone();
+    let parent = std::os::unix::process::parent_id();
     let pumping = std::thread::Builder::new()
         .name("ddll-isolate-pump".into())
         .spawn(move || loop {
             std::thread::sleep(PUMP_INTERVAL);
+            // A parent that died while a request is stuck in the driver (which then never
+            // reads the end of the stream): nothing is left to serve, and an orphan would
+            // keep the parent's standard output open for whoever waits on it.
+            if std::os::unix::process::parent_id() != parent {
+                // SAFETY: ends the process at once; no destructor or exit handler is owed
+                // to a driver whose parent has gone.
+                unsafe { libc::_exit(0) };
+            }
             let mut events = pump.events.lock();
             let messages = pump.drain();
             if messages.is_empty() {
