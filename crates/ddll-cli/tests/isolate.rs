@@ -6,6 +6,7 @@
 #[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
+use ddll::Term;
 use std::process::Command;
 
 const KINDS: [&str; 8] = [
@@ -176,4 +177,45 @@ fn script_output(drivers: &std::path::Path, text: &str) -> std::process::Output 
 /// [`script_output`]'s standard output, as text.
 fn run_script(drivers: &std::path::Path, text: &str) -> String {
     String::from_utf8_lossy(&script_output(drivers, text).stdout).into_owned()
+}
+
+/// `Runtime::set_driver_isolation` isolates one driver of a runtime that loads the others in
+/// process: the isolated one segfaults in its host and only its port exits, while this
+/// process (which would die with an in-process segfault) and the in-process echo go on.
+#[test]
+fn one_driver_isolated_by_name() {
+    let Some(drivers) = support::own_drivers() else {
+        return;
+    };
+    ddll::isolate::set_host_program(env!("CARGO_BIN_EXE_ddll"));
+    let rt = ddll::Runtime::with_options("/", ddll::RuntimeOptions::default()).expect("runtime");
+    rt.set_driver_isolation("crash_drv", Some(ddll::isolate::Isolation::default()));
+    let me = rt.spawn(Some("test"));
+    let dir = drivers.to_string_lossy().into_owned();
+    for name in ["crash_drv", "echo_drv"] {
+        rt.try_load(me.pid(), &dir, name, Default::default())
+            .expect("loads");
+    }
+    let options = ddll::PortOptions::new().binary(true);
+    let echo = rt.open_port(me.pid(), "echo_drv", options).expect("opens");
+    let crash = rt
+        .open_port(me.pid(), "crash_drv segv output", options)
+        .expect("opens");
+    let _ = rt.port_command_bytes(me.pid(), &crash, b"x");
+    let exit = me
+        .receive(Some(std::time::Duration::from_secs(5)))
+        .expect("the crashed port's exit");
+    assert_eq!(
+        format!("{exit}"),
+        format!(
+            "{{'EXIT',{},{{driver_crashed,sigsegv}}}}",
+            Term::Port(crash)
+        )
+    );
+    rt.port_command_bytes(me.pid(), &echo, b"alive")
+        .expect("sent");
+    let echoed = me
+        .receive(Some(std::time::Duration::from_secs(5)))
+        .expect("echoed");
+    assert!(format!("{echoed}").contains("alive"), "{echoed}");
 }

@@ -13,7 +13,6 @@ use drv_abi::types::ERL_DRV_FLAG_USE_PORT_LOCKING;
 use parking_lot::Mutex;
 
 use crate::port::{self, CallbackLock};
-use crate::runtime::Inner;
 
 /// A driver the runtime has loaded.
 #[derive(Debug)]
@@ -136,8 +135,8 @@ pub(crate) struct Loader<'a> {
     /// Relative driver folders are taken from here (erl_ddll itself compares paths as given,
     /// as BEAM does).
     pub(crate) base_dir: &'a Path,
-    /// Set when drivers load isolated: how, and the runtime their links deliver to.
-    pub(crate) isolate: Option<(crate::isolate::Isolation, std::sync::Weak<Inner>, usize)>,
+    /// Which drivers load isolated and how, and the runtime their links deliver to.
+    pub(crate) isolate: crate::isolate::LoaderIsolation<'a>,
 }
 
 impl DriverHost for Loader<'_> {
@@ -157,12 +156,12 @@ impl DriverHost for Loader<'_> {
         // BEAM opens exactly `Path/Name.so` (a name with `/` in it reaches into a subfolder,
         // relative to Path) and then refuses a library whose driver is not called Name.
         let library = self.base_dir.join(full_path);
-        let loaded = match &self.isolate {
+        let loaded = match self.isolate.for_driver(name) {
             // The host process loads it through its own erl_ddll, from the library's folder
             // (a name with `/` in it is not supported isolated).
-            Some((isolation, runtime, async_threads)) => {
+            Some(isolation) => {
                 let dir = library.parent().unwrap_or(Path::new("/"));
-                crate::isolate::load(dir, name, *isolation, runtime.clone(), *async_threads)
+                crate::isolate::load(dir, name, isolation, &self.isolate)
             }
             None => ddll_sys::DriverLibrary::open(&library)
                 .map_err(drv_abi::driver::LoadError::from)

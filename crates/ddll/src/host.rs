@@ -138,7 +138,11 @@ impl Host for GlobalHost {
         // Not held while the driver table is locked: an unload may be waiting for this port
         // to let go.
         drop(port);
-        runtime.lock_driver(&name)
+        let locked = runtime.lock_driver(&name);
+        if locked == 0 {
+            crate::isolate::driver_locked();
+        }
+        locked
     }
 
     fn async_port_key(&self, handle: ErlDrvPort) -> u32 {

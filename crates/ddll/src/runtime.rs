@@ -41,8 +41,8 @@ pub(crate) struct Inner {
     pub(crate) async_pool: crate::async_pool::RuntimeAsync,
     /// The descriptors this runtime's ports select, and the poll thread.
     pub(crate) select: crate::select::RuntimeSelect,
-    /// Set when drivers load isolated.
-    isolate: Option<crate::isolate::Isolation>,
+    /// Which drivers load isolated.
+    pub(crate) isolate: crate::isolate::IsolationSettings,
 }
 
 /// The next pid/ref number, unique in this OS process (pids of all runtimes differ).
@@ -78,7 +78,7 @@ impl Drop for Settle<'_> {
 /// A runtime: processes, loaded drivers and their ports. Cheap to clone (shared).
 #[derive(Debug, Clone)]
 pub struct Runtime {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl Runtime {
@@ -110,7 +110,7 @@ impl Runtime {
                 timers: Default::default(),
                 async_pool: crate::async_pool::RuntimeAsync::new(options.async_threads),
                 select: Default::default(),
-                isolate: options.isolate,
+                isolate: crate::isolate::IsolationSettings::new(options.isolate),
             }),
         })
     }
@@ -1016,6 +1016,7 @@ impl Runtime {
         } else {
             reason
         };
+        crate::isolate::process_exited(pid, &port_reason, &linked);
         for port in linked {
             port.state.lock().links.retain(|l| l.pid() != pid);
             if port_reason == atom("normal") && port.owner.pid() != pid {
@@ -1142,16 +1143,12 @@ impl Runtime {
     }
 
     /// What a loader needs to load drivers isolated, when they are.
-    fn isolate_for_loader(
-        &self,
-    ) -> Option<(crate::isolate::Isolation, std::sync::Weak<Inner>, usize)> {
-        self.inner.isolate.map(|isolation| {
-            (
-                isolation,
-                Arc::downgrade(&self.inner),
-                self.inner.async_pool.threads(),
-            )
-        })
+    fn isolate_for_loader(&self) -> crate::isolate::LoaderIsolation<'_> {
+        crate::isolate::LoaderIsolation {
+            settings: &self.inner.isolate,
+            runtime: Arc::downgrade(&self.inner),
+            async_threads: self.inner.async_pool.threads(),
+        }
     }
 
     pub(crate) fn upgrade(port: &PortCell) -> Option<Runtime> {
@@ -1228,9 +1225,11 @@ impl Runtime {
             .unwrap_or_else(|| match item {
                 Term::Atom(a) if a.as_str() == "registered_name" => Term::List(vec![]),
                 Term::Atom(a) if a.as_str() == "queue_size" => {
-                    let size = self
-                        .port(id)
-                        .map_or(0, |port| crate::queue::size(&port) as i64);
+                    let size = self.port(id).map_or(0, |port| {
+                        crate::isolate::port_counts(&port)
+                            .map_or_else(|| crate::queue::size(&port), |(_, _, queue)| queue)
+                            as i64
+                    });
                     Term::Tuple(vec![item.clone(), Term::Int(size)])
                 }
                 Term::Atom(a) if a.as_str() == "monitors" => {
@@ -1281,7 +1280,9 @@ impl Runtime {
             .lock()
             .os_pid
             .map_or(atom("undefined"), |p| Term::Int(p as i64));
-        let (input, output) = port.bytes.get();
+        // An isolated driver's port counts in its host.
+        let (input, output) = crate::isolate::port_counts(&port)
+            .map_or_else(|| port.bytes.get(), |(input, output, _)| (input, output));
         Term::List(vec![
             Term::Tuple(vec![atom("name"), crate::erl_ddll::string_term(&port.name)]),
             Term::Tuple(vec![atom("links"), Term::List(links)]),

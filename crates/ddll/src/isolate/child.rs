@@ -39,24 +39,32 @@ struct Host {
     /// Holds the driver's erl_ddll reference.
     loader: Arc<Process>,
     mirrors: Mutex<Mirrors>,
-    /// The writing end; held while a batch of messages is taken and written, so that the
-    /// pump and the request loop keep each mailbox's order.
-    out: Mutex<UnixStream>,
+    /// The ports the parent opened that are still open here: one that closes on its own
+    /// (`driver_exit`, which sends no exit signal) is news for the parent.
+    open_ports: Mutex<Vec<u64>>,
+    /// The event channel and the batches sent on it; held while a batch of messages is taken
+    /// (by the pump, or for a reply), so that the parent can keep each mailbox's order.
+    events: Mutex<Events>,
 }
 
-/// Serves the parent on `stream` until it says `unload` or goes away; the exit status. A
-/// callback that runs past `callback_timeout` ends the host (`watchdog.rs`) after telling the
-/// parent why.
+struct Events {
+    out: UnixStream,
+    /// `{msgs, ...}` batches written so far; a reply carries the count.
+    sent: u64,
+}
+
+/// Serves the parent's requests on `stream` (on this thread: a request runs on the thread that
+/// read it), and sends what happens outside them on `events`, until the parent says `unload`
+/// or goes away; the exit status. A callback that runs past `callback_timeout` ends the host
+/// (`watchdog.rs`) after telling the parent why.
 pub(crate) fn serve(
-    stream: UnixStream,
+    mut stream: UnixStream,
+    events: UnixStream,
     async_threads: usize,
     callback_timeout: Option<Duration>,
 ) -> i32 {
     let options = RuntimeOptions::default().async_threads(async_threads);
     let Ok(runtime) = Runtime::with_options("/", options) else {
-        return PROTOCOL_FAILURE;
-    };
-    let Ok(out) = stream.try_clone() else {
         return PROTOCOL_FAILURE;
     };
     let loader = runtime.spawn(Some("isolate_loader"));
@@ -67,23 +75,28 @@ pub(crate) fn serve(
             by_parent: HashMap::new(),
             to_parent: HashMap::new(),
         }),
-        out: Mutex::new(out),
+        open_ports: Mutex::new(Vec::new()),
+        events: Mutex::new(Events {
+            out: events,
+            sent: 0,
+        }),
     });
-    if host
-        .send(&Term::Tuple(vec![
-            atom("hello"),
-            Term::Int(i64::from(std::process::id())),
-        ]))
-        .is_err()
-    {
+    let hello = Term::Tuple(vec![
+        atom("hello"),
+        Term::Int(i64::from(std::process::id())),
+    ]);
+    if frame::write(&mut stream, &hello).is_err() {
         return PROTOCOL_FAILURE;
     }
     if let Some(limit) = callback_timeout {
         let watcher = host.clone();
         let watching = super::watchdog::start(limit, move || {
             // Bounded: a writer stuck on a full socket must not keep the host alive.
-            if let Some(mut out) = watcher.out.try_lock_for(Duration::from_millis(100)) {
-                let _ = frame::write(&mut *out, &Term::Tuple(vec![atom("callback_timeout")]));
+            if let Some(mut events) = watcher.events.try_lock_for(Duration::from_millis(100)) {
+                let _ = frame::write(
+                    &mut events.out,
+                    &Term::Tuple(vec![atom("callback_timeout")]),
+                );
             }
         });
         if watching.is_err() {
@@ -91,36 +104,52 @@ pub(crate) fn serve(
         }
     }
     let pump = host.clone();
+    let parent = std::os::unix::process::parent_id();
     let pumping = std::thread::Builder::new()
         .name("ddll-isolate-pump".into())
         .spawn(move || loop {
             std::thread::sleep(PUMP_INTERVAL);
-            let mut out = pump.out.lock();
+            // A parent that died while a request is stuck in the driver (which then never
+            // reads the end of the stream): nothing is left to serve, and an orphan would
+            // keep the parent's standard output open for whoever waits on it.
+            if std::os::unix::process::parent_id() != parent {
+                // SAFETY: ends the process at once; no destructor or exit handler is owed
+                // to a driver whose parent has gone.
+                unsafe { libc::_exit(0) };
+            }
+            let mut events = pump.events.lock();
             let messages = pump.drain();
-            if !messages.is_empty()
-                && frame::write(
-                    &mut *out,
-                    &Term::Tuple(vec![atom("msgs"), Term::List(messages)]),
-                )
-                .is_err()
-            {
+            if messages.is_empty() {
+                continue;
+            }
+            let batch = Term::Tuple(vec![atom("msgs"), Term::List(messages)]);
+            if frame::write(&mut events.out, &batch).is_err() {
                 return;
             }
+            events.sent += 1;
         });
     if pumping.is_err() {
         return PROTOCOL_FAILURE;
     }
-    let mut input = stream;
+    let spin = frame::spin();
     loop {
-        let Ok(request) = frame::read(&mut input) else {
+        frame::await_readable(&stream, spin);
+        let Ok(request) = frame::read(&mut stream) else {
             // The parent has gone: nothing is left to serve.
             return 0;
         };
         let (reply, last) = host.handle(&request);
-        let mut out = host.out.lock();
-        let messages = host.drain();
-        let reply = Term::Tuple(vec![atom("reply"), reply, Term::List(messages)]);
-        if frame::write(&mut *out, &reply).is_err() || out.flush().is_err() {
+        let (messages, sent) = {
+            let events = host.events.lock();
+            (host.drain(), events.sent)
+        };
+        let reply = Term::Tuple(vec![
+            atom("reply"),
+            reply,
+            Term::List(messages),
+            Term::Int(i64::try_from(sent).unwrap_or(i64::MAX)),
+        ]);
+        if frame::write(&mut stream, &reply).is_err() || stream.flush().is_err() {
             return PROTOCOL_FAILURE;
         }
         if last {
@@ -130,10 +159,6 @@ pub(crate) fn serve(
 }
 
 impl Host {
-    fn send(&self, term: &Term) -> std::io::Result<()> {
-        frame::write(&mut *self.out.lock(), term)
-    }
-
     /// The mirror of parent process `pid`, made on first use.
     fn mirror(&self, pid: &Pid) -> Arc<Process> {
         let mut mirrors = self.mirrors.lock();
@@ -151,6 +176,22 @@ impl Host {
     fn drain(&self) -> Vec<Term> {
         let mirrors = self.mirrors.lock();
         let mut out = Vec::new();
+        if super::DRIVER_LOCKED.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            out.push(atom("lock_driver"));
+        }
+        // Looked at before the mailboxes, told after them: a port's exit signal, if it sent
+        // one, comes first, and then the parent knows the port is gone already.
+        let mut gone = Vec::new();
+        self.open_ports.lock().retain(|&handle| {
+            let open = crate::port::lookup(handle).is_some_and(|port| !port.is_closed());
+            if !open {
+                gone.push(Term::Tuple(vec![
+                    atom("port_gone"),
+                    Term::Port(drv_term::Port::local(handle)),
+                ]));
+            }
+            open
+        });
         for (parent, mirror) in &mirrors.by_parent {
             if mirror.message_count() == 0 {
                 continue;
@@ -160,6 +201,7 @@ impl Host {
                 out.push(Term::Tuple(vec![Term::Pid(*parent), message]));
             }
         }
+        out.append(&mut gone);
         out
     }
 
@@ -201,7 +243,12 @@ impl Host {
                     .binary(*binary == atom("true"))
                     .eof(*eof == atom("true"));
                 let reply = match rt.open_port(mirror.pid(), &command, options) {
-                    Ok(port) => ok(Term::Port(port)),
+                    Ok(port) => {
+                        if let Some(handle) = port.local_id() {
+                            self.open_ports.lock().push(handle);
+                        }
+                        ok(Term::Port(port))
+                    }
                     Err(e) => error(e.0),
                 };
                 (reply, false)
@@ -245,12 +292,28 @@ impl Host {
                 (reply, false)
             }
             [tag, Term::Pid(pid), reason] if *tag == atom("exit") => {
+                // The mirror's pid stays translated: the driver may name it in what it sends
+                // on its death (a monitor's `process_exit`).
                 let mirror = self.mirrors.lock().by_parent.remove(pid);
                 if let Some(mirror) = mirror {
-                    self.mirrors.lock().to_parent.remove(mirror.pid());
                     rt.exit(mirror.pid(), reason.clone());
                 }
                 (atom("ok"), false)
+            }
+            [tag, Term::Port(port)] if *tag == atom("port_info") => {
+                let reply = match port.local_id().and_then(crate::port::lookup) {
+                    Some(cell) => {
+                        let (input, output) = cell.bytes.get();
+                        let queue = crate::queue::size(&cell);
+                        ok(Term::Tuple(vec![
+                            Term::from(input),
+                            Term::from(output),
+                            Term::from(queue as u64),
+                        ]))
+                    }
+                    None => error(atom("badarg")),
+                };
+                (reply, false)
             }
             [tag] if *tag == atom("unload") => {
                 // Every process goes: the ports close and the driver's `finish` runs.

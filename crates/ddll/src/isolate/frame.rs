@@ -1,13 +1,64 @@
-//! The transport between a runtime and a driver's host process: one Unix stream socket
-//! (a socketpair, the child's end as its standard input) carrying frames, each a big-endian
-//! `u32` length and a term in the external term format.
+//! The transport between a runtime and a driver's host process: two Unix stream sockets
+//! carrying frames, each a big-endian `u32` length and a term in the external term format.
+//! The *request channel* (the host's standard input) carries requests and their replies, in
+//! turn; the *event channel* (the host's descriptor [`EVENT_FD`]) carries what the host says
+//! on its own (messages made outside a request, the watchdog's news) and, by its end, the
+//! host's death.
 
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use drv_term::Term;
 
 /// The largest frame either side accepts: a larger length means the stream is corrupt.
 const MAX_FRAME: usize = 1 << 30;
+
+/// The host's descriptor of the event channel.
+pub(crate) const EVENT_FD: i32 = 3;
+
+/// How long a side waiting for a frame polls for it before it sleeps in `read`: a reply that
+/// comes within it costs no wake-up. `DDLL_ISOLATE_SPIN_US` sets it (microseconds; 0: never
+/// poll); the default is [`DEFAULT_SPIN`].
+pub(crate) fn spin() -> Duration {
+    static SPIN: OnceLock<Duration> = OnceLock::new();
+    *SPIN.get_or_init(|| {
+        std::env::var("DDLL_ISOLATE_SPIN_US")
+            .ok()
+            .and_then(|us| us.parse().ok())
+            .map_or(DEFAULT_SPIN, Duration::from_micros)
+    })
+}
+
+/// See [`spin`]. None by default: on a loaded two-core machine a waiting side that polls takes
+/// the core the other side needs, and the 64-byte echo round trip went from ~15 µs (no poll)
+/// to ~55 µs (20 µs of polling) and ~180 µs (50 µs) (`cargo bench -p ddll --bench
+/// isolated_echo`, ARCHITECTURE.md). Worth setting only with cores to spare.
+const DEFAULT_SPIN: Duration = Duration::ZERO;
+
+/// Polls `stream` for up to `spin` until it has something to read (or its other end is
+/// gone); returns at once when `spin` is zero. A `read` that follows then need not sleep.
+pub(crate) fn await_readable(stream: &UnixStream, spin: Duration) {
+    if spin.is_zero() {
+        return;
+    }
+    let start = Instant::now();
+    let mut poll = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd for the duration of the call; a zero timeout never sleeps.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        if ready != 0 || start.elapsed() >= spin {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+}
 
 /// Writes `term` as one frame (one `write` for the length and the term together).
 pub(crate) fn write(out: &mut impl Write, term: &Term) -> io::Result<()> {

@@ -2,7 +2,10 @@
 //! send it, the messages it sends back, and what happens when it dies.
 
 use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -101,22 +104,30 @@ struct PortLink {
 #[derive(Debug)]
 pub(crate) struct Link {
     pub(crate) name: String,
-    isolation: Isolation,
     runtime: Weak<Inner>,
     child: Mutex<Option<Child>>,
-    out: Mutex<UnixStream>,
-    /// One request at a time: the host answers them in order.
-    request: Mutex<()>,
-    /// The answer to the request in flight: `{reply, Reply, Messages}`.
-    reply: Mutex<Option<(Term, Vec<Term>)>>,
-    /// The host's death, once known (`Why`); signalled on `changed` with `reply`.
-    death: Mutex<Option<Term>>,
+    /// The request channel, held for a whole request: the caller writes it and reads the
+    /// reply itself (no other thread wakes on the way), one request at a time.
+    channel: Mutex<UnixStream>,
+    /// The same socket, to shut it down while a request holds `channel`.
+    channel_handle: UnixStream,
+    /// The host's death, once known (`Why`), and how many event batches have been
+    /// delivered; signalled on `changed`.
+    state: Mutex<LinkState>,
     changed: Condvar,
     timed_out: AtomicBool,
     /// The unload asked the host to go: its end is no crash.
     leaving: AtomicBool,
     /// The driver's ports, by the child's handle.
     ports: Mutex<HashMap<u64, PortLink>>,
+}
+
+#[derive(Debug, Default)]
+struct LinkState {
+    death: Option<Term>,
+    /// `{msgs, ...}` batches of the event channel delivered so far: a reply that says the
+    /// host had sent `n` is delivered after the first `n`, keeping each mailbox's order.
+    events_delivered: u64,
 }
 
 fn open_error(message: &str) -> ddll_core::LoadError {
@@ -129,11 +140,15 @@ pub(crate) fn load(
     dir: &Path,
     name: &str,
     isolation: Isolation,
-    runtime: Weak<Inner>,
-    async_threads: usize,
+    loader: &super::LoaderIsolation<'_>,
 ) -> Result<Driver, ddll_core::LoadError> {
-    let link = Link::start(name, isolation, runtime, async_threads)
-        .map_err(|e| open_error(&format!("cannot start the isolated driver's host: {e}")))?;
+    let link = Link::start(
+        name,
+        isolation,
+        loader.runtime.clone(),
+        loader.async_threads,
+    )
+    .map_err(|e| open_error(&format!("cannot start the isolated driver's host: {e}")))?;
     let request = Term::Tuple(vec![
         atom("load"),
         binary(&dir.to_string_lossy()),
@@ -199,6 +214,71 @@ pub(crate) fn unloading(driver: &Driver) {
     }
 }
 
+/// The byte counts and queue size of a port of an isolated driver, which its host keeps:
+/// `(input, output, queue size)`; `None` for another port (or a host that is gone).
+pub(crate) fn port_counts(port: &port::PortCell) -> Option<(u64, u64, usize)> {
+    let link = of_entry(port.driver.driver.entry_address())?;
+    let child = link
+        .ports
+        .lock()
+        .iter()
+        .find(|(_, p)| p.parent == port.handle && p.open)
+        .map(|(child, _)| *child)?;
+    let request = Term::Tuple(vec![
+        atom("port_info"),
+        Term::Port(drv_term::Port::local(child)),
+    ]);
+    let (reply, messages) = link.request(&request).ok()?;
+    link.deliver(messages, None);
+    let Term::Tuple(reply) = reply else {
+        return None;
+    };
+    match reply.as_slice() {
+        [tag, Term::Tuple(counts)] if *tag == atom("ok") => match counts.as_slice() {
+            [Term::Int(input), Term::Int(output), Term::Int(queue)] => Some((
+                u64::try_from(*input).ok()?,
+                u64::try_from(*output).ok()?,
+                usize::try_from(*queue).ok()?,
+            )),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Parent process `pid` exits with `reason` (its ports, `linked`, are about to get the
+/// signal): its mirror in each host exits first, as the process is dead before its ports
+/// close (their `stop` finds no receiver in it), and the driver's monitors of it fire. The
+/// host closes the ports the mirror owns as this side closes the ones `pid` owns; those are
+/// marked closed here first, so neither side tells the other.
+pub(crate) fn process_exited(pid: &drv_term::Pid, reason: &Term, linked: &[Arc<port::PortCell>]) {
+    let links: Vec<Arc<Link>> = {
+        let links = LINKS.lock();
+        if links.is_empty() {
+            return;
+        }
+        links.iter().map(|(_, link)| link.clone()).collect()
+    };
+    for port in linked {
+        // The same test as the runtime's exit: `normal` closes only the ports it owns.
+        if *reason == atom("normal") && port.owner.pid() != pid {
+            continue;
+        }
+        for link in &links {
+            let mut ports = link.ports.lock();
+            if let Some(open) = ports.values_mut().find(|p| p.parent == port.handle) {
+                open.open = false;
+            }
+        }
+    }
+    let request = Term::Tuple(vec![atom("exit"), Term::Pid(*pid), reason.clone()]);
+    for link in links {
+        if let Ok((_, messages)) = link.request(&request) {
+            link.deliver(messages, None);
+        }
+    }
+}
+
 /// The link of the proxy entry at `address`.
 pub(super) fn of_entry(address: usize) -> Option<Arc<Link>> {
     LINKS
@@ -219,7 +299,8 @@ impl Link {
         runtime: Weak<Inner>,
         async_threads: usize,
     ) -> std::io::Result<Arc<Link>> {
-        let (ours, theirs) = UnixStream::pair()?;
+        let (mut ours, theirs) = UnixStream::pair()?;
+        let (events, their_events) = UnixStream::pair()?;
         let mut command = Command::new(super::host_program()?);
         command
             .env(super::HOST_ENV, "1")
@@ -229,10 +310,26 @@ impl Link {
         if let Some(limit) = isolation.callback_timeout {
             command.env(super::TIMEOUT_ENV, limit.as_millis().max(1).to_string());
         }
+        let their_events_fd = their_events.as_raw_fd();
+        // SAFETY: runs in the forked child before exec and calls only `dup2` and `fcntl`,
+        // which are async-signal-safe; `their_events_fd` is open in the child (inherited).
+        unsafe {
+            command.pre_exec(move || {
+                if their_events_fd == frame::EVENT_FD {
+                    // `dup2` onto itself would keep close-on-exec.
+                    if libc::fcntl(their_events_fd, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(their_events_fd, frame::EVENT_FD) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = command.spawn()?;
-        let mut input = ours.try_clone()?;
-        input.set_read_timeout(Some(HELLO_WAIT))?;
-        let hello = frame::read(&mut input);
+        drop(their_events);
+        ours.set_read_timeout(Some(HELLO_WAIT))?;
+        let hello = frame::read(&mut ours);
         if !matches!(&hello, Ok(Term::Tuple(t)) if t.first() == Some(&atom("hello"))) {
             let _ = child.kill();
             let _ = child.wait();
@@ -242,16 +339,15 @@ impl Link {
                  does with ddll::isolate::set_host_program)",
             ));
         }
-        input.set_read_timeout(None)?;
+        // A reply later than the callback timeout ends the host (`request`).
+        ours.set_read_timeout(isolation.callback_timeout)?;
         let link = Arc::new(Link {
             name: name.to_owned(),
-            isolation,
             runtime,
             child: Mutex::new(Some(child)),
-            out: Mutex::new(ours),
-            request: Mutex::new(()),
-            reply: Mutex::new(None),
-            death: Mutex::new(None),
+            channel_handle: ours.try_clone()?,
+            channel: Mutex::new(ours),
+            state: Mutex::new(LinkState::default()),
             changed: Condvar::new(),
             timed_out: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
@@ -260,58 +356,69 @@ impl Link {
         let reader = link.clone();
         std::thread::Builder::new()
             .name(format!("ddll-isolate-{name}"))
-            .spawn(move || reader.read_until_death(input))?;
+            .spawn(move || reader.read_until_death(events))?;
         Ok(link)
     }
 
     /// Why the host died, if it has.
     pub(super) fn death(&self) -> Option<Term> {
-        self.death.lock().clone()
+        self.state.lock().death.clone()
     }
 
     /// Sends `request` and waits for its reply: `(Reply, Messages)`, or why the host died
     /// first. A wait past the callback timeout kills the host.
     pub(super) fn request(&self, request: &Term) -> Result<(Term, Vec<Term>), Term> {
-        let _one = self.request.lock();
+        let mut channel = self.channel.lock();
         if let Some(why) = self.death() {
             return Err(why);
         }
-        if frame::write(&mut *self.out.lock(), request).is_err() {
+        if frame::write(&mut *channel, request).is_err() {
             return Err(self.wait_for_death());
         }
-        let deadline = self.isolation.callback_timeout.map(|t| Instant::now() + t);
-        let mut reply = self.reply.lock();
-        loop {
-            if let Some(reply) = reply.take() {
-                return Ok(reply);
-            }
-            if let Some(why) = self.death() {
-                return Err(why);
-            }
-            match deadline {
-                Some(deadline) if Instant::now() >= deadline => {
-                    drop(reply);
-                    self.timed_out.store(true, Ordering::Release);
+        frame::await_readable(&channel, frame::spin());
+        let reply = frame::read(&mut *channel);
+        drop(channel);
+        match reply {
+            Ok(Term::Tuple(items)) => match <[Term; 4]>::try_from(items) {
+                Ok([tag, reply, Term::List(messages), Term::Int(sent)]) if tag == atom("reply") => {
+                    self.await_events(u64::try_from(sent).unwrap_or(0));
+                    Ok((reply, messages))
+                }
+                _ => {
                     self.kill();
-                    return Err(self.wait_for_death());
+                    Err(self.wait_for_death())
                 }
-                Some(deadline) => {
-                    self.changed.wait_until(&mut reply, deadline);
-                }
-                None => self.changed.wait(&mut reply),
+            },
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                self.timed_out.store(true, Ordering::Release);
+                self.kill();
+                Err(self.wait_for_death())
+            }
+            _ => Err(self.wait_for_death()),
+        }
+    }
+
+    /// Waits until the first `sent` event batches have been delivered (or the host died).
+    fn await_events(&self, sent: u64) {
+        let mut state = self.state.lock();
+        let deadline = Instant::now() + EXIT_WAIT;
+        while state.events_delivered < sent && state.death.is_none() {
+            if self.changed.wait_until(&mut state, deadline).timed_out() {
+                return;
             }
         }
     }
 
-    /// Waits (boundedly: the reader sees the socket close) for the host's death.
+    /// Waits (boundedly: the reader sees the event channel close) for the host's death.
     fn wait_for_death(&self) -> Term {
         let deadline = Instant::now() + EXIT_WAIT * 2;
-        let mut reply = self.reply.lock();
+        let mut state = self.state.lock();
         loop {
-            if let Some(why) = self.death() {
-                return why;
+            if let Some(why) = &state.death {
+                return why.clone();
             }
-            if self.changed.wait_until(&mut reply, deadline).timed_out() {
+            if self.changed.wait_until(&mut state, deadline).timed_out() {
+                drop(state);
                 self.kill();
                 return self.death().unwrap_or_else(|| atom("sigkill"));
             }
@@ -328,24 +435,27 @@ impl Link {
     /// long; then reaps it.
     pub(super) fn shut_down(&self) {
         self.leaving.store(true, Ordering::Release);
+        let deadline = Instant::now() + UNLOAD_WAIT;
         if self.death().is_none() {
-            let deadline = Instant::now() + UNLOAD_WAIT;
-            if frame::write(&mut *self.out.lock(), &Term::Tuple(vec![atom("unload")])).is_ok() {
-                let mut reply = self.reply.lock();
-                while self.death().is_none() {
-                    if self.changed.wait_until(&mut reply, deadline).timed_out() {
-                        break;
+            // A request still in flight (a callback that hangs, no timeout) gets the kill.
+            if let Some(mut channel) = self.channel.try_lock_until(deadline) {
+                if frame::write(&mut *channel, &Term::Tuple(vec![atom("unload")])).is_ok() {
+                    let mut state = self.state.lock();
+                    while state.death.is_none() {
+                        if self.changed.wait_until(&mut state, deadline).timed_out() {
+                            break;
+                        }
                     }
                 }
             }
         }
-        // The host exits after its last reply; unblock a reader still waiting on it.
-        let _ = self.out.lock().shutdown(std::net::Shutdown::Both);
+        // The host exits after its last reply; unblock whoever still waits on it.
+        let _ = self.channel_handle.shutdown(std::net::Shutdown::Both);
         self.reap();
     }
 
-    /// The reader thread: replies to the waiting request, other messages to their processes;
-    /// at the end of the stream, the death.
+    /// The reader thread of the event channel: messages the host made outside requests to
+    /// their processes; at the end of the stream, the death.
     fn read_until_death(self: Arc<Self>, mut input: UnixStream) {
         HANDLING_CRASH.with(|h| h.set(true));
         loop {
@@ -353,12 +463,10 @@ impl Link {
                 break;
             };
             match items.as_slice() {
-                [tag, reply, Term::List(messages)] if *tag == atom("reply") => {
-                    *self.reply.lock() = Some((reply.clone(), messages.clone()));
-                    self.changed.notify_all();
-                }
                 [tag, Term::List(messages)] if *tag == atom("msgs") => {
                     self.deliver(messages.clone(), None);
+                    self.state.lock().events_delivered += 1;
+                    self.changed.notify_all();
                 }
                 // The host's watchdog is about to kill it: a callback it ran on its own (a
                 // timeout, an async completion, a select event) overran.
@@ -404,10 +512,9 @@ impl Link {
             }
             None => self.death().unwrap_or_else(|| atom("unknown")),
         };
-        let mut death = self.death.lock();
-        let why = death.get_or_insert(why).clone();
-        drop(death);
-        let _reply = self.reply.lock();
+        let mut state = self.state.lock();
+        let why = state.death.get_or_insert(why).clone();
+        drop(state);
         self.changed.notify_all();
         why
     }
@@ -462,13 +569,38 @@ impl Link {
         };
         let runtime = Runtime::from_inner(inner);
         for item in messages {
+            if item == atom("lock_driver") {
+                runtime.lock_driver(&self.name);
+                continue;
+            }
             let Term::Tuple(mut pair) = item else {
                 continue;
             };
-            let (Some(message), Some(Term::Pid(to))) = (pair.pop(), pair.pop()) else {
-                continue;
+            // The child's port closed with no exit signal (`driver_exit` unlinks its
+            // connected process first): so does the parent's.
+            let gone = match pair.as_slice() {
+                [tag, Term::Port(port)] if *tag == atom("port_gone") => port.local_id(),
+                _ => None,
             };
-            if let Some((child, reason)) = port_exit(&message) {
+            let exit = match gone {
+                Some(child) => Some((child, None)),
+                None => {
+                    let (Some(message), Some(Term::Pid(to))) = (pair.pop(), pair.pop()) else {
+                        continue;
+                    };
+                    match port_exit(&message) {
+                        Some((child, reason)) => Some((child, Some(reason))),
+                        None => {
+                            let message = self.to_parent(message);
+                            if let Some(process) = runtime.process_of(&to) {
+                                process.deliver(message);
+                            }
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some((child, reason)) = exit {
                 let Some(link) = self.ports.lock().get(&child).copied() else {
                     continue;
                 };
@@ -479,22 +611,25 @@ impl Link {
                 let Some(cell) = port::lookup(link.parent) else {
                     continue;
                 };
+                let close = move |runtime: &Runtime| match reason {
+                    Some(reason) => runtime.close_port(&cell, reason),
+                    None => {
+                        let connected = *cell.owner.pid();
+                        cell.state.lock().links.retain(|l| *l.pid() != connected);
+                        runtime.close_port(&cell, atom("normal"));
+                    }
+                };
                 if current == Some(link.parent) {
-                    runtime.close_port(&cell, reason);
+                    close(&runtime);
                 } else {
                     let runtime = runtime.clone();
                     let _ = std::thread::Builder::new()
                         .name("ddll-isolate-exit".into())
                         .spawn(move || {
-                            runtime.close_port(&cell, reason);
+                            close(&runtime);
                             runtime.settle();
                         });
                 }
-                continue;
-            }
-            let message = self.to_parent(message);
-            if let Some(process) = runtime.process_of(&to) {
-                process.deliver(message);
             }
         }
     }

@@ -33,12 +33,84 @@ mod link;
 mod proxy;
 pub(crate) mod watchdog;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Weak;
 use std::time::Duration;
 
 use drv_term::Term;
 
-pub(crate) use link::{load, settle_crashes, unloading};
+pub(crate) use link::{load, port_counts, process_exited, settle_crashes, unloading};
+
+/// Which drivers a runtime loads isolated: [`crate::RuntimeOptions::isolate`] for all, unless
+/// [`crate::Runtime::set_driver_isolation`] said otherwise for the driver's name.
+#[derive(Debug)]
+pub(crate) struct IsolationSettings {
+    default: Option<Isolation>,
+    by_name: parking_lot::Mutex<HashMap<String, Option<Isolation>>>,
+}
+
+impl IsolationSettings {
+    pub(crate) fn new(default: Option<Isolation>) -> IsolationSettings {
+        IsolationSettings {
+            default,
+            by_name: parking_lot::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// What a runtime's loader needs to load drivers isolated.
+pub(crate) struct LoaderIsolation<'a> {
+    pub(crate) settings: &'a IsolationSettings,
+    /// The runtime the links deliver to.
+    pub(crate) runtime: Weak<crate::runtime::Inner>,
+    /// The host runtime's async pool: the same as this one's.
+    pub(crate) async_threads: usize,
+}
+
+impl LoaderIsolation<'_> {
+    /// How driver `name` loads: isolated as this says, or in process (`None`).
+    pub(crate) fn for_driver(&self, name: &str) -> Option<Isolation> {
+        match self.settings.by_name.lock().get(name) {
+            Some(chosen) => *chosen,
+            None => self.settings.default,
+        }
+    }
+}
+
+impl crate::Runtime {
+    /// Loads driver `name` isolated as `isolation` (`None`: in this process) from its next
+    /// real load on, whatever [`crate::RuntimeOptions::isolate`] says for the others. The
+    /// per-load choice: erl_ddll's load options are BEAM's and have no such setting, so it is
+    /// made by name before the load. A load in progress or done keeps how it was loaded;
+    /// [`crate::Runtime::clear_driver_isolation`] goes back to the runtime's default.
+    pub fn set_driver_isolation(&self, name: &str, isolation: Option<Isolation>) {
+        self.inner
+            .isolate
+            .by_name
+            .lock()
+            .insert(name.to_owned(), isolation);
+    }
+
+    /// Driver `name` loads as [`crate::RuntimeOptions::isolate`] says again.
+    pub fn clear_driver_isolation(&self, name: &str) {
+        self.inner.isolate.by_name.lock().remove(name);
+    }
+}
+
+/// Set in a host process: see [`driver_locked`].
+static IN_HOST: AtomicBool = AtomicBool::new(false);
+/// Set in a host when its driver called `driver_lock_driver`: the parent's entry is made
+/// permanent too (the news travels with the next batch of messages).
+static DRIVER_LOCKED: AtomicBool = AtomicBool::new(false);
+
+/// The driver of this process called `driver_lock_driver` and is now permanent.
+pub(crate) fn driver_locked() {
+    if IN_HOST.load(Ordering::Relaxed) {
+        DRIVER_LOCKED.store(true, Ordering::Release);
+    }
+}
 
 /// How drivers are isolated ([`crate::RuntimeOptions::isolate`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -82,6 +154,7 @@ pub fn run_host_if_requested() {
     }
     // Not inherited by anything the driver starts.
     std::env::remove_var(HOST_ENV);
+    IN_HOST.store(true, Ordering::Relaxed);
     let async_threads = std::env::var(ASYNC_ENV)
         .ok()
         .and_then(|n| n.parse().ok())
@@ -92,10 +165,20 @@ pub fn run_host_if_requested() {
         .map(Duration::from_millis);
     std::env::remove_var(TIMEOUT_ENV);
     use std::os::fd::FromRawFd;
-    // SAFETY: the parent made descriptor 0 this process's end of the socketpair, and in host
-    // mode nothing else in the process owns or reads it.
-    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(0) };
-    std::process::exit(child::serve(stream, async_threads, callback_timeout));
+    // SAFETY: the parent made descriptor 0 this process's end of the request channel and
+    // `EVENT_FD` its end of the event channel; in host mode nothing else owns them.
+    let (stream, events) = unsafe {
+        (
+            std::os::unix::net::UnixStream::from_raw_fd(0),
+            std::os::unix::net::UnixStream::from_raw_fd(frame::EVENT_FD),
+        )
+    };
+    std::process::exit(child::serve(
+        stream,
+        events,
+        async_threads,
+        callback_timeout,
+    ));
 }
 
 /// Starts `program` as the host of isolated drivers instead of this program (which then need
