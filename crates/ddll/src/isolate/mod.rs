@@ -18,13 +18,26 @@
 //! can be loaded again. The port whose callback saw the death is closed before that callback
 //! returns; the other ports and the unload follow on the link's reader thread.
 //!
-//! What does not cross the boundary yet: monitors of parent processes
-//! (`driver_monitor_process` sees the child's mirror of a process, which dies only when the
-//! port it owns closes or the driver unloads); ports the driver creates (`driver_create_port`)
-//! and pids or ports of the child that the driver puts in terms, other than the mirrors of
-//! parent processes and the ports opened from the parent; the segment structure of
-//! `port_command` data for `outputv` drivers (the child gets one binary); `driver_exit` (the
-//! child's port closes without an exit signal, which the parent does not see); and all of a
+//! What crosses besides requests: a parent process's exit (its mirrors exit first, so the
+//! driver's process monitors fire and its terms find no receiver); a port the host closes
+//! without an exit signal (`driver_exit`); `driver_lock_driver` (the parent's entry becomes
+//! permanent); `port_info`'s `input`, `output` and `queue_size`, which the host keeps.
+//!
+//! What does not cross the boundary yet (`ddll test scenarios --isolate` fails these 17 of
+//! the 78 corpus scenarios): the segment structure of `port_command` data for `outputv`
+//! drivers, which the child gets as one binary (`echov_segments`, `echov_many`,
+//! `outputv_binaries`, `outputv_heap_subbinaries`, `missing_callbacks`, the last lines of
+//! `port_info_counts`); ports the driver creates (`driver_create_port`: `create_port_basics`,
+//! `create_port_refused`) and pids or ports of the child that the driver puts in terms, other
+//! than the mirrors of parent processes and the ports opened from the parent; a port's busy
+//! state (the parent does not know the child's port is busy, the command waits in the host,
+//! and no other request gets through: `busy_port` hangs); `port_info`'s `monitors`
+//! (`port_info_monitors`); the driver's own `ERL_DRV_FLAG_USE_INIT_ACK` timing and errors
+//! (`init_ack`); the close of a port with queued data (`queue_close`, `queue_term_output`);
+//! the order of messages that the host's pump sends against the parent's own port messages
+//! (`port_messages`); erl_ddll's view of the host's drivers (`async_unload`'s
+//! `loaded_drivers` during an unload, `ddll_linked_in`); load errors that the parent's erl_ddll
+//! would have named (`load_names`: `bad_driver_name` comes back as an open error). All of a
 //! driver's callbacks go through one request at a time, whatever its locking.
 
 mod child;
