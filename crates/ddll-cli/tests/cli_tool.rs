@@ -17,12 +17,19 @@ fn ddll(args: &[&str], dir: &Path, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("ddll starts");
-    child
+    let written = child
         .stdin
         .take()
         .expect("piped")
-        .write_all(stdin.as_bytes())
-        .expect("stdin written");
+        .write_all(stdin.as_bytes());
+    // A run that cannot start (a missing drivers folder) exits without reading its input.
+    if let Err(e) = written {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "stdin written: {e}"
+        );
+    }
     child.wait_with_output().expect("ddll ends")
 }
 
