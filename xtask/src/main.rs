@@ -767,14 +767,8 @@ fn dlopen_floor(cycles: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// `term-bench`: BEAM and ddll on the same `term_drv.so`, measured the same way, taking turns
-/// ([`TURNS`] runs of each, BEAM then ddll) so that both see the same load on a shared
-/// machine. Each run prints its mean and median per call; the best and the middle of the
-/// runs' medians are reported.
-fn term_bench(args: &[String]) -> Result<()> {
-    let chunks = args.first().map_or("200", String::as_str);
-    let chunk = args.get(1).map_or("10000", String::as_str);
-    let drivers = otp_drivers()?;
+/// Builds the `ddll` crate's example `name` (a benchmark's ddll side) in release; its path.
+fn ddll_example(name: &str) -> Result<PathBuf> {
     let status = Command::new(env!("CARGO"))
         .args([
             "build",
@@ -783,14 +777,25 @@ fn term_bench(args: &[String]) -> Result<()> {
             "-p",
             "ddll",
             "--example",
-            "term_bench",
+            name,
         ])
         .current_dir(root())
         .status()?;
     if !status.success() {
-        bail!("building the ddll benchmark failed");
+        bail!("building the ddll benchmark {name} failed");
     }
-    let ddll = root().join("target/release/examples/term_bench");
+    Ok(root().join("target/release/examples").join(name))
+}
+
+/// `term-bench`: BEAM and ddll on the same `term_drv.so`, measured the same way, taking turns
+/// ([`TURNS`] runs of each, BEAM then ddll) so that both see the same load on a shared
+/// machine. Each run prints its mean and median per call; the best and the middle of the
+/// runs' medians are reported.
+fn term_bench(args: &[String]) -> Result<()> {
+    let chunks = args.first().map_or("200", String::as_str);
+    let chunk = args.get(1).map_or("10000", String::as_str);
+    let drivers = otp_drivers()?;
+    let ddll = ddll_example("term_bench")?;
     let eval = format!(
         "term_bench:main([\"{}\", \"{chunks}\", \"{chunk}\"])",
         drivers.display()
@@ -1095,22 +1100,7 @@ fn backlog_bench(args: &[String]) -> Result<()> {
         BACKLOG_WORKLOADS.to_vec()
     };
     let drivers = otp_drivers()?;
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "ddll",
-            "--example",
-            "backlog_bench",
-        ])
-        .current_dir(root())
-        .status()?;
-    if !status.success() {
-        bail!("building the ddll benchmark failed");
-    }
-    let ddll = root().join("target/release/examples/backlog_bench");
+    let ddll = ddll_example("backlog_bench")?;
     // (figure name, BEAM's values, ddll's values), in the order first printed.
     let mut figures: Vec<(String, [Vec<f64>; 2])> = Vec::new();
     for turn in 1..=turns {
