@@ -156,14 +156,17 @@ fn closing_ports_cancels_their_timers_and_releases_the_driver() {
     for dir in support::driver_dirs() {
         let fx = Fixture::new(&dir, 1, &["timer_drv"]);
         let ports: Vec<ddll::Port> = (0..40).map(|_| fx.open("timer_drv")).collect();
+        // The short timers are long enough to outlast setting them all and closing the ports
+        // (under memcheck too, which runs this tens of times slower), and the wait below is
+        // longer than they are: one that fired would have been seen.
         for (i, port) in ports.iter().enumerate() {
-            let delay = if i % 2 == 0 { "5" } else { "600000" };
+            let delay = if i % 2 == 0 { "1500" } else { "600000" };
             assert_eq!(fx.control(port, 1, delay), "0");
         }
         for port in &ports {
             fx.rt.port_close(fx.me.pid(), port).expect("closes");
         }
-        assert_eq!(data(&fx, 60), None, "a closed port's timer never fires");
+        assert_eq!(data(&fx, 2_500), None, "a closed port's timer never fires");
         fx.rt
             .try_unload(fx.me.pid(), "timer_drv", Default::default())
             .expect("unloads");
