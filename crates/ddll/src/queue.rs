@@ -111,8 +111,8 @@ impl PortQueueState {
             .get()
             .filter(|pdl| !pdl.held_by_current_thread())
             .map(PdlRef::guard);
-        // SAFETY: the caller holds the callback lock, and the PDL (if any) is held by this
-        // thread now: the rule of `grant` gives nobody else the queue meanwhile.
+        // The caller holds the callback lock, and the PDL (if any) is held by this thread now.
+        // SAFETY: the rule of `grant` gives nobody else the queue meanwhile.
         op(self.queue.get().map(|cell| unsafe { &mut *cell.get() }))
     }
 

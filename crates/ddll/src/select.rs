@@ -438,9 +438,9 @@ fn poll_fallbacks(shared: &Shared, ready: &mut Vec<Event>) -> bool {
     // In order of registration, as the drivers selected them.
     polled.sort_by_key(|(_, key)| *key);
     let mut fds: Vec<libc::pollfd> = polled.iter().map(|(p, _)| *p).collect();
-    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the duration of the
-    // call; poll() only reads `fd`/`events` and writes `revents`. A descriptor the driver closed
-    // meanwhile is reported POLLNVAL (ignored below), never touched otherwise.
+    // A descriptor the driver closed meanwhile is reported POLLNVAL (ignored below).
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the whole call; poll()
+    // only reads `fd`/`events` and writes `revents`.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
     if n > 0 {
         for (pollfd, (_, key)) in fds.iter().zip(&polled) {

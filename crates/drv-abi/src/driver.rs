@@ -558,9 +558,9 @@ impl Driver {
             }));
         }
         if binary {
+            // BEAM returns it whole (its orig_size), whatever length the callback returned.
             // SAFETY: with PORT_CONTROL_FLAG_BINARY a replaced rbuf is a driver binary whose
-            // reference is handed over to the runtime (the control contract). BEAM returns it
-            // whole (its orig_size), whatever length the callback returned.
+            // reference is handed over to the runtime (the control contract).
             let binary = unsafe { BinaryRef::from_raw(rbuf.cast::<ErlDrvBinary>()) };
             return Ok(Some(ControlReply::Binary(binary.to_bytes(..))));
         }

@@ -69,8 +69,8 @@ pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Option<Vec
             continue;
         }
         let bin = binv.get(i).copied().unwrap_or(std::ptr::null_mut());
-        // SAFETY: `bin` is NULL or a live binary (contract); `shared_slice` checks that the
-        // piece lies inside its data before sharing.
+        // SAFETY: `bin` is NULL or a live binary (contract); `shared_slice` checks that
+        // the piece lies inside its data before sharing.
         let shared = unsafe { shared_slice(bin, piece) };
         out.push(shared.map_or(DataPiece::Borrowed(piece), DataPiece::Shared));
     }
