@@ -16,7 +16,7 @@ use drv_async::{AsyncHandler, AsyncPool, JobId};
 use crate::host::GlobalHost;
 use crate::in_flight::InFlightPort;
 use crate::port::{self, PortCell};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Settle};
 
 /// BEAM's default pool size (`+A`), which `erlang:system_info(thread_pool_size)` reports for a
 /// plain `erl` of OTP 25.
@@ -65,18 +65,18 @@ impl AsyncHandler<Job> for Completion {
         let Some(c) = job.c.take() else {
             return;
         };
+        // `ready_async` may close the port and so make erl_ddll work due: settled when this
+        // ends, after the job (and its port) has been let go of.
+        let settle = Settle::for_port(&job.port);
         let port = &job.port;
         // A closed port never runs the closure: `c` is dropped with it (`async_free`).
-        let unclaimed = Runtime::serialized(port, |data| port.driver.driver.ready_async(data, c));
+        let unclaimed = Runtime::serialized(port, &settle, |data| {
+            port.driver.driver.ready_async(data, c)
+        });
         // No `ready_async`: `async_free` runs here, after the callback lock is released.
         drop(unclaimed);
-        // `ready_async` may have closed the port and so made erl_ddll work due: a callback
-        // source settles it, holding no port.
-        let runtime = Runtime::upgrade(&job.port);
         drop(job);
-        if let Some(runtime) = runtime {
-            runtime.settle();
-        }
+        drop(settle);
     }
     // `discarded` (the pool shut down with the job queued) drops it: `async_free`.
 }

@@ -11,12 +11,15 @@
 //! thread (or an async job's `async_invoke`) gets the invalid port, as under BEAM.
 //! See [`Runtime::create_port`] for the locking of the new port.
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
 use drv_abi::driver::DriverData;
 use drv_abi::types::ErlDrvPort;
 use drv_term::Pid;
 
 use crate::host::GlobalHost;
-use crate::port;
+use crate::port::{self, NewPort, PortCell, PortData};
 use crate::runtime::Runtime;
 
 impl drv_abi::CreatePortHost for GlobalHost {
@@ -38,5 +41,67 @@ impl drv_abi::CreatePortHost for GlobalHost {
         let runtime = Runtime::upgrade(&creator)?;
         let handle = runtime.create_port(&creator, &owner, name, data)?;
         Some(handle as usize as ErlDrvPort)
+    }
+}
+
+impl Runtime {
+    /// `driver_create_port` from a callback of `creator` (this thread holds its callback
+    /// lock): a port of the same driver instance with `data` (no `start`), named `name`, owned
+    /// by (linked to) `owner`. Its handle, or `None` when `owner` is not a live process of this
+    /// runtime or the driver is being unloaded.
+    ///
+    /// With driver-level locking the new port shares the driver's lock, which this thread
+    /// holds; with port-level locking it gets its own, which this thread holds until the
+    /// creator's callback returns (as BEAM hands the new port over locked). BEAM 25 itself
+    /// deadlocks in the driver-level case: its new port takes the driver lock again.
+    pub(crate) fn create_port(
+        &self,
+        creator: &Arc<PortCell>,
+        owner: &Pid,
+        name: &str,
+        data: DriverData,
+    ) -> Option<u64> {
+        let owner = self.process(owner).filter(|p| p.is_alive())?;
+        let driver = creator.driver.clone();
+        self.inner
+            .drivers
+            .lock()
+            .core
+            .port_opened(driver.driver.name())
+            .ok()?;
+        let lock = driver.port_lock();
+        let own_lock = (!Arc::ptr_eq(&lock, &creator.lock)).then(|| lock.lock_arc());
+        let port = port::insert(|handle| {
+            PortCell::new(
+                handle,
+                NewPort {
+                    runtime: Arc::downgrade(&self.inner),
+                    driver,
+                    lock,
+                    owner: owner.clone(),
+                    name: name.into(),
+                    // BEAM's created ports send lists whatever their creator does.
+                    binary: false,
+                    eof: false,
+                    data: PortData::new(data),
+                    init_ack: None,
+                },
+            )
+        });
+        self.inner.ports.lock().insert(port.handle, port.clone());
+        // Checked again now that the port is in the table: a dying process is marked dead
+        // before it looks for its ports there, so either this sees it dead or its exit finds
+        // (and closes) the new port.
+        if !owner.is_alive() {
+            // No port then, as in BEAM, and no `stop`: the driver keeps its data.
+            let _serial = port.lock.lock();
+            port.closed.store(true, Ordering::Release);
+            self.forget_port(&port);
+            return None;
+        }
+        if let Some(own_lock) = own_lock {
+            port::hold_until_callback_returns(port.clone(), own_lock);
+        }
+        Some(port.handle)
     }
 }

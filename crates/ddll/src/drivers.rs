@@ -13,6 +13,7 @@ use drv_abi::types::ERL_DRV_FLAG_USE_PORT_LOCKING;
 use parking_lot::Mutex;
 
 use crate::port::{self, CallbackLock};
+use crate::runtime::Runtime;
 
 /// A driver the runtime has loaded.
 #[derive(Debug)]
@@ -121,6 +122,16 @@ impl Drop for DriversGuard<'_> {
     fn drop(&mut self) {
         self.scheduled
             .store(self.guard.core.has_scheduled(), Ordering::Release);
+    }
+}
+
+impl Runtime {
+    /// `driver_lock_driver`: the driver becomes permanent; monitors get `{'UP', ..., permanent}`.
+    pub(crate) fn lock_driver(&self, name: &str) -> i32 {
+        let outcome = self.with_core(|core, _| core.lock_driver(name));
+        let rc = if outcome.result.is_ok() { 0 } else { -1 };
+        self.apply(outcome.effects);
+        rc
     }
 }
 

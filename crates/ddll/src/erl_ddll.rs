@@ -22,7 +22,7 @@ impl Runtime {
         name: &str,
         options: LoadOptions,
     ) -> Result<Reply, DdllError> {
-        crate::isolate::settle_crashes();
+        let _settle = self.operation();
         let outcome = self.with_core(|core, loader| {
             if !self.is_alive(pid) {
                 return ddll_core::Outcome {
@@ -43,7 +43,7 @@ impl Runtime {
         name: &str,
         options: UnloadOptions,
     ) -> Result<Reply, DdllError> {
-        crate::isolate::settle_crashes();
+        let _settle = self.operation();
         let outcome = self.with_core(|core, _| {
             if !self.is_alive(pid) {
                 return ddll_core::Outcome {
@@ -72,7 +72,7 @@ impl Runtime {
         kind: MonitorKind,
         name_term: Option<Term>,
     ) -> Ref {
-        crate::isolate::settle_crashes();
+        let _settle = self.operation();
         let mut outcome = self.with_core(|core, _| {
             if !self.is_alive(pid) {
                 // A dead process's monitor never fires: it gets a reference and nothing else.
@@ -102,7 +102,7 @@ impl Runtime {
 
     /// `erl_ddll:demonitor(Ref)`.
     pub fn demonitor_driver(&self, pid: &Pid, reference: &Ref) {
-        crate::isolate::settle_crashes();
+        let _settle = self.operation();
         if let Some(id) = reference.local_id() {
             self.with_core(|core, _| core.demonitor(pid_key(pid), ddll_core::MonitorRef(id)));
         }
@@ -110,7 +110,7 @@ impl Runtime {
 
     /// `erl_ddll:loaded_drivers()`: the names, most recently loaded first.
     pub fn loaded_drivers(&self) -> Vec<String> {
-        crate::isolate::settle_crashes();
+        let _settle = self.operation();
         self.with_core(|core, _| {
             core.loaded_drivers()
                 .into_iter()
@@ -121,7 +121,7 @@ impl Runtime {
 
     /// `erl_ddll:info(Name, Item)`.
     pub fn driver_info(&self, name: &str, item: InfoItem) -> Result<InfoValue<u64>, DdllError> {
-        crate::isolate::settle_crashes();
+        let _settle = self.operation();
         self.with_core(|core, _| core.info(name, item))
     }
 

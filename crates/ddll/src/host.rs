@@ -8,7 +8,7 @@ use drv_abi::{Host, OutputBody, PortFailure, RuntimeFacts};
 use drv_term::{DataPiece, Pid};
 
 use crate::port;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Settle};
 
 /// The process-wide host.
 #[derive(Debug)]
@@ -71,7 +71,7 @@ impl Host for GlobalHost {
         // From a driver thread (not a callback) this is the end of the operation: settle it
         // once the port is out of hand (inside a callback, settling waits for its end).
         drop(port);
-        runtime.settle();
+        drop(Settle::owning(runtime));
         rc
     }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::port::PortCell;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Settle};
 
 /// The work in flight of one loaded driver (a field of the runtime's `LoadedDriver`).
 #[derive(Debug, Default)]
@@ -97,10 +97,8 @@ impl Drop for InFlightPort {
         let Some(port) = self.0.take() else {
             return;
         };
-        let runtime = port.driver.in_flight.release(&port);
+        let settle = port.driver.in_flight.release(&port).map(Settle::owning);
         drop(port);
-        if let Some(runtime) = runtime {
-            runtime.settle();
-        }
+        drop(settle);
     }
 }

@@ -26,7 +26,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::host::GlobalHost;
 use crate::port::{self, PortCell};
-use crate::runtime::{start_error_term, Runtime};
+use crate::runtime::{start_error_term, Runtime, Settle};
 
 /// The acknowledgement a port's `open_port` waits for. Its state changes only under the
 /// port's callback lock; the opener reads it under its own mutex.
@@ -105,7 +105,7 @@ impl drv_abi::InitAckHost for GlobalHost {
         // From a driver thread this ends the operation (a refused port closed): settle it,
         // holding no port (inside a callback, settling waits for the callback's end).
         drop(port);
-        runtime.settle();
+        drop(Settle::owning(runtime));
     }
 }
 

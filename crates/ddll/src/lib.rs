@@ -17,10 +17,12 @@
 
 mod async_pool;
 mod busy;
+mod command;
 mod create_port;
 mod drivers;
 mod erl_ddll;
 mod error;
+mod failure;
 mod host;
 mod in_flight;
 mod init_ack;
@@ -29,7 +31,10 @@ pub mod isolate;
 mod linked_in;
 mod monitor;
 mod options;
+mod output;
 mod port;
+mod port_info;
+mod port_signal;
 mod process;
 mod queue;
 mod runtime;

@@ -19,7 +19,7 @@ use drv_term::Pid;
 
 use crate::host::GlobalHost;
 use crate::port::{self, PortCell};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Settle};
 
 impl drv_abi::MonitorHost for GlobalHost {
     fn monitor_process(&self, handle: ErlDrvPort, process: Pid) -> Result<u64, c_int> {
@@ -74,7 +74,7 @@ impl drv_abi::MonitorHost for GlobalHost {
 impl Runtime {
     /// `pid` (already marked dead) is gone: each port monitoring it gets `process_exit` for each
     /// of its monitors of it, then loses them.
-    pub(crate) fn fire_monitors(&self, pid: &Pid) {
+    pub(crate) fn fire_monitors(&self, pid: &Pid, settle: &Settle<'_>) {
         let monitoring: Vec<(Arc<PortCell>, Vec<u64>)> = self
             .open_ports()
             .into_iter()
@@ -92,7 +92,7 @@ impl Runtime {
             .collect();
         for (port, ids) in monitoring {
             for id in ids {
-                Runtime::serialized(&port, |data| {
+                Runtime::serialized(&port, settle, |data| {
                     // Demonitored meanwhile: nothing to tell.
                     if !port.state.lock().monitors.iter().any(|(m, _)| *m == id) {
                         return;

@@ -287,7 +287,7 @@ pub(crate) struct PortState {
     /// Who gets `{Port, closed}` when the port terminates (`Port ! {Pid, close}`).
     pub(crate) closed_reply: Option<Arc<Process>>,
     /// A `driver_failure*` from a driver thread while another thread held the callback lock.
-    pub(crate) deferred_failure: Option<crate::runtime::DeferredFailure>,
+    pub(crate) deferred_failure: Option<crate::failure::DeferredFailure>,
 }
 
 /// What a new port is made of, besides the handle the port table gives it.

@@ -1,5 +1,6 @@
 //! The runtime: processes, drivers (through `ddll-core`), and ports.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,21 +8,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ddll_core::{DdllCore, DriverHost, Effect, Notification};
-use drv_abi::driver::{ControlReply, DriverData, StartError};
-use drv_abi::types::{
-    ERL_DRV_FLAG_SOFT_BUSY, ERL_DRV_FLAG_USE_INIT_ACK, ERL_DRV_FLAG_USE_PORT_LOCKING,
-    PORT_CONTROL_FLAG_BINARY,
-};
+use drv_abi::driver::{ControlReply, StartError};
+use drv_abi::types::{ERL_DRV_FLAG_USE_INIT_ACK, PORT_CONTROL_FLAG_BINARY};
 use drv_abi::PortFailure;
-use drv_queue::BinaryRef;
-use drv_term::{Atom, FlatTerm, Pid, Ref, Term};
+use drv_term::{Atom, Pid, Ref, Term};
 use parking_lot::Mutex;
 
-use crate::busy::Admission;
 use crate::drivers::{Drivers, DriversLock, Loader};
 use crate::error::Exception;
 use crate::init_ack::InitAck;
-use crate::options::{CommandOptions, PortOptions, RuntimeOptions};
+use crate::options::{PortOptions, RuntimeOptions};
 use crate::port::{self, NewPort, PortCell, PortData};
 use crate::process::{Message, Process};
 
@@ -31,7 +27,7 @@ const CALLBACK_DRAIN_WAIT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct Inner {
     procs: Mutex<HashMap<u64, Arc<Process>>>,
-    drivers: DriversLock,
+    pub(crate) drivers: DriversLock,
     /// This runtime's open ports, by handle.
     pub(crate) ports: Mutex<HashMap<u64, Arc<PortCell>>>,
     base_dir: PathBuf,
@@ -52,25 +48,40 @@ pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// What became of a command offered to a port.
-enum Offered {
-    /// It ran.
-    Done,
-    /// The port (or its message queue) is busy: nothing was sent.
-    Busy(Arc<PortCell>),
-}
-
-/// Settles its runtime ([`Runtime::settle`]) when dropped: taken first by every public
-/// operation that can run driver callbacks ([`Runtime::settle_at_end`]), so no path out of it
-/// forgets to. The operation's result is a local or moved out, so it holds no port by then.
+/// Settles its runtime when dropped: runs the scheduled erl_ddll work left by the operation
+/// (see [`Runtime::apply`]) at a safe point, after the operation's own messages. It is the only
+/// way to settle, so no path out of a piece of code that can run driver callbacks forgets to:
+/// every public operation that can takes one first ([`Runtime::settle_at_end`], or
+/// [`Runtime::operation`]), and the runtime's own callback sources (timers, async completions,
+/// select events, monitors) cannot run a callback without one ([`Runtime::serialized`] asks for
+/// it: [`Settle::for_port`]); driver threads whose C calls end a port take one too. Its holder
+/// lets go of its ports first: the operation's result is a local or moved out, and a callback
+/// source takes it before it takes the port.
 #[must_use = "settles when dropped: keep it until the operation ends"]
-pub(crate) struct Settle<'a>(&'a Runtime);
+pub(crate) struct Settle<'a>(Option<Cow<'a, Runtime>>);
+
+impl Settle<'_> {
+    /// The guard of a callback source of `port`'s runtime (none if the runtime is being
+    /// dropped: then there is nothing to settle).
+    pub(crate) fn for_port(port: &PortCell) -> Settle<'static> {
+        Settle(Runtime::upgrade(port).map(Cow::Owned))
+    }
+
+    /// The guard of code that holds `runtime` (a driver thread's call, a port's last item of
+    /// work in flight).
+    pub(crate) fn owning(runtime: Runtime) -> Settle<'static> {
+        Settle(Some(Cow::Owned(runtime)))
+    }
+}
 
 impl Drop for Settle<'_> {
     fn drop(&mut self) {
         // Unwinding out of an operation runs no erl_ddll work (nor driver code).
-        if !std::thread::panicking() {
-            self.0.settle();
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(runtime) = &self.0 {
+            runtime.apply(Vec::new());
         }
     }
 }
@@ -126,7 +137,7 @@ impl Runtime {
         process
     }
 
-    fn process(&self, pid: &Pid) -> Option<Arc<Process>> {
+    pub(crate) fn process(&self, pid: &Pid) -> Option<Arc<Process>> {
         self.inner.procs.lock().get(&pid_key(pid)).cloned()
     }
 
@@ -236,18 +247,18 @@ impl Runtime {
         }
     }
 
-    /// Settles: runs the scheduled erl_ddll work left by this thread's last operation (see
-    /// [`Runtime::apply`]) at a safe point. Public operations settle through [`Settle`];
-    /// the runtime's own callback sources (timers, async completions, select events, driver
-    /// threads) call this once they have let go of the port.
-    pub(crate) fn settle(&self) {
-        self.apply(Vec::new());
-    }
-
     /// The guard every public operation that can run driver callbacks takes first: it settles
     /// when dropped, at the end of the operation (after its own messages), on every path out.
     pub(crate) fn settle_at_end(&self) -> Settle<'_> {
-        Settle(self)
+        Settle(Some(Cow::Borrowed(self)))
+    }
+
+    /// The guard of a public operation that first waits until the death of every isolated host
+    /// noticed so far has been handled ([`crate::isolate::settle_crashes`]), so that it sees
+    /// their drivers gone: the erl_ddll operations, `open_port` and `ports`.
+    pub(crate) fn operation(&self) -> Settle<'_> {
+        crate::isolate::settle_crashes();
+        self.settle_at_end()
     }
 
     fn notify(&self, n: &Notification<u64>) {
@@ -281,7 +292,7 @@ impl Runtime {
 
     /// `erlang:ports()`: this runtime's ports, in the order they opened.
     pub fn ports(&self) -> Vec<drv_term::Port> {
-        crate::isolate::settle_crashes();
+        let _settle = self.operation();
         let mut ports: Vec<Arc<PortCell>> = self
             .inner
             .ports
@@ -325,40 +336,6 @@ pub(crate) fn start_error_term(error: StartError) -> Term {
     }
 }
 
-/// A [`PortFailure`] kept until the thread holding its port's callback lock runs it.
-#[derive(Debug)]
-pub(crate) enum DeferredFailure {
-    Code(i32),
-    Atom(Box<str>),
-    Posix(i32),
-    Eof,
-    Exit(i32),
-}
-
-impl From<PortFailure<'_>> for DeferredFailure {
-    fn from(how: PortFailure<'_>) -> Self {
-        match how {
-            PortFailure::Code(n) => DeferredFailure::Code(n),
-            PortFailure::Atom(a) => DeferredFailure::Atom(a.into()),
-            PortFailure::Posix(e) => DeferredFailure::Posix(e),
-            PortFailure::Eof => DeferredFailure::Eof,
-            PortFailure::Exit(e) => DeferredFailure::Exit(e),
-        }
-    }
-}
-
-impl DeferredFailure {
-    fn as_failure(&self) -> PortFailure<'_> {
-        match self {
-            DeferredFailure::Code(n) => PortFailure::Code(*n),
-            DeferredFailure::Atom(a) => PortFailure::Atom(a),
-            DeferredFailure::Posix(e) => PortFailure::Posix(*e),
-            DeferredFailure::Eof => PortFailure::Eof,
-            DeferredFailure::Exit(e) => PortFailure::Exit(*e),
-        }
-    }
-}
-
 /// A pid's table key.
 pub(crate) fn pid_key(pid: &Pid) -> u64 {
     pid.local_id().expect("runtime pids are local")
@@ -386,8 +363,7 @@ impl Runtime {
         command: &str,
         options: PortOptions,
     ) -> Result<drv_term::Port, Exception> {
-        crate::isolate::settle_crashes();
-        let _settle = self.settle_at_end();
+        let _settle = self.operation();
         self.open_port_unsettled(owner, command, options)
     }
 
@@ -470,67 +446,7 @@ impl Runtime {
         }
     }
 
-    /// `driver_create_port` from a callback of `creator` (this thread holds its callback
-    /// lock): a port of the same driver instance with `data` (no `start`), named `name`, owned
-    /// by (linked to) `owner`. Its handle, or `None` when `owner` is not a live process of this
-    /// runtime or the driver is being unloaded.
-    ///
-    /// With driver-level locking the new port shares the driver's lock, which this thread
-    /// holds; with port-level locking it gets its own, which this thread holds until the
-    /// creator's callback returns (as BEAM hands the new port over locked). BEAM 25 itself
-    /// deadlocks in the driver-level case: its new port takes the driver lock again.
-    pub(crate) fn create_port(
-        &self,
-        creator: &Arc<PortCell>,
-        owner: &Pid,
-        name: &str,
-        data: DriverData,
-    ) -> Option<u64> {
-        let owner = self.process(owner).filter(|p| p.is_alive())?;
-        let driver = creator.driver.clone();
-        self.inner
-            .drivers
-            .lock()
-            .core
-            .port_opened(driver.driver.name())
-            .ok()?;
-        let lock = driver.port_lock();
-        let own_lock = (!Arc::ptr_eq(&lock, &creator.lock)).then(|| lock.lock_arc());
-        let port = port::insert(|handle| {
-            PortCell::new(
-                handle,
-                NewPort {
-                    runtime: Arc::downgrade(&self.inner),
-                    driver,
-                    lock,
-                    owner: owner.clone(),
-                    name: name.into(),
-                    // BEAM's created ports send lists whatever their creator does.
-                    binary: false,
-                    eof: false,
-                    data: PortData::new(data),
-                    init_ack: None,
-                },
-            )
-        });
-        self.inner.ports.lock().insert(port.handle, port.clone());
-        // Checked again now that the port is in the table: a dying process is marked dead
-        // before it looks for its ports there, so either this sees it dead or its exit finds
-        // (and closes) the new port.
-        if !owner.is_alive() {
-            // No port then, as in BEAM, and no `stop`: the driver keeps its data.
-            let _serial = port.lock.lock();
-            port.closed.store(true, Ordering::Release);
-            self.forget_port(&port);
-            return None;
-        }
-        if let Some(own_lock) = own_lock {
-            port::hold_until_callback_returns(port.clone(), own_lock);
-        }
-        Some(port.handle)
-    }
-
-    fn port(&self, id: &drv_term::Port) -> Result<Arc<PortCell>, Exception> {
+    pub(crate) fn port(&self, id: &drv_term::Port) -> Result<Arc<PortCell>, Exception> {
         // The global handle table (an index, no hashing) rather than this runtime's map: this
         // is on every command's path. A port of another runtime is no port here.
         let handle = id.local_id().ok_or_else(Exception::badarg)?;
@@ -559,7 +475,7 @@ impl Runtime {
     #[inline]
     /// `caller` is the process making the call (`driver_caller`); `None` for the runtime's own
     /// callbacks, which have none.
-    fn locked_callback<R>(
+    pub(crate) fn locked_callback<R>(
         port: &Arc<PortCell>,
         caller: Option<&Pid>,
         f: impl FnOnce(drv_abi::driver::DriverData) -> R,
@@ -597,6 +513,7 @@ impl Runtime {
     /// open, nothing of it may reach the owner after that signal but what `stop` sends.
     pub(crate) fn serialized<R>(
         port: &Arc<PortCell>,
+        _settle: &Settle<'_>,
         f: impl FnOnce(drv_abi::driver::DriverData) -> R,
     ) -> Option<R> {
         let _serial = port.lock.lock();
@@ -604,199 +521,6 @@ impl Runtime {
             return None;
         }
         Self::locked_callback(port, None, f)
-    }
-
-    /// `port_command(Port, Data)`: the driver's `outputv` when it has one (with the data cut
-    /// into segments as BEAM cuts it: see [`crate::iodata::io_vector`]), else `output`. While
-    /// the port is busy (`set_busy_port`, or its message queue) the caller waits, as BEAM
-    /// suspends it, until the driver clears busy; a port that closes meanwhile gives `badarg`.
-    pub fn port_command(
-        &self,
-        caller: &Pid,
-        id: &drv_term::Port,
-        data: &Term,
-    ) -> Result<(), Exception> {
-        self.port_command_with(caller, id, data, CommandOptions::default())
-            .map(|_| ())
-    }
-
-    /// `erlang:port_command(Port, Data, Options)`: `Ok(false)` when the port is busy and
-    /// `options.nosuspend` is set (nothing is sent), else as [`Runtime::port_command`] with
-    /// `Ok(true)`. `force` on a driver without `ERL_DRV_FLAG_SOFT_BUSY` raises `notsup`.
-    pub fn port_command_with(
-        &self,
-        caller: &Pid,
-        id: &drv_term::Port,
-        data: &Term,
-        options: CommandOptions,
-    ) -> Result<bool, Exception> {
-        let _settle = self.settle_at_end();
-        let size = || crate::iodata::flatten(data).map_or(0, |bytes| bytes.len());
-        self.command_unless_busy(id, options, size, |port| {
-            let command = Command::of(port, data).ok_or_else(Exception::badarg)?;
-            self.run_command(caller, port, &command)
-        })
-    }
-
-    /// `port_command` with the data already flat (the fast path of the echo benchmark); an
-    /// `outputv` driver gets it as one segment, as BEAM gives a binary. Waits while the port is
-    /// busy, as `port_command`.
-    pub fn port_command_bytes(
-        &self,
-        caller: &Pid,
-        id: &drv_term::Port,
-        bytes: &[u8],
-    ) -> Result<(), Exception> {
-        let _settle = self.settle_at_end();
-        self.command_unless_busy(
-            id,
-            CommandOptions::default(),
-            || bytes.len(),
-            |port| self.command_bytes(caller, port, bytes),
-        )
-        .map(|_| ())
-    }
-
-    /// Runs `command` on the port `id` unless it is busy: then waits, holding no lock, for the
-    /// driver to clear busy and tries again, or with `nosuspend` returns `Ok(false)`. As BEAM,
-    /// busy is checked before the data is looked at.
-    fn command_unless_busy(
-        &self,
-        id: &drv_term::Port,
-        options: CommandOptions,
-        size: impl Fn() -> usize,
-        command: impl Fn(&Arc<PortCell>) -> Result<(), Exception>,
-    ) -> Result<bool, Exception> {
-        loop {
-            let offered = self.with_command_port(id, options.force, &size, |port, queued| {
-                // A command that queued was admitted then: it runs, as BEAM runs a port's
-                // queued tasks whether it is busy or not.
-                if !queued && port.busy.admission(options.force) == Admission::Busy {
-                    return Ok(Offered::Busy(port.clone()));
-                }
-                command(port).map(|()| Offered::Done)
-            })?;
-            match offered {
-                Offered::Done => return Ok(true),
-                Offered::Busy(_) if options.nosuspend => return Ok(false),
-                Offered::Busy(port) => Self::wait_until_not_busy(&port),
-            }
-        }
-    }
-
-    /// Waits until `port` is not busy or no longer takes commands.
-    fn wait_until_not_busy(port: &PortCell) {
-        port.busy
-            .wait_until_clear(|| port.is_closed() || port.queue.is_closing());
-    }
-
-    /// Runs a command on the port `id`: on the hot path of `port_command`, with the port
-    /// borrowed under its callback lock rather than counted (see [`port::with_locked`]). A
-    /// command that has to wait for the lock (another thread runs a callback of the port) is
-    /// the port's message queue meanwhile: its `size()` counts there (see [`crate::busy`]).
-    ///
-    /// `force` on a driver without `ERL_DRV_FLAG_SOFT_BUSY` is `notsup`; a busy port (or
-    /// message queue) is [`Offered::Busy`] at once, without waiting for the lock. `command`
-    /// learns whether the command waited, queued.
-    #[inline]
-    fn with_command_port(
-        &self,
-        id: &drv_term::Port,
-        force: bool,
-        size: impl Fn() -> usize,
-        command: impl Fn(&Arc<PortCell>, bool) -> Result<Offered, Exception>,
-    ) -> Result<Offered, Exception> {
-        let soft_busy = |port: &PortCell| {
-            if force && port.driver.driver.flags() & ERL_DRV_FLAG_SOFT_BUSY == 0 {
-                Err(Exception::new(atom("notsup")))
-            } else {
-                Ok(())
-            }
-        };
-        let handle = id.local_id().ok_or_else(Exception::badarg)?;
-        let locked = port::with_locked(handle, |port| {
-            // A port closing with data queued refuses commands, as `open_port_of` does.
-            if std::ptr::eq(port.runtime.as_ptr(), Arc::as_ptr(&self.inner))
-                && !port.is_closed()
-                && !port.queue.is_closing()
-            {
-                soft_busy(port)?;
-                command(port, false)
-            } else {
-                Err(Exception::badarg())
-            }
-        });
-        if let Some(done) = locked {
-            return done;
-        }
-        let port = self.open_port_of(id)?;
-        port::remember_lock(&port);
-        soft_busy(&port)?;
-        let (_serial, queued) = match port.lock.try_lock() {
-            Some(serial) => (serial, false),
-            None => {
-                // Busy senders do not queue: they wait for the port before that.
-                if port.busy.admission(force) == Admission::Busy {
-                    return Ok(Offered::Busy(port.clone()));
-                }
-                let size = size();
-                port.busy.enqueue(size);
-                let serial = port.lock.lock();
-                port.busy.dequeue(size);
-                (serial, true)
-            }
-        };
-        command(&port, queued)
-    }
-
-    /// A command with flat data, for a caller that holds the port's callback lock.
-    #[inline]
-    fn command_bytes(
-        &self,
-        caller: &Pid,
-        port: &Arc<PortCell>,
-        bytes: &[u8],
-    ) -> Result<(), Exception> {
-        port.bytes.add_output(bytes.len());
-        let driver = &port.driver.driver;
-        let done = if driver.has_outputv() {
-            let binary = BinaryRef::from_slice(bytes).ok_or_else(Exception::badarg)?;
-            let one = [bytes.len()];
-            let segments: &[usize] = if bytes.is_empty() { &[] } else { &one };
-            Self::locked_callback(port, Some(caller), |data| {
-                driver.outputv(data, &binary, segments)
-            })
-        } else {
-            Self::locked_callback(port, Some(caller), |data| driver.output(data, bytes))
-        };
-        match done {
-            Some(true) => Ok(()),
-            // No output callback: the runtime ignores the data, as BEAM does.
-            Some(false) => Ok(()),
-            None => Err(Exception::badarg()),
-        }
-    }
-
-    /// A command, for a caller that holds the port's callback lock.
-    fn run_command(
-        &self,
-        caller: &Pid,
-        port: &Arc<PortCell>,
-        command: &Command,
-    ) -> Result<(), Exception> {
-        match command {
-            Command::Flat(bytes) => self.command_bytes(caller, port, bytes),
-            Command::Vector(vector) => {
-                port.bytes.add_output(vector.data.len());
-                let driver = &port.driver.driver;
-                let binary = BinaryRef::from_slice(&vector.data).ok_or_else(Exception::badarg)?;
-                Self::locked_callback(port, Some(caller), |data| {
-                    driver.outputv(data, &binary, &vector.segments)
-                })
-                .map(|_| ())
-                .ok_or_else(Exception::badarg)
-            }
-        }
     }
 
     /// `port_control(Port, Operation, Data)`: a list, or a binary when the driver set
@@ -850,7 +574,7 @@ impl Runtime {
 
     /// A port that Erlang code may still command or close: not closing with data queued
     /// (such a port answers `port_control`, `port_call` and `port_info`, not these).
-    fn open_port_of(&self, id: &drv_term::Port) -> Result<Arc<PortCell>, Exception> {
+    pub(crate) fn open_port_of(&self, id: &drv_term::Port) -> Result<Arc<PortCell>, Exception> {
         let port = self.port(id)?;
         if port.queue.is_closing() {
             return Err(Exception::badarg());
@@ -878,7 +602,7 @@ impl Runtime {
         self.exit_port(port, atom("normal"), false, None);
     }
 
-    fn exit_port(
+    pub(crate) fn exit_port(
         &self,
         port: &Arc<PortCell>,
         reason: Term,
@@ -933,7 +657,7 @@ impl Runtime {
 
     /// Ends the port: runs `stop`, drops its queue, forgets it (releasing the driver), and
     /// answers `{Port, closed}` if that was asked for. Nothing if already done.
-    fn terminate(&self, port: &Arc<PortCell>) {
+    pub(crate) fn terminate(&self, port: &Arc<PortCell>) {
         let _serial = port.lock.lock();
         let closed_reply = {
             let mut state = port.state.lock();
@@ -957,7 +681,7 @@ impl Runtime {
     }
 
     /// Removes a port from the tables and releases its reference on the driver.
-    fn forget_port(&self, port: &Arc<PortCell>) {
+    pub(crate) fn forget_port(&self, port: &Arc<PortCell>) {
         // Its timer never fires; the driver hold of its wheel entry goes (the port's own
         // reference below is still there, so this cannot unload the driver).
         self.inner.timers.port_closed(port);
@@ -982,7 +706,7 @@ impl Runtime {
     }
 
     /// Sends an exit signal from a port to a linked process.
-    fn exit_signal(&self, to: &Arc<Process>, from: Term, reason: Term) {
+    pub(crate) fn exit_signal(&self, to: &Arc<Process>, from: Term, reason: Term) {
         if to.traps_exits() {
             to.deliver(Term::Tuple(vec![atom("EXIT"), from, reason]));
         } else if reason != atom("normal") {
@@ -993,6 +717,7 @@ impl Runtime {
     /// The process `pid` exits with `reason`: its ports close (they are linked to it) with
     /// the same reason, and its driver references are released.
     pub fn exit(&self, pid: &Pid, reason: Term) {
+        let settle = self.settle_at_end();
         let Some(process) = self.process(pid) else {
             return;
         };
@@ -1024,7 +749,7 @@ impl Runtime {
             }
             self.close_port(&port, port_reason.clone());
         }
-        self.fire_monitors(pid);
+        self.fire_monitors(pid, &settle);
         let outcome = self.inner.drivers.lock().core.process_died(pid_key(pid));
         self.apply(outcome.effects);
         // Forgotten last, once nothing of it is left to clean: every lookup of a dead pid
@@ -1035,106 +760,6 @@ impl Runtime {
     /// The next message of `pid`, waiting up to `timeout`.
     pub fn receive(&self, pid: &Pid, timeout: Option<Duration>) -> Option<Message> {
         self.process(pid)?.receive(timeout)
-    }
-
-    /// `driver_failure*` from a thread that does not hold the port's callback lock while
-    /// another thread does — typically a callback joining that very thread, where BEAM (which
-    /// takes no lock there) exits the port at once. Waiting for the lock would deadlock, so the
-    /// failure is left to the holder, which runs it when its callback ends
-    /// ([`Runtime::after_callback`]); a holder outside any callback lets the lock go soon, to
-    /// a thread that waits for it and runs the failure then. Returns 0, as the failure would.
-    pub(crate) fn defer_failure(&self, port: &Arc<PortCell>, how: PortFailure<'_>) -> i32 {
-        port.state.lock().deferred_failure = Some(DeferredFailure::from(how));
-        port.failure_deferred.store(true, Ordering::Release);
-        let (runtime, port) = (self.clone(), port.clone());
-        let waiter = std::thread::Builder::new()
-            .name("ddll-failure".into())
-            .spawn(move || {
-                {
-                    let _serial = port.lock.lock();
-                    runtime.run_deferred_failure(&port);
-                }
-                runtime.settle();
-            });
-        if waiter.is_err() {
-            // No thread to wait with: the holder's callback end is then the only taker.
-            eprintln!("ddll: driver_failure from a driver thread: no thread to wait for the port");
-        }
-        0
-    }
-
-    /// Runs the failure a driver thread left for this port, if any (the caller holds the
-    /// port's callback lock).
-    pub(crate) fn run_deferred_failure(&self, port: &Arc<PortCell>) {
-        if !port.failure_deferred.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        let deferred = port.state.lock().deferred_failure.take();
-        if let Some(deferred) = deferred {
-            if !port.is_closed() {
-                self.driver_failure(port, deferred.as_failure());
-            }
-        }
-    }
-
-    /// A port's driver asked to fail (from the C API). As in BEAM, a port closing with data
-    /// queued just terminates; any other drops its queued data and exits without flushing.
-    pub(crate) fn driver_failure(&self, port: &Arc<PortCell>, how: PortFailure<'_>) -> i32 {
-        if port.queue.is_closing() {
-            self.terminate(port);
-            return 0;
-        }
-        let soft_eof = how == PortFailure::Eof && port.eof;
-        if !soft_eof {
-            crate::queue::clear(port);
-        }
-        let reason = match how {
-            // driver_failure(port, 0) is a normal exit, as in the runtime.
-            PortFailure::Code(0) => atom("normal"),
-            PortFailure::Code(n) => Term::Int(i64::from(n)),
-            PortFailure::Atom(a) => atom(a),
-            PortFailure::Posix(e) => atom(&drv_abi::errno_id(e).to_string_lossy()),
-            PortFailure::Exit(_) => {
-                // driver_exit unlinks the connected process before closing: no exit signal
-                // reaches it.
-                let connected = *port.owner.pid();
-                port.state.lock().links.retain(|l| *l.pid() != connected);
-                self.close_port(port, atom("normal"));
-                return 0;
-            }
-            PortFailure::Eof => {
-                if port.eof {
-                    port.owner
-                        .deliver(Term::Tuple(vec![port.term(), atom("eof")]));
-                    return 0;
-                }
-                atom("normal")
-            }
-        };
-        self.close_port(port, reason);
-        0
-    }
-
-    /// Output from a driver to its port's owner, `{Port, {data, Data}}` (see
-    /// [`FlatTerm::port_data`] for `Data`, as BEAM 25 builds it for `driver_output*`), unless
-    /// the port has closed. Built in one buffer, as term output is: one allocation per message
-    /// at an owner that does not receive yet (issue 16).
-    #[inline]
-    pub(crate) fn output(port: &PortCell, header: &[u8], pieces: &[drv_term::DataPiece<'_>]) {
-        // Interning takes a lock; the atom of every data message is looked up once.
-        static DATA: std::sync::OnceLock<Atom> = std::sync::OnceLock::new();
-        let data_atom = *DATA.get_or_init(|| Atom::new("data"));
-        // A port closing with data queued sends nothing more (BEAM drops it). A terminating
-        // port still sends from its `stop` (after the owner's 'EXIT', as in BEAM); once it has
-        // left the table it sends nothing.
-        if port.queue.is_closing() {
-            return;
-        }
-        if !port.is_closed() || port::lookup(port.handle).is_some() {
-            let binary = port.binary.load(Ordering::Relaxed);
-            let message = FlatTerm::port_data(port.id(), data_atom, header, pieces, binary);
-            port.owner.deliver(message);
-        }
     }
 
     /// The runtime of `inner` (an isolated driver's link holds it weakly).
@@ -1160,273 +785,7 @@ impl Runtime {
     }
 }
 
-/// A command's data as the port's driver takes it.
-enum Command {
-    /// All bytes, for `output`.
-    Flat(Vec<u8>),
-    /// BEAM's segments, for `outputv`.
-    Vector(crate::iodata::IoVector),
-}
-
-impl Command {
-    /// `None` when `data` is not iodata.
-    fn of(port: &PortCell, data: &Term) -> Option<Command> {
-        if port.driver.driver.has_outputv() {
-            crate::iodata::io_vector(data).map(Command::Vector)
-        } else {
-            crate::iodata::flatten(data).map(Command::Flat)
-        }
-    }
-}
-
-fn port_locking(rt: &Runtime, id: &drv_term::Port) -> bool {
-    rt.port(id)
-        .map(|p| p.driver.driver.flags() & ERL_DRV_FLAG_USE_PORT_LOCKING != 0)
-        .unwrap_or(false)
-}
-
 /// A byte string as an Erlang list of integers.
 pub(crate) fn bytes_list(bytes: &[u8]) -> Term {
     Term::List(bytes.iter().map(|&b| Term::Int(i64::from(b))).collect())
-}
-
-impl Runtime {
-    /// `driver_lock_driver`: the driver becomes permanent; monitors get `{'UP', ..., permanent}`.
-    pub(crate) fn lock_driver(&self, name: &str) -> i32 {
-        let outcome = self.with_core(|core, _| core.lock_driver(name));
-        let rc = if outcome.result.is_ok() { 0 } else { -1 };
-        self.apply(outcome.effects);
-        rc
-    }
-}
-
-impl Runtime {
-    /// `erlang:port_info(Port, Item)`: `{Item, Value}`, or `undefined` for a closed port.
-    pub fn port_info_item(&self, id: &drv_term::Port, item: &Term) -> Result<Term, Exception> {
-        let known = [
-            "name",
-            "links",
-            "id",
-            "connected",
-            "input",
-            "output",
-            "os_pid",
-        ];
-        if !matches!(item, Term::Atom(a) if known.contains(&a.as_str()) || ["registered_name", "memory", "queue_size", "locking", "monitors", "monitored_by", "parallelism"].contains(&a.as_str()))
-        {
-            return Err(Exception::badarg());
-        }
-        let Term::List(items) = self.port_info(id) else {
-            return Ok(atom("undefined"));
-        };
-        Ok(items
-            .into_iter()
-            .find(|t| matches!(t, Term::Tuple(pair) if pair[0] == *item))
-            .unwrap_or_else(|| match item {
-                Term::Atom(a) if a.as_str() == "registered_name" => Term::List(vec![]),
-                Term::Atom(a) if a.as_str() == "queue_size" => {
-                    let size = self.port(id).map_or(0, |port| {
-                        crate::isolate::port_counts(&port)
-                            .map_or_else(|| crate::queue::size(&port), |(_, _, queue)| queue)
-                            as i64
-                    });
-                    Term::Tuple(vec![item.clone(), Term::Int(size)])
-                }
-                Term::Atom(a) if a.as_str() == "monitors" => {
-                    // The driver's process monitors (`driver_monitor_process`), as
-                    // `{process, Pid}`. BEAM lists them in its monitor tree's order; ddll in the
-                    // order they were made (the same for up to two).
-                    let monitors = self.port(id).map_or(vec![], |port| {
-                        port.state
-                            .lock()
-                            .monitors
-                            .iter()
-                            .map(|(_, pid)| Term::Tuple(vec![atom("process"), Term::Pid(*pid)]))
-                            .collect()
-                    });
-                    Term::Tuple(vec![item.clone(), Term::List(monitors)])
-                }
-                Term::Atom(a) if a.as_str() == "locking" => Term::Tuple(vec![
-                    item.clone(),
-                    atom(if port_locking(self, id) {
-                        "port_level"
-                    } else {
-                        "driver_level"
-                    }),
-                ]),
-                _ => Term::Tuple(vec![item.clone(), Term::List(vec![])]),
-            }))
-    }
-
-    /// `erlang:port_info(Port)`: `undefined` for a closed port, else BEAM's list of items.
-    pub fn port_info(&self, id: &drv_term::Port) -> Term {
-        let Ok(port) = self.port(id) else {
-            return atom("undefined");
-        };
-        let owner = Term::Pid(*port.owner.pid());
-        // A closing port has already dropped its links.
-        let links = if port.queue.is_closing() {
-            vec![]
-        } else {
-            port.state
-                .lock()
-                .links
-                .iter()
-                .map(|l| Term::Pid(*l.pid()))
-                .collect()
-        };
-        let os_pid = port
-            .state
-            .lock()
-            .os_pid
-            .map_or(atom("undefined"), |p| Term::Int(p as i64));
-        // An isolated driver's port counts in its host.
-        let (input, output) = crate::isolate::port_counts(&port)
-            .map_or_else(|| port.bytes.get(), |(input, output, _)| (input, output));
-        Term::List(vec![
-            Term::Tuple(vec![atom("name"), crate::erl_ddll::string_term(&port.name)]),
-            Term::Tuple(vec![atom("links"), Term::List(links)]),
-            Term::Tuple(vec![
-                atom("id"),
-                Term::Int((port.handle & 0xffff_ffff) as i64),
-            ]),
-            Term::Tuple(vec![atom("connected"), owner]),
-            Term::Tuple(vec![atom("input"), Term::from(input)]),
-            Term::Tuple(vec![atom("output"), Term::from(output)]),
-            Term::Tuple(vec![atom("os_pid"), os_pid]),
-        ])
-    }
-
-    /// `Port ! Message` from `sender`, as BEAM takes it: `{Connected, {command, Data}}` is a
-    /// command (waiting while the port is busy), `{Connected, close}` closes the port and
-    /// answers `{Port, closed}` to the connected process, `{Connected, {connect, Pid}}` connects
-    /// `Pid` (the old connected process gets `{Port, connected}`; links do not change). Any
-    /// sender may send these, naming the connected process. Anything else — another pid, bad
-    /// data, another shape — sends the connected process the exit signal `badsig` and the port
-    /// lives on. A message to a closed port is dropped.
-    pub fn port_message(
-        &self,
-        sender: &Pid,
-        id: &drv_term::Port,
-        message: &Term,
-    ) -> Result<(), Exception> {
-        self.port_send(sender, id, message, false).map(|_| ())
-    }
-
-    /// `erlang:send(Port, Message, Options)`: as [`Runtime::port_message`]; with `nosuspend`,
-    /// a command to a busy port is dropped and `false` returned (`erlang:send/3` answers
-    /// `nosuspend`).
-    pub fn port_send(
-        &self,
-        sender: &Pid,
-        id: &drv_term::Port,
-        message: &Term,
-        nosuspend: bool,
-    ) -> Result<bool, Exception> {
-        let _settle = self.settle_at_end();
-        self.port_message_unsettled(sender, id, message, nosuspend)
-    }
-
-    fn port_message_unsettled(
-        &self,
-        sender: &Pid,
-        id: &drv_term::Port,
-        message: &Term,
-        nosuspend: bool,
-    ) -> Result<bool, Exception> {
-        let _ = sender;
-        let Ok(port) = self.port(id) else {
-            // Sending to a dead port is silently dropped, as in Erlang.
-            return Ok(true);
-        };
-        if port.queue.is_closing() {
-            // So is sending to a port closing with data queued.
-            return Ok(true);
-        }
-        let connected = *port.owner.pid();
-        let Term::Tuple(items) = message else {
-            self.bad_signal(&port);
-            return Ok(true);
-        };
-        match items.as_slice() {
-            [Term::Pid(from), Term::Tuple(cmd)]
-                if *from == connected && cmd.len() == 2 && cmd[0] == atom("command") =>
-            {
-                let options = CommandOptions::new().nosuspend(nosuspend);
-                let size = || crate::iodata::flatten(&cmd[1]).map_or(0, |bytes| bytes.len());
-                let sent = self.command_unless_busy(id, options, size, |port| {
-                    match Command::of(port, &cmd[1]) {
-                        Some(command) => {
-                            let _ = self.run_command(from, port, &command);
-                        }
-                        // BEAM also logs "Bad value on output port".
-                        None => self.bad_signal(port),
-                    }
-                    Ok(())
-                });
-                // A port that closed meanwhile drops the message.
-                Ok(sent.unwrap_or(true))
-            }
-            [Term::Pid(from), close] if *from == connected && *close == atom("close") => {
-                // `{Port, closed}` comes when the port terminates, after any flushing.
-                self.exit_port(&port, atom("normal"), true, self.process(from));
-                Ok(true)
-            }
-            [Term::Pid(from), Term::Tuple(connect)]
-                if *from == connected
-                    && matches!(connect.as_slice(), [tag, Term::Pid(_)] if *tag == atom("connect")) =>
-            {
-                if let [_, Term::Pid(new)] = connect.as_slice() {
-                    let old = port.owner.get().clone();
-                    self.connect(&port, new);
-                    old.deliver(Term::Tuple(vec![port.term(), atom("connected")]));
-                }
-                Ok(true)
-            }
-            _ => {
-                self.bad_signal(&port);
-                Ok(true)
-            }
-        }
-    }
-
-    /// A message the port cannot take: the connected process gets the exit signal `badsig`
-    /// (a message if it traps exits, else it exits), and the port lives on, as in BEAM.
-    fn bad_signal(&self, port: &Arc<PortCell>) {
-        let connected = port.owner.get().clone();
-        self.exit_signal(&connected, port.term(), atom("badsig"));
-    }
-
-    /// Makes `pid` the port's connected process (its output and `driver_connected` go there).
-    /// A pid of no live process is connected all the same, as in BEAM: output to it is lost.
-    fn connect(&self, port: &Arc<PortCell>, pid: &Pid) {
-        let process = self.process(pid).unwrap_or_else(|| {
-            let stranger = Arc::new(Process::new(*pid, None));
-            stranger.mark_dead();
-            stranger
-        });
-        // Under the callback lock, as BEAM connects in a port task: no callback sees it change.
-        let _serial = port.lock.lock();
-        port.owner.set(process);
-    }
-
-    /// `erlang:port_connect(Port, Pid)`: `Pid` becomes the connected process and is linked
-    /// to the port; the old one stays linked and gets no message. `badarg` for a closed port
-    /// or a pid that is not a live process of this runtime.
-    pub fn port_connect(&self, id: &drv_term::Port, pid: &Pid) -> Result<(), Exception> {
-        let port = self.open_port_of(id)?;
-        let process = self
-            .process(pid)
-            .filter(|p| p.is_alive())
-            .ok_or_else(Exception::badarg)?;
-        {
-            let mut state = port.state.lock();
-            if !state.links.iter().any(|l| l.pid() == pid) {
-                state.links.push(process.clone());
-            }
-        }
-        let _serial = port.lock.lock();
-        port.owner.set(process);
-        Ok(())
-    }
 }

@@ -44,7 +44,7 @@ use polling::{Event, Events, Poller};
 use crate::host::GlobalHost;
 use crate::in_flight::InFlightPort;
 use crate::port::{self, PortCell};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Settle};
 
 /// Per-port state for this capability (a field of every port).
 #[derive(Debug, Default)]
@@ -471,13 +471,16 @@ fn deliver(shared: &Shared, event: Event) {
         table.delivering = Some(event.key);
         (fd, input, output)
     };
-    let mut runtime = None;
+    // The callbacks may close ports and so make erl_ddll work due: settled when this ends,
+    // after the deferred `stop_select` calls, holding no port (the ports are all of one
+    // runtime, the first one's guard serves).
+    let mut settle = None;
     for (port, input) in [(input, true), (output, false)] {
         let Some(port) = port else {
             continue;
         };
-        ready(shared, &port, fd, event.key, input);
-        runtime = runtime.or_else(|| Runtime::upgrade(&port));
+        let settle = settle.get_or_insert_with(|| Settle::for_port(&port));
+        ready(shared, &port, fd, event.key, input, settle);
     }
     let deferred = {
         let mut table = shared.table.lock();
@@ -491,16 +494,18 @@ fn deliver(shared: &Shared, event: Event) {
         stop.port.driver.driver.stop_select(stop.fd);
         // The driver hold goes now (its release settles).
     }
-    // The callbacks may have closed ports and so made erl_ddll work due: a callback source
-    // settles it, holding no port.
-    if let Some(runtime) = runtime {
-        runtime.settle();
-    }
 }
 
 /// Runs `ready_input` (or `ready_output`) of `port` for `fd` if the port still selects it
 /// under registration `key`, serialised with its other callbacks.
-fn ready(shared: &Shared, port: &Arc<PortCell>, fd: c_int, key: usize, input: bool) {
+fn ready(
+    shared: &Shared,
+    port: &Arc<PortCell>,
+    fd: c_int,
+    key: usize,
+    input: bool,
+    settle: &Settle<'_>,
+) {
     let selects = || {
         let table = shared.table.lock();
         table.registrations.get(&fd).is_some_and(|r| {
@@ -508,7 +513,7 @@ fn ready(shared: &Shared, port: &Arc<PortCell>, fd: c_int, key: usize, input: bo
             r.key == key && slot.as_ref().is_some_and(|p| Arc::ptr_eq(p, port))
         })
     };
-    Runtime::serialized(port, |data| {
+    Runtime::serialized(port, settle, |data| {
         if !selects() {
             return;
         }

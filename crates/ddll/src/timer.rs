@@ -27,7 +27,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use crate::host::GlobalHost;
 use crate::in_flight::InFlightPort;
 use crate::port::{self, PortCell};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Settle};
 
 const NANOS_PER_MS: u64 = 1_000_000;
 /// `PortTimer::due_ns` of a port without a timer.
@@ -314,9 +314,12 @@ fn run(shared: &Shared) {
 /// An expired entry: run the port's `timeout` if its timer is due, re-arm it if the timer was
 /// moved later, else let it go.
 fn expire(entry: Entry) {
+    // `timeout` may close the port and so make erl_ddll work due: settled when this ends,
+    // after the port has been let go of.
+    let settle = Settle::for_port(&entry.port);
     let port = entry.port.clone();
     let mut entry = Some(entry);
-    Runtime::serialized(&port, |data| {
+    Runtime::serialized(&port, &settle, |data| {
         let due = port.timer.due_ns.load(Ordering::Acquire);
         if due == NOT_ARMED {
             return;
@@ -330,13 +333,6 @@ fn expire(entry: Entry) {
     });
     // Done with (or a closed port's) entry: its driver hold goes outside every lock.
     drop(entry);
-    // `timeout` may have closed the port and so made erl_ddll work due: a callback source
-    // settles it, holding no port.
-    let runtime = Runtime::upgrade(&port);
-    drop(port);
-    if let Some(runtime) = runtime {
-        runtime.settle();
-    }
 }
 
 impl drv_abi::TimerHost for GlobalHost {

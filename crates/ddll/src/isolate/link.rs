@@ -626,8 +626,8 @@ impl Link {
                     let _ = std::thread::Builder::new()
                         .name("ddll-isolate-exit".into())
                         .spawn(move || {
+                            let _settle = runtime.settle_at_end();
                             close(&runtime);
-                            runtime.settle();
                         });
                 }
             }
@@ -695,6 +695,7 @@ fn signal_name(signal: i32) -> String {
 /// Unloads driver `name` as `kill_ports` would, for every process holding it: each drops
 /// all its load references (its ports are already gone).
 fn unload_everywhere(runtime: &Runtime, name: &str) {
+    let _settle = runtime.settle_at_end();
     let Ok(ddll_core::InfoValue::Processes(holders)) =
         runtime.driver_info(name, ddll_core::InfoItem::Processes)
     else {
@@ -710,5 +711,4 @@ fn unload_everywhere(runtime: &Runtime, name: &str) {
             let _ = runtime.try_unload(&pid, name, options);
         }
     }
-    runtime.settle();
 }

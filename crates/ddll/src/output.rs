@@ -1,0 +1,34 @@
+//! Data output from drivers (`driver_output*`, through [`drv_abi::Host::output`]): the
+//! `{Port, {data, Data}}` messages to a port's owner. Terms (`erl_drv_output_term`) are
+//! [`crate::term_output`]'s.
+
+use std::sync::atomic::Ordering;
+
+use drv_term::{Atom, FlatTerm};
+
+use crate::port::{self, PortCell};
+use crate::runtime::Runtime;
+
+impl Runtime {
+    /// Output from a driver to its port's owner, `{Port, {data, Data}}` (see
+    /// [`FlatTerm::port_data`] for `Data`, as BEAM 25 builds it for `driver_output*`), unless
+    /// the port has closed. Built in one buffer, as term output is: one allocation per message
+    /// at an owner that does not receive yet (issue 16).
+    #[inline]
+    pub(crate) fn output(port: &PortCell, header: &[u8], pieces: &[drv_term::DataPiece<'_>]) {
+        // Interning takes a lock; the atom of every data message is looked up once.
+        static DATA: std::sync::OnceLock<Atom> = std::sync::OnceLock::new();
+        let data_atom = *DATA.get_or_init(|| Atom::new("data"));
+        // A port closing with data queued sends nothing more (BEAM drops it). A terminating
+        // port still sends from its `stop` (after the owner's 'EXIT', as in BEAM); once it has
+        // left the table it sends nothing.
+        if port.queue.is_closing() {
+            return;
+        }
+        if !port.is_closed() || port::lookup(port.handle).is_some() {
+            let binary = port.binary.load(Ordering::Relaxed);
+            let message = FlatTerm::port_data(port.id(), data_atom, header, pieces, binary);
+            port.owner.deliver(message);
+        }
+    }
+}
