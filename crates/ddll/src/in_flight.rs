@@ -46,8 +46,8 @@ impl InFlight {
     }
 
     /// An item of `port`'s driver is done. The last one gives the reference back and returns
-    /// the runtime, whose `settle` (called once the caller has let go of the port) may unload
-    /// the driver.
+    /// the runtime, whose settling (a [`Settle`] the caller drops once it has let go of the
+    /// port) may unload the driver.
     fn release(&self, port: &PortCell) -> Option<Runtime> {
         let fewer = |n: usize| (n > 1).then(|| n - 1);
         if self

@@ -74,7 +74,7 @@ impl drv_abi::MonitorHost for GlobalHost {
 impl Runtime {
     /// `pid` (already marked dead) is gone: each port monitoring it gets `process_exit` for each
     /// of its monitors of it, then loses them.
-    pub(crate) fn fire_monitors(&self, pid: &Pid, settle: &Settle<'_>) {
+    pub(crate) fn fire_monitors(&self, pid: &Pid, settle: &Settle<&Runtime>) {
         let monitoring: Vec<(Arc<PortCell>, Vec<u64>)> = self
             .open_ports()
             .into_iter()

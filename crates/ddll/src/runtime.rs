@@ -1,6 +1,6 @@
 //! The runtime: processes, drivers (through `ddll-core`), and ports.
 
-use std::borrow::Cow;
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,31 +57,34 @@ pub(crate) fn next_id() -> u64 {
 /// it: [`Settle::for_port`]); driver threads whose C calls end a port take one too. Its holder
 /// lets go of its ports first: the operation's result is a local or moved out, and a callback
 /// source takes it before it takes the port.
+///
+/// A public operation's guard borrows its runtime (`Settle<&Runtime>`: its drop is as small as
+/// a call of `apply`, on the command path); a callback source's owns it (`Settle<Runtime>`).
 #[must_use = "settles when dropped: keep it until the operation ends"]
-pub(crate) struct Settle<'a>(Option<Cow<'a, Runtime>>);
+pub(crate) struct Settle<R: Borrow<Runtime>>(Option<R>);
 
-impl Settle<'_> {
+impl Settle<Runtime> {
     /// The guard of a callback source of `port`'s runtime (none if the runtime is being
     /// dropped: then there is nothing to settle).
-    pub(crate) fn for_port(port: &PortCell) -> Settle<'static> {
-        Settle(Runtime::upgrade(port).map(Cow::Owned))
+    pub(crate) fn for_port(port: &PortCell) -> Settle<Runtime> {
+        Settle(Runtime::upgrade(port))
     }
 
     /// The guard of code that holds `runtime` (a driver thread's call, a port's last item of
     /// work in flight).
-    pub(crate) fn owning(runtime: Runtime) -> Settle<'static> {
-        Settle(Some(Cow::Owned(runtime)))
+    pub(crate) fn owning(runtime: Runtime) -> Settle<Runtime> {
+        Settle(Some(runtime))
     }
 }
 
-impl Drop for Settle<'_> {
+impl<R: Borrow<Runtime>> Drop for Settle<R> {
     fn drop(&mut self) {
         // Unwinding out of an operation runs no erl_ddll work (nor driver code).
         if std::thread::panicking() {
             return;
         }
         if let Some(runtime) = &self.0 {
-            runtime.apply(Vec::new());
+            runtime.borrow().apply(Vec::new());
         }
     }
 }
@@ -249,14 +252,14 @@ impl Runtime {
 
     /// The guard every public operation that can run driver callbacks takes first: it settles
     /// when dropped, at the end of the operation (after its own messages), on every path out.
-    pub(crate) fn settle_at_end(&self) -> Settle<'_> {
-        Settle(Some(Cow::Borrowed(self)))
+    pub(crate) fn settle_at_end(&self) -> Settle<&Runtime> {
+        Settle(Some(self))
     }
 
     /// The guard of a public operation that first waits until the death of every isolated host
     /// noticed so far has been handled ([`crate::isolate::settle_crashes`]), so that it sees
     /// their drivers gone: the erl_ddll operations, `open_port` and `ports`.
-    pub(crate) fn operation(&self) -> Settle<'_> {
+    pub(crate) fn operation(&self) -> Settle<&Runtime> {
         crate::isolate::settle_crashes();
         self.settle_at_end()
     }
@@ -513,7 +516,7 @@ impl Runtime {
     /// open, nothing of it may reach the owner after that signal but what `stop` sends.
     pub(crate) fn serialized<R>(
         port: &Arc<PortCell>,
-        _settle: &Settle<'_>,
+        _settle: &Settle<impl Borrow<Runtime>>,
         f: impl FnOnce(drv_abi::driver::DriverData) -> R,
     ) -> Option<R> {
         let _serial = port.lock.lock();

@@ -504,7 +504,7 @@ fn ready(
     fd: c_int,
     key: usize,
     input: bool,
-    settle: &Settle<'_>,
+    settle: &Settle<Runtime>,
 ) {
     let selects = || {
         let table = shared.table.lock();
