@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,13 @@ struct Proxy {
     local: Arc<Process>,
     connection: Arc<Connection>,
     requests: mpsc::Sender<Request>,
+    /// The remote process's `ddll_remote` agent, which holds the link of its ports there
+    /// (BEAM carries exit signals between pids only): port exits go to it.
+    agent: Mutex<Option<Pid>>,
+    /// Port exits sent to the agent that it has not yet reported dealt with: while there are
+    /// any, the proxy's other messages go through the agent too, so that they reach the
+    /// remote process after the exit, as they follow it here.
+    exits_at_agent: AtomicU32,
 }
 
 #[derive(Debug)]
@@ -115,22 +123,40 @@ impl Service {
     ) {
         let Term::Tuple(items) = control else { return };
         match (items.as_slice(), message) {
-            // `{ddll, Node} ! {call, From, Ref, {Module, Function, Args}}`.
-            ([Term::Int(op::REG_SEND), _, _, Term::Atom(to)], Some(Term::Tuple(call)))
+            // `{ddll, Node} ! {call, From, Ref, {Module, Function, Args}}`, and
+            // `{ddll, Node} ! {port_agent, Owner, Agent}`: where `Owner`'s port exits go.
+            ([Term::Int(op::REG_SEND), _, _, Term::Atom(to)], Some(Term::Tuple(request)))
                 if to.as_str() == "ddll" =>
             {
-                if let [Term::Atom(tag), Term::Pid(from), reference, Term::Tuple(mfa)] =
-                    call.as_slice()
-                {
-                    if let ([module, function, args], "call") = (mfa.as_slice(), tag.as_str()) {
-                        let proxy = self.proxy(connection, *from);
-                        let _ = proxy.requests.send((
-                            reference.clone(),
-                            module.clone(),
-                            function.clone(),
-                            args.clone(),
-                        ));
+                match request.as_slice() {
+                    [Term::Atom(tag), Term::Pid(from), reference, Term::Tuple(mfa)]
+                        if tag.as_str() == "call" =>
+                    {
+                        if let [module, function, args] = mfa.as_slice() {
+                            let proxy = self.proxy(connection, *from);
+                            let _ = proxy.requests.send((
+                                reference.clone(),
+                                module.clone(),
+                                function.clone(),
+                                args.clone(),
+                            ));
+                        }
                     }
+                    [Term::Atom(tag), Term::Pid(owner), Term::Pid(agent)]
+                        if tag.as_str() == "port_agent" =>
+                    {
+                        *self.proxy(connection, *owner).agent.lock() = Some(*agent);
+                    }
+                    [Term::Atom(tag), Term::Pid(owner)] if tag.as_str() == "port_exit_done" => {
+                        if let Some(proxy) = self.proxies.lock().get(owner) {
+                            let _ = proxy.exits_at_agent.fetch_update(
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                                |n| n.checked_sub(1),
+                            );
+                        }
+                    }
+                    _ => {}
                 }
             }
             // The remote process of a proxy died: the proxy dies with its reason.
@@ -162,6 +188,8 @@ impl Service {
             local: local.clone(),
             connection: connection.clone(),
             requests,
+            agent: Mutex::new(None),
+            exits_at_agent: AtomicU32::new(0),
         });
         proxies.insert(remote, proxy.clone());
         self.remote_of.lock().insert(*local.pid(), remote);
@@ -216,6 +244,14 @@ impl Service {
             Ok(value) => Term::Tuple(vec![atom("ok"), value]),
             Err(Exception(reason)) => Term::Tuple(vec![atom("error"), reason]),
         };
+        let opened_port = function == atom("open_port");
+        if let (Term::Tuple(reply), Some(agent), true) = (&reply, *proxy.agent.lock(), opened_port) {
+            if let [_, port @ Term::Port(_)] = reply.as_slice() {
+                // Before the caller learns of the port, so before anything of the port.
+                let opened = Term::Tuple(vec![atom("opened"), port.clone()]);
+                self.send_to_pid(proxy, agent, &opened);
+            }
+        }
         self.send_to(proxy, Term::Tuple(vec![reference, reply]));
     }
 
@@ -231,16 +267,36 @@ impl Service {
                 .local
                 .receive_matching(Some(Duration::from_millis(100)), forwarded)
             {
-                self.send_to(proxy, message.into_term());
+                let message = message.into_term();
+                let Some(agent) = *proxy.agent.lock() else {
+                    self.send_to(proxy, message);
+                    continue;
+                };
+                let is_port_exit = matches!(&message, Term::Tuple(exit)
+                    if matches!(exit.as_slice(), [tag, Term::Port(_), _] if *tag == atom("EXIT")));
+                if is_port_exit {
+                    proxy.exits_at_agent.fetch_add(1, Ordering::AcqRel);
+                    self.send_to_pid(proxy, agent, &message);
+                } else if proxy.exits_at_agent.load(Ordering::Acquire) > 0 {
+                    let relayed = Term::Tuple(vec![atom("relay"), message]);
+                    self.send_to_pid(proxy, agent, &relayed);
+                } else {
+                    self.send_to(proxy, message);
+                }
             }
         }
     }
 
     fn send_to(&self, proxy: &Proxy, message: Term) {
-        let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(proxy.remote)]);
+        self.send_to_pid(proxy, proxy.remote, &message);
+    }
+
+    /// Sends `message` to `to`, a process on the node of `proxy`'s remote process.
+    fn send_to_pid(&self, proxy: &Proxy, to: Pid, message: &Term) {
+        let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(to)]);
         let _ = proxy
             .connection
-            .send(&control, Some(&self.wire_term(&message)));
+            .send(&control, Some(&self.wire_term(message)));
     }
 
     /// The proxy exits with `reason` (its ports close, its driver references go) and is

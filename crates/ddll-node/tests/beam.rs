@@ -61,27 +61,34 @@ impl Drop for Epmd {
     }
 }
 
-/// `ddll_remote` compiled, and echo_drv built against OTP's header, in a folder of this test.
+/// `ddll_remote` and `ddll_local` compiled, and the drivers the tests use built against
+/// OTP's header, in a folder of this test.
 fn build(dir: &Path) -> Option<()> {
     let erlc = Command::new("erlc")
         .arg("-o")
         .arg(dir)
         .arg(workspace().join("crates/ddll-node/erl/ddll_remote.erl"))
+        .arg(workspace().join("crates/ddll-node/tests/erl/ddll_local.erl"))
         .status();
     if !erlc.is_ok_and(|s| s.success()) {
         return skip("erlc cannot compile ddll_remote.erl (erlang-nox)");
     }
-    let cc = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-I/usr/lib/erlang/usr/include"])
-        .arg(workspace().join("examples/drivers/echo_drv.c"))
-        .arg("-o")
-        .arg(dir.join("echo_drv.so"))
-        .status();
-    if !cc.is_ok_and(|s| s.success()) {
-        return skip("cannot build echo_drv against OTP's header");
+    for driver in DRIVERS {
+        let cc = Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-I/usr/lib/erlang/usr/include"])
+            .arg(workspace().join(format!("examples/drivers/{driver}.c")))
+            .arg("-o")
+            .arg(dir.join(format!("{driver}.so")))
+            .status();
+        if !cc.is_ok_and(|s| s.success()) {
+            return skip(&format!("cannot build {driver} against OTP's header"));
+        }
     }
     Some(())
 }
+
+/// The drivers of `examples/drivers` the tests load.
+const DRIVERS: [&str; 2] = ["echo_drv", "term_drv"];
 
 struct Setup {
     epmd: Epmd,
@@ -119,13 +126,29 @@ impl Setup {
             self.node.name().as_str(),
             self.dir.display()
         );
-        Command::new("erl")
-            .args(["-noshell", "-sname"])
+        let mut erl = Command::new("erl");
+        erl.args(["-noshell", "-sname"])
             .arg(format!("beam{}_{}", std::process::id(), self.epmd.port))
-            .args(["-setcookie", cookie, "-pa"])
+            .args(["-setcookie", cookie])
+            .args(["-kernel", "inet_dist_use_interface", "{127,0,0,1}"]);
+        self.run_erl(erl, &script)
+    }
+
+    /// `erl` without distribution running `script` with `N` its own node (`nonode@nohost`).
+    fn erl_alone(&self, script: &str) -> Child {
+        let script = format!(
+            "process_flag(trap_exit, true), N = node(), Dir = \"{}\", {script}",
+            self.dir.display()
+        );
+        let mut erl = Command::new("erl");
+        erl.arg("-noshell");
+        self.run_erl(erl, &script)
+    }
+
+    fn run_erl(&self, mut erl: Command, script: &str) -> Child {
+        erl.arg("-pa")
             .arg(&self.dir)
-            .args(["-kernel", "inet_dist_use_interface", "{127,0,0,1}"])
-            .args(["-eval", &script])
+            .args(["-eval", script])
             .env("ERL_EPMD_PORT", self.epmd.port.to_string())
             .stdout(Stdio::piped())
             .spawn()
@@ -163,49 +186,144 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
+/// Definitions the comparison scripts share, `M` being `ddll_remote` or `ddll_local`: `P`
+/// prints a term with its identifiers named (the ports and pids a script named with `Name`,
+/// `self`, else whether they are of the ddll node / this node), so that the two runs print
+/// the same lines when they behave the same; `Try` shows an exception as `{Class, Reason}`;
+/// `Recv` shows the next message, or `timeout`.
+const SCRIPT_PRELUDE: &str = r#"
+    logger:remove_handler(default),
+    Show = fun Show(X) when is_port(X) ->
+                   case get({name, X}) of undefined -> {port, node(X) =:= N}; Nm -> Nm end;
+               Show(X) when X =:= self() -> self;
+               Show(X) when is_pid(X) ->
+                   case get({name, X}) of undefined -> {pid, node(X) =:= node()}; Nm -> Nm end;
+               Show(X) when is_reference(X) -> ref;
+               Show([H | T]) -> [Show(H) | Show(T)];
+               Show(X) when is_tuple(X) -> list_to_tuple(Show(tuple_to_list(X)));
+               Show(X) when is_map(X) -> maps:from_list(Show(maps:to_list(X)));
+               Show(X) -> X
+           end,
+    P = fun(T) -> io:format("~p~n", [Show(T)]) end,
+    Try = fun(F) -> try F() catch C:R -> {C, R} end end,
+    Name = fun(X, Nm) -> put({name, X}, Nm), X end,
+    Recv = fun(Ms) -> receive Msg -> Show(Msg) after Ms -> timeout end end,
+"#;
+
+/// What `script` prints run through `ddll_remote` on the ddll node and through `ddll_local`
+/// by a BEAM without distribution (the expectation), both after [`SCRIPT_PRELUDE`].
+fn remote_and_local(s: &Setup, script: &str) -> (Vec<String>, Vec<String>) {
+    let remote = format!("M = ddll_remote, {SCRIPT_PRELUDE} {script}");
+    let local = format!("M = ddll_local, {SCRIPT_PRELUDE} {script}");
+    let remote = lines_of(s.erl(COOKIE, &remote), Duration::from_secs(90));
+    let local = lines_of(s.erl_alone(&local), Duration::from_secs(90));
+    (remote, local)
+}
+
+/// Every `ddll_remote` function returns and raises, and the owner receives, what the
+/// `erlang` / `erl_ddll` function of the same name gives on a local port of BEAM: the same
+/// script runs both ways and prints the same lines.
 #[test]
-fn load_open_echo_control_call_close_unload() {
+fn ddll_remote_does_what_beam_does_locally() {
     let Some(s) = setup("roundtrip") else { return };
     let script = r#"
-        P = fun(T) -> io:format("~p~n", [T]) end,
-        P(ddll_remote:load_driver(N, Dir, echo_drv)),
-        Port = ddll_remote:open_port(N, {spawn_driver, "echo_drv"}, [binary]),
-        P({is_port(Port), node(Port) =:= N}),
-        P(ddll_remote:port_command(Port, <<"hello">>)),
-        P(receive {Port, {data, D}} -> D after 5000 -> timeout end),
-        P(ddll_remote:port_control(Port, 2, "abc")),
-        P(ddll_remote:port_call(Port, 2, {x, [1, 2], self()}) =:= {x, [1, 2], self()}),
-        P(ddll_remote:port_close(Port)),
-        P(receive {'EXIT', Port, R} -> R after 5000 -> timeout end),
-        P(try ddll_remote:port_command(Port, <<"late">>) catch error:E -> {error, E} end),
+        P(M:load_driver(N, Dir, echo_drv)),
+        P(M:load_driver(N, Dir, term_drv)),
+        P(M:load_driver(N, Dir, no_such_drv)),
+        P(Try(fun() -> M:load_driver(N, 42, echo_drv) end)),
+        P(Try(fun() -> M:load_driver(N, Dir, "echo_drv") end)),
+        P1 = Name(M:open_port(N, {spawn_driver, "echo_drv"}, [binary]), p1),
+        P({is_port(P1), node(P1) =:= N}),
+        P(M:port_command(P1, <<"hello">>)),
+        P(Recv(5000)),
+        P(M:port_command(P1, ["io", $l, <<"ist">>])),
+        P(Recv(5000)),
+        P(M:port_command(P1, "twice:ab")),
+        P(Recv(5000)),
+        P(Recv(5000)),
+        P(M:port_control(P1, 2, "abc")),
+        P(M:port_control(P1, 3, <<"four">>)),
+        P(Try(fun() -> M:port_control(P1, 99, "") end)),
+        P(Try(fun() -> M:port_control(P1, -1, "") end)),
+        P(Try(fun() -> M:port_control(P1, 2, an_atom) end)),
+        P(M:port_call(P1, 2, {x, [1, 2], self(), P1, #{a => 1.5}, make_ref()})),
+        P(M:port_call(P1, 3, [])),
+        P(Try(fun() -> M:port_call(P1, 99, x) end)),
+        P([{K, case K of id -> is_integer(V); _ -> V end} || {K, V} <- M:port_info(P1)]),
+        P(Try(fun() -> M:port_command(P1, an_atom) end)),
+        P(M:port_command(P1, "fail_atom")),
+        P(Recv(5000)),
+        P(Recv(300)),
+        P(Try(fun() -> M:port_command(P1, <<"late">>) end)),
+        P(Try(fun() -> M:port_control(P1, 2, "x") end)),
+        P(Try(fun() -> M:port_call(P1, 2, x) end)),
+        P(Try(fun() -> M:port_close(P1) end)),
+        P(M:port_info(P1)),
+        P2 = Name(M:open_port(N, {spawn_driver, "echo_drv"}, []), p2),
+        P(M:port_command(P2, "exit_posix")),
+        P(Recv(5000)),
+        P3 = Name(M:open_port(N, {spawn_driver, "echo_drv"}, []), p3),
+        P(M:port_close(P3)),
+        P(Recv(500)),
+        P(Try(fun() -> M:port_close(P3) end)),
+        P(Try(fun() -> M:open_port(N, {spawn_driver, "no_such_drv"}, []) end)),
+        P(Try(fun() -> M:open_port(N, {spawn_driver, "echo_drv"}, [no_such_option]) end)),
+        P(Try(fun() -> M:open_port(N, {spawn_driver, an_atom}, []) end)),
+        T = Name(M:open_port(N, {spawn_driver, "term_drv"}, []), t),
+        [begin P({C, M:port_control(T, 1, C)}), P(Recv(1000)) end
+         || C <- ["port", "caller_pid", "pid", "tcp", "map", "nested", "float", "ext2term",
+                  "binary", "string_cons", "int_big", "uint64", "bad_port", "bad_pid"]],
+        P(M:port_control(T, 3, "tuple")),
+        P(Recv(5000)),
+        P(M:port_command(T, "caller_pid")),
+        P(Recv(5000)),
+        P(Recv(5000)),
+        P(M:port_close(T)),
+        P(Recv(500)),
+        NotTrapping = fun(Cmd) ->
+            Me = self(),
+            {Owner, Ref} = spawn_monitor(fun() ->
+                Port = M:open_port(N, {spawn_driver, "echo_drv"}, []),
+                true = M:port_command(Port, Cmd),
+                receive after 1000 -> ok end,
+                Me ! {alive, self(), erlang:process_info(self(), messages)},
+                receive after 5000 -> ok end
+            end),
+            Name(Owner, owner),
+            Seen = receive
+                       {'DOWN', Ref, process, Owner, Why} -> {down, Why};
+                       {alive, Owner, Msgs} -> {alive, Msgs}
+                   after 5000 -> timeout
+                   end,
+            exit(Owner, kill),
+            receive {'DOWN', Ref, process, Owner, _} -> ok after 5000 -> ok end,
+            Seen
+        end,
+        P(NotTrapping("fail_atom")),
+        P(NotTrapping("exit")),
+        P(NotTrapping("fail_posix")),
+        P(NotTrapping("hello")),
         Me = self(),
-        spawn(fun() -> Me ! {owned, ddll_remote:open_port(N, {spawn_driver, "echo_drv"}, [])} end),
+        spawn(fun() -> Me ! {owned, M:open_port(N, {spawn_driver, "echo_drv"}, [])} end),
         Owned = receive {owned, O} -> O after 5000 -> timeout end,
         timer:sleep(300),
-        P(ddll_remote:port_info(Owned)),
-        P(try ddll_remote:open_port(N, {spawn_driver, "no_such_drv"}, []) catch error:E2 -> {error, E2} end),
-        P(ddll_remote:unload_driver(N, echo_drv)),
-        P(lists:member(N, nodes(hidden))),
+        P(M:port_info(Owned)),
+        P(M:unload_driver(N, echo_drv)),
+        P(M:unload_driver(N, term_drv)),
+        P(Try(fun() -> M:unload_driver(N, echo_drv) end)),
+        P(Recv(300)),
+        P(lists:member(N, nodes(hidden)) orelse N =:= node()),
+        io:format("end~n"),
         halt()."#;
-    let lines = lines_of(s.erl(COOKIE, script), Duration::from_secs(30));
-    // What the same calls return on a local port of BEAM (erl_ddll/erlang).
-    let expected = [
-        "ok",
-        "{true,true}",
-        "true",
-        "<<\"hello\">>",
-        "\"ABC\"",
-        "true",
-        "true",
-        "normal",
-        "{error,badarg}",
-        "undefined",
-        "{error,badarg}",
-        "ok",
-        "true",
-    ];
-    assert_eq!(lines, expected);
+    let (remote, local) = remote_and_local(&s, script);
+    assert_eq!(
+        local.last().map(String::as_str),
+        Some("end"),
+        "the local run did not finish: {local:#?}"
+    );
+    assert_eq!(remote, local);
     assert!(s.rt.ports().is_empty(), "{:?}", s.rt.ports());
+    assert!(s.rt.loaded_drivers().is_empty());
 }
 
 #[test]
