@@ -1,94 +1,16 @@
 //! A ddll node used by a real BEAM node (OTP 25) through `ddll_remote`, on loopback only:
 //! each test runs its own EPMD on a port of its own and kills it at the end.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use support::{build, erl_command, lines_of, wait_until, workspace, Epmd, COOKIE, SCRIPT_PRELUDE};
 
 use ddll_node::{short_name, Node, NodeOptions};
-
-const COOKIE: &str = "ddll_node_test";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Skips (returns `None`) with a loud message, or fails under `CI=true`.
-fn skip<T>(why: &str) -> Option<T> {
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "CI=true: cannot skip: {why}"
-    );
-    eprintln!("SKIPPED: {why}");
-    None
-}
-
-/// An EPMD of this test alone, on loopback, run in the foreground as a child of the test so
-/// that dropping it kills exactly it (`epmd -kill` refuses while nodes are registered).
-struct Epmd {
-    port: u16,
-    child: Child,
-}
-
-impl Epmd {
-    fn start() -> Option<Epmd> {
-        static NEXT: AtomicU16 = AtomicU16::new(0);
-        let port =
-            24000 + (std::process::id() % 1000) as u16 * 8 + NEXT.fetch_add(1, Ordering::Relaxed);
-        let Ok(child) = Command::new("epmd")
-            .args(["-port", &port.to_string(), "-address", "127.0.0.1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        else {
-            return skip("epmd does not start (erlang-nox)");
-        };
-        let epmd = Epmd { port, child };
-        let listening = wait_until(Duration::from_secs(5), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(listening, "epmd does not listen on port {port}");
-        Some(epmd)
-    }
-}
-
-impl Drop for Epmd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `ddll_remote` and `ddll_local` compiled, and the drivers the tests use built against
-/// OTP's header, in a folder of this test.
-fn build(dir: &Path) -> Option<()> {
-    let erlc = Command::new("erlc")
-        .arg("-o")
-        .arg(dir)
-        .arg(workspace().join("crates/ddll-node/erl/ddll_remote.erl"))
-        .arg(workspace().join("crates/ddll-node/tests/erl/ddll_local.erl"))
-        .status();
-    if !erlc.is_ok_and(|s| s.success()) {
-        return skip("erlc cannot compile ddll_remote.erl (erlang-nox)");
-    }
-    for driver in DRIVERS {
-        let cc = Command::new("cc")
-            .args(["-shared", "-fPIC", "-O2", "-I/usr/lib/erlang/usr/include"])
-            .arg(workspace().join(format!("examples/drivers/{driver}.c")))
-            .arg("-o")
-            .arg(dir.join(format!("{driver}.so")))
-            .status();
-        if !cc.is_ok_and(|s| s.success()) {
-            return skip(&format!("cannot build {driver} against OTP's header"));
-        }
-    }
-    Some(())
-}
-
-/// The drivers of `examples/drivers` the tests load.
-const DRIVERS: [&str; 2] = ["echo_drv", "term_drv"];
 
 struct Setup {
     epmd: Epmd,
@@ -126,12 +48,10 @@ impl Setup {
             self.node.name().as_str(),
             self.dir.display()
         );
-        let mut erl = Command::new("erl");
-        erl.args(["-noshell", "-sname"])
-            .arg(format!("beam{}_{}", std::process::id(), self.epmd.port))
-            .args(["-setcookie", cookie])
-            .args(["-kernel", "inet_dist_use_interface", "{127,0,0,1}"]);
-        self.run_erl(erl, &script)
+        erl_command(self.epmd.port, cookie, &self.dir)
+            .args(["-eval", &script])
+            .spawn()
+            .expect("erl runs")
     }
 
     /// `erl` without distribution running `script` with `N` its own node (`nonode@nohost`).
@@ -140,75 +60,15 @@ impl Setup {
             "process_flag(trap_exit, true), N = node(), Dir = \"{}\", {script}",
             self.dir.display()
         );
-        let mut erl = Command::new("erl");
-        erl.arg("-noshell");
-        self.run_erl(erl, &script)
-    }
-
-    fn run_erl(&self, mut erl: Command, script: &str) -> Child {
-        erl.arg("-pa")
+        Command::new("erl")
+            .args(["-noshell", "-pa"])
             .arg(&self.dir)
-            .args(["-eval", script])
-            .env("ERL_EPMD_PORT", self.epmd.port.to_string())
+            .args(["-eval", &script])
             .stdout(Stdio::piped())
             .spawn()
             .expect("erl runs")
     }
 }
-
-/// The lines `child` prints, until it exits or `limit` passes (then it is killed).
-fn lines_of(mut child: Child, limit: Duration) -> Vec<String> {
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + limit;
-    let mut lines = Vec::new();
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        lines.push(line);
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    lines
-}
-
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    done()
-}
-
-/// Definitions the comparison scripts share, `M` being `ddll_remote` or `ddll_local`: `P`
-/// prints a term with its identifiers named (the ports and pids a script named with `Name`,
-/// `self`, else whether they are of the ddll node / this node), so that the two runs print
-/// the same lines when they behave the same; `Try` shows an exception as `{Class, Reason}`;
-/// `Recv` shows the next message, or `timeout`.
-const SCRIPT_PRELUDE: &str = r#"
-    logger:remove_handler(default),
-    Show = fun Show(X) when is_port(X) ->
-                   case get({name, X}) of undefined -> {port, node(X) =:= N}; Nm -> Nm end;
-               Show(X) when X =:= self() -> self;
-               Show(X) when is_pid(X) ->
-                   case get({name, X}) of undefined -> {pid, node(X) =:= node()}; Nm -> Nm end;
-               Show(X) when is_reference(X) -> ref;
-               Show([H | T]) -> [Show(H) | Show(T)];
-               Show(X) when is_tuple(X) -> list_to_tuple(Show(tuple_to_list(X)));
-               Show(X) when is_map(X) -> maps:from_list(Show(maps:to_list(X)));
-               Show(X) -> X
-           end,
-    P = fun(T) -> io:format("~p~n", [Show(T)]) end,
-    Try = fun(F) -> try F() catch C:R -> {C, R} end end,
-    Name = fun(X, Nm) -> put({name, X}, Nm), X end,
-    Recv = fun(Ms) -> receive Msg -> Show(Msg) after Ms -> timeout end end,
-"#;
 
 /// What `script` prints run through `ddll_remote` on the ddll node and through `ddll_local`
 /// by a BEAM without distribution (the expectation), both after [`SCRIPT_PRELUDE`].
