@@ -110,8 +110,16 @@ const CRASH: &str = r#"
 #[test]
 fn a_driver_crash_in_process_costs_beam_a_connection_not_its_life() {
     let Some(s) = setup("crash") else { return };
-    let mut node = DdllNode::start(&s.epmd, &s.dir, &format!("crash{}", std::process::id()), false);
-    let lines = s.run(&node, &format!("Crash = \"crash_drv segv output\", {CRASH}"));
+    let mut node = DdllNode::start(
+        &s.epmd,
+        &s.dir,
+        &format!("crash{}", std::process::id()),
+        false,
+    );
+    let lines = s.run(
+        &node,
+        &format!("Crash = \"crash_drv segv output\", {CRASH}"),
+    );
     assert_eq!(
         lines,
         [
@@ -129,14 +137,25 @@ fn a_driver_crash_in_process_costs_beam_a_connection_not_its_life() {
         ]
     );
     let status = node.child.wait().expect("the ddll node ends");
-    assert!(!status.success(), "the crash took the ddll node down: {status}");
+    assert!(
+        !status.success(),
+        "the crash took the ddll node down: {status}"
+    );
 }
 
 #[test]
 fn an_isolated_driver_crash_costs_only_its_port() {
     let Some(s) = setup("isolated") else { return };
-    let mut node = DdllNode::start(&s.epmd, &s.dir, &format!("isolated{}", std::process::id()), true);
-    let lines = s.run(&node, &format!("Crash = \"crash_drv segv output\", {CRASH}"));
+    let mut node = DdllNode::start(
+        &s.epmd,
+        &s.dir,
+        &format!("isolated{}", std::process::id()),
+        true,
+    );
+    let lines = s.run(
+        &node,
+        &format!("Crash = \"crash_drv segv output\", {CRASH}"),
+    );
     assert_eq!(
         lines,
         [
@@ -154,7 +173,10 @@ fn an_isolated_driver_crash_costs_only_its_port() {
         ]
     );
     assert!(
-        node.child.try_wait().expect("the ddll node's status").is_none(),
+        node.child
+            .try_wait()
+            .expect("the ddll node's status")
+            .is_none(),
         "the ddll node lives on"
     );
 }

@@ -3,6 +3,7 @@
 //! node's name and creation).
 
 use std::collections::HashMap;
+use std::io;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -43,6 +44,10 @@ pub struct Service {
     runtime: Runtime,
     node: Atom,
     creation: u32,
+    cookie: String,
+    epmd_port: u16,
+    /// The connection to each node, by its name.
+    connections: Mutex<HashMap<Atom, Arc<Connection>>>,
     /// Proxies by the remote pid they stand for.
     proxies: Mutex<HashMap<Pid, Arc<Proxy>>>,
     /// The remote pid of each proxy, by the proxy's local pid.
@@ -53,50 +58,142 @@ fn atom(name: &str) -> Term {
     Term::atom(name)
 }
 
+/// A connection's end for an error.
+fn no_connection(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, what)
+}
+
 impl Service {
-    pub fn new(runtime: Runtime, node: Atom, creation: u32) -> Service {
+    pub fn new(
+        runtime: Runtime,
+        node: Atom,
+        creation: u32,
+        cookie: String,
+        epmd_port: u16,
+    ) -> Service {
         Service {
             runtime,
             node,
             creation,
+            cookie,
+            epmd_port,
+            connections: Mutex::new(HashMap::new()),
             proxies: Mutex::new(HashMap::new()),
             remote_of: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Runs one connection: the handshake, then its messages until it goes down; then every
-    /// proxy of its processes exits with `noconnection`.
-    pub fn serve(self: Arc<Self>, mut stream: TcpStream, cookie: &str) {
+    /// Runs one accepted connection: the handshake, then [`Service::run`].
+    pub fn serve(self: Arc<Self>, mut stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let _peer = match crate::handshake::accept(
+        match crate::handshake::accept(&mut stream, self.node.as_str(), self.creation, &self.cookie)
+        {
+            Ok(peer) => self.run(stream, &peer),
+            // BEAM reports refused connections through its error logger.
+            Err(e) => eprintln!("** {e} **"),
+        }
+    }
+
+    /// The connection to `peer` (`alive@host`), made when there is none: EPMD on `host`
+    /// gives its port, then this node runs the initiating side of the handshake, and the
+    /// connection is served on a thread of its own as an accepted one is.
+    pub fn connect(self: &Arc<Self>, peer: &str) -> io::Result<Arc<Connection>> {
+        let name = Atom::try_new(peer)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "node name too long"))?;
+        if let Some(connection) = self.connections.lock().get(&name).filter(|c| c.is_up()) {
+            return Ok(connection.clone());
+        }
+        let (alive, host) = peer.split_once('@').ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "a node name is alive@host")
+        })?;
+        let (address, port) = crate::epmd::port_please(host, alive, self.epmd_port)?;
+        let mut stream =
+            TcpStream::connect_timeout(&(address, port).into(), Duration::from_secs(10))?;
+        let _ = stream.set_nodelay(true);
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        crate::handshake::initiate(
             &mut stream,
             self.node.as_str(),
             self.creation,
-            cookie,
-        ) {
-            Ok(peer) => peer,
-            Err(e) => {
-                // BEAM reports refused connections through its error logger.
-                eprintln!("** {e} **");
-                return;
-            }
+            &self.cookie,
+            peer,
+        )
+        .map_err(|e| no_connection(e.to_string()))?;
+        let (connection, reader) = self.connection_of(stream, name)?;
+        let (service, served) = (self.clone(), connection.clone());
+        std::thread::Builder::new()
+            .name("ddll-node-conn".into())
+            .spawn(move || service.receive_until_down(reader, &served))?;
+        Ok(connection)
+    }
+
+    /// Sends `message` to `to` (a process of another node: connecting to it when needed), as
+    /// `to ! message` from a process of this node does.
+    pub fn send(self: &Arc<Self>, to: Pid, message: &Term) -> io::Result<()> {
+        let connection = self.connect(to.node.as_str())?;
+        let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(to)]);
+        connection.send(&control, Some(&self.wire_term(message)))
+    }
+
+    /// Sends `message` to the process registered as `name` on `node`, as
+    /// `{Name, Node} ! Message` does.
+    pub fn send_named(self: &Arc<Self>, node: &str, name: &str, message: &Term) -> io::Result<()> {
+        let connection = self.connect(node)?;
+        let name = Atom::try_new(name)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name too long"))?;
+        // The sender: a pid of this node no process has (OTP's C nodes send so too).
+        let from = Pid {
+            node: self.node,
+            id: 0,
+            serial: 0,
+            creation: self.creation,
         };
-        let (Ok(writer), Ok(())) = (
-            stream.try_clone(),
-            stream.set_read_timeout(Some(dist::TICK_TIMEOUT)),
-        ) else {
+        let control = Term::Tuple(vec![
+            Term::Int(op::REG_SEND),
+            Term::Pid(from),
+            atom(""),
+            Term::Atom(name),
+        ]);
+        connection.send(&control, Some(&self.wire_term(message)))
+    }
+
+    /// The sending half of a connection made on `stream` to `peer`, registered as the
+    /// connection to it and ticked; the stream to read it from.
+    fn connection_of(
+        &self,
+        stream: TcpStream,
+        peer: Atom,
+    ) -> io::Result<(Arc<Connection>, TcpStream)> {
+        stream.set_read_timeout(Some(dist::TICK_TIMEOUT))?;
+        let connection = Arc::new(Connection::new(stream.try_clone()?));
+        let ticking = connection.clone();
+        std::thread::Builder::new()
+            .name("ddll-node-tick".into())
+            .spawn(move || dist::tick_until_down(ticking))?;
+        if let Some(old) = self.connections.lock().insert(peer, connection.clone()) {
+            old.shut_down();
+        }
+        Ok((connection, stream))
+    }
+
+    /// Runs a connection to `peer` after its handshake: its messages until it goes down.
+    fn run(self: Arc<Self>, stream: TcpStream, peer: &str) {
+        let Ok(peer) = Atom::try_new(peer) else {
             return;
         };
-        let connection = Arc::new(Connection::new(writer));
-        let ticking = connection.clone();
-        let _ = std::thread::Builder::new()
-            .name("ddll-node-tick".into())
-            .spawn(move || dist::tick_until_down(ticking));
+        if let Ok((connection, reader)) = self.connection_of(stream, peer) {
+            self.receive_until_down(reader, &connection);
+        }
+    }
+
+    /// Handles what arrives on `connection` until it goes down; then every proxy of its
+    /// processes exits with `noconnection` and the connection is forgotten.
+    fn receive_until_down(self: &Arc<Self>, mut stream: TcpStream, connection: &Arc<Connection>) {
         while let Ok(incoming) = dist::read(&mut stream) {
             if let Incoming::Message { control, message } = incoming {
                 self.handle(
-                    &connection,
+                    connection,
                     &self.local_term(&control),
                     message.map(|m| self.local_term(&m)),
                 );
@@ -107,12 +204,15 @@ impl Service {
             .proxies
             .lock()
             .values()
-            .filter(|p| Arc::ptr_eq(&p.connection, &connection))
+            .filter(|p| Arc::ptr_eq(&p.connection, connection))
             .cloned()
             .collect();
         for proxy in gone {
             self.proxy_exit(&proxy, atom("noconnection"));
         }
+        self.connections
+            .lock()
+            .retain(|_, c| !Arc::ptr_eq(c, connection));
     }
 
     fn handle(
@@ -166,11 +266,16 @@ impl Service {
                     self.proxy_exit(&proxy, reason.clone());
                 }
             }
+            // `Pid ! Message` to a process of the runtime.
+            ([Term::Int(op::SEND), _, Term::Pid(to)], Some(message)) if to.local_id().is_some() => {
+                self.runtime.send(to, message);
+            }
             // Monitors of `ddll` itself: it lives as long as the node, so only the
             // connection's loss (which the peer notices itself) could fire them.
             ([Term::Int(op::MONITOR_P | op::DEMONITOR_P), ..], _) => {}
-            // Other sends, links and exit signals have no receiver here; dropped, as BEAM
-            // drops a message to a process that does not exist.
+            // Other sends (to names other than `ddll`), links and exit signals have no
+            // receiver here; dropped, as BEAM drops a message to a process that does not
+            // exist.
             _ => {}
         }
     }
@@ -245,7 +350,8 @@ impl Service {
             Err(Exception(reason)) => Term::Tuple(vec![atom("error"), reason]),
         };
         let opened_port = function == atom("open_port");
-        if let (Term::Tuple(reply), Some(agent), true) = (&reply, *proxy.agent.lock(), opened_port) {
+        if let (Term::Tuple(reply), Some(agent), true) = (&reply, *proxy.agent.lock(), opened_port)
+        {
             if let [_, port @ Term::Port(_)] = reply.as_slice() {
                 // Before the caller learns of the port, so before anything of the port.
                 let opened = Term::Tuple(vec![atom("opened"), port.clone()]);

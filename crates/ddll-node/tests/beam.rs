@@ -232,3 +232,91 @@ fn a_killed_beam_node_loses_its_ports_and_drivers() {
         .loaded_drivers()
         .is_empty()));
 }
+
+/// The node connects out: it sends to a BEAM node it has no connection with (EPMD lookup,
+/// the initiating side of the handshake), the BEAM process answers a runtime process and uses
+/// `ddll_remote` over that same connection; a BEAM node of another cookie refuses it.
+#[test]
+fn the_node_connects_to_a_beam_node() {
+    let Some(s) = setup("connect") else { return };
+    let beam_name = ddll_node::short_name(&format!("beam{}_{}", std::process::id(), s.epmd.port));
+
+    let mut other = s.erl(
+        "not_the_cookie",
+        r#"register(listener, self()), io:format("ready~n"), receive after 20000 -> halt() end."#,
+    );
+    let mut ready = String::new();
+    let _ = BufReader::new(other.stdout.take().expect("piped")).read_line(&mut ready);
+    assert_eq!(ready, "ready\n");
+    let refused = s.node.connect(&beam_name);
+    assert!(
+        refused.is_err(),
+        "a node of another cookie accepted: {refused:?}"
+    );
+    let _ = other.kill();
+    let _ = other.wait();
+    // Unregistered from EPMD once gone: the next erl takes the same name.
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", s.epmd.port)).is_ok()
+            && s.node.connect(&beam_name).is_err()
+    }));
+
+    let script = r#"
+        From ! {reply, self(), node()},
+        P(receive thanks -> thanks after 10000 -> timeout end),
+        P({node(From) =:= N, lists:member(N, nodes(hidden))}),
+        P(ddll_remote:load_driver(N, Dir, echo_drv)),
+        Port = ddll_remote:open_port(N, {spawn_driver, "echo_drv"}, [binary]),
+        P(ddll_remote:port_command(Port, <<"over the connection ddll made">>)),
+        P(Recv(5000)),
+        P(ddll_remote:port_close(Port)),
+        P(Recv(5000)),
+        P(ddll_remote:unload_driver(N, echo_drv)),"#;
+    let script = format!(
+        "register(listener, self()), io:format(\"ready~n\"), \
+         receive {{hello, From}} -> {SCRIPT_PRELUDE} {script} ok \
+         after 20000 -> io:format(\"no hello~n\") end, halt()."
+    );
+    let mut erl = s.erl(COOKIE, &script);
+    let mut stdout = BufReader::new(erl.stdout.take().expect("piped"));
+    let mut ready = String::new();
+    let _ = stdout.read_line(&mut ready);
+    assert_eq!(ready, "ready\n");
+    let me = s.rt.spawn(None);
+    let hello = ddll::Term::Tuple(vec![ddll::Term::atom("hello"), ddll::Term::Pid(*me.pid())]);
+    s.node
+        .send_named(&beam_name, "listener", &hello)
+        .expect("the node connects and sends");
+    let reply = me
+        .receive(Some(Duration::from_secs(20)))
+        .map(|m| m.into_term())
+        .expect("the BEAM process answers");
+    let ddll::Term::Tuple(items) = &reply else {
+        panic!("{reply:?}")
+    };
+    let [tag, ddll::Term::Pid(beam_pid), ddll::Term::Atom(node)] = items.as_slice() else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(*tag, ddll::Term::atom("reply"));
+    assert_eq!(node.as_str(), beam_name);
+    assert_eq!(beam_pid.node.as_str(), beam_name);
+    // A pid of the BEAM node, sent to as `Pid ! Message` over the same connection.
+    s.node
+        .send(*beam_pid, &ddll::Term::atom("thanks"))
+        .expect("sends to the pid");
+    erl.stdout = Some(stdout.into_inner());
+    let lines = lines_of(erl, Duration::from_secs(30));
+    assert_eq!(
+        lines,
+        [
+            "thanks",
+            "{true,true}",
+            "ok",
+            "true",
+            "{{port,true},{data,<<\"over the connection ddll made\">>}}",
+            "true",
+            "{'EXIT',{port,true},normal}",
+            "ok",
+        ]
+    );
+}

@@ -144,7 +144,6 @@ pub const SCRIPT_PRELUDE: &str = r#"
     Recv = fun(Ms) -> receive Msg -> Show(Msg) after Ms -> timeout end end,
 "#;
 
-
 /// `erl -noshell -sname beamPID_EPMD` on loopback with `cookie`, `ERL_EPMD_PORT` at `epmd`
 /// and `dir` on its code path, its standard output piped; the caller adds `-eval`.
 pub fn erl_command(epmd: u16, cookie: &str, dir: &Path) -> Command {
