@@ -39,23 +39,47 @@ port_info(Port) -> call(node_of(Port), erlang, port_info, [Port]).
 node_of(Port) when is_port(Port) -> node(Port);
 node_of(_) -> erlang:error(badarg).
 
-%% A gen-style call: the monitor's reference tags the reply, and a lost connection ends the
-%% wait with noconnection.
+%% A gen-style call. The first call of a process to Node watches {ddll, Node} with a monitor,
+%% which also finds a node without ddll (noproc); later calls watch only the connection, with
+%% monitor_node, which costs no message over it (a monitor costs two). A lost connection ends
+%% the wait with noconnection.
 call(Node, Module, Function, Args) when is_atom(Node) ->
-    Ref = erlang:monitor(process, {ddll, Node}),
-    {ddll, Node} ! {call, self(), Ref, {Module, Function, Args}},
-    receive
-        {Ref, {ok, Result}} ->
-            erlang:demonitor(Ref, [flush]),
-            Result;
-        {Ref, {error, Reason}} ->
-            erlang:demonitor(Ref, [flush]),
-            erlang:error(Reason, Args);
-        {'DOWN', Ref, process, _, Reason} ->
-            erlang:error(Reason, Args)
+    Served = {?MODULE, served, Node},
+    case get(Served) of
+        true ->
+            call_watching_node(Node, {call, self(), make_ref(), {Module, Function, Args}}, Args);
+        _ ->
+            Ref = erlang:monitor(process, {ddll, Node}),
+            {ddll, Node} ! {call, self(), Ref, {Module, Function, Args}},
+            receive
+                {Ref, Reply} ->
+                    erlang:demonitor(Ref, [flush]),
+                    put(Served, true),
+                    result(Reply, Args);
+                {'DOWN', Ref, process, _, Reason} ->
+                    erlang:error(Reason, Args)
+            end
     end;
 call(_, _, _, Args) ->
     erlang:error(badarg, Args).
+
+call_watching_node(Node, {call, _, Ref, _} = Request, Args) ->
+    erlang:monitor_node(Node, true),
+    {ddll, Node} ! Request,
+    receive
+        {Ref, Reply} ->
+            erlang:monitor_node(Node, false),
+            %% The connection may have gone after the reply came: its nodedown is this
+            %% call's (each monitor_node gives its own), not the caller's.
+            receive {nodedown, Node} -> ok after 0 -> ok end,
+            result(Reply, Args);
+        {nodedown, Node} ->
+            erase({?MODULE, served, Node}),
+            erlang:error(noconnection, Args)
+    end.
+
+result({ok, Result}, _) -> Result;
+result({error, Reason}, Args) -> erlang:error(Reason, Args).
 
 %% The calling process's agent for Node, started (and made known to the ddll node, before
 %% any port of this process opens there) when it has none alive.

@@ -227,7 +227,7 @@ fn digest_of(cookie: &str, challenge: u32) -> [u8; 16] {
 }
 
 /// A challenge nobody can predict (the cookie's secrecy rests on it).
-fn random_u32() -> u32 {
+pub fn random_u32() -> u32 {
     let mut bytes = [0u8; 4];
     if std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::io;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +19,22 @@ use crate::dist::{self, op, Connection, Incoming};
 /// the rest of a local number goes to the serial.
 const PID_ID_BITS: u32 = 15;
 
+/// How much a proxy's thread gathers for one write at most.
+const BATCH_BYTES: usize = 64 * 1024;
+
 /// A request of `ddll_remote`: `{Ref, Module, Function, Args}`.
 type Request = (Term, Term, Term, Term);
+
+/// The first element of a request delivered into a proxy's mailbox:
+/// `{RequestTag, Ref, Module, Function, Args}`; a reference made at random, which no driver
+/// can name.
+fn request_tag() -> Term {
+    let mut words = [0u32; 3];
+    for word in &mut words {
+        *word = crate::handshake::random_u32();
+    }
+    Term::Ref(Ref::new(drv_term::local_node(), 0, &words).expect("3 words"))
+}
 
 /// A runtime process standing for one remote process.
 #[derive(Debug)]
@@ -29,7 +42,6 @@ struct Proxy {
     remote: Pid,
     local: Arc<Process>,
     connection: Arc<Connection>,
-    requests: mpsc::Sender<Request>,
     /// The remote process's `ddll_remote` agent, which holds the link of its ports there
     /// (BEAM carries exit signals between pids only): port exits go to it.
     agent: Mutex<Option<Pid>>,
@@ -52,6 +64,8 @@ pub struct Service {
     proxies: Mutex<HashMap<Pid, Arc<Proxy>>>,
     /// The remote pid of each proxy, by the proxy's local pid.
     remote_of: Mutex<HashMap<Pid, Pid>>,
+    /// What marks a request in a proxy's mailbox.
+    request_tag: Term,
 }
 
 fn atom(name: &str) -> Term {
@@ -80,6 +94,7 @@ impl Service {
             connections: Mutex::new(HashMap::new()),
             proxies: Mutex::new(HashMap::new()),
             remote_of: Mutex::new(HashMap::new()),
+            request_tag: request_tag(),
         }
     }
 
@@ -189,7 +204,8 @@ impl Service {
 
     /// Handles what arrives on `connection` until it goes down; then every proxy of its
     /// processes exits with `noconnection` and the connection is forgotten.
-    fn receive_until_down(self: &Arc<Self>, mut stream: TcpStream, connection: &Arc<Connection>) {
+    fn receive_until_down(self: &Arc<Self>, stream: TcpStream, connection: &Arc<Connection>) {
+        let mut stream = io::BufReader::with_capacity(64 * 1024, stream);
         while let Ok(incoming) = dist::read(&mut stream) {
             if let Incoming::Message { control, message } = incoming {
                 self.handle(
@@ -233,13 +249,17 @@ impl Service {
                         if tag.as_str() == "call" =>
                     {
                         if let [module, function, args] = mfa.as_slice() {
+                            // Into the proxy's mailbox, where its thread (waiting there for
+                            // its ports' messages too) takes it in order.
                             let proxy = self.proxy(connection, *from);
-                            let _ = proxy.requests.send((
+                            let request = Term::Tuple(vec![
+                                self.request_tag.clone(),
                                 reference.clone(),
                                 module.clone(),
                                 function.clone(),
                                 args.clone(),
-                            ));
+                            ]);
+                            self.runtime.send(proxy.local.pid(), request);
                         }
                     }
                     [Term::Atom(tag), Term::Pid(owner), Term::Pid(agent)]
@@ -287,12 +307,10 @@ impl Service {
             return proxy.clone();
         }
         let local = self.runtime.spawn(None);
-        let (requests, incoming) = mpsc::channel();
         let proxy = Arc::new(Proxy {
             remote,
             local: local.clone(),
             connection: connection.clone(),
-            requests,
             agent: Mutex::new(None),
             exits_at_agent: AtomicU32::new(0),
         });
@@ -316,25 +334,21 @@ impl Service {
             None,
         );
         let service = self.clone();
-        let executor = proxy.clone();
+        let running = proxy.clone();
         let _ = std::thread::Builder::new()
             .name("ddll-node-proxy".into())
-            .spawn(move || {
-                while let Ok(request) = incoming.recv() {
-                    service.execute(&executor, request);
-                }
-            });
-        let service = self.clone();
-        let forwarder = proxy.clone();
-        let _ = std::thread::Builder::new()
-            .name("ddll-node-forward".into())
-            .spawn(move || service.forward(&forwarder));
+            .spawn(move || service.run_proxy(&running));
         proxy
     }
 
     /// Runs one request as the proxy and sends `{Ref, {ok, Result}}` or
     /// `{Ref, {error, Reason}}` (the exception `ddll_remote` raises) to the caller.
-    fn execute(&self, proxy: &Proxy, (reference, module, function, args): Request) {
+    fn execute(
+        &self,
+        proxy: &Proxy,
+        (reference, module, function, args): Request,
+        out: &mut Vec<u8>,
+    ) {
         let result = match (&module, &function, &args) {
             (Term::Atom(m), Term::Atom(f), Term::List(args)) => call(
                 &self.runtime,
@@ -355,58 +369,83 @@ impl Service {
             if let [_, port @ Term::Port(_)] = reply.as_slice() {
                 // Before the caller learns of the port, so before anything of the port.
                 let opened = Term::Tuple(vec![atom("opened"), port.clone()]);
-                self.send_to_pid(proxy, agent, &opened);
+                self.encode_send(agent, &opened, out);
             }
         }
-        self.send_to(proxy, Term::Tuple(vec![reference, reply]));
+        self.encode_send(proxy.remote, &Term::Tuple(vec![reference, reply]), out);
     }
 
-    /// Forwards what arrives in the proxy's mailbox to its remote process until it dies, but
-    /// for erl_ddll's driver monitor messages (`{'DOWN'|'UP', Ref, driver, Name, Tag}`): those
-    /// belong to the `erl_ddll` call the proxy's request thread is waiting in (an unload or load
-    /// that went pending), and `ddll_remote` offers no driver monitors of its own. Taking one
-    /// here left that call waiting for ever.
-    fn forward(&self, proxy: &Proxy) {
+    /// The proxy's thread: takes what arrives in its mailbox, in order, until it dies: runs
+    /// the requests of its remote process and forwards the rest to it. One thread does both,
+    /// woken by the mailbox: a request's port output then follows its reply at once, without
+    /// waking another thread. erl_ddll's driver monitor messages (`{'DOWN'|'UP', Ref, driver,
+    /// Name, Tag}`) stay: they belong to an `erl_ddll` call of a request that waits for them
+    /// (an unload or load that went pending), and `ddll_remote` offers no driver monitors.
+    fn run_proxy(&self, proxy: &Proxy) {
+        // The timeout only bounds how long the thread of a proxy that died lingers (a death
+        // wakes no receiver); messages wake it at once.
+        let linger = Some(Duration::from_secs(1));
+        let taken = |m: ddll::FlatRef<'_>| !is_driver_notification(m);
+        let mut out = Vec::new();
         while proxy.local.is_alive() && proxy.connection.is_up() {
-            let forwarded = |m: ddll::FlatRef<'_>| !is_driver_notification(m);
-            if let Some(message) = proxy
-                .local
-                .receive_matching(Some(Duration::from_millis(100)), forwarded)
-            {
-                let message = message.into_term();
-                let Some(agent) = *proxy.agent.lock() else {
-                    self.send_to(proxy, message);
-                    continue;
-                };
-                let is_port_exit = matches!(&message, Term::Tuple(exit)
-                    if matches!(exit.as_slice(), [tag, Term::Port(_), _] if *tag == atom("EXIT")));
-                if is_port_exit {
-                    proxy.exits_at_agent.fetch_add(1, Ordering::AcqRel);
-                    self.send_to_pid(proxy, agent, &message);
-                } else if proxy.exits_at_agent.load(Ordering::Acquire) > 0 {
-                    let relayed = Term::Tuple(vec![atom("relay"), message]);
-                    self.send_to_pid(proxy, agent, &relayed);
-                } else {
-                    self.send_to(proxy, message);
+            let Some(message) = proxy.local.receive_matching(linger, taken) else {
+                continue;
+            };
+            self.take(proxy, message.into_term(), &mut out);
+            // What is there already goes in the same write: a request's reply and its
+            // port's output reach the peer in one packet.
+            while out.len() < BATCH_BYTES {
+                match proxy.local.receive_matching(Some(Duration::ZERO), taken) {
+                    Some(message) => self.take(proxy, message.into_term(), &mut out),
+                    None => break,
                 }
             }
+            let _ = proxy.connection.send_encoded(&out);
+            out.clear();
         }
     }
 
-    fn send_to(&self, proxy: &Proxy, message: Term) {
-        self.send_to_pid(proxy, proxy.remote, &message);
+    /// Runs `message` if it is a request, else forwards it; what it sends goes to `out`.
+    fn take(&self, proxy: &Proxy, message: Term, out: &mut Vec<u8>) {
+        match message {
+            Term::Tuple(request) if request.len() == 5 && request[0] == self.request_tag => {
+                let mut request = request.into_iter().skip(1);
+                let mut next = || request.next().expect("five elements");
+                self.execute(proxy, (next(), next(), next(), next()), out);
+            }
+            message => self.forward(proxy, message, out),
+        }
     }
 
-    /// Sends `message` to `to`, a process on the node of `proxy`'s remote process.
-    fn send_to_pid(&self, proxy: &Proxy, to: Pid, message: &Term) {
+    /// Sends a message of the proxy's mailbox to its remote process: port exits to its agent
+    /// (when it has one), and then, until the agent has dealt with them, everything through it.
+    fn forward(&self, proxy: &Proxy, message: Term, out: &mut Vec<u8>) {
+        let Some(agent) = *proxy.agent.lock() else {
+            self.encode_send(proxy.remote, &message, out);
+            return;
+        };
+        let is_port_exit = matches!(&message, Term::Tuple(exit)
+            if matches!(exit.as_slice(), [tag, Term::Port(_), _] if *tag == atom("EXIT")));
+        if is_port_exit {
+            proxy.exits_at_agent.fetch_add(1, Ordering::AcqRel);
+            self.encode_send(agent, &message, out);
+        } else if proxy.exits_at_agent.load(Ordering::Acquire) > 0 {
+            let relayed = Term::Tuple(vec![atom("relay"), message]);
+            self.encode_send(agent, &relayed, out);
+        } else {
+            self.encode_send(proxy.remote, &message, out);
+        }
+    }
+
+    /// Appends the packet of `to ! message` to `out`.
+    fn encode_send(&self, to: Pid, message: &Term, out: &mut Vec<u8>) {
         let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(to)]);
-        let _ = proxy
-            .connection
-            .send(&control, Some(&self.wire_term(message)));
+        // Only a message past 4 GiB fails; it is dropped, as BEAM drops what it cannot send.
+        let _ = dist::encode(&control, Some(&self.wire_term(message)), out);
     }
 
     /// The proxy exits with `reason` (its ports close, its driver references go) and is
-    /// forgotten; its request thread ends with the channel.
+    /// forgotten; its thread ends soon after (see `run_proxy`).
     fn proxy_exit(&self, proxy: &Proxy, reason: Term) {
         self.proxies.lock().remove(&proxy.remote);
         self.remote_of.lock().remove(proxy.local.pid());
