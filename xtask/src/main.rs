@@ -1250,31 +1250,6 @@ const MEMCHECK_ARGS: [&str; 5] = [
     "--num-callers=30",
 ];
 
-#[cfg(test)]
-mod tests {
-    use super::criterion_estimate;
-
-    #[test]
-    fn reads_criterion_lines() {
-        let cases: &[(&str, Option<f64>)] = &[
-            (
-                "echo_round_trip_64B     time:   [152.02 ns 154.06 ns 156.53 ns]",
-                Some(154.06),
-            ),
-            ("x time: [1.5 µs 2.5 µs 3.5 µs]", Some(2500.0)),
-            ("x time: [990 ps 1.01 ns 1.02 ns]", Some(1.01)),
-            (
-                "                        change: [-25.501% -23.692% -22.034%]",
-                None,
-            ),
-            ("Benchmarking echo_round_trip_64B", None),
-        ];
-        for &(line, expected) in cases {
-            assert_eq!(criterion_estimate(line), expected, "{line}");
-        }
-    }
-}
-
 /// Child processes of a bench, killed when it ends however it ends.
 struct Children(Vec<std::process::Child>);
 
@@ -1320,7 +1295,14 @@ fn node_bench(args: &[String]) -> Result<()> {
     );
     std::thread::sleep(std::time::Duration::from_millis(300));
     let mut node = Command::new(&ddll)
-        .args(["node", "--sname", "ddll_bench", "--cookie", cookie, "--drivers"])
+        .args([
+            "node",
+            "--sname",
+            "ddll_bench",
+            "--cookie",
+            cookie,
+            "--drivers",
+        ])
         .arg(&drivers)
         .env("ERL_EPMD_PORT", &epmd_port)
         .stdout(Stdio::piped())
@@ -1348,9 +1330,12 @@ fn node_bench(args: &[String]) -> Result<()> {
     };
     let dir = drivers.display().to_string();
     children.0.push(
-        erl("node_bench_peer", &format!("node_echo_bench:peer([\"{dir}\"])"))
-            .spawn()
-            .context("running the peer erl")?,
+        erl(
+            "node_bench_peer",
+            &format!("node_echo_bench:peer([\"{dir}\"])"),
+        )
+        .spawn()
+        .context("running the peer erl")?,
     );
     println!(
         "remote echo round trips: a BEAM process sends 64 bytes to echo_drv ({}) hosted by\n  \
@@ -1402,4 +1387,29 @@ fn node_bench(args: &[String]) -> Result<()> {
         ddll_best / beam_best
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::criterion_estimate;
+
+    #[test]
+    fn reads_criterion_lines() {
+        let cases: &[(&str, Option<f64>)] = &[
+            (
+                "echo_round_trip_64B     time:   [152.02 ns 154.06 ns 156.53 ns]",
+                Some(154.06),
+            ),
+            ("x time: [1.5 µs 2.5 µs 3.5 µs]", Some(2500.0)),
+            ("x time: [990 ps 1.01 ns 1.02 ns]", Some(1.01)),
+            (
+                "                        change: [-25.501% -23.692% -22.034%]",
+                None,
+            ),
+            ("Benchmarking echo_round_trip_64B", None),
+        ];
+        for &(line, expected) in cases {
+            assert_eq!(criterion_estimate(line), expected, "{line}");
+        }
+    }
 }
