@@ -29,6 +29,10 @@
 //!   a 60-token term taken with `Runtime::receive`, the output family with 200,000 messages
 //!   queued at an owner that does not receive, 1,000,000 queued (memory, flatness), the echo over
 //!   100 ports, memory per idle port; BEAM and ddll in turns, medians and ratios.
+//! * `node-bench [ROUNDS [TURNS]]` — remote echo round trips per second from a BEAM process:
+//!   to an `echo_drv` port on a `ddll node` (`ddll_remote`) and, in turns, to a process on a
+//!   peer BEAM node echoing through its own `echo_drv` port (`xtask/beam/node_echo_bench.erl`);
+//!   loopback, an EPMD of its own.
 //! * `package [--allow-dirty]` — `cargo package` of every published crate, verified (each built
 //!   from its `.crate` alone), in dependency order; nothing is published.
 //! * `sanitize [TOOL]` — run the runtime's threaded tests (queues, timers, async, select,
@@ -74,6 +78,7 @@ fn main() -> Result<()> {
         "fuzz" => fuzz(rest),
         "queue-bench" => queue_bench(rest),
         "backlog-bench" => backlog_bench(rest),
+        "node-bench" => node_bench(rest),
         "sanitize" => sanitize(rest),
         "package" => package(rest),
         "loom" => loom(),
@@ -90,7 +95,7 @@ fn help() -> Result<()> {
     println!(
         "usage: cargo xtask <drivers | demo | beam FILE... | diff FILE... | echo-bench \
          | timer-bench | beam-cycle [N] | stress [--helgrind | --plain] [OPS] | term-bench [CHUNKS [CHUNK]] \
-         | fuzz [SECONDS [SEED]] | queue-bench [OPS] | backlog-bench [TURNS [WORKLOAD...]] \
+         | fuzz [SECONDS [SEED]] | queue-bench [OPS] | backlog-bench [TURNS [WORKLOAD...]] | node-bench [ROUNDS [TURNS]] \
          | sanitize [TOOL] | loom | soak [SECONDS] [--valgrind] | package [--allow-dirty]>"
     );
     Ok(())
@@ -1244,6 +1249,145 @@ const MEMCHECK_ARGS: [&str; 5] = [
     "--errors-for-leak-kinds=definite,indirect",
     "--num-callers=30",
 ];
+
+/// Child processes of a bench, killed when it ends however it ends.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `node-bench`: remote echo round trips per second through a ddll node against those to a
+/// process on a peer BEAM node running the same driver, taken in turns by one BEAM process.
+fn node_bench(args: &[String]) -> Result<()> {
+    let rounds: u32 = args.first().map_or(Ok(20_000), |a| a.parse())?;
+    let turns: u32 = args.get(1).map_or(Ok(5), |a| a.parse())?;
+    let drivers = otp_drivers()?;
+    let ddll = ddll_binary()?;
+    let ebin = root().join("target/beam-ebin");
+    std::fs::create_dir_all(&ebin)?;
+    let status = Command::new("erlc")
+        .arg("-o")
+        .arg(&ebin)
+        .arg(root().join("crates/ddll-node/erl/ddll_remote.erl"))
+        .arg(root().join("xtask/beam/node_echo_bench.erl"))
+        .status()
+        .context("running erlc")?;
+    if !status.success() {
+        bail!("erlc failed");
+    }
+    let cookie = "ddll_node_bench";
+    let epmd_port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port()
+        .to_string();
+    let mut children = Children(Vec::new());
+    children.0.push(
+        Command::new("epmd")
+            .args(["-port", &epmd_port, "-address", "127.0.0.1"])
+            .spawn()
+            .context("running epmd")?,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut node = Command::new(&ddll)
+        .args([
+            "node",
+            "--sname",
+            "ddll_bench",
+            "--cookie",
+            cookie,
+            "--drivers",
+        ])
+        .arg(&drivers)
+        .env("ERL_EPMD_PORT", &epmd_port)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running ddll node")?;
+    let mut up = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(node.stdout.take().context("piped")?),
+        &mut up,
+    )?;
+    children.0.push(node);
+    let ddll_node = up
+        .strip_suffix(" is up\n")
+        .with_context(|| format!("ddll node printed {up:?}"))?
+        .to_owned();
+    let host = ddll_node.split_once('@').context("alive@host")?.1;
+    let erl = |sname: &str, eval: &str| {
+        let mut erl = Command::new("erl");
+        erl.args(["-noshell", "-sname", sname, "-setcookie", cookie])
+            .args(["-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-pa"])
+            .arg(&ebin)
+            .args(["-eval", eval])
+            .env("ERL_EPMD_PORT", &epmd_port);
+        erl
+    };
+    let dir = drivers.display().to_string();
+    children.0.push(
+        erl(
+            "node_bench_peer",
+            &format!("node_echo_bench:peer([\"{dir}\"])"),
+        )
+        .spawn()
+        .context("running the peer erl")?,
+    );
+    println!(
+        "remote echo round trips: a BEAM process sends 64 bytes to echo_drv ({}) hosted by\n  \
+         ddll: a ddll node (ddll_remote:port_command/2, then the port's data message)\n  \
+         BEAM: a process on a peer BEAM node that echoes through its own port\n  \
+         same machine, loopback, {turns} turns of {rounds} round trips each",
+        drivers.join("echo_drv.so").display()
+    );
+    let main = format!(
+        "node_echo_bench:main([\"{ddll_node}\", \"node_bench_peer@{host}\", \"{dir}\", \
+         \"{rounds}\", \"{turns}\"])"
+    );
+    let out = erl("node_bench_main", &main)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running the bench erl")?;
+    let stdout = String::from_utf8(out.stdout)?;
+    if !out.status.success() {
+        bail!("the bench erl failed: {stdout}");
+    }
+    let figures = |tag: &str| -> Result<Vec<f64>> {
+        Ok(stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(tag))
+            .map(str::parse)
+            .collect::<Result<_, _>>()?)
+    };
+    let ddll_rates = figures("ddll_round_trips_per_s: ")?;
+    let beam_rates = figures("beam_round_trips_per_s: ")?;
+    if ddll_rates.is_empty() || ddll_rates.len() != beam_rates.len() {
+        bail!("the bench printed no figures: {stdout}");
+    }
+    for (turn, (d, b)) in ddll_rates.iter().zip(&beam_rates).enumerate() {
+        println!("  turn {}: ddll {d:9.0}/s  BEAM {b:9.0}/s", turn + 1);
+    }
+    // Rates: the best is the largest; `best_and_median` takes times, so negate.
+    let best_median = |rates: &[f64]| {
+        let (best, median) = best_and_median(&rates.iter().map(|r| -r).collect::<Vec<_>>());
+        (-best, -median)
+    };
+    let (ddll_best, ddll_median) = best_median(&ddll_rates);
+    let (beam_best, beam_median) = best_median(&beam_rates);
+    println!("  ddll: best {ddll_best:9.0}/s, median {ddll_median:9.0}/s");
+    println!("  BEAM: best {beam_best:9.0}/s, median {beam_median:9.0}/s");
+    println!(
+        "  ddll does {:.2}x the round trips per second of BEAM-to-BEAM (median against median; \
+         {:.2}x best against best)",
+        ddll_median / beam_median,
+        ddll_best / beam_best
+    );
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -56,15 +56,14 @@ impl Connection {
 
     /// Sends `control` and, for sends, `message` (terms as the peer must see them).
     pub fn send(&self, control: &Term, message: Option<&Term>) -> io::Result<()> {
-        let mut packet = vec![0, 0, 0, 0, PASS_THROUGH];
-        drv_term::encode_into(control, &mut packet);
-        if let Some(message) = message {
-            drv_term::encode_into(message, &mut packet);
-        }
-        let len = u32::try_from(packet.len() - 4)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
-        packet[..4].copy_from_slice(&len.to_be_bytes());
+        let mut packet = Vec::new();
+        encode(control, message, &mut packet)?;
         self.write(&packet)
+    }
+
+    /// Sends packets [`encode`]d one after the other, in one write.
+    pub fn send_encoded(&self, packets: &[u8]) -> io::Result<()> {
+        self.write(packets)
     }
 
     /// A tick: an empty packet that tells the peer the connection lives.
@@ -82,6 +81,22 @@ impl Connection {
         }
         written
     }
+}
+
+/// Appends the packet of `control` and, for sends, `message` to `out`.
+pub fn encode(control: &Term, message: Option<&Term>, out: &mut Vec<u8>) -> io::Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0, 0, 0, 0, PASS_THROUGH]);
+    drv_term::encode_into(control, out);
+    if let Some(message) = message {
+        drv_term::encode_into(message, out);
+    }
+    let len = u32::try_from(out.len() - start - 4).map_err(|_| {
+        out.truncate(start);
+        io::Error::new(io::ErrorKind::InvalidInput, "message too large")
+    })?;
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
 }
 
 /// Ticks `connection` every [`TICK_INTERVAL`] until it goes down.
@@ -111,8 +126,9 @@ pub enum Incoming {
 }
 
 /// Reads the next packet; a silence longer than [`TICK_TIMEOUT`] is an error (the stream
-/// must have that read timeout).
-pub fn read(stream: &mut TcpStream) -> io::Result<Incoming> {
+/// must have that read timeout). Buffered, a packet costs no read of its own when it came
+/// with others.
+pub fn read(stream: &mut impl Read) -> io::Result<Incoming> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len)?;
     let len = u32::from_be_bytes(len) as usize;

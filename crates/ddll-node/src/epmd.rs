@@ -4,7 +4,7 @@
 //! connection closes, so [`Registration`] keeps it open.
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpStream, ToSocketAddrs};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -92,6 +92,47 @@ pub fn register(alive: &str, listen_port: u16, epmd_port: u16) -> io::Result<Reg
         _connection: connection,
         creation,
     })
+}
+
+/// `PORT_PLEASE2_REQ`.
+const PORT_PLEASE2_REQ: u8 = 122;
+/// `PORT2_RESP`.
+const PORT2_RESP: u8 = 119;
+
+/// The distribution port of the node `alive` on `host`, from the EPMD there (on
+/// `epmd_port`), and the host's address it answered on.
+pub fn port_please(host: &str, alive: &str, epmd_port: u16) -> io::Result<(IpAddr, u16)> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no address for {host}"));
+    for address in (host, epmd_port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&address, Duration::from_secs(5)) {
+            Ok(mut connection) => {
+                let name = alive.as_bytes();
+                let mut request = u16_len(name.len() + 1)?.to_be_bytes().to_vec();
+                request.push(PORT_PLEASE2_REQ);
+                request.extend_from_slice(name);
+                connection.set_read_timeout(Some(Duration::from_secs(5)))?;
+                connection.write_all(&request)?;
+                let mut head = [0u8; 4];
+                connection.read_exact(&mut head[..2])?;
+                return match head[..2] {
+                    [PORT2_RESP, 0] => {
+                        connection.read_exact(&mut head)?;
+                        Ok((address.ip(), u16::from_be_bytes([head[0], head[1]])))
+                    }
+                    [PORT2_RESP, _] => Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("EPMD on {host} knows no node {alive}"),
+                    )),
+                    _ => Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "EPMD answered PORT_PLEASE2_REQ with an unknown message",
+                    )),
+                };
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 fn u16_len(len: usize) -> io::Result<u16> {

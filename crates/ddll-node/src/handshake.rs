@@ -1,5 +1,5 @@
-//! The accepting side of the distribution handshake, version 6 (OTP 23's, which OTP 25
-//! requires: `DFLAG_HANDSHAKE_23`). Packets carry a 16-bit length until the handshake ends.
+//! Both sides of the distribution handshake, version 6 (OTP 23's, which OTP 25 requires:
+//! `DFLAG_HANDSHAKE_23`). Packets carry a 16-bit length until the handshake ends.
 //!
 //! The cookie check is the challenge/response of the protocol: each side proves it knows the
 //! cookie by the MD5 of the cookie followed by the other side's challenge in decimal.
@@ -53,6 +53,8 @@ pub enum HandshakeError {
     Flags(u64),
     /// The peer's challenge reply does not prove it knows the cookie.
     BadCookie { peer: String },
+    /// The peer refused the connection (its `recv_status`: `nok`, `not_allowed`, `alive`).
+    Refused(String),
 }
 
 impl From<io::Error> for HandshakeError {
@@ -77,6 +79,9 @@ impl std::fmt::Display for HandshakeError {
                 f,
                 "Connection attempt from node {peer} rejected. Invalid challenge reply."
             ),
+            HandshakeError::Refused(status) => {
+                write!(f, "handshake: the peer refused the connection ({status})")
+            }
         }
     }
 }
@@ -123,6 +128,82 @@ pub fn accept(
     Ok(peer_name)
 }
 
+/// Runs the initiating side of the handshake on `stream` (connected to the node `peer`) for
+/// the node `name` of incarnation `creation` with `cookie`; the peer's name as it sent it.
+pub fn initiate(
+    stream: &mut TcpStream,
+    name: &str,
+    creation: u32,
+    cookie: &str,
+    peer: &str,
+) -> Result<String, HandshakeError> {
+    let name_len = u16::try_from(name.len()).map_err(|_| HandshakeError::Protocol("long name"))?;
+    let mut send_name = vec![b'N'];
+    send_name.extend_from_slice(&flags::OURS.to_be_bytes());
+    send_name.extend_from_slice(&creation.to_be_bytes());
+    send_name.extend_from_slice(&name_len.to_be_bytes());
+    send_name.extend_from_slice(name.as_bytes());
+    write_packet(stream, &send_name)?;
+
+    let status = read_packet(stream)?;
+    match status.as_slice() {
+        b"sok" | b"sok_simultaneous" => {}
+        [b's', status @ ..] => {
+            // `alive`: the peer has a connection from an earlier incarnation of this name; it
+            // keeps that one, as this node does not claim to be the same incarnation.
+            if status == b"alive" {
+                write_packet(stream, b"sfalse")?;
+            }
+            return Err(HandshakeError::Refused(
+                String::from_utf8_lossy(status).into_owned(),
+            ));
+        }
+        _ => return Err(HandshakeError::Protocol("expected a status")),
+    }
+
+    let challenge_packet = read_packet(stream)?;
+    let [b'N', rest @ ..] = challenge_packet.as_slice() else {
+        return Err(HandshakeError::Protocol("expected a version 6 challenge"));
+    };
+    if rest.len() < 18 {
+        return Err(HandshakeError::Protocol("short challenge"));
+    }
+    let peer_flags = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
+    let peer_challenge = u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
+    let len = usize::from(u16::from_be_bytes([rest[16], rest[17]]));
+    let peer_name = rest
+        .get(18..18 + len)
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .ok_or(HandshakeError::Protocol("short challenge"))?;
+    if peer_flags & flags::MANDATORY_25 != flags::MANDATORY_25 {
+        return Err(HandshakeError::Flags(peer_flags));
+    }
+    if peer_name != peer {
+        return Err(HandshakeError::Protocol("the peer has another name"));
+    }
+
+    let challenge = random_u32();
+    let mut reply = vec![b'r'];
+    reply.extend_from_slice(&challenge.to_be_bytes());
+    reply.extend_from_slice(&digest_of(cookie, peer_challenge));
+    write_packet(stream, &reply)?;
+
+    // A peer that finds the reply wrong closes the connection instead of acknowledging it.
+    let ack = read_packet(stream).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => {
+            HandshakeError::BadCookie {
+                peer: peer_name.clone(),
+            }
+        }
+        _ => HandshakeError::Io(e),
+    })?;
+    match ack.as_slice() {
+        [b'a', digest @ ..] if digest == digest_of(cookie, challenge) => Ok(peer_name),
+        [b'a', ..] => Err(HandshakeError::BadCookie { peer: peer_name }),
+        _ => Err(HandshakeError::Protocol("expected a challenge ack")),
+    }
+}
+
 /// The initiator's `send_name`: `N` (version 6) or the old `n` (version 5, 32-bit flags).
 fn parse_send_name(packet: &[u8]) -> Result<(u64, String), HandshakeError> {
     let bad = HandshakeError::Protocol("malformed send_name");
@@ -146,7 +227,7 @@ fn digest_of(cookie: &str, challenge: u32) -> [u8; 16] {
 }
 
 /// A challenge nobody can predict (the cookie's secrecy rests on it).
-fn random_u32() -> u32 {
+pub fn random_u32() -> u32 {
     let mut bytes = [0u8; 4];
     if std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))

@@ -1,8 +1,9 @@
 //! `ddll-node`: a ddll [`Runtime`] as a hidden Erlang node.
 //!
 //! [`Node::start`] registers with EPMD (starting `epmd -daemon` when none runs), accepts
-//! connections from BEAM nodes with OTP 25's handshake (version 6, cookie challenge), ticks
-//! them, and serves a registered process `ddll`. BEAM code calls it through the module
+//! connections from BEAM nodes with OTP 25's handshake (version 6, cookie challenge) and makes
+//! them ([`Node::connect`], [`Node::send`]), ticks them, and serves a registered process
+//! `ddll`. BEAM code calls it through the module
 //! shipped in `erl/ddll_remote.erl`: each request runs on the runtime as a *proxy* process of
 //! the calling BEAM process, whose mailbox (port data, port exits) is forwarded to it. The
 //! proxy watches its BEAM process with a distribution monitor: when that process dies, or its
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use ddll::Runtime;
-use drv_term::Atom;
+use drv_term::{Atom, Pid, Term};
 
 pub use handshake::HandshakeError;
 
@@ -74,6 +75,7 @@ pub fn short_name(alive: &str) -> String {
 pub struct Node {
     name: Atom,
     creation: u32,
+    service: Arc<service::Service>,
     accepting: JoinHandle<()>,
     _registration: epmd::Registration,
 }
@@ -94,22 +96,28 @@ impl Node {
         let listener = TcpListener::bind((options.listen, 0))?;
         let registration = epmd::register(alive, listener.local_addr()?.port(), options.epmd_port)?;
         let creation = registration.creation;
-        let service = Arc::new(service::Service::new(runtime, name, creation));
-        let cookie = options.cookie;
+        let service = Arc::new(service::Service::new(
+            runtime,
+            name,
+            creation,
+            options.cookie,
+            options.epmd_port,
+        ));
+        let accepted = service.clone();
         let accepting = std::thread::Builder::new()
             .name("ddll-node-accept".into())
             .spawn(move || {
                 for stream in listener.incoming().flatten() {
-                    let service = service.clone();
-                    let cookie = cookie.clone();
+                    let service = accepted.clone();
                     let _ = std::thread::Builder::new()
                         .name("ddll-node-conn".into())
-                        .spawn(move || service.serve(stream, &cookie));
+                        .spawn(move || service.serve(stream));
                 }
             })?;
         Ok(Node {
             name,
             creation,
+            service,
             accepting,
             _registration: registration,
         })
@@ -123,6 +131,27 @@ impl Node {
     /// The node's incarnation, as EPMD gave it.
     pub fn creation(&self) -> u32 {
         self.creation
+    }
+
+    /// Connects to the node `peer` (`alive@host`) unless connected already: its EPMD (on
+    /// [`NodeOptions::epmd_port`]) gives its port, then the handshake as the initiating side
+    /// (refused, as by BEAM, when the cookies differ). The connection then serves `ddll` as an
+    /// accepted one does.
+    pub fn connect(&self, peer: &str) -> io::Result<()> {
+        self.service.connect(peer).map(drop)
+    }
+
+    /// Sends `message` to the process `to` of another node, connecting to that node when
+    /// needed (`to ! message`). Pids and ports of the runtime in `message` travel as this
+    /// node's.
+    pub fn send(&self, to: Pid, message: &Term) -> io::Result<()> {
+        self.service.send(to, message)
+    }
+
+    /// Sends `message` to the process registered as `name` on `node`, connecting to that node
+    /// when needed (`{name, node} ! message`).
+    pub fn send_named(&self, node: &str, name: &str, message: &Term) -> io::Result<()> {
+        self.service.send_named(node, name, message)
     }
 
     /// Serves until the process ends.

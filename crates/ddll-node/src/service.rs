@@ -3,8 +3,9 @@
 //! node's name and creation).
 
 use std::collections::HashMap;
+use std::io;
 use std::net::TcpStream;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +19,22 @@ use crate::dist::{self, op, Connection, Incoming};
 /// the rest of a local number goes to the serial.
 const PID_ID_BITS: u32 = 15;
 
+/// How much a proxy's thread gathers for one write at most.
+const BATCH_BYTES: usize = 64 * 1024;
+
 /// A request of `ddll_remote`: `{Ref, Module, Function, Args}`.
 type Request = (Term, Term, Term, Term);
+
+/// The first element of a request delivered into a proxy's mailbox:
+/// `{RequestTag, Ref, Module, Function, Args}`; a reference made at random, which no driver
+/// can name.
+fn request_tag() -> Term {
+    let mut words = [0u32; 3];
+    for word in &mut words {
+        *word = crate::handshake::random_u32();
+    }
+    Term::Ref(Ref::new(drv_term::local_node(), 0, &words).expect("3 words"))
+}
 
 /// A runtime process standing for one remote process.
 #[derive(Debug)]
@@ -27,7 +42,13 @@ struct Proxy {
     remote: Pid,
     local: Arc<Process>,
     connection: Arc<Connection>,
-    requests: mpsc::Sender<Request>,
+    /// The remote process's `ddll_remote` agent, which holds the link of its ports there
+    /// (BEAM carries exit signals between pids only): port exits go to it.
+    agent: Mutex<Option<Pid>>,
+    /// Port exits sent to the agent that it has not yet reported dealt with: while there are
+    /// any, the proxy's other messages go through the agent too, so that they reach the
+    /// remote process after the exit, as they follow it here.
+    exits_at_agent: AtomicU32,
 }
 
 #[derive(Debug)]
@@ -35,60 +56,160 @@ pub struct Service {
     runtime: Runtime,
     node: Atom,
     creation: u32,
+    cookie: String,
+    epmd_port: u16,
+    /// The connection to each node, by its name.
+    connections: Mutex<HashMap<Atom, Arc<Connection>>>,
     /// Proxies by the remote pid they stand for.
     proxies: Mutex<HashMap<Pid, Arc<Proxy>>>,
     /// The remote pid of each proxy, by the proxy's local pid.
     remote_of: Mutex<HashMap<Pid, Pid>>,
+    /// What marks a request in a proxy's mailbox.
+    request_tag: Term,
 }
 
 fn atom(name: &str) -> Term {
     Term::atom(name)
 }
 
+/// A connection's end for an error.
+fn no_connection(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, what)
+}
+
 impl Service {
-    pub fn new(runtime: Runtime, node: Atom, creation: u32) -> Service {
+    pub fn new(
+        runtime: Runtime,
+        node: Atom,
+        creation: u32,
+        cookie: String,
+        epmd_port: u16,
+    ) -> Service {
         Service {
             runtime,
             node,
             creation,
+            cookie,
+            epmd_port,
+            connections: Mutex::new(HashMap::new()),
             proxies: Mutex::new(HashMap::new()),
             remote_of: Mutex::new(HashMap::new()),
+            request_tag: request_tag(),
         }
     }
 
-    /// Runs one connection: the handshake, then its messages until it goes down; then every
-    /// proxy of its processes exits with `noconnection`.
-    pub fn serve(self: Arc<Self>, mut stream: TcpStream, cookie: &str) {
+    /// Runs one accepted connection: the handshake, then [`Service::run`].
+    pub fn serve(self: Arc<Self>, mut stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let _peer = match crate::handshake::accept(
+        match crate::handshake::accept(&mut stream, self.node.as_str(), self.creation, &self.cookie)
+        {
+            Ok(peer) => self.run(stream, &peer),
+            // BEAM reports refused connections through its error logger.
+            Err(e) => eprintln!("** {e} **"),
+        }
+    }
+
+    /// The connection to `peer` (`alive@host`), made when there is none: EPMD on `host`
+    /// gives its port, then this node runs the initiating side of the handshake, and the
+    /// connection is served on a thread of its own as an accepted one is.
+    pub fn connect(self: &Arc<Self>, peer: &str) -> io::Result<Arc<Connection>> {
+        let name = Atom::try_new(peer)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "node name too long"))?;
+        if let Some(connection) = self.connections.lock().get(&name).filter(|c| c.is_up()) {
+            return Ok(connection.clone());
+        }
+        let (alive, host) = peer.split_once('@').ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "a node name is alive@host")
+        })?;
+        let (address, port) = crate::epmd::port_please(host, alive, self.epmd_port)?;
+        let mut stream =
+            TcpStream::connect_timeout(&(address, port).into(), Duration::from_secs(10))?;
+        let _ = stream.set_nodelay(true);
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        crate::handshake::initiate(
             &mut stream,
             self.node.as_str(),
             self.creation,
-            cookie,
-        ) {
-            Ok(peer) => peer,
-            Err(e) => {
-                // BEAM reports refused connections through its error logger.
-                eprintln!("** {e} **");
-                return;
-            }
+            &self.cookie,
+            peer,
+        )
+        .map_err(|e| no_connection(e.to_string()))?;
+        let (connection, reader) = self.connection_of(stream, name)?;
+        let (service, served) = (self.clone(), connection.clone());
+        std::thread::Builder::new()
+            .name("ddll-node-conn".into())
+            .spawn(move || service.receive_until_down(reader, &served))?;
+        Ok(connection)
+    }
+
+    /// Sends `message` to `to` (a process of another node: connecting to it when needed), as
+    /// `to ! message` from a process of this node does.
+    pub fn send(self: &Arc<Self>, to: Pid, message: &Term) -> io::Result<()> {
+        let connection = self.connect(to.node.as_str())?;
+        let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(to)]);
+        connection.send(&control, Some(&self.wire_term(message)))
+    }
+
+    /// Sends `message` to the process registered as `name` on `node`, as
+    /// `{Name, Node} ! Message` does.
+    pub fn send_named(self: &Arc<Self>, node: &str, name: &str, message: &Term) -> io::Result<()> {
+        let connection = self.connect(node)?;
+        let name = Atom::try_new(name)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name too long"))?;
+        // The sender: a pid of this node no process has (OTP's C nodes send so too).
+        let from = Pid {
+            node: self.node,
+            id: 0,
+            serial: 0,
+            creation: self.creation,
         };
-        let (Ok(writer), Ok(())) = (
-            stream.try_clone(),
-            stream.set_read_timeout(Some(dist::TICK_TIMEOUT)),
-        ) else {
+        let control = Term::Tuple(vec![
+            Term::Int(op::REG_SEND),
+            Term::Pid(from),
+            atom(""),
+            Term::Atom(name),
+        ]);
+        connection.send(&control, Some(&self.wire_term(message)))
+    }
+
+    /// The sending half of a connection made on `stream` to `peer`, registered as the
+    /// connection to it and ticked; the stream to read it from.
+    fn connection_of(
+        &self,
+        stream: TcpStream,
+        peer: Atom,
+    ) -> io::Result<(Arc<Connection>, TcpStream)> {
+        stream.set_read_timeout(Some(dist::TICK_TIMEOUT))?;
+        let connection = Arc::new(Connection::new(stream.try_clone()?));
+        let ticking = connection.clone();
+        std::thread::Builder::new()
+            .name("ddll-node-tick".into())
+            .spawn(move || dist::tick_until_down(ticking))?;
+        if let Some(old) = self.connections.lock().insert(peer, connection.clone()) {
+            old.shut_down();
+        }
+        Ok((connection, stream))
+    }
+
+    /// Runs a connection to `peer` after its handshake: its messages until it goes down.
+    fn run(self: Arc<Self>, stream: TcpStream, peer: &str) {
+        let Ok(peer) = Atom::try_new(peer) else {
             return;
         };
-        let connection = Arc::new(Connection::new(writer));
-        let ticking = connection.clone();
-        let _ = std::thread::Builder::new()
-            .name("ddll-node-tick".into())
-            .spawn(move || dist::tick_until_down(ticking));
+        if let Ok((connection, reader)) = self.connection_of(stream, peer) {
+            self.receive_until_down(reader, &connection);
+        }
+    }
+
+    /// Handles what arrives on `connection` until it goes down; then every proxy of its
+    /// processes exits with `noconnection` and the connection is forgotten.
+    fn receive_until_down(self: &Arc<Self>, stream: TcpStream, connection: &Arc<Connection>) {
+        let mut stream = io::BufReader::with_capacity(64 * 1024, stream);
         while let Ok(incoming) = dist::read(&mut stream) {
             if let Incoming::Message { control, message } = incoming {
                 self.handle(
-                    &connection,
+                    connection,
                     &self.local_term(&control),
                     message.map(|m| self.local_term(&m)),
                 );
@@ -99,12 +220,15 @@ impl Service {
             .proxies
             .lock()
             .values()
-            .filter(|p| Arc::ptr_eq(&p.connection, &connection))
+            .filter(|p| Arc::ptr_eq(&p.connection, connection))
             .cloned()
             .collect();
         for proxy in gone {
             self.proxy_exit(&proxy, atom("noconnection"));
         }
+        self.connections
+            .lock()
+            .retain(|_, c| !Arc::ptr_eq(c, connection));
     }
 
     fn handle(
@@ -115,22 +239,44 @@ impl Service {
     ) {
         let Term::Tuple(items) = control else { return };
         match (items.as_slice(), message) {
-            // `{ddll, Node} ! {call, From, Ref, {Module, Function, Args}}`.
-            ([Term::Int(op::REG_SEND), _, _, Term::Atom(to)], Some(Term::Tuple(call)))
+            // `{ddll, Node} ! {call, From, Ref, {Module, Function, Args}}`, and
+            // `{ddll, Node} ! {port_agent, Owner, Agent}`: where `Owner`'s port exits go.
+            ([Term::Int(op::REG_SEND), _, _, Term::Atom(to)], Some(Term::Tuple(request)))
                 if to.as_str() == "ddll" =>
             {
-                if let [Term::Atom(tag), Term::Pid(from), reference, Term::Tuple(mfa)] =
-                    call.as_slice()
-                {
-                    if let ([module, function, args], "call") = (mfa.as_slice(), tag.as_str()) {
-                        let proxy = self.proxy(connection, *from);
-                        let _ = proxy.requests.send((
-                            reference.clone(),
-                            module.clone(),
-                            function.clone(),
-                            args.clone(),
-                        ));
+                match request.as_slice() {
+                    [Term::Atom(tag), Term::Pid(from), reference, Term::Tuple(mfa)]
+                        if tag.as_str() == "call" =>
+                    {
+                        if let [module, function, args] = mfa.as_slice() {
+                            // Into the proxy's mailbox, where its thread (waiting there for
+                            // its ports' messages too) takes it in order.
+                            let proxy = self.proxy(connection, *from);
+                            let request = Term::Tuple(vec![
+                                self.request_tag.clone(),
+                                reference.clone(),
+                                module.clone(),
+                                function.clone(),
+                                args.clone(),
+                            ]);
+                            self.runtime.send(proxy.local.pid(), request);
+                        }
                     }
+                    [Term::Atom(tag), Term::Pid(owner), Term::Pid(agent)]
+                        if tag.as_str() == "port_agent" =>
+                    {
+                        *self.proxy(connection, *owner).agent.lock() = Some(*agent);
+                    }
+                    [Term::Atom(tag), Term::Pid(owner)] if tag.as_str() == "port_exit_done" => {
+                        if let Some(proxy) = self.proxies.lock().get(owner) {
+                            let _ = proxy.exits_at_agent.fetch_update(
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                                |n| n.checked_sub(1),
+                            );
+                        }
+                    }
+                    _ => {}
                 }
             }
             // The remote process of a proxy died: the proxy dies with its reason.
@@ -140,11 +286,16 @@ impl Service {
                     self.proxy_exit(&proxy, reason.clone());
                 }
             }
+            // `Pid ! Message` to a process of the runtime.
+            ([Term::Int(op::SEND), _, Term::Pid(to)], Some(message)) if to.local_id().is_some() => {
+                self.runtime.send(to, message);
+            }
             // Monitors of `ddll` itself: it lives as long as the node, so only the
             // connection's loss (which the peer notices itself) could fire them.
             ([Term::Int(op::MONITOR_P | op::DEMONITOR_P), ..], _) => {}
-            // Other sends, links and exit signals have no receiver here; dropped, as BEAM
-            // drops a message to a process that does not exist.
+            // Other sends (to names other than `ddll`), links and exit signals have no
+            // receiver here; dropped, as BEAM drops a message to a process that does not
+            // exist.
             _ => {}
         }
     }
@@ -156,12 +307,12 @@ impl Service {
             return proxy.clone();
         }
         let local = self.runtime.spawn(None);
-        let (requests, incoming) = mpsc::channel();
         let proxy = Arc::new(Proxy {
             remote,
             local: local.clone(),
             connection: connection.clone(),
-            requests,
+            agent: Mutex::new(None),
+            exits_at_agent: AtomicU32::new(0),
         });
         proxies.insert(remote, proxy.clone());
         self.remote_of.lock().insert(*local.pid(), remote);
@@ -183,25 +334,21 @@ impl Service {
             None,
         );
         let service = self.clone();
-        let executor = proxy.clone();
+        let running = proxy.clone();
         let _ = std::thread::Builder::new()
             .name("ddll-node-proxy".into())
-            .spawn(move || {
-                while let Ok(request) = incoming.recv() {
-                    service.execute(&executor, request);
-                }
-            });
-        let service = self.clone();
-        let forwarder = proxy.clone();
-        let _ = std::thread::Builder::new()
-            .name("ddll-node-forward".into())
-            .spawn(move || service.forward(&forwarder));
+            .spawn(move || service.run_proxy(&running));
         proxy
     }
 
     /// Runs one request as the proxy and sends `{Ref, {ok, Result}}` or
     /// `{Ref, {error, Reason}}` (the exception `ddll_remote` raises) to the caller.
-    fn execute(&self, proxy: &Proxy, (reference, module, function, args): Request) {
+    fn execute(
+        &self,
+        proxy: &Proxy,
+        (reference, module, function, args): Request,
+        out: &mut Vec<u8>,
+    ) {
         let result = match (&module, &function, &args) {
             (Term::Atom(m), Term::Atom(f), Term::List(args)) => call(
                 &self.runtime,
@@ -216,35 +363,89 @@ impl Service {
             Ok(value) => Term::Tuple(vec![atom("ok"), value]),
             Err(Exception(reason)) => Term::Tuple(vec![atom("error"), reason]),
         };
-        self.send_to(proxy, Term::Tuple(vec![reference, reply]));
+        let opened_port = function == atom("open_port");
+        if let (Term::Tuple(reply), Some(agent), true) = (&reply, *proxy.agent.lock(), opened_port)
+        {
+            if let [_, port @ Term::Port(_)] = reply.as_slice() {
+                // Before the caller learns of the port, so before anything of the port.
+                let opened = Term::Tuple(vec![atom("opened"), port.clone()]);
+                self.encode_send(agent, &opened, out);
+            }
+        }
+        self.encode_send(proxy.remote, &Term::Tuple(vec![reference, reply]), out);
     }
 
-    /// Forwards what arrives in the proxy's mailbox to its remote process until it dies, but
-    /// for erl_ddll's driver monitor messages (`{'DOWN'|'UP', Ref, driver, Name, Tag}`): those
-    /// belong to the `erl_ddll` call the proxy's request thread is waiting in (an unload or load
-    /// that went pending), and `ddll_remote` offers no driver monitors of its own. Taking one
-    /// here left that call waiting for ever.
-    fn forward(&self, proxy: &Proxy) {
+    /// The proxy's thread: takes what arrives in its mailbox, in order, until it dies: runs
+    /// the requests of its remote process and forwards the rest to it. One thread does both,
+    /// woken by the mailbox: a request's port output then follows its reply at once, without
+    /// waking another thread. erl_ddll's driver monitor messages (`{'DOWN'|'UP', Ref, driver,
+    /// Name, Tag}`) stay: they belong to an `erl_ddll` call of a request that waits for them
+    /// (an unload or load that went pending), and `ddll_remote` offers no driver monitors.
+    fn run_proxy(&self, proxy: &Proxy) {
+        // The timeout only bounds how long the thread of a proxy that died lingers (a death
+        // wakes no receiver); messages wake it at once.
+        let linger = Some(Duration::from_secs(1));
+        let taken = |m: ddll::FlatRef<'_>| !is_driver_notification(m);
+        let mut out = Vec::new();
         while proxy.local.is_alive() && proxy.connection.is_up() {
-            let forwarded = |m: ddll::FlatRef<'_>| !is_driver_notification(m);
-            if let Some(message) = proxy
-                .local
-                .receive_matching(Some(Duration::from_millis(100)), forwarded)
-            {
-                self.send_to(proxy, message.into_term());
+            let Some(message) = proxy.local.receive_matching(linger, taken) else {
+                continue;
+            };
+            self.take(proxy, message.into_term(), &mut out);
+            // What is there already goes in the same write: a request's reply and its
+            // port's output reach the peer in one packet.
+            while out.len() < BATCH_BYTES {
+                match proxy.local.receive_matching(Some(Duration::ZERO), taken) {
+                    Some(message) => self.take(proxy, message.into_term(), &mut out),
+                    None => break,
+                }
             }
+            let _ = proxy.connection.send_encoded(&out);
+            out.clear();
         }
     }
 
-    fn send_to(&self, proxy: &Proxy, message: Term) {
-        let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(proxy.remote)]);
-        let _ = proxy
-            .connection
-            .send(&control, Some(&self.wire_term(&message)));
+    /// Runs `message` if it is a request, else forwards it; what it sends goes to `out`.
+    fn take(&self, proxy: &Proxy, message: Term, out: &mut Vec<u8>) {
+        match message {
+            Term::Tuple(request) if request.len() == 5 && request[0] == self.request_tag => {
+                let mut request = request.into_iter().skip(1);
+                let mut next = || request.next().expect("five elements");
+                self.execute(proxy, (next(), next(), next(), next()), out);
+            }
+            message => self.forward(proxy, message, out),
+        }
+    }
+
+    /// Sends a message of the proxy's mailbox to its remote process: port exits to its agent
+    /// (when it has one), and then, until the agent has dealt with them, everything through it.
+    fn forward(&self, proxy: &Proxy, message: Term, out: &mut Vec<u8>) {
+        let Some(agent) = *proxy.agent.lock() else {
+            self.encode_send(proxy.remote, &message, out);
+            return;
+        };
+        let is_port_exit = matches!(&message, Term::Tuple(exit)
+            if matches!(exit.as_slice(), [tag, Term::Port(_), _] if *tag == atom("EXIT")));
+        if is_port_exit {
+            proxy.exits_at_agent.fetch_add(1, Ordering::AcqRel);
+            self.encode_send(agent, &message, out);
+        } else if proxy.exits_at_agent.load(Ordering::Acquire) > 0 {
+            let relayed = Term::Tuple(vec![atom("relay"), message]);
+            self.encode_send(agent, &relayed, out);
+        } else {
+            self.encode_send(proxy.remote, &message, out);
+        }
+    }
+
+    /// Appends the packet of `to ! message` to `out`.
+    fn encode_send(&self, to: Pid, message: &Term, out: &mut Vec<u8>) {
+        let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(to)]);
+        // Only a message past 4 GiB fails; it is dropped, as BEAM drops what it cannot send.
+        let _ = dist::encode(&control, Some(&self.wire_term(message)), out);
     }
 
     /// The proxy exits with `reason` (its ports close, its driver references go) and is
-    /// forgotten; its request thread ends with the channel.
+    /// forgotten; its thread ends soon after (see `run_proxy`).
     fn proxy_exit(&self, proxy: &Proxy, reason: Term) {
         self.proxies.lock().remove(&proxy.remote);
         self.remote_of.lock().remove(proxy.local.pid());

@@ -1,87 +1,16 @@
 //! A ddll node used by a real BEAM node (OTP 25) through `ddll_remote`, on loopback only:
 //! each test runs its own EPMD on a port of its own and kills it at the end.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use support::{build, erl_command, lines_of, wait_until, workspace, Epmd, COOKIE, SCRIPT_PRELUDE};
 
 use ddll_node::{short_name, Node, NodeOptions};
-
-const COOKIE: &str = "ddll_node_test";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Skips (returns `None`) with a loud message, or fails under `CI=true`.
-fn skip<T>(why: &str) -> Option<T> {
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "CI=true: cannot skip: {why}"
-    );
-    eprintln!("SKIPPED: {why}");
-    None
-}
-
-/// An EPMD of this test alone, on loopback, run in the foreground as a child of the test so
-/// that dropping it kills exactly it (`epmd -kill` refuses while nodes are registered).
-struct Epmd {
-    port: u16,
-    child: Child,
-}
-
-impl Epmd {
-    fn start() -> Option<Epmd> {
-        static NEXT: AtomicU16 = AtomicU16::new(0);
-        let port =
-            24000 + (std::process::id() % 1000) as u16 * 8 + NEXT.fetch_add(1, Ordering::Relaxed);
-        let Ok(child) = Command::new("epmd")
-            .args(["-port", &port.to_string(), "-address", "127.0.0.1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        else {
-            return skip("epmd does not start (erlang-nox)");
-        };
-        let epmd = Epmd { port, child };
-        let listening = wait_until(Duration::from_secs(5), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(listening, "epmd does not listen on port {port}");
-        Some(epmd)
-    }
-}
-
-impl Drop for Epmd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `ddll_remote` compiled, and echo_drv built against OTP's header, in a folder of this test.
-fn build(dir: &Path) -> Option<()> {
-    let erlc = Command::new("erlc")
-        .arg("-o")
-        .arg(dir)
-        .arg(workspace().join("crates/ddll-node/erl/ddll_remote.erl"))
-        .status();
-    if !erlc.is_ok_and(|s| s.success()) {
-        return skip("erlc cannot compile ddll_remote.erl (erlang-nox)");
-    }
-    let cc = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-I/usr/lib/erlang/usr/include"])
-        .arg(workspace().join("examples/drivers/echo_drv.c"))
-        .arg("-o")
-        .arg(dir.join("echo_drv.so"))
-        .status();
-    if !cc.is_ok_and(|s| s.success()) {
-        return skip("cannot build echo_drv against OTP's header");
-    }
-    Some(())
-}
 
 struct Setup {
     epmd: Epmd,
@@ -119,93 +48,142 @@ impl Setup {
             self.node.name().as_str(),
             self.dir.display()
         );
-        Command::new("erl")
-            .args(["-noshell", "-sname"])
-            .arg(format!("beam{}_{}", std::process::id(), self.epmd.port))
-            .args(["-setcookie", cookie, "-pa"])
-            .arg(&self.dir)
-            .args(["-kernel", "inet_dist_use_interface", "{127,0,0,1}"])
+        erl_command(self.epmd.port, cookie, &self.dir)
             .args(["-eval", &script])
-            .env("ERL_EPMD_PORT", self.epmd.port.to_string())
+            .spawn()
+            .expect("erl runs")
+    }
+
+    /// `erl` without distribution running `script` with `N` its own node (`nonode@nohost`).
+    fn erl_alone(&self, script: &str) -> Child {
+        let script = format!(
+            "process_flag(trap_exit, true), N = node(), Dir = \"{}\", {script}",
+            self.dir.display()
+        );
+        Command::new("erl")
+            .args(["-noshell", "-pa"])
+            .arg(&self.dir)
+            .args(["-eval", &script])
             .stdout(Stdio::piped())
             .spawn()
             .expect("erl runs")
     }
 }
 
-/// The lines `child` prints, until it exits or `limit` passes (then it is killed).
-fn lines_of(mut child: Child, limit: Duration) -> Vec<String> {
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + limit;
-    let mut lines = Vec::new();
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        lines.push(line);
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    lines
+/// What `script` prints run through `ddll_remote` on the ddll node and through `ddll_local`
+/// by a BEAM without distribution (the expectation), both after [`SCRIPT_PRELUDE`].
+fn remote_and_local(s: &Setup, script: &str) -> (Vec<String>, Vec<String>) {
+    let remote = format!("M = ddll_remote, {SCRIPT_PRELUDE} {script}");
+    let local = format!("M = ddll_local, {SCRIPT_PRELUDE} {script}");
+    let remote = lines_of(s.erl(COOKIE, &remote), Duration::from_secs(90));
+    let local = lines_of(s.erl_alone(&local), Duration::from_secs(90));
+    (remote, local)
 }
 
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    done()
-}
-
+/// Every `ddll_remote` function returns and raises, and the owner receives, what the
+/// `erlang` / `erl_ddll` function of the same name gives on a local port of BEAM: the same
+/// script runs both ways and prints the same lines.
 #[test]
-fn load_open_echo_control_call_close_unload() {
+fn ddll_remote_does_what_beam_does_locally() {
     let Some(s) = setup("roundtrip") else { return };
     let script = r#"
-        P = fun(T) -> io:format("~p~n", [T]) end,
-        P(ddll_remote:load_driver(N, Dir, echo_drv)),
-        Port = ddll_remote:open_port(N, {spawn_driver, "echo_drv"}, [binary]),
-        P({is_port(Port), node(Port) =:= N}),
-        P(ddll_remote:port_command(Port, <<"hello">>)),
-        P(receive {Port, {data, D}} -> D after 5000 -> timeout end),
-        P(ddll_remote:port_control(Port, 2, "abc")),
-        P(ddll_remote:port_call(Port, 2, {x, [1, 2], self()}) =:= {x, [1, 2], self()}),
-        P(ddll_remote:port_close(Port)),
-        P(receive {'EXIT', Port, R} -> R after 5000 -> timeout end),
-        P(try ddll_remote:port_command(Port, <<"late">>) catch error:E -> {error, E} end),
+        P(M:load_driver(N, Dir, echo_drv)),
+        P(M:load_driver(N, Dir, term_drv)),
+        P(M:load_driver(N, Dir, no_such_drv)),
+        P(Try(fun() -> M:load_driver(N, 42, echo_drv) end)),
+        P(Try(fun() -> M:load_driver(N, Dir, "echo_drv") end)),
+        P1 = Name(M:open_port(N, {spawn_driver, "echo_drv"}, [binary]), p1),
+        P({is_port(P1), node(P1) =:= N}),
+        P(M:port_command(P1, <<"hello">>)),
+        P(Recv(5000)),
+        P(M:port_command(P1, ["io", $l, <<"ist">>])),
+        P(Recv(5000)),
+        P(M:port_command(P1, "twice:ab")),
+        P(Recv(5000)),
+        P(Recv(5000)),
+        P(M:port_control(P1, 2, "abc")),
+        P(M:port_control(P1, 3, <<"four">>)),
+        P(Try(fun() -> M:port_control(P1, 99, "") end)),
+        P(Try(fun() -> M:port_control(P1, -1, "") end)),
+        P(Try(fun() -> M:port_control(P1, 2, an_atom) end)),
+        P(M:port_call(P1, 2, {x, [1, 2], self(), P1, #{a => 1.5}, make_ref()})),
+        P(M:port_call(P1, 3, [])),
+        P(Try(fun() -> M:port_call(P1, 99, x) end)),
+        P([{K, case K of id -> is_integer(V); _ -> V end} || {K, V} <- M:port_info(P1)]),
+        P(Try(fun() -> M:port_command(P1, an_atom) end)),
+        P(M:port_command(P1, "fail_atom")),
+        P(Recv(5000)),
+        P(Recv(300)),
+        P(Try(fun() -> M:port_command(P1, <<"late">>) end)),
+        P(Try(fun() -> M:port_control(P1, 2, "x") end)),
+        P(Try(fun() -> M:port_call(P1, 2, x) end)),
+        P(Try(fun() -> M:port_close(P1) end)),
+        P(M:port_info(P1)),
+        P2 = Name(M:open_port(N, {spawn_driver, "echo_drv"}, []), p2),
+        P(M:port_command(P2, "exit_posix")),
+        P(Recv(5000)),
+        P3 = Name(M:open_port(N, {spawn_driver, "echo_drv"}, []), p3),
+        P(M:port_close(P3)),
+        P(Recv(500)),
+        P(Try(fun() -> M:port_close(P3) end)),
+        P(Try(fun() -> M:open_port(N, {spawn_driver, "no_such_drv"}, []) end)),
+        P(Try(fun() -> M:open_port(N, {spawn_driver, "echo_drv"}, [no_such_option]) end)),
+        P(Try(fun() -> M:open_port(N, {spawn_driver, an_atom}, []) end)),
+        T = Name(M:open_port(N, {spawn_driver, "term_drv"}, []), t),
+        [begin P({C, M:port_control(T, 1, C)}), P(Recv(1000)) end
+         || C <- ["port", "caller_pid", "pid", "tcp", "map", "nested", "float", "ext2term",
+                  "binary", "string_cons", "int_big", "uint64", "bad_port", "bad_pid"]],
+        P(M:port_control(T, 3, "tuple")),
+        P(Recv(5000)),
+        P(M:port_command(T, "caller_pid")),
+        P(Recv(5000)),
+        P(Recv(5000)),
+        P(M:port_close(T)),
+        P(Recv(500)),
+        NotTrapping = fun(Cmd) ->
+            Me = self(),
+            {Owner, Ref} = spawn_monitor(fun() ->
+                Port = M:open_port(N, {spawn_driver, "echo_drv"}, []),
+                true = M:port_command(Port, Cmd),
+                receive after 1000 -> ok end,
+                Me ! {alive, self(), erlang:process_info(self(), messages)},
+                receive after 5000 -> ok end
+            end),
+            Name(Owner, owner),
+            Seen = receive
+                       {'DOWN', Ref, process, Owner, Why} -> {down, Why};
+                       {alive, Owner, Msgs} -> {alive, Msgs}
+                   after 5000 -> timeout
+                   end,
+            exit(Owner, kill),
+            receive {'DOWN', Ref, process, Owner, _} -> ok after 5000 -> ok end,
+            Seen
+        end,
+        P(NotTrapping("fail_atom")),
+        P(NotTrapping("exit")),
+        P(NotTrapping("fail_posix")),
+        P(NotTrapping("hello")),
         Me = self(),
-        spawn(fun() -> Me ! {owned, ddll_remote:open_port(N, {spawn_driver, "echo_drv"}, [])} end),
+        spawn(fun() -> Me ! {owned, M:open_port(N, {spawn_driver, "echo_drv"}, [])} end),
         Owned = receive {owned, O} -> O after 5000 -> timeout end,
         timer:sleep(300),
-        P(ddll_remote:port_info(Owned)),
-        P(try ddll_remote:open_port(N, {spawn_driver, "no_such_drv"}, []) catch error:E2 -> {error, E2} end),
-        P(ddll_remote:unload_driver(N, echo_drv)),
-        P(lists:member(N, nodes(hidden))),
+        P(M:port_info(Owned)),
+        P(M:unload_driver(N, echo_drv)),
+        P(M:unload_driver(N, term_drv)),
+        P(Try(fun() -> M:unload_driver(N, echo_drv) end)),
+        P(Recv(300)),
+        P(lists:member(N, nodes(hidden)) orelse N =:= node()),
+        io:format("end~n"),
         halt()."#;
-    let lines = lines_of(s.erl(COOKIE, script), Duration::from_secs(30));
-    // What the same calls return on a local port of BEAM (erl_ddll/erlang).
-    let expected = [
-        "ok",
-        "{true,true}",
-        "true",
-        "<<\"hello\">>",
-        "\"ABC\"",
-        "true",
-        "true",
-        "normal",
-        "{error,badarg}",
-        "undefined",
-        "{error,badarg}",
-        "ok",
-        "true",
-    ];
-    assert_eq!(lines, expected);
+    let (remote, local) = remote_and_local(&s, script);
+    assert_eq!(
+        local.last().map(String::as_str),
+        Some("end"),
+        "the local run did not finish: {local:#?}"
+    );
+    assert_eq!(remote, local);
     assert!(s.rt.ports().is_empty(), "{:?}", s.rt.ports());
+    assert!(s.rt.loaded_drivers().is_empty());
 }
 
 #[test]
@@ -253,4 +231,92 @@ fn a_killed_beam_node_loses_its_ports_and_drivers() {
         .rt
         .loaded_drivers()
         .is_empty()));
+}
+
+/// The node connects out: it sends to a BEAM node it has no connection with (EPMD lookup,
+/// the initiating side of the handshake), the BEAM process answers a runtime process and uses
+/// `ddll_remote` over that same connection; a BEAM node of another cookie refuses it.
+#[test]
+fn the_node_connects_to_a_beam_node() {
+    let Some(s) = setup("connect") else { return };
+    let beam_name = ddll_node::short_name(&format!("beam{}_{}", std::process::id(), s.epmd.port));
+
+    let mut other = s.erl(
+        "not_the_cookie",
+        r#"register(listener, self()), io:format("ready~n"), receive after 20000 -> halt() end."#,
+    );
+    let mut ready = String::new();
+    let _ = BufReader::new(other.stdout.take().expect("piped")).read_line(&mut ready);
+    assert_eq!(ready, "ready\n");
+    let refused = s.node.connect(&beam_name);
+    assert!(
+        refused.is_err(),
+        "a node of another cookie accepted: {refused:?}"
+    );
+    let _ = other.kill();
+    let _ = other.wait();
+    // Unregistered from EPMD once gone: the next erl takes the same name.
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", s.epmd.port)).is_ok()
+            && s.node.connect(&beam_name).is_err()
+    }));
+
+    let script = r#"
+        From ! {reply, self(), node()},
+        P(receive thanks -> thanks after 10000 -> timeout end),
+        P({node(From) =:= N, lists:member(N, nodes(hidden))}),
+        P(ddll_remote:load_driver(N, Dir, echo_drv)),
+        Port = ddll_remote:open_port(N, {spawn_driver, "echo_drv"}, [binary]),
+        P(ddll_remote:port_command(Port, <<"over the connection ddll made">>)),
+        P(Recv(5000)),
+        P(ddll_remote:port_close(Port)),
+        P(Recv(5000)),
+        P(ddll_remote:unload_driver(N, echo_drv)),"#;
+    let script = format!(
+        "register(listener, self()), io:format(\"ready~n\"), \
+         receive {{hello, From}} -> {SCRIPT_PRELUDE} {script} ok \
+         after 20000 -> io:format(\"no hello~n\") end, halt()."
+    );
+    let mut erl = s.erl(COOKIE, &script);
+    let mut stdout = BufReader::new(erl.stdout.take().expect("piped"));
+    let mut ready = String::new();
+    let _ = stdout.read_line(&mut ready);
+    assert_eq!(ready, "ready\n");
+    let me = s.rt.spawn(None);
+    let hello = ddll::Term::Tuple(vec![ddll::Term::atom("hello"), ddll::Term::Pid(*me.pid())]);
+    s.node
+        .send_named(&beam_name, "listener", &hello)
+        .expect("the node connects and sends");
+    let reply = me
+        .receive(Some(Duration::from_secs(20)))
+        .map(|m| m.into_term())
+        .expect("the BEAM process answers");
+    let ddll::Term::Tuple(items) = &reply else {
+        panic!("{reply:?}")
+    };
+    let [tag, ddll::Term::Pid(beam_pid), ddll::Term::Atom(node)] = items.as_slice() else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(*tag, ddll::Term::atom("reply"));
+    assert_eq!(node.as_str(), beam_name);
+    assert_eq!(beam_pid.node.as_str(), beam_name);
+    // A pid of the BEAM node, sent to as `Pid ! Message` over the same connection.
+    s.node
+        .send(*beam_pid, &ddll::Term::atom("thanks"))
+        .expect("sends to the pid");
+    erl.stdout = Some(stdout.into_inner());
+    let lines = lines_of(erl, Duration::from_secs(30));
+    assert_eq!(
+        lines,
+        [
+            "thanks",
+            "{true,true}",
+            "ok",
+            "true",
+            "{{port,true},{data,<<\"over the connection ddll made\">>}}",
+            "true",
+            "{'EXIT',{port,true},normal}",
+            "ok",
+        ]
+    );
 }

@@ -144,6 +144,14 @@ impl Runtime {
         self.inner.procs.lock().get(&pid_key(pid)).cloned()
     }
 
+    /// `To ! Message` from outside the runtime's processes (a message that came over a
+    /// network, say): dropped when `to` is no live process, as Erlang drops it.
+    pub fn send(&self, to: &Pid, message: Term) {
+        if let Some(process) = self.process(to) {
+            process.deliver(message);
+        }
+    }
+
     pub(crate) fn process_of(&self, pid: &Pid) -> Option<Arc<Process>> {
         self.process(pid)
     }
