@@ -202,16 +202,6 @@ static void select_stop_select(ErlDrvEvent event, void *reserved)
     __atomic_add_fetch(&stop_calls, 1, __ATOMIC_SEQ_CST);
 }
 
-static unsigned long number(const char *buf, ErlDrvSizeT len)
-{
-    char text[32];
-    if (len >= sizeof text)
-        len = sizeof text - 1;
-    memcpy(text, buf, len);
-    text[len] = '\0';
-    return strtoul(text, NULL, 10);
-}
-
 static ErlDrvSSizeT select_control(ErlDrvData data, unsigned int command,
                                    char *buf, ErlDrvSizeT len,
                                    char **rbuf, ErlDrvSizeT rlen)
@@ -265,7 +255,7 @@ static ErlDrvSSizeT select_control(ErlDrvData data, unsigned int command,
         break;
     }
     case 10:
-        st->peek = number(buf, len);
+        st->peek = arg_number(buf, len);
         st->peeked = 0;
         snprintf(text, sizeof text, "ok");
         break;
@@ -353,7 +343,7 @@ static ErlDrvSSizeT select_control(ErlDrvData data, unsigned int command,
         snprintf(text, sizeof text, "ok");
         break;
     case 20:
-        st->sleep_ms = number(buf, len);
+        st->sleep_ms = arg_number(buf, len);
         snprintf(text, sizeof text, "ok");
         break;
     default:

@@ -102,17 +102,6 @@ static void timer_timeout(ErlDrvData data)
         driver_set_timer(st->port, st->repeat_ms);
 }
 
-/* The decimal number in buf[0..len) (0 when there is none). */
-static unsigned long number(const char *buf, ErlDrvSizeT len)
-{
-    char text[32];
-    if (len >= sizeof text)
-        len = sizeof text - 1;
-    memcpy(text, buf, len);
-    text[len] = '\0';
-    return strtoul(text, NULL, 10);
-}
-
 static ErlDrvSSizeT timer_control(ErlDrvData data, unsigned int command,
                                   char *buf, ErlDrvSizeT len,
                                   char **rbuf, ErlDrvSizeT rlen)
@@ -120,7 +109,7 @@ static ErlDrvSSizeT timer_control(ErlDrvData data, unsigned int command,
     TimerState *st = (TimerState *)data;
     char text[64];
     unsigned long left = 12345; /* overwritten by driver_read_timer */
-    unsigned long ms = number(buf, len);
+    unsigned long ms = arg_number(buf, len);
     int rc, rc2, rc3;
     switch (command) {
     case 1:
