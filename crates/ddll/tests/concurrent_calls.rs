@@ -12,7 +12,7 @@ use bytes::Bytes;
 use ddll::{Atom, Runtime, Term};
 
 const CALLERS: usize = 8;
-const CALLS_EACH: usize = 150;
+const CALLS_EACH: usize = 500;
 
 fn calls_answer_their_own_callers(dir: &std::path::Path) {
     let rt = Arc::new(Runtime::new().expect("runtime"));
