@@ -49,6 +49,8 @@
  *  25      -> ready_input fails the port (read_and_failed) after reading
  *  26      -> driver_monitor_process of the caller (this driver has no
  *             process_exit callback): "RC"
+ *  27      -> closes the read end while it stays selected (a bad descriptor
+ *             in the poll set, until the driver deselects it): "closed"
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -327,6 +329,10 @@ static ErlDrvSSizeT select_control(ErlDrvData data, unsigned int command,
     case 25:
         st->fail_after_read = 1;
         snprintf(text, sizeof text, "ok");
+        break;
+    case 27:
+        close(st->rfd);
+        snprintf(text, sizeof text, "closed");
         break;
     case 26: {
         ErlDrvMonitor monitor;
