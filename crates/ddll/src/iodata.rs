@@ -265,7 +265,10 @@ mod tests {
         check_vector(longs(8, Some(bin(b""))), Some(&[&eight]));
         check_vector(
             longs(8, Some(bin(b"-"))),
-            Some(&[&(b'a'..).take(8).map(|c| long_text(c) + "-").collect::<String>()]),
+            Some(&[&(b'a'..)
+                .take(8)
+                .map(|c| long_text(c) + "-")
+                .collect::<String>()]),
         );
         let apart: Vec<String> = (b'a'..).take(8).map(long_text).collect();
         let apart: Vec<&str> = apart.iter().map(String::as_str).collect();

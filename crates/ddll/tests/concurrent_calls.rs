@@ -17,8 +17,13 @@ const CALLS_EACH: usize = 500;
 fn calls_answer_their_own_callers(dir: &std::path::Path) {
     let rt = Arc::new(Runtime::new().expect("runtime"));
     let owner = rt.spawn(Some("owner"));
-    rt.try_load(owner.pid(), &dir.to_string_lossy(), "echo_drv", Default::default())
-        .expect("echo_drv loads");
+    rt.try_load(
+        owner.pid(),
+        &dir.to_string_lossy(),
+        "echo_drv",
+        Default::default(),
+    )
+    .expect("echo_drv loads");
     let port = rt
         .open_port(owner.pid(), "echo_drv", Default::default())
         .expect("port opens");
@@ -45,7 +50,9 @@ fn calls_answer_their_own_callers(dir: &std::path::Path) {
         })
         .collect();
     for thread in threads {
-        thread.join().expect("a caller thread ends without panicking");
+        thread
+            .join()
+            .expect("a caller thread ends without panicking");
     }
     // {calls, N} counts this call too.
     let counted = rt
