@@ -179,11 +179,6 @@ static void async_stop(ErlDrvData data)
     driver_free(data);
 }
 
-static void output_text(ErlDrvPort port, const char *text)
-{
-    driver_output(port, (char *)text, strlen(text));
-}
-
 static void bench_ready(AsyncState *st)
 {
     char text[64];
@@ -235,17 +230,6 @@ static void async_ready(ErlDrvData data, ErlDrvThreadData thread_data)
     end_job(job);
 }
 
-/* The decimal number in buf[0..len) (0 when there is none). */
-static unsigned long number(const char *buf, ErlDrvSizeT len)
-{
-    char text[32];
-    if (len >= sizeof text)
-        len = sizeof text - 1;
-    memcpy(text, buf, len);
-    text[len] = '\0';
-    return strtoul(text, NULL, 10);
-}
-
 static long submit(AsyncState *st, Job *job, unsigned int *key)
 {
     return driver_async(st->port, key, job_invoke, job, job_free);
@@ -262,7 +246,7 @@ static ErlDrvSSizeT async_control(ErlDrvData data, unsigned int command,
 {
     AsyncState *st = (AsyncState *)data;
     char text[128];
-    unsigned long n = number(buf, len), i;
+    unsigned long n = arg_number(buf, len), i;
     unsigned int key;
     long id;
     Job *job;

@@ -146,7 +146,6 @@ static ErlDrvSSizeT backlog_control(ErlDrvData data, unsigned int code, char *bu
 {
     ErlDrvPort port = (ErlDrvPort)data;
     char arg[32];
-    char text[32];
     if (len >= sizeof arg)
         return -1;
     memcpy(arg, buf, len);
@@ -158,8 +157,7 @@ static ErlDrvSSizeT backlog_control(ErlDrvData data, unsigned int code, char *bu
     case 2:
     case 3:
     case 4:
-        snprintf(text, sizeof text, "%lld", output_loop(port, code, atol(arg)));
-        return reply(rbuf, rlen, text);
+        return replyf(rbuf, rlen, "%lld", output_loop(port, code, atol(arg)));
     default:
         return -1;
     }

@@ -135,12 +135,11 @@ static ErlDrvSSizeT limits_reply(ErlDrvPort port, const char *args, char **rbuf,
     int low_null, high_null;
     ErlDrvSizeT low = limit_arg(&args, &low_null);
     ErlDrvSizeT high = limit_arg(&args, &high_null);
-    char a[32], b[32], text[80];
+    char a[32], b[32];
     erl_drv_busy_msgq_limits(port, low_null ? NULL : &low, high_null ? NULL : &high);
     format_limit(a, sizeof a, low, low_null);
     format_limit(b, sizeof b, high, high_null);
-    snprintf(text, sizeof text, "%s %s", a, b);
-    return reply(rbuf, rlen, text);
+    return replyf(rbuf, rlen, "%s %s", a, b);
 }
 
 static ErlDrvSSizeT busy_control(ErlDrvData data, unsigned int command, char *buf,
@@ -148,10 +147,7 @@ static ErlDrvSSizeT busy_control(ErlDrvData data, unsigned int command, char *bu
 {
     BusyState *st = (BusyState *)data;
     char text[64];
-    if (len >= sizeof text)
-        len = sizeof text - 1;
-    memcpy(text, buf, len);
-    text[len] = '\0';
+    arg_text(buf, len, text, sizeof text);
     switch (command) {
     case 1:
         set_busy_port(st->port, text[0] == '1');

@@ -198,8 +198,7 @@ static ErlDrvSSizeT create_port_control(ErlDrvData data, unsigned int command,
         driver_enq(created, "abc", 3);
         size = driver_sizeq(created);
         driver_deq(created, 3);
-        snprintf(text, sizeof text, "ok %ld", (long)(ErlDrvSSizeT)size);
-        return reply(rbuf, rlen, text);
+        return replyf(rbuf, rlen, "ok %ld", (long)(ErlDrvSSizeT)size);
     }
     case 9:
         return reply(rbuf, rlen, st->label);

@@ -59,28 +59,23 @@ static void fs_stop(ErlDrvData data)
     driver_free(s);
 }
 
-static void say(FileSelect *s, const char *text)
-{
-    driver_output(s->port, (char *)text, strlen(text));
-}
-
 static void fs_ready_input(ErlDrvData data, ErlDrvEvent event)
 {
     FileSelect *s = (FileSelect *)data;
     char buf[4], text[32];
     ssize_t n = read((int)(long)event, buf, sizeof buf);
     if (n <= 0) {
-        say(s, n == 0 ? "in:eof" : "in:error");
+        output_text(s->port, n == 0 ? "in:eof" : "in:error");
         release(s, &s->in_fd, ERL_DRV_READ);
         return;
     }
     if (--s->in_left > 0) {
         snprintf(text, sizeof text, "in:%d", (int)n);
-        say(s, text);
+        output_text(s->port, text);
         return;
     }
     snprintf(text, sizeof text, "in:%d done", (int)n);
-    say(s, text);
+    output_text(s->port, text);
     release(s, &s->in_fd, ERL_DRV_READ);
 }
 
@@ -88,15 +83,15 @@ static void fs_ready_output(ErlDrvData data, ErlDrvEvent event)
 {
     FileSelect *s = (FileSelect *)data;
     if (write((int)(long)event, "x", 1) != 1) {
-        say(s, "out:error");
+        output_text(s->port, "out:error");
         release(s, &s->out_fd, ERL_DRV_WRITE);
         return;
     }
     if (--s->out_left > 0) {
-        say(s, "out");
+        output_text(s->port, "out");
         return;
     }
-    say(s, "out done");
+    output_text(s->port, "out done");
     release(s, &s->out_fd, ERL_DRV_WRITE);
 }
 
@@ -128,7 +123,7 @@ static ErlDrvSSizeT fs_control(ErlDrvData data, unsigned int command, char *buf,
                                ErlDrvSizeT len, char **rbuf, ErlDrvSizeT rlen)
 {
     FileSelect *s = (FileSelect *)data;
-    char text[64], path[480];
+    char path[480];
     int count, fd, rc;
     switch (command) {
     case 1:
@@ -147,16 +142,13 @@ static ErlDrvSSizeT fs_control(ErlDrvData data, unsigned int command, char *buf,
         }
         rc = driver_select(s->port, (ErlDrvEvent)(long)fd,
                            (command == 1 ? ERL_DRV_READ : ERL_DRV_WRITE) | ERL_DRV_USE, 1);
-        snprintf(text, sizeof text, "%d", rc);
-        return reply(rbuf, rlen, text);
+        return replyf(rbuf, rlen, "%d", rc);
     case 3:
-        snprintf(text, sizeof text, "stops %d", stops);
-        return reply(rbuf, rlen, text);
+        return replyf(rbuf, rlen, "stops %d", stops);
     case 4:
         rc = s->in_fd < 0 ? -2
                           : driver_select(s->port, (ErlDrvEvent)(long)s->in_fd, ERL_DRV_READ, 0);
-        snprintf(text, sizeof text, "%d", rc);
-        return reply(rbuf, rlen, text);
+        return replyf(rbuf, rlen, "%d", rc);
     default:
         return -1;
     }

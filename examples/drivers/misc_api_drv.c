@@ -144,9 +144,7 @@ static ErlDrvSSizeT misc_control(ErlDrvData data, unsigned int command, char *bu
     MiscState *st = (MiscState *)data;
     char arg[4200];
     char out[4400];
-    size_t n = len < sizeof arg - 1 ? len : sizeof arg - 1;
-    memcpy(arg, buf, n);
-    arg[n] = '\0';
+    arg_text(buf, len, arg, sizeof arg);
     out[0] = '\0';
     switch (command) {
     case 'p': {

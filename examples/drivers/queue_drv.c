@@ -94,6 +94,7 @@
 #include <time.h>
 
 #include "erl_driver.h"
+#include "reply.h"
 
 /* driver_output_term is deprecated in OTP's header; $o uses it on purpose. */
 #if defined(__GNUC__)
@@ -396,28 +397,6 @@ static void queue_flush(ErlDrvData data)
 }
 #endif
 
-/* Writes the reply text into the runtime's buffer, or a driver_alloc'ed one. */
-static ErlDrvSSizeT reply(char **rbuf, ErlDrvSizeT rlen, const char *fmt, ...)
-{
-    char text[2048];
-    va_list args;
-    int n;
-    va_start(args, fmt);
-    n = vsnprintf(text, sizeof text, fmt, args);
-    va_end(args);
-    if (n < 0)
-        return -1;
-    if ((size_t)n >= sizeof text)
-        n = sizeof text - 1;
-    if ((ErlDrvSizeT)n > rlen) {
-        *rbuf = driver_alloc((ErlDrvSizeT)n);
-        if (*rbuf == NULL)
-            return -1;
-    }
-    memcpy(*rbuf, text, (size_t)n);
-    return n;
-}
-
 /* A copy of buf[0..len) as a NUL-terminated string (caller frees). */
 static char *c_string(const char *buf, ErlDrvSizeT len)
 {
@@ -534,7 +513,7 @@ static ErlDrvSSizeT peek_reply(QueueState *st, char **rbuf, ErlDrvSizeT rlen)
     if (total != size || iov2 != iov || vlen2 != vlen)
         ok = 0;
     n = queue_bytes(st->port, bytes, sizeof bytes);
-    return reply(rbuf, rlen, "vlen_ok=%s data=%.*s", ok ? "yes" : "no", (int)n, bytes);
+    return replyf(rbuf, rlen, "vlen_ok=%s data=%.*s", ok ? "yes" : "no", (int)n, bytes);
 }
 
 static ErlDrvSSizeT peekqv_reply(QueueState *st, char **rbuf, ErlDrvSizeT rlen)
@@ -560,7 +539,7 @@ static ErlDrvSSizeT peekqv_reply(QueueState *st, char **rbuf, ErlDrvSizeT rlen)
             n += ev.iov[i].iov_len;
         }
     }
-    return reply(rbuf, rlen, "rc=%ld vsize_ok=%s data=%.*s binv=%s", signed_size(rc),
+    return replyf(rbuf, rlen, "rc=%ld vsize_ok=%s data=%.*s binv=%s", signed_size(rc),
                  same ? "yes" : "no", (int)n, bytes, binv_ok ? "ok" : "bad");
 }
 
@@ -600,7 +579,7 @@ static ErlDrvSSizeT bad_port_reply(ErlDrvPort bad, char **rbuf, ErlDrvSizeT rlen
     {
         long refc = driver_binary_get_refc(bin);
         driver_free_binary(bin);
-        return reply(rbuf, rlen,
+        return replyf(rbuf, rlen,
                      "enq=%d pushq=%d enq_bin=%d pushq_bin=%d enqv=%d pushqv=%d "
                      "deq=%ld sizeq=%ld peekq=%s vlen=%d peekqv=%ld pdl=%s refc=%ld",
                      enq, push, enq_bin, push_bin, enqv, pushqv, signed_size(deq),
@@ -635,7 +614,7 @@ static ErlDrvSSizeT pdl_appears_reply(QueueState *st, char **rbuf, ErlDrvSizeT r
     lock(st);
     n = queue_bytes(st->port, data, sizeof data);
     unlock(st);
-    return reply(rbuf, rlen, "data=%.*s", (int)n, data);
+    return replyf(rbuf, rlen, "data=%.*s", (int)n, data);
 }
 
 /* $m: every queued slice of a binary holds a reference and is an entry of its own. */
@@ -677,7 +656,7 @@ static ErlDrvSSizeT slices_reply(ErlDrvPort port, char **rbuf, ErlDrvSizeT rlen)
     driver_deq(port, driver_sizeq(port));
     after_rest = (long)driver_binary_get_refc(bin);
     driver_free_binary(bin);
-    return reply(rbuf, rlen, "refc=%ld,%ld,%ld,%ld,%ld vlen=%d deq100=%ld rest=%ld", refc[0],
+    return replyf(rbuf, rlen, "refc=%ld,%ld,%ld,%ld,%ld vlen=%d deq100=%ld rest=%ld", refc[0],
                  refc[1], refc[2], refc[3], refc[4], vlen, after_deq, after_rest);
 }
 
@@ -697,11 +676,11 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
     switch (command) {
     case 'e':
         rc = driver_enq(port, buf, len);
-        out = reply(rbuf, rlen, "rc=%d size=%ld", rc, signed_size(driver_sizeq(port)));
+        out = replyf(rbuf, rlen, "rc=%d size=%ld", rc, signed_size(driver_sizeq(port)));
         break;
     case 'p':
         rc = driver_pushq(port, buf, len);
-        out = reply(rbuf, rlen, "rc=%d size=%ld", rc, signed_size(driver_sizeq(port)));
+        out = replyf(rbuf, rlen, "rc=%d size=%ld", rc, signed_size(driver_sizeq(port)));
         break;
     case 'b':
     case 'B':
@@ -710,7 +689,7 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
             break;
         rc = command == 'b' ? driver_enq_bin(port, bin, off, n)
                             : driver_pushq_bin(port, bin, off, n);
-        out = reply(rbuf, rlen, "rc=%d size=%ld refc=%ld", rc,
+        out = replyf(rbuf, rlen, "rc=%d size=%ld refc=%ld", rc,
                     signed_size(driver_sizeq(port)), (long)driver_binary_get_refc(bin));
         driver_free_binary(bin);
         break;
@@ -720,7 +699,7 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
             break;
         rc = driver_enq_bin(port, bin, off, n);
         rc2 = driver_pushq_bin(port, bin, off, n);
-        out = reply(rbuf, rlen, "enq_bin=%d pushq_bin=%d size=%ld refc=%ld", rc, rc2,
+        out = replyf(rbuf, rlen, "enq_bin=%d pushq_bin=%d size=%ld refc=%ld", rc, rc2,
                     signed_size(driver_sizeq(port)), (long)driver_binary_get_refc(bin));
         driver_free_binary(bin);
         break;
@@ -732,14 +711,14 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         rc = vector_call(port, args, command == 'V', &off);
         if (rc == -2)
             break;
-        out = reply(rbuf, rlen, "rc=%d size=%ld", rc, signed_size(driver_sizeq(port)));
+        out = replyf(rbuf, rlen, "rc=%d size=%ld", rc, signed_size(driver_sizeq(port)));
         break;
     case 'd':
         n = strcmp(args, "all") == 0 ? driver_sizeq(port) : strtoul(args, NULL, 10);
-        out = reply(rbuf, rlen, "rc=%ld", signed_size(driver_deq(port, n)));
+        out = replyf(rbuf, rlen, "rc=%ld", signed_size(driver_deq(port, n)));
         break;
     case 's':
-        out = reply(rbuf, rlen, "size=%ld", signed_size(driver_sizeq(port)));
+        out = replyf(rbuf, rlen, "size=%ld", signed_size(driver_sizeq(port)));
         break;
     case 'q':
         out = peek_reply(st, rbuf, rlen);
@@ -759,20 +738,20 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         if (first != NULL)
             st->pdl = first;
         lock(st);
-        out = reply(rbuf, rlen, "first=%s second=%s", first ? "ok" : "null",
+        out = replyf(rbuf, rlen, "first=%s second=%s", first ? "ok" : "null",
                     second ? "ok" : "null");
         break;
     }
     case 'L':
         if (st->pdl == NULL) {
-            out = reply(rbuf, rlen, "no_pdl");
+            out = replyf(rbuf, rlen, "no_pdl");
         } else {
             /* Absolute counts include the runtime's own references (BEAM takes one per
              * port task in flight), so only the changes are shown. */
             long before = (long)driver_pdl_get_refc(st->pdl);
             long inc = (long)driver_pdl_inc_refc(st->pdl);
             long dec = (long)driver_pdl_dec_refc(st->pdl);
-            out = reply(rbuf, rlen, "inc=%+ld dec=%+ld", inc - before, dec - before);
+            out = replyf(rbuf, rlen, "inc=%+ld dec=%+ld", inc - before, dec - before);
         }
         break;
     case 'f':
@@ -790,22 +769,22 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
             st->flush = FLUSH_TERM;
         else
             break;
-        out = reply(rbuf, rlen, "flush=%s", args);
+        out = replyf(rbuf, rlen, "flush=%s", args);
         break;
     case 'o': {
         char text[64];
         send_terms(st, args, text, sizeof text);
-        out = reply(rbuf, rlen, "%s", text);
+        out = replyf(rbuf, rlen, "%s", text);
         break;
     }
     case 'O':
-        out = reply(rbuf, rlen, "flush: %s", st->flush_terms[0] ? st->flush_terms : "none");
+        out = replyf(rbuf, rlen, "flush: %s", st->flush_terms[0] ? st->flush_terms : "none");
         break;
     case 'F':
         unlock(st);
         driver_failure_atom(port, "failed");
         driver_free(args);
-        return reply(rbuf, rlen, "failed");
+        return replyf(rbuf, rlen, "failed");
     case 'z': {
         /* `st` is freed by stop when the port ends: only `port` is used afterwards. */
         int failure = strcmp(args, "failure") == 0;
@@ -820,7 +799,7 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         rc2 = driver_enq(port, "cd", 2);
         size_after = signed_size(driver_sizeq(port));
         driver_free(args);
-        return reply(rbuf, rlen, "before=%d,%ld after=%d,%ld", rc, size_before, rc2, size_after);
+        return replyf(rbuf, rlen, "before=%d,%ld after=%d,%ld", rc, size_before, rc2, size_after);
     }
     case 'P':
         unlock(st);
@@ -829,7 +808,7 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         break;
     case 'a':
         st->announce_stop = 1;
-        out = reply(rbuf, rlen, "announce");
+        out = replyf(rbuf, rlen, "announce");
         break;
     case 't':
     case 'T':
@@ -837,7 +816,7 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         unlock(st);
         rc = start_thread(st, &st->worker_tid, &st->worker, (int)n, 0, command == 't');
         lock(st);
-        out = reply(rbuf, rlen, "started=%d", rc);
+        out = replyf(rbuf, rlen, "started=%d", rc);
         break;
     case 'u':
         n = strtoul(args, NULL, 10);
@@ -846,7 +825,7 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         if (rc == 0)
             detached->until_gone = 1;
         lock(st);
-        out = reply(rbuf, rlen, "started=%d", rc);
+        out = replyf(rbuf, rlen, "started=%d", rc);
         break;
     case 'k':
         if (st->pdl == NULL)
@@ -858,10 +837,10 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
         driver_pdl_unlock(st->pdl);
         driver_pdl_unlock(st->pdl);
         lock(st);
-        out = reply(rbuf, rlen, "survived");
+        out = replyf(rbuf, rlen, "survived");
         break;
     case 'C':
-        out = reply(rbuf, rlen, "refc=%ld", st->pdl ? (long)driver_pdl_get_refc(st->pdl) : -1L);
+        out = replyf(rbuf, rlen, "refc=%ld", st->pdl ? (long)driver_pdl_get_refc(st->pdl) : -1L);
         break;
     case 'w':
         unlock(st);
@@ -873,10 +852,10 @@ static ErlDrvSSizeT queue_control(ErlDrvData data, unsigned int command, char *b
             driver_free(st->worker);
             st->worker = NULL;
             lock(st);
-            out = reply(rbuf, rlen, "rounds=%d fails=%ld", rounds, fails);
+            out = replyf(rbuf, rlen, "rounds=%d fails=%ld", rounds, fails);
         } else {
             lock(st);
-            out = reply(rbuf, rlen, "no_worker");
+            out = replyf(rbuf, rlen, "no_worker");
         }
         break;
     default:

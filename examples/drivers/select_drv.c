@@ -49,6 +49,8 @@
  *  25      -> ready_input fails the port (read_and_failed) after reading
  *  26      -> driver_monitor_process of the caller (this driver has no
  *             process_exit callback): "RC"
+ *  27      -> closes the read end while it stays selected (a bad descriptor
+ *             in the poll set, until the driver deselects it): "closed"
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -202,16 +204,6 @@ static void select_stop_select(ErlDrvEvent event, void *reserved)
     __atomic_add_fetch(&stop_calls, 1, __ATOMIC_SEQ_CST);
 }
 
-static unsigned long number(const char *buf, ErlDrvSizeT len)
-{
-    char text[32];
-    if (len >= sizeof text)
-        len = sizeof text - 1;
-    memcpy(text, buf, len);
-    text[len] = '\0';
-    return strtoul(text, NULL, 10);
-}
-
 static ErlDrvSSizeT select_control(ErlDrvData data, unsigned int command,
                                    char *buf, ErlDrvSizeT len,
                                    char **rbuf, ErlDrvSizeT rlen)
@@ -265,7 +257,7 @@ static ErlDrvSSizeT select_control(ErlDrvData data, unsigned int command,
         break;
     }
     case 10:
-        st->peek = number(buf, len);
+        st->peek = arg_number(buf, len);
         st->peeked = 0;
         snprintf(text, sizeof text, "ok");
         break;
@@ -338,6 +330,10 @@ static ErlDrvSSizeT select_control(ErlDrvData data, unsigned int command,
         st->fail_after_read = 1;
         snprintf(text, sizeof text, "ok");
         break;
+    case 27:
+        close(st->rfd);
+        snprintf(text, sizeof text, "closed");
+        break;
     case 26: {
         ErlDrvMonitor monitor;
         rc = driver_monitor_process(st->port, driver_caller(st->port), &monitor);
@@ -353,7 +349,7 @@ static ErlDrvSSizeT select_control(ErlDrvData data, unsigned int command,
         snprintf(text, sizeof text, "ok");
         break;
     case 20:
-        st->sleep_ms = number(buf, len);
+        st->sleep_ms = arg_number(buf, len);
         snprintf(text, sizeof text, "ok");
         break;
     default:

@@ -27,10 +27,17 @@
  *           runtime calls async_free once the job ran): "queued" for a
  *           positive id, "ran" for 0, "failed" for -1
  *  12    -> "INVOKED FREED": the counts of those jobs' calls
+ *  13 MS -> a measured timer: driver_set_timer(port, MS), remembering when
+ *           (erl_drv_monotonic_time); its timeout outputs "timeout N in time"
+ *           when at least MS ms went by since, else "timeout N early E"
+ *  14 MS -> sleeps 300 ms inside the callback, then does what 13 does (a
+ *           timer set late in a long callback still counts from when it is
+ *           set)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "erl_driver.h"
 #include "reply.h"
@@ -40,6 +47,9 @@ typedef struct {
     unsigned long timeouts;
     unsigned long repeat;  /* re-arm until this many timeouts (0: never) */
     unsigned long repeat_ms;
+    unsigned long measured_ms; /* the measured timer's time (13, 14) */
+    ErlDrvTime measured_from;  /* when it was set, in ms (BEAM's may be negative) */
+    int measuring;
 } TimerState;
 
 /* Calls of the async jobs of control 11 (any thread). */
@@ -73,6 +83,9 @@ static ErlDrvData timer_start(ErlDrvPort port, char *command)
     st->timeouts = 0;
     st->repeat = option(command, "repeat:");
     st->repeat_ms = 0;
+    st->measured_ms = 0;
+    st->measured_from = 0;
+    st->measuring = 0;
     if (strstr(command, "start:") != NULL)
         driver_set_timer(port, option(command, "start:"));
     return (ErlDrvData)st;
@@ -96,21 +109,20 @@ static void timer_timeout(ErlDrvData data)
     char text[32];
     int n;
     st->timeouts++;
-    n = snprintf(text, sizeof text, "timeout %lu", st->timeouts);
+    if (st->measuring) {
+        ErlDrvTime elapsed = erl_drv_monotonic_time(ERL_DRV_MSEC) - st->measured_from;
+        st->measuring = 0;
+        if (elapsed >= (ErlDrvTime)st->measured_ms)
+            n = snprintf(text, sizeof text, "timeout %lu in time", st->timeouts);
+        else
+            n = snprintf(text, sizeof text, "timeout %lu early %lld", st->timeouts,
+                         (long long)elapsed);
+    } else {
+        n = snprintf(text, sizeof text, "timeout %lu", st->timeouts);
+    }
     driver_output(st->port, text, (ErlDrvSizeT)n);
     if (st->timeouts < st->repeat)
         driver_set_timer(st->port, st->repeat_ms);
-}
-
-/* The decimal number in buf[0..len) (0 when there is none). */
-static unsigned long number(const char *buf, ErlDrvSizeT len)
-{
-    char text[32];
-    if (len >= sizeof text)
-        len = sizeof text - 1;
-    memcpy(text, buf, len);
-    text[len] = '\0';
-    return strtoul(text, NULL, 10);
 }
 
 static ErlDrvSSizeT timer_control(ErlDrvData data, unsigned int command,
@@ -120,7 +132,7 @@ static ErlDrvSSizeT timer_control(ErlDrvData data, unsigned int command,
     TimerState *st = (TimerState *)data;
     char text[64];
     unsigned long left = 12345; /* overwritten by driver_read_timer */
-    unsigned long ms = number(buf, len);
+    unsigned long ms = arg_number(buf, len);
     int rc, rc2, rc3;
     switch (command) {
     case 1:
@@ -178,6 +190,15 @@ static ErlDrvSSizeT timer_control(ErlDrvData data, unsigned int command,
         snprintf(text, sizeof text, "%lu %lu",
                  __atomic_load_n(&jobs_invoked, __ATOMIC_SEQ_CST),
                  __atomic_load_n(&jobs_freed, __ATOMIC_SEQ_CST));
+        break;
+    case 14:
+        usleep(300 * 1000);
+        /* fall through */
+    case 13:
+        st->measured_ms = ms;
+        st->measured_from = erl_drv_monotonic_time(ERL_DRV_MSEC);
+        st->measuring = 1;
+        snprintf(text, sizeof text, "%d", driver_set_timer(st->port, ms));
         break;
     case 9:
         if (!have_stopped) {

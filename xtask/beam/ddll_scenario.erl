@@ -117,7 +117,8 @@ run_lines([Line | Rest], N, Bindings0) ->
 
 run_statement(Tokens, N, Bindings) ->
     case erl_parse:parse_exprs(Tokens) of
-        {ok, Exprs} ->
+        {ok, Exprs0} ->
+            Exprs = heap_binaries(Exprs0),
             put(?CURRENT, main),
             try erl_eval:exprs(Exprs, Bindings, local_handler(), remote_handler()) of
                 {value, Value, NewBindings} ->
@@ -132,6 +133,26 @@ run_statement(Tokens, N, Bindings) ->
             print(N, {'EXIT', {scenario_error, syntax}}),
             Bindings
     end.
+
+%% --- Binaries as compiled code makes them ------------------------------------
+
+%% erl_eval builds every binary by appending to a writable one, so even a
+%% small one is reference-counted; the same expression in compiled code makes
+%% a heap binary up to 64 bytes (ERL_ONHEAP_BIN_LIMIT), as BIFs, driver output
+%% and distribution do, and BEAM copies heap binaries into the byte runs of an
+%% outputv I/O vector. So every binary construction (outside patterns) goes
+%% through '$heap_binary'/1, which copies a binary of at most 64 bytes into a
+%% heap binary.
+heap_binaries({bin, Anno, Elements}) ->
+    {call, Anno, {atom, Anno, '$heap_binary'}, [{bin, Anno, heap_binaries(Elements)}]};
+heap_binaries({match, Anno, Pattern, Expr}) ->
+    {match, Anno, Pattern, heap_binaries(Expr)};
+heap_binaries(Tuple) when is_tuple(Tuple) ->
+    list_to_tuple(heap_binaries(tuple_to_list(Tuple)));
+heap_binaries(List) when is_list(List) ->
+    [heap_binaries(E) || E <- List];
+heap_binaries(Other) ->
+    Other.
 
 %% --- Local calls: recv/1, as/2, kill/1 -------------------------------------
 
@@ -164,6 +185,12 @@ local_call(kill, [ProcExpr], Bindings) ->
         error ->
             erlang:error({no_such_process, Proc})
     end;
+local_call('$heap_binary', [BinExpr], Bindings) ->
+    Value = case eval_arg(BinExpr, Bindings) of
+                Bin when is_binary(Bin), byte_size(Bin) =< 64 -> binary:copy(Bin);
+                Built -> Built
+            end,
+    {value, Value, Bindings};
 local_call(_Name, _Args, _Bindings) ->
     erlang:error(undef).
 

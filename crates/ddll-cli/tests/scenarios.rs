@@ -13,11 +13,7 @@ use std::path::PathBuf;
 
 /// Files whose BEAM behaviour ddll does not reproduce yet, with the reason (each is a known
 /// gap, reported in the issue notes).
-const KNOWN_GAPS: &[(&str, &str)] = &[(
-    "outputv_heap_subbinaries",
-    "a binary_part/3 of at most 64 bytes is a heap binary in BEAM and joins outputv's byte runs; \
-     ddll's terms have no heap binaries",
-)];
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 fn corpus() -> Vec<PathBuf> {
     let files = scenarios_in("scenarios");

@@ -32,15 +32,22 @@ const PACK_FROM_SEGMENTS: usize = 16;
 /// BEAM's `ERL_SMALL_IO_BIN_LIMIT` (4 × the 64-byte heap-binary limit).
 const PACK_BINARIES_BELOW: usize = 256;
 
+/// BEAM's `ERL_ONHEAP_BIN_LIMIT`: a binary of at most this many bytes is a heap binary.
+const HEAP_BINARY_LIMIT: usize = 64;
+
 /// The segments BEAM hands a driver's `outputv` for `port_command(Port, Term)` (its
 /// `io_list_vec_len` and `io_list_to_vec`): every reference-counted binary is a segment of its
-/// own, and the bytes between them (list integers and heap binaries) form one segment per run.
-/// When that makes 16 segments or more, binaries under 256 bytes are copied into the runs too.
+/// own, and the bytes between them (list integers and heap binaries, which BEAM copies) form
+/// one segment per run. When that makes 16 segments or more, binaries under 256 bytes are
+/// copied into the runs too.
 ///
-/// ddll's binaries are all reference-counted (`Bytes`), like the binaries a scenario or any
-/// Erlang code builds with `<<...>>`; only the empty binary is a heap binary here (BEAM's
-/// binaries of at most 64 bytes made by some BIFs, e.g. `term_to_binary/1`, are heap binaries
-/// and join the runs: ddll cannot tell them apart). `None` when the term is not iodata.
+/// BEAM tells a heap binary from a reference-counted one by its header; ddll's binaries carry
+/// no such mark, so the size decides, as it does in BEAM for almost every binary: BIF results
+/// (`binary_part/3`, `list_to_binary/1`, `term_to_binary/1`, `binary:copy/1`), binaries from
+/// driver output and from other nodes, and binary literals and fixed-size constructions in
+/// compiled code are heap binaries up to 64 bytes (`ERL_ONHEAP_BIN_LIMIT`) and
+/// reference-counted above. (Only appending to a binary makes a small reference-counted one
+/// in BEAM.) `None` when the term is not iodata.
 pub fn io_vector(term: &Term) -> Option<IoVector> {
     /// A maximal stretch of the term: a run of bytes, or one reference-counted binary.
     struct Run {
@@ -52,9 +59,9 @@ pub fn io_vector(term: &Term) -> Option<IoVector> {
     let ok = walk(term, 0, &mut |piece| {
         let (bytes, binary): (&[u8], bool) = match piece {
             Piece::Byte(ref b) => (std::slice::from_ref(b), false),
-            // An empty binary is a heap binary: it starts a run (BEAM counts that run when it
-            // decides to pack) but adds no byte.
-            Piece::Binary(b) => (b, !b.is_empty()),
+            // A heap binary joins the run of bytes (an empty one starts a run, which BEAM
+            // counts when it decides to pack, but adds no byte).
+            Piece::Binary(b) => (b, b.len() > HEAP_BINARY_LIMIT),
         };
         data.extend_from_slice(bytes);
         match runs.last_mut() {
@@ -176,27 +183,50 @@ mod tests {
         assert_eq!(got, expected, "{term:?}");
     }
 
-    /// One-byte binaries `a`, `b`, ... (`count` of them), each followed by `after` (if any).
-    fn binaries(count: u8, after: Option<Term>) -> Term {
+    /// A reference-counted binary: `c` repeated 65 times (one byte over the heap-binary limit).
+    fn long(c: u8) -> Term {
+        bin(&[c; 65])
+    }
+
+    /// The text of [`long`]`(c)`.
+    fn long_text(c: u8) -> String {
+        char::from(c).to_string().repeat(65)
+    }
+
+    /// `count` reference-counted binaries [`long`]`(b'a')`, [`long`]`(b'b')`, ..., each
+    /// followed by `after` (if any).
+    fn longs(count: u8, after: Option<Term>) -> Term {
         let mut items = Vec::new();
-        for b in (b'a'..).take(usize::from(count)) {
-            items.push(bin(&[b]));
+        for c in (b'a'..).take(usize::from(count)) {
+            items.push(long(c));
             items.extend(after.clone());
         }
         Term::List(items)
     }
 
     /// Each case was checked against BEAM (OTP 25) with `echov_drv`; see
-    /// `scenarios/echov_segments.scen` for the ones the corpus replays.
+    /// `scenarios/echov_segments.scen` and `scenarios/outputv_heap_subbinaries.scen` for the
+    /// ones the corpus replays.
     #[test]
     fn segments_follow_beam() {
+        let (a, b, c) = (long_text(b'a'), long_text(b'b'), long_text(b'c'));
         check_vector(bin(b"one"), Some(&["one"]));
+        check_vector(long(b'a'), Some(&[&a]));
         check_vector(string("abc"), Some(&["abc"]));
         check_vector(Term::List(vec![]), Some(&[]));
         check_vector(bin(b""), Some(&[]));
+        // Binaries of at most 64 bytes are heap binaries: copied into the byte runs.
         check_vector(
             Term::List(vec![string("ab"), bin(b"cd"), string("e"), bin(b"fg")]),
-            Some(&["ab", "cd", "e", "fg"]),
+            Some(&["abcdefg"]),
+        );
+        check_vector(
+            Term::List(vec![string("x"), bin(&[b'h'; 64]), string("y")]),
+            Some(&[&format!("x{}y", "h".repeat(64))]),
+        );
+        check_vector(
+            Term::List(vec![string("ab"), long(b'a'), string("e"), long(b'b')]),
+            Some(&["ab", &a, "e", &b]),
         );
         check_vector(
             Term::List(vec![
@@ -208,36 +238,47 @@ mod tests {
         );
         // Empty binaries add nothing and split nothing.
         check_vector(
-            Term::List(vec![bin(b"a"), bin(b""), bin(b"b")]),
-            Some(&["a", "b"]),
+            Term::List(vec![long(b'a'), bin(b""), long(b'b')]),
+            Some(&[&a, &b]),
         );
         check_vector(
-            Term::ImproperList(vec![bin(b"a")], Box::new(bin(b"b"))),
-            Some(&["a", "b"]),
+            Term::ImproperList(vec![long(b'a')], Box::new(long(b'b'))),
+            Some(&[&a, &b]),
         );
         check_vector(
-            Term::ImproperList(vec![Term::Int(97)], Box::new(bin(b"b"))),
-            Some(&["a", "b"]),
+            Term::ImproperList(vec![Term::Int(97)], Box::new(long(b'b'))),
+            Some(&["a", &b]),
+        );
+        check_vector(
+            Term::ImproperList(vec![long(b'a'), bin(b"x")], Box::new(long(b'c'))),
+            Some(&[&a, "x", &c]),
         );
         // 15 segments stay apart; from 16 on, binaries under 256 bytes are packed.
+        let fifteen: Vec<String> = (b'a'..).take(15).map(long_text).collect();
+        let fifteen: Vec<&str> = fifteen.iter().map(String::as_str).collect();
+        check_vector(longs(15, None), Some(&fifteen));
+        let sixteen: String = (b'a'..).take(16).map(long_text).collect();
+        check_vector(longs(16, None), Some(&[&sixteen]));
+        // A heap binary starts a byte run that counts towards the 16 (an empty one too);
+        // `[]` does not.
+        let eight: String = (b'a'..).take(8).map(long_text).collect();
+        check_vector(longs(8, Some(bin(b""))), Some(&[&eight]));
         check_vector(
-            binaries(15, None),
-            Some(&[
-                "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o",
-            ]),
+            longs(8, Some(bin(b"-"))),
+            Some(&[&(b'a'..)
+                .take(8)
+                .map(|c| long_text(c) + "-")
+                .collect::<String>()]),
         );
-        check_vector(binaries(16, None), Some(&["abcdefghijklmnop"]));
-        // An empty binary starts a byte run that counts towards the 16; `[]` does not.
-        check_vector(binaries(8, Some(bin(b""))), Some(&["abcdefgh"]));
-        check_vector(
-            binaries(8, Some(Term::List(vec![]))),
-            Some(&["a", "b", "c", "d", "e", "f", "g", "h"]),
-        );
+        let apart: Vec<String> = (b'a'..).take(8).map(long_text).collect();
+        let apart: Vec<&str> = apart.iter().map(String::as_str).collect();
+        check_vector(longs(8, Some(Term::List(vec![]))), Some(&apart));
         // Packing keeps binaries of 256 bytes or more apart.
         let big = "B".repeat(256);
         let mut items = vec![bin(big.as_bytes())];
-        items.extend((b'a'..=b'o').map(|b| bin(&[b])));
-        check_vector(Term::List(items), Some(&[&big, "abcdefghijklmno"]));
+        items.extend((b'a'..=b'o').map(long));
+        let packed: String = (b'a'..=b'o').map(long_text).collect();
+        check_vector(Term::List(items), Some(&[&big, &packed]));
         check_vector(Term::List(vec![Term::Atom(drv_term::Atom::new("x"))]), None);
         check_vector(
             Term::ImproperList(vec![bin(b"a")], Box::new(string("b"))),

@@ -524,11 +524,13 @@ fn ready(
             driver.ready_output(data, fd)
         };
         if !called {
-            // No callback for this direction: stop polling it rather than report it forever.
+            // No callback for this direction. BEAM logs an error (in its words, below) and
+            // reports the descriptor no more until the driver selects it again; the port lives
+            // on and its owner sees nothing. So ddll deselects this direction.
             eprintln!(
-                "ddll: driver {} selected fd {fd} for {} but has no {} callback; deselected",
+                "ddll: {} driver '{}' does not implement the {}() callback! (fd {fd})",
+                if input { "Input" } else { "Output" },
                 driver.name(),
-                if input { "reading" } else { "writing" },
                 if input { "ready_input" } else { "ready_output" },
             );
             let mut table = shared.table.lock();

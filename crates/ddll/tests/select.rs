@@ -185,3 +185,58 @@ fn an_unload_waits_for_a_pending_stop_select() {
         assert!(texts.iter().any(|t| t == "in:bye"), "{texts:?}");
     }
 }
+
+/// Many ports selecting their pipes while threads write into them at once (what OTP's
+/// driver_SUITE smp_select checks): every port's `ready_input` gets all its bytes, in the
+/// order written, and nothing of another port's.
+#[test]
+fn ports_written_from_many_threads_read_everything_in_order() {
+    const PORTS: usize = 6;
+    const WRITES: usize = 200;
+    let _serial = serial();
+    for dir in support::driver_dirs() {
+        let fx = fixture(&dir);
+        let ports: Vec<ddll::Port> = (0..PORTS).map(|_| fx.open("select_drv read")).collect();
+        let expected: Vec<String> = (0..PORTS)
+            .map(|p| (0..WRITES).map(|w| format!("{p}:{w};")).collect())
+            .collect();
+        std::thread::scope(|scope| {
+            for pair in ports.chunks(2).enumerate() {
+                let (index, pair) = pair;
+                let rt = &fx.rt;
+                scope.spawn(move || {
+                    let me = rt.spawn(None);
+                    for w in 0..WRITES {
+                        for (k, port) in pair.iter().enumerate() {
+                            let data = format!("{}:{w};", index * 2 + k);
+                            let data = Term::Binary(bytes::Bytes::from(data.into_bytes()));
+                            rt.port_control(me.pid(), port, 1, &data)
+                                .expect("the write succeeds");
+                        }
+                    }
+                });
+            }
+        });
+        let mut got = vec![String::new(); PORTS];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while got.iter().zip(&expected).any(|(g, e)| g.len() < e.len()) {
+            assert!(Instant::now() < deadline, "not everything came: {got:?}");
+            let Some(message) = fx.message(1000) else {
+                continue;
+            };
+            let Term::Tuple(items) = &message else {
+                panic!("not a port message: {message}");
+            };
+            let Term::Port(from) = &items[0] else {
+                panic!("not a port message: {message}");
+            };
+            let index = ports.iter().position(|p| p == from).expect("one of ours");
+            let text = data_text(&message).expect("data");
+            got[index].push_str(text.strip_prefix("in:").expect("in:BYTES"));
+        }
+        assert_eq!(got, expected);
+        for port in &ports {
+            fx.rt.port_close(fx.me.pid(), port).expect("closes");
+        }
+    }
+}
