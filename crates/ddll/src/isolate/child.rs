@@ -220,7 +220,15 @@ impl Host {
                 let loaded = rt.try_load(self.loader.pid(), &dir, &name, Default::default());
                 let reply = match loaded {
                     Ok(_) => match rt.with_drivers(|d| d.loaded.get(&name).cloned()) {
-                        Some(driver) => ok(Term::Int(i64::from(driver.driver.flags()))),
+                        Some(driver) => Term::Tuple(vec![
+                            atom("ok"),
+                            Term::Int(i64::from(driver.driver.flags())),
+                            atom(if driver.driver.has_outputv() {
+                                "true"
+                            } else {
+                                "false"
+                            }),
+                        ]),
                         None => error(atom("unspecified_error")),
                     },
                     Err(ddll_core::DdllError::Load(ddll_core::LoadError::OpenError(code))) => {
@@ -258,6 +266,26 @@ impl Host {
             {
                 let caller = self.mirror(caller);
                 let reply = match rt.port_command_bytes(caller.pid(), port, data) {
+                    Ok(()) => atom("ok"),
+                    Err(e) => error(e.0),
+                };
+                (reply, false)
+            }
+            [tag, Term::Port(port), Term::Pid(caller), Term::Binary(data), Term::List(lengths)]
+                if *tag == atom("commandv") =>
+            {
+                let caller = self.mirror(caller);
+                let lengths: Option<Vec<usize>> = lengths
+                    .iter()
+                    .map(|l| match l {
+                        Term::Int(n) => usize::try_from(*n).ok(),
+                        _ => None,
+                    })
+                    .collect();
+                let Some(lengths) = lengths else {
+                    return (error(atom("badarg")), false);
+                };
+                let reply = match rt.port_command_segments(caller.pid(), port, data, &lengths) {
                     Ok(()) => atom("ok"),
                     Err(e) => error(e.0),
                 };

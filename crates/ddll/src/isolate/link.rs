@@ -167,11 +167,12 @@ pub(crate) fn load(
         Err(e)
     };
     match loaded {
-        Term::Tuple(t) if t.len() == 2 && t[0] == atom("ok") => {
+        Term::Tuple(t) if t.len() == 3 && t[0] == atom("ok") => {
             let Term::Int(flags) = t[1] else {
                 return failed(ddll_core::LoadError::UnspecifiedError);
             };
-            let Ok(driver) = super::proxy::driver(name, flags as i32) else {
+            let has_outputv = t[2] == atom("true");
+            let Ok(driver) = super::proxy::driver(name, flags as i32, has_outputv) else {
                 return failed(ddll_core::LoadError::UnspecifiedError);
             };
             LINKS.lock().push((driver.entry_address(), link.clone()));

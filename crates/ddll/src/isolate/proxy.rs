@@ -28,14 +28,17 @@ struct ProxyPort {
     parent: u64,
 }
 
-/// The proxy driver for `name`, whose host reported `flags`. Its entry lives as long as the
-/// process (a few hundred bytes per isolated load): a `Driver` may outlive its unload.
-pub(super) fn driver(name: &str, flags: i32) -> Result<Driver, LoadError> {
+/// The proxy driver for `name`, whose host reported `flags` and whether the driver has an
+/// `outputv` (the proxy then has one too, so that the command's segments reach the host as
+/// the parent cut them). Its entry lives as long as the process (a few hundred bytes per
+/// isolated load): a `Driver` may outlive its unload.
+pub(super) fn driver(name: &str, flags: i32, has_outputv: bool) -> Result<Driver, LoadError> {
     let name = CString::new(name).map_err(|_| LoadError::BadDriverName)?;
     let entry = ErlDrvEntry {
         start: Some(start),
         stop: Some(stop),
         output: Some(output),
+        outputv: if has_outputv { Some(outputv) } else { None },
         control: Some(control),
         call: Some(call),
         driver_name: name.into_raw(),
@@ -211,6 +214,49 @@ unsafe extern "C" fn output(data: ErlDrvData, buf: *mut c_char, len: ErlDrvSizeT
         unsafe {
             forward(data, |port, caller| {
                 Term::Tuple(vec![atom("command"), port, caller, Term::Binary(bytes)])
+            })
+        }
+    }));
+}
+
+/// # Safety
+/// A driver's `outputv`: `data` from [`start`], `ev` a valid I/O vector during the call.
+unsafe extern "C" fn outputv(data: ErlDrvData, ev: *mut drv_abi::types::ErlIOVec) {
+    if data.is_null() || ev.is_null() {
+        return;
+    }
+    // The segments as the runtime cut them: their bytes in one binary, and their lengths.
+    let mut bytes = Vec::new();
+    let mut lengths = Vec::new();
+    // SAFETY: `ev` is valid during the call (contract).
+    let ev = unsafe { &*ev };
+    let count = usize::try_from(ev.vsize).unwrap_or(0);
+    for i in 0..count {
+        // SAFETY: `iov` holds `vsize` elements (contract).
+        let segment = unsafe { &*ev.iov.add(i) };
+        // The runtime's first element is the empty one BEAM reserves for a header.
+        if segment.iov_len == 0 {
+            continue;
+        }
+        // SAFETY: each element's base is valid for its length during the call (contract).
+        let part = unsafe {
+            std::slice::from_raw_parts(segment.iov_base.cast::<u8>(), segment.iov_len)
+        };
+        bytes.extend_from_slice(part);
+        lengths.push(Term::Int(i64::try_from(segment.iov_len).unwrap_or(i64::MAX)));
+    }
+    let bytes = bytes::Bytes::from(bytes);
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the port's data from `start` (contract).
+        unsafe {
+            forward(data, |port, caller| {
+                Term::Tuple(vec![
+                    atom("commandv"),
+                    port,
+                    caller,
+                    Term::Binary(bytes),
+                    Term::List(lengths),
+                ])
             })
         }
     }));
