@@ -213,13 +213,18 @@ impl Host {
         let ok = |t: Term| Term::Tuple(vec![atom("ok"), t]);
         let rt = &self.runtime;
         match items.as_slice() {
-            [tag, dir, name] if *tag == atom("load") => {
-                let (Some(dir), Some(name)) = (text(dir), text(name)) else {
+            [tag, dir, file_name, name] if *tag == atom("load") => {
+                let (Some(dir), Some(file_name), Some(name)) =
+                    (text(dir), text(file_name), text(name))
+                else {
                     return (error(atom("badarg")), false);
                 };
-                let loaded = rt.try_load(self.loader.pid(), &dir, &name, Default::default());
+                let loaded = rt.try_load(self.loader.pid(), &dir, &file_name, Default::default());
                 let reply = match loaded {
-                    Ok(_) => match rt.with_drivers(|d| d.loaded.get(&name).cloned()) {
+                    // The library's driver is called `file_name`, not the `name` the parent
+                    // asked for (which reaches into another folder).
+                    Ok(_) if file_name != name => error(atom("bad_driver_name")),
+                    Ok(_) => match rt.with_drivers(|d| d.loaded.get(&file_name).cloned()) {
                         Some(driver) => Term::Tuple(vec![
                             atom("ok"),
                             Term::Int(i64::from(driver.driver.flags())),

@@ -134,14 +134,25 @@ fn open_error(message: &str) -> ddll_core::LoadError {
     ddll_core::LoadError::OpenError(ddll_sys::intern_dynamic_error(message))
 }
 
-/// Loads driver `name` from folder `dir` (absolute) in a new host process: the proxy driver
-/// the runtime keeps in its tables.
+/// Loads driver `name` from `library` (absolute, `Path/Name` as erl_ddll joins them; the
+/// file has `.so` added) in a new host process: the proxy driver the runtime keeps in its
+/// tables.
 pub(crate) fn load(
-    dir: &Path,
+    library: &Path,
     name: &str,
     isolation: Isolation,
     loader: &super::LoaderIsolation<'_>,
 ) -> Result<Driver, ddll_core::LoadError> {
+    // The host's erl_ddll loads the file by its own name from its folder, and the driver
+    // must be called `name`: a `name` with a `/` in it reaches into another folder, and
+    // the library there is `bad_driver_name`, as in process.
+    let dir = library.parent().unwrap_or(Path::new("/"));
+    let Some(file_name) = library
+        .file_name()
+        .map(|file| file.to_string_lossy().into_owned())
+    else {
+        return Err(ddll_core::LoadError::BadDriverName);
+    };
     let link = Link::start(
         name,
         isolation,
@@ -152,6 +163,7 @@ pub(crate) fn load(
     let request = Term::Tuple(vec![
         atom("load"),
         binary(&dir.to_string_lossy()),
+        binary(&file_name),
         binary(name),
     ]);
     let loaded = match link.request(&request) {
