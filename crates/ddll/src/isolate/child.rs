@@ -348,6 +348,23 @@ impl Host {
                 };
                 (reply, false)
             }
+            [tag, Term::Port(port)] if *tag == atom("port_monitors") => {
+                let reply = match port.local_id().and_then(crate::port::lookup) {
+                    Some(cell) => {
+                        let pids: Vec<Term> = cell
+                            .state
+                            .lock()
+                            .monitors
+                            .iter()
+                            .map(|(_, pid)| Term::Pid(*pid))
+                            .collect();
+                        let mirrors = self.mirrors.lock();
+                        ok(to_parent(Term::List(pids), &mirrors.to_parent))
+                    }
+                    None => error(atom("badarg")),
+                };
+                (reply, false)
+            }
             [tag] if *tag == atom("unload") => {
                 // Every process goes: the ports close and the driver's `finish` runs.
                 let mirrors: Vec<Arc<Process>> =

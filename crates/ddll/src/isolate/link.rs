@@ -231,12 +231,7 @@ pub(crate) fn unloading(driver: &Driver) {
 /// `(input, output, queue size)`; `None` for another port (or a host that is gone).
 pub(crate) fn port_counts(port: &port::PortCell) -> Option<(u64, u64, usize)> {
     let link = of_entry(port.driver.driver.entry_address())?;
-    let child = link
-        .ports
-        .lock()
-        .iter()
-        .find(|(_, p)| p.parent == port.handle && p.open)
-        .map(|(child, _)| *child)?;
+    let child = link.child_of(port.handle)?;
     let request = Term::Tuple(vec![
         atom("port_info"),
         Term::Port(drv_term::Port::local(child)),
@@ -289,6 +284,33 @@ pub(crate) fn process_exited(pid: &drv_term::Pid, reason: &Term, linked: &[Arc<p
         if let Ok((_, messages)) = link.request(&request) {
             link.deliver(messages, None);
         }
+    }
+}
+
+/// The processes the driver of `port` monitors (`driver_monitor_process`), which its host
+/// keeps, in the order the monitors were made; `None` for a port of an in-process driver
+/// (or a host that is gone).
+pub(crate) fn port_monitors(port: &port::PortCell) -> Option<Vec<drv_term::Pid>> {
+    let link = of_entry(port.driver.driver.entry_address())?;
+    let child = link.child_of(port.handle)?;
+    let request = Term::Tuple(vec![
+        atom("port_monitors"),
+        Term::Port(drv_term::Port::local(child)),
+    ]);
+    let (reply, messages) = link.request(&request).ok()?;
+    link.deliver(messages, None);
+    match reply {
+        Term::Tuple(reply) => match reply.as_slice() {
+            [tag, Term::List(pids)] if *tag == atom("ok") => pids
+                .iter()
+                .map(|pid| match pid {
+                    Term::Pid(pid) => Some(*pid),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -555,6 +577,15 @@ impl Link {
             }
         }
         unload_everywhere(&runtime, &self.name);
+    }
+
+    /// The child's handle of the parent's open port `parent`.
+    fn child_of(&self, parent: u64) -> Option<u64> {
+        self.ports
+            .lock()
+            .iter()
+            .find(|(_, p)| p.parent == parent && p.open)
+            .map(|(child, _)| *child)
     }
 
     /// Registers a port the child opened as `child` for the parent's `parent`.

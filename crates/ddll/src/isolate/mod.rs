@@ -54,7 +54,9 @@ use std::time::Duration;
 
 use drv_term::Term;
 
-pub(crate) use link::{load, port_counts, process_exited, settle_crashes, unloading};
+pub(crate) use link::{
+    load, port_counts, port_monitors, process_exited, settle_crashes, unloading,
+};
 
 /// Which drivers a runtime loads isolated: [`crate::RuntimeOptions::isolate`] for all, unless
 /// [`crate::Runtime::set_driver_isolation`] said otherwise for the driver's name.
