@@ -348,6 +348,24 @@ impl Host {
                 };
                 (reply, false)
             }
+            [tag, Term::Port(port), Term::Pid(pid), linked] if *tag == atom("connect") => {
+                let mirror = self.mirror(pid);
+                let reply = if *linked == atom("true") {
+                    match rt.port_connect(port, mirror.pid()) {
+                        Ok(()) => atom("ok"),
+                        Err(e) => error(e.0),
+                    }
+                } else {
+                    match port.local_id().and_then(crate::port::lookup) {
+                        Some(cell) => {
+                            rt.connect(&cell, mirror.pid());
+                            atom("ok")
+                        }
+                        None => error(atom("badarg")),
+                    }
+                };
+                (reply, false)
+            }
             [tag, Term::Port(port)] if *tag == atom("port_monitors") => {
                 let reply = match port.local_id().and_then(crate::port::lookup) {
                     Some(cell) => {

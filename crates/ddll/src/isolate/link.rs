@@ -314,6 +314,27 @@ pub(crate) fn port_monitors(port: &port::PortCell) -> Option<Vec<drv_term::Pid>>
     }
 }
 
+/// The parent's `port` (of an isolated driver, else nothing happens) is now connected to
+/// `pid` (`linked`: by `port_connect`, which links it): so is the host's, so that the
+/// driver's output and `driver_connected` go to `pid`'s mirror.
+pub(crate) fn port_connected(port: &port::PortCell, pid: &drv_term::Pid, linked: bool) {
+    let Some(link) = of_entry(port.driver.driver.entry_address()) else {
+        return;
+    };
+    let Some(child) = link.child_of(port.handle) else {
+        return;
+    };
+    let request = Term::Tuple(vec![
+        atom("connect"),
+        Term::Port(drv_term::Port::local(child)),
+        Term::Pid(*pid),
+        atom(if linked { "true" } else { "false" }),
+    ]);
+    if let Ok((_, messages)) = link.request(&request) {
+        link.deliver(messages, None);
+    }
+}
+
 /// The link of the proxy entry at `address`.
 pub(super) fn of_entry(address: usize) -> Option<Arc<Link>> {
     LINKS
