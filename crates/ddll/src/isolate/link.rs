@@ -146,13 +146,10 @@ pub(crate) fn load(
     // The host's erl_ddll loads the file by its own name from its folder, and the driver
     // must be called `name`: a `name` with a `/` in it reaches into another folder, and
     // the library there is `bad_driver_name`, as in process.
-    let dir = library.parent().unwrap_or(Path::new("/"));
-    let Some(file_name) = library
-        .file_name()
-        .map(|file| file.to_string_lossy().into_owned())
-    else {
-        return Err(ddll_core::LoadError::BadDriverName);
-    };
+    // Split as text: a last part of `..` is a file name here (`DriverDir/...so`).
+    let library = library.to_string_lossy();
+    let (dir, file_name) = library.rsplit_once('/').unwrap_or(("", &library));
+    let dir = if dir.is_empty() { "/" } else { dir };
     let link = Link::start(
         name,
         isolation,
@@ -162,8 +159,8 @@ pub(crate) fn load(
     .map_err(|e| open_error(&format!("cannot start the isolated driver's host: {e}")))?;
     let request = Term::Tuple(vec![
         atom("load"),
-        binary(&dir.to_string_lossy()),
-        binary(&file_name),
+        binary(dir),
+        binary(file_name),
         binary(name),
     ]);
     let loaded = match link.request(&request) {
