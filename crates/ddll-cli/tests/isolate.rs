@@ -234,6 +234,7 @@ fn a_hung_driver_thread_holds_up_nothing() {
                 recv(1000).\n\
                 erlang:port_control(P, 1, \"\").\n\
                 erlang:port_close(P).\n\
+                recv(1000).\n\
                 erl_ddll:unload(crash_drv).\n\
                 erl_ddll:loaded_drivers().\n\
                 erl_ddll:load(DriverDir, crash_drv).\n\
@@ -263,8 +264,9 @@ fn a_hung_driver_thread_holds_up_nothing() {
     let got = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         got,
-        "1: ok\n2: #Port<1>\n3: true\n4: {#Port<1>,{data,<<\"x\">>}}\n5: []\n6: true\n7: ok\n\
-         8: {ok,[]}\n9: ok\n10: #Port<2>\n11: true\n12: {#Port<2>,{data,<<\"y\">>}}\n"
+        "1: ok\n2: #Port<1>\n3: true\n4: {#Port<1>,{data,<<\"x\">>}}\n5: []\n6: true\n\
+         7: {'EXIT',#Port<1>,normal}\n8: ok\n9: {ok,[]}\n10: ok\n11: #Port<2>\n12: true\n\
+         13: {#Port<2>,{data,<<\"y\">>}}\n"
     );
     assert!(out.status.success());
     // The run's own waits are the two receives; a host waited for would add seconds.
