@@ -29,7 +29,6 @@ const IN_PROCESS_WHEN_ISOLATED: &[&str] = &[
     "create_port_basics",
     "create_port_refused",
     "ddll_linked_in",
-    "init_ack",
     "queue_close",
     "queue_term_output",
 ];

@@ -42,6 +42,9 @@ struct Host {
     /// The ports the parent opened that are still open here: one that closes on its own
     /// (`driver_exit`, which sends no exit signal) is news for the parent.
     open_ports: Mutex<Vec<u64>>,
+    /// An `open` request runs: the new port's messages wait for its reply, as the parent
+    /// knows the port only from that reply (an event naming it earlier would be lost).
+    opening: std::sync::atomic::AtomicBool,
     /// The event channel and the batches sent on it; held while a batch of messages is taken
     /// (by the pump, or for a reply), so that the parent can keep each mailbox's order.
     events: Mutex<Events>,
@@ -76,6 +79,7 @@ pub(crate) fn serve(
             to_parent: HashMap::new(),
         }),
         open_ports: Mutex::new(Vec::new()),
+        opening: std::sync::atomic::AtomicBool::new(false),
         events: Mutex::new(Events {
             out: events,
             sent: 0,
@@ -117,7 +121,13 @@ pub(crate) fn serve(
                 // to a driver whose parent has gone.
                 unsafe { libc::_exit(0) };
             }
+            if pump.opening.load(std::sync::atomic::Ordering::Acquire) {
+                continue;
+            }
             let mut events = pump.events.lock();
+            if pump.opening.load(std::sync::atomic::Ordering::Acquire) {
+                continue;
+            }
             let messages = pump.drain();
             if messages.is_empty() {
                 continue;
@@ -141,7 +151,10 @@ pub(crate) fn serve(
         let (reply, last) = host.handle(&request);
         let (messages, sent) = {
             let events = host.events.lock();
-            (host.drain(), events.sent)
+            let messages = host.drain();
+            host.opening
+                .store(false, std::sync::atomic::Ordering::Release);
+            (messages, events.sent)
         };
         let reply = Term::Tuple(vec![
             atom("reply"),
@@ -255,7 +268,11 @@ impl Host {
                 let options = PortOptions::new()
                     .binary(*binary == atom("true"))
                     .eof(*eof == atom("true"));
-                let reply = match rt.open_port(mirror.pid(), &command, options) {
+                self.opening
+                    .store(true, std::sync::atomic::Ordering::Release);
+                // Cleared once the reply's messages are taken (`serve`).
+                let opened = rt.open_port(mirror.pid(), &command, options);
+                let reply = match opened {
                     Ok(port) => {
                         if let Some(handle) = port.local_id() {
                             self.open_ports.lock().push(handle);

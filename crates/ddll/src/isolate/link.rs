@@ -613,6 +613,26 @@ impl Link {
             .insert(child, PortLink { parent, open: true });
     }
 
+    /// The host's open for the parent's `parent` failed: a port of the child that `messages`
+    /// name and this side does not know is the one that failed (its init acknowledgement
+    /// refused the open after it sent them), closed already.
+    pub(super) fn adopt_failed_open(&self, messages: &[Term], parent: u64) {
+        let mut ports = self.ports.lock();
+        for message in messages {
+            super::map_idents(message.clone(), &mut |term| {
+                if let Term::Port(port) = &term {
+                    if let Some(child) = port.local_id() {
+                        ports.entry(child).or_insert(PortLink {
+                            parent,
+                            open: false,
+                        });
+                    }
+                }
+                term
+            });
+        }
+    }
+
     /// Marks the child's port closed; whether it was open.
     pub(super) fn port_closing(&self, child: u64) -> bool {
         match self.ports.lock().get_mut(&child) {

@@ -122,7 +122,13 @@ fn start_port(command: &str) -> ErlDrvData {
                 });
                 Box::into_raw(proxy) as ErlDrvData
             }
-            [_, Term::Atom(reason)] => start_error(reason.as_str()),
+            [_, Term::Atom(reason)] => {
+                // A port whose init acknowledgement failed the open may have sent messages
+                // first: they reach its owner before `open_port` fails, from this port.
+                link.adopt_failed_open(&messages, parent);
+                link.deliver(messages, Some(parent));
+                start_error(reason.as_str())
+            }
             _ => ERL_DRV_ERROR_GENERAL,
         },
         Ok(_) => ERL_DRV_ERROR_GENERAL,
