@@ -29,8 +29,6 @@ const IN_PROCESS_WHEN_ISOLATED: &[&str] = &[
     "create_port_basics",
     "create_port_refused",
     "ddll_linked_in",
-    "queue_close",
-    "queue_term_output",
 ];
 
 fn corpus() -> Vec<PathBuf> {

@@ -42,9 +42,6 @@ struct Host {
     /// The ports the parent opened that are still open here: one that closes on its own
     /// (`driver_exit`, which sends no exit signal) is news for the parent.
     open_ports: Mutex<Vec<u64>>,
-    /// An `open` request runs: the new port's messages wait for its reply, as the parent
-    /// knows the port only from that reply (an event naming it earlier would be lost).
-    opening: std::sync::atomic::AtomicBool,
     /// The event channel and the batches sent on it; held while a batch of messages is taken
     /// (by the pump, or for a reply), so that the parent can keep each mailbox's order.
     events: Mutex<Events>,
@@ -79,7 +76,6 @@ pub(crate) fn serve(
             to_parent: HashMap::new(),
         }),
         open_ports: Mutex::new(Vec::new()),
-        opening: std::sync::atomic::AtomicBool::new(false),
         events: Mutex::new(Events {
             out: events,
             sent: 0,
@@ -121,13 +117,7 @@ pub(crate) fn serve(
                 // to a driver whose parent has gone.
                 unsafe { libc::_exit(0) };
             }
-            if pump.opening.load(std::sync::atomic::Ordering::Acquire) {
-                continue;
-            }
             let mut events = pump.events.lock();
-            if pump.opening.load(std::sync::atomic::Ordering::Acquire) {
-                continue;
-            }
             let messages = pump.drain();
             if messages.is_empty() {
                 continue;
@@ -151,10 +141,7 @@ pub(crate) fn serve(
         let (reply, last) = host.handle(&request);
         let (messages, sent) = {
             let events = host.events.lock();
-            let messages = host.drain();
-            host.opening
-                .store(false, std::sync::atomic::Ordering::Release);
-            (messages, events.sent)
+            (host.drain(), events.sent)
         };
         let reply = Term::Tuple(vec![
             atom("reply"),
@@ -268,9 +255,6 @@ impl Host {
                 let options = PortOptions::new()
                     .binary(*binary == atom("true"))
                     .eof(*eof == atom("true"));
-                self.opening
-                    .store(true, std::sync::atomic::Ordering::Release);
-                // Cleared once the reply's messages are taken (`serve`).
                 let opened = rt.open_port(mirror.pid(), &command, options);
                 let reply = match opened {
                     Ok(port) => {
@@ -334,12 +318,17 @@ impl Host {
                 };
                 (reply, false)
             }
-            [tag, Term::Port(port)] if *tag == atom("close") => {
-                let reply = match rt.port_close(self.loader.pid(), port) {
-                    Ok(()) => atom("ok"),
-                    Err(e) => error(e.0),
+            [tag, Term::Port(port), reason] if *tag == atom("close") => {
+                // The parent's port exits with `reason`; this one too, lingering while its
+                // driver queue holds data: the reply says whether it does.
+                let lingers = match port.local_id().and_then(crate::port::lookup) {
+                    Some(cell) => {
+                        rt.close_port(&cell, reason.clone());
+                        !cell.is_closed()
+                    }
+                    None => false,
                 };
-                (reply, false)
+                (ok(atom(if lingers { "true" } else { "false" })), false)
             }
             [tag, Term::Pid(pid), reason] if *tag == atom("exit") => {
                 // The mirror's pid stays translated: the driver may name it in what it sends

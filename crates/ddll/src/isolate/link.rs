@@ -98,6 +98,9 @@ struct PortLink {
     parent: u64,
     /// Still open in the child (its later messages are translated but an exit is not news).
     open: bool,
+    /// Exited, but closing in the child with data in its driver queue: the parent's port
+    /// lingers, closing, until the child's ends.
+    lingering: bool,
 }
 
 /// An isolated driver's host process and the way to it.
@@ -128,6 +131,11 @@ struct LinkState {
     /// `{msgs, ...}` batches of the event channel delivered so far: a reply that says the
     /// host had sent `n` is delivered after the first `n`, keeping each mailbox's order.
     events_delivered: u64,
+    /// A request is in flight: the reader leaves the batches it reads meanwhile in `pending`
+    /// for the requester, which delivers them (in order, before its reply's messages) on its
+    /// own thread, where an exit of the port whose callback runs closes it at once.
+    in_request: bool,
+    pending: Vec<Term>,
 }
 
 fn open_error(message: &str) -> ddll_core::LoadError {
@@ -311,6 +319,60 @@ pub(crate) fn port_monitors(port: &port::PortCell) -> Option<Vec<drv_term::Pid>>
     }
 }
 
+/// The parent's `port` exits with `reason` (not `kill`): so does the child's, which stays,
+/// closing, while data is left in its driver queue (its `flush` called); whether it does. The
+/// parent's port then lingers too, until the child's ends (see [`port_lingers`]). `false` for
+/// a port of an in-process driver.
+pub(crate) fn port_exiting(port: &port::PortCell, reason: &Term) -> bool {
+    let Some(link) = of_entry(port.driver.driver.entry_address()) else {
+        return false;
+    };
+    let child = {
+        let mut ports = link.ports.lock();
+        let Some((child, state)) = ports.iter_mut().find(|(_, p)| p.parent == port.handle)
+        else {
+            return false;
+        };
+        // Marked first: the child's exit signal and its end are old news from now on.
+        state.open = false;
+        *child
+    };
+    if link.death().is_some() {
+        return false;
+    }
+    let request = Term::Tuple(vec![
+        atom("close"),
+        Term::Port(drv_term::Port::local(child)),
+        reason.clone(),
+    ]);
+    let Ok((reply, messages)) = link.request(&request) else {
+        return false;
+    };
+    // The child's exit signals first: they are old news, not the end of its port.
+    link.deliver(messages, None);
+    let lingers = matches!(&reply, Term::Tuple(t) if t.len() == 2 && t[0] == atom("ok") && t[1] == atom("true"));
+    if lingers {
+        if let Some(state) = link.ports.lock().get_mut(&child) {
+            state.lingering = true;
+        }
+    }
+    lingers
+}
+
+/// Whether the parent's closing `port` waits for its isolated driver's port to end (its
+/// driver queue to be emptied there).
+pub(crate) fn port_lingers(port: &port::PortCell) -> bool {
+    let Some(link) = of_entry(port.driver.driver.entry_address()) else {
+        return false;
+    };
+    let lingers = link
+        .ports
+        .lock()
+        .values()
+        .any(|p| p.parent == port.handle && p.lingering);
+    lingers
+}
+
 /// The parent's `port` (of an isolated driver, else nothing happens) is now connected to
 /// `pid` (`linked`: by `port_connect`, which links it): so is the host's, so that the
 /// driver's output and `driver_connected` go to `pid`'s mirror.
@@ -425,16 +487,55 @@ impl Link {
         if let Some(why) = self.death() {
             return Err(why);
         }
-        if frame::write(&mut *channel, request).is_err() {
+        // The reader thread delivers its batches itself, in order: it waits for none.
+        let on_reader = HANDLING_CRASH.with(std::cell::Cell::get);
+        if !on_reader {
+            self.state.lock().in_request = true;
+        }
+        let outcome = self.exchange(&mut channel, request, on_reader);
+        drop(channel);
+        if on_reader {
+            return outcome;
+        }
+        let pending = {
+            let mut state = self.state.lock();
+            state.in_request = false;
+            std::mem::take(&mut state.pending)
+        };
+        match outcome {
+            Ok((reply, mut messages)) if !pending.is_empty() => {
+                let mut all = pending;
+                all.append(&mut messages);
+                Ok((reply, all))
+            }
+            other => {
+                // The host died: what it sent first still goes to its processes.
+                if !pending.is_empty() {
+                    self.deliver(pending, None);
+                }
+                other
+            }
+        }
+    }
+
+    /// [`Link::request`]'s exchange on the held `channel`.
+    fn exchange(
+        &self,
+        channel: &mut UnixStream,
+        request: &Term,
+        on_reader: bool,
+    ) -> Result<(Term, Vec<Term>), Term> {
+        if frame::write(channel, request).is_err() {
             return Err(self.wait_for_death());
         }
-        frame::await_readable(&channel, frame::spin());
+        frame::await_readable(channel, frame::spin());
         let reply = frame::read(&mut *channel);
-        drop(channel);
         match reply {
             Ok(Term::Tuple(items)) => match <[Term; 4]>::try_from(items) {
                 Ok([tag, reply, Term::List(messages), Term::Int(sent)]) if tag == atom("reply") => {
-                    self.await_events(u64::try_from(sent).unwrap_or(0));
+                    if !on_reader {
+                        self.await_events(u64::try_from(sent).unwrap_or(0));
+                    }
                     Ok((reply, messages))
                 }
                 _ => {
@@ -517,8 +618,16 @@ impl Link {
             };
             match items.as_slice() {
                 [tag, Term::List(messages)] if *tag == atom("msgs") => {
-                    self.deliver(messages.clone(), None);
-                    self.state.lock().events_delivered += 1;
+                    let mut state = self.state.lock();
+                    if state.in_request {
+                        state.pending.extend(messages.iter().cloned());
+                    } else {
+                        drop(state);
+                        self.deliver(messages.clone(), None);
+                        state = self.state.lock();
+                    }
+                    state.events_delivered += 1;
+                    drop(state);
                     self.changed.notify_all();
                 }
                 // The host's watchdog is about to kill it: a callback it ran on its own (a
@@ -597,12 +706,12 @@ impl Link {
         unload_everywhere(&runtime, &self.name);
     }
 
-    /// The child's handle of the parent's open port `parent`.
+    /// The child's handle of the parent's port `parent`, open or closing there.
     fn child_of(&self, parent: u64) -> Option<u64> {
         self.ports
             .lock()
             .iter()
-            .find(|(_, p)| p.parent == parent && p.open)
+            .find(|(_, p)| p.parent == parent && (p.open || p.lingering))
             .map(|(child, _)| *child)
     }
 
@@ -610,7 +719,14 @@ impl Link {
     pub(super) fn port_opened(&self, child: u64, parent: u64) {
         self.ports
             .lock()
-            .insert(child, PortLink { parent, open: true });
+            .insert(
+                child,
+                PortLink {
+                    parent,
+                    open: true,
+                    lingering: false,
+                },
+            );
     }
 
     /// The host's open for the parent's `parent` failed: a port of the child that `messages`
@@ -622,14 +738,23 @@ impl Link {
             super::map_idents(message.clone(), &mut |term| {
                 if let Term::Port(port) = &term {
                     if let Some(child) = port.local_id() {
-                        ports.entry(child).or_insert(PortLink {
+                                        ports.entry(child).or_insert(PortLink {
                             parent,
                             open: false,
+                            lingering: false,
                         });
                     }
                 }
                 term
             });
+        }
+    }
+
+    /// The child's port `child` has ended: whether the parent's lingered, waiting for it.
+    fn stop_lingering(&self, child: u64) -> bool {
+        match self.ports.lock().get_mut(&child) {
+            Some(link) => std::mem::replace(&mut link.lingering, false),
+            None => false,
         }
     }
 
@@ -686,13 +811,24 @@ impl Link {
                 let Some(link) = self.ports.lock().get(&child).copied() else {
                     continue;
                 };
+                let Some(cell) = port::lookup(link.parent) else {
+                    continue;
+                };
+                // The child's closing port has ended: so does the parent's, which waited for
+                // it (at the end of the callback running now, or here).
+                if reason.is_none() && self.stop_lingering(child) {
+                    if current != Some(link.parent) {
+                        let _ = std::thread::Builder::new()
+                            .name("ddll-isolate-exit".into())
+                            .spawn(move || Runtime::after_callback(&cell));
+                    }
+                    continue;
+                }
                 // A port this side closed first: its exit is old news.
                 if !self.port_closing(child) {
                     continue;
                 }
-                let Some(cell) = port::lookup(link.parent) else {
-                    continue;
-                };
+                let lock = cell.lock.clone();
                 let close = move |runtime: &Runtime| match reason {
                     Some(reason) => runtime.close_port(&cell, reason),
                     None => {
@@ -703,6 +839,11 @@ impl Link {
                 };
                 if current == Some(link.parent) {
                     close(&runtime);
+                } else if let Some(_serial) = lock.try_lock() {
+                    // Free (and reentrant): closed here, before the messages that follow its
+                    // exit (its `stop`'s output) are delivered.
+                    close(&runtime);
+                    runtime.settle();
                 } else {
                     let runtime = runtime.clone();
                     let _ = std::thread::Builder::new()

@@ -55,7 +55,8 @@ use std::time::Duration;
 use drv_term::Term;
 
 pub(crate) use link::{
-    load, port_connected, port_counts, port_monitors, process_exited, settle_crashes, unloading,
+    load, port_connected, port_counts, port_exiting, port_lingers, port_monitors, process_exited,
+    settle_crashes, unloading,
 };
 
 /// Which drivers a runtime loads isolated: [`crate::RuntimeOptions::isolate`] for all, unless

@@ -168,9 +168,11 @@ unsafe extern "C" fn stop(data: ErlDrvData) {
     let proxy = unsafe { Box::from_raw(data.cast::<ProxyPort>()) };
     let _ = catch_unwind(AssertUnwindSafe(|| {
         if proxy.link.port_closing(proxy.child) && proxy.link.death().is_none() {
+            // Ended here without an exit (an unload's kill): there too, at once.
             let request = Term::Tuple(vec![
                 atom("close"),
                 Term::Port(drv_term::Port::local(proxy.child)),
+                atom("kill"),
             ]);
             if let Ok((_, messages)) = proxy.link.request(&request) {
                 proxy.link.deliver(messages, Some(proxy.parent));
