@@ -948,12 +948,8 @@ impl Runtime {
         }
         // An isolated driver's queue is in its host, whose port exits now (after the signals,
         // as its `stop` or `flush` may send more) and says whether it stays, flushing.
-        let flush = flush
-            || reason != atom("kill") && crate::isolate::port_exiting(port, &reason) && {
-                let _serial = port.lock.lock();
-                port.queue.start_closing();
-                true
-            };
+        let flush =
+            flush || reason != atom("kill") && crate::isolate::port_exiting(port, &reason);
         if !flush {
             self.terminate(port);
         } else if port.driver.driver.has_flush() {

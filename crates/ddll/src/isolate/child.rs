@@ -38,6 +38,11 @@ struct Host {
     runtime: Runtime,
     /// Holds the driver's erl_ddll reference.
     loader: Arc<Process>,
+    /// The driver, once loaded: whether it has work in flight (async jobs, timers) is news
+    /// for the parent, whose erl_ddll holds the driver loaded meanwhile.
+    driver: Mutex<Option<Arc<crate::drivers::LoadedDriver>>>,
+    /// What the parent was last told of the driver's work in flight.
+    in_flight_told: std::sync::atomic::AtomicBool,
     mirrors: Mutex<Mirrors>,
     /// The ports the parent opened that are still open here: one that closes on its own
     /// (`driver_exit`, which sends no exit signal) is news for the parent.
@@ -71,6 +76,8 @@ pub(crate) fn serve(
     let host = Arc::new(Host {
         runtime,
         loader,
+        driver: Mutex::new(None),
+        in_flight_told: std::sync::atomic::AtomicBool::new(false),
         mirrors: Mutex::new(Mirrors {
             by_parent: HashMap::new(),
             to_parent: HashMap::new(),
@@ -179,6 +186,25 @@ impl Host {
         if super::DRIVER_LOCKED.swap(false, std::sync::atomic::Ordering::AcqRel) {
             out.push(atom("lock_driver"));
         }
+        // Work in flight starts before the messages (the parent holds the driver first) and
+        // ends after them (what the work sent arrives before an unload it held back).
+        let in_flight = self
+            .driver
+            .lock()
+            .as_ref()
+            .is_some_and(|driver| !driver.in_flight.is_empty());
+        let told = self
+            .in_flight_told
+            .swap(in_flight, std::sync::atomic::Ordering::AcqRel);
+        let in_flight_news = (in_flight != told).then(|| {
+            Term::Tuple(vec![
+                atom("in_flight"),
+                atom(if in_flight { "true" } else { "false" }),
+            ])
+        });
+        if let Some(news) = in_flight_news.clone().filter(|_| in_flight) {
+            out.push(news);
+        }
         // Looked at before the mailboxes, told after them: a port's exit signal, if it sent
         // one, comes first, and then the parent knows the port is gone already.
         let mut gone = Vec::new();
@@ -202,6 +228,9 @@ impl Host {
             }
         }
         out.append(&mut gone);
+        if let Some(news) = in_flight_news.filter(|_| !in_flight) {
+            out.push(news);
+        }
         out
     }
 
@@ -225,7 +254,9 @@ impl Host {
                     // asked for (which reaches into another folder).
                     Ok(_) if file_name != name => error(atom("bad_driver_name")),
                     Ok(_) => match rt.with_drivers(|d| d.loaded.get(&file_name).cloned()) {
-                        Some(driver) => Term::Tuple(vec![
+                        Some(driver) => {
+                            *self.driver.lock() = Some(driver.clone());
+                            Term::Tuple(vec![
                             atom("ok"),
                             Term::Int(i64::from(driver.driver.flags())),
                             atom(if driver.driver.has_outputv() {
@@ -233,7 +264,8 @@ impl Host {
                             } else {
                                 "false"
                             }),
-                        ]),
+                        ])
+                        }
                         None => error(atom("unspecified_error")),
                     },
                     Err(ddll_core::DdllError::Load(ddll_core::LoadError::OpenError(code))) => {

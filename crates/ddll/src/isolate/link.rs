@@ -123,6 +123,9 @@ pub(crate) struct Link {
     leaving: AtomicBool,
     /// The driver's ports, by the child's handle.
     ports: Mutex<HashMap<u64, PortLink>>,
+    /// The host said its driver has work in flight: this runtime's erl_ddll holds a reference
+    /// on the driver for it, as for an in-process driver's (see `in_flight.rs`).
+    in_flight: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -321,8 +324,8 @@ pub(crate) fn port_monitors(port: &port::PortCell) -> Option<Vec<drv_term::Pid>>
 
 /// The parent's `port` exits with `reason` (not `kill`): so does the child's, which stays,
 /// closing, while data is left in its driver queue (its `flush` called); whether it does. The
-/// parent's port then lingers too, until the child's ends (see [`port_lingers`]). `false` for
-/// a port of an in-process driver.
+/// parent's port then lingers too, marked closing here, until the child's ends (see
+/// [`port_lingers`]). `false` for a port of an in-process driver.
 pub(crate) fn port_exiting(port: &port::PortCell, reason: &Term) -> bool {
     let Some(link) = of_entry(port.driver.driver.entry_address()) else {
         return false;
@@ -348,14 +351,24 @@ pub(crate) fn port_exiting(port: &port::PortCell, reason: &Term) -> bool {
     let Ok((reply, messages)) = link.request(&request) else {
         return false;
     };
-    // The child's exit signals first: they are old news, not the end of its port.
-    link.deliver(messages, None);
-    let lingers = matches!(&reply, Term::Tuple(t) if t.len() == 2 && t[0] == atom("ok") && t[1] == atom("true"));
+    // A child's port that ended within the request (its flush arranged a callback that ran at
+    // once) lingers no more: the reply's messages say it is gone.
+    let gone = Term::Tuple(vec![
+        atom("port_gone"),
+        Term::Port(drv_term::Port::local(child)),
+    ]);
+    let lingers = matches!(&reply, Term::Tuple(t) if t.len() == 2 && t[0] == atom("ok") && t[1] == atom("true"))
+        && !messages.contains(&gone);
     if lingers {
+        // Closing before the reader can see it linger: its end (`port_gone`) then finds the
+        // port closing, to terminate.
+        let _serial = port.lock.lock();
+        port.queue.start_closing();
         if let Some(state) = link.ports.lock().get_mut(&child) {
             state.lingering = true;
         }
     }
+    link.deliver(messages, None);
     lingers
 }
 
@@ -467,6 +480,7 @@ impl Link {
             timed_out: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
             ports: Mutex::new(HashMap::new()),
+            in_flight: AtomicBool::new(false),
         });
         let reader = link.clone();
         std::thread::Builder::new()
@@ -696,6 +710,8 @@ impl Link {
             return;
         };
         let runtime = Runtime::from_inner(inner);
+        // Its work in flight died with it.
+        self.set_in_flight(&runtime, false, false);
         let reason = Term::Tuple(vec![atom("driver_crashed"), why]);
         let ports: Vec<u64> = self.ports.lock().values().map(|p| p.parent).collect();
         for handle in ports {
@@ -750,6 +766,25 @@ impl Link {
         }
     }
 
+    /// The host's driver has work in flight (`busy`) or no longer: erl_ddll's reference for
+    /// it is taken or dropped (then, unless a callback runs, `settle` may finish an unload it
+    /// held back; else the operation's own settle does).
+    fn set_in_flight(&self, runtime: &Runtime, busy: bool, settle: bool) {
+        if self.in_flight.swap(busy, Ordering::AcqRel) == busy {
+            return;
+        }
+        let _ = runtime.with_core(|core, _| {
+            if busy {
+                core.reference(&self.name)
+            } else {
+                core.dereference(&self.name)
+            }
+        });
+        if !busy && settle {
+            runtime.settle();
+        }
+    }
+
     /// The child's port `child` has ended: whether the parent's lingered, waiting for it.
     fn stop_lingering(&self, child: u64) -> bool {
         match self.ports.lock().get_mut(&child) {
@@ -779,6 +814,14 @@ impl Link {
             if item == atom("lock_driver") {
                 runtime.lock_driver(&self.name);
                 continue;
+            }
+            if let Term::Tuple(news) = &item {
+                if let [tag, busy] = news.as_slice() {
+                    if *tag == atom("in_flight") {
+                        self.set_in_flight(&runtime, *busy == atom("true"), current.is_none());
+                        continue;
+                    }
+                }
             }
             let Term::Tuple(mut pair) = item else {
                 continue;
