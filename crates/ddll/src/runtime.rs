@@ -659,8 +659,8 @@ impl Runtime {
 
     /// `port_command` with the data already cut into `outputv`'s segments (`lengths`, which
     /// add up to `bytes.len()`): an isolated driver's host gets a command so from its parent.
-    /// A driver without `outputv` gets the bytes; waits while the port is busy, as
-    /// `port_command`.
+    /// A driver without `outputv` gets the bytes. The parent's port admitted the command, busy
+    /// or not (it knows the busy state the host tells it): it runs now.
     pub(crate) fn port_command_segments(
         &self,
         caller: &Pid,
@@ -676,19 +676,16 @@ impl Runtime {
             data: bytes.to_vec(),
             segments: lengths.to_vec(),
         });
-        self.command_unless_busy(
-            id,
-            CommandOptions::default(),
-            || bytes.len(),
-            |port| {
-                if port.driver.driver.has_outputv() {
-                    self.run_command(caller, port, &command)
-                } else {
-                    self.command_bytes(caller, port, bytes)
-                }
-            },
-        )
-        .map(|_| ())
+        let port = self.open_port_of(id)?;
+        let _serial = port.lock.lock();
+        if port.is_closed() {
+            return Err(Exception::badarg());
+        }
+        if port.driver.driver.has_outputv() {
+            self.run_command(caller, &port, &command)
+        } else {
+            self.command_bytes(caller, &port, bytes)
+        }
     }
 
     /// Runs `command` on the port `id` unless it is busy: then waits, holding no lock, for the

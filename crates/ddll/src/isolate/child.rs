@@ -46,7 +46,8 @@ struct Host {
     mirrors: Mutex<Mirrors>,
     /// The ports the parent opened that are still open here: one that closes on its own
     /// (`driver_exit`, which sends no exit signal) is news for the parent.
-    open_ports: Mutex<Vec<u64>>,
+    /// Each with whether the parent was last told it is busy (`set_busy_port`).
+    open_ports: Mutex<Vec<(u64, bool)>>,
     /// The event channel and the batches sent on it; held while a batch of messages is taken
     /// (by the pump, or for a reply), so that the parent can keep each mailbox's order.
     events: Mutex<Events>,
@@ -207,16 +208,34 @@ impl Host {
         }
         // Looked at before the mailboxes, told after them: a port's exit signal, if it sent
         // one, comes first, and then the parent knows the port is gone already.
+        // Busy news too: a port made busy holds up the parent's senders before what it sent
+        // is delivered; one no longer busy lets them go after that.
         let mut gone = Vec::new();
-        self.open_ports.lock().retain(|&handle| {
-            let open = crate::port::lookup(handle).is_some_and(|port| !port.is_closed());
-            if !open {
+        let mut not_busy = Vec::new();
+        self.open_ports.lock().retain_mut(|(handle, told_busy)| {
+            let port = crate::port::lookup(*handle).filter(|port| !port.is_closed());
+            let Some(port) = port else {
                 gone.push(Term::Tuple(vec![
                     atom("port_gone"),
-                    Term::Port(drv_term::Port::local(handle)),
+                    Term::Port(drv_term::Port::local(*handle)),
                 ]));
+                return false;
+            };
+            let busy = port.busy.is_port_busy();
+            if busy != *told_busy {
+                *told_busy = busy;
+                let news = Term::Tuple(vec![
+                    atom("busy"),
+                    Term::Port(drv_term::Port::local(*handle)),
+                    atom(if busy { "true" } else { "false" }),
+                ]);
+                if busy {
+                    out.push(news);
+                } else {
+                    not_busy.push(news);
+                }
             }
-            open
+            true
         });
         for (parent, mirror) in &mirrors.by_parent {
             if mirror.message_count() == 0 {
@@ -227,6 +246,7 @@ impl Host {
                 out.push(Term::Tuple(vec![Term::Pid(*parent), message]));
             }
         }
+        out.append(&mut not_busy);
         out.append(&mut gone);
         if let Some(news) = in_flight_news.filter(|_| !in_flight) {
             out.push(news);
@@ -291,7 +311,7 @@ impl Host {
                 let reply = match opened {
                     Ok(port) => {
                         if let Some(handle) = port.local_id() {
-                            self.open_ports.lock().push(handle);
+                            self.open_ports.lock().push((handle, false));
                         }
                         ok(Term::Port(port))
                     }
@@ -303,7 +323,8 @@ impl Host {
                 if *tag == atom("command") =>
             {
                 let caller = self.mirror(caller);
-                let reply = match rt.port_command_bytes(caller.pid(), port, data) {
+                let lengths: &[usize] = if data.is_empty() { &[] } else { &[data.len()] };
+                let reply = match rt.port_command_segments(caller.pid(), port, data, lengths) {
                     Ok(()) => atom("ok"),
                     Err(e) => error(e.0),
                 };

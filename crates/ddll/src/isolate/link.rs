@@ -816,11 +816,23 @@ impl Link {
                 continue;
             }
             if let Term::Tuple(news) = &item {
-                if let [tag, busy] = news.as_slice() {
-                    if *tag == atom("in_flight") {
+                match news.as_slice() {
+                    [tag, busy] if *tag == atom("in_flight") => {
                         self.set_in_flight(&runtime, *busy == atom("true"), current.is_none());
                         continue;
                     }
+                    // The host's port is busy (`set_busy_port`) or no longer: so is the
+                    // parent's, which holds up (or lets go) its senders.
+                    [tag, Term::Port(child), busy] if *tag == atom("busy") => {
+                        let parent = child
+                            .local_id()
+                            .and_then(|child| self.ports.lock().get(&child).map(|p| p.parent));
+                        if let Some(cell) = parent.and_then(port::lookup) {
+                            cell.busy.set_port(*busy == atom("true"));
+                        }
+                        continue;
+                    }
+                    _ => {}
                 }
             }
             let Term::Tuple(mut pair) = item else {
