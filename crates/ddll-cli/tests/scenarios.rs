@@ -24,8 +24,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[(
 /// a `% ddll test: in process: REASON` line (and `ddll test` prints it). The one list of these
 /// exceptions: [`corpus_matches_beam_isolated`] checks that these, and only these, say so.
 const IN_PROCESS_WHEN_ISOLATED: &[&str] = &[
-    "create_port_basics",
-    "create_port_refused",
     "ddll_linked_in",
 ];
 

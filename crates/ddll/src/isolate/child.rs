@@ -208,6 +208,20 @@ impl Host {
         }
         // Looked at before the mailboxes, told after them: a port's exit signal, if it sent
         // one, comes first, and then the parent knows the port is gone already.
+        // Ports the driver created: the parent makes its own before their messages arrive.
+        for handle in std::mem::take(&mut *super::CREATED.lock()) {
+            let Some(port) = crate::port::lookup(handle) else {
+                continue;
+            };
+            let owner = to_parent(Term::Pid(*port.owner.pid()), &mirrors.to_parent);
+            out.push(Term::Tuple(vec![
+                atom("created"),
+                Term::Port(drv_term::Port::local(handle)),
+                owner,
+                Term::Binary(Bytes::copy_from_slice(port.name.as_bytes())),
+            ]));
+            self.open_ports.lock().push((handle, false));
+        }
         // Busy news too: a port made busy holds up the parent's senders before what it sent
         // is delivered; one no longer busy lets them go after that.
         let mut gone = Vec::new();

@@ -496,7 +496,7 @@ impl Link {
 
     /// Sends `request` and waits for its reply: `(Reply, Messages)`, or why the host died
     /// first. A wait past the callback timeout kills the host.
-    pub(super) fn request(&self, request: &Term) -> Result<(Term, Vec<Term>), Term> {
+    pub(super) fn request(self: &Arc<Self>, request: &Term) -> Result<(Term, Vec<Term>), Term> {
         let mut channel = self.channel.lock();
         if let Some(why) = self.death() {
             return Err(why);
@@ -785,6 +785,30 @@ impl Link {
         }
     }
 
+    /// The host's driver created the port `child` for `owner`, named `name`, in a callback of
+    /// the parent's port `current`, whose callback (the proxy's) runs on this thread: the
+    /// parent's port for it is created the same way, as the creator's. Outside a callback (the
+    /// news came on the event channel) there is no creator to take it from: it stays the
+    /// host's alone, and its messages name a port the parent does not know.
+    fn port_created(
+        self: &Arc<Self>,
+        runtime: &Runtime,
+        current: Option<u64>,
+        child: &drv_term::Port,
+        owner: &drv_term::Pid,
+        name: &[u8],
+    ) {
+        let (Some(creator), Some(child)) = (current.and_then(port::lookup), child.local_id())
+        else {
+            return;
+        };
+        let name = String::from_utf8_lossy(name);
+        if let Some(parent) = super::proxy::create_port(runtime, &creator, self, child, owner, &name)
+        {
+            self.port_opened(child, parent);
+        }
+    }
+
     /// The child's port `child` has ended: whether the parent's lingered, waiting for it.
     fn stop_lingering(&self, child: u64) -> bool {
         match self.ports.lock().get_mut(&child) {
@@ -805,7 +829,7 @@ impl Link {
     /// exit signal of an open port of the driver closes the parent's port with its reason
     /// instead: at once if it is `current` (whose callback this thread runs), else on a thread
     /// of its own (it takes the port's callback lock).
-    pub(super) fn deliver(&self, messages: Vec<Term>, current: Option<u64>) {
+    pub(super) fn deliver(self: &Arc<Self>, messages: Vec<Term>, current: Option<u64>) {
         let Some(inner) = self.runtime.upgrade() else {
             return;
         };
@@ -819,6 +843,12 @@ impl Link {
                 match news.as_slice() {
                     [tag, busy] if *tag == atom("in_flight") => {
                         self.set_in_flight(&runtime, *busy == atom("true"), current.is_none());
+                        continue;
+                    }
+                    [tag, Term::Port(child), Term::Pid(owner), Term::Binary(name)]
+                        if *tag == atom("created") =>
+                    {
+                        self.port_created(&runtime, current, child, owner, name);
                         continue;
                     }
                     // The host's port is busy (`set_busy_port`) or no longer: so is the

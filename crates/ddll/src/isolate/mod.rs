@@ -121,6 +121,17 @@ static IN_HOST: AtomicBool = AtomicBool::new(false);
 /// permanent too (the news travels with the next batch of messages).
 static DRIVER_LOCKED: AtomicBool = AtomicBool::new(false);
 
+/// Ports the driver of this host created (`driver_create_port`), not yet told to the parent.
+static CREATED: parking_lot::Mutex<Vec<u64>> = parking_lot::Mutex::new(Vec::new());
+
+/// The driver of this process created the port `handle` (`driver_create_port`): in a host,
+/// the parent makes a port of its own for it (with the next batch of messages).
+pub(crate) fn port_created(handle: u64) {
+    if IN_HOST.load(Ordering::Relaxed) {
+        CREATED.lock().push(handle);
+    }
+}
+
 /// The driver of this process called `driver_lock_driver` and is now permanent.
 pub(crate) fn driver_locked() {
     if IN_HOST.load(Ordering::Relaxed) {

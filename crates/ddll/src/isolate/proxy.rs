@@ -72,6 +72,38 @@ fn died(runtime: &Runtime, parent: u64, why: Term) {
     }
 }
 
+/// Creates the parent's port for the port `child` that the host's driver created, as
+/// `creator` (whose callback runs on this thread) would with `driver_create_port`: the
+/// parent's handle, or `None` when `owner` is no live process here.
+pub(super) fn create_port(
+    runtime: &Runtime,
+    creator: &Arc<port::PortCell>,
+    link: &Arc<Link>,
+    child: u64,
+    owner: &drv_term::Pid,
+    name: &str,
+) -> Option<u64> {
+    let proxy = Box::into_raw(Box::new(ProxyPort {
+        link: link.clone(),
+        child,
+        parent: 0,
+    }));
+    let data = drv_abi::driver::DriverData(proxy as usize);
+    match runtime.create_port(creator, owner, name, data) {
+        Some(parent) => {
+            // SAFETY: made above and not yet used: no callback of the port runs before the
+            // creator's callback (this one) returns.
+            unsafe { (*proxy).parent = parent };
+            Some(parent)
+        }
+        None => {
+            // SAFETY: made above; the runtime refused it, and no port holds it.
+            drop(unsafe { Box::from_raw(proxy) });
+            None
+        }
+    }
+}
+
 /// # Safety
 /// Called by the runtime as a driver's `start`, with a NUL-terminated command.
 unsafe extern "C" fn start(_port: ErlDrvPort, command: *mut c_char) -> ErlDrvData {
