@@ -278,12 +278,13 @@ fn script(file: &std::path::Path, run: &RunArgs, isolation: &ScriptIsolation) ->
         }
     };
     let stdout = std::io::stdout();
-    let ended = ddll_scenario::run_text_each(&text, &base, &drivers, run.options(isolation), |line| {
-        // Flushed per line: a driver that takes the process down next loses nothing printed.
-        let mut out = stdout.lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-    });
+    let ended =
+        ddll_scenario::run_text_each(&text, &base, &drivers, run.options(isolation), |line| {
+            // Flushed per line: a driver that takes the process down next loses nothing printed.
+            let mut out = stdout.lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        });
     match ended {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -123,7 +123,10 @@ fn run_one(
         None
     };
     let isolate = settings.isolate && in_process.is_none();
-    (run_script(file, drivers, settings, isolate, args), in_process)
+    (
+        run_script(file, drivers, settings, isolate, args),
+        in_process,
+    )
 }
 
 /// [`run_one`]'s run: the failure report, if any.

@@ -202,7 +202,10 @@ fn in_process_scenarios_say_why_and_callback_timeouts_end_hangs() {
     let Some(drivers) = support::own_drivers() else {
         return;
     };
-    let dir = scratch("test-reports-directive", &[("a_hangs", HANG), ("b_passes", "")]);
+    let dir = scratch(
+        "test-reports-directive",
+        &[("a_hangs", HANG), ("b_passes", "")],
+    );
     let scen = dir.0.join("b_passes.scen");
     let mut text = std::fs::read_to_string(&scen).expect("scenario");
     text.push_str("% ddll test: in process: it says so\n");

@@ -668,7 +668,11 @@ impl Runtime {
         bytes: &[u8],
         lengths: &[usize],
     ) -> Result<(), Exception> {
-        if lengths.iter().try_fold(0usize, |sum, &l| sum.checked_add(l)) != Some(bytes.len()) {
+        if lengths
+            .iter()
+            .try_fold(0usize, |sum, &l| sum.checked_add(l))
+            != Some(bytes.len())
+        {
             return Err(Exception::badarg());
         }
         let _settle = self.settle_at_end();
@@ -945,8 +949,7 @@ impl Runtime {
         }
         // An isolated driver's queue is in its host, whose port exits now (after the signals,
         // as its `stop` or `flush` may send more) and says whether it stays, flushing.
-        let flush =
-            flush || reason != atom("kill") && crate::isolate::port_exiting(port, &reason);
+        let flush = flush || reason != atom("kill") && crate::isolate::port_exiting(port, &reason);
         if !flush {
             self.terminate(port);
         } else if port.driver.driver.has_flush() {
@@ -1275,7 +1278,12 @@ impl Runtime {
                     let monitors = self.port(id).map_or(vec![], |port| {
                         crate::isolate::port_monitors(&port)
                             .unwrap_or_else(|| {
-                                port.state.lock().monitors.iter().map(|(_, pid)| *pid).collect()
+                                port.state
+                                    .lock()
+                                    .monitors
+                                    .iter()
+                                    .map(|(_, pid)| *pid)
+                                    .collect()
                             })
                             .into_iter()
                             .map(|pid| Term::Tuple(vec![atom("process"), Term::Pid(pid)]))

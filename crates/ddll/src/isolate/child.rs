@@ -291,14 +291,14 @@ impl Host {
                         Some(driver) => {
                             *self.driver.lock() = Some(driver.clone());
                             Term::Tuple(vec![
-                            atom("ok"),
-                            Term::Int(i64::from(driver.driver.flags())),
-                            atom(if driver.driver.has_outputv() {
-                                "true"
-                            } else {
-                                "false"
-                            }),
-                        ])
+                                atom("ok"),
+                                Term::Int(i64::from(driver.driver.flags())),
+                                atom(if driver.driver.has_outputv() {
+                                    "true"
+                                } else {
+                                    "false"
+                                }),
+                            ])
                         }
                         None => error(atom("unspecified_error")),
                     },

@@ -332,8 +332,7 @@ pub(crate) fn port_exiting(port: &port::PortCell, reason: &Term) -> bool {
     };
     let child = {
         let mut ports = link.ports.lock();
-        let Some((child, state)) = ports.iter_mut().find(|(_, p)| p.parent == port.handle)
-        else {
+        let Some((child, state)) = ports.iter_mut().find(|(_, p)| p.parent == port.handle) else {
             return false;
         };
         // Marked first: the child's exit signal and its end are old news from now on.
@@ -733,16 +732,14 @@ impl Link {
 
     /// Registers a port the child opened as `child` for the parent's `parent`.
     pub(super) fn port_opened(&self, child: u64, parent: u64) {
-        self.ports
-            .lock()
-            .insert(
-                child,
-                PortLink {
-                    parent,
-                    open: true,
-                    lingering: false,
-                },
-            );
+        self.ports.lock().insert(
+            child,
+            PortLink {
+                parent,
+                open: true,
+                lingering: false,
+            },
+        );
     }
 
     /// The host's open for the parent's `parent` failed: a port of the child that `messages`
@@ -754,7 +751,7 @@ impl Link {
             super::map_idents(message.clone(), &mut |term| {
                 if let Term::Port(port) = &term {
                     if let Some(child) = port.local_id() {
-                                        ports.entry(child).or_insert(PortLink {
+                        ports.entry(child).or_insert(PortLink {
                             parent,
                             open: false,
                             lingering: false,
@@ -803,7 +800,8 @@ impl Link {
             return;
         };
         let name = String::from_utf8_lossy(name);
-        if let Some(parent) = super::proxy::create_port(runtime, &creator, self, child, owner, &name)
+        if let Some(parent) =
+            super::proxy::create_port(runtime, &creator, self, child, owner, &name)
         {
             self.port_opened(child, parent);
         }

@@ -279,11 +279,12 @@ unsafe extern "C" fn outputv(data: ErlDrvData, ev: *mut drv_abi::types::ErlIOVec
             continue;
         }
         // SAFETY: each element's base is valid for its length during the call (contract).
-        let part = unsafe {
-            std::slice::from_raw_parts(segment.iov_base.cast::<u8>(), segment.iov_len)
-        };
+        let part =
+            unsafe { std::slice::from_raw_parts(segment.iov_base.cast::<u8>(), segment.iov_len) };
         bytes.extend_from_slice(part);
-        lengths.push(Term::Int(i64::try_from(segment.iov_len).unwrap_or(i64::MAX)));
+        lengths.push(Term::Int(
+            i64::try_from(segment.iov_len).unwrap_or(i64::MAX),
+        ));
     }
     let bytes = bytes::Bytes::from(bytes);
     let _ = catch_unwind(AssertUnwindSafe(|| {
