@@ -40,7 +40,8 @@ struct Host {
     loader: Arc<Process>,
     /// The driver, once loaded: whether it has work in flight (async jobs, timers) is news
     /// for the parent, whose erl_ddll holds the driver loaded meanwhile.
-    driver: Mutex<Option<Arc<crate::drivers::LoadedDriver>>>,
+    /// (Weak: a strong reference would hold up the driver's unload, which waits for them.)
+    driver: Mutex<std::sync::Weak<crate::drivers::LoadedDriver>>,
     /// What the parent was last told of the driver's work in flight.
     in_flight_told: std::sync::atomic::AtomicBool,
     mirrors: Mutex<Mirrors>,
@@ -77,7 +78,7 @@ pub(crate) fn serve(
     let host = Arc::new(Host {
         runtime,
         loader,
-        driver: Mutex::new(None),
+        driver: Mutex::new(std::sync::Weak::new()),
         in_flight_told: std::sync::atomic::AtomicBool::new(false),
         mirrors: Mutex::new(Mirrors {
             by_parent: HashMap::new(),
@@ -192,7 +193,7 @@ impl Host {
         let in_flight = self
             .driver
             .lock()
-            .as_ref()
+            .upgrade()
             .is_some_and(|driver| !driver.in_flight.is_empty());
         let told = self
             .in_flight_told
@@ -289,7 +290,7 @@ impl Host {
                     Ok(_) if file_name != name => error(atom("bad_driver_name")),
                     Ok(_) => match rt.with_drivers(|d| d.loaded.get(&file_name).cloned()) {
                         Some(driver) => {
-                            *self.driver.lock() = Some(driver.clone());
+                            *self.driver.lock() = Arc::downgrade(&driver);
                             Term::Tuple(vec![
                                 atom("ok"),
                                 Term::Int(i64::from(driver.driver.flags())),
