@@ -41,11 +41,15 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        #[command(flatten)]
+        isolation: ScriptIsolation,
     },
     /// Runs scenario files (or every `*.scen` in folders) against their `.expected` files:
     /// a diff per differing scenario, then `N passed, N failed`; exit status 1 on any
-    /// failure. Each scenario runs in a `ddll script` process of its own, so a driver that
-    /// crashes or hangs fails its scenario (with the output so far and why) and the run goes on.
+    /// failure. Each scenario runs in a `ddll script --isolate` process of its own, so a
+    /// driver that crashes or hangs fails its scenario (with the output so far and why) and
+    /// the run goes on. A scenario with a comment line `% ddll test: in process: REASON`
+    /// runs its drivers in process (the report says so, with the reason).
     Test {
         /// Scenario files and folders.
         #[arg(required = true)]
@@ -60,6 +64,17 @@ enum Command {
         /// installed) and writes what BEAM prints to its `.expected` file.
         #[arg(long, conflicts_with = "junit")]
         bless: bool,
+        /// Runs every scenario's drivers in the scenario's own process, not isolated: a
+        /// crash still fails only its scenario, but ends it there.
+        #[arg(long)]
+        in_process: bool,
+        /// Isolated (the default), as `ddll script --isolate`; kept for old command lines.
+        #[arg(long, hide = true, conflicts_with = "in_process")]
+        isolate: bool,
+        /// A driver callback that runs longer than MS milliseconds is ended by killing the
+        /// driver's process (`Why` is `callback_timeout`); not with `--in-process`.
+        #[arg(long, value_name = "MS", conflicts_with = "in_process")]
+        callback_timeout: Option<u64>,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -107,6 +122,11 @@ struct RunArgs {
     /// Threads in the async pool (`erl +A`; 0 runs `driver_async` jobs at once).
     #[arg(long, default_value_t = ddll::RuntimeOptions::default().async_threads)]
     async_threads: usize,
+}
+
+/// Whether `ddll script` isolates drivers.
+#[derive(clap::Args)]
+struct ScriptIsolation {
     /// Loads every driver isolated, in a child process of its own: a driver that crashes
     /// takes only its ports down, and their owners get `{'EXIT', Port, {driver_crashed, Why}}`.
     #[arg(long)]
@@ -134,12 +154,15 @@ impl RunArgs {
         }
     }
 
-    fn options(&self) -> ddll::RuntimeOptions {
-        let isolation = ddll::isolate::Isolation::default()
-            .callback_timeout(self.callback_timeout.map(std::time::Duration::from_millis));
+    fn options(&self, isolation: &ScriptIsolation) -> ddll::RuntimeOptions {
+        let isolate = ddll::isolate::Isolation::default().callback_timeout(
+            isolation
+                .callback_timeout
+                .map(std::time::Duration::from_millis),
+        );
         ddll::RuntimeOptions::default()
             .async_threads(self.async_threads)
-            .isolate(self.isolate.then_some(isolation))
+            .isolate(isolation.isolate.then_some(isolate))
     }
 }
 
@@ -153,7 +176,11 @@ fn main() -> ExitCode {
     ddll::isolate::run_host_if_requested();
     let cli = Cli::parse();
     match cli.command {
-        Command::Script { file, run } => script(&file, &run),
+        Command::Script {
+            file,
+            run,
+            isolation,
+        } => script(&file, &run, &isolation),
         Command::Check { library } => check(&library),
         Command::Node {
             sname,
@@ -166,20 +193,27 @@ fn main() -> ExitCode {
         Command::Test {
             paths,
             timeout,
-            junit: _,
             bless: true,
             run,
+            ..
         } => test::bless(&paths, std::time::Duration::from_secs(timeout), &run),
         Command::Test {
             paths,
             timeout,
             junit,
             bless: false,
+            in_process,
+            isolate: _,
+            callback_timeout,
             run,
         } => test::run(
             &paths,
-            std::time::Duration::from_secs(timeout),
-            junit.as_deref(),
+            &test::Settings {
+                timeout: std::time::Duration::from_secs(timeout),
+                junit: junit.as_deref(),
+                isolate: !in_process,
+                callback_timeout,
+            },
             &run,
         ),
     }
@@ -220,7 +254,7 @@ fn node(
 }
 
 /// `ddll script FILE`: prints each line's result as soon as it is evaluated.
-fn script(file: &std::path::Path, run: &RunArgs) -> ExitCode {
+fn script(file: &std::path::Path, run: &RunArgs, isolation: &ScriptIsolation) -> ExitCode {
     let started = (|| {
         let drivers = run.driver_dir()?;
         let (text, base) = if file.as_os_str() == "-" {
@@ -244,12 +278,13 @@ fn script(file: &std::path::Path, run: &RunArgs) -> ExitCode {
         }
     };
     let stdout = std::io::stdout();
-    let ended = ddll_scenario::run_text_each(&text, &base, &drivers, run.options(), |line| {
-        // Flushed per line: a driver that takes the process down next loses nothing printed.
-        let mut out = stdout.lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-    });
+    let ended =
+        ddll_scenario::run_text_each(&text, &base, &drivers, run.options(isolation), |line| {
+            // Flushed per line: a driver that takes the process down next loses nothing printed.
+            let mut out = stdout.lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        });
     match ended {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

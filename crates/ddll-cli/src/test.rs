@@ -7,19 +7,29 @@ use std::time::{Duration, Instant};
 
 use super::RunArgs;
 
-/// One scenario's outcome: `None` when it passed, else the report.
+/// One scenario's outcome.
 struct Outcome {
     file: PathBuf,
+    /// `None` when it passed, else the report.
     failure: Option<String>,
+    /// Why it ran its drivers in process (its `% ddll test: in process:` line), if it did.
+    in_process: Option<String>,
     seconds: f64,
 }
 
-pub(super) fn run(
-    paths: &[PathBuf],
-    timeout: Duration,
-    junit: Option<&Path>,
-    args: &RunArgs,
-) -> ExitCode {
+/// How `ddll test` runs scenarios.
+pub(super) struct Settings<'a> {
+    /// A scenario still running after this fails as hung.
+    pub(super) timeout: Duration,
+    pub(super) junit: Option<&'a Path>,
+    /// Drivers are loaded isolated (`ddll script --isolate`), except in scenarios that say
+    /// they run in process.
+    pub(super) isolate: bool,
+    /// Milliseconds an isolated driver's callback may run.
+    pub(super) callback_timeout: Option<u64>,
+}
+
+pub(super) fn run(paths: &[PathBuf], settings: &Settings<'_>, args: &RunArgs) -> ExitCode {
     let drivers = match args.driver_dir() {
         Ok(dir) => dir,
         Err(e) => {
@@ -37,20 +47,27 @@ pub(super) fn run(
     let mut outcomes = Vec::new();
     for file in files {
         let started = Instant::now();
-        let failure = run_one(&file, &drivers, timeout, args);
+        let (failure, in_process) = run_one(&file, &drivers, settings, args);
+        // Said on the result line: a scenario that does not run isolated is never silent
+        // about it.
+        let how = in_process
+            .as_ref()
+            .map(|reason| format!(" (in process: {reason})"))
+            .unwrap_or_default();
         match &failure {
-            None => println!("PASS {}", file.display()),
-            Some(report) => println!("FAIL {}\n{report}", file.display()),
+            None => println!("PASS {}{how}", file.display()),
+            Some(report) => println!("FAIL {}{how}\n{report}", file.display()),
         }
         outcomes.push(Outcome {
             file,
             failure,
+            in_process,
             seconds: started.elapsed().as_secs_f64(),
         });
     }
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
     println!("{} passed, {failed} failed", outcomes.len() - failed);
-    if let Some(junit) = junit {
+    if let Some(junit) = settings.junit {
         if let Err(e) = std::fs::write(junit, junit_xml(&outcomes)) {
             eprintln!("ddll: {}: {e}", junit.display());
             return ExitCode::from(super::CANNOT_START);
@@ -88,8 +105,39 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-/// Runs `file` with `ddll script` (this program) and compares; the failure report, if any.
-fn run_one(file: &Path, drivers: &Path, timeout: Duration, args: &RunArgs) -> Option<String> {
+/// Runs `file` with `ddll script` (this program) and compares: the failure report, if any,
+/// and why the scenario ran its drivers in process (when isolation was asked for and the
+/// scenario says it cannot have it).
+fn run_one(
+    file: &Path,
+    drivers: &Path,
+    settings: &Settings<'_>,
+    args: &RunArgs,
+) -> (Option<String>, Option<String>) {
+    let in_process = if settings.isolate {
+        match std::fs::read_to_string(file) {
+            Ok(text) => ddll_scenario::in_process_reason(&text),
+            Err(e) => return (Some(format!("  {}: {e}", file.display())), None),
+        }
+    } else {
+        None
+    };
+    let isolate = settings.isolate && in_process.is_none();
+    (
+        run_script(file, drivers, settings, isolate, args),
+        in_process,
+    )
+}
+
+/// [`run_one`]'s run: the failure report, if any.
+fn run_script(
+    file: &Path,
+    drivers: &Path,
+    settings: &Settings<'_>,
+    isolate: bool,
+    args: &RunArgs,
+) -> Option<String> {
+    let timeout = settings.timeout;
     let expected_file = file.with_extension("expected");
     let expected = match std::fs::read_to_string(&expected_file) {
         Ok(text) => text,
@@ -110,11 +158,11 @@ fn run_one(file: &Path, drivers: &Path, timeout: Duration, args: &RunArgs) -> Op
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if args.isolate {
+    if isolate {
         command.arg("--isolate");
-    }
-    if let Some(ms) = args.callback_timeout {
-        command.arg("--callback-timeout").arg(ms.to_string());
+        if let Some(ms) = settings.callback_timeout {
+            command.arg("--callback-timeout").arg(ms.to_string());
+        }
     }
     let run = match run_captured(&mut command, timeout) {
         Ok(run) => run,
@@ -368,12 +416,25 @@ fn junit_xml(outcomes: &[Outcome]) -> String {
             "  <testcase name=\"{name}\" time=\"{:.3}\"",
             o.seconds
         ));
-        match &o.failure {
-            None => xml.push_str("/>\n"),
-            Some(report) => xml.push_str(&format!(
-                ">\n    <failure message=\"differs from .expected\">{}</failure>\n  </testcase>\n",
-                xml_escape(report)
-            )),
+        let in_process = o.in_process.as_ref().map(|reason| {
+            format!(
+                "    <system-out>in process: {}</system-out>\n",
+                xml_escape(reason)
+            )
+        });
+        match (&o.failure, in_process) {
+            (None, None) => xml.push_str("/>\n"),
+            (failure, in_process) => {
+                xml.push_str(">\n");
+                if let Some(report) = failure {
+                    xml.push_str(&format!(
+                        "    <failure message=\"differs from .expected\">{}</failure>\n",
+                        xml_escape(report)
+                    ));
+                }
+                xml.push_str(&in_process.unwrap_or_default());
+                xml.push_str("  </testcase>\n");
+            }
         }
     }
     xml.push_str("</testsuite>\n");

@@ -219,3 +219,56 @@ fn one_driver_isolated_by_name() {
         .expect("echoed");
     assert!(format!("{echoed}").contains("alive"), "{echoed}");
 }
+
+/// A driver thread that hangs (`crash_drv hang thread`: it sleeps for ever) holds up no
+/// callback: the port keeps answering, closes, and the driver unloads (its host exits with
+/// the thread still asleep) and loads again; the run ends at once, leaving no host behind.
+#[test]
+fn a_hung_driver_thread_holds_up_nothing() {
+    let Some(drivers) = support::own_drivers() else {
+        return;
+    };
+    let text = "erl_ddll:load(DriverDir, crash_drv).\n\
+                P = erlang:open_port({spawn_driver, \"crash_drv hang thread\"}, [binary]).\n\
+                erlang:port_command(P, <<\"x\">>).\n\
+                recv(1000).\n\
+                erlang:port_control(P, 1, \"\").\n\
+                erlang:port_close(P).\n\
+                recv(1000).\n\
+                erl_ddll:unload(crash_drv).\n\
+                erl_ddll:loaded_drivers().\n\
+                erl_ddll:load(DriverDir, crash_drv).\n\
+                Q = erlang:open_port({spawn_driver, \"crash_drv hang thread\"}, [binary]).\n\
+                erlang:port_command(Q, <<\"y\">>).\n\
+                recv(1000).\n";
+    let started = std::time::Instant::now();
+    // No callback timeout: nothing overruns, and nothing waits for the thread.
+    let out = Command::new(env!("CARGO_BIN_EXE_ddll"))
+        .args(["script", "-", "--isolate"])
+        .arg("--drivers")
+        .arg(&drivers)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("piped")
+                .write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("ddll runs");
+    let took = started.elapsed();
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        got,
+        "1: ok\n2: #Port<1>\n3: true\n4: {#Port<1>,{data,<<\"x\">>}}\n5: []\n6: true\n\
+         7: {'EXIT',#Port<1>,normal}\n8: ok\n9: {ok,[]}\n10: ok\n11: #Port<2>\n12: true\n\
+         13: {#Port<2>,{data,<<\"y\">>}}\n"
+    );
+    assert!(out.status.success());
+    // The run's own waits are the two receives; a host waited for would add seconds.
+    assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
+}

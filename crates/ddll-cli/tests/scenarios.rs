@@ -15,6 +15,12 @@ use std::path::PathBuf;
 /// gap, reported in the issue notes).
 const KNOWN_GAPS: &[(&str, &str)] = &[];
 
+/// The scenarios `ddll test` runs in process although it isolates drivers, because what they
+/// rely on does not cross to an isolated driver's process: each says so, with the reason, in
+/// a `% ddll test: in process: REASON` line (and `ddll test` prints it). The one list of these
+/// exceptions: [`corpus_matches_beam_isolated`] checks that these, and only these, say so.
+const IN_PROCESS_WHEN_ISOLATED: &[&str] = &["ddll_linked_in"];
+
 fn corpus() -> Vec<PathBuf> {
     let files = scenarios_in("scenarios");
     assert!(files.len() >= 10, "the corpus has scenarios");
@@ -115,6 +121,56 @@ fn corpus_matches_beam_with_otp_header() {
     if let Some(drivers) = support::otp_drivers() {
         check_corpus(&drivers);
     }
+}
+
+/// `ddll test` on the corpus, which runs every scenario with its drivers isolated (each in a
+/// host process of its own) except the [`IN_PROCESS_WHEN_ISOLATED`] ones, which it runs in
+/// process saying why: every scenario passes (prints BEAM's `.expected`) but the
+/// [`KNOWN_GAPS`], which fail as they fail in process.
+#[test]
+fn corpus_matches_beam_isolated() {
+    let Some(drivers) = support::own_drivers() else {
+        return;
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ddll"))
+        .arg("test")
+        .arg(support::workspace().join("scenarios"))
+        .arg("--drivers")
+        .arg(&drivers)
+        .args(["--timeout", "60"])
+        .output()
+        .expect("ddll runs");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut problems = Vec::new();
+    let mut in_process = Vec::new();
+    let mut results = 0;
+    for line in report.lines() {
+        let (passed, rest) = if let Some(rest) = line.strip_prefix("PASS ") {
+            (true, rest)
+        } else if let Some(rest) = line.strip_prefix("FAIL ") {
+            (false, rest)
+        } else {
+            continue;
+        };
+        results += 1;
+        let (file, how) = rest.split_once(" (in process: ").unwrap_or((rest, ""));
+        let file = std::path::Path::new(file);
+        let name = file.file_stem().expect("a file").to_string_lossy();
+        if !how.is_empty() {
+            in_process.push(name.to_string());
+        }
+        match (passed, is_gap(file)) {
+            (true, true) => problems.push(format!("{name} now passes: remove it from KNOWN_GAPS")),
+            (false, false) => problems.push(format!("{name} fails")),
+            _ => {}
+        }
+    }
+    assert_eq!(results, corpus().len(), "a result per scenario:\n{report}");
+    assert_eq!(
+        in_process, IN_PROCESS_WHEN_ISOLATED,
+        "the scenarios run in process are the listed ones"
+    );
+    assert!(problems.is_empty(), "{}\n\n{report}", problems.join("\n"));
 }
 
 /// Real drivers, each driven as its own Erlang code does, print what BEAM printed.

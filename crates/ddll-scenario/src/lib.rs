@@ -85,6 +85,26 @@ pub fn run_text_each(
     Ok(())
 }
 
+/// What a scenario's comment line `% ddll test: in process: REASON` says: `ddll test`, which
+/// loads drivers isolated (each in a child process), runs this scenario's drivers in its own
+/// process instead, for REASON (what the scenario relies on that does not cross to an
+/// isolated driver's process). `None` when no line says so.
+pub fn in_process_reason(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let comment = line.trim_start().strip_prefix('%')?;
+        let directive = comment.trim_start_matches('%').trim_start();
+        let reason = directive.strip_prefix(IN_PROCESS_DIRECTIVE)?.trim();
+        Some(if reason.is_empty() {
+            "no reason given".to_owned()
+        } else {
+            reason.to_owned()
+        })
+    })
+}
+
+/// The start of the comment [`in_process_reason`] reads (after `%`).
+pub const IN_PROCESS_DIRECTIVE: &str = "ddll test: in process:";
+
 /// The folder a scenario file's relative paths are taken from: its own, absolute.
 pub fn base_dir_of(file: &Path) -> Result<PathBuf, String> {
     let base = file.parent().unwrap_or(Path::new("."));

@@ -100,6 +100,12 @@ impl Busy {
         }
     }
 
+    /// Whether the driver set the port busy (`set_busy_port`): an isolated driver's host tells
+    /// its parent, whose port then holds up senders.
+    pub(crate) fn is_port_busy(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & PORT_BUSY != 0
+    }
+
     /// Clears `flag` and wakes the waiting senders if nothing is busy any more.
     fn clear(&self, flag: u8) {
         if self.flags.load(Ordering::Acquire) & flag == 0 {

@@ -110,6 +110,41 @@ impl Runtime {
         .map(|_| ())
     }
 
+    /// `port_command` with the data already cut into `outputv`'s segments (`lengths`, which
+    /// add up to `bytes.len()`): an isolated driver's host gets a command so from its parent.
+    /// A driver without `outputv` gets the bytes. The parent's port admitted the command, busy
+    /// or not (it knows the busy state the host tells it): it runs now.
+    pub(crate) fn port_command_segments(
+        &self,
+        caller: &Pid,
+        id: &drv_term::Port,
+        bytes: &[u8],
+        lengths: &[usize],
+    ) -> Result<(), Exception> {
+        if lengths
+            .iter()
+            .try_fold(0usize, |sum, &l| sum.checked_add(l))
+            != Some(bytes.len())
+        {
+            return Err(Exception::badarg());
+        }
+        let _settle = self.settle_at_end();
+        let command = Command::Vector(crate::iodata::IoVector {
+            data: bytes.to_vec(),
+            segments: lengths.to_vec(),
+        });
+        let port = self.open_port_of(id)?;
+        let _serial = port.lock.lock();
+        if port.is_closed() {
+            return Err(Exception::badarg());
+        }
+        if port.driver.driver.has_outputv() {
+            self.run_command(caller, &port, &command)
+        } else {
+            self.command_bytes(caller, &port, bytes)
+        }
+    }
+
     /// Runs `command` on the port `id` unless it is busy: then waits, holding no lock, for the
     /// driver to clear busy and tries again, or with `nosuspend` returns `Ok(false)`. As BEAM,
     /// busy is checked before the data is looked at.

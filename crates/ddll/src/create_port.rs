@@ -40,6 +40,8 @@ impl drv_abi::CreatePortHost for GlobalHost {
         }
         let runtime = Runtime::upgrade(&creator)?;
         let handle = runtime.create_port(&creator, &owner, name, data)?;
+        // In an isolated driver's host, the parent gets a port for it too.
+        crate::isolate::port_created(handle);
         Some(handle as usize as ErlDrvPort)
     }
 }

@@ -168,12 +168,8 @@ impl DriverHost for Loader<'_> {
         // relative to Path) and then refuses a library whose driver is not called Name.
         let library = self.base_dir.join(full_path);
         let loaded = match self.isolate.for_driver(name) {
-            // The host process loads it through its own erl_ddll, from the library's folder
-            // (a name with `/` in it is not supported isolated).
-            Some(isolation) => {
-                let dir = library.parent().unwrap_or(Path::new("/"));
-                crate::isolate::load(dir, name, isolation, &self.isolate)
-            }
+            // The host process loads the same file through its own erl_ddll.
+            Some(isolation) => crate::isolate::load(&library, name, isolation, &self.isolate),
             None => ddll_sys::DriverLibrary::open(&library)
                 .map_err(drv_abi::driver::LoadError::from)
                 .and_then(|library| Driver::from_library(library, name))

@@ -45,6 +45,12 @@ impl InFlight {
         self.count.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Whether no item is in flight (an isolated driver's host tells its parent, whose
+    /// erl_ddll then holds the driver as this one does).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count.load(Ordering::Acquire) == 0
+    }
+
     /// An item of `port`'s driver is done. The last one gives the reference back and returns
     /// the runtime, whose settling (a [`Settle`] the caller drops once it has let go of the
     /// port) may unload the driver.

@@ -42,12 +42,19 @@ impl Runtime {
                     // The driver's process monitors (`driver_monitor_process`), as
                     // `{process, Pid}`. BEAM lists them in its monitor tree's order; ddll in the
                     // order they were made (the same for up to two).
+                    // An isolated driver's monitors are in its host.
                     let monitors = self.port(id).map_or(vec![], |port| {
-                        port.state
-                            .lock()
-                            .monitors
-                            .iter()
-                            .map(|(_, pid)| Term::Tuple(vec![atom("process"), Term::Pid(*pid)]))
+                        crate::isolate::port_monitors(&port)
+                            .unwrap_or_else(|| {
+                                port.state
+                                    .lock()
+                                    .monitors
+                                    .iter()
+                                    .map(|(_, pid)| *pid)
+                                    .collect()
+                            })
+                            .into_iter()
+                            .map(|pid| Term::Tuple(vec![atom("process"), Term::Pid(pid)]))
                             .collect()
                     });
                     Term::Tuple(vec![item.clone(), Term::List(monitors)])

@@ -108,7 +108,7 @@ impl Runtime {
 
     /// Makes `pid` the port's connected process (its output and `driver_connected` go there).
     /// A pid of no live process is connected all the same, as in BEAM: output to it is lost.
-    fn connect(&self, port: &Arc<PortCell>, pid: &Pid) {
+    pub(crate) fn connect(&self, port: &Arc<PortCell>, pid: &Pid) {
         let process = self.process(pid).unwrap_or_else(|| {
             let stranger = Arc::new(Process::new(*pid, None));
             stranger.mark_dead();
@@ -117,6 +117,7 @@ impl Runtime {
         // Under the callback lock, as BEAM connects in a port task: no callback sees it change.
         let _serial = port.lock.lock();
         port.owner.set(process);
+        crate::isolate::port_connected(port, pid, false);
     }
 
     /// `erlang:port_connect(Port, Pid)`: `Pid` becomes the connected process and is linked
@@ -136,6 +137,7 @@ impl Runtime {
         }
         let _serial = port.lock.lock();
         port.owner.set(process);
+        crate::isolate::port_connected(&port, pid, true);
         Ok(())
     }
 }

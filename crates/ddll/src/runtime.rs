@@ -647,6 +647,9 @@ impl Runtime {
                 self.exit_signal(linked, port.term(), reason.clone());
             }
         }
+        // An isolated driver's queue is in its host, whose port exits now (after the signals,
+        // as its `stop` or `flush` may send more) and says whether it stays, flushing.
+        let flush = flush || reason != atom("kill") && crate::isolate::port_exiting(port, &reason);
         if !flush {
             self.terminate(port);
         } else if port.driver.driver.has_flush() {
@@ -661,7 +664,7 @@ impl Runtime {
     /// Terminates a closing port whose queue is empty.
     fn terminate_if_drained(&self, port: &Arc<PortCell>) {
         let _serial = port.lock.lock();
-        if crate::queue::size(port) == 0 {
+        if crate::queue::size(port) == 0 && !crate::isolate::port_lingers(port) {
             self.terminate(port);
         }
     }

@@ -38,10 +38,17 @@ struct Host {
     runtime: Runtime,
     /// Holds the driver's erl_ddll reference.
     loader: Arc<Process>,
+    /// The driver, once loaded: whether it has work in flight (async jobs, timers) is news
+    /// for the parent, whose erl_ddll holds the driver loaded meanwhile.
+    /// (Weak: a strong reference would hold up the driver's unload, which waits for them.)
+    driver: Mutex<std::sync::Weak<crate::drivers::LoadedDriver>>,
+    /// What the parent was last told of the driver's work in flight.
+    in_flight_told: std::sync::atomic::AtomicBool,
     mirrors: Mutex<Mirrors>,
     /// The ports the parent opened that are still open here: one that closes on its own
     /// (`driver_exit`, which sends no exit signal) is news for the parent.
-    open_ports: Mutex<Vec<u64>>,
+    /// Each with whether the parent was last told it is busy (`set_busy_port`).
+    open_ports: Mutex<Vec<(u64, bool)>>,
     /// The event channel and the batches sent on it; held while a batch of messages is taken
     /// (by the pump, or for a reply), so that the parent can keep each mailbox's order.
     events: Mutex<Events>,
@@ -71,6 +78,8 @@ pub(crate) fn serve(
     let host = Arc::new(Host {
         runtime,
         loader,
+        driver: Mutex::new(std::sync::Weak::new()),
+        in_flight_told: std::sync::atomic::AtomicBool::new(false),
         mirrors: Mutex::new(Mirrors {
             by_parent: HashMap::new(),
             to_parent: HashMap::new(),
@@ -179,18 +188,69 @@ impl Host {
         if super::DRIVER_LOCKED.swap(false, std::sync::atomic::Ordering::AcqRel) {
             out.push(atom("lock_driver"));
         }
+        // Work in flight starts before the messages (the parent holds the driver first) and
+        // ends after them (what the work sent arrives before an unload it held back).
+        let in_flight = self
+            .driver
+            .lock()
+            .upgrade()
+            .is_some_and(|driver| !driver.in_flight.is_empty());
+        let told = self
+            .in_flight_told
+            .swap(in_flight, std::sync::atomic::Ordering::AcqRel);
+        let in_flight_news = (in_flight != told).then(|| {
+            Term::Tuple(vec![
+                atom("in_flight"),
+                atom(if in_flight { "true" } else { "false" }),
+            ])
+        });
+        if let Some(news) = in_flight_news.clone().filter(|_| in_flight) {
+            out.push(news);
+        }
         // Looked at before the mailboxes, told after them: a port's exit signal, if it sent
         // one, comes first, and then the parent knows the port is gone already.
+        // Ports the driver created: the parent makes its own before their messages arrive.
+        for handle in std::mem::take(&mut *super::CREATED.lock()) {
+            let Some(port) = crate::port::lookup(handle) else {
+                continue;
+            };
+            let owner = to_parent(Term::Pid(*port.owner.pid()), &mirrors.to_parent);
+            out.push(Term::Tuple(vec![
+                atom("created"),
+                Term::Port(drv_term::Port::local(handle)),
+                owner,
+                Term::Binary(Bytes::copy_from_slice(port.name.as_bytes())),
+            ]));
+            self.open_ports.lock().push((handle, false));
+        }
+        // Busy news too: a port made busy holds up the parent's senders before what it sent
+        // is delivered; one no longer busy lets them go after that.
         let mut gone = Vec::new();
-        self.open_ports.lock().retain(|&handle| {
-            let open = crate::port::lookup(handle).is_some_and(|port| !port.is_closed());
-            if !open {
+        let mut not_busy = Vec::new();
+        self.open_ports.lock().retain_mut(|(handle, told_busy)| {
+            let port = crate::port::lookup(*handle).filter(|port| !port.is_closed());
+            let Some(port) = port else {
                 gone.push(Term::Tuple(vec![
                     atom("port_gone"),
-                    Term::Port(drv_term::Port::local(handle)),
+                    Term::Port(drv_term::Port::local(*handle)),
                 ]));
+                return false;
+            };
+            let busy = port.busy.is_port_busy();
+            if busy != *told_busy {
+                *told_busy = busy;
+                let news = Term::Tuple(vec![
+                    atom("busy"),
+                    Term::Port(drv_term::Port::local(*handle)),
+                    atom(if busy { "true" } else { "false" }),
+                ]);
+                if busy {
+                    out.push(news);
+                } else {
+                    not_busy.push(news);
+                }
             }
-            open
+            true
         });
         for (parent, mirror) in &mirrors.by_parent {
             if mirror.message_count() == 0 {
@@ -201,7 +261,11 @@ impl Host {
                 out.push(Term::Tuple(vec![Term::Pid(*parent), message]));
             }
         }
+        out.append(&mut not_busy);
         out.append(&mut gone);
+        if let Some(news) = in_flight_news.filter(|_| !in_flight) {
+            out.push(news);
+        }
         out
     }
 
@@ -213,14 +277,30 @@ impl Host {
         let ok = |t: Term| Term::Tuple(vec![atom("ok"), t]);
         let rt = &self.runtime;
         match items.as_slice() {
-            [tag, dir, name] if *tag == atom("load") => {
-                let (Some(dir), Some(name)) = (text(dir), text(name)) else {
+            [tag, dir, file_name, name] if *tag == atom("load") => {
+                let (Some(dir), Some(file_name), Some(name)) =
+                    (text(dir), text(file_name), text(name))
+                else {
                     return (error(atom("badarg")), false);
                 };
-                let loaded = rt.try_load(self.loader.pid(), &dir, &name, Default::default());
+                let loaded = rt.try_load(self.loader.pid(), &dir, &file_name, Default::default());
                 let reply = match loaded {
-                    Ok(_) => match rt.with_drivers(|d| d.loaded.get(&name).cloned()) {
-                        Some(driver) => ok(Term::Int(i64::from(driver.driver.flags()))),
+                    // The library's driver is called `file_name`, not the `name` the parent
+                    // asked for (which reaches into another folder).
+                    Ok(_) if file_name != name => error(atom("bad_driver_name")),
+                    Ok(_) => match rt.with_drivers(|d| d.loaded.get(&file_name).cloned()) {
+                        Some(driver) => {
+                            *self.driver.lock() = Arc::downgrade(&driver);
+                            Term::Tuple(vec![
+                                atom("ok"),
+                                Term::Int(i64::from(driver.driver.flags())),
+                                atom(if driver.driver.has_outputv() {
+                                    "true"
+                                } else {
+                                    "false"
+                                }),
+                            ])
+                        }
                         None => error(atom("unspecified_error")),
                     },
                     Err(ddll_core::DdllError::Load(ddll_core::LoadError::OpenError(code))) => {
@@ -242,10 +322,11 @@ impl Host {
                 let options = PortOptions::new()
                     .binary(*binary == atom("true"))
                     .eof(*eof == atom("true"));
-                let reply = match rt.open_port(mirror.pid(), &command, options) {
+                let opened = rt.open_port(mirror.pid(), &command, options);
+                let reply = match opened {
                     Ok(port) => {
                         if let Some(handle) = port.local_id() {
-                            self.open_ports.lock().push(handle);
+                            self.open_ports.lock().push((handle, false));
                         }
                         ok(Term::Port(port))
                     }
@@ -257,7 +338,28 @@ impl Host {
                 if *tag == atom("command") =>
             {
                 let caller = self.mirror(caller);
-                let reply = match rt.port_command_bytes(caller.pid(), port, data) {
+                let lengths: &[usize] = if data.is_empty() { &[] } else { &[data.len()] };
+                let reply = match rt.port_command_segments(caller.pid(), port, data, lengths) {
+                    Ok(()) => atom("ok"),
+                    Err(e) => error(e.0),
+                };
+                (reply, false)
+            }
+            [tag, Term::Port(port), Term::Pid(caller), Term::Binary(data), Term::List(lengths)]
+                if *tag == atom("commandv") =>
+            {
+                let caller = self.mirror(caller);
+                let lengths: Option<Vec<usize>> = lengths
+                    .iter()
+                    .map(|l| match l {
+                        Term::Int(n) => usize::try_from(*n).ok(),
+                        _ => None,
+                    })
+                    .collect();
+                let Some(lengths) = lengths else {
+                    return (error(atom("badarg")), false);
+                };
+                let reply = match rt.port_command_segments(caller.pid(), port, data, &lengths) {
                     Ok(()) => atom("ok"),
                     Err(e) => error(e.0),
                 };
@@ -284,12 +386,17 @@ impl Host {
                 };
                 (reply, false)
             }
-            [tag, Term::Port(port)] if *tag == atom("close") => {
-                let reply = match rt.port_close(self.loader.pid(), port) {
-                    Ok(()) => atom("ok"),
-                    Err(e) => error(e.0),
+            [tag, Term::Port(port), reason] if *tag == atom("close") => {
+                // The parent's port exits with `reason`; this one too, lingering while its
+                // driver queue holds data: the reply says whether it does.
+                let lingers = match port.local_id().and_then(crate::port::lookup) {
+                    Some(cell) => {
+                        rt.close_port(&cell, reason.clone());
+                        !cell.is_closed()
+                    }
+                    None => false,
                 };
-                (reply, false)
+                (ok(atom(if lingers { "true" } else { "false" })), false)
             }
             [tag, Term::Pid(pid), reason] if *tag == atom("exit") => {
                 // The mirror's pid stays translated: the driver may name it in what it sends
@@ -310,6 +417,41 @@ impl Host {
                             Term::from(output),
                             Term::from(queue as u64),
                         ]))
+                    }
+                    None => error(atom("badarg")),
+                };
+                (reply, false)
+            }
+            [tag, Term::Port(port), Term::Pid(pid), linked] if *tag == atom("connect") => {
+                let mirror = self.mirror(pid);
+                let reply = if *linked == atom("true") {
+                    match rt.port_connect(port, mirror.pid()) {
+                        Ok(()) => atom("ok"),
+                        Err(e) => error(e.0),
+                    }
+                } else {
+                    match port.local_id().and_then(crate::port::lookup) {
+                        Some(cell) => {
+                            rt.connect(&cell, mirror.pid());
+                            atom("ok")
+                        }
+                        None => error(atom("badarg")),
+                    }
+                };
+                (reply, false)
+            }
+            [tag, Term::Port(port)] if *tag == atom("port_monitors") => {
+                let reply = match port.local_id().and_then(crate::port::lookup) {
+                    Some(cell) => {
+                        let pids: Vec<Term> = cell
+                            .state
+                            .lock()
+                            .monitors
+                            .iter()
+                            .map(|(_, pid)| Term::Pid(*pid))
+                            .collect();
+                        let mirrors = self.mirrors.lock();
+                        ok(to_parent(Term::List(pids), &mirrors.to_parent))
                     }
                     None => error(atom("badarg")),
                 };

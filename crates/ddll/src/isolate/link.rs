@@ -98,6 +98,9 @@ struct PortLink {
     parent: u64,
     /// Still open in the child (its later messages are translated but an exit is not news).
     open: bool,
+    /// Exited, but closing in the child with data in its driver queue: the parent's port
+    /// lingers, closing, until the child's ends.
+    lingering: bool,
 }
 
 /// An isolated driver's host process and the way to it.
@@ -120,6 +123,9 @@ pub(crate) struct Link {
     leaving: AtomicBool,
     /// The driver's ports, by the child's handle.
     ports: Mutex<HashMap<u64, PortLink>>,
+    /// The host said its driver has work in flight: this runtime's erl_ddll holds a reference
+    /// on the driver for it, as for an in-process driver's (see `in_flight.rs`).
+    in_flight: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -128,20 +134,33 @@ struct LinkState {
     /// `{msgs, ...}` batches of the event channel delivered so far: a reply that says the
     /// host had sent `n` is delivered after the first `n`, keeping each mailbox's order.
     events_delivered: u64,
+    /// A request is in flight: the reader leaves the batches it reads meanwhile in `pending`
+    /// for the requester, which delivers them (in order, before its reply's messages) on its
+    /// own thread, where an exit of the port whose callback runs closes it at once.
+    in_request: bool,
+    pending: Vec<Term>,
 }
 
 fn open_error(message: &str) -> ddll_core::LoadError {
     ddll_core::LoadError::OpenError(ddll_sys::intern_dynamic_error(message))
 }
 
-/// Loads driver `name` from folder `dir` (absolute) in a new host process: the proxy driver
-/// the runtime keeps in its tables.
+/// Loads driver `name` from `library` (absolute, `Path/Name` as erl_ddll joins them; the
+/// file has `.so` added) in a new host process: the proxy driver the runtime keeps in its
+/// tables.
 pub(crate) fn load(
-    dir: &Path,
+    library: &Path,
     name: &str,
     isolation: Isolation,
     loader: &super::LoaderIsolation<'_>,
 ) -> Result<Driver, ddll_core::LoadError> {
+    // The host's erl_ddll loads the file by its own name from its folder, and the driver
+    // must be called `name`: a `name` with a `/` in it reaches into another folder, and
+    // the library there is `bad_driver_name`, as in process.
+    // Split as text: a last part of `..` is a file name here (`DriverDir/...so`).
+    let library = library.to_string_lossy();
+    let (dir, file_name) = library.rsplit_once('/').unwrap_or(("", &library));
+    let dir = if dir.is_empty() { "/" } else { dir };
     let link = Link::start(
         name,
         isolation,
@@ -151,7 +170,8 @@ pub(crate) fn load(
     .map_err(|e| open_error(&format!("cannot start the isolated driver's host: {e}")))?;
     let request = Term::Tuple(vec![
         atom("load"),
-        binary(&dir.to_string_lossy()),
+        binary(dir),
+        binary(file_name),
         binary(name),
     ]);
     let loaded = match link.request(&request) {
@@ -167,11 +187,12 @@ pub(crate) fn load(
         Err(e)
     };
     match loaded {
-        Term::Tuple(t) if t.len() == 2 && t[0] == atom("ok") => {
+        Term::Tuple(t) if t.len() == 3 && t[0] == atom("ok") => {
             let Term::Int(flags) = t[1] else {
                 return failed(ddll_core::LoadError::UnspecifiedError);
             };
-            let Ok(driver) = super::proxy::driver(name, flags as i32) else {
+            let has_outputv = t[2] == atom("true");
+            let Ok(driver) = super::proxy::driver(name, flags as i32, has_outputv) else {
                 return failed(ddll_core::LoadError::UnspecifiedError);
             };
             LINKS.lock().push((driver.entry_address(), link.clone()));
@@ -218,12 +239,7 @@ pub(crate) fn unloading(driver: &Driver) {
 /// `(input, output, queue size)`; `None` for another port (or a host that is gone).
 pub(crate) fn port_counts(port: &port::PortCell) -> Option<(u64, u64, usize)> {
     let link = of_entry(port.driver.driver.entry_address())?;
-    let child = link
-        .ports
-        .lock()
-        .iter()
-        .find(|(_, p)| p.parent == port.handle && p.open)
-        .map(|(child, _)| *child)?;
+    let child = link.child_of(port.handle)?;
     let request = Term::Tuple(vec![
         atom("port_info"),
         Term::Port(drv_term::Port::local(child)),
@@ -276,6 +292,117 @@ pub(crate) fn process_exited(pid: &drv_term::Pid, reason: &Term, linked: &[Arc<p
         if let Ok((_, messages)) = link.request(&request) {
             link.deliver(messages, None);
         }
+    }
+}
+
+/// The processes the driver of `port` monitors (`driver_monitor_process`), which its host
+/// keeps, in the order the monitors were made; `None` for a port of an in-process driver
+/// (or a host that is gone).
+pub(crate) fn port_monitors(port: &port::PortCell) -> Option<Vec<drv_term::Pid>> {
+    let link = of_entry(port.driver.driver.entry_address())?;
+    let child = link.child_of(port.handle)?;
+    let request = Term::Tuple(vec![
+        atom("port_monitors"),
+        Term::Port(drv_term::Port::local(child)),
+    ]);
+    let (reply, messages) = link.request(&request).ok()?;
+    link.deliver(messages, None);
+    match reply {
+        Term::Tuple(reply) => match reply.as_slice() {
+            [tag, Term::List(pids)] if *tag == atom("ok") => pids
+                .iter()
+                .map(|pid| match pid {
+                    Term::Pid(pid) => Some(*pid),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The parent's `port` exits with `reason` (not `kill`): so does the child's, which stays,
+/// closing, while data is left in its driver queue (its `flush` called); whether it does. The
+/// parent's port then lingers too, marked closing here, until the child's ends (see
+/// [`port_lingers`]). `false` for a port of an in-process driver.
+pub(crate) fn port_exiting(port: &port::PortCell, reason: &Term) -> bool {
+    let Some(link) = of_entry(port.driver.driver.entry_address()) else {
+        return false;
+    };
+    let child = {
+        let mut ports = link.ports.lock();
+        let Some((child, state)) = ports.iter_mut().find(|(_, p)| p.parent == port.handle) else {
+            return false;
+        };
+        // Marked first: the child's exit signal and its end are old news from now on.
+        state.open = false;
+        *child
+    };
+    if link.death().is_some() {
+        return false;
+    }
+    let request = Term::Tuple(vec![
+        atom("close"),
+        Term::Port(drv_term::Port::local(child)),
+        reason.clone(),
+    ]);
+    let Ok((reply, messages)) = link.request(&request) else {
+        return false;
+    };
+    // A child's port that ended within the request (its flush arranged a callback that ran at
+    // once) lingers no more: the reply's messages say it is gone.
+    let gone = Term::Tuple(vec![
+        atom("port_gone"),
+        Term::Port(drv_term::Port::local(child)),
+    ]);
+    let lingers = matches!(&reply, Term::Tuple(t) if t.len() == 2 && t[0] == atom("ok") && t[1] == atom("true"))
+        && !messages.contains(&gone);
+    if lingers {
+        // Closing before the reader can see it linger: its end (`port_gone`) then finds the
+        // port closing, to terminate.
+        let _serial = port.lock.lock();
+        port.queue.start_closing();
+        if let Some(state) = link.ports.lock().get_mut(&child) {
+            state.lingering = true;
+        }
+    }
+    link.deliver(messages, None);
+    lingers
+}
+
+/// Whether the parent's closing `port` waits for its isolated driver's port to end (its
+/// driver queue to be emptied there).
+pub(crate) fn port_lingers(port: &port::PortCell) -> bool {
+    let Some(link) = of_entry(port.driver.driver.entry_address()) else {
+        return false;
+    };
+    let lingers = link
+        .ports
+        .lock()
+        .values()
+        .any(|p| p.parent == port.handle && p.lingering);
+    lingers
+}
+
+/// The parent's `port` (of an isolated driver, else nothing happens) is now connected to
+/// `pid` (`linked`: by `port_connect`, which links it): so is the host's, so that the
+/// driver's output and `driver_connected` go to `pid`'s mirror.
+pub(crate) fn port_connected(port: &port::PortCell, pid: &drv_term::Pid, linked: bool) {
+    let Some(link) = of_entry(port.driver.driver.entry_address()) else {
+        return;
+    };
+    let Some(child) = link.child_of(port.handle) else {
+        return;
+    };
+    let request = Term::Tuple(vec![
+        atom("connect"),
+        Term::Port(drv_term::Port::local(child)),
+        Term::Pid(*pid),
+        atom(if linked { "true" } else { "false" }),
+    ]);
+    if let Ok((_, messages)) = link.request(&request) {
+        link.deliver(messages, None);
     }
 }
 
@@ -352,6 +479,7 @@ impl Link {
             timed_out: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
             ports: Mutex::new(HashMap::new()),
+            in_flight: AtomicBool::new(false),
         });
         let reader = link.clone();
         std::thread::Builder::new()
@@ -367,21 +495,60 @@ impl Link {
 
     /// Sends `request` and waits for its reply: `(Reply, Messages)`, or why the host died
     /// first. A wait past the callback timeout kills the host.
-    pub(super) fn request(&self, request: &Term) -> Result<(Term, Vec<Term>), Term> {
+    pub(super) fn request(self: &Arc<Self>, request: &Term) -> Result<(Term, Vec<Term>), Term> {
         let mut channel = self.channel.lock();
         if let Some(why) = self.death() {
             return Err(why);
         }
-        if frame::write(&mut *channel, request).is_err() {
+        // The reader thread delivers its batches itself, in order: it waits for none.
+        let on_reader = HANDLING_CRASH.with(std::cell::Cell::get);
+        if !on_reader {
+            self.state.lock().in_request = true;
+        }
+        let outcome = self.exchange(&mut channel, request, on_reader);
+        drop(channel);
+        if on_reader {
+            return outcome;
+        }
+        let pending = {
+            let mut state = self.state.lock();
+            state.in_request = false;
+            std::mem::take(&mut state.pending)
+        };
+        match outcome {
+            Ok((reply, mut messages)) if !pending.is_empty() => {
+                let mut all = pending;
+                all.append(&mut messages);
+                Ok((reply, all))
+            }
+            other => {
+                // The host died: what it sent first still goes to its processes.
+                if !pending.is_empty() {
+                    self.deliver(pending, None);
+                }
+                other
+            }
+        }
+    }
+
+    /// [`Link::request`]'s exchange on the held `channel`.
+    fn exchange(
+        &self,
+        channel: &mut UnixStream,
+        request: &Term,
+        on_reader: bool,
+    ) -> Result<(Term, Vec<Term>), Term> {
+        if frame::write(channel, request).is_err() {
             return Err(self.wait_for_death());
         }
-        frame::await_readable(&channel, frame::spin());
+        frame::await_readable(channel, frame::spin());
         let reply = frame::read(&mut *channel);
-        drop(channel);
         match reply {
             Ok(Term::Tuple(items)) => match <[Term; 4]>::try_from(items) {
                 Ok([tag, reply, Term::List(messages), Term::Int(sent)]) if tag == atom("reply") => {
-                    self.await_events(u64::try_from(sent).unwrap_or(0));
+                    if !on_reader {
+                        self.await_events(u64::try_from(sent).unwrap_or(0));
+                    }
                     Ok((reply, messages))
                 }
                 _ => {
@@ -464,8 +631,16 @@ impl Link {
             };
             match items.as_slice() {
                 [tag, Term::List(messages)] if *tag == atom("msgs") => {
-                    self.deliver(messages.clone(), None);
-                    self.state.lock().events_delivered += 1;
+                    let mut state = self.state.lock();
+                    if state.in_request {
+                        state.pending.extend(messages.iter().cloned());
+                    } else {
+                        drop(state);
+                        self.deliver(messages.clone(), None);
+                        state = self.state.lock();
+                    }
+                    state.events_delivered += 1;
+                    drop(state);
                     self.changed.notify_all();
                 }
                 // The host's watchdog is about to kill it: a callback it ran on its own (a
@@ -534,6 +709,8 @@ impl Link {
             return;
         };
         let runtime = Runtime::from_inner(inner);
+        // Its work in flight died with it.
+        self.set_in_flight(&runtime, false, false);
         let reason = Term::Tuple(vec![atom("driver_crashed"), why]);
         let ports: Vec<u64> = self.ports.lock().values().map(|p| p.parent).collect();
         for handle in ports {
@@ -544,11 +721,98 @@ impl Link {
         unload_everywhere(&runtime, &self.name);
     }
 
-    /// Registers a port the child opened as `child` for the parent's `parent`.
-    pub(super) fn port_opened(&self, child: u64, parent: u64) {
+    /// The child's handle of the parent's port `parent`, open or closing there.
+    fn child_of(&self, parent: u64) -> Option<u64> {
         self.ports
             .lock()
-            .insert(child, PortLink { parent, open: true });
+            .iter()
+            .find(|(_, p)| p.parent == parent && (p.open || p.lingering))
+            .map(|(child, _)| *child)
+    }
+
+    /// Registers a port the child opened as `child` for the parent's `parent`.
+    pub(super) fn port_opened(&self, child: u64, parent: u64) {
+        self.ports.lock().insert(
+            child,
+            PortLink {
+                parent,
+                open: true,
+                lingering: false,
+            },
+        );
+    }
+
+    /// The host's open for the parent's `parent` failed: a port of the child that `messages`
+    /// name and this side does not know is the one that failed (its init acknowledgement
+    /// refused the open after it sent them), closed already.
+    pub(super) fn adopt_failed_open(&self, messages: &[Term], parent: u64) {
+        let mut ports = self.ports.lock();
+        for message in messages {
+            super::map_idents(message.clone(), &mut |term| {
+                if let Term::Port(port) = &term {
+                    if let Some(child) = port.local_id() {
+                        ports.entry(child).or_insert(PortLink {
+                            parent,
+                            open: false,
+                            lingering: false,
+                        });
+                    }
+                }
+                term
+            });
+        }
+    }
+
+    /// The host's driver has work in flight (`busy`) or no longer: erl_ddll's reference for
+    /// it is taken or dropped (then, unless a callback runs, `settle` may finish an unload it
+    /// held back; else the operation's own settle does).
+    fn set_in_flight(&self, runtime: &Runtime, busy: bool, settle: bool) {
+        if self.in_flight.swap(busy, Ordering::AcqRel) == busy {
+            return;
+        }
+        let _ = runtime.with_core(|core, _| {
+            if busy {
+                core.reference(&self.name)
+            } else {
+                core.dereference(&self.name)
+            }
+        });
+        if !busy && settle {
+            drop(runtime.settle_at_end());
+        }
+    }
+
+    /// The host's driver created the port `child` for `owner`, named `name`, in a callback of
+    /// the parent's port `current`, whose callback (the proxy's) runs on this thread: the
+    /// parent's port for it is created the same way, as the creator's. Outside a callback (the
+    /// news came on the event channel) there is no creator to take it from: it stays the
+    /// host's alone, and its messages name a port the parent does not know.
+    fn port_created(
+        self: &Arc<Self>,
+        runtime: &Runtime,
+        current: Option<u64>,
+        child: &drv_term::Port,
+        owner: &drv_term::Pid,
+        name: &[u8],
+    ) {
+        let (Some(creator), Some(child)) = (current.and_then(port::lookup), child.local_id())
+        else {
+            return;
+        };
+        let name = String::from_utf8_lossy(name);
+        if let Some(parent) =
+            super::proxy::create_port(runtime, &creator, self, child, owner, &name)
+        {
+            self.port_opened(child, parent);
+        }
+    }
+
+    /// The child's port `child` has ended: whether the parent's lingered, waiting for it.
+    fn stop_lingering(&self, child: u64) -> bool {
+        match self.ports.lock().get_mut(&child) {
+            Some(link) => std::mem::replace(&mut link.lingering, false),
+            None => false,
+        }
     }
 
     /// Marks the child's port closed; whether it was open.
@@ -563,7 +827,7 @@ impl Link {
     /// exit signal of an open port of the driver closes the parent's port with its reason
     /// instead: at once if it is `current` (whose callback this thread runs), else on a thread
     /// of its own (it takes the port's callback lock).
-    pub(super) fn deliver(&self, messages: Vec<Term>, current: Option<u64>) {
+    pub(super) fn deliver(self: &Arc<Self>, messages: Vec<Term>, current: Option<u64>) {
         let Some(inner) = self.runtime.upgrade() else {
             return;
         };
@@ -572,6 +836,32 @@ impl Link {
             if item == atom("lock_driver") {
                 runtime.lock_driver(&self.name);
                 continue;
+            }
+            if let Term::Tuple(news) = &item {
+                match news.as_slice() {
+                    [tag, busy] if *tag == atom("in_flight") => {
+                        self.set_in_flight(&runtime, *busy == atom("true"), current.is_none());
+                        continue;
+                    }
+                    [tag, Term::Port(child), Term::Pid(owner), Term::Binary(name)]
+                        if *tag == atom("created") =>
+                    {
+                        self.port_created(&runtime, current, child, owner, name);
+                        continue;
+                    }
+                    // The host's port is busy (`set_busy_port`) or no longer: so is the
+                    // parent's, which holds up (or lets go) its senders.
+                    [tag, Term::Port(child), busy] if *tag == atom("busy") => {
+                        let parent = child
+                            .local_id()
+                            .and_then(|child| self.ports.lock().get(&child).map(|p| p.parent));
+                        if let Some(cell) = parent.and_then(port::lookup) {
+                            cell.busy.set_port(*busy == atom("true"));
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
             }
             let Term::Tuple(mut pair) = item else {
                 continue;
@@ -604,13 +894,24 @@ impl Link {
                 let Some(link) = self.ports.lock().get(&child).copied() else {
                     continue;
                 };
+                let Some(cell) = port::lookup(link.parent) else {
+                    continue;
+                };
+                // The child's closing port has ended: so does the parent's, which waited for
+                // it (at the end of the callback running now, or here).
+                if reason.is_none() && self.stop_lingering(child) {
+                    if current != Some(link.parent) {
+                        let _ = std::thread::Builder::new()
+                            .name("ddll-isolate-exit".into())
+                            .spawn(move || Runtime::after_callback(&cell));
+                    }
+                    continue;
+                }
                 // A port this side closed first: its exit is old news.
                 if !self.port_closing(child) {
                     continue;
                 }
-                let Some(cell) = port::lookup(link.parent) else {
-                    continue;
-                };
+                let lock = cell.lock.clone();
                 let close = move |runtime: &Runtime| match reason {
                     Some(reason) => runtime.close_port(&cell, reason),
                     None => {
@@ -621,6 +922,11 @@ impl Link {
                 };
                 if current == Some(link.parent) {
                     close(&runtime);
+                } else if let Some(_serial) = lock.try_lock() {
+                    // Free (and reentrant): closed here, before the messages that follow its
+                    // exit (its `stop`'s output) are delivered.
+                    close(&runtime);
+                    drop(runtime.settle_at_end());
                 } else {
                     let runtime = runtime.clone();
                     let _ = std::thread::Builder::new()

@@ -21,24 +21,21 @@
 //! What crosses besides requests: a parent process's exit (its mirrors exit first, so the
 //! driver's process monitors fire and its terms find no receiver); a port the host closes
 //! without an exit signal (`driver_exit`); `driver_lock_driver` (the parent's entry becomes
-//! permanent); `port_info`'s `input`, `output` and `queue_size`, which the host keeps.
+//! permanent); `port_info`'s `input`, `output`, `queue_size` and `monitors`, which the host
+//! keeps; the segments of an `outputv` driver's command (the proxy has an `outputv` then); a
+//! port's busy state (`set_busy_port`: the parent's port holds up its senders); whether the
+//! driver has work in flight (async jobs, timers: the parent's erl_ddll holds the driver
+//! meanwhile); a port closing with data in its driver queue (the parent's lingers until the
+//! host's ends); a new connected process (`port_connect`, `{connect, Pid}`); ports the driver
+//! creates in a callback the parent asked for (`driver_create_port`: the parent makes its own).
 //!
-//! What does not cross the boundary yet (`ddll test scenarios --isolate` fails these 17 of
-//! the 78 corpus scenarios): the segment structure of `port_command` data for `outputv`
-//! drivers, which the child gets as one binary (`echov_segments`, `echov_many`,
-//! `outputv_binaries`, `outputv_heap_subbinaries`, `missing_callbacks`, the last lines of
-//! `port_info_counts`); ports the driver creates (`driver_create_port`: `create_port_basics`,
-//! `create_port_refused`) and pids or ports of the child that the driver puts in terms, other
-//! than the mirrors of parent processes and the ports opened from the parent; a port's busy
-//! state (the parent does not know the child's port is busy, the command waits in the host,
-//! and no other request gets through: `busy_port` hangs); `port_info`'s `monitors`
-//! (`port_info_monitors`); the driver's own `ERL_DRV_FLAG_USE_INIT_ACK` timing and errors
-//! (`init_ack`); the close of a port with queued data (`queue_close`, `queue_term_output`);
-//! the order of messages that the host's pump sends against the parent's own port messages
-//! (`port_messages`); erl_ddll's view of the host's drivers (`async_unload`'s
-//! `loaded_drivers` during an unload, `ddll_linked_in`); load errors that the parent's erl_ddll
-//! would have named (`load_names`: `bad_driver_name` comes back as an open error). All of a
-//! driver's callbacks go through one request at a time, whatever its locking.
+//! What does not cross: a linked-in driver that the driver adds (`add_driver_entry`), which
+//! has no library of its own to isolate (`ddll test` runs `ddll_linked_in` in process, saying
+//! so); ports the driver creates in a callback the host runs on its own (a timeout, a select
+//! event); pids and ports of the host in terms other than the mirrors of parent processes and
+//! the ports the parent knows. All of a driver's callbacks go through one request at a time,
+//! whatever its locking, and while one is in flight what the host sends on its own waits for
+//! its reply.
 
 mod child;
 mod frame;
@@ -54,7 +51,10 @@ use std::time::Duration;
 
 use drv_term::Term;
 
-pub(crate) use link::{load, port_counts, process_exited, settle_crashes, unloading};
+pub(crate) use link::{
+    load, port_connected, port_counts, port_exiting, port_lingers, port_monitors, process_exited,
+    settle_crashes, unloading,
+};
 
 /// Which drivers a runtime loads isolated: [`crate::RuntimeOptions::isolate`] for all, unless
 /// [`crate::Runtime::set_driver_isolation`] said otherwise for the driver's name.
@@ -117,6 +117,17 @@ static IN_HOST: AtomicBool = AtomicBool::new(false);
 /// Set in a host when its driver called `driver_lock_driver`: the parent's entry is made
 /// permanent too (the news travels with the next batch of messages).
 static DRIVER_LOCKED: AtomicBool = AtomicBool::new(false);
+
+/// Ports the driver of this host created (`driver_create_port`), not yet told to the parent.
+static CREATED: parking_lot::Mutex<Vec<u64>> = parking_lot::Mutex::new(Vec::new());
+
+/// The driver of this process created the port `handle` (`driver_create_port`): in a host,
+/// the parent makes a port of its own for it (with the next batch of messages).
+pub(crate) fn port_created(handle: u64) {
+    if IN_HOST.load(Ordering::Relaxed) {
+        CREATED.lock().push(handle);
+    }
+}
 
 /// The driver of this process called `driver_lock_driver` and is now permanent.
 pub(crate) fn driver_locked() {

@@ -28,14 +28,17 @@ struct ProxyPort {
     parent: u64,
 }
 
-/// The proxy driver for `name`, whose host reported `flags`. Its entry lives as long as the
-/// process (a few hundred bytes per isolated load): a `Driver` may outlive its unload.
-pub(super) fn driver(name: &str, flags: i32) -> Result<Driver, LoadError> {
+/// The proxy driver for `name`, whose host reported `flags` and whether the driver has an
+/// `outputv` (the proxy then has one too, so that the command's segments reach the host as
+/// the parent cut them). Its entry lives as long as the process (a few hundred bytes per
+/// isolated load): a `Driver` may outlive its unload.
+pub(super) fn driver(name: &str, flags: i32, has_outputv: bool) -> Result<Driver, LoadError> {
     let name = CString::new(name).map_err(|_| LoadError::BadDriverName)?;
     let entry = ErlDrvEntry {
         start: Some(start),
         stop: Some(stop),
         output: Some(output),
+        outputv: if has_outputv { Some(outputv) } else { None },
         control: Some(control),
         call: Some(call),
         driver_name: name.into_raw(),
@@ -66,6 +69,38 @@ fn current() -> Option<(Runtime, u64, drv_term::Pid)> {
 fn died(runtime: &Runtime, parent: u64, why: Term) {
     if let Some(cell) = port::lookup(parent) {
         runtime.close_port(&cell, Term::Tuple(vec![atom("driver_crashed"), why]));
+    }
+}
+
+/// Creates the parent's port for the port `child` that the host's driver created, as
+/// `creator` (whose callback runs on this thread) would with `driver_create_port`: the
+/// parent's handle, or `None` when `owner` is no live process here.
+pub(super) fn create_port(
+    runtime: &Runtime,
+    creator: &Arc<port::PortCell>,
+    link: &Arc<Link>,
+    child: u64,
+    owner: &drv_term::Pid,
+    name: &str,
+) -> Option<u64> {
+    let proxy = Box::into_raw(Box::new(ProxyPort {
+        link: link.clone(),
+        child,
+        parent: 0,
+    }));
+    let data = drv_abi::driver::DriverData(proxy as usize);
+    match runtime.create_port(creator, owner, name, data) {
+        Some(parent) => {
+            // SAFETY: made above and not yet used: no callback of the port runs before the
+            // creator's callback (this one) returns.
+            unsafe { (*proxy).parent = parent };
+            Some(parent)
+        }
+        None => {
+            // SAFETY: made above; the runtime refused it, and no port holds it.
+            drop(unsafe { Box::from_raw(proxy) });
+            None
+        }
     }
 }
 
@@ -119,7 +154,13 @@ fn start_port(command: &str) -> ErlDrvData {
                 });
                 Box::into_raw(proxy) as ErlDrvData
             }
-            [_, Term::Atom(reason)] => start_error(reason.as_str()),
+            [_, Term::Atom(reason)] => {
+                // A port whose init acknowledgement failed the open may have sent messages
+                // first: they reach its owner before `open_port` fails, from this port.
+                link.adopt_failed_open(&messages, parent);
+                link.deliver(messages, Some(parent));
+                start_error(reason.as_str())
+            }
             _ => ERL_DRV_ERROR_GENERAL,
         },
         Ok(_) => ERL_DRV_ERROR_GENERAL,
@@ -159,9 +200,11 @@ unsafe extern "C" fn stop(data: ErlDrvData) {
     let proxy = unsafe { Box::from_raw(data.cast::<ProxyPort>()) };
     let _ = catch_unwind(AssertUnwindSafe(|| {
         if proxy.link.port_closing(proxy.child) && proxy.link.death().is_none() {
+            // Ended here without an exit (an unload's kill): there too, at once.
             let request = Term::Tuple(vec![
                 atom("close"),
                 Term::Port(drv_term::Port::local(proxy.child)),
+                atom("kill"),
             ]);
             if let Ok((_, messages)) = proxy.link.request(&request) {
                 proxy.link.deliver(messages, Some(proxy.parent));
@@ -211,6 +254,50 @@ unsafe extern "C" fn output(data: ErlDrvData, buf: *mut c_char, len: ErlDrvSizeT
         unsafe {
             forward(data, |port, caller| {
                 Term::Tuple(vec![atom("command"), port, caller, Term::Binary(bytes)])
+            })
+        }
+    }));
+}
+
+/// # Safety
+/// A driver's `outputv`: `data` from [`start`], `ev` a valid I/O vector during the call.
+unsafe extern "C" fn outputv(data: ErlDrvData, ev: *mut drv_abi::types::ErlIOVec) {
+    if data.is_null() || ev.is_null() {
+        return;
+    }
+    // The segments as the runtime cut them: their bytes in one binary, and their lengths.
+    let mut bytes = Vec::new();
+    let mut lengths = Vec::new();
+    // SAFETY: `ev` is valid during the call (contract).
+    let ev = unsafe { &*ev };
+    let count = usize::try_from(ev.vsize).unwrap_or(0);
+    for i in 0..count {
+        // SAFETY: `iov` holds `vsize` elements (contract).
+        let segment = unsafe { &*ev.iov.add(i) };
+        // The runtime's first element is the empty one BEAM reserves for a header.
+        if segment.iov_len == 0 {
+            continue;
+        }
+        // SAFETY: each element's base is valid for its length during the call (contract).
+        let part =
+            unsafe { std::slice::from_raw_parts(segment.iov_base.cast::<u8>(), segment.iov_len) };
+        bytes.extend_from_slice(part);
+        lengths.push(Term::Int(
+            i64::try_from(segment.iov_len).unwrap_or(i64::MAX),
+        ));
+    }
+    let bytes = bytes::Bytes::from(bytes);
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the port's data from `start` (contract).
+        unsafe {
+            forward(data, |port, caller| {
+                Term::Tuple(vec![
+                    atom("commandv"),
+                    port,
+                    caller,
+                    Term::Binary(bytes),
+                    Term::List(lengths),
+                ])
             })
         }
     }));
