@@ -199,22 +199,32 @@ fn echo100(bench: &Bench) {
             (me, port)
         })
         .collect();
-    let barrier = std::sync::Barrier::new(ports + 1);
-    let elapsed = std::thread::scope(|s| {
+    // Two barriers: every owner thread is up at the first; the clock starts before the main
+    // thread reaches the second, which no owner can pass before it, so no round trip runs
+    // before the clock starts (BEAM's side likewise starts its clock before sending `go`).
+    let (ready, go) = (
+        std::sync::Barrier::new(ports + 1),
+        std::sync::Barrier::new(ports + 1),
+    );
+    let start = std::thread::scope(|s| {
         for (me, port) in &owners {
-            let (barrier, rt) = (&barrier, &bench.rt);
+            let (ready, go, rt) = (&ready, &go, &bench.rt);
             s.spawn(move || {
-                barrier.wait();
+                ready.wait();
+                go.wait();
                 for _ in 0..rounds {
                     rt.port_command_bytes(me.pid(), port, &data).expect("sent");
                     std::hint::black_box(me.receive(None).expect("echoed"));
                 }
             });
         }
-        barrier.wait();
-        Instant::now()
-    })
-    .elapsed();
+        ready.wait();
+        let start = Instant::now();
+        go.wait();
+        start
+    });
+    // The scope returns when every owner thread has finished its round trips.
+    let elapsed = start.elapsed();
     figure(
         "echo_100_ports_ns",
         elapsed.as_nanos() as f64 / (ports as u64 * rounds) as f64,

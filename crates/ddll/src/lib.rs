@@ -22,6 +22,7 @@ mod drivers;
 mod erl_ddll;
 mod error;
 mod host;
+mod huge_pages;
 mod in_flight;
 mod init_ack;
 pub mod iodata;

@@ -36,10 +36,10 @@ pub(crate) type Offset = u32;
 ///
 /// BEAM builds a driver's term into one heap fragment and links that to the receiver's
 /// mailbox; this is the same idea. A [`Term`] built from a spec costs an allocation per tuple,
-/// list and small binary, and as many frees when it is dropped; a `FlatTerm` costs one of each
-/// (three when it keeps [`Term`]s, see below). The spec interpreter sizes the buffer from the
-/// spec's length, so the usual message (`{tcp, Port, [100 | Bin50]}`: 108 bytes of records in
-/// a 116-byte buffer) takes one allocation from malloc's fast bins. A flat term is two words.
+/// list and small binary, and as many frees when it is dropped; a `FlatTerm` costs no
+/// allocation of its own (two when it keeps [`Term`]s, see below): its buffer is a
+/// reference-counted slice of the building thread's arena chunk ([`crate::arena`]), the
+/// usual message (`{tcp, Port, [100 | Bin50]}`) 112 bytes there. A flat term is four words.
 ///
 /// # Layout
 ///
@@ -82,21 +82,22 @@ pub struct FlatTerm {
     parts: Parts,
 }
 
-/// The records and the terms kept beside them, in two words: the usual message has no kept
+/// The records and the terms kept beside them, in four words: the usual message has no kept
 /// terms and travels as one boxed buffer. The buffer starts with the offset of the root
 /// record, and may end in room that was not needed.
 #[derive(Clone)]
 enum Parts {
-    /// Only records: the usual message.
-    Records(Box<[u8]>),
+    /// Only records: the usual message (a slice of its thread's arena chunk, see
+    /// [`crate::arena`]).
+    Records(Bytes),
     /// Records and the terms they keep (in a box of their own, so that the usual message
-    /// stays two words).
+    /// stays four words).
     WithTerms(Box<WithTerms>),
 }
 
 #[derive(Clone)]
 struct WithTerms {
-    buf: Box<[u8]>,
+    buf: Bytes,
     terms: Vec<Term>,
 }
 
@@ -109,7 +110,7 @@ const ROOT: usize = 4;
 
 impl Parts {
     #[inline]
-    fn new(buf: Box<[u8]>, terms: KeptTerms) -> Parts {
+    fn new(buf: Bytes, terms: KeptTerms) -> Parts {
         match terms {
             None => Parts::Records(buf),
             Some(terms) => Parts::WithTerms(Box::new(WithTerms { buf, terms })),
@@ -212,11 +213,12 @@ impl<E> From<Full> for Stop<E> {
 /// Always inlined: the interpreter's caller gets the flat term in registers, not through a
 /// returned value on the stack (copying that right away waits for the stores that wrote it).
 ///
-/// The buffer is allocated once, zeroed, at the `estimate`d size (room not written is kept:
-/// cutting it would reallocate), so that the writer needs no vector bookkeeping per record. A build that
-/// outgrows its buffer runs again in one at least twice as large: building has no effects
-/// but the records and kept terms, which a new run writes afresh. `Err(None)`: the term
-/// needs more than the 4 GiB a buffer can address.
+/// The buffer is taken once, zeroed, at the `estimate`d size from the thread's arena (which
+/// keeps the room not written for the next term; see [`crate::arena`]), so that the writer
+/// needs no vector bookkeeping per record. A build that outgrows its buffer runs again in one
+/// at least twice as large: building has no effects but the records and kept terms, which a
+/// new run writes afresh. `Err(None)`: the term needs more than the 4 GiB a buffer can
+/// address.
 #[inline(always)]
 pub(crate) fn build_flat<E>(
     estimate: usize,
@@ -227,14 +229,20 @@ pub(crate) fn build_flat<E>(
         if room > u32::MAX as usize {
             return Err(None);
         }
-        // Exactly `room` bytes (`vec!` allocates no more), so boxing does not reallocate.
-        let mut buf = vec![0; room].into_boxed_slice();
-        let mut terms = None;
-        let mut out = FlatWriter::new(&mut buf, &mut terms);
-        match build(&mut out) {
-            Ok(root) => {
-                let terms = out.into_terms();
-                return Ok(FlatTerm::from_parts(buf, terms, root));
+        let built = crate::arena::build(room, |buf| {
+            let mut terms = None;
+            let mut out = FlatWriter::new(buf, &mut terms);
+            let root = build(&mut out)?;
+            let used = out.end();
+            let terms = out.into_terms();
+            buf[..ROOT].copy_from_slice(&root.to_le_bytes());
+            Ok((used, terms))
+        });
+        match built {
+            Ok((buf, terms)) => {
+                return Ok(FlatTerm {
+                    parts: Parts::new(buf, terms),
+                })
             }
             Err(Stop::Failed(e)) => return Err(Some(e)),
             Err(Stop::Full(full)) => room = full.at_least.max(room.saturating_mul(2)),
@@ -515,16 +523,6 @@ fn keep(terms: &mut KeptTerms, term: Term) {
 }
 
 impl FlatTerm {
-    /// The flat term of the records `buf` (with room for the root's offset at its start) and
-    /// the kept `terms`, whose root record is at `root`.
-    #[inline]
-    fn from_parts(mut buf: Box<[u8]>, terms: KeptTerms, root: Offset) -> FlatTerm {
-        buf[..ROOT].copy_from_slice(&root.to_le_bytes());
-        FlatTerm {
-            parts: Parts::new(buf, terms),
-        }
-    }
-
     /// The flat form of `term`.
     pub fn from_term(term: &Term) -> FlatTerm {
         let mut scratch = Vec::new();
@@ -579,8 +577,8 @@ impl FlatTerm {
         crate::encode(self.root())
     }
 
-    /// Bytes of the buffer (the records, the root's offset and room the records did not need;
-    /// not counting [`Term`]s kept beside it).
+    /// Bytes of the buffer (the root's offset and the records, and for a term too large for
+    /// the arena, room the records did not need; not counting [`Term`]s kept beside it).
     pub fn buffer_len(&self) -> usize {
         self.parts.buf().len()
     }

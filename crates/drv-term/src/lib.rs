@@ -50,6 +50,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod arena;
 mod atom;
 mod etf;
 mod flat;
