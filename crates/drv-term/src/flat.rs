@@ -83,7 +83,7 @@ pub struct FlatTerm {
 }
 
 /// The records and the terms kept beside them, in four words: the usual message has no kept
-/// terms and travels as one boxed buffer. The buffer starts with the offset of the root
+/// terms and travels as one buffer. The buffer starts with the offset of the root
 /// record, and may end in room that was not needed.
 #[derive(Clone)]
 enum Parts {
