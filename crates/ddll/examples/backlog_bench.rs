@@ -11,7 +11,8 @@
 //!   [`ddll::Message::into_term`]). ns per control + receive, the median chunk.
 //! * `output`: `driver_output` 64 B, `driver_outputv` 3×64 B, `erl_drv_output_term`
 //!   `{tcp, Port, [100 | Bin50]}`, 200,000 of each left queued at an owner that does not
-//!   receive (ports in binary mode). ns per call in the driver, the median chunk of 10,000.
+//!   receive (ports in binary mode). ns of CPU time per call in the driver (the
+//!   calling thread's: the machine may be shared), the median chunk of 10,000.
 //! * `queued`: 1,000,000 `driver_output` 64 B left queued: bytes of resident memory per
 //!   message, and ns per call of the first chunk of 10,000 beside the last ones (flat under
 //!   backlog or not).
