@@ -101,6 +101,16 @@ impl From<Message> for Term {
     }
 }
 
+#[cfg(feature = "eetf")]
+impl TryFrom<&Message> for drv_term::eetf::Term {
+    type Error = drv_term::EetfError;
+
+    /// The message as an `eetf` term (feature `eetf`).
+    fn try_from(message: &Message) -> Result<drv_term::eetf::Term, drv_term::EetfError> {
+        drv_term::eetf::Term::try_from(message.view())
+    }
+}
+
 impl PartialEq<Term> for Message {
     /// Exact equality (`=:=`).
     fn eq(&self, other: &Term) -> bool {
@@ -585,6 +595,20 @@ mod tests {
             assert_eq!(process.receive(now).and_then(|m| m.view().int()), Some(i));
         }
         assert_eq!(process.message_count(), 0);
+    }
+
+    #[cfg(feature = "eetf")]
+    #[test]
+    fn messages_convert_to_eetf_terms() {
+        use drv_term::eetf;
+        let tcp = Term::Tuple(vec![Term::atom("tcp"), Term::Int(1)]);
+        let theirs = eetf::Term::from(eetf::Tuple::from(vec![
+            eetf::Term::from(eetf::Atom::from("tcp")),
+            eetf::Term::from(eetf::FixInteger::from(1)),
+        ]));
+        for message in [Message::from(tcp.clone()), Message::from(FlatTerm::from_term(&tcp))] {
+            assert_eq!(eetf::Term::try_from(&message).expect("converts"), theirs);
+        }
     }
 
     #[test]
