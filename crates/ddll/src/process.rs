@@ -176,21 +176,29 @@ struct Inbox {
 
 /// Messages in arrival order, in blocks of up to [`MessageQueue::BLOCK`]: appending never
 /// moves what is queued (a `VecDeque` doubles and copies, and touches fresh memory twice the
-/// size of a backlog), and a short queue takes no more than a `VecDeque` would.
+/// size of a backlog), and a short queue takes no more than a `VecDeque` would. The oldest
+/// block is held inline, so that the usual take (a short queue) reads no block list.
 #[derive(Debug, Default)]
 struct MessageQueue {
-    /// Never an empty block but the last (kept for the next message).
-    blocks: VecDeque<VecDeque<Message>>,
+    /// The oldest messages; empty only when the queue is.
+    first: VecDeque<Message>,
+    /// Full blocks and the newest one, none empty.
+    later: VecDeque<VecDeque<Message>>,
+    /// Emptied blocks, for the next ones: a backlog that comes and goes allocates none (as a
+    /// `VecDeque` keeps its buffer; a large block's allocation would also make malloc
+    /// consolidate its small free chunks every time).
+    spare: Vec<VecDeque<Message>>,
     len: usize,
 }
 
 impl MessageQueue {
-    /// Messages per block (32 KiB of them).
+    /// Messages per block (40 KiB of them).
     const BLOCK: usize = 1024;
 
     #[inline]
     fn push_back(&mut self, message: Message) {
-        match self.blocks.back_mut() {
+        match self.later.back_mut() {
+            None if self.first.len() < Self::BLOCK => self.first.push_back(message),
             Some(last) if last.len() < Self::BLOCK => last.push_back(message),
             _ => self.push_block(message),
         }
@@ -200,30 +208,39 @@ impl MessageQueue {
     #[cold]
     #[inline(never)]
     fn push_block(&mut self, message: Message) {
-        // The first block grows as a `VecDeque` does; a backlog's take a block at once.
-        let mut block = if self.blocks.is_empty() {
-            VecDeque::new()
-        } else {
-            VecDeque::with_capacity(Self::BLOCK)
-        };
+        let mut block = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| VecDeque::with_capacity(Self::BLOCK));
         block.push_back(message);
-        self.blocks.push_back(block);
+        self.later.push_back(block);
     }
 
     #[inline]
     fn front(&self) -> Option<&Message> {
-        self.blocks.front().and_then(VecDeque::front)
+        self.first.front()
     }
 
     #[inline]
     fn pop_front(&mut self) -> Option<Message> {
-        let first = self.blocks.front_mut()?;
-        let message = first.pop_front()?;
+        let message = self.first.pop_front()?;
         self.len -= 1;
-        if first.is_empty() && self.blocks.len() > 1 {
-            self.blocks.pop_front();
+        if self.first.is_empty() && !self.later.is_empty() {
+            self.next_block();
         }
         Some(message)
+    }
+
+    /// The next block becomes the first; the emptied one is kept for reuse.
+    #[cold]
+    #[inline(never)]
+    fn next_block(&mut self) {
+        if let Some(next) = self.later.pop_front() {
+            let emptied = std::mem::replace(&mut self.first, next);
+            if emptied.capacity() >= Self::BLOCK {
+                self.spare.push(emptied);
+            }
+        }
     }
 
     #[inline]
@@ -242,8 +259,10 @@ impl MessageQueue {
     /// Appends every message to `to`, in order, leaving this queue empty.
     fn move_to(&mut self, to: &mut VecDeque<Message>) {
         to.reserve(self.len);
-        for mut block in self.blocks.drain(..) {
+        to.append(&mut self.first);
+        for mut block in self.later.drain(..) {
             to.append(&mut block);
+            self.spare.push(block);
         }
         self.len = 0;
     }

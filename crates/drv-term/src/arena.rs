@@ -7,9 +7,9 @@
 //! the building thread's current *chunk* and hands out a reference-counted slice of it
 //! ([`Bytes`]): taking one is a bump of the chunk's end and one reference count increment.
 //!
-//! A chunk is freed once every message in it has been dropped; while its thread still
-//! writes into it, a chunk whose messages are all gone is reused from its start (its pages
-//! are already there). A thread whose chunk is still held by queued messages when it fills
+//! A chunk whose messages are all gone is written again from its start (its pages are
+//! already there): the current one, or one of the earlier ones the thread keeps (up to
+//! [`RETAINED`] bytes); a chunk not kept is freed with its last message. A thread whose chunk is still held by queued messages when it fills
 //! up takes a new one twice as large as the last (a backlog), up to [`MAX_CHUNK`]; a chunk large enough
 //! for a huge page is handed to the hook set with [`on_new_chunks`] (the runtime asks the
 //! kernel to back it with huge pages: one fault per 2 MiB instead of 512).
@@ -45,17 +45,28 @@ pub fn on_new_chunks(hook: fn(&mut [MaybeUninit<u8>])) {
     let _ = NEW_CHUNK_HOOK.set(hook);
 }
 
+/// Bytes of earlier chunks a thread keeps for reuse (see [`Arena::retired`]).
+pub const RETAINED: usize = 8 << 20;
+
 /// A thread's arena: the chunk being written (its length is 0 between builds: every build
-/// splits off what it wrote) and the size of the next new chunk.
+/// splits off what it wrote), the size of the next new chunk, and earlier chunks.
 struct Arena {
     chunk: BytesMut,
+    /// The chunk's size.
+    size: usize,
     next_size: usize,
+    /// Earlier chunks, with their sizes, kept (up to [`RETAINED`] bytes) to be written again
+    /// once their messages are all gone: a backlog that comes and goes reuses memory already
+    /// faulted in, as malloc's free lists would, instead of freeing it and faulting new.
+    retired: Vec<(BytesMut, usize)>,
 }
 
 thread_local! {
     static ARENA: RefCell<Arena> = RefCell::new(Arena {
         chunk: BytesMut::new(),
+        size: 0,
         next_size: FIRST_CHUNK,
+        retired: Vec::new(),
     });
 }
 
@@ -75,8 +86,22 @@ impl Arena {
         if self.chunk.try_reclaim(room) {
             return;
         }
-        // The first chunk, or the last one is still held by its messages (a backlog): each
-        // new chunk twice the size of the one before.
+        // An earlier chunk whose messages are all gone, else a new one.
+        let (chunk, size) = match self.retired.iter_mut().position(|(c, _)| c.try_reclaim(room)) {
+            Some(i) => self.retired.swap_remove(i),
+            None => self.new_chunk(room),
+        };
+        let old = std::mem::replace(&mut self.chunk, chunk);
+        let old_size = std::mem::replace(&mut self.size, size);
+        let retained: usize = self.retired.iter().map(|(_, size)| size).sum();
+        if old_size > 0 && retained + old_size <= RETAINED {
+            self.retired.push((old, old_size));
+        }
+    }
+
+    /// A new chunk: the first, or the last ones are still held by their messages (a
+    /// backlog): each new chunk twice the size of the one before.
+    fn new_chunk(&mut self, room: usize) -> (BytesMut, usize) {
         let size = self.next_size.max(room);
         self.next_size = (self.next_size * 2).min(MAX_CHUNK);
         let mut chunk = BytesMut::with_capacity(size);
@@ -85,57 +110,123 @@ impl Arena {
                 hook(chunk.spare_capacity_mut());
             }
         }
-        self.chunk = chunk;
+        (chunk, size)
     }
 }
 
-/// Runs `build` on a zeroed buffer of `room` bytes and keeps as the result's buffer the
-/// first `used` bytes of it, `used` being what `build` gives back (at most `room`).
+/// Runs `build` on a zeroed buffer of `room` bytes, in the thread's arena or (`in_arena`
+/// unset) in an allocation of its own, and keeps as the result's buffer the first `used`
+/// bytes of it in the arena, all of it else; `used` is what `build` gives back (at most
+/// `room`).
+///
+/// The chunk is taken out of the thread's arena for the build and put back after, so that
+/// `build` runs inlined in the caller's frame (the spec interpreter keeps its writer in
+/// registers), not inside the thread-local's accessor.
 #[inline(always)]
 pub(crate) fn build<T, E>(
     room: usize,
+    in_arena: bool,
     build: impl FnOnce(&mut [u8]) -> Result<(usize, T), E>,
-) -> Result<(Bytes, T), E> {
-    let mut build = Some(build);
-    if room <= OWN_ALLOCATION {
-        let in_arena = ARENA
-            .try_with(|arena| {
-                // Busy: a build inside a build (not done today); that one allocates alone.
-                let mut arena = arena.try_borrow_mut().ok()?;
-                let build = build.take()?;
-                arena.reserve(room);
-                let chunk = &mut arena.chunk;
-                chunk.resize(room, 0);
-                Some(match build(&mut chunk[..]) {
-                    Ok((used, value)) => {
-                        chunk.truncate(used);
-                        Ok((chunk.split().freeze(), value))
-                    }
-                    Err(e) => {
-                        chunk.clear();
-                        Err(e)
-                    }
-                })
-            })
-            .ok()
-            .flatten();
-        if let Some(done) = in_arena {
-            return done;
+) -> Result<(Buf, T), E> {
+    // One call of `build` (two would keep it out of line).
+    let mut buf = match in_arena.then(|| take_chunk(room)).flatten() {
+        Some((chunk, size)) => Buffer::Chunk(chunk, size),
+        // Exactly `room` bytes, kept whole (room not written stays): one allocation.
+        None => Buffer::Own(vec![0; room]),
+    };
+    let built = build(match &mut buf {
+        Buffer::Chunk(chunk, _) => {
+            chunk.resize(room, 0);
+            &mut chunk[..]
+        }
+        Buffer::Own(own) => own,
+    });
+    match buf {
+        Buffer::Chunk(mut chunk, size) => {
+            let built = match built {
+                Ok((used, value)) => {
+                    chunk.truncate(used);
+                    Ok((Buf::Shared(chunk.split().freeze()), value))
+                }
+                Err(e) => {
+                    chunk.clear();
+                    Err(e)
+                }
+            };
+            put_chunk(chunk, size);
+            built
+        }
+        Buffer::Own(own) => built.map(|(_used, value)| (Buf::Own(own.into_boxed_slice()), value)),
+    }
+}
+
+/// A built buffer.
+#[derive(Clone)]
+pub(crate) enum Buf {
+    /// An allocation of its own (a plain box: dropping it is one free).
+    Own(Box<[u8]>),
+    /// A slice of an arena chunk.
+    Shared(Bytes),
+}
+
+impl std::ops::Deref for Buf {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Buf::Own(buf) => buf,
+            Buf::Shared(buf) => buf,
         }
     }
-    let build = build.take().expect("not run yet");
-    // Exactly `room` bytes, kept whole (room not written stays): one allocation.
-    let mut buf = vec![0; room];
-    let (_used, value) = build(&mut buf)?;
-    Ok((Bytes::from(buf), value))
+}
+
+/// What a build writes in.
+enum Buffer {
+    /// The thread's chunk (taken out of the arena, with its size).
+    Chunk(BytesMut, usize),
+    /// An allocation of its own.
+    Own(Vec<u8>),
+}
+
+/// The thread's chunk, with room for `room` bytes, and its size; `None` for a buffer above
+/// [`OWN_ALLOCATION`] or while the thread exits. (Until it is back, a build inside the build would start a chunk of its own.)
+#[inline]
+fn take_chunk(room: usize) -> Option<(BytesMut, usize)> {
+    if room > OWN_ALLOCATION {
+        return None;
+    }
+    ARENA
+        .try_with(|arena| {
+            // Busy: a build inside a build (not done today); that one allocates alone.
+            let mut arena = arena.try_borrow_mut().ok()?;
+            arena.reserve(room);
+            Some((
+                std::mem::take(&mut arena.chunk),
+                std::mem::take(&mut arena.size),
+            ))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Gives the chunk back after a build.
+#[inline]
+fn put_chunk(chunk: BytesMut, size: usize) {
+    let _ = ARENA.try_with(|arena| {
+        if let Ok(mut arena) = arena.try_borrow_mut() {
+            arena.chunk = chunk;
+            arena.size = size;
+        }
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fill(room: usize, used: usize, byte: u8) -> Bytes {
-        build(room, |buf: &mut [u8]| {
+    fn fill(room: usize, used: usize, byte: u8) -> Buf {
+        build(room, true, |buf: &mut [u8]| {
             assert!(buf.iter().all(|&b| b == 0), "a zeroed buffer");
             buf[..used].fill(byte);
             Ok::<_, ()>((used, ()))
@@ -160,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_failed_build_leaves_nothing_and_the_next_one_is_clean() {
-        let failed = build(64, |buf: &mut [u8]| {
+        let failed = build(64, true, |buf: &mut [u8]| {
             buf.fill(9);
             Err::<(usize, ()), _>("full")
         });

@@ -4,6 +4,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::arena::Buf;
 use crate::view::{Node, TermRef};
 use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Ref, Term};
 
@@ -89,7 +90,7 @@ pub struct FlatTerm {
 enum Parts {
     /// Only records: the usual message (a slice of its thread's arena chunk, see
     /// [`crate::arena`]).
-    Records(Bytes),
+    Records(Buf),
     /// Records and the terms they keep (in a box of their own, so that the usual message
     /// stays four words).
     WithTerms(Box<WithTerms>),
@@ -97,7 +98,7 @@ enum Parts {
 
 #[derive(Clone)]
 struct WithTerms {
-    buf: Bytes,
+    buf: Buf,
     terms: Vec<Term>,
 }
 
@@ -110,7 +111,7 @@ const ROOT: usize = 4;
 
 impl Parts {
     #[inline]
-    fn new(buf: Bytes, terms: KeptTerms) -> Parts {
+    fn new(buf: Buf, terms: KeptTerms) -> Parts {
         match terms {
             None => Parts::Records(buf),
             Some(terms) => Parts::WithTerms(Box::new(WithTerms { buf, terms })),
@@ -222,6 +223,7 @@ impl<E> From<Full> for Stop<E> {
 #[inline(always)]
 pub(crate) fn build_flat<E>(
     estimate: usize,
+    in_arena: bool,
     mut build: impl FnMut(&mut FlatWriter<'_>) -> Result<Offset, Stop<E>>,
 ) -> Result<FlatTerm, Option<E>> {
     let mut room = ROOT.saturating_add(estimate);
@@ -229,7 +231,27 @@ pub(crate) fn build_flat<E>(
         if room > u32::MAX as usize {
             return Err(None);
         }
-        let built = crate::arena::build(room, |buf| {
+        if !in_arena {
+            // Exactly `room` bytes (`vec!` allocates no more), so boxing does not reallocate.
+            let mut buf = vec![0; room].into_boxed_slice();
+            let mut terms = None;
+            let mut out = FlatWriter::new(&mut buf, &mut terms);
+            match build(&mut out) {
+                Ok(root) => {
+                    let terms = out.into_terms();
+                    buf[..ROOT].copy_from_slice(&root.to_le_bytes());
+                    return Ok(FlatTerm {
+                        parts: Parts::new(Buf::Own(buf), terms),
+                    });
+                }
+                Err(Stop::Failed(e)) => return Err(Some(e)),
+                Err(Stop::Full(full)) => {
+                    room = full.at_least.max(room.saturating_mul(2));
+                    continue;
+                }
+            }
+        }
+        let built = crate::arena::build(room, true, |buf| {
             let mut terms = None;
             let mut out = FlatWriter::new(buf, &mut terms);
             let root = build(&mut out)?;
@@ -527,10 +549,10 @@ impl FlatTerm {
     pub fn from_term(term: &Term) -> FlatTerm {
         let mut scratch = Vec::new();
         let built =
-            build_flat::<std::convert::Infallible>(64, |out| Ok(out.put_term(term, &mut scratch)?));
+            build_flat::<std::convert::Infallible>(64, false, |out| Ok(out.put_term(term, &mut scratch)?));
         built.unwrap_or_else(|_too_large| {
             // Past 4 GiB of records: the term is kept whole, beside a buffer of one record.
-            build_flat::<std::convert::Infallible>(HEAD, |out| Ok(out.term(term.clone())?))
+            build_flat::<std::convert::Infallible>(HEAD, false, |out| Ok(out.term(term.clone())?))
                 .expect("one record fits")
         })
     }
@@ -1089,7 +1111,7 @@ impl FlatTerm {
         };
         // Both tuples, the port and the tag, the header's string record and a nil.
         let estimate = (HEAD + 8) * 2 + 9 + HEAD + HEAD + header.len() + 4 + 1 + body_room;
-        let built = build_flat::<std::convert::Infallible>(estimate, |out| {
+        let built = build_flat::<std::convert::Infallible>(estimate, true, |out| {
             let data = if binary {
                 Self::binary_data(out, header, pieces)?
             } else {
