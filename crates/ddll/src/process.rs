@@ -625,7 +625,10 @@ mod tests {
             eetf::Term::from(eetf::Atom::from("tcp")),
             eetf::Term::from(eetf::FixInteger::from(1)),
         ]));
-        for message in [Message::from(tcp.clone()), Message::from(FlatTerm::from_term(&tcp))] {
+        for message in [
+            Message::from(tcp.clone()),
+            Message::from(FlatTerm::from_term(&tcp)),
+        ] {
             assert_eq!(eetf::Term::try_from(&message).expect("converts"), theirs);
         }
     }

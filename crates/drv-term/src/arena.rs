@@ -1,5 +1,7 @@
 //! Where flat terms' buffers come from: a bump arena per thread.
 //!
+//! Used for port data messages (`driver_output*`, [`crate::FlatTerm::port_data`]).
+//!
 //! A driver that outputs to an owner that does not receive yet leaves one buffer per message
 //! queued. Allocating each from malloc costs an allocation, a free, a header per message and,
 //! as the backlog grows, page faults on fresh memory one 4 KiB page at a time. BEAM links a
@@ -87,7 +89,11 @@ impl Arena {
             return;
         }
         // An earlier chunk whose messages are all gone, else a new one.
-        let (chunk, size) = match self.retired.iter_mut().position(|(c, _)| c.try_reclaim(room)) {
+        let (chunk, size) = match self
+            .retired
+            .iter_mut()
+            .position(|(c, _)| c.try_reclaim(room))
+        {
             Some(i) => self.retired.swap_remove(i),
             None => self.new_chunk(room),
         };
@@ -237,7 +243,12 @@ mod tests {
 
     #[test]
     fn buffers_hold_what_was_written_and_stay_apart() {
-        let cases = [(16, 10, 1u8), (100, 100, 2), (OWN_ALLOCATION + 1, 5, 3), (40, 0, 4)];
+        let cases = [
+            (16, 10, 1u8),
+            (100, 100, 2),
+            (OWN_ALLOCATION + 1, 5, 3),
+            (40, 0, 4),
+        ];
         let built: Vec<_> = cases
             .iter()
             .map(|&(room, used, byte)| (fill(room, used, byte), room, used, byte))

@@ -83,7 +83,11 @@ mod tests {
     use crate::{Pid, Port};
 
     fn check(term: Term, theirs: eetf::Term) {
-        assert_eq!(eetf::Term::try_from(&term).expect("to eetf"), theirs, "{term}");
+        assert_eq!(
+            eetf::Term::try_from(&term).expect("to eetf"),
+            theirs,
+            "{term}"
+        );
         let flat = FlatTerm::from_term(&term);
         assert_eq!(eetf::Term::try_from(&flat).expect("flat to eetf"), theirs);
         assert_eq!(Term::try_from(&theirs).expect("from eetf"), term);
@@ -101,11 +105,21 @@ mod tests {
                 Term::Int(1 << 40),
                 eetf::Term::from(eetf::BigInteger::from(1i64 << 40)),
             ),
-            (Term::Float(1.5), eetf::Term::from(Float::try_from(1.5).expect("finite"))),
-            (Term::Binary(bytes::Bytes::from_static(b"abc")), eetf::Term::from(Binary::from(&b"abc"[..]))),
+            (
+                Term::Float(1.5),
+                eetf::Term::from(Float::try_from(1.5).expect("finite")),
+            ),
+            (
+                Term::Binary(bytes::Bytes::from_static(b"abc")),
+                eetf::Term::from(Binary::from(&b"abc"[..])),
+            ),
             (Term::List(vec![]), eetf::Term::from(List::nil())),
             (
-                Term::Tuple(vec![Term::atom("tcp"), Term::Int(1), Term::List(vec![Term::Int(300)])]),
+                Term::Tuple(vec![
+                    Term::atom("tcp"),
+                    Term::Int(1),
+                    Term::List(vec![Term::Int(300)]),
+                ]),
                 eetf::Term::from(Tuple::from(vec![
                     atom("tcp"),
                     int(1),
@@ -134,7 +148,10 @@ mod tests {
         assert_eq!(Term::try_from(&theirs).expect("back"), pid);
         let port = Term::Port(Port::local(9));
         let theirs = eetf::Term::try_from(&port).expect("a port");
-        assert!(matches!(&theirs, eetf::Term::Port(p) if p.id == 9), "{theirs}");
+        assert!(
+            matches!(&theirs, eetf::Term::Port(p) if p.id == 9),
+            "{theirs}"
+        );
         assert_eq!(Term::try_from(&theirs).expect("back"), port);
     }
 

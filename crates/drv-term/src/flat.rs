@@ -37,10 +37,15 @@ pub(crate) type Offset = u32;
 ///
 /// BEAM builds a driver's term into one heap fragment and links that to the receiver's
 /// mailbox; this is the same idea. A [`Term`] built from a spec costs an allocation per tuple,
-/// list and small binary, and as many frees when it is dropped; a `FlatTerm` costs no
-/// allocation of its own (two when it keeps [`Term`]s, see below): its buffer is a
-/// reference-counted slice of the building thread's arena chunk ([`crate::arena`]), the
-/// usual message (`{tcp, Port, [100 | Bin50]}`) 112 bytes there. A flat term is four words.
+/// list and small binary, and as many frees when it is dropped; a `FlatTerm` costs one of each
+/// (three when it keeps [`Term`]s, see below). The spec interpreter sizes the buffer from the
+/// spec's length, so the usual message (`{tcp, Port, [100 | Bin50]}`: 108 bytes of records in
+/// a 116-byte buffer) takes one allocation from malloc's fast bins. A port's data message
+/// ([`FlatTerm::port_data`], `driver_output*`) is written in the building thread's arena
+/// instead ([`crate::arena`]): no allocation of its own, a reference-counted slice of a chunk
+/// that a backlog fills with huge pages. (The spec-built terms stay in malloc's: measured with
+/// `cargo xtask term-bench`, which drains as it goes, the arena's reference counting cost more
+/// than malloc's recycled blocks.) A flat term is four words.
 ///
 /// # Layout
 ///
@@ -88,8 +93,7 @@ pub struct FlatTerm {
 /// record, and may end in room that was not needed.
 #[derive(Clone)]
 enum Parts {
-    /// Only records: the usual message (a slice of its thread's arena chunk, see
-    /// [`crate::arena`]).
+    /// Only records: the usual message.
     Records(Buf),
     /// Records and the terms they keep (in a box of their own, so that the usual message
     /// stays four words).
@@ -214,8 +218,9 @@ impl<E> From<Full> for Stop<E> {
 /// Always inlined: the interpreter's caller gets the flat term in registers, not through a
 /// returned value on the stack (copying that right away waits for the stores that wrote it).
 ///
-/// The buffer is taken once, zeroed, at the `estimate`d size from the thread's arena (which
-/// keeps the room not written for the next term; see [`crate::arena`]), so that the writer
+/// The buffer is taken once, zeroed, at the `estimate`d size, from the thread's arena when
+/// `in_arena` (which keeps the room not written for the next term; see [`crate::arena`]),
+/// else from malloc (room not written is kept: cutting it would reallocate), so that the writer
 /// needs no vector bookkeeping per record. A build that outgrows its buffer runs again in one
 /// at least twice as large: building has no effects but the records and kept terms, which a
 /// new run writes afresh. `Err(None)`: the term needs more than the 4 GiB a buffer can
@@ -548,8 +553,9 @@ impl FlatTerm {
     /// The flat form of `term`.
     pub fn from_term(term: &Term) -> FlatTerm {
         let mut scratch = Vec::new();
-        let built =
-            build_flat::<std::convert::Infallible>(64, false, |out| Ok(out.put_term(term, &mut scratch)?));
+        let built = build_flat::<std::convert::Infallible>(64, false, |out| {
+            Ok(out.put_term(term, &mut scratch)?)
+        });
         built.unwrap_or_else(|_too_large| {
             // Past 4 GiB of records: the term is kept whole, beside a buffer of one record.
             build_flat::<std::convert::Infallible>(HEAD, false, |out| Ok(out.term(term.clone())?))

@@ -68,11 +68,11 @@ mod term;
 mod view;
 
 pub use atom::{Atom, AtomError, MAX_ATOMS, MAX_ATOM_CHARS};
-#[cfg(feature = "eetf")]
-pub use eetf_terms::EetfError;
 /// The `eetf` crate this one converts to and from (feature `eetf`).
 #[cfg(feature = "eetf")]
 pub use eetf;
+#[cfg(feature = "eetf")]
+pub use eetf_terms::EetfError;
 pub use etf::{decode, decode_prefix, decode_safe, encode, encode_into, ext, EtfError, VERSION};
 pub use flat::{DataPiece, FlatItems, FlatRef, FlatTerm, INLINE_BINARY_LIMIT};
 pub use hamt::SMALL_MAP_LIMIT;
