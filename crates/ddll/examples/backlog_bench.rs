@@ -11,7 +11,8 @@
 //!   [`ddll::Message::into_term`]). ns per control + receive, the median chunk.
 //! * `output`: `driver_output` 64 B, `driver_outputv` 3×64 B, `erl_drv_output_term`
 //!   `{tcp, Port, [100 | Bin50]}`, 200,000 of each left queued at an owner that does not
-//!   receive (ports in binary mode). ns per call in the driver, the median chunk of 10,000.
+//!   receive (ports in binary mode). ns of CPU time per call in the driver (the
+//!   calling thread's: the machine may be shared), the median chunk of 10,000.
 //! * `queued`: 1,000,000 `driver_output` 64 B left queued: bytes of resident memory per
 //!   message, and ns per call of the first chunk of 10,000 beside the last ones (flat under
 //!   backlog or not).
@@ -199,22 +200,32 @@ fn echo100(bench: &Bench) {
             (me, port)
         })
         .collect();
-    let barrier = std::sync::Barrier::new(ports + 1);
-    let elapsed = std::thread::scope(|s| {
+    // Two barriers: every owner thread is up at the first; the clock starts before the main
+    // thread reaches the second, which no owner can pass before it, so no round trip runs
+    // before the clock starts (BEAM's side likewise starts its clock before sending `go`).
+    let (ready, go) = (
+        std::sync::Barrier::new(ports + 1),
+        std::sync::Barrier::new(ports + 1),
+    );
+    let start = std::thread::scope(|s| {
         for (me, port) in &owners {
-            let (barrier, rt) = (&barrier, &bench.rt);
+            let (ready, go, rt) = (&ready, &go, &bench.rt);
             s.spawn(move || {
-                barrier.wait();
+                ready.wait();
+                go.wait();
                 for _ in 0..rounds {
                     rt.port_command_bytes(me.pid(), port, &data).expect("sent");
                     std::hint::black_box(me.receive(None).expect("echoed"));
                 }
             });
         }
-        barrier.wait();
-        Instant::now()
-    })
-    .elapsed();
+        ready.wait();
+        let start = Instant::now();
+        go.wait();
+        start
+    });
+    // The scope returns when every owner thread has finished its round trips.
+    let elapsed = start.elapsed();
     figure(
         "echo_100_ports_ns",
         elapsed.as_nanos() as f64 / (ports as u64 * rounds) as f64,

@@ -16,8 +16,10 @@ pub(crate) struct GlobalHost;
 
 static GLOBAL_HOST: GlobalHost = GlobalHost;
 
-/// Installs the host and the C API shim (once per process).
+/// Installs the host and the C API shim, and the message arena's huge page advice (once per
+/// process).
 pub(crate) fn install() -> Result<(), drv_abi::ShimError> {
+    crate::huge_pages::install();
     drv_abi::install_host(&GLOBAL_HOST).map(|_| ())
 }
 

@@ -24,6 +24,7 @@ mod erl_ddll;
 mod error;
 mod failure;
 mod host;
+mod huge_pages;
 mod in_flight;
 mod init_ack;
 pub mod iodata;

@@ -101,6 +101,16 @@ impl From<Message> for Term {
     }
 }
 
+#[cfg(feature = "eetf")]
+impl TryFrom<&Message> for drv_term::eetf::Term {
+    type Error = drv_term::EetfError;
+
+    /// The message as an `eetf` term (feature `eetf`).
+    fn try_from(message: &Message) -> Result<drv_term::eetf::Term, drv_term::EetfError> {
+        drv_term::eetf::Term::try_from(message.view())
+    }
+}
+
 impl PartialEq<Term> for Message {
     /// Exact equality (`=:=`).
     fn eq(&self, other: &Term) -> bool {
@@ -155,13 +165,107 @@ pub struct Process {
 /// What senders touch.
 #[derive(Debug, Default)]
 struct Inbox {
-    messages: VecDeque<Message>,
+    messages: MessageQueue,
     /// Whether the private queue holds messages (older than these): then the first inbox
     /// message is not the oldest, and receivers go through the private queue. Changed with
     /// both locks held, so either lock is enough to read it.
     private_in_use: bool,
     /// Receivers parked until a message arrives.
     parked: Vec<Thread>,
+}
+
+/// Messages in arrival order, in blocks of up to [`MessageQueue::BLOCK`]: appending never
+/// moves what is queued (a `VecDeque` doubles and copies, and touches fresh memory twice the
+/// size of a backlog), and a short queue takes no more than a `VecDeque` would. The oldest
+/// block is held inline, so that the usual take (a short queue) reads no block list.
+#[derive(Debug, Default)]
+struct MessageQueue {
+    /// The oldest messages; empty only when the queue is.
+    first: VecDeque<Message>,
+    /// Full blocks and the newest one, none empty.
+    later: VecDeque<VecDeque<Message>>,
+    /// Emptied blocks, for the next ones: a backlog that comes and goes allocates none (as a
+    /// `VecDeque` keeps its buffer; a large block's allocation would also make malloc
+    /// consolidate its small free chunks every time).
+    spare: Vec<VecDeque<Message>>,
+    len: usize,
+}
+
+impl MessageQueue {
+    /// Messages per block (40 KiB of them).
+    const BLOCK: usize = 1024;
+
+    #[inline]
+    fn push_back(&mut self, message: Message) {
+        match self.later.back_mut() {
+            None if self.first.len() < Self::BLOCK => self.first.push_back(message),
+            Some(last) if last.len() < Self::BLOCK => last.push_back(message),
+            _ => self.push_block(message),
+        }
+        self.len += 1;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_block(&mut self, message: Message) {
+        let mut block = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| VecDeque::with_capacity(Self::BLOCK));
+        block.push_back(message);
+        self.later.push_back(block);
+    }
+
+    #[inline]
+    fn front(&self) -> Option<&Message> {
+        self.first.front()
+    }
+
+    #[inline]
+    fn pop_front(&mut self) -> Option<Message> {
+        let message = self.first.pop_front()?;
+        self.len -= 1;
+        if self.first.is_empty() && !self.later.is_empty() {
+            self.next_block();
+        }
+        Some(message)
+    }
+
+    /// The next block becomes the first; the emptied one is kept for reuse.
+    #[cold]
+    #[inline(never)]
+    fn next_block(&mut self) {
+        if let Some(next) = self.later.pop_front() {
+            let emptied = std::mem::replace(&mut self.first, next);
+            if emptied.capacity() >= Self::BLOCK {
+                self.spare.push(emptied);
+            }
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn clear(&mut self) {
+        *self = MessageQueue::default();
+    }
+
+    /// Appends every message to `to`, in order, leaving this queue empty.
+    fn move_to(&mut self, to: &mut VecDeque<Message>) {
+        to.reserve(self.len);
+        to.append(&mut self.first);
+        for mut block in self.later.drain(..) {
+            to.append(&mut block);
+            self.spare.push(block);
+        }
+        self.len = 0;
+    }
 }
 
 impl Process {
@@ -328,7 +432,7 @@ impl Process {
                 return None;
             }
             // Newer than everything in the private queue, which has no match.
-            private.append(&mut inbox.messages);
+            inbox.messages.move_to(&mut private);
             inbox.private_in_use = true;
         }
     }
@@ -476,6 +580,57 @@ mod tests {
             Some(Term::Int(2))
         );
         assert_eq!(process.receive(now), None);
+    }
+
+    #[test]
+    fn a_backlog_over_many_blocks_keeps_its_order() {
+        let process = Process::new(Pid::local(1), None);
+        let n = 3 * super::MessageQueue::BLOCK as i64 + 5;
+        let now = Some(Duration::ZERO);
+        for round in 0..2 {
+            for i in 0..n {
+                process.deliver(Term::Int(i));
+            }
+            assert_eq!(process.message_count(), n as usize, "round {round}");
+            // Taken from the middle (the inbox moves to the private queue), then in order.
+            let middle = n / 2;
+            assert_eq!(
+                process
+                    .receive_matching(now, |m| m.int() == Some(middle))
+                    .map(Message::into_term),
+                Some(Term::Int(middle))
+            );
+            let rest: Vec<i64> = std::iter::from_fn(|| process.receive(now))
+                .map(|m| m.view().int().expect("an integer"))
+                .collect();
+            let expected: Vec<i64> = (0..n).filter(|&i| i != middle).collect();
+            assert_eq!(rest, expected, "round {round}");
+        }
+        // Straight through the inbox, without a selective receive.
+        for i in 0..n {
+            process.deliver(Term::Int(i));
+        }
+        for i in 0..n {
+            assert_eq!(process.receive(now).and_then(|m| m.view().int()), Some(i));
+        }
+        assert_eq!(process.message_count(), 0);
+    }
+
+    #[cfg(feature = "eetf")]
+    #[test]
+    fn messages_convert_to_eetf_terms() {
+        use drv_term::eetf;
+        let tcp = Term::Tuple(vec![Term::atom("tcp"), Term::Int(1)]);
+        let theirs = eetf::Term::from(eetf::Tuple::from(vec![
+            eetf::Term::from(eetf::Atom::from("tcp")),
+            eetf::Term::from(eetf::FixInteger::from(1)),
+        ]));
+        for message in [
+            Message::from(tcp.clone()),
+            Message::from(FlatTerm::from_term(&tcp)),
+        ] {
+            assert_eq!(eetf::Term::try_from(&message).expect("converts"), theirs);
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::arena::Buf;
 use crate::view::{Node, TermRef};
 use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Ref, Term};
 
@@ -39,7 +40,12 @@ pub(crate) type Offset = u32;
 /// list and small binary, and as many frees when it is dropped; a `FlatTerm` costs one of each
 /// (three when it keeps [`Term`]s, see below). The spec interpreter sizes the buffer from the
 /// spec's length, so the usual message (`{tcp, Port, [100 | Bin50]}`: 108 bytes of records in
-/// a 116-byte buffer) takes one allocation from malloc's fast bins. A flat term is two words.
+/// a 116-byte buffer) takes one allocation from malloc's fast bins. A port's data message
+/// ([`FlatTerm::port_data`], `driver_output*`) is written in the building thread's arena
+/// instead ([`crate::arena`]): no allocation of its own, a reference-counted slice of a chunk
+/// that a backlog fills with huge pages. (The spec-built terms stay in malloc's: measured with
+/// `cargo xtask term-bench`, which drains as it goes, the arena's reference counting cost more
+/// than malloc's recycled blocks.) A flat term is four words.
 ///
 /// # Layout
 ///
@@ -82,21 +88,21 @@ pub struct FlatTerm {
     parts: Parts,
 }
 
-/// The records and the terms kept beside them, in two words: the usual message has no kept
-/// terms and travels as one boxed buffer. The buffer starts with the offset of the root
+/// The records and the terms kept beside them, in four words: the usual message has no kept
+/// terms and travels as one buffer. The buffer starts with the offset of the root
 /// record, and may end in room that was not needed.
 #[derive(Clone)]
 enum Parts {
     /// Only records: the usual message.
-    Records(Box<[u8]>),
+    Records(Buf),
     /// Records and the terms they keep (in a box of their own, so that the usual message
-    /// stays two words).
+    /// stays four words).
     WithTerms(Box<WithTerms>),
 }
 
 #[derive(Clone)]
 struct WithTerms {
-    buf: Box<[u8]>,
+    buf: Buf,
     terms: Vec<Term>,
 }
 
@@ -109,7 +115,7 @@ const ROOT: usize = 4;
 
 impl Parts {
     #[inline]
-    fn new(buf: Box<[u8]>, terms: KeptTerms) -> Parts {
+    fn new(buf: Buf, terms: KeptTerms) -> Parts {
         match terms {
             None => Parts::Records(buf),
             Some(terms) => Parts::WithTerms(Box::new(WithTerms { buf, terms })),
@@ -212,14 +218,17 @@ impl<E> From<Full> for Stop<E> {
 /// Always inlined: the interpreter's caller gets the flat term in registers, not through a
 /// returned value on the stack (copying that right away waits for the stores that wrote it).
 ///
-/// The buffer is allocated once, zeroed, at the `estimate`d size (room not written is kept:
-/// cutting it would reallocate), so that the writer needs no vector bookkeeping per record. A build that
-/// outgrows its buffer runs again in one at least twice as large: building has no effects
-/// but the records and kept terms, which a new run writes afresh. `Err(None)`: the term
-/// needs more than the 4 GiB a buffer can address.
+/// The buffer is taken once, zeroed, at the `estimate`d size, from the thread's arena when
+/// `in_arena` (which keeps the room not written for the next term; see [`crate::arena`]),
+/// else from malloc (room not written is kept: cutting it would reallocate), so that the writer
+/// needs no vector bookkeeping per record. A build that outgrows its buffer runs again in one
+/// at least twice as large: building has no effects but the records and kept terms, which a
+/// new run writes afresh. `Err(None)`: the term needs more than the 4 GiB a buffer can
+/// address.
 #[inline(always)]
 pub(crate) fn build_flat<E>(
     estimate: usize,
+    in_arena: bool,
     mut build: impl FnMut(&mut FlatWriter<'_>) -> Result<Offset, Stop<E>>,
 ) -> Result<FlatTerm, Option<E>> {
     let mut room = ROOT.saturating_add(estimate);
@@ -227,14 +236,40 @@ pub(crate) fn build_flat<E>(
         if room > u32::MAX as usize {
             return Err(None);
         }
-        // Exactly `room` bytes (`vec!` allocates no more), so boxing does not reallocate.
-        let mut buf = vec![0; room].into_boxed_slice();
-        let mut terms = None;
-        let mut out = FlatWriter::new(&mut buf, &mut terms);
-        match build(&mut out) {
-            Ok(root) => {
-                let terms = out.into_terms();
-                return Ok(FlatTerm::from_parts(buf, terms, root));
+        if !in_arena {
+            // Exactly `room` bytes (`vec!` allocates no more), so boxing does not reallocate.
+            let mut buf = vec![0; room].into_boxed_slice();
+            let mut terms = None;
+            let mut out = FlatWriter::new(&mut buf, &mut terms);
+            match build(&mut out) {
+                Ok(root) => {
+                    let terms = out.into_terms();
+                    buf[..ROOT].copy_from_slice(&root.to_le_bytes());
+                    return Ok(FlatTerm {
+                        parts: Parts::new(Buf::Own(buf), terms),
+                    });
+                }
+                Err(Stop::Failed(e)) => return Err(Some(e)),
+                Err(Stop::Full(full)) => {
+                    room = full.at_least.max(room.saturating_mul(2));
+                    continue;
+                }
+            }
+        }
+        let built = crate::arena::build(room, true, |buf| {
+            let mut terms = None;
+            let mut out = FlatWriter::new(buf, &mut terms);
+            let root = build(&mut out)?;
+            let used = out.end();
+            let terms = out.into_terms();
+            buf[..ROOT].copy_from_slice(&root.to_le_bytes());
+            Ok((used, terms))
+        });
+        match built {
+            Ok((buf, terms)) => {
+                return Ok(FlatTerm {
+                    parts: Parts::new(buf, terms),
+                })
             }
             Err(Stop::Failed(e)) => return Err(Some(e)),
             Err(Stop::Full(full)) => room = full.at_least.max(room.saturating_mul(2)),
@@ -515,24 +550,15 @@ fn keep(terms: &mut KeptTerms, term: Term) {
 }
 
 impl FlatTerm {
-    /// The flat term of the records `buf` (with room for the root's offset at its start) and
-    /// the kept `terms`, whose root record is at `root`.
-    #[inline]
-    fn from_parts(mut buf: Box<[u8]>, terms: KeptTerms, root: Offset) -> FlatTerm {
-        buf[..ROOT].copy_from_slice(&root.to_le_bytes());
-        FlatTerm {
-            parts: Parts::new(buf, terms),
-        }
-    }
-
     /// The flat form of `term`.
     pub fn from_term(term: &Term) -> FlatTerm {
         let mut scratch = Vec::new();
-        let built =
-            build_flat::<std::convert::Infallible>(64, |out| Ok(out.put_term(term, &mut scratch)?));
+        let built = build_flat::<std::convert::Infallible>(64, false, |out| {
+            Ok(out.put_term(term, &mut scratch)?)
+        });
         built.unwrap_or_else(|_too_large| {
             // Past 4 GiB of records: the term is kept whole, beside a buffer of one record.
-            build_flat::<std::convert::Infallible>(HEAD, |out| Ok(out.term(term.clone())?))
+            build_flat::<std::convert::Infallible>(HEAD, false, |out| Ok(out.term(term.clone())?))
                 .expect("one record fits")
         })
     }
@@ -579,8 +605,8 @@ impl FlatTerm {
         crate::encode(self.root())
     }
 
-    /// Bytes of the buffer (the records, the root's offset and room the records did not need;
-    /// not counting [`Term`]s kept beside it).
+    /// Bytes of the buffer (the root's offset and the records, and for a term too large for
+    /// the arena, room the records did not need; not counting [`Term`]s kept beside it).
     pub fn buffer_len(&self) -> usize {
         self.parts.buf().len()
     }
@@ -1091,7 +1117,7 @@ impl FlatTerm {
         };
         // Both tuples, the port and the tag, the header's string record and a nil.
         let estimate = (HEAD + 8) * 2 + 9 + HEAD + HEAD + header.len() + 4 + 1 + body_room;
-        let built = build_flat::<std::convert::Infallible>(estimate, |out| {
+        let built = build_flat::<std::convert::Infallible>(estimate, true, |out| {
             let data = if binary {
                 Self::binary_data(out, header, pieces)?
             } else {

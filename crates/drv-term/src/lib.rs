@@ -50,7 +50,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod arena;
 mod atom;
+#[cfg(feature = "eetf")]
+mod eetf_terms;
 mod etf;
 mod flat;
 // The fuzz targets, for `cargo xtask fuzz` (examples/fuzz.rs) and the tests that replay its
@@ -65,6 +68,11 @@ mod term;
 mod view;
 
 pub use atom::{Atom, AtomError, MAX_ATOMS, MAX_ATOM_CHARS};
+/// The `eetf` crate this one converts to and from (feature `eetf`).
+#[cfg(feature = "eetf")]
+pub use eetf;
+#[cfg(feature = "eetf")]
+pub use eetf_terms::EetfError;
 pub use etf::{decode, decode_prefix, decode_safe, encode, encode_into, ext, EtfError, VERSION};
 pub use flat::{DataPiece, FlatItems, FlatRef, FlatTerm, INLINE_BINARY_LIMIT};
 pub use hamt::SMALL_MAP_LIMIT;

@@ -274,8 +274,10 @@ impl FlatTerm {
         spec: &[TermData],
         env: &E,
     ) -> Result<FlatTerm, SpecError> {
-        build_flat(capacity_for(spec.len()), |out| interpret(spec, env, out))
-            .map_err(|e| e.unwrap_or(SpecError::TooLarge))
+        build_flat(capacity_for(spec.len()), false, |out| {
+            interpret(spec, env, out)
+        })
+        .map_err(|e| e.unwrap_or(SpecError::TooLarge))
     }
 }
 

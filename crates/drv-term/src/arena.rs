@@ -1,0 +1,284 @@
+//! Where flat terms' buffers come from: a bump arena per thread.
+//!
+//! Used for port data messages (`driver_output*`, [`crate::FlatTerm::port_data`]).
+//!
+//! A driver that outputs to an owner that does not receive yet leaves one buffer per message
+//! queued. Allocating each from malloc costs an allocation, a free, a header per message and,
+//! as the backlog grows, page faults on fresh memory one 4 KiB page at a time. BEAM links a
+//! driver's heap fragment to the mailbox; ddll writes each message's records at the end of
+//! the building thread's current *chunk* and hands out a reference-counted slice of it
+//! ([`Bytes`]): taking one is a bump of the chunk's end and one reference count increment.
+//!
+//! A chunk whose messages are all gone is written again from its start (its pages are
+//! already there): the current one, or one of the earlier ones the thread keeps (up to
+//! [`RETAINED`] bytes); a chunk not kept is freed with its last message. A thread whose chunk is still held by queued messages when it fills
+//! up takes a new one twice as large as the last (a backlog), up to [`MAX_CHUNK`]; a chunk large enough
+//! for a huge page is handed to the hook set with [`on_new_chunks`] (the runtime asks the
+//! kernel to back it with huge pages: one fault per 2 MiB instead of 512).
+//!
+//! The cost of sharing: a message kept indefinitely keeps its whole chunk (at most
+//! [`MAX_CHUNK`]) alive, as a [`Bytes`] slice keeps its buffer. Buffers larger than
+//! [`OWN_ALLOCATION`] get an allocation of their own.
+
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+use std::sync::OnceLock;
+
+use bytes::{Bytes, BytesMut};
+
+/// A thread's first chunk.
+pub const FIRST_CHUNK: usize = 16 << 10;
+
+/// The largest chunk a backlog grows to.
+pub const MAX_CHUNK: usize = 4 << 20;
+
+/// Buffers above this size are allocated on their own, not in a chunk.
+pub const OWN_ALLOCATION: usize = FIRST_CHUNK / 2;
+
+/// What is done with each new chunk of at least this size (see [`on_new_chunks`]).
+const HOOKED_CHUNK: usize = 2 << 20;
+
+static NEW_CHUNK_HOOK: OnceLock<fn(&mut [MaybeUninit<u8>])> = OnceLock::new();
+
+/// Sets what is done with the memory of each new chunk of 2 MiB or more before any of it is
+/// written (once per process; later calls are ignored). ddll advises the kernel to back it
+/// with huge pages.
+pub fn on_new_chunks(hook: fn(&mut [MaybeUninit<u8>])) {
+    let _ = NEW_CHUNK_HOOK.set(hook);
+}
+
+/// Bytes of earlier chunks a thread keeps for reuse (see [`Arena::retired`]).
+pub const RETAINED: usize = 8 << 20;
+
+/// A thread's arena: the chunk being written (its length is 0 between builds: every build
+/// splits off what it wrote), the size of the next new chunk, and earlier chunks.
+struct Arena {
+    chunk: BytesMut,
+    /// The chunk's size.
+    size: usize,
+    next_size: usize,
+    /// Earlier chunks, with their sizes, kept (up to [`RETAINED`] bytes) to be written again
+    /// once their messages are all gone: a backlog that comes and goes reuses memory already
+    /// faulted in, as malloc's free lists would, instead of freeing it and faulting new.
+    retired: Vec<(BytesMut, usize)>,
+}
+
+thread_local! {
+    static ARENA: RefCell<Arena> = RefCell::new(Arena {
+        chunk: BytesMut::new(),
+        size: 0,
+        next_size: FIRST_CHUNK,
+        retired: Vec::new(),
+    });
+}
+
+impl Arena {
+    /// Makes room for `room` bytes at the chunk's end.
+    #[inline]
+    fn reserve(&mut self, room: usize) {
+        if self.chunk.capacity() < room {
+            self.refill(room);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, room: usize) {
+        // Every message of the chunk gone: start again at its beginning.
+        if self.chunk.try_reclaim(room) {
+            return;
+        }
+        // An earlier chunk whose messages are all gone, else a new one.
+        let (chunk, size) = match self
+            .retired
+            .iter_mut()
+            .position(|(c, _)| c.try_reclaim(room))
+        {
+            Some(i) => self.retired.swap_remove(i),
+            None => self.new_chunk(room),
+        };
+        let old = std::mem::replace(&mut self.chunk, chunk);
+        let old_size = std::mem::replace(&mut self.size, size);
+        let retained: usize = self.retired.iter().map(|(_, size)| size).sum();
+        if old_size > 0 && retained + old_size <= RETAINED {
+            self.retired.push((old, old_size));
+        }
+    }
+
+    /// A new chunk: the first, or the last ones are still held by their messages (a
+    /// backlog): each new chunk twice the size of the one before.
+    fn new_chunk(&mut self, room: usize) -> (BytesMut, usize) {
+        let size = self.next_size.max(room);
+        self.next_size = (self.next_size * 2).min(MAX_CHUNK);
+        let mut chunk = BytesMut::with_capacity(size);
+        if size >= HOOKED_CHUNK {
+            if let Some(hook) = NEW_CHUNK_HOOK.get() {
+                hook(chunk.spare_capacity_mut());
+            }
+        }
+        (chunk, size)
+    }
+}
+
+/// Runs `build` on a zeroed buffer of `room` bytes, in the thread's arena or (`in_arena`
+/// unset) in an allocation of its own, and keeps as the result's buffer the first `used`
+/// bytes of it in the arena, all of it else; `used` is what `build` gives back (at most
+/// `room`).
+///
+/// The chunk is taken out of the thread's arena for the build and put back after, so that
+/// `build` runs inlined in the caller's frame (the spec interpreter keeps its writer in
+/// registers), not inside the thread-local's accessor.
+#[inline(always)]
+pub(crate) fn build<T, E>(
+    room: usize,
+    in_arena: bool,
+    build: impl FnOnce(&mut [u8]) -> Result<(usize, T), E>,
+) -> Result<(Buf, T), E> {
+    // One call of `build` (two would keep it out of line).
+    let mut buf = match in_arena.then(|| take_chunk(room)).flatten() {
+        Some((chunk, size)) => Buffer::Chunk(chunk, size),
+        // Exactly `room` bytes, kept whole (room not written stays): one allocation.
+        None => Buffer::Own(vec![0; room]),
+    };
+    let built = build(match &mut buf {
+        Buffer::Chunk(chunk, _) => {
+            chunk.resize(room, 0);
+            &mut chunk[..]
+        }
+        Buffer::Own(own) => own,
+    });
+    match buf {
+        Buffer::Chunk(mut chunk, size) => {
+            let built = match built {
+                Ok((used, value)) => {
+                    chunk.truncate(used);
+                    Ok((Buf::Shared(chunk.split().freeze()), value))
+                }
+                Err(e) => {
+                    chunk.clear();
+                    Err(e)
+                }
+            };
+            put_chunk(chunk, size);
+            built
+        }
+        Buffer::Own(own) => built.map(|(_used, value)| (Buf::Own(own.into_boxed_slice()), value)),
+    }
+}
+
+/// A built buffer.
+#[derive(Clone)]
+pub(crate) enum Buf {
+    /// An allocation of its own (a plain box: dropping it is one free).
+    Own(Box<[u8]>),
+    /// A slice of an arena chunk.
+    Shared(Bytes),
+}
+
+impl std::ops::Deref for Buf {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Buf::Own(buf) => buf,
+            Buf::Shared(buf) => buf,
+        }
+    }
+}
+
+/// What a build writes in.
+enum Buffer {
+    /// The thread's chunk (taken out of the arena, with its size).
+    Chunk(BytesMut, usize),
+    /// An allocation of its own.
+    Own(Vec<u8>),
+}
+
+/// The thread's chunk, with room for `room` bytes, and its size; `None` for a buffer above
+/// [`OWN_ALLOCATION`] or while the thread exits. (Until it is back, a build inside the build would start a chunk of its own.)
+#[inline]
+fn take_chunk(room: usize) -> Option<(BytesMut, usize)> {
+    if room > OWN_ALLOCATION {
+        return None;
+    }
+    ARENA
+        .try_with(|arena| {
+            // Busy: a build inside a build (not done today); that one allocates alone.
+            let mut arena = arena.try_borrow_mut().ok()?;
+            arena.reserve(room);
+            Some((
+                std::mem::take(&mut arena.chunk),
+                std::mem::take(&mut arena.size),
+            ))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Gives the chunk back after a build.
+#[inline]
+fn put_chunk(chunk: BytesMut, size: usize) {
+    let _ = ARENA.try_with(|arena| {
+        if let Ok(mut arena) = arena.try_borrow_mut() {
+            arena.chunk = chunk;
+            arena.size = size;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(room: usize, used: usize, byte: u8) -> Buf {
+        build(room, true, |buf: &mut [u8]| {
+            assert!(buf.iter().all(|&b| b == 0), "a zeroed buffer");
+            buf[..used].fill(byte);
+            Ok::<_, ()>((used, ()))
+        })
+        .expect("built")
+        .0
+    }
+
+    #[test]
+    fn buffers_hold_what_was_written_and_stay_apart() {
+        let cases = [
+            (16, 10, 1u8),
+            (100, 100, 2),
+            (OWN_ALLOCATION + 1, 5, 3),
+            (40, 0, 4),
+        ];
+        let built: Vec<_> = cases
+            .iter()
+            .map(|&(room, used, byte)| (fill(room, used, byte), room, used, byte))
+            .collect();
+        for (buf, room, used, byte) in built {
+            let len = if room > OWN_ALLOCATION { room } else { used };
+            assert_eq!(buf.len(), len);
+            assert!(buf[..used].iter().all(|&b| b == byte));
+        }
+    }
+
+    #[test]
+    fn a_failed_build_leaves_nothing_and_the_next_one_is_clean() {
+        let failed = build(64, true, |buf: &mut [u8]| {
+            buf.fill(9);
+            Err::<(usize, ()), _>("full")
+        });
+        assert_eq!(failed.err(), Some("full"));
+        assert_eq!(&fill(64, 64, 1)[..], &[1; 64][..]);
+    }
+
+    #[test]
+    fn a_backlog_outgrows_chunks_and_loses_nothing() {
+        // More than a first chunk's worth kept alive, then all dropped and written again.
+        for _ in 0..2 {
+            let kept: Vec<_> = (0..2000u32).map(|i| fill(100, 60, i as u8)).collect();
+            for (i, buf) in kept.iter().enumerate() {
+                assert_eq!(buf.len(), 60);
+                assert!(buf.iter().all(|&b| b == i as u8));
+            }
+        }
+    }
+}
