@@ -41,6 +41,11 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        /// With `--isolate`: runs each driver's host under valgrind's memcheck, which prints
+        /// its first error on standard error and ends the host (the driver's ports exit with
+        /// `{driver_crashed, {exit, 86}}`): how `ddll fuzz --valgrind`'s findings replay.
+        #[arg(long, requires = "isolate")]
+        valgrind: bool,
     },
     /// Runs scenario files (or every `*.scen` in folders) against their `.expected` files:
     /// a diff per differing scenario, then `N passed, N failed`; exit status 1 on any
@@ -89,8 +94,10 @@ enum Command {
     },
     /// Fuzzes a driver library, isolated: generated sequences of port operations; each crash
     /// or callback past the timeout is shrunk and written as a scenario that
-    /// `ddll script --isolate` replays. Exit status 1 when something was found.
-    Fuzz(ddll_fuzz::FuzzArgs),
+    /// `ddll script --isolate` replays (with `--valgrind`, memcheck's errors too; with a
+    /// driver built with `-fsanitize-coverage=trace-pc,trace-cmp`, guided by its coverage).
+    /// Exit status 1 when something was found.
+    Fuzz(fuzz::FuzzArgs),
     /// Reports what a driver library declares and whether it would load.
     Check {
         /// The driver library (`.so`); a bare file name means the file in the current folder.
@@ -146,6 +153,7 @@ impl RunArgs {
 /// `ddll script` could not start (exit status 2).
 const CANNOT_START: u8 = 2;
 
+mod fuzz;
 mod test;
 
 fn main() -> ExitCode {
@@ -153,7 +161,23 @@ fn main() -> ExitCode {
     ddll::isolate::run_host_if_requested();
     let cli = Cli::parse();
     match cli.command {
-        Command::Script { file, run } => script(&file, &run),
+        Command::Script {
+            file,
+            run,
+            valgrind,
+        } => {
+            if valgrind {
+                if let Err(e) = ddll_fuzz::memcheck::available() {
+                    eprintln!("ddll: {e}");
+                    return ExitCode::from(CANNOT_START);
+                }
+                ddll::isolate::set_host_launcher(Some(ddll::isolate::HostLauncher::new(
+                    ddll_fuzz::memcheck::launcher_prefix(None),
+                    Vec::new(),
+                )));
+            }
+            script(&file, &run)
+        }
         Command::Check { library } => check(&library),
         Command::Node {
             sname,
@@ -162,7 +186,7 @@ fn main() -> ExitCode {
             drivers,
             isolate,
         } => node(sname, name, cookie, drivers, isolate),
-        Command::Fuzz(args) => ddll_fuzz::run_cli(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
         Command::Test {
             paths,
             timeout,
