@@ -9,8 +9,9 @@
  *   0 -> back to echo mode (reply empty)
  *   other -> -1 (badarg)
  * output (port_command): echoes the bytes; in checksum mode it replies with one byte, the
- *   sum of the bytes of its copy of the data, which reads one byte past the copy (a heap
- *   overread: the bytes after a small block are there, so nothing crashes).
+ *   sum of the bytes of its copy of the data (empty data: an empty reply), which reads one
+ *   byte past the copy (a heap overread: the bytes after a small block are there, so nothing
+ *   crashes).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,11 @@ static void vg_output(ErlDrvData data, char *buf, ErlDrvSizeT len)
         driver_output(d->port, buf, len);
         return;
     }
-    unsigned char *copy = malloc(len ? len : 1);
+    if (len == 0) {
+        driver_output(d->port, "", 0);
+        return;
+    }
+    unsigned char *copy = malloc(len);
     if (copy == NULL)
         return;
     memcpy(copy, buf, len);

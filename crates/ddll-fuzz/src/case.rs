@@ -652,6 +652,10 @@ pub fn simpler(op: &Op) -> Vec<Op> {
         let mut v = Vec::new();
         if !bytes.is_empty() {
             v.push(Vec::new());
+            if bytes.len() > 2 {
+                // Often one byte is all a check needs: one step instead of halving's many.
+                v.push(bytes[..1].to_vec());
+            }
             if bytes.len() > 1 {
                 v.push(bytes[..bytes.len() / 2].to_vec());
                 v.push(bytes[bytes.len() / 2..].to_vec());

@@ -326,12 +326,10 @@ impl Executor {
     /// what the driver accepted in `dict`.
     pub fn run(&mut self, ops: &[Op], dict: &mut Dictionary) -> Result<Outcome, String> {
         let keep = self.memcheck.is_some();
-        let t0 = std::time::Instant::now();
         let mut session = match self.session.take() {
             Some(session) => session,
             None => self.new_session(keep)?,
         };
-        let t1 = t0.elapsed();
         if let Some(coverage) = &self.coverage {
             coverage.reset()?;
         }
@@ -349,9 +347,7 @@ impl Executor {
         if let Some(coverage) = &self.coverage {
             outcome.trace = Some(coverage.read()?);
         }
-        let t2 = t0.elapsed();
         let host_gone = outcome.crash.is_some() || !outcome.unattributed.is_empty();
-        if std::env::var_os("DDLL_FUZZ_DEBUG").is_some() { eprintln!("TIMING session {t1:?} run {t2:?} crash {}", outcome.crash.is_some()); }
         if keep && !host_gone && session.cases < CASES_PER_SESSION {
             self.session = Some(session);
         } else {
