@@ -131,6 +131,15 @@ const MAX_SUBSTITUTIONS: usize = 16;
 struct Rng(u64);
 
 impl Rng {
+    /// Each seed its own stream (splitmix64's mix; xorshift needs a state that is not 0).
+    fn new(seed: u64) -> Rng {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Rng(if z == 0 { 1 } else { z })
+    }
+
     fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
@@ -218,7 +227,7 @@ fn fuzz_with(
             ""
         }
     );
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut dict = Dictionary::default();
     let mut corpus: Vec<Entry> = match &config.seeds {
         Some(dir) => seeds::load(dir)?
@@ -232,6 +241,9 @@ fn fuzz_with(
     };
     let mut behaviours = BTreeSet::new();
     let mut found: BTreeMap<String, Finding> = BTreeMap::new();
+    // The crash seen at an operation that `classify` found to come from the driver's own
+    // work (with the probe that shows it), or `None` when it is that operation's.
+    let mut aliases: BTreeMap<String, Option<(Vec<Op>, Crash)>> = BTreeMap::new();
     let mut report = Report::default();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(config.seconds);
@@ -245,15 +257,7 @@ fn fuzz_with(
                 let bytes = rng.bytes(1024);
                 let mut u = arbitrary::Unstructured::new(&bytes);
                 let mutated = if !corpus.is_empty() && rng.next() % 3 >= 1 {
-                    // Half the time one of the newest: what reached new coverage last is
-                    // where the next step is likeliest.
-                    let n = corpus.len() as u64;
-                    let pick = if rng.next() % 2 == 0 {
-                        n - 1 - rng.next() % n.min(4)
-                    } else {
-                        rng.next() % n
-                    };
-                    let base = &corpus[pick as usize];
+                    let base = &corpus[(rng.next() % corpus.len() as u64) as usize];
                     mutate(base, &mut u, &dict)
                 } else {
                     case::case(&mut u, &dict, MAX_OPS)
@@ -287,6 +291,19 @@ fn fuzz_with(
         }
         report.unattributed.extend(outcome.unattributed);
         if let Some(crash) = outcome.crash {
+            // A crash seen at an operation: the driver's own work, or that operation's?
+            let raw = crash.key();
+            let known = found.contains_key(&raw);
+            let (ops, crash) = match aliases.get(&raw) {
+                _ if known => (ops, crash),
+                Some(None) => (ops, crash),
+                Some(Some((probe, c))) => (probe.clone(), c.clone()),
+                None => {
+                    let classified = classify(exec, &ops, &crash, &mut dict)?;
+                    aliases.insert(raw, classified.clone());
+                    classified.unwrap_or((ops, crash))
+                }
+            };
             let key = crash.key();
             let shorter = |f: &Finding| case::effective_len(&ops[..=crash.at]) < f.operations;
             match found.get_mut(&key) {
@@ -361,9 +378,15 @@ fn mutate(
     dict: &Dictionary,
 ) -> arbitrary::Result<Vec<Op>> {
     let mut ops = base.ops.clone();
+    // Payload changes are worth more where the driver's comparisons say what to put in.
+    let payload_share = if base.cmps.is_empty() && dict.cmps.is_empty() {
+        2
+    } else {
+        4
+    };
     for _ in 0..u.int_in_range(1..=3)? {
         let at = u.int_in_range(0..=ops.len())?;
-        match u.int_in_range(0..=7)? {
+        match u.int_in_range(0..=3 + payload_share)? {
             0 => ops.insert(at, case::op(u, dict)?),
             1 if at < ops.len() && ops.len() > 1 => {
                 ops.remove(at);
@@ -374,7 +397,7 @@ fn mutate(
                 let to = u.int_in_range(0..=ops.len())?;
                 ops.insert(to, copy);
             }
-            4..=7 => {
+            4.. => {
                 let with_data: Vec<usize> = (0..ops.len())
                     .filter(|&i| case::has_payload(&ops[i]))
                     .collect();
@@ -390,6 +413,48 @@ fn mutate(
     }
     ops.truncate(MAX_OPS * 2);
     Ok(ops)
+}
+
+/// How long the probe of [`classify`] waits in place of the operation.
+const ASYNC_PROBE_MS: u32 = 30;
+
+/// A crash seen at an operation may have come from the driver's own work (a timer, an async
+/// job, a thread) that happened to end the host while the operation ran. Probes tell: the
+/// case cut after its first, second, ... operation, then waits; the first that crashes the
+/// same way during a wait shows that crash, during the wait after the last operation before
+/// it (the shrinker then drops the waits it does not need). So one such crash stays one
+/// finding, whatever operation it interrupted.
+fn classify(
+    exec: &mut Executor,
+    ops: &[Op],
+    crash: &Crash,
+    dict: &mut Dictionary,
+) -> Result<Option<(Vec<Op>, Crash)>, String> {
+    if !matches!(crash.place, exec::Place::During(_)) || crash.memcheck.is_some() {
+        return Ok(None);
+    }
+    for k in 1..=crash.at + 1 {
+        if !ops[..k].iter().any(|op| matches!(op, Op::Open { .. })) {
+            continue;
+        }
+        // A `recv` takes one message: one wait for each the operations may have sent (the
+        // driver's replies), and one for the crash.
+        let replies = ops[..k].iter().filter(|op| op.port().is_some()).count();
+        let mut probe = ops[..k].to_vec();
+        probe.extend(std::iter::repeat_n(
+            Op::Wait {
+                ms: ASYNC_PROBE_MS,
+            },
+            1 + replies.min(MAX_OPS),
+        ));
+        match exec.run(&probe, dict)?.crash {
+            Some(c) if c.why == crash.why && matches!(c.place, exec::Place::WaitAfter(_)) => {
+                return Ok(Some((probe, c)));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
 }
 
 /// The scenario file name of a finding.
@@ -495,7 +560,9 @@ fn settle(
         Some(c) if c.key() == key => {
             let mut shrunk = shrunk;
             shrunk.truncate(c.at + 1);
-            let drains = vec![(c.owner, c.queued)];
+            // At least one `recv(1000)`: a crash that a short `recv` caught here may come a
+            // little later in the replay.
+            let drains = vec![(c.owner, c.queued.max(1))];
             (shrunk, drains, c)
         }
         _ => (
