@@ -19,5 +19,8 @@ fn main() {
     let status = cmd
         .status()
         .expect("ddll-fuzz needs a C compiler to build its coverage hooks (install gcc or set CC)");
-    assert!(status.success(), "compiling the coverage hooks failed: {cmd:?}");
+    assert!(
+        status.success(),
+        "compiling the coverage hooks failed: {cmd:?}"
+    );
 }

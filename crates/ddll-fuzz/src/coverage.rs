@@ -218,7 +218,9 @@ mod tests {
             edges: edges.to_vec(),
             cmps: Vec::new(),
         };
-        let cases: [(&[(u32, u8)], bool, usize); 5] = [
+        // (the case's edges and hit counts, whether they are new, edges reached so far)
+        type Case<'a> = (&'a [(u32, u8)], bool, usize);
+        let cases: [Case<'_>; 5] = [
             (&[(1, 1)], true, 1),
             (&[(1, 1)], false, 1),
             (&[(1, 2)], true, 1),

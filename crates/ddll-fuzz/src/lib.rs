@@ -118,7 +118,7 @@ const SHRINK_BUDGET: usize = 300;
 /// The longest time spent shrinking one finding.
 const SHRINK_TIME: Duration = Duration::from_secs(60);
 /// The same under memcheck.
-const SHRINK_TIME_MEMCHECK: Duration = Duration::from_secs(30);
+const SHRINK_TIME_MEMCHECK: Duration = Duration::from_secs(45);
 /// The most cases kept in the corpus.
 const MAX_CORPUS: usize = 512;
 /// The most comparisons kept with a corpus case.
@@ -317,8 +317,7 @@ fn fuzz_with(
                         report.executions,
                         started.elapsed().as_secs_f64()
                     );
-                    let (mut finding, text) =
-                        settle(exec, &config.out, ops, &crash, &mut dict)?;
+                    let (mut finding, text) = settle(exec, &config.out, ops, &crash, &mut dict)?;
                     finding.seen = seen;
                     // The shortest scenario seen stays (one that replays over one that does not).
                     let keep = found.get(&key).is_none_or(|old| {
@@ -442,9 +441,7 @@ fn classify(
         let replies = ops[..k].iter().filter(|op| op.port().is_some()).count();
         let mut probe = ops[..k].to_vec();
         probe.extend(std::iter::repeat_n(
-            Op::Wait {
-                ms: ASYNC_PROBE_MS,
-            },
+            Op::Wait { ms: ASYNC_PROBE_MS },
             1 + replies.min(MAX_OPS),
         ));
         match exec.run(&probe, dict)?.crash {
@@ -506,8 +503,7 @@ fn scenario_text(target: &Target, finding: &Finding, body: &str, valgrind: bool)
     };
     text.push_str(&format!(
         "% Replay: {}\n",
-        replay_command(target.callback_timeout, valgrind)
-            .replace("DIR FILE.scen", "DIR THIS_FILE")
+        replay_command(target.callback_timeout, valgrind).replace("DIR FILE.scen", "DIR THIS_FILE")
     ));
     text.push_str(body);
     text

@@ -258,6 +258,9 @@ mod tests {
         // Another library: the innermost frame.
         let other = parse(REPORT, Path::new("/d/other.so")).expect("an error");
         assert_eq!(other.frame(), "memcpy (libc.so.6)");
-        assert_eq!(parse("<valgrindoutput></valgrindoutput>", Path::new("/x")), None);
+        assert_eq!(
+            parse("<valgrindoutput></valgrindoutput>", Path::new("/x")),
+            None
+        );
     }
 }
