@@ -377,9 +377,11 @@ fn mutate(
     dict: &Dictionary,
 ) -> arbitrary::Result<Vec<Op>> {
     let mut ops = base.ops.clone();
-    // Payload changes are worth more where the driver's comparisons say what to put in.
+    // Payload changes only where the driver's comparisons say what to put in: without them
+    // they took the planted bugs' test from about 80 to about 500 cases (the operations and
+    // their order are what most bugs are behind).
     let payload_share = if base.cmps.is_empty() && dict.cmps.is_empty() {
-        2
+        0
     } else {
         4
     };
