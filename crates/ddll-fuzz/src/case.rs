@@ -662,12 +662,13 @@ pub fn simpler(op: &Op) -> Vec<Op> {
             }
             v.push(bytes[..bytes.len() - 1].to_vec());
         }
-        // Simpler values: all the same byte, then zeroes.
+        // Simpler values: all `a` (the simplest: nothing is offered for it, so shrinking
+        // ends there rather than going back and forth), else zeroes.
         if bytes.iter().any(|&b| b != b'a') {
             v.push(vec![b'a'; bytes.len()]);
-        }
-        if bytes.iter().any(|&b| b != 0) {
-            v.push(vec![0; bytes.len()]);
+            if bytes.iter().any(|&b| b != 0) {
+                v.push(vec![0; bytes.len()]);
+            }
         }
         v
     };
