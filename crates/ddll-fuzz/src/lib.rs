@@ -172,7 +172,8 @@ pub fn replay_command(callback_timeout: Duration, valgrind: bool) -> String {
 
 /// Fuzzes `config.library` for `config.seconds`, writing findings to `config.out` and
 /// progress lines to `progress`. Starts hosts with [`ddll::isolate::set_host_launcher`] (the
-/// coverage hooks preloaded, memcheck under `--valgrind`), and sets it back after.
+/// coverage hooks preloaded, memcheck under `--valgrind`), cleared again at the end: the
+/// launcher is process-wide, so run one `fuzz` at a time.
 pub fn fuzz(config: &Config, progress: &mut dyn std::io::Write) -> Result<Report, String> {
     let target = Target::from_library(&config.library, config.callback_timeout)?;
     std::fs::create_dir_all(&config.out).map_err(|e| format!("{}: {e}", config.out.display()))?;
