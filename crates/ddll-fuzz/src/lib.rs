@@ -242,8 +242,8 @@ fn fuzz_with(
     };
     let mut behaviours = BTreeSet::new();
     let mut found: BTreeMap<String, Finding> = BTreeMap::new();
-    // The crash seen at an operation that `classify` found to come from the driver's own
-    // work (with the probe that shows it), or `None` when it is that operation's.
+    // Per crash key as seen: the crash `classify` found it to be (with the probe that shows
+    // it), or `None` when it is what it looks like.
     let mut aliases: BTreeMap<String, Option<(Vec<Op>, Crash)>> = BTreeMap::new();
     let mut report = Report::default();
     let started = Instant::now();
@@ -292,7 +292,7 @@ fn fuzz_with(
         }
         report.unattributed.extend(outcome.unattributed);
         if let Some(crash) = outcome.crash {
-            // A crash seen at an operation: the driver's own work, or that operation's?
+            // The driver's own work, started by which operation? (See `classify`.)
             let raw = crash.key();
             let known = found.contains_key(&raw);
             let (ops, crash) = match aliases.get(&raw) {
@@ -421,18 +421,19 @@ fn mutate(
 const ASYNC_PROBE_MS: u32 = 30;
 
 /// A crash seen at an operation may have come from the driver's own work (a timer, an async
-/// job, a thread) that happened to end the host while the operation ran. Probes tell: the
-/// case cut after its first, second, ... operation, then waits; the first that crashes the
-/// same way during a wait shows that crash, during the wait after the last operation before
-/// it (the shrinker then drops the waits it does not need). So one such crash stays one
-/// finding, whatever operation it interrupted.
+/// job, a thread) that happened to end the host while the operation ran; one seen during a
+/// wait may have been started by an earlier operation than the last. Probes tell: the case
+/// cut after its first, second, ... operation, then waits; the first that crashes the same
+/// way during a wait shows that crash, during the wait after the operation that started it
+/// (the shrinker then drops the waits it does not need). So one such crash stays one
+/// finding, whatever operations came between.
 fn classify(
     exec: &mut Executor,
     ops: &[Op],
     crash: &Crash,
     dict: &mut Dictionary,
 ) -> Result<Option<(Vec<Op>, Crash)>, String> {
-    if !matches!(crash.place, exec::Place::During(_)) || crash.memcheck.is_some() {
+    if crash.memcheck.is_some() {
         return Ok(None);
     }
     for k in 1..=crash.at + 1 {
