@@ -104,8 +104,10 @@ enum Command {
     },
     /// Fuzzes a driver library, isolated: generated sequences of port operations; each crash
     /// or callback past the timeout is shrunk and written as a scenario that
-    /// `ddll script --isolate` replays. Exit status 1 when something was found.
-    Fuzz(ddll_fuzz::FuzzArgs),
+    /// `ddll script --isolate` replays (with `--valgrind`, memcheck's errors too; with a
+    /// driver built with `-fsanitize-coverage=trace-pc,trace-cmp`, guided by its coverage).
+    /// Exit status 1 when something was found.
+    Fuzz(fuzz::FuzzArgs),
     /// Reports what a driver library declares and whether it would load.
     Check {
         /// The driver library (`.so`); a bare file name means the file in the current folder.
@@ -135,6 +137,11 @@ struct ScriptIsolation {
     /// killing the driver's process (`Why` is `callback_timeout`).
     #[arg(long, value_name = "MS", requires = "isolate")]
     callback_timeout: Option<u64>,
+    /// With `--isolate`: runs each driver's host under valgrind's memcheck, which prints
+    /// its first error on standard error and ends the host (the driver's ports exit with
+    /// `{driver_crashed, {exit, 86}}`): how `ddll fuzz --valgrind`'s findings replay.
+    #[arg(long, requires = "isolate")]
+    valgrind: bool,
 }
 
 impl RunArgs {
@@ -169,6 +176,7 @@ impl RunArgs {
 /// `ddll script` could not start (exit status 2).
 const CANNOT_START: u8 = 2;
 
+mod fuzz;
 mod test;
 
 fn main() -> ExitCode {
@@ -180,7 +188,19 @@ fn main() -> ExitCode {
             file,
             run,
             isolation,
-        } => script(&file, &run, &isolation),
+        } => {
+            if isolation.valgrind {
+                if let Err(e) = ddll_fuzz::memcheck::available() {
+                    eprintln!("ddll: {e}");
+                    return ExitCode::from(CANNOT_START);
+                }
+                ddll::isolate::set_host_launcher(Some(ddll::isolate::HostLauncher::new(
+                    ddll_fuzz::memcheck::launcher_prefix(None),
+                    Vec::new(),
+                )));
+            }
+            script(&file, &run, &isolation)
+        }
         Command::Check { library } => check(&library),
         Command::Node {
             sname,
@@ -189,7 +209,7 @@ fn main() -> ExitCode {
             drivers,
             isolate,
         } => node(sname, name, cookie, drivers, isolate),
-        Command::Fuzz(args) => ddll_fuzz::run_cli(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
         Command::Test {
             paths,
             timeout,

@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 
 use arbitrary::Unstructured;
 
+use super::coverage::Cmp;
+
 /// Which process an operation runs as: the scenario's `main`, or `other` (the process whose
 /// death is [`Op::KillOther`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,11 +152,28 @@ pub struct Dictionary {
     pub call_ops: BTreeSet<u32>,
     pub lengths: BTreeSet<usize>,
     pub payloads: Vec<Vec<u8>>,
+    /// Comparisons the driver made (with sanitizer coverage): their constants are tried as
+    /// operation numbers and payload bytes.
+    pub cmps: Vec<Cmp>,
 }
 
 impl Dictionary {
     /// At most this many payloads are kept.
     const PAYLOADS: usize = 64;
+    /// At most this many comparisons are kept.
+    const CMPS: usize = 256;
+
+    /// Keeps comparisons the driver made.
+    pub fn compared(&mut self, cmps: &[Cmp]) {
+        for c in cmps {
+            if self.cmps.len() >= Self::CMPS {
+                return;
+            }
+            if !self.cmps.contains(c) {
+                self.cmps.push(*c);
+            }
+        }
+    }
 
     pub fn accepted_payload(&mut self, bytes: &[u8]) {
         self.lengths.insert(bytes.len());
@@ -179,9 +198,17 @@ where
 
 /// An operation number: mostly small (drivers number their operations from 0 or 1), often one
 /// the driver accepted, sometimes anything.
-fn operation(u: &mut Unstructured<'_>, accepted: &BTreeSet<u32>) -> arbitrary::Result<u32> {
+fn operation(
+    u: &mut Unstructured<'_>,
+    accepted: &BTreeSet<u32>,
+    cmps: &[Cmp],
+) -> arbitrary::Result<u32> {
     Ok(match u.int_in_range(0..=9)? {
-        0..=3 => u.int_in_range(0..=12)?,
+        0..=1 => u.int_in_range(0..=12)?,
+        2..=3 => match cmps.get(u.choose_index(cmps.len().max(1))?) {
+            Some(c) => u32::try_from(c.constant).unwrap_or(0),
+            None => u.int_in_range(0..=12)?,
+        },
         4..=7 => match pick(u, accepted.iter()) {
             Some(&op) => op,
             None => u.int_in_range(0..=12)?,
@@ -286,12 +313,12 @@ pub fn op(u: &mut Unstructured<'_>, dict: &Dictionary) -> arbitrary::Result<Op> 
         }
         36..=63 => Op::Control {
             port,
-            operation: operation(u, &dict.control_ops)?,
+            operation: operation(u, &dict.control_ops, &dict.cmps)?,
             data: payload(u, dict)?,
         },
         64..=83 => Op::Call {
             port,
-            operation: operation(u, &dict.call_ops)?,
+            operation: operation(u, &dict.call_ops, &dict.cmps)?,
             term: call_term(u, dict, 0)?,
         },
         84..=87 => Op::Close { port },
@@ -303,6 +330,152 @@ pub fn op(u: &mut Unstructured<'_>, dict: &Dictionary) -> arbitrary::Result<Op> 
             ms: u.int_in_range(0..=30)?,
         },
     })
+}
+
+/// The bytes an operation sends, which [`mutate_op`] changes.
+fn payload_mut<'o>(
+    op: &'o mut Op,
+    u: &mut Unstructured<'_>,
+) -> arbitrary::Result<Option<&'o mut Vec<u8>>> {
+    Ok(match op {
+        Op::Command { data, .. } if !data.is_empty() => {
+            let i = u.choose_index(data.len())?;
+            match &mut data[i] {
+                Chunk::Binary(b) | Chunk::Bytes(b) => Some(b),
+            }
+        }
+        Op::Control { data, .. } => Some(data),
+        Op::Call {
+            term: CallTerm::Binary(b),
+            ..
+        } => Some(b),
+        _ => None,
+    })
+}
+
+/// Whether [`mutate_op`] has something to change.
+pub fn has_payload(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Command { .. }
+            | Op::Control { .. }
+            | Op::Call {
+                term: CallTerm::Binary(_),
+                ..
+            }
+    )
+}
+
+/// Changes an operation's payload (a byte set, flipped, inserted or removed; bytes the
+/// driver compared replaced by what it compared them with) or its operation number (a
+/// constant the driver compared with). `cmps`: what the driver compared running the case;
+/// otherwise the dictionary's.
+pub fn mutate_op(
+    op: &mut Op,
+    u: &mut Unstructured<'_>,
+    dict: &Dictionary,
+    cmps: &[Cmp],
+) -> arbitrary::Result<()> {
+    let cmps = if cmps.is_empty() || u.ratio(1, 4)? {
+        &dict.cmps[..]
+    } else {
+        cmps
+    };
+    let choice = u.int_in_range(0..=7)?;
+    if choice == 7 {
+        if let (Op::Control { operation, .. } | Op::Call { operation, .. }, false) =
+            (&mut *op, cmps.is_empty())
+        {
+            let c = cmps[u.choose_index(cmps.len())?];
+            *operation = u32::try_from(c.constant).unwrap_or(*operation);
+            return Ok(());
+        }
+    }
+    let Some(bytes) = payload_mut(op, u)? else {
+        return Ok(());
+    };
+    match choice {
+        // What the driver compared a part of the input with, in place of that part.
+        0..=2 if !cmps.is_empty() => {
+            let c = cmps[u.choose_index(cmps.len())?];
+            let (from, to) = if u.ratio(3, 4)? {
+                (c.operand, c.constant)
+            } else {
+                (c.constant, c.operand)
+            };
+            let from = Cmp::bytes(from, c.size);
+            let to = Cmp::bytes(to, c.size);
+            match bytes.windows(from.len()).position(|w| w == from.as_slice()) {
+                Some(at) => bytes[at..at + to.len()].copy_from_slice(&to),
+                None if bytes.len() >= to.len() => {
+                    let at = u.int_in_range(0..=bytes.len() - to.len())?;
+                    bytes[at..at + to.len()].copy_from_slice(&to);
+                }
+                None => bytes.extend_from_slice(&to),
+            }
+        }
+        3 if !bytes.is_empty() => {
+            let at = u.choose_index(bytes.len())?;
+            bytes[at] = u.arbitrary()?;
+        }
+        4 if !bytes.is_empty() => {
+            let at = u.choose_index(bytes.len())?;
+            bytes[at] ^= 1 << u.int_in_range(0..=7)?;
+        }
+        5 if !bytes.is_empty() => {
+            bytes.remove(u.choose_index(bytes.len())?);
+        }
+        _ => {
+            let at = u.int_in_range(0..=bytes.len())?;
+            bytes.insert(at, u.arbitrary()?);
+        }
+    }
+    Ok(())
+}
+
+/// The cases made from `ops` by putting, where the input holds the operand of a comparison
+/// the driver made, the value it was compared with (input-to-state substitution, as Redqueen
+/// does): one case per comparison and payload where the operand was found, at most `max`.
+pub fn substitutions(ops: &[Op], cmps: &[Cmp], max: usize) -> Vec<Vec<Op>> {
+    let mut out = Vec::new();
+    for c in cmps {
+        let from = Cmp::bytes(c.operand, c.size);
+        let to = Cmp::bytes(c.constant, c.size);
+        for (i, op) in ops.iter().enumerate() {
+            let mut changed = op.clone();
+            let replaced = match &mut changed {
+                Op::Command { data, .. } => data.iter_mut().any(|chunk| match chunk {
+                    Chunk::Binary(b) | Chunk::Bytes(b) => replace_first(b, &from, &to),
+                }),
+                Op::Control { data, .. } => replace_first(data, &from, &to),
+                Op::Call {
+                    term: CallTerm::Binary(b),
+                    ..
+                } => replace_first(b, &from, &to),
+                _ => false,
+            };
+            if replaced {
+                let mut case = ops.to_vec();
+                case[i] = changed;
+                out.push(case);
+                if out.len() >= max {
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Replaces the first occurrence of `from` in `bytes` by `to` (as long): whether it did.
+fn replace_first(bytes: &mut [u8], from: &[u8], to: &[u8]) -> bool {
+    match bytes.windows(from.len()).position(|w| w == from) {
+        Some(at) => {
+            bytes[at..at + to.len()].copy_from_slice(to);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Start arguments: empty, a word or two of `[a-z0-9]` (no escapes needed in the scenario).
@@ -479,18 +652,23 @@ pub fn simpler(op: &Op) -> Vec<Op> {
         let mut v = Vec::new();
         if !bytes.is_empty() {
             v.push(Vec::new());
+            if bytes.len() > 2 {
+                // Often one byte is all a check needs: one step instead of halving's many.
+                v.push(bytes[..1].to_vec());
+            }
             if bytes.len() > 1 {
                 v.push(bytes[..bytes.len() / 2].to_vec());
                 v.push(bytes[bytes.len() / 2..].to_vec());
             }
             v.push(bytes[..bytes.len() - 1].to_vec());
         }
-        // Simpler values: all the same byte, then zeroes.
+        // Simpler values: all `a` (the simplest: nothing is offered for it, so shrinking
+        // ends there rather than going back and forth), else zeroes.
         if bytes.iter().any(|&b| b != b'a') {
             v.push(vec![b'a'; bytes.len()]);
-        }
-        if bytes.iter().any(|&b| b != 0) {
-            v.push(vec![0; bytes.len()]);
+            if bytes.iter().any(|&b| b != 0) {
+                v.push(vec![0; bytes.len()]);
+            }
         }
         v
     };

@@ -1,6 +1,9 @@
-//! Running a case against the driver, isolated, on a fresh runtime: the same calls the
-//! scenario runner makes for the rendered lines (`super::case::render`), with a look at the
-//! mailboxes after each operation for the isolated driver's crash.
+//! Running a case against the driver, isolated: the same calls the scenario runner makes for
+//! the rendered lines (`super::case::render`), with a look at the mailboxes before and after
+//! each operation for the isolated driver's crash. Each case runs on a fresh runtime; under
+//! memcheck (`--valgrind`), where starting a host costs seconds, cases run one after another
+//! on one runtime whose `keeper` process keeps the driver (and its host) loaded, until a
+//! crash ends the host.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -10,12 +13,15 @@ use std::time::Duration;
 use ddll::{Pid, PortOptions, Process, Runtime, RuntimeOptions, Term};
 
 use super::case::{CallTerm, Chunk, Dictionary, Op, OpKind, Owner};
+use super::coverage::{Coverage, Trace};
+use super::memcheck::{self, MemError, Reports};
 
-/// The driver under test: its folder (`DriverDir`) and name.
+/// The driver under test: its folder (`DriverDir`), name and library.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub dir: PathBuf,
     pub name: String,
+    pub library: PathBuf,
     pub callback_timeout: Duration,
 }
 
@@ -37,6 +43,7 @@ impl Target {
         Ok(Target {
             dir,
             name,
+            library,
             callback_timeout,
         })
     }
@@ -48,23 +55,57 @@ impl Target {
     }
 }
 
+/// Where a crash showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Place {
+    /// During an operation of this kind: its exit was there when the operation returned.
+    During(OpKind),
+    /// Between operations, or during a `recv` wait: in a timer, async job or thread of the
+    /// driver, after the last operation of this kind (not a wait).
+    WaitAfter(OpKind),
+}
+
+impl Place {
+    /// `at port_command`, `during wait after port_control`.
+    pub fn describe(self) -> String {
+        match self {
+            Place::During(kind) => format!("at {}", kind.name()),
+            Place::WaitAfter(kind) => format!("during wait after {}", kind.name()),
+        }
+    }
+
+    /// For a file name: `port_command`, `wait_after_port_control`.
+    pub fn file_part(self) -> String {
+        match self {
+            Place::During(kind) => kind.name().to_owned(),
+            Place::WaitAfter(kind) => format!("wait_after_{}", kind.name()),
+        }
+    }
+}
+
 /// A crash of the isolated driver: `{driver_crashed, Why}` seen after operation `at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Crash {
     /// `Why`, printed as Erlang prints it (`sigsegv`, `{exit,3}`, `callback_timeout`).
     pub why: String,
-    /// The index (in the case) of the operation after which it was seen.
+    /// The index (in the case) of the last operation run before it was seen.
     pub at: usize,
-    pub kind: OpKind,
+    pub place: Place,
     /// The process that got the exit, and how many messages its mailbox held with it.
     pub owner: Owner,
     pub queued: usize,
+    /// Under memcheck: the error that ended the host.
+    pub memcheck: Option<MemError>,
 }
 
 impl Crash {
-    /// One finding per `Why` at an operation kind.
-    pub fn key(&self) -> (String, OpKind) {
-        (self.why.clone(), self.kind)
+    /// What makes two crashes one finding: the same `Why` at the same place; for memcheck's
+    /// errors, the same kind of error at the same function of the driver.
+    pub fn key(&self) -> String {
+        match &self.memcheck {
+            Some(e) => format!("memcheck {} in {}", e.kind, e.function()),
+            None => format!("{{driver_crashed,{}}} {}", self.why, self.place.describe()),
+        }
     }
 }
 
@@ -75,6 +116,11 @@ pub struct Outcome {
     /// Behaviours seen (operation kind, number, accepted or not, reply size class): new ones
     /// make the case worth keeping in the corpus.
     pub behaviours: BTreeSet<(OpKind, u32, bool, u8)>,
+    /// The driver's coverage, when it was built with sanitizer coverage.
+    pub trace: Option<Trace>,
+    /// memcheck errors that ended a host outside the case's operations (at its end, when
+    /// its processes were killed and the ports closed).
+    pub unattributed: Vec<MemError>,
 }
 
 /// `{'EXIT', Port, {driver_crashed, Why}}`'s `Why`.
@@ -177,14 +223,162 @@ impl Processes {
     }
 }
 
-/// Runs `ops` on a fresh isolated runtime (as `ddll script --isolate` would run the rendered
-/// scenario), recording what the driver accepted in `dict`.
-pub fn run(target: &Target, ops: &[Op], dict: &mut Dictionary) -> Result<Outcome, String> {
-    let runtime =
-        Runtime::with_options(&target.dir, target.options()).map_err(|e| e.to_string())?;
+/// How many cases one runtime runs under memcheck before it is replaced (the driver's global
+/// state and the host's memory grow otherwise).
+const CASES_PER_SESSION: usize = 200;
+
+/// A runtime with the driver loaded by `keeper` (under memcheck), reused by the next case.
+struct Session {
+    runtime: Runtime,
+    keeper: Option<Arc<Process>>,
+    cases: usize,
+}
+
+impl Session {
+    fn start(target: &Target, keep: bool) -> Result<Session, String> {
+        let runtime =
+            Runtime::with_options(&target.dir, target.options()).map_err(|e| e.to_string())?;
+        let keeper = keep.then(|| {
+            let keeper = runtime.spawn(Some("keeper"));
+            let args = [
+                string_term(&target.dir.to_string_lossy()),
+                Term::atom(&target.name),
+            ];
+            let _ = ddll::erl_ddll_call(&runtime, keeper.pid(), "load", &args);
+            keeper
+        });
+        Ok(Session {
+            runtime,
+            keeper,
+            cases: 0,
+        })
+    }
+
+    /// Ends the keeper, so the driver unloads and its host exits.
+    fn end(self) {
+        if let Some(keeper) = &self.keeper {
+            self.runtime.exit(keeper.pid(), Term::atom("kill"));
+        }
+    }
+}
+
+/// Runs cases against the target, with what the run observes.
+#[derive(Debug)]
+pub struct Executor {
+    pub target: Target,
+    /// Coverage from the driver (preloaded hooks), if set up.
+    pub coverage: Option<Coverage>,
+    /// memcheck's reports, under `--valgrind`: cases then share a runtime.
+    pub memcheck: Option<Reports>,
+    session: Option<Session>,
+    /// Under memcheck, the next session, started in the background while a case runs: a case
+    /// that shows an error ends its host, and a new one takes seconds to start.
+    spare: Option<std::thread::JoinHandle<Result<Session, String>>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("cases", &self.cases)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    pub fn new(target: Target, coverage: Option<Coverage>, memcheck: Option<Reports>) -> Executor {
+        Executor {
+            target,
+            coverage,
+            memcheck,
+            session: None,
+            spare: None,
+        }
+    }
+
+    /// Ends the shared runtime and the spare, if any (their hosts exit).
+    pub fn finish(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.end();
+        }
+        if let Some(Ok(Ok(spare))) = self.spare.take().map(std::thread::JoinHandle::join) {
+            spare.end();
+        }
+    }
+
+    /// A new session: the spare if one was started, and a spare started for the next.
+    fn new_session(&mut self, keep: bool) -> Result<Session, String> {
+        if !keep {
+            return Session::start(&self.target, false);
+        }
+        let session = match self.spare.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(started)) => started?,
+            _ => Session::start(&self.target, true)?,
+        };
+        let target = self.target.clone();
+        self.spare = std::thread::Builder::new()
+            .name("ddll-fuzz-spare".into())
+            .spawn(move || Session::start(&target, true))
+            .ok();
+        Ok(session)
+    }
+
+    /// Runs `ops` (as `ddll script --isolate` would run the rendered scenario), recording
+    /// what the driver accepted in `dict`.
+    pub fn run(&mut self, ops: &[Op], dict: &mut Dictionary) -> Result<Outcome, String> {
+        let keep = self.memcheck.is_some();
+        let mut session = match self.session.take() {
+            Some(session) => session,
+            None => self.new_session(keep)?,
+        };
+        if let Some(coverage) = &self.coverage {
+            coverage.reset()?;
+        }
+        let mut outcome = run_on(&self.target, &session.runtime, ops, dict);
+        session.cases += 1;
+        if let Some(reports) = &self.memcheck {
+            let mut errors = reports.take();
+            if let Some(crash) = &mut outcome.crash {
+                if crash.why == memcheck::crash_why() && !errors.is_empty() {
+                    crash.memcheck = Some(errors.remove(0));
+                }
+            }
+            outcome.unattributed = errors;
+        }
+        if let Some(coverage) = &self.coverage {
+            outcome.trace = Some(coverage.read()?);
+        }
+        let host_gone = outcome.crash.is_some() || !outcome.unattributed.is_empty();
+        if keep && !host_gone && session.cases < CASES_PER_SESSION {
+            self.session = Some(session);
+        } else {
+            session.end();
+        }
+        Ok(outcome)
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The last operation before `at` (inclusive) that is not a wait: what a crash noticed
+/// between operations came after.
+fn last_acting(ops: &[Op], at: usize) -> OpKind {
+    ops[..=at]
+        .iter()
+        .rev()
+        .map(Op::kind)
+        .find(|k| *k != OpKind::Wait)
+        .unwrap_or(OpKind::Open)
+}
+
+/// Runs `ops` on `runtime` as a fresh `main` process (and `other`), killed at the end.
+fn run_on(target: &Target, runtime: &Runtime, ops: &[Op], dict: &mut Dictionary) -> Outcome {
     let main = runtime.spawn(Some("main"));
     let mut procs = Processes {
-        runtime,
+        runtime: runtime.clone(),
         main,
         other: None,
     };
@@ -202,6 +396,22 @@ pub fn run(target: &Target, ops: &[Op], dict: &mut Dictionary) -> Result<Outcome
     for (at, op) in ops.iter().enumerate() {
         if op.port().is_some() && ports.is_empty() {
             continue;
+        }
+        // An exit there before the operation runs came from the driver's own work since
+        // the last one (a timer, an async job, a thread).
+        if at > 0 {
+            if let Some((owner, exit, queued)) = procs.take_crash() {
+                let why = crash_reason(&exit).map(printed).unwrap_or_default();
+                outcome.crash = Some(Crash {
+                    why,
+                    at: at - 1,
+                    place: Place::WaitAfter(last_acting(ops, at - 1)),
+                    owner,
+                    queued,
+                    memcheck: None,
+                });
+                break;
+            }
         }
         let port_of = |i: usize| ports[i % ports.len()];
         let rt = &procs.runtime;
@@ -308,17 +518,23 @@ pub fn run(target: &Target, ops: &[Op], dict: &mut Dictionary) -> Result<Outcome
             }),
         };
         if let Some((owner, why, queued)) = crash {
+            let place = match op {
+                Op::Wait { .. } => Place::WaitAfter(last_acting(ops, at)),
+                _ => Place::During(op.kind()),
+            };
             outcome.crash = Some(Crash {
                 why,
                 at,
-                kind: op.kind(),
+                place,
                 owner,
                 queued,
+                memcheck: None,
             });
             break;
         }
     }
-    // As the scenario runner ends: every process killed, so ports close and the driver goes.
+    // As the scenario runner ends: every process killed, so ports close and the driver goes
+    // (but for the keeper's load).
     let Processes {
         runtime,
         main,
@@ -328,5 +544,5 @@ pub fn run(target: &Target, ops: &[Op], dict: &mut Dictionary) -> Result<Outcome
         runtime.exit(other.pid(), Term::atom("kill"));
     }
     runtime.exit(main.pid(), Term::atom("kill"));
-    Ok(outcome)
+    outcome
 }

@@ -428,8 +428,18 @@ impl Link {
     ) -> std::io::Result<Arc<Link>> {
         let (mut ours, theirs) = UnixStream::pair()?;
         let (events, their_events) = UnixStream::pair()?;
-        let mut command = Command::new(super::host_program()?);
+        let program = super::host_program()?;
+        let launcher = super::host_launcher().unwrap_or_default();
+        let mut command = match launcher.prefix.split_first() {
+            Some((first, rest)) => {
+                let mut command = Command::new(first);
+                command.args(rest).arg(program);
+                command
+            }
+            None => Command::new(program),
+        };
         command
+            .envs(launcher.env.iter().map(|(k, v)| (k, v)))
             .env(super::HOST_ENV, "1")
             .env(super::ASYNC_ENV, async_threads.to_string())
             .env_remove(super::TIMEOUT_ENV)
@@ -455,7 +465,13 @@ impl Link {
         }
         let mut child = command.spawn()?;
         drop(their_events);
-        ours.set_read_timeout(Some(HELLO_WAIT))?;
+        // A launcher (a memory checker) may take many times longer to get the host going.
+        let hello_wait = if launcher.prefix.is_empty() {
+            HELLO_WAIT
+        } else {
+            HELLO_WAIT * 6
+        };
+        ours.set_read_timeout(Some(hello_wait))?;
         let hello = frame::read(&mut ours);
         if !matches!(&hello, Ok(Term::Tuple(t)) if t.first() == Some(&atom("hello"))) {
             let _ = child.kill();

@@ -212,6 +212,40 @@ pub fn set_host_program(program: impl Into<PathBuf>) {
     *HOST_PROGRAM.lock() = Some(program.into());
 }
 
+/// How the host program is started: under `prefix` (a memory checker such as `valgrind
+/// --tool=memcheck`, which gets the host program and runs it) and with `env` added to its
+/// environment (e.g. `LD_PRELOAD` of a library the driver resolves symbols from).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HostLauncher {
+    /// The command, and its arguments, that the host program's path is appended to.
+    pub prefix: Vec<std::ffi::OsString>,
+    /// Variables added to the host's environment.
+    pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+}
+
+impl HostLauncher {
+    /// Starts hosts under `prefix` (`[]`: directly), with `env` added to their environment.
+    pub fn new(
+        prefix: Vec<std::ffi::OsString>,
+        env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    ) -> HostLauncher {
+        HostLauncher { prefix, env }
+    }
+}
+
+/// How hosts are started from now on, process-wide like [`set_host_program`]; `None`: the
+/// host program directly, with this process's environment.
+pub fn set_host_launcher(launcher: Option<HostLauncher>) {
+    *HOST_LAUNCHER.lock() = launcher;
+}
+
+static HOST_LAUNCHER: parking_lot::Mutex<Option<HostLauncher>> = parking_lot::Mutex::new(None);
+
+fn host_launcher() -> Option<HostLauncher> {
+    HOST_LAUNCHER.lock().clone()
+}
+
 fn host_program() -> std::io::Result<PathBuf> {
     match &*HOST_PROGRAM.lock() {
         Some(program) => Ok(program.clone()),
