@@ -124,8 +124,19 @@ pub(crate) struct Link {
     /// The driver's ports, by the child's handle.
     ports: Mutex<HashMap<u64, PortLink>>,
     /// The host said its driver has work in flight: this runtime's erl_ddll holds a reference
-    /// on the driver for it, as for an in-process driver's (see `in_flight.rs`).
-    in_flight: AtomicBool,
+    /// on the driver for it, as for an in-process driver's (see `in_flight.rs`). Held while
+    /// the reference is taken or dropped, so that news of work in flight delivered on another
+    /// thread as the host dies cannot take a reference after the crash dropped it.
+    in_flight: Mutex<InFlight>,
+}
+
+/// The host's work in flight as this runtime's erl_ddll counts it.
+#[derive(Debug, Default)]
+struct InFlight {
+    /// A reference is held for it.
+    held: bool,
+    /// The host died: no reference is taken again.
+    ended: bool,
 }
 
 #[derive(Debug, Default)]
@@ -495,7 +506,7 @@ impl Link {
             timed_out: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
             ports: Mutex::new(HashMap::new()),
-            in_flight: AtomicBool::new(false),
+            in_flight: Mutex::new(InFlight::default()),
         });
         let reader = link.clone();
         std::thread::Builder::new()
@@ -725,8 +736,7 @@ impl Link {
             return;
         };
         let runtime = Runtime::from_inner(inner);
-        // Its work in flight died with it.
-        self.set_in_flight(&runtime, false, false);
+        self.end_in_flight(&runtime);
         let reason = Term::Tuple(vec![atom("driver_crashed"), why]);
         let ports: Vec<u64> = self.ports.lock().values().map(|p| p.parent).collect();
         for handle in ports {
@@ -783,9 +793,11 @@ impl Link {
     /// it is taken or dropped (then, unless a callback runs, `settle` may finish an unload it
     /// held back; else the operation's own settle does).
     fn set_in_flight(&self, runtime: &Runtime, busy: bool, settle: bool) {
-        if self.in_flight.swap(busy, Ordering::AcqRel) == busy {
+        let mut in_flight = self.in_flight.lock();
+        if in_flight.held == busy || busy && in_flight.ended {
             return;
         }
+        in_flight.held = busy;
         let _ = runtime.with_core(|core, _| {
             if busy {
                 core.reference(&self.name)
@@ -793,8 +805,19 @@ impl Link {
                 core.dereference(&self.name)
             }
         });
+        drop(in_flight);
         if !busy && settle {
             drop(runtime.settle_at_end());
+        }
+    }
+
+    /// The host died: its work in flight died with it, and news of more that is still on its
+    /// way takes no reference.
+    fn end_in_flight(&self, runtime: &Runtime) {
+        let mut in_flight = self.in_flight.lock();
+        in_flight.ended = true;
+        if std::mem::take(&mut in_flight.held) {
+            let _ = runtime.with_core(|core, _| core.dereference(&self.name));
         }
     }
 
