@@ -208,6 +208,51 @@ mod tests {
         );
     }
 
+    fn bits(whole: &[u8], last: u8, trailing: u8) -> Term {
+        let mut bytes = whole.to_vec();
+        bytes.push(last << (8 - trailing));
+        Term::from_bits(Bytes::from(bytes), whole.len() * 8 + usize::from(trailing))
+            .expect("bytes match the bit length")
+    }
+
+    /// Bitstrings: never iodata for the iolist BIFs; in port data one of no whole byte is
+    /// nothing and any other is `badarg` (OTP 25's port_command, probed in
+    /// scenarios/bitstrings.scen).
+    #[test]
+    fn bitstrings_in_iodata_and_port_data() {
+        let cases: Vec<(Term, Option<&[u8]>, Option<&[u8]>)> = vec![
+            (bits(&[], 1, 7), None, Some(b"")),
+            (bits(&[65], 1, 7), None, None),
+            (Term::List(vec![bits(&[1], 2, 3)]), None, None),
+            (
+                Term::ImproperList(
+                    vec![Term::List(vec![bits(&[], 1, 7)]), Term::Int(65), bin(b"B")],
+                    Box::new(bits(&[], 3, 2)),
+                ),
+                None,
+                Some(b"AB"),
+            ),
+            (
+                Term::ImproperList(vec![bin(b"ab")], Box::new(bits(&[1], 1, 1))),
+                None,
+                None,
+            ),
+        ];
+        for (term, iodata, port_data) in cases {
+            assert_eq!(flatten(&term).as_deref(), iodata, "iodata {term}");
+            assert_eq!(
+                flatten_port_data(&term).as_deref(),
+                port_data,
+                "port data {term}"
+            );
+            assert_eq!(
+                io_vector(&term).map(|v| v.data).as_deref(),
+                port_data,
+                "vector {term}"
+            );
+        }
+    }
+
     fn check_vector(term: Term, expected: Option<&[&str]>) {
         let got = io_vector(&term).map(|v| {
             let mut at = 0;
