@@ -220,7 +220,9 @@ mod tests {
     /// scenarios/bitstrings.scen).
     #[test]
     fn bitstrings_in_iodata_and_port_data() {
-        let cases: Vec<(Term, Option<&[u8]>, Option<&[u8]>)> = vec![
+        /// The term, its bytes as iodata, its bytes as port data.
+        type Case = (Term, Option<&'static [u8]>, Option<&'static [u8]>);
+        let cases: Vec<Case> = vec![
             (bits(&[], 1, 7), None, Some(b"")),
             (bits(&[65], 1, 7), None, None),
             (Term::List(vec![bits(&[1], 2, 3)]), None, None),
