@@ -1,7 +1,9 @@
 //! Erlang's bit syntax, construction side: `<<Value:Size/Type-Endian-unit:U, ...>>` built into
-//! bytes with the results and errors BEAM's evaluator gives (`badarg` for a value that does not
-//! fit its segment; `bittype_unit` and `utf_bittype_size_or_unit` for specifier mistakes).
+//! a binary or bitstring with the results and errors BEAM's evaluator gives (`badarg` for a
+//! value that does not fit its segment; `bittype_unit` and `utf_bittype_size_or_unit` for
+//! specifier mistakes).
 
+use bytes::Bytes;
 use drv_term::Term;
 
 use super::parse::{BinSegment, BinType, Endian};
@@ -85,10 +87,10 @@ impl BitWriter {
                 Ok(())
             }
             BinType::Binary | BinType::Bits => {
-                let Term::Binary(data) = value else {
+                let Some((data, available)) = value.bits() else {
                     return Err(Exception::badarg());
                 };
-                let available = data.len() as u64 * 8;
+                let available = available as u64;
                 let bits = match size {
                     Some(size) => bit_count(size, unit)?,
                     None if available % unit != 0 => return Err(Exception::badarg()),
@@ -152,10 +154,10 @@ impl BitWriter {
         }
     }
 
-    /// The bytes built, or `None` when the bit count is not a multiple of 8 (a bitstring, which
-    /// ddll's terms cannot hold).
-    pub(super) fn finish(self) -> Option<Vec<u8>> {
-        (self.bits % 8 == 0).then_some(self.bytes)
+    /// The term built: a binary, or a bitstring when the bit count is not a multiple of 8.
+    pub(super) fn finish(self) -> Term {
+        Term::from_bits(Bytes::from(self.bytes), self.bits)
+            .expect("one byte is started per 8 bits written")
     }
 }
 

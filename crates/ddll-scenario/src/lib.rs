@@ -236,11 +236,7 @@ impl Runner {
                         writer.segment(segment, value, size.as_ref())?;
                     }
                 }
-                let bytes = writer.finish().ok_or_else(|| {
-                    // BEAM would build a bitstring; ddll's terms have none.
-                    Exception::new(Term::Tuple(vec![atom("scenario_error"), atom("bitstring")]))
-                })?;
-                Term::Binary(Bytes::from(bytes))
+                writer.finish()
             }
             Expr::Append(left, right) => {
                 let left = self.eval(left, who)?;
@@ -385,21 +381,21 @@ impl Runner {
             ("port_info", [Term::Port(p)]) => Ok(rt.port_info(p)),
             ("port_info", [Term::Port(p), item]) => rt.port_info_item(p, item),
             ("byte_size", [Term::Binary(b)]) => Ok(int_term(b.len() as i128)),
+            ("byte_size", [Term::Bitstring(b)]) => Ok(int_term(b.bytes().len() as i128)),
+            ("bit_size", [bits @ (Term::Binary(_) | Term::Bitstring(_))]) => {
+                let (_, bit_len) = bits.bits().expect("a binary or bitstring");
+                Ok(int_term(bit_len as i128))
+            }
             ("length", [Term::List(items)]) => Ok(int_term(items.len() as i128)),
             ("integer_to_list", [Term::Int(i)]) => Ok(string_term(&i.to_string())),
+            ("binary_part", [Term::Bitstring(b), Term::Int(start), Term::Int(len)]) => {
+                // A bitstring's whole bytes are a binary's: its partial last byte is out of
+                // reach, as in BEAM.
+                let whole = Bytes::copy_from_slice(&b.bytes()[..b.bytes().len() - 1]);
+                binary_part(&whole, *start, *len)
+            }
             ("binary_part", [Term::Binary(b), Term::Int(start), Term::Int(len)]) => {
-                // A negative length counts back from `start`, as in BEAM.
-                let (from, to) = if *len >= 0 {
-                    (*start, start.checked_add(*len))
-                } else {
-                    (start.saturating_add(*len), Some(*start))
-                };
-                let range = usize::try_from(from)
-                    .ok()
-                    .zip(to.and_then(|to| usize::try_from(to).ok()))
-                    .filter(|(_, to)| *to <= b.len())
-                    .ok_or(Exception::badarg())?;
-                Ok(Term::Binary(b.slice(range.0..range.1)))
+                binary_part(b, *start, *len)
             }
             ("send", [Term::Port(p), message]) => {
                 rt.port_message(pid, p, message)?;
@@ -412,8 +408,8 @@ impl Runner {
             }
             (
                 "port_command" | "port_control" | "port_call" | "port_close" | "port_info" | "send"
-                | "open_port" | "port_connect" | "byte_size" | "binary_part" | "length"
-                | "integer_to_list",
+                | "open_port" | "port_connect" | "byte_size" | "bit_size" | "binary_part"
+                | "length" | "integer_to_list",
                 _,
             ) => Err(Exception::badarg()),
             _ => Err(Exception::new(atom("undef"))),
@@ -566,6 +562,22 @@ fn command_options(options: &Term) -> Result<CommandOptions, Exception> {
         }
     }
     Ok(parsed)
+}
+
+/// `erlang:binary_part(B, Start, Len)` of the bytes `b`; a negative length counts back from
+/// `start`, as in BEAM.
+fn binary_part(b: &Bytes, start: i64, len: i64) -> Result<Term, Exception> {
+    let (from, to) = if len >= 0 {
+        (start, start.checked_add(len))
+    } else {
+        (start.saturating_add(len), Some(start))
+    };
+    let range = usize::try_from(from)
+        .ok()
+        .zip(to.and_then(|to| usize::try_from(to).ok()))
+        .filter(|(from, to)| from <= to && *to <= b.len())
+        .ok_or(Exception::badarg())?;
+    Ok(Term::Binary(b.slice(range.0..range.1)))
 }
 
 /// The options of `erlang:send/3`: whether `nosuspend` is among them (`noconnect` means

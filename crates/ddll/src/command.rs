@@ -37,7 +37,7 @@ impl Command {
         if port.driver.driver.has_outputv() {
             crate::iodata::io_vector(data).map(Command::Vector)
         } else {
-            crate::iodata::flatten(data).map(Command::Flat)
+            crate::iodata::flatten_port_data(data).map(Command::Flat)
         }
     }
 }
@@ -84,7 +84,7 @@ impl Runtime {
         options: CommandOptions,
         not_iodata: impl Fn(&Arc<PortCell>) -> Result<(), Exception>,
     ) -> Result<bool, Exception> {
-        let size = || crate::iodata::flatten(data).map_or(0, |bytes| bytes.len());
+        let size = || crate::iodata::flatten_port_data(data).map_or(0, |bytes| bytes.len());
         self.command_unless_busy(id, options, size, |port| match Command::of(port, data) {
             Some(command) => self.run_command(caller, port, &command),
             None => not_iodata(port),

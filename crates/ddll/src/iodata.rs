@@ -6,10 +6,31 @@
 use bytes::Bytes;
 use drv_term::Term;
 
+/// Whether a bitstring may stand in iodata.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bitstrings {
+    /// Never (`iolist_to_binary/1` and the other iolist BIFs).
+    Refused,
+    /// A bitstring of no whole byte counts as an empty binary, as in port data: BEAM's
+    /// `port_command(P, [<<1:7>>])` sends nothing and `port_command(P, [<<1,2:3>>])` is
+    /// `badarg`.
+    EmptyAsNothing,
+}
+
 /// The bytes of an iodata term (`None` when it is not iodata: `badarg`).
 pub fn flatten(term: &Term) -> Option<Vec<u8>> {
+    flatten_with(term, Bitstrings::Refused)
+}
+
+/// The bytes of port data (`port_command`, `port_control`): iodata in which, as in BEAM, a
+/// bitstring of no whole byte (`<<1:7>>`) counts as nothing. `None` is `badarg`.
+pub fn flatten_port_data(term: &Term) -> Option<Vec<u8>> {
+    flatten_with(term, Bitstrings::EmptyAsNothing)
+}
+
+fn flatten_with(term: &Term, bitstrings: Bitstrings) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    walk(term, 0, &mut |piece| match piece {
+    walk(term, 0, bitstrings, &mut |piece| match piece {
         Piece::Byte(b) => out.push(b),
         Piece::Binary(b) => out.extend_from_slice(b),
     })
@@ -47,7 +68,7 @@ const HEAP_BINARY_LIMIT: usize = 64;
 /// driver output and from other nodes, and binary literals and fixed-size constructions in
 /// compiled code are heap binaries up to 64 bytes (`ERL_ONHEAP_BIN_LIMIT`) and
 /// reference-counted above. (Only appending to a binary makes a small reference-counted one
-/// in BEAM.) `None` when the term is not iodata.
+/// in BEAM.) `None` when the term is not port data (see [`flatten_port_data`]).
 pub fn io_vector(term: &Term) -> Option<IoVector> {
     /// A maximal stretch of the term: a run of bytes, or one reference-counted binary.
     struct Run {
@@ -56,7 +77,7 @@ pub fn io_vector(term: &Term) -> Option<IoVector> {
     }
     let mut data = Vec::new();
     let mut runs: Vec<Run> = Vec::new();
-    let ok = walk(term, 0, &mut |piece| {
+    let ok = walk(term, 0, Bitstrings::EmptyAsNothing, &mut |piece| {
         let (bytes, binary): (&[u8], bool) = match piece {
             Piece::Byte(ref b) => (std::slice::from_ref(b), false),
             // A heap binary joins the run of bytes (an empty one starts a run, which BEAM
@@ -102,7 +123,14 @@ enum Piece<'a> {
 }
 
 /// Calls `visit` on every leaf of `term` in order; false when it is not iodata.
-fn walk<'a>(term: &'a Term, depth: usize, visit: &mut impl FnMut(Piece<'a>)) -> bool {
+fn walk<'a>(
+    term: &'a Term,
+    depth: usize,
+    bitstrings: Bitstrings,
+    visit: &mut impl FnMut(Piece<'a>),
+) -> bool {
+    /// What an empty bitstring adds to port data: an empty binary.
+    static NOTHING: Bytes = Bytes::new();
     if depth > 10_000 {
         return false;
     }
@@ -111,23 +139,38 @@ fn walk<'a>(term: &'a Term, depth: usize, visit: &mut impl FnMut(Piece<'a>)) -> 
             visit(Piece::Binary(b));
             true
         }
-        Term::List(items) => items.iter().all(|item| element(item, depth, visit)),
+        Term::Bitstring(b) if bitstrings == Bitstrings::EmptyAsNothing && b.bit_len() < 8 => {
+            visit(Piece::Binary(&NOTHING));
+            true
+        }
+        Term::List(items) => items
+            .iter()
+            .all(|item| element(item, depth, bitstrings, visit)),
         Term::ImproperList(items, tail) => {
-            items.iter().all(|item| element(item, depth, visit))
-                && matches!(**tail, Term::Binary(_))
-                && walk(tail, depth + 1, visit)
+            items
+                .iter()
+                .all(|item| element(item, depth, bitstrings, visit))
+                && matches!(**tail, Term::Binary(_) | Term::Bitstring(_))
+                && walk(tail, depth + 1, bitstrings, visit)
         }
         _ => false,
     }
 }
 
-fn element<'a>(item: &'a Term, depth: usize, visit: &mut impl FnMut(Piece<'a>)) -> bool {
+fn element<'a>(
+    item: &'a Term,
+    depth: usize,
+    bitstrings: Bitstrings,
+    visit: &mut impl FnMut(Piece<'a>),
+) -> bool {
     match item {
         Term::Int(b) if (0..=255).contains(b) => {
             visit(Piece::Byte(*b as u8));
             true
         }
-        Term::Binary(_) | Term::List(_) | Term::ImproperList(..) => walk(item, depth + 1, visit),
+        Term::Binary(_) | Term::Bitstring(_) | Term::List(_) | Term::ImproperList(..) => {
+            walk(item, depth + 1, bitstrings, visit)
+        }
         _ => false,
     }
 }
@@ -163,6 +206,53 @@ mod tests {
             Term::ImproperList(vec![Term::Int(1)], Box::new(Term::Int(2))),
             None,
         );
+    }
+
+    fn bits(whole: &[u8], last: u8, trailing: u8) -> Term {
+        let mut bytes = whole.to_vec();
+        bytes.push(last << (8 - trailing));
+        Term::from_bits(Bytes::from(bytes), whole.len() * 8 + usize::from(trailing))
+            .expect("bytes match the bit length")
+    }
+
+    /// Bitstrings: never iodata for the iolist BIFs; in port data one of no whole byte is
+    /// nothing and any other is `badarg` (OTP 25's port_command, probed in
+    /// scenarios/bitstrings.scen).
+    #[test]
+    fn bitstrings_in_iodata_and_port_data() {
+        /// The term, its bytes as iodata, its bytes as port data.
+        type Case = (Term, Option<&'static [u8]>, Option<&'static [u8]>);
+        let cases: Vec<Case> = vec![
+            (bits(&[], 1, 7), None, Some(b"")),
+            (bits(&[65], 1, 7), None, None),
+            (Term::List(vec![bits(&[1], 2, 3)]), None, None),
+            (
+                Term::ImproperList(
+                    vec![Term::List(vec![bits(&[], 1, 7)]), Term::Int(65), bin(b"B")],
+                    Box::new(bits(&[], 3, 2)),
+                ),
+                None,
+                Some(b"AB"),
+            ),
+            (
+                Term::ImproperList(vec![bin(b"ab")], Box::new(bits(&[1], 1, 1))),
+                None,
+                None,
+            ),
+        ];
+        for (term, iodata, port_data) in cases {
+            assert_eq!(flatten(&term).as_deref(), iodata, "iodata {term}");
+            assert_eq!(
+                flatten_port_data(&term).as_deref(),
+                port_data,
+                "port data {term}"
+            );
+            assert_eq!(
+                io_vector(&term).map(|v| v.data).as_deref(),
+                port_data,
+                "vector {term}"
+            );
+        }
     }
 
     fn check_vector(term: Term, expected: Option<&[&str]>) {

@@ -544,7 +544,12 @@ impl Runtime {
         data: &Term,
     ) -> Result<Term, Exception> {
         let _settle = self.settle_at_end();
-        let bytes = crate::iodata::flatten(data).ok_or(Exception::badarg())?;
+        let bytes = match data {
+            // BEAM hands the driver a bitstring's whole bytes, its trailing bits dropped
+            // (`port_control(P, Op, <<65,1:7>>)` sends "A"); inside a list it is port data.
+            Term::Bitstring(b) => b.bytes()[..b.bytes().len() - 1].to_vec(),
+            _ => crate::iodata::flatten_port_data(data).ok_or(Exception::badarg())?,
+        };
         let reply = self.port(id).and_then(|port| {
             let driver = &port.driver.driver;
             self.callback(&port, caller, |d| {

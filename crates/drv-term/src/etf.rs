@@ -55,6 +55,9 @@ pub enum EtfError {
     /// The input ends inside a term.
     #[error("input ends inside a term")]
     Truncated,
+    /// A `BIT_BINARY_EXT` whose bit count does not fit its length.
+    #[error("bad bit count in a bitstring")]
+    BadBitstring,
     /// A tag byte this decoder does not know.
     #[error("unknown tag {0}")]
     UnknownTag(u8),
@@ -246,6 +249,12 @@ fn encode_leaf<'a, R: TermRef<'a>>(leaf: Node<'a, R>, out: &mut Vec<u8>) {
             out.push(ext::BINARY);
             put_u32(out, b.len());
             out.extend_from_slice(b);
+        }
+        Node::Bitstring(b) => {
+            out.push(ext::BIT_BINARY);
+            put_u32(out, b.bytes().len());
+            out.push(b.trailing_bits());
+            out.extend_from_slice(b.bytes());
         }
         Node::Pid(p) => {
             out.push(ext::NEW_PID);
@@ -486,12 +495,16 @@ impl<'a> Reader<'a> {
             ext::BIT_BINARY => {
                 let n = self.len32()?;
                 let bits = self.u8()?;
-                let data = self.take(n)?;
-                // Only whole-byte bitstrings are binaries.
-                if bits != 8 || n == 0 {
-                    return Err(EtfError::Unsupported(tag));
+                let data = Bytes::copy_from_slice(self.take(n)?);
+                // As binary_to_term/1: 1..=8 bits in a non-empty last byte, or no bytes and
+                // no bits; the unused low bits of the last byte are dropped.
+                match (n, bits) {
+                    (0, 0) | (1.., 8) => Term::Binary(data),
+                    (1.., 1..=7) => Term::Bitstring(
+                        crate::Bitstring::new(data, bits).expect("bytes and bits checked"),
+                    ),
+                    _ => return Err(EtfError::BadBitstring),
                 }
-                Term::Binary(Bytes::copy_from_slice(data))
             }
             ext::NEW_PID | ext::PID => {
                 let node = self.atom()?;

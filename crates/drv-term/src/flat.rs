@@ -661,6 +661,7 @@ fn leaf_to_term<'a>(leaf: Node<'a, FlatRef<'a>>) -> Term {
         Node::BigInt(b) => Term::BigInt(b.clone()),
         Node::Float(f) => Term::Float(f),
         Node::Binary(b) => Term::Binary(Bytes::copy_from_slice(b)),
+        Node::Bitstring(b) => Term::Bitstring(b.clone()),
         Node::Map(pairs) => Term::Map(pairs.to_vec()),
         Node::Pid(p) => Term::Pid(p),
         Node::Port(p) => Term::Port(p),
@@ -857,6 +858,7 @@ impl<'a> FlatRef<'a> {
             Node::BigInt(b) => Node::BigInt(b),
             Node::Float(f) => Node::Float(f),
             Node::Binary(b) => Node::Binary(b),
+            Node::Bitstring(b) => Node::Bitstring(b),
             Node::List { items, len, tail } => Node::List {
                 items: self.items(Items::Terms(items), len),
                 len,

@@ -206,9 +206,12 @@ fn internal_hash(key: &Term) -> Option<u32> {
                         continue;
                     }
                 }
-                Term::Atom(_) | Term::Pid(_) | Term::Port(_) | Term::Ref(_) | Term::Map(_) => {
-                    return None
-                }
+                Term::Atom(_)
+                | Term::Pid(_)
+                | Term::Port(_)
+                | Term::Ref(_)
+                | Term::Map(_)
+                | Term::Bitstring(_) => return None,
             },
         }
         match stack.pop() {

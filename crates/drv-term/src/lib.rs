@@ -79,7 +79,7 @@ pub use hamt::SMALL_MAP_LIMIT;
 pub use ident::{local_node, Pid, Port, Ref, MAX_REF_WORDS};
 pub use print::{write_float, DefaultNamer, IdentNamer};
 pub use spec::{build_term, SpecEnv, SpecError, MAX_NESTING};
-pub use term::{BigInt, Term};
+pub use term::{BigInt, Bitstring, Term};
 pub use view::{Node, TermRef};
 
 /// `ErlDrvTermData`: one word of a driver term spec.

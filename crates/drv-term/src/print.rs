@@ -225,6 +225,17 @@ fn write_leaf<'a, R: TermRef<'a>>(leaf: Node<'a, R>, out: &mut String, namer: &m
             }
             out.push_str(">>");
         }
+        Node::Bitstring(b) => {
+            // OTP 25 prints a bitstring's bytes as numbers even when they are printable
+            // (`<<97,1:3>>`), then the trailing bits as `Value:Count`.
+            let (whole, last) = b.bytes().split_at(b.bytes().len() - 1);
+            out.push_str("<<");
+            for c in whole {
+                let _ = write!(out, "{c},");
+            }
+            let k = b.trailing_bits();
+            let _ = write!(out, "{}:{k}>>", last[0] >> (8 - k));
+        }
         Node::Pid(p) => out.push_str(&namer.pid(&p)),
         Node::Port(p) => out.push_str(&namer.port(&p)),
         Node::Ref(r) => out.push_str(&namer.reference(&r)),

@@ -29,6 +29,9 @@ pub enum Term {
     Float(f64),
     /// A binary.
     Binary(Bytes),
+    /// A bitstring whose length is not a whole number of bytes (a whole-byte one is a
+    /// [`Term::Binary`]; [`Term::from_bits`] picks the right one).
+    Bitstring(Bitstring),
     /// A proper list; `[]` is `List(vec![])`.
     List(Vec<Term>),
     /// A list `[E1, ..., En | Tail]` whose tail is not a list.
@@ -43,6 +46,74 @@ pub enum Term {
     Port(Port),
     /// A reference.
     Ref(Ref),
+}
+
+/// A bitstring of `8 * n + k` bits with `k` in `1..=7`: Erlang's `<<1,2:3>>`.
+///
+/// Kept as BEAM sends it (`BIT_BINARY_EXT`): `n + 1` bytes, the last one holding the
+/// trailing `k` bits as its high bits. The unused low bits of that byte are always zero, so
+/// two equal bitstrings have equal bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Bitstring {
+    bytes: Bytes,
+    trailing_bits: u8,
+}
+
+impl Bitstring {
+    /// The bitstring of `bytes` whose last byte holds only `trailing_bits` (1..=7) bits, its
+    /// high ones; the low bits of the last byte are ignored. `None` when `bytes` is empty or
+    /// `trailing_bits` is outside `1..=7` (a whole-byte bitstring is a binary).
+    pub fn new(bytes: Bytes, trailing_bits: u8) -> Option<Bitstring> {
+        let last = *bytes.last()?;
+        if !(1..=7).contains(&trailing_bits) {
+            return None;
+        }
+        let masked = last & !(0xff >> trailing_bits);
+        let bytes = if masked == last {
+            bytes
+        } else {
+            let mut owned = bytes.to_vec();
+            *owned.last_mut().expect("bytes is not empty") = masked;
+            Bytes::from(owned)
+        };
+        Some(Bitstring {
+            bytes,
+            trailing_bits,
+        })
+    }
+
+    /// The bytes, the last one partial (its unused low bits zero).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// How many bits of the last byte belong to the bitstring (1..=7).
+    pub fn trailing_bits(&self) -> u8 {
+        self.trailing_bits
+    }
+
+    /// The length in bits (`bit_size/1`).
+    pub fn bit_len(&self) -> usize {
+        (self.bytes.len() - 1) * 8 + usize::from(self.trailing_bits)
+    }
+}
+
+/// Bitstrings in Erlang's term order: bit by bit, a prefix before what extends it.
+/// `a` and `b` are bytes holding `a_bits` and `b_bits` bits, unused low bits zero.
+fn cmp_bits(a: &[u8], a_bits: usize, b: &[u8], b_bits: usize) -> Ordering {
+    let common = a_bits.min(b_bits);
+    let whole = common / 8;
+    a[..whole]
+        .cmp(&b[..whole])
+        .then_with(|| {
+            let rest = common % 8;
+            if rest == 0 {
+                return Ordering::Equal;
+            }
+            let mask = !(0xffu8 >> rest);
+            (a[whole] & mask).cmp(&(b[whole] & mask))
+        })
+        .then(a_bits.cmp(&b_bits))
 }
 
 /// An integer outside the `i64` range: sign and magnitude.
@@ -257,7 +328,7 @@ impl Term {
             Term::Map(_) => Class::Map,
             Term::List(v) if v.is_empty() => Class::Nil,
             Term::List(_) | Term::ImproperList(..) => Class::List,
-            Term::Binary(_) => Class::Bitstring,
+            Term::Binary(_) | Term::Bitstring(_) => Class::Bitstring,
         }
     }
 
@@ -275,6 +346,29 @@ impl Term {
         match big.to_i64() {
             Some(i) => Term::Int(i),
             None => Term::BigInt(big),
+        }
+    }
+
+    /// Builds the bitstring of the first `bit_len` bits of `bytes` (high bits first): a
+    /// [`Term::Binary`] when `bit_len` is a whole number of bytes, else a
+    /// [`Term::Bitstring`]. `None` unless `bytes` has exactly `ceil(bit_len / 8)` bytes.
+    pub fn from_bits(bytes: Bytes, bit_len: usize) -> Option<Term> {
+        if bytes.len() != bit_len.div_ceil(8) {
+            return None;
+        }
+        match bit_len % 8 {
+            0 => Some(Term::Binary(bytes)),
+            trailing => Bitstring::new(bytes, trailing as u8).map(Term::Bitstring),
+        }
+    }
+
+    /// The bytes and the bit length of a binary or bitstring (the last byte partial when the
+    /// length is not a whole number of bytes); `None` for any other term.
+    pub fn bits(&self) -> Option<(&[u8], usize)> {
+        match self {
+            Term::Binary(b) => Some((b, b.len() * 8)),
+            Term::Bitstring(b) => Some((b.bytes(), b.bit_len())),
+            _ => None,
         }
     }
 
@@ -343,6 +437,11 @@ impl Term {
             (Term::Port(a), Term::Port(b)) => a.cmp(b),
             (Term::Pid(a), Term::Pid(b)) => a.cmp(b),
             (Term::Binary(a), Term::Binary(b)) => a.cmp(b),
+            (Term::Binary(_) | Term::Bitstring(_), Term::Binary(_) | Term::Bitstring(_)) => {
+                let (a, a_bits) = self.bits().expect("a bitstring");
+                let (b, b_bits) = other.bits().expect("a bitstring");
+                cmp_bits(a, a_bits, b, b_bits)
+            }
             (Term::Tuple(a), Term::Tuple(b)) => a
                 .len()
                 .cmp(&b.len())

@@ -2,7 +2,7 @@
 //! [`FlatTerm`](crate::FlatTerm): printing and ETF encoding are written once, against
 //! [`TermRef`], and work on both forms.
 
-use crate::{Atom, BigInt, Pid, Port, Ref, Term};
+use crate::{Atom, BigInt, Bitstring, Pid, Port, Ref, Term};
 
 /// A reference to a term in one of this crate's representations.
 pub trait TermRef<'a>: Copy {
@@ -26,6 +26,8 @@ pub enum Node<'a, R: TermRef<'a>> {
     Float(f64),
     /// A binary.
     Binary(&'a [u8]),
+    /// A bitstring that is not a whole number of bytes.
+    Bitstring(&'a Bitstring),
     /// A list: `len` elements (`[]` when 0) and, if the list is improper, its tail (which is
     /// not a list). A list built from parts (a string consed onto a list, say) is one list.
     List {
@@ -64,6 +66,7 @@ impl<'a> TermRef<'a> for &'a Term {
             Term::BigInt(b) => Node::BigInt(b),
             Term::Float(f) => Node::Float(*f),
             Term::Binary(b) => Node::Binary(b),
+            Term::Bitstring(b) => Node::Bitstring(b),
             Term::List(items) => Node::List {
                 items: items.iter(),
                 len: items.len(),

@@ -104,7 +104,7 @@ fn rejects_bad_input() {
         (deep, TooDeep),
         (vec![131, 113, 100, 0, 1, b'm'], Unsupported(113)),
         (vec![131, 80, 0, 0, 0, 1, 120, 156], Unsupported(80)),
-        (vec![131, 77, 0, 0, 0, 1, 3, 1], Unsupported(77)),
+        (vec![131, 77, 0, 0, 0, 1, 0, 1], BadBitstring),
         (
             vec![131, 88, 97, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             BadIdentifier,
@@ -128,6 +128,9 @@ fn leaf() -> impl Strategy<Value = Term> {
             .prop_map(Term::Float),
         "[a-zA-Z0-9_@ é\u{3A9}]{0,12}".prop_map(|s| Term::Atom(Atom::new(&s))),
         proptest::collection::vec(any::<u8>(), 0..20).prop_map(|b| Term::Binary(Bytes::from(b))),
+        (proptest::collection::vec(any::<u8>(), 1..20), 1u8..=7).prop_map(|(b, k)| {
+            Term::Bitstring(drv_term::Bitstring::new(Bytes::from(b), k).expect("1..=7 bits"))
+        }),
         (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(id, serial, creation)| Term::Pid(
             Pid {
                 id,
