@@ -18,6 +18,34 @@ fn ddll() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ddll"))
 }
 
+/// `ddll fuzz DRIVER ARGS --out OUT`, run to its end.
+fn fuzz(driver: &std::path::Path, out: &std::path::Path, args: &[&str]) -> std::process::Output {
+    ddll()
+        .arg("fuzz")
+        .arg(driver)
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("ddll runs")
+}
+
+/// `ddll script --isolate ARGS --drivers DRIVERS FILE`: how a finding replays.
+fn replay_finding(
+    drivers: &std::path::Path,
+    file: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    ddll()
+        .args(["script", "--isolate"])
+        .args(args)
+        .arg("--drivers")
+        .arg(drivers)
+        .arg(file)
+        .output()
+        .expect("ddll runs")
+}
+
 /// The port operations of a finding's scenario: its lines but the comments, the load and the
 /// `recv` lines that print the mailbox at the end.
 fn operations(text: &str) -> Vec<&str> {
@@ -34,19 +62,16 @@ fn finds_the_planted_bugs_and_writes_scenarios_that_replay_them() {
         return;
     };
     let out = tempfile::tempdir().expect("a temporary folder");
-    let run = ddll()
-        .arg("fuzz")
-        .arg(drivers.join("planted_drv.so"))
-        .args([
+    let run = fuzz(
+        &drivers.join("planted_drv.so"),
+        out.path(),
+        &[
             "--seconds",
             SECONDS,
             "--callback-timeout",
             CALLBACK_TIMEOUT_MS,
-        ])
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("ddll runs");
+        ],
+    );
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(
@@ -73,18 +98,11 @@ fn finds_the_planted_bugs_and_writes_scenarios_that_replay_them() {
             "{file}: {} operations (a bug behind two needs 2, the issue allows 5):\n{text}",
             ops.len()
         );
-        let replay = ddll()
-            .args([
-                "script",
-                "--isolate",
-                "--callback-timeout",
-                CALLBACK_TIMEOUT_MS,
-            ])
-            .arg("--drivers")
-            .arg(&drivers)
-            .arg(&path)
-            .output()
-            .expect("ddll runs");
+        let replay = replay_finding(
+            &drivers,
+            &path,
+            &["--callback-timeout", CALLBACK_TIMEOUT_MS],
+        );
         let printed = String::from_utf8_lossy(&replay.stdout);
         assert!(
             printed.lines().any(|l| l.contains(crash)),
@@ -101,14 +119,11 @@ fn finds_nothing_in_the_echo_driver_and_says_so() {
         return;
     };
     let out = tempfile::tempdir().expect("a temporary folder");
-    let run = ddll()
-        .arg("fuzz")
-        .arg(drivers.join("echo_drv.so"))
-        .args(["--seconds", "8"])
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("ddll runs");
+    let run = fuzz(
+        &drivers.join("echo_drv.so"),
+        out.path(),
+        &["--seconds", "8"],
+    );
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "stdout:\n{stdout}");
     assert!(
@@ -154,27 +169,13 @@ fn valgrind_finds_the_heap_overread_that_only_memcheck_sees() {
     let driver = drivers.join("planted_vg_drv.so");
     // Without memcheck the overread goes unnoticed: nothing is reported.
     let out = tempfile::tempdir().expect("a temporary folder");
-    let plain = ddll()
-        .arg("fuzz")
-        .arg(&driver)
-        .args(["--seconds", "8"])
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("ddll runs");
+    let plain = fuzz(&driver, out.path(), &["--seconds", "8"]);
     let stdout = String::from_utf8_lossy(&plain.stdout);
     assert_eq!(plain.status.code(), Some(0), "stdout:\n{stdout}");
     assert!(stdout.contains("0 finding(s)"), "stdout:\n{stdout}");
 
     // Under memcheck: found (within 60 s of fuzzing), shrunk, replayed.
-    let run = ddll()
-        .arg("fuzz")
-        .arg(&driver)
-        .args(["--valgrind", "--seconds", "40"])
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("ddll runs");
+    let run = fuzz(&driver, out.path(), &["--valgrind", "--seconds", "40"]);
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(
@@ -203,13 +204,7 @@ fn valgrind_finds_the_heap_overread_that_only_memcheck_sees() {
     assert_eq!(written, 1, "one file per distinct finding:\n{stdout}");
 
     // The replay: memcheck's report on standard error, the crash it causes on standard output.
-    let replay = ddll()
-        .args(["script", "--isolate", "--valgrind"])
-        .arg("--drivers")
-        .arg(&drivers)
-        .arg(&file)
-        .output()
-        .expect("ddll runs");
+    let replay = replay_finding(&drivers, &file, &["--valgrind"]);
     let printed = String::from_utf8_lossy(&replay.stdout);
     let report = String::from_utf8_lossy(&replay.stderr);
     assert!(
@@ -248,14 +243,11 @@ fn coverage_gets_the_fuzzer_past_a_four_byte_magic() {
         return;
     }
     let out = tempfile::tempdir().expect("a temporary folder");
-    let run = ddll()
-        .arg("fuzz")
-        .arg(built.path().join("magic_drv.so"))
-        .args(["--seconds", "30"])
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("ddll runs");
+    let run = fuzz(
+        &built.path().join("magic_drv.so"),
+        out.path(),
+        &["--seconds", "30"],
+    );
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(
@@ -278,12 +270,7 @@ fn coverage_gets_the_fuzzer_past_a_four_byte_magic() {
     assert!(text.contains("<<70,85,90,90"), "the magic, FUZZ:\n{text}");
     assert!(operations(&text).len() <= 5, "{text}");
     // The scenario replays against the driver built without coverage.
-    let replay = ddll()
-        .args(["script", "--isolate", "--drivers"])
-        .arg(&drivers)
-        .arg(&file)
-        .output()
-        .expect("ddll runs");
+    let replay = replay_finding(&drivers, &file, &[]);
     let printed = String::from_utf8_lossy(&replay.stdout);
     assert!(
         printed.contains("{driver_crashed,sigsegv}"),
@@ -297,14 +284,11 @@ fn a_crash_in_the_drivers_timer_is_named_by_the_wait_after_the_operation_that_se
         return;
     };
     let out = tempfile::tempdir().expect("a temporary folder");
-    let run = ddll()
-        .arg("fuzz")
-        .arg(drivers.join("planted_timer_drv.so"))
-        .args(["--seconds", "20"])
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("ddll runs");
+    let run = fuzz(
+        &drivers.join("planted_timer_drv.so"),
+        out.path(),
+        &["--seconds", "20"],
+    );
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(
@@ -335,12 +319,7 @@ fn a_crash_in_the_drivers_timer_is_named_by_the_wait_after_the_operation_that_se
         "the timer's operation:\n{text}"
     );
     assert!(operations(&text).len() <= 5, "{text}");
-    let replay = ddll()
-        .args(["script", "--isolate", "--drivers"])
-        .arg(&drivers)
-        .arg(&file)
-        .output()
-        .expect("ddll runs");
+    let replay = replay_finding(&drivers, &file, &[]);
     let printed = String::from_utf8_lossy(&replay.stdout);
     assert!(
         printed.contains("{driver_crashed,sigabrt}"),
