@@ -38,18 +38,8 @@ impl Runtime {
         message: &Term,
         nosuspend: bool,
     ) -> Result<bool, Exception> {
-        let _settle = self.settle_at_end();
-        self.port_message_unsettled(sender, id, message, nosuspend)
-    }
-
-    fn port_message_unsettled(
-        &self,
-        sender: &Pid,
-        id: &drv_term::Port,
-        message: &Term,
-        nosuspend: bool,
-    ) -> Result<bool, Exception> {
         let _ = sender;
+        let _settle = self.settle_at_end();
         let Ok(port) = self.port(id) else {
             // Sending to a dead port is silently dropped, as in Erlang.
             return Ok(true);
