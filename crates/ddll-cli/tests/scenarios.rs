@@ -16,11 +16,10 @@ use std::path::PathBuf;
 const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 /// The scenarios `ddll test` runs in process although it isolates drivers, because what they
-/// rely on does not cross to an isolated driver's process (or, for `async_basics`, a known
-/// isolation defect makes them differ at times): each says so, with the reason, in
+/// rely on does not cross to an isolated driver's process: each says so, with the reason, in
 /// a `% ddll test: in process: REASON` line (and `ddll test` prints it). The one list of these
 /// exceptions: [`corpus_matches_beam_isolated`] checks that these, and only these, say so.
-const IN_PROCESS_WHEN_ISOLATED: &[&str] = &["async_basics", "ddll_linked_in"];
+const IN_PROCESS_WHEN_ISOLATED: &[&str] = &["ddll_linked_in"];
 
 fn corpus() -> Vec<PathBuf> {
     let files = scenarios_in("scenarios");

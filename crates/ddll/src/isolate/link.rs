@@ -1,7 +1,7 @@
 //! The parent's side of an isolated driver: its host process, the requests that callbacks
 //! send it, the messages it sends back, and what happens when it dies.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -145,11 +145,16 @@ struct LinkState {
     /// `{msgs, ...}` batches of the event channel delivered so far: a reply that says the
     /// host had sent `n` is delivered after the first `n`, keeping each mailbox's order.
     events_delivered: u64,
-    /// A request is in flight: the reader leaves the batches it reads meanwhile in `pending`
-    /// for the requester, which delivers them (in order, before its reply's messages) on its
-    /// own thread, where an exit of the port whose callback runs closes it at once.
-    in_request: bool,
-    pending: Vec<Term>,
+    /// Requests whose reply is not delivered yet (a request's turn lasts from its write until
+    /// its [`Reply`]'s messages are in their mailboxes): the reader leaves the batches it reads
+    /// meanwhile in `pending`. The requester delivers those the host sent before its reply
+    /// first, on its own thread (where an exit of the port whose callback runs closes it at
+    /// once); the thread that ends the last turn delivers the rest after its reply's messages.
+    /// Were the turn to end at the reply, a batch read just then would overtake the reply's
+    /// messages and the batches before it.
+    turns: u32,
+    /// Batches read during a turn, each with its number on the event channel (from 1).
+    pending: VecDeque<(u64, Vec<Term>)>,
 }
 
 fn open_error(message: &str) -> ddll_core::LoadError {
@@ -186,7 +191,11 @@ pub(crate) fn load(
         binary(name),
     ]);
     let loaded = match link.request(&request) {
-        Ok((reply, _)) => reply,
+        Ok(mut replied) => {
+            let reply = replied.take_reply();
+            replied.deliver(None);
+            reply
+        }
         Err(why) => {
             return Err(open_error(&format!(
                 "the isolated driver's host died loading it: {why}"
@@ -255,8 +264,9 @@ pub(crate) fn port_counts(port: &port::PortCell) -> Option<(u64, u64, usize)> {
         atom("port_info"),
         Term::Port(drv_term::Port::local(child)),
     ]);
-    let (reply, messages) = link.request(&request).ok()?;
-    link.deliver(messages, None);
+    let mut replied = link.request(&request).ok()?;
+    let reply = replied.take_reply();
+    replied.deliver(None);
     let Term::Tuple(reply) = reply else {
         return None;
     };
@@ -300,8 +310,8 @@ pub(crate) fn process_exited(pid: &drv_term::Pid, reason: &Term, linked: &[Arc<p
     }
     let request = Term::Tuple(vec![atom("exit"), Term::Pid(*pid), reason.clone()]);
     for link in links {
-        if let Ok((_, messages)) = link.request(&request) {
-            link.deliver(messages, None);
+        if let Ok(replied) = link.request(&request) {
+            replied.deliver(None);
         }
     }
 }
@@ -316,8 +326,9 @@ pub(crate) fn port_monitors(port: &port::PortCell) -> Option<Vec<drv_term::Pid>>
         atom("port_monitors"),
         Term::Port(drv_term::Port::local(child)),
     ]);
-    let (reply, messages) = link.request(&request).ok()?;
-    link.deliver(messages, None);
+    let mut replied = link.request(&request).ok()?;
+    let reply = replied.take_reply();
+    replied.deliver(None);
     match reply {
         Term::Tuple(reply) => match reply.as_slice() {
             [tag, Term::List(pids)] if *tag == atom("ok") => pids
@@ -358,7 +369,7 @@ pub(crate) fn port_exiting(port: &port::PortCell, reason: &Term) -> bool {
         Term::Port(drv_term::Port::local(child)),
         reason.clone(),
     ]);
-    let Ok((reply, messages)) = link.request(&request) else {
+    let Ok(replied) = link.request(&request) else {
         return false;
     };
     // A child's port that ended within the request (its flush arranged a callback that ran at
@@ -367,8 +378,8 @@ pub(crate) fn port_exiting(port: &port::PortCell, reason: &Term) -> bool {
         atom("port_gone"),
         Term::Port(drv_term::Port::local(child)),
     ]);
-    let lingers = matches!(&reply, Term::Tuple(t) if t.len() == 2 && t[0] == atom("ok") && t[1] == atom("true"))
-        && !messages.contains(&gone);
+    let lingers = matches!(&replied.reply, Term::Tuple(t) if t.len() == 2 && t[0] == atom("ok") && t[1] == atom("true"))
+        && !replied.messages.contains(&gone);
     if lingers {
         // Closing before the reader can see it linger: its end (`port_gone`) then finds the
         // port closing, to terminate.
@@ -378,7 +389,7 @@ pub(crate) fn port_exiting(port: &port::PortCell, reason: &Term) -> bool {
             state.lingering = true;
         }
     }
-    link.deliver(messages, None);
+    replied.deliver(None);
     lingers
 }
 
@@ -412,8 +423,8 @@ pub(crate) fn port_connected(port: &port::PortCell, pid: &drv_term::Pid, linked:
         Term::Pid(*pid),
         atom(if linked { "true" } else { "false" }),
     ]);
-    if let Ok((_, messages)) = link.request(&request) {
-        link.deliver(messages, None);
+    if let Ok(replied) = link.request(&request) {
+        replied.deliver(None);
     }
 }
 
@@ -428,6 +439,48 @@ pub(super) fn of_entry(address: usize) -> Option<Arc<Link>> {
 
 pub(super) fn binary(text: &str) -> Term {
     Term::Binary(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+/// A request's reply and the messages to deliver with it, holding the request's turn (see
+/// `LinkState::turns`) until [`Reply::deliver`]; dropped undelivered, it delivers them.
+#[derive(Debug)]
+pub(super) struct Reply {
+    pub(super) reply: Term,
+    /// The host's batches sent before the reply, then the reply's own messages.
+    pub(super) messages: Vec<Term>,
+    link: Arc<Link>,
+    /// Whether the request took a turn (the reader thread takes none) not ended yet.
+    turn: bool,
+    delivered: bool,
+}
+
+impl Reply {
+    /// Takes the reply out (its messages stay, to deliver).
+    pub(super) fn take_reply(&mut self) -> Term {
+        std::mem::replace(&mut self.reply, Term::List(Vec::new()))
+    }
+
+    /// Delivers the messages (`current`: as [`Link::deliver`]) and ends the turn.
+    pub(super) fn deliver(mut self, current: Option<u64>) {
+        self.deliver_now(current);
+    }
+
+    fn deliver_now(&mut self, current: Option<u64>) {
+        if std::mem::replace(&mut self.delivered, true) {
+            return;
+        }
+        self.link
+            .deliver(std::mem::take(&mut self.messages), current);
+        if std::mem::take(&mut self.turn) {
+            self.link.end_turn(current);
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        self.deliver_now(None);
+    }
 }
 
 impl Link {
@@ -520,9 +573,11 @@ impl Link {
         self.state.lock().death.clone()
     }
 
-    /// Sends `request` and waits for its reply: `(Reply, Messages)`, or why the host died
-    /// first. A wait past the callback timeout kills the host.
-    pub(super) fn request(self: &Arc<Self>, request: &Term) -> Result<(Term, Vec<Term>), Term> {
+    /// Sends `request` and waits for its reply, or why the host died first. A wait past the
+    /// callback timeout kills the host. The reply's messages (after the host's batches that
+    /// preceded it) go to their mailboxes by [`Reply::deliver`], which ends the request's
+    /// turn; until then later batches wait.
+    pub(super) fn request(self: &Arc<Self>, request: &Term) -> Result<Reply, Term> {
         let mut channel = self.channel.lock();
         if let Some(why) = self.death() {
             return Err(why);
@@ -530,30 +585,62 @@ impl Link {
         // The reader thread delivers its batches itself, in order: it waits for none.
         let on_reader = HANDLING_CRASH.with(std::cell::Cell::get);
         if !on_reader {
-            self.state.lock().in_request = true;
+            self.state.lock().turns += 1;
         }
         let outcome = self.exchange(&mut channel, request, on_reader);
         drop(channel);
         if on_reader {
-            return outcome;
+            return outcome.map(|(reply, messages, _)| Reply {
+                reply,
+                messages,
+                link: self.clone(),
+                turn: false,
+                delivered: false,
+            });
         }
-        let pending = {
-            let mut state = self.state.lock();
-            state.in_request = false;
-            std::mem::take(&mut state.pending)
-        };
         match outcome {
-            Ok((reply, mut messages)) if !pending.is_empty() => {
-                let mut all = pending;
-                all.append(&mut messages);
-                Ok((reply, all))
-            }
-            other => {
-                // The host died: what it sent first still goes to its processes.
-                if !pending.is_empty() {
-                    self.deliver(pending, None);
+            Ok((reply, messages, sent)) => {
+                // The batches the host sent before the reply (`exchange` waited for them) go
+                // first; those after it wait for the end of the turn.
+                let mut all = Vec::new();
+                {
+                    let mut state = self.state.lock();
+                    while state.pending.front().is_some_and(|(n, _)| *n <= sent) {
+                        let (_, batch) = state.pending.pop_front().expect("a front batch");
+                        all.extend(batch);
+                    }
                 }
-                other
+                all.extend(messages);
+                Ok(Reply {
+                    reply,
+                    messages: all,
+                    link: self.clone(),
+                    turn: true,
+                    delivered: false,
+                })
+            }
+            Err(why) => {
+                // The host died: what it sent first still goes to its processes.
+                self.end_turn(None);
+                Err(why)
+            }
+        }
+    }
+
+    /// Ends a request's turn: the last one delivers what the reader parked meanwhile, on this
+    /// thread, until none is left.
+    fn end_turn(self: &Arc<Self>, current: Option<u64>) {
+        loop {
+            let parked = {
+                let mut state = self.state.lock();
+                if state.turns > 1 || state.pending.is_empty() {
+                    state.turns -= 1;
+                    return;
+                }
+                std::mem::take(&mut state.pending)
+            };
+            for (_, batch) in parked {
+                self.deliver(batch, current);
             }
         }
     }
@@ -564,7 +651,7 @@ impl Link {
         channel: &mut UnixStream,
         request: &Term,
         on_reader: bool,
-    ) -> Result<(Term, Vec<Term>), Term> {
+    ) -> Result<(Term, Vec<Term>, u64), Term> {
         if frame::write(channel, request).is_err() {
             return Err(self.wait_for_death());
         }
@@ -573,10 +660,11 @@ impl Link {
         match reply {
             Ok(Term::Tuple(items)) => match <[Term; 4]>::try_from(items) {
                 Ok([tag, reply, Term::List(messages), Term::Int(sent)]) if tag == atom("reply") => {
+                    let sent = u64::try_from(sent).unwrap_or(0);
                     if !on_reader {
-                        self.await_events(u64::try_from(sent).unwrap_or(0));
+                        self.await_events(sent);
                     }
-                    Ok((reply, messages))
+                    Ok((reply, messages, sent))
                 }
                 _ => {
                     self.kill();
@@ -659,8 +747,9 @@ impl Link {
             match items.as_slice() {
                 [tag, Term::List(messages)] if *tag == atom("msgs") => {
                     let mut state = self.state.lock();
-                    if state.in_request {
-                        state.pending.extend(messages.iter().cloned());
+                    if state.turns > 0 {
+                        let number = state.events_delivered + 1;
+                        state.pending.push_back((number, messages.clone()));
                     } else {
                         drop(state);
                         self.deliver(messages.clone(), None);

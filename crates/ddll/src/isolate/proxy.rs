@@ -140,30 +140,36 @@ fn start_port(command: &str) -> ErlDrvData {
         flag(eof),
     ]);
     match link.request(&request) {
-        Ok((Term::Tuple(reply), messages)) => match reply.as_slice() {
-            [ok, Term::Port(child)] if *ok == atom("ok") => {
-                let Some(child) = child.local_id() else {
-                    return ERL_DRV_ERROR_GENERAL;
-                };
-                link.port_opened(child, parent);
-                link.deliver(messages, Some(parent));
-                let proxy = Box::new(ProxyPort {
-                    link,
-                    child,
-                    parent,
-                });
-                Box::into_raw(proxy) as ErlDrvData
+        Ok(mut replied) => {
+            let reply = match replied.take_reply() {
+                Term::Tuple(reply) => reply,
+                _ => Vec::new(),
+            };
+            match reply.as_slice() {
+                [ok, Term::Port(child)] if *ok == atom("ok") => {
+                    let Some(child) = child.local_id() else {
+                        return ERL_DRV_ERROR_GENERAL;
+                    };
+                    link.port_opened(child, parent);
+                    replied.deliver(Some(parent));
+                    let proxy = Box::new(ProxyPort {
+                        link,
+                        child,
+                        parent,
+                    });
+                    Box::into_raw(proxy) as ErlDrvData
+                }
+                [_, Term::Atom(reason)] => {
+                    // A port whose init acknowledgement failed the open may have sent
+                    // messages first: they reach its owner before `open_port` fails, from
+                    // this port.
+                    link.adopt_failed_open(&replied.messages, parent);
+                    replied.deliver(Some(parent));
+                    start_error(reason.as_str())
+                }
+                _ => ERL_DRV_ERROR_GENERAL,
             }
-            [_, Term::Atom(reason)] => {
-                // A port whose init acknowledgement failed the open may have sent messages
-                // first: they reach its owner before `open_port` fails, from this port.
-                link.adopt_failed_open(&messages, parent);
-                link.deliver(messages, Some(parent));
-                start_error(reason.as_str())
-            }
-            _ => ERL_DRV_ERROR_GENERAL,
-        },
-        Ok(_) => ERL_DRV_ERROR_GENERAL,
+        }
         Err(why) => {
             // The port fails inside its start: `open_port` returns it, and its owner gets the
             // crash as its exit reason. No data: no stop.
@@ -206,8 +212,8 @@ unsafe extern "C" fn stop(data: ErlDrvData) {
                 Term::Port(drv_term::Port::local(proxy.child)),
                 atom("kill"),
             ]);
-            if let Ok((_, messages)) = proxy.link.request(&request) {
-                proxy.link.deliver(messages, Some(proxy.parent));
+            if let Ok(replied) = proxy.link.request(&request) {
+                replied.deliver(Some(proxy.parent));
             }
         }
     }));
@@ -228,9 +234,9 @@ unsafe fn forward(data: ErlDrvData, request: impl FnOnce(Term, Term) -> Term) ->
     let (runtime, _, caller) = current()?;
     let request = request(Term::Port(drv_term::Port::local(child)), Term::Pid(caller));
     match link.request(&request) {
-        Ok((reply, messages)) => {
-            let reply = link.to_parent(reply);
-            link.deliver(messages, Some(parent));
+        Ok(mut replied) => {
+            let reply = link.to_parent(replied.take_reply());
+            replied.deliver(Some(parent));
             Some(reply)
         }
         Err(why) => {
