@@ -142,9 +142,7 @@ impl Runtime {
         match which.first_step(reply) {
             Step::Done(result) => result,
             Step::Wait(monitor) => {
-                let process = self
-                    .process_of(pid)
-                    .ok_or(ConvenienceError::LoadCancelled)?;
+                let process = self.process(pid).ok_or(ConvenienceError::LoadCancelled)?;
                 let wanted = Ref::local(monitor.0);
                 let message = process.receive_matching(wait, |m| {
                     m.tuple().is_some_and(|mut items| {

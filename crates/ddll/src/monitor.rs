@@ -32,7 +32,7 @@ impl drv_abi::MonitorHost for GlobalHost {
         let Some(runtime) = Runtime::upgrade(&port) else {
             return Err(-1);
         };
-        let Some(target) = runtime.process_of(&process) else {
+        let Some(target) = runtime.process(&process) else {
             return Err(1);
         };
         let id = crate::runtime::next_id();

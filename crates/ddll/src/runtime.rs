@@ -152,10 +152,6 @@ impl Runtime {
         }
     }
 
-    pub(crate) fn process_of(&self, pid: &Pid) -> Option<Arc<Process>> {
-        self.process(pid)
-    }
-
     /// Whether `pid` is a live process of this runtime. erl_ddll calls check it under the
     /// driver table's lock: `exit` marks a process dead before it cleans its entries under
     /// that lock, so a dead process can never leave an entry behind.
@@ -265,10 +261,10 @@ impl Runtime {
     }
 
     /// The guard of a public operation that first waits until the death of every isolated host
-    /// noticed so far has been handled ([`crate::isolate::settle_crashes`]), so that it sees
+    /// noticed so far has been handled ([`crate::isolate::await_crash_handling`]), so that it sees
     /// their drivers gone: the erl_ddll operations, `open_port` and `ports`.
     pub(crate) fn operation(&self) -> Settle<&Runtime> {
-        crate::isolate::settle_crashes();
+        crate::isolate::await_crash_handling();
         self.settle_at_end()
     }
 

@@ -55,7 +55,7 @@ fn with_receiver<R>(
         Receiver::Owner => alive(&port.owner),
         // Processes of other runtimes are out of reach, as other nodes' would be.
         Receiver::Process(pid) => Runtime::upgrade(port)
-            .and_then(|rt| rt.process_of(&pid))
+            .and_then(|rt| rt.process(&pid))
             .and_then(|p| alive(&p)),
     }
     .ok_or(Undeliverable::NoReceiver)

@@ -34,13 +34,13 @@ static LINKS: Mutex<Vec<(usize, Arc<Link>)>> = Mutex::new(Vec::new());
 
 /// How long a public operation waits for the handling of a host's death to end (it is bounded
 /// already: the reap kills a lingering host; this only guards against a stuck port).
-const CRASH_SETTLE_WAIT: Duration = Duration::from_secs(10);
+const CRASH_HANDLING_WAIT: Duration = Duration::from_secs(10);
 
 /// Hosts whose end is being handled (from the end of their stream until their ports have
-/// exited and the driver is unloaded), with `CRASH_SETTLED` signalled when one is done.
+/// exited and the driver is unloaded), with `CRASH_HANDLED` signalled when one is done.
 static CRASHES_PENDING: Mutex<usize> = Mutex::new(0);
-static CRASH_SETTLED: Condvar = Condvar::new();
-/// The count without the lock: the fast path of [`settle_crashes`].
+static CRASH_HANDLED: Condvar = Condvar::new();
+/// The count without the lock: the fast path of [`await_crash_handling`].
 static CRASHES_PENDING_HINT: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
 
@@ -54,17 +54,17 @@ thread_local! {
 /// first, so that once any operation has seen a crash (a callback that failed, an exit
 /// signal received), the next one sees the driver gone and its name free to load again.
 /// Inside a driver callback (which may hold a lock the handling needs) it returns at once.
-pub(crate) fn settle_crashes() {
+pub(crate) fn await_crash_handling() {
     if CRASHES_PENDING_HINT.load(Ordering::Acquire) == 0 {
         return;
     }
     if HANDLING_CRASH.with(std::cell::Cell::get) || port::in_callback() {
         return;
     }
-    let deadline = Instant::now() + CRASH_SETTLE_WAIT;
+    let deadline = Instant::now() + CRASH_HANDLING_WAIT;
     let mut pending = CRASHES_PENDING.lock();
     while *pending > 0 {
-        if CRASH_SETTLED.wait_until(&mut pending, deadline).timed_out() {
+        if CRASH_HANDLED.wait_until(&mut pending, deadline).timed_out() {
             return;
         }
     }
@@ -87,7 +87,7 @@ impl Drop for CrashHandling {
         let mut pending = CRASHES_PENDING.lock();
         *pending -= 1;
         CRASHES_PENDING_HINT.store(*pending, Ordering::Release);
-        CRASH_SETTLED.notify_all();
+        CRASH_HANDLED.notify_all();
     }
 }
 
@@ -1010,7 +1010,7 @@ impl Link {
                         Some((child, reason)) => Some((child, Some(reason))),
                         None => {
                             let message = self.to_parent(message);
-                            if let Some(process) = runtime.process_of(&to) {
+                            if let Some(process) = runtime.process(&to) {
                                 process.deliver(message);
                             }
                             None

@@ -52,8 +52,8 @@ use std::time::Duration;
 use drv_term::Term;
 
 pub(crate) use link::{
-    load, port_connected, port_counts, port_exiting, port_lingers, port_monitors, process_exited,
-    settle_crashes, unloading,
+    await_crash_handling, load, port_connected, port_counts, port_exiting, port_lingers,
+    port_monitors, process_exited, unloading,
 };
 
 /// Which drivers a runtime loads isolated: [`crate::RuntimeOptions::isolate`] for all, unless
