@@ -3,11 +3,21 @@
 //! (`RuntimeOptions::isolate`): what isolation costs. Prints both figures and their ratio.
 //!
 //! The bench's own program is the host: `main` enters host mode first when started as one.
+//!
+//! Beside them, the floor of any transport between two processes on this machine: a bare
+//! 64-byte round trip between two threads over a socket pair (each side sleeping in `read`, as
+//! the isolation's request thread and caller do), and the bare hand-over of a counter through
+//! shared memory with both sides spinning (no data, no wake-up: two cache-line transfers).
+//! Threads of one process are the cheapest case: processes on the same cores pay the same
+//! wake-ups and transfers, or more.
 
 #[path = "../../ddll/tests/support/mod.rs"]
 mod support;
 
 use std::hint::black_box;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -45,6 +55,55 @@ fn mean(f: &mut impl FnMut(), rounds: u32) -> Duration {
     t0.elapsed() / rounds
 }
 
+/// A counter on a cache line of its own.
+#[repr(align(128))]
+struct Line(AtomicU64);
+
+/// Mean time of a round trip through shared memory, both sides spinning: `rounds` hand-overs
+/// of a counter to another thread and back.
+fn spin_round_trip(rounds: u64) -> Duration {
+    let (ping, pong) = (Line(AtomicU64::new(0)), Line(AtomicU64::new(0)));
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for i in 1..=rounds {
+                while ping.0.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+                pong.0.store(i, Ordering::Release);
+            }
+        });
+        let t0 = Instant::now();
+        for i in 1..=rounds {
+            ping.0.store(i, Ordering::Release);
+            while pong.0.load(Ordering::Acquire) != i {
+                std::hint::spin_loop();
+            }
+        }
+        t0.elapsed() / u32::try_from(rounds).expect("rounds fit u32")
+    })
+}
+
+/// Mean time of a 64-byte round trip over a socket pair to an echoing thread.
+fn socket_round_trip(rounds: u32) -> Duration {
+    let (mut ours, mut theirs) = UnixStream::pair().expect("a socket pair");
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        for _ in 0..rounds {
+            theirs.read_exact(&mut buf).expect("read");
+            theirs.write_all(&buf).expect("write");
+        }
+    });
+    let mut buf = [b'x'; 64];
+    let t0 = Instant::now();
+    for _ in 0..rounds {
+        ours.write_all(&buf).expect("write");
+        ours.read_exact(&mut buf).expect("read");
+    }
+    let elapsed = t0.elapsed() / rounds;
+    echo.join().expect("the echo thread");
+    elapsed
+}
+
 fn main() {
     ddll::isolate::run_host_if_requested();
     let mut in_process = echo_setup(false);
@@ -55,16 +114,32 @@ fn main() {
     });
     c.bench_function("echo_round_trip_64B_isolated", |b| b.iter(&mut isolated));
     c.final_summary();
-    // Criterion's figures are above; the ratio from interleaved runs of the two.
-    let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
+    // Criterion's figures are above; the ratios from interleaved runs.
+    let (mut a, mut b, mut spin, mut socket) = (
+        Duration::ZERO,
+        Duration::ZERO,
+        Duration::ZERO,
+        Duration::ZERO,
+    );
     for _ in 0..5 {
         a += mean(&mut in_process, 20_000);
         b += mean(&mut isolated, 2_000);
+        spin += spin_round_trip(200_000);
+        socket += socket_round_trip(5_000);
     }
+    let ratio = |d: Duration| d.as_secs_f64() / a.as_secs_f64();
     println!(
         "echo round trip 64 B: in process {:?}, isolated {:?}, isolated/in process {:.1}x",
         a / 5,
         b / 5,
-        b.as_secs_f64() / a.as_secs_f64()
+        ratio(b)
+    );
+    println!(
+        "floor of a transport between two processes: socket pair 64 B round trip {:?} ({:.1}x \
+         the in-process echo), shared-memory hand-over with both sides spinning {:?} ({:.1}x)",
+        socket / 5,
+        ratio(socket),
+        spin / 5,
+        ratio(spin)
     );
 }
