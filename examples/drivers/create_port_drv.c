@@ -27,6 +27,10 @@
  *  10 ATOM -> driver_failure_atom(port, ATOM): "ok"
  *  11      -> the labels of the ports stopped since the last 11, oldest
  *             first, separated by spaces (empty: none)
+ *  12 NAME -> "ok", and a 0 ms timer whose timeout creates a port owned by
+ *             driver_connected, as 2 does (a callback the runtime runs on its
+ *             own, as a listening socket's ready_input creates the port of an
+ *             accepted connection); the creator then outputs "timeout RESULT"
  *
  * The driver uses port-level locking: the new port has a lock of its own,
  * which its creator holds until its callback returns. With
@@ -57,6 +61,7 @@ typedef struct {
     ErlDrvPort port;
     char label[LABEL_MAX];
     ErlDrvTermData remembered;
+    char pending[LABEL_MAX]; /* the name for the timeout to create (12) */
 } PortState;
 
 /* The last stopped handle, under the stop log's lock (stop_log.h). */
@@ -213,9 +218,27 @@ static ErlDrvSSizeT create_port_control(ErlDrvData data, unsigned int command,
     case 11:
         take_stop_log(text);
         return reply(rbuf, rlen, text);
+    case 12: {
+        size_t n = len < LABEL_MAX - 1 ? len : LABEL_MAX - 1;
+        memcpy(st->pending, buf, n);
+        st->pending[n] = '\0';
+        driver_set_timer(st->port, 0);
+        return reply(rbuf, rlen, "ok");
+    }
     default:
         return -1;
     }
+}
+
+static void create_port_timeout(ErlDrvData data)
+{
+    PortState *st = (PortState *)data;
+    ErlDrvPort created;
+    char text[LABEL_MAX + 16];
+    const char *result = create(st->port, driver_connected(st->port), st->pending,
+                                strlen(st->pending), &created);
+    snprintf(text, sizeof text, "timeout %s", result);
+    driver_output(st->port, text, strlen(text));
 }
 
 static ErlDrvEntry create_port_entry = {
@@ -224,6 +247,7 @@ static ErlDrvEntry create_port_entry = {
     .output = create_port_output,
     .driver_name = DRV_NAME,
     .control = create_port_control,
+    .timeout = create_port_timeout,
     .extended_marker = ERL_DRV_EXTENDED_MARKER,
     .major_version = ERL_DRV_EXTENDED_MAJOR_VERSION,
     .minor_version = ERL_DRV_EXTENDED_MINOR_VERSION,

@@ -330,6 +330,8 @@ impl Runner {
                 .and_then(|n| n.checked_sub(1))
                 .and_then(|i| items.get(i).cloned())
                 .ok_or(Exception::badarg()),
+            // BEAM's element/2 on anything else (a `recv` that timed out, say): badarg.
+            (Some("erlang"), "element", [_, _]) => Err(Exception::badarg()),
             (Some("erlang"), f, args) => self.erlang(&pid, f, args),
             (Some("file" | "filename"), f, args) => files(module.unwrap_or(""), f, args),
             (Some("code"), "priv_dir", [app]) => priv_dir(app),

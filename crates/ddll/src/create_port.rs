@@ -39,16 +39,17 @@ impl drv_abi::CreatePortHost for GlobalHost {
             return None;
         }
         let runtime = Runtime::upgrade(&creator)?;
-        let handle = runtime.create_port(&creator, &owner, name, data)?;
+        let handle = runtime.create_port(&creator, &owner, name, |_| data, true)?;
         // In an isolated driver's host, the parent gets a port for it too.
-        crate::isolate::port_created(handle);
+        crate::isolate::port_created(handle, creator.handle);
         Some(handle as usize as ErlDrvPort)
     }
 }
 
 impl Runtime {
     /// `driver_create_port` from a callback of `creator` (this thread holds its callback
-    /// lock): a port of the same driver instance with `data` (no `start`), named `name`, owned
+    /// lock): a port of the same driver instance with `data` (given the new port's handle; no
+    /// `start`), named `name`, owned
     /// by (linked to) `owner`. Its handle, or `None` when `owner` is not a live process of this
     /// runtime or the driver is being unloaded.
     ///
@@ -56,12 +57,17 @@ impl Runtime {
     /// holds; with port-level locking it gets its own, which this thread holds until the
     /// creator's callback returns (as BEAM hands the new port over locked). BEAM 25 itself
     /// deadlocks in the driver-level case: its new port takes the driver lock again.
+    ///
+    /// `in_creator_callback` is `false` only for an isolated driver's port that its host
+    /// created in a callback the parent did not run (a timeout, say): nothing on this thread
+    /// is to hand the new port over to, so its lock is not taken.
     pub(crate) fn create_port(
         &self,
         creator: &Arc<PortCell>,
         owner: &Pid,
         name: &str,
-        data: DriverData,
+        data: impl FnOnce(u64) -> DriverData,
+        in_creator_callback: bool,
     ) -> Option<u64> {
         let owner = self.process(owner).filter(|p| p.is_alive())?;
         let driver = creator.driver.clone();
@@ -72,7 +78,8 @@ impl Runtime {
             .port_opened(driver.driver.name())
             .ok()?;
         let lock = driver.port_lock();
-        let own_lock = (!Arc::ptr_eq(&lock, &creator.lock)).then(|| lock.lock_arc());
+        let own_lock =
+            (in_creator_callback && !Arc::ptr_eq(&lock, &creator.lock)).then(|| lock.lock_arc());
         let port = port::insert(|handle| {
             PortCell::new(
                 handle,
@@ -85,7 +92,7 @@ impl Runtime {
                     // BEAM's created ports send lists whatever their creator does.
                     binary: false,
                     eof: false,
-                    data: PortData::new(data),
+                    data: PortData::new(data(handle)),
                     init_ack: None,
                 },
             )

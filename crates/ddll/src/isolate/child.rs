@@ -210,7 +210,7 @@ impl Host {
         // Looked at before the mailboxes, told after them: a port's exit signal, if it sent
         // one, comes first, and then the parent knows the port is gone already.
         // Ports the driver created: the parent makes its own before their messages arrive.
-        for handle in std::mem::take(&mut *super::CREATED.lock()) {
+        for (handle, creator) in std::mem::take(&mut *super::CREATED.lock()) {
             let Some(port) = crate::port::lookup(handle) else {
                 continue;
             };
@@ -220,6 +220,7 @@ impl Host {
                 Term::Port(drv_term::Port::local(handle)),
                 owner,
                 Term::Binary(Bytes::copy_from_slice(port.name.as_bytes())),
+                Term::Port(drv_term::Port::local(creator)),
             ]));
             self.open_ports.lock().push((handle, false));
         }

@@ -911,10 +911,11 @@ impl Link {
     }
 
     /// The host's driver created the port `child` for `owner`, named `name`, in a callback of
-    /// the parent's port `current`, whose callback (the proxy's) runs on this thread: the
-    /// parent's port for it is created the same way, as the creator's. Outside a callback (the
-    /// news came on the event channel) there is no creator to take it from: it stays the
-    /// host's alone, and its messages name a port the parent does not know.
+    /// its port `creator`: the parent's port for it is created the same way, as the parent's
+    /// creator's. In a callback of `current` (the parent's port whose callback, the proxy's,
+    /// runs on this thread) the new port is handed over locked until it returns, as in
+    /// process; created in a callback the host ran on its own (a timeout, an accept in
+    /// `ready_input`), it is created free.
     fn port_created(
         self: &Arc<Self>,
         runtime: &Runtime,
@@ -922,15 +923,26 @@ impl Link {
         child: &drv_term::Port,
         owner: &drv_term::Pid,
         name: &[u8],
+        creator: &drv_term::Port,
     ) {
-        let (Some(creator), Some(child)) = (current.and_then(port::lookup), child.local_id())
+        let creator = creator
+            .local_id()
+            .and_then(|creator| self.ports.lock().get(&creator).map(|p| p.parent));
+        let (Some(creator), Some(child)) = (creator.and_then(port::lookup), child.local_id())
         else {
             return;
         };
+        let in_creator_callback = current == Some(creator.handle);
         let name = String::from_utf8_lossy(name);
-        if let Some(parent) =
-            super::proxy::create_port(runtime, &creator, self, child, owner, &name)
-        {
+        if let Some(parent) = super::proxy::create_port(
+            runtime,
+            &creator,
+            self,
+            child,
+            owner,
+            &name,
+            in_creator_callback,
+        ) {
             self.port_opened(child, parent);
         }
     }
@@ -971,10 +983,10 @@ impl Link {
                         self.set_in_flight(&runtime, *busy == atom("true"), current.is_none());
                         continue;
                     }
-                    [tag, Term::Port(child), Term::Pid(owner), Term::Binary(name)]
+                    [tag, Term::Port(child), Term::Pid(owner), Term::Binary(name), Term::Port(creator)]
                         if *tag == atom("created") =>
                     {
-                        self.port_created(&runtime, current, child, owner, name);
+                        self.port_created(&runtime, current, child, owner, name, creator);
                         continue;
                     }
                     // The host's port is busy (`set_busy_port`) or no longer: so is the

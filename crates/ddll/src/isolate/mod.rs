@@ -27,12 +27,12 @@
 //! driver has work in flight (async jobs, timers: the parent's erl_ddll holds the driver
 //! meanwhile); a port closing with data in its driver queue (the parent's lingers until the
 //! host's ends); a new connected process (`port_connect`, `{connect, Pid}`); ports the driver
-//! creates in a callback the parent asked for (`driver_create_port`: the parent makes its own).
+//! creates (`driver_create_port`: the parent makes its own, in a callback the parent asked for
+//! or one the host runs on its own, such as a timeout or an accept in `ready_input`).
 //!
 //! What does not cross: a linked-in driver that the driver adds (`add_driver_entry`), which
 //! has no library of its own to isolate (`ddll test` runs `ddll_linked_in` in process, saying
-//! so); ports the driver creates in a callback the host runs on its own (a timeout, a select
-//! event); pids and ports of the host in terms other than the mirrors of parent processes and
+//! so); pids and ports of the host in terms other than the mirrors of parent processes and
 //! the ports the parent knows. All of a driver's callbacks go through one request at a time,
 //! whatever its locking, and while one is in flight what the host sends on its own waits for
 //! its reply.
@@ -118,14 +118,16 @@ static IN_HOST: AtomicBool = AtomicBool::new(false);
 /// permanent too (the news travels with the next batch of messages).
 static DRIVER_LOCKED: AtomicBool = AtomicBool::new(false);
 
-/// Ports the driver of this host created (`driver_create_port`), not yet told to the parent.
-static CREATED: parking_lot::Mutex<Vec<u64>> = parking_lot::Mutex::new(Vec::new());
+/// Ports the driver of this host created (`driver_create_port`), not yet told to the parent:
+/// `(port, creator)` handles.
+static CREATED: parking_lot::Mutex<Vec<(u64, u64)>> = parking_lot::Mutex::new(Vec::new());
 
-/// The driver of this process created the port `handle` (`driver_create_port`): in a host,
-/// the parent makes a port of its own for it (with the next batch of messages).
-pub(crate) fn port_created(handle: u64) {
+/// The driver of this process created the port `handle` in a callback of `creator`
+/// (`driver_create_port`): in a host, the parent makes a port of its own for it (with the next
+/// batch of messages, or the reply of the request whose callback created it).
+pub(crate) fn port_created(handle: u64, creator: u64) {
     if IN_HOST.load(Ordering::Relaxed) {
-        CREATED.lock().push(handle);
+        CREATED.lock().push((handle, creator));
     }
 }
 

@@ -73,8 +73,8 @@ fn died(runtime: &Runtime, parent: u64, why: Term) {
 }
 
 /// Creates the parent's port for the port `child` that the host's driver created, as
-/// `creator` (whose callback runs on this thread) would with `driver_create_port`: the
-/// parent's handle, or `None` when `owner` is no live process here.
+/// `creator` would with `driver_create_port` (`in_creator_callback`: whose callback runs on
+/// this thread): the parent's handle, or `None` when `owner` is no live process here.
 pub(super) fn create_port(
     runtime: &Runtime,
     creator: &Arc<port::PortCell>,
@@ -82,26 +82,27 @@ pub(super) fn create_port(
     child: u64,
     owner: &drv_term::Pid,
     name: &str,
+    in_creator_callback: bool,
 ) -> Option<u64> {
-    let proxy = Box::into_raw(Box::new(ProxyPort {
-        link: link.clone(),
-        child,
-        parent: 0,
-    }));
-    let data = drv_abi::driver::DriverData(proxy as usize);
-    match runtime.create_port(creator, owner, name, data) {
-        Some(parent) => {
-            // SAFETY: made above and not yet used: no callback of the port runs before the
-            // creator's callback (this one) returns.
-            unsafe { (*proxy).parent = parent };
-            Some(parent)
-        }
-        None => {
-            // SAFETY: made above; the runtime refused it, and no port holds it.
-            drop(unsafe { Box::from_raw(proxy) });
-            None
-        }
+    // The proxy's data names the parent's port: made once its handle is known, before any
+    // callback of it can run.
+    let made = std::cell::Cell::new(std::ptr::null_mut::<ProxyPort>());
+    let data = |parent| {
+        let proxy = Box::into_raw(Box::new(ProxyPort {
+            link: link.clone(),
+            child,
+            parent,
+        }));
+        made.set(proxy);
+        drv_abi::driver::DriverData(proxy as usize)
+    };
+    let created = runtime.create_port(creator, owner, name, data, in_creator_callback);
+    if created.is_none() && !made.get().is_null() {
+        // SAFETY: made by `Box::into_raw` above; the runtime refused the port (no `stop`
+        // will run), and no port holds it.
+        drop(unsafe { Box::from_raw(made.get()) });
     }
+    created
 }
 
 /// # Safety
