@@ -64,6 +64,17 @@ fn opened_once_gone(opened: &mpsc::Receiver<Result<Port, Exception>>) -> Option<
         .ok()
 }
 
+/// A port to read the driver's stop log through, the log emptied first: it is one per
+/// loaded library, and a port of an earlier test (another runtime, the library still mapped)
+/// may have left its stop there.
+fn log_port(rt: &Runtime, me: &Process) -> Port {
+    let log = rt
+        .open_port(me.pid(), "init_ack_drv timer", Default::default())
+        .expect("a port to read the stop log through");
+    control(rt, me, &log, 11);
+    log
+}
+
 /// The port of `rt` whose open is waiting (the only one besides `others`), once it is there.
 fn waiting_port(rt: &Runtime, others: &[Port]) -> Port {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -81,9 +92,7 @@ fn an_open_waiting_when_its_owner_dies_ends_with_the_port() {
     let _turn = my_turn();
     for dir in support::driver_dirs() {
         let (rt, me) = setup(&dir);
-        let log = rt
-            .open_port(me.pid(), "init_ack_drv timer", Default::default())
-            .expect("a port to read the stop log through");
+        let log = log_port(&rt, &me);
         let opener = rt.spawn(Some("opener"));
         let opened = open_elsewhere(&rt, &opener, "never");
         let port = waiting_port(&rt, &[log]);
@@ -144,9 +153,7 @@ fn a_driver_thread_may_acknowledge() {
     let _turn = my_turn();
     for dir in support::driver_dirs() {
         let (rt, me) = setup(&dir);
-        let log = rt
-            .open_port(me.pid(), "init_ack_drv timer", Default::default())
-            .expect("a port to read the stop log through");
+        let log = log_port(&rt, &me);
         let port = rt
             .open_port(me.pid(), "init_ack_drv thread", Default::default())
             .expect("acknowledged by the driver's thread");
