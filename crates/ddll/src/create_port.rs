@@ -73,6 +73,7 @@ impl Runtime {
             .ok()?;
         let lock = driver.port_lock();
         let own_lock = (!Arc::ptr_eq(&lock, &creator.lock)).then(|| lock.lock_arc());
+        let port_name = driver.port_name(name);
         let port = port::insert(|handle| {
             PortCell::new(
                 handle,
@@ -81,7 +82,7 @@ impl Runtime {
                     driver,
                     lock,
                     owner: owner.clone(),
-                    name: name.into(),
+                    name: port_name,
                     // BEAM's created ports send lists whatever their creator does.
                     binary: false,
                     eof: false,

@@ -23,9 +23,30 @@ pub(crate) struct LoadedDriver {
     pub(crate) lock: CallbackLock,
     /// Pending timers and async jobs of its ports, which keep it loaded.
     pub(crate) in_flight: crate::in_flight::InFlight,
+    /// The driver's name, shared by the ports opened by it alone (no arguments): their name.
+    name: Arc<str>,
 }
 
 impl LoadedDriver {
+    pub(crate) fn new(driver: Driver) -> LoadedDriver {
+        LoadedDriver {
+            name: Arc::from(driver.name()),
+            driver,
+            lock: port::new_callback_lock(),
+            in_flight: Default::default(),
+        }
+    }
+
+    /// The name of a port opened with `command` (BEAM names a port by its whole command):
+    /// the driver's own name, shared, when the command is just that.
+    pub(crate) fn port_name(&self, command: &str) -> Arc<str> {
+        if command == &*self.name {
+            self.name.clone()
+        } else {
+            Arc::from(command)
+        }
+    }
+
     pub(crate) fn port_lock(&self) -> CallbackLock {
         if self.driver.flags() & ERL_DRV_FLAG_USE_PORT_LOCKING != 0 {
             port::new_callback_lock()
@@ -179,11 +200,7 @@ impl DriverHost for Loader<'_> {
             Ok(driver) => {
                 self.loaded.insert(
                     name.to_owned(),
-                    Arc::new(LoadedDriver {
-                        driver,
-                        lock: port::new_callback_lock(),
-                        in_flight: Default::default(),
-                    }),
+                    Arc::new(LoadedDriver::new(driver)),
                 );
                 Ok(())
             }

@@ -161,8 +161,8 @@ pub(crate) struct PortCell {
     pub(crate) binary_option: bool,
     pub(crate) eof: bool,
     /// The port's name (`port_info`'s `name`): the command it was opened with, or the name
-    /// given to `driver_create_port`.
-    pub(crate) name: Box<str>,
+    /// given to `driver_create_port` (shared with the driver's when it is the driver's name).
+    pub(crate) name: Arc<str>,
     /// When the port entered its runtime, as a number that only grows (`erlang:ports()` lists
     /// ports in that order).
     pub(crate) opened: u64,
@@ -275,7 +275,7 @@ pub(crate) struct PortState {
     pub(crate) control_binary: bool,
     /// The processes linked to the port, in the order they were linked: the opener, and
     /// those of `port_connect`. They get the port's exit signal.
-    pub(crate) links: Vec<Arc<Process>>,
+    pub(crate) links: Links,
     pub(crate) os_pid: Option<isize>,
     /// The port's process monitors (`driver_monitor_process`): number and process.
     pub(crate) monitors: Vec<(u64, Pid)>,
@@ -290,13 +290,66 @@ pub(crate) struct PortState {
     pub(crate) deferred_failure: Option<crate::failure::DeferredFailure>,
 }
 
+/// The processes linked to a port, in the order they were linked. The first is held inline
+/// (the opener, linked when the port opens), the others in a vector allocated by a second
+/// link: a port linked to its opener only allocates nothing here.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Links {
+    /// The oldest link; `None` only when there is none (then `rest` is empty).
+    first: Option<Arc<Process>>,
+    /// The newer links, oldest first.
+    rest: Vec<Arc<Process>>,
+}
+
+impl Links {
+    fn one(process: Arc<Process>) -> Links {
+        Links {
+            first: Some(process),
+            rest: Vec::new(),
+        }
+    }
+
+    /// The linked processes, oldest link first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Process>> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    /// Links `process` (the newest link).
+    pub(crate) fn push(&mut self, process: Arc<Process>) {
+        if self.first.is_none() {
+            self.first = Some(process);
+        } else {
+            self.rest.push(process);
+        }
+    }
+
+    /// Keeps the links `keep` answers true for, in their order.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Arc<Process>) -> bool) {
+        if self.first.as_ref().is_some_and(|first| !keep(first)) {
+            self.first = None;
+        }
+        self.rest.retain(|process| keep(process));
+        if self.first.is_none() && !self.rest.is_empty() {
+            self.first = Some(self.rest.remove(0));
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Links {
+    type Item = &'a Arc<Process>;
+    type IntoIter = std::iter::Chain<std::option::Iter<'a, Arc<Process>>, std::slice::Iter<'a, Arc<Process>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.iter().chain(&self.rest)
+    }
+}
+
 /// What a new port is made of, besides the handle the port table gives it.
 pub(crate) struct NewPort {
     pub(crate) runtime: Weak<Inner>,
     pub(crate) driver: Arc<LoadedDriver>,
     pub(crate) lock: CallbackLock,
     pub(crate) owner: Arc<Process>,
-    pub(crate) name: Box<str>,
+    pub(crate) name: Arc<str>,
     pub(crate) binary: bool,
     pub(crate) eof: bool,
     pub(crate) data: PortData,
@@ -329,7 +382,7 @@ impl PortCell {
             failure_deferred: AtomicBool::new(false),
             state: Mutex::new(PortState {
                 control_binary: false,
-                links: vec![new.owner],
+                links: Links::one(new.owner),
                 os_pid: None,
                 monitors: Vec::new(),
                 exiting: false,
@@ -394,40 +447,51 @@ impl PortCell {
 /// A port's connected process: read on every output with one load, changed (rarely: `{Pid,
 /// {connect, New}}`, `port_connect`) by swapping a pointer. Every process ever connected stays
 /// referenced until the port is dropped, so a reader's reference never dangles.
+///
+/// The first connected process (the opener) is held inline and the list of later ones is
+/// allocated on the first reconnection: a port that keeps its opener (most do) allocates
+/// nothing here.
 #[derive(Debug)]
 pub(crate) struct Connected {
+    /// The process connected when the port opened.
+    first: Arc<Process>,
+    /// The connected process when it is not `first`: points into a box of `later`; null while
+    /// `first` is connected.
     current: std::sync::atomic::AtomicPtr<Arc<Process>>,
-    /// Every process connected so far (the current one last), boxed so that their addresses
-    /// stay when the vector grows: `current` points into a box.
+    /// Every process connected after `first` (the current one last), boxed so that their
+    /// addresses stay when the vector grows: `current` points into a box.
     #[allow(clippy::vec_box)]
-    all: Mutex<Vec<Box<Arc<Process>>>>,
+    later: once_cell::race::OnceBox<Mutex<Vec<Box<Arc<Process>>>>>,
 }
 
 impl Connected {
     fn new(first: Arc<Process>) -> Connected {
-        let mut first = Box::new(first);
-        let current = std::sync::atomic::AtomicPtr::new(&mut *first as *mut Arc<Process>);
         Connected {
-            current,
-            all: Mutex::new(vec![first]),
+            first,
+            current: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+            later: once_cell::race::OnceBox::new(),
         }
     }
 
     /// The connected process.
     #[inline]
     pub(crate) fn get(&self) -> &Arc<Process> {
-        // SAFETY: `current` always points into a box of `all`, which only grows and lives as
-        // long as `self`.
-        unsafe { &*self.current.load(Ordering::Acquire) }
+        let current = self.current.load(Ordering::Acquire);
+        if current.is_null() {
+            return &self.first;
+        }
+        // SAFETY: a non-null `current` points into a box of `later`, which only grows and
+        // lives as long as `self`.
+        unsafe { &*current }
     }
 
     /// Connects `process` instead.
     pub(crate) fn set(&self, process: Arc<Process>) {
-        let mut all = self.all.lock();
+        let mut later = self.later.get_or_init(Box::default).lock();
         let mut boxed = Box::new(process);
         self.current
             .store(&mut *boxed as *mut Arc<Process>, Ordering::Release);
-        all.push(boxed);
+        later.push(boxed);
     }
 }
 
@@ -771,4 +835,24 @@ pub(crate) fn with_port_context<R>(
 #[inline(never)]
 fn lookup_cold(handle: u64) -> Option<Arc<PortCell>> {
     lookup(handle)
+}
+
+#[cfg(test)]
+mod tmp_sizes {
+    #[test]
+    fn print_sizes() {
+        use std::mem::size_of;
+        eprintln!("PortCell {}", size_of::<super::PortCell>());
+        eprintln!("PortState {}", size_of::<parking_lot::Mutex<super::PortState>>());
+        eprintln!("Busy {}", size_of::<crate::busy::Busy>());
+        eprintln!("queue {}", size_of::<crate::queue::PortQueueState>());
+        eprintln!("Connected {}", size_of::<super::Connected>());
+        eprintln!("timer {}", size_of::<crate::timer::PortTimer>());
+        eprintln!("data {}", size_of::<super::PortData>());
+        eprintln!("bytes {}", size_of::<super::ByteCounts>());
+        eprintln!("select {}", size_of::<crate::select::PortSelect>());
+        eprintln!("initack opt {}", size_of::<Option<Box<crate::init_ack::InitAck>>>());
+        eprintln!("deferred {}", size_of::<Option<crate::failure::DeferredFailure>>());
+        eprintln!("lock {}", size_of::<super::CallbackLock>());
+    }
 }

@@ -411,7 +411,7 @@ impl Runtime {
                     driver: driver.clone(),
                     owner,
                     // BEAM names a port by its whole command, arguments included.
-                    name: command.into(),
+                    name: driver.port_name(command),
                     binary: options.binary,
                     eof: options.eof,
                     data: PortData::default(),
