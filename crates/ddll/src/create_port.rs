@@ -19,7 +19,7 @@ use drv_abi::types::ErlDrvPort;
 use drv_term::Pid;
 
 use crate::host::GlobalHost;
-use crate::port::{self, NewPort, PortCell, PortData};
+use crate::port::{self, NewPort, PortCell};
 use crate::runtime::Runtime;
 
 impl drv_abi::CreatePortHost for GlobalHost {
@@ -86,12 +86,11 @@ impl Runtime {
                     // BEAM's created ports send lists whatever their creator does.
                     binary: false,
                     eof: false,
-                    data: PortData::new(data),
+                    data: Some(data),
                     init_ack: None,
                 },
             )
         });
-        self.inner.ports.lock().insert(port.handle, port.clone());
         // Checked again now that the port is in the table: a dying process is marked dead
         // before it looks for its ports there, so either this sees it dead or its exit finds
         // (and closes) the new port.

@@ -24,13 +24,13 @@ pub(crate) struct LoadedDriver {
     /// Pending timers and async jobs of its ports, which keep it loaded.
     pub(crate) in_flight: crate::in_flight::InFlight,
     /// The driver's name, shared by the ports opened by it alone (no arguments): their name.
-    name: Arc<str>,
+    name: Arc<String>,
 }
 
 impl LoadedDriver {
     pub(crate) fn new(driver: Driver) -> LoadedDriver {
         LoadedDriver {
-            name: Arc::from(driver.name()),
+            name: Arc::new(driver.name().to_owned()),
             driver,
             lock: port::new_callback_lock(),
             in_flight: Default::default(),
@@ -39,11 +39,11 @@ impl LoadedDriver {
 
     /// The name of a port opened with `command` (BEAM names a port by its whole command):
     /// the driver's own name, shared, when the command is just that.
-    pub(crate) fn port_name(&self, command: &str) -> Arc<str> {
-        if command == &*self.name {
+    pub(crate) fn port_name(&self, command: &str) -> Arc<String> {
+        if command == self.name.as_str() {
             self.name.clone()
         } else {
-            Arc::from(command)
+            Arc::new(command.to_owned())
         }
     }
 
@@ -198,10 +198,8 @@ impl DriverHost for Loader<'_> {
         };
         match loaded {
             Ok(driver) => {
-                self.loaded.insert(
-                    name.to_owned(),
-                    Arc::new(LoadedDriver::new(driver)),
-                );
+                self.loaded
+                    .insert(name.to_owned(), Arc::new(LoadedDriver::new(driver)));
                 Ok(())
             }
             Err(e) => Err(e),
