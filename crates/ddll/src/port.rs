@@ -115,11 +115,7 @@ impl LockedPorts {
 
     /// The port `handle` if it is in `slot`.
     #[inline]
-    fn get<'a>(
-        open: &'a [Option<Arc<PortCell>>],
-        slot: u32,
-        handle: u64,
-    ) -> Option<&'a Arc<PortCell>> {
+    fn get(open: &[Option<Arc<PortCell>>], slot: u32, handle: u64) -> Option<&Arc<PortCell>> {
         open.get(slot as usize)?
             .as_ref()
             .filter(|port| port.handle == handle)
@@ -342,8 +338,10 @@ impl PortState {
     }
 }
 
-/// A vector most ports leave empty: one pointer, allocated by the first element.
+/// A vector most ports leave empty: one pointer, allocated by the first element (a `Vec` is
+/// three words even when empty).
 #[derive(Debug, Clone)]
+#[allow(clippy::box_collection)]
 pub(crate) struct RareVec<T>(Option<Box<Vec<T>>>);
 
 impl<T> Default for RareVec<T> {
