@@ -228,9 +228,9 @@ impl Runtime {
                     return Ok(Offered::Busy(port.clone()));
                 }
                 let size = size();
-                port.busy.enqueue(size);
+                port.busy.enqueue(size, port.driver.driver.flags());
                 let serial = port.lock.lock();
-                port.busy.dequeue(size);
+                port.busy.dequeue(size, port.driver.driver.flags());
                 (serial, true)
             }
         };

@@ -19,7 +19,7 @@ use drv_abi::types::ErlDrvPort;
 use drv_term::Pid;
 
 use crate::host::GlobalHost;
-use crate::port::{self, NewPort, PortCell, PortData};
+use crate::port::{self, NewPort, PortCell};
 use crate::runtime::Runtime;
 
 impl drv_abi::CreatePortHost for GlobalHost {
@@ -80,6 +80,7 @@ impl Runtime {
         let lock = driver.port_lock();
         let own_lock =
             (in_creator_callback && !Arc::ptr_eq(&lock, &creator.lock)).then(|| lock.lock_arc());
+        let port_name = driver.port_name(name);
         let port = port::insert(|handle| {
             PortCell::new(
                 handle,
@@ -88,16 +89,15 @@ impl Runtime {
                     driver,
                     lock,
                     owner: owner.clone(),
-                    name: name.into(),
+                    name: port_name,
                     // BEAM's created ports send lists whatever their creator does.
                     binary: false,
                     eof: false,
-                    data: PortData::new(data(handle)),
+                    data: Some(data(handle)),
                     init_ack: None,
                 },
             )
         });
-        self.inner.ports.lock().insert(port.handle, port.clone());
         // Checked again now that the port is in the table: a dying process is marked dead
         // before it looks for its ports there, so either this sees it dead or its exit finds
         // (and closes) the new port.

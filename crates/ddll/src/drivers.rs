@@ -23,9 +23,30 @@ pub(crate) struct LoadedDriver {
     pub(crate) lock: CallbackLock,
     /// Pending timers and async jobs of its ports, which keep it loaded.
     pub(crate) in_flight: crate::in_flight::InFlight,
+    /// The driver's name, shared by the ports opened by it alone (no arguments): their name.
+    name: Arc<String>,
 }
 
 impl LoadedDriver {
+    pub(crate) fn new(driver: Driver) -> LoadedDriver {
+        LoadedDriver {
+            name: Arc::new(driver.name().to_owned()),
+            driver,
+            lock: port::new_callback_lock(),
+            in_flight: Default::default(),
+        }
+    }
+
+    /// The name of a port opened with `command` (BEAM names a port by its whole command):
+    /// the driver's own name, shared, when the command is just that.
+    pub(crate) fn port_name(&self, command: &str) -> Arc<String> {
+        if command == self.name.as_str() {
+            self.name.clone()
+        } else {
+            Arc::new(command.to_owned())
+        }
+    }
+
     pub(crate) fn port_lock(&self) -> CallbackLock {
         if self.driver.flags() & ERL_DRV_FLAG_USE_PORT_LOCKING != 0 {
             port::new_callback_lock()
@@ -177,14 +198,8 @@ impl DriverHost for Loader<'_> {
         };
         match loaded {
             Ok(driver) => {
-                self.loaded.insert(
-                    name.to_owned(),
-                    Arc::new(LoadedDriver {
-                        driver,
-                        lock: port::new_callback_lock(),
-                        in_flight: Default::default(),
-                    }),
-                );
+                self.loaded
+                    .insert(name.to_owned(), Arc::new(LoadedDriver::new(driver)));
                 Ok(())
             }
             Err(e) => Err(e),

@@ -52,7 +52,9 @@ impl Runtime {
     /// ([`Runtime::after_callback`]); a holder outside any callback lets the lock go soon, to
     /// a thread that waits for it and runs the failure then. Returns 0, as the failure would.
     pub(crate) fn defer_failure(&self, port: &Arc<PortCell>, how: PortFailure<'_>) -> i32 {
-        port.state.lock().deferred_failure = Some(DeferredFailure::from(how));
+        port.state
+            .lock()
+            .set_deferred_failure(DeferredFailure::from(how));
         port.failure_deferred.store(true, Ordering::Release);
         let (runtime, port) = (self.clone(), port.clone());
         let waiter = std::thread::Builder::new()
@@ -75,7 +77,7 @@ impl Runtime {
         if !port.failure_deferred.swap(false, Ordering::AcqRel) {
             return;
         }
-        let deferred = port.state.lock().deferred_failure.take();
+        let deferred = port.state.lock().take_deferred_failure();
         if let Some(deferred) = deferred {
             if !port.is_closed() {
                 self.driver_failure(port, deferred.as_failure());

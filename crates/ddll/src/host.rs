@@ -121,7 +121,7 @@ impl Host for GlobalHost {
         high: usize,
     ) -> Option<(usize, usize)> {
         port::with_port(port::number(handle), |port| {
-            port.busy.msgq_limits(low, high)
+            port.busy.msgq_limits(low, high, port.driver.driver.flags())
         })
     }
 
@@ -154,7 +154,7 @@ impl Host for GlobalHost {
 
     fn set_os_pid(&self, handle: ErlDrvPort, pid: isize) {
         port::with_port(port::number(handle), |port| {
-            port.state.lock().os_pid = Some(pid)
+            port.state.lock().set_os_pid(pid)
         });
     }
 

@@ -112,7 +112,7 @@ impl drv_abi::InitAckHost for GlobalHost {
 /// `erl_drv_init_ack` on `port`, under its callback lock (taken here: the driver may call from
 /// a thread of its own).
 fn acknowledge(runtime: &Runtime, port: &Arc<PortCell>, result: Result<DriverData, StartError>) {
-    let Some(ack) = &port.init_ack else {
+    let Some(ack) = port.init_ack() else {
         return;
     };
     let _serial = port.lock.lock();
@@ -121,7 +121,7 @@ fn acknowledge(runtime: &Runtime, port: &Arc<PortCell>, result: Result<DriverDat
     }
     match result {
         Ok(data) => {
-            port.data.set(data);
+            port.set_data(data);
             ack.finish(Ok(()));
         }
         Err(error) => {

@@ -63,11 +63,7 @@ impl Runtime {
             drivers.core.add_linked_in(driver.name());
             drivers.linked.push(LinkedEntry {
                 entry,
-                driver: Arc::new(LoadedDriver {
-                    driver,
-                    lock: crate::port::new_callback_lock(),
-                    in_flight: Default::default(),
-                }),
+                driver: Arc::new(LoadedDriver::new(driver)),
             });
         });
     }

@@ -24,9 +24,7 @@
 //! `Runtime::open_port_of` (also not closing with data queued) add Erlang's checks.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ffi::c_int;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -53,14 +51,17 @@ pub(crate) fn new_callback_lock() -> CallbackLock {
     Arc::new(ReentrantMutex::new(LockedPorts::default()))
 }
 
-/// The open ports of a callback lock, by handle: each is added when it enters the port table
-/// and removed when it leaves it, both under the lock. So a thread holding the lock that finds
-/// a port here has it alive for as long as it holds the lock and borrows this map, with no
-/// reference count taken: a port closed meanwhile (by a callback on this thread: other threads
-/// wait for the lock) stays here until the borrow ends.
+/// The open ports of a callback lock, in slots: each is added when it enters the port table
+/// and removed when it leaves it, both under the lock; a port knows its slot
+/// ([`PortCell::lock_slot`]). So a thread holding the lock that finds a port here has it alive
+/// for as long as it holds the lock and borrows these slots, with no reference count taken: a
+/// port closed meanwhile (by a callback on this thread: other threads wait for the lock) stays
+/// here until the borrow ends. (Slots rather than a map by handle: one word per port.)
 #[derive(Debug, Default)]
 pub(crate) struct LockedPorts {
-    open: RefCell<HashMap<u64, Arc<PortCell>, BuildHasherDefault<HandleHasher>>>,
+    open: RefCell<Vec<Option<Arc<PortCell>>>>,
+    /// Empty slots of `open`.
+    free: RefCell<Vec<u32>>,
     /// Ports that entered the table while `open` was borrowed (created by a callback of a
     /// command): added when the borrow ends.
     opened_while_borrowed: RefCell<Vec<Arc<PortCell>>>,
@@ -68,13 +69,14 @@ pub(crate) struct LockedPorts {
     changed_while_borrowed: Cell<bool>,
 }
 
+/// [`PortCell::lock_slot`] of a port not (yet) in its lock's slots.
+const NO_LOCK_SLOT: u32 = u32::MAX;
+
 impl LockedPorts {
-    /// Adds `port` (open, in the table), later if the map is in use.
+    /// Adds `port` (open, in the table), later if the slots are in use.
     fn add(&self, port: Arc<PortCell>) {
         match self.open.try_borrow_mut() {
-            Ok(mut open) => {
-                open.insert(port.handle, port);
-            }
+            Ok(mut open) => self.put(&mut open, port),
             Err(_) => {
                 self.opened_while_borrowed.borrow_mut().push(port);
                 self.changed_while_borrowed.set(true);
@@ -82,18 +84,45 @@ impl LockedPorts {
         }
     }
 
-    /// Removes the port `handle` (out of the table), later if the map is in use.
-    fn remove(&self, handle: u64) {
+    /// Puts `port` in a free slot (or a new one) and tells it which.
+    fn put(&self, open: &mut Vec<Option<Arc<PortCell>>>, port: Arc<PortCell>) {
+        let slot = match self.free.borrow_mut().pop() {
+            Some(slot) => slot,
+            None => {
+                open.push(None);
+                u32::try_from(open.len() - 1).expect("fewer than 2^32 ports per lock")
+            }
+        };
+        port.lock_slot.store(slot, Ordering::Relaxed);
+        open[slot as usize] = Some(port);
+    }
+
+    /// Removes `port` (out of the table), later if the slots are in use.
+    fn remove(&self, port: &PortCell) {
         match self.open.try_borrow_mut() {
             Ok(mut open) => {
-                open.remove(&handle);
+                let slot = port.lock_slot.swap(NO_LOCK_SLOT, Ordering::Relaxed);
+                if let Some(entry) = open.get_mut(slot as usize) {
+                    if entry.as_ref().is_some_and(|p| p.handle == port.handle) {
+                        *entry = None;
+                        self.free.borrow_mut().push(slot);
+                    }
+                }
             }
             Err(_) => self.changed_while_borrowed.set(true),
         }
     }
 
-    /// Applies the changes made while the map was borrowed, once it no longer is (not the
-    /// runtime's settling: this is the lock's own bookkeeping).
+    /// The port `handle` if it is in `slot`.
+    #[inline]
+    fn get(open: &[Option<Arc<PortCell>>], slot: u32, handle: u64) -> Option<&Arc<PortCell>> {
+        open.get(slot as usize)?
+            .as_ref()
+            .filter(|port| port.handle == handle)
+    }
+
+    /// Applies the changes made while the slots were borrowed, once they no longer are (not
+    /// the runtime's settling: this is the lock's own bookkeeping).
     #[inline]
     fn apply_deferred(&self) {
         if self.changed_while_borrowed.get() {
@@ -105,38 +134,24 @@ impl LockedPorts {
     fn apply_changes(&self) {
         if let Ok(mut open) = self.open.try_borrow_mut() {
             self.changed_while_borrowed.set(false);
-            for port in self.opened_while_borrowed.take() {
-                open.insert(port.handle, port);
-            }
             // A port closes (under this lock) before it leaves the table: closed ports have
             // left it or are leaving, and are of no use to a command.
-            open.retain(|_, port| !port.is_closed());
+            let mut free = self.free.borrow_mut();
+            for (slot, entry) in open.iter_mut().enumerate() {
+                if entry.as_ref().is_some_and(|port| port.is_closed()) {
+                    if let Some(port) = entry.take() {
+                        port.lock_slot.store(NO_LOCK_SLOT, Ordering::Relaxed);
+                    }
+                    free.push(slot as u32);
+                }
+            }
+            drop(free);
+            for port in self.opened_while_borrowed.take() {
+                if !port.is_closed() {
+                    self.put(&mut open, port);
+                }
+            }
         }
-    }
-}
-
-/// Hashes a port handle with one multiplication (Fibonacci hashing): handles are unique, and
-/// their low bits (the slot) already spread.
-#[derive(Debug, Default)]
-pub(crate) struct HandleHasher(u64);
-
-impl HandleHasher {
-    const FACTOR: u64 = 0x9e37_79b9_7f4a_7c15;
-}
-
-impl Hasher for HandleHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(Self::FACTOR);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(Self::FACTOR);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 
@@ -152,6 +167,9 @@ pub(crate) struct PortCell {
     pub(crate) runtime: Weak<Inner>,
     pub(crate) driver: Arc<LoadedDriver>,
     pub(crate) lock: CallbackLock,
+    /// This port's slot in its callback lock's ports ([`LockedPorts`]); changed under that
+    /// lock.
+    lock_slot: AtomicU32,
     /// The `binary` option, set once `start` has returned: BEAM sets a port's binary flag
     /// after its driver's `start`, so output from inside `start` is a list (yaws' setuid_drv
     /// answers from there).
@@ -161,8 +179,9 @@ pub(crate) struct PortCell {
     pub(crate) binary_option: bool,
     pub(crate) eof: bool,
     /// The port's name (`port_info`'s `name`): the command it was opened with, or the name
-    /// given to `driver_create_port`.
-    pub(crate) name: Box<str>,
+    /// given to `driver_create_port` (shared with the driver's when it is the driver's name;
+    /// an `Arc<String>` is one word, an `Arc<str>` two).
+    pub(crate) name: Arc<String>,
     /// When the port entered its runtime, as a number that only grows (`erlang:ports()` lists
     /// ports in that order).
     pub(crate) opened: u64,
@@ -170,13 +189,13 @@ pub(crate) struct PortCell {
     pub(crate) owner: Connected,
     /// `set_busy_port` and the busy message queue, and the senders waiting on them.
     pub(crate) busy: crate::busy::Busy,
-    /// The driver's data for the port.
-    pub(crate) data: PortData,
-    /// The acknowledgement its `open_port` waits for, for a driver with
-    /// `ERL_DRV_FLAG_USE_INIT_ACK` (`None` for other drivers).
-    pub(crate) init_ack: Option<Box<crate::init_ack::InitAck>>,
+    /// The driver's data for the port, once [`PortCell::data_set`] ([`PortCell::data`]).
+    data: AtomicUsize,
     /// Set, under the callback lock, when the port closes; never cleared.
     pub(crate) closed: AtomicBool,
+    /// Whether `data` holds the driver's data (a flag of its own rather than an `Option`, so
+    /// that it shares a word with the other flags).
+    data_set: AtomicBool,
     /// A driver thread's `driver_failure*` waits in `PortState::deferred_failure` (read
     /// without a lock after every callback; see `Runtime::defer_failure`).
     pub(crate) failure_deferred: AtomicBool,
@@ -189,105 +208,229 @@ pub(crate) struct PortCell {
     pub(crate) state: Mutex<PortState>,
     /// The driver queue and port data lock.
     pub(crate) queue: crate::queue::PortQueueState,
-    /// The port's timer.
-    pub(crate) timer: crate::timer::PortTimer,
+    /// What only some ports use ([`PortExtras`]), allocated by the first use.
+    extras: once_cell::race::OnceBox<PortExtras>,
     /// `port_info`'s `input` and `output` counts.
     pub(crate) bytes: ByteCounts,
     /// Whether the port selects descriptors (`driver_select`).
     pub(crate) select: crate::select::PortSelect,
 }
 
-/// The driver's data for a port: what `start` returned, replaced by what `erl_drv_init_ack`
-/// hands over; for a port made by `driver_create_port`, what its creator gave. Unset until
-/// then (no callback runs). Written and read under the port's callback lock (atomics only so
-/// that the cell can be shared).
-#[derive(Debug, Default)]
-pub(crate) struct PortData {
-    value: AtomicUsize,
-    set: AtomicBool,
-}
-
-impl PortData {
-    /// Data already set.
-    pub(crate) fn new(data: DriverData) -> PortData {
-        let port_data = PortData::default();
-        port_data.set(data);
-        port_data
-    }
-
-    /// The data, once set.
-    #[inline]
-    pub(crate) fn get(&self) -> Option<DriverData> {
-        self.set
-            .load(Ordering::Acquire)
-            .then(|| DriverData(self.value.load(Ordering::Relaxed)))
-    }
-
-    /// Sets (or replaces) the data; under the port's callback lock.
-    pub(crate) fn set(&self, data: DriverData) {
-        self.value.store(data.0, Ordering::Relaxed);
-        self.set.store(true, Ordering::Release);
-    }
-}
-
 /// The byte counts `port_info` reports, as BEAM keeps them: `input` counts what the driver sends
 /// to Erlang by `driver_output` and its variants (headers included), `output` what
 /// `port_command` hands the driver. Term output, `port_control` and `port_call` count in
-/// neither.
+/// neither. Allocated by the first count: a port that never had data has one word here.
 #[derive(Debug, Default)]
 pub(crate) struct ByteCounts {
-    input: AtomicU64,
-    output: AtomicU64,
+    counts: once_cell::race::OnceBox<[AtomicU64; 2]>,
 }
 
 impl ByteCounts {
+    const INPUT: usize = 0;
+    const OUTPUT: usize = 1;
+
     /// Counts driver output; called under the port's callback lock, so there is one writer at a
     /// time and a plain load and store do (no read-modify-write on the output path).
     #[inline]
     pub(crate) fn add_input(&self, n: usize) {
-        Self::add(&self.input, n);
+        self.add(Self::INPUT, n);
     }
 
     /// Counts a command's bytes; under the port's callback lock, as `add_input`.
     #[inline]
     pub(crate) fn add_output(&self, n: usize) {
-        Self::add(&self.output, n);
+        self.add(Self::OUTPUT, n);
     }
 
     #[inline]
-    fn add(counter: &AtomicU64, n: usize) {
+    fn add(&self, which: usize, n: usize) {
+        let counter = &self.counts.get_or_init(Box::default)[which];
         let sum = counter.load(Ordering::Relaxed).wrapping_add(n as u64);
         counter.store(sum, Ordering::Relaxed);
     }
 
     /// `(input, output)`.
     pub(crate) fn get(&self) -> (u64, u64) {
-        (
-            self.input.load(Ordering::Relaxed),
-            self.output.load(Ordering::Relaxed),
-        )
+        self.counts.get().map_or((0, 0), |counts| {
+            (
+                counts[Self::INPUT].load(Ordering::Relaxed),
+                counts[Self::OUTPUT].load(Ordering::Relaxed),
+            )
+        })
     }
 }
 
-/// The rest of a port's state, read and written under its mutex.
+/// The rest of a port's state, read and written under its mutex. What a port seldom has
+/// (monitors, an OS pid, a pending close reply or failure) is boxed on first use, so that an
+/// idle port's state is small.
 #[derive(Debug)]
 pub(crate) struct PortState {
     pub(crate) control_binary: bool,
-    /// The processes linked to the port, in the order they were linked: the opener, and
-    /// those of `port_connect`. They get the port's exit signal.
-    pub(crate) links: Vec<Arc<Process>>,
-    pub(crate) os_pid: Option<isize>,
-    /// The port's process monitors (`driver_monitor_process`): number and process.
-    pub(crate) monitors: Vec<(u64, Pid)>,
     /// The port has begun exiting (its exit signal is on the way; it is closing or about to
     /// terminate): a second exit does nothing.
     pub(crate) exiting: bool,
     /// `stop` is running or has run: the port is ending.
     pub(crate) terminating: bool,
+    /// The processes linked to the port, in the order they were linked: the opener, and
+    /// those of `port_connect`. They get the port's exit signal.
+    pub(crate) links: Links,
+    /// The port's process monitors (`driver_monitor_process`): number and process.
+    pub(crate) monitors: RareVec<(u64, Pid)>,
+    /// The rest, once any of it is set.
+    rare: Option<Box<RarePortState>>,
+}
+
+/// The parts of [`PortState`] that most ports never set.
+#[derive(Debug, Default)]
+struct RarePortState {
+    os_pid: Option<isize>,
     /// Who gets `{Port, closed}` when the port terminates (`Port ! {Pid, close}`).
-    pub(crate) closed_reply: Option<Arc<Process>>,
+    closed_reply: Option<Arc<Process>>,
     /// A `driver_failure*` from a driver thread while another thread held the callback lock.
-    pub(crate) deferred_failure: Option<crate::failure::DeferredFailure>,
+    deferred_failure: Option<crate::failure::DeferredFailure>,
+}
+
+impl PortState {
+    fn new(opener: Arc<Process>) -> PortState {
+        PortState {
+            control_binary: false,
+            exiting: false,
+            terminating: false,
+            links: Links::one(opener),
+            monitors: RareVec::default(),
+            rare: None,
+        }
+    }
+
+    fn rare_mut(&mut self) -> &mut RarePortState {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// `port_info`'s `os_pid` (`erl_drv_set_os_pid`).
+    pub(crate) fn os_pid(&self) -> Option<isize> {
+        self.rare.as_ref().and_then(|rare| rare.os_pid)
+    }
+
+    pub(crate) fn set_os_pid(&mut self, pid: isize) {
+        self.rare_mut().os_pid = Some(pid);
+    }
+
+    /// Who gets `{Port, closed}` when the port terminates.
+    pub(crate) fn set_closed_reply(&mut self, to: Option<Arc<Process>>) {
+        if to.is_some() || self.rare.is_some() {
+            self.rare_mut().closed_reply = to;
+        }
+    }
+
+    pub(crate) fn take_closed_reply(&mut self) -> Option<Arc<Process>> {
+        self.rare.as_mut().and_then(|rare| rare.closed_reply.take())
+    }
+
+    /// Leaves a driver thread's failure for the holder of the callback lock.
+    pub(crate) fn set_deferred_failure(&mut self, failure: crate::failure::DeferredFailure) {
+        self.rare_mut().deferred_failure = Some(failure);
+    }
+
+    pub(crate) fn take_deferred_failure(&mut self) -> Option<crate::failure::DeferredFailure> {
+        self.rare
+            .as_mut()
+            .and_then(|rare| rare.deferred_failure.take())
+    }
+}
+
+/// A vector most ports leave empty: one pointer, allocated by the first element (a `Vec` is
+/// three words even when empty).
+#[derive(Debug, Clone)]
+#[allow(clippy::box_collection)]
+pub(crate) struct RareVec<T>(Option<Box<Vec<T>>>);
+
+impl<T> Default for RareVec<T> {
+    fn default() -> Self {
+        RareVec(None)
+    }
+}
+
+impl<T> RareVec<T> {
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.0.as_deref().map_or(&[][..], Vec::as_slice).iter()
+    }
+
+    pub(crate) fn push(&mut self, value: T) {
+        self.0.get_or_insert_with(Box::default).push(value);
+    }
+
+    /// Removes and returns the element at `at` (which must be in bounds).
+    pub(crate) fn remove(&mut self, at: usize) -> T {
+        let values = self.0.as_mut().expect("an element to remove");
+        let removed = values.remove(at);
+        if values.is_empty() {
+            self.0 = None;
+        }
+        removed
+    }
+
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        if let Some(values) = &mut self.0 {
+            values.retain(keep);
+            if values.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+}
+
+/// The processes linked to a port, in the order they were linked. The first is held inline
+/// (the opener, linked when the port opens), the others in a vector allocated by a second
+/// link: a port linked to its opener only allocates nothing here.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Links {
+    /// The oldest link; `None` only when there is none (then `rest` is empty).
+    first: Option<Arc<Process>>,
+    /// The newer links, oldest first.
+    rest: RareVec<Arc<Process>>,
+}
+
+impl Links {
+    fn one(process: Arc<Process>) -> Links {
+        Links {
+            first: Some(process),
+            rest: RareVec::default(),
+        }
+    }
+
+    /// The linked processes, oldest link first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Process>> {
+        self.into_iter()
+    }
+
+    /// Links `process` (the newest link).
+    pub(crate) fn push(&mut self, process: Arc<Process>) {
+        if self.first.is_none() {
+            self.first = Some(process);
+        } else {
+            self.rest.push(process);
+        }
+    }
+
+    /// Keeps the links `keep` answers true for, in their order.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Arc<Process>) -> bool) {
+        if self.first.as_ref().is_some_and(|first| !keep(first)) {
+            self.first = None;
+        }
+        self.rest.retain(|process| keep(process));
+        if self.first.is_none() && self.rest.iter().next().is_some() {
+            self.first = Some(self.rest.remove(0));
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Links {
+    type Item = &'a Arc<Process>;
+    type IntoIter =
+        std::iter::Chain<std::option::Iter<'a, Arc<Process>>, std::slice::Iter<'a, Arc<Process>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.iter().chain(self.rest.iter())
+    }
 }
 
 /// What a new port is made of, besides the handle the port table gives it.
@@ -296,11 +439,23 @@ pub(crate) struct NewPort {
     pub(crate) driver: Arc<LoadedDriver>,
     pub(crate) lock: CallbackLock,
     pub(crate) owner: Arc<Process>,
-    pub(crate) name: Box<str>,
+    pub(crate) name: Arc<String>,
     pub(crate) binary: bool,
     pub(crate) eof: bool,
-    pub(crate) data: PortData,
-    pub(crate) init_ack: Option<Box<crate::init_ack::InitAck>>,
+    /// The driver's data, if the port has it already (see [`PortCell::data`]).
+    pub(crate) data: Option<DriverData>,
+    pub(crate) init_ack: Option<crate::init_ack::InitAck>,
+}
+
+/// The parts of a port that only some ports use, allocated together when the first is needed
+/// (at open for the acknowledgement, else by the first timer): one word in an idle port.
+#[derive(Debug, Default)]
+pub(crate) struct PortExtras {
+    /// The port's timer.
+    pub(crate) timer: crate::timer::PortTimer,
+    /// The acknowledgement its `open_port` waits for, for a driver with
+    /// `ERL_DRV_FLAG_USE_INIT_ACK` (`None` for other drivers).
+    pub(crate) init_ack: Option<crate::init_ack::InitAck>,
 }
 
 /// The order in which ports entered their runtimes ([`PortCell::opened`]).
@@ -311,10 +466,11 @@ impl PortCell {
     pub(crate) fn new(handle: u64, new: NewPort) -> PortCell {
         PortCell {
             handle,
-            busy: crate::busy::Busy::new(new.driver.driver.flags()),
+            busy: Default::default(),
             runtime: new.runtime,
             driver: new.driver,
             lock: new.lock,
+            lock_slot: AtomicU32::new(NO_LOCK_SLOT),
             binary: AtomicBool::new(false),
             binary_option: new.binary,
             eof: new.eof,
@@ -323,25 +479,55 @@ impl PortCell {
             caller: AtomicU64::new(new.owner.pid().local_id().unwrap_or(0)),
             reductions: AtomicU32::new(0),
             owner: Connected::new(new.owner.clone()),
-            data: new.data,
-            init_ack: new.init_ack,
+            data: AtomicUsize::new(new.data.map_or(0, |d| d.0)),
+            data_set: AtomicBool::new(new.data.is_some()),
+            extras: match new.init_ack {
+                Some(init_ack) => once_cell::race::OnceBox::with_value(Box::new(PortExtras {
+                    timer: Default::default(),
+                    init_ack: Some(init_ack),
+                })),
+                None => once_cell::race::OnceBox::new(),
+            },
             closed: AtomicBool::new(false),
             failure_deferred: AtomicBool::new(false),
-            state: Mutex::new(PortState {
-                control_binary: false,
-                links: vec![new.owner],
-                os_pid: None,
-                monitors: Vec::new(),
-                exiting: false,
-                terminating: false,
-                closed_reply: None,
-                deferred_failure: None,
-            }),
+            state: Mutex::new(PortState::new(new.owner)),
             queue: Default::default(),
-            timer: Default::default(),
             bytes: Default::default(),
             select: Default::default(),
         }
+    }
+
+    /// The driver's data for the port: what `start` returned, replaced by what
+    /// `erl_drv_init_ack` hands over; for a port made by `driver_create_port`, what its
+    /// creator gave. Unset until then (no callback runs). Written and read under the port's
+    /// callback lock (atomics only so that the cell can be shared).
+    #[inline]
+    pub(crate) fn data(&self) -> Option<DriverData> {
+        self.data_set
+            .load(Ordering::Acquire)
+            .then(|| DriverData(self.data.load(Ordering::Relaxed)))
+    }
+
+    /// Sets (or replaces) the driver's data; under the port's callback lock.
+    pub(crate) fn set_data(&self, data: DriverData) {
+        self.data.store(data.0, Ordering::Relaxed);
+        self.data_set.store(true, Ordering::Release);
+    }
+
+    /// The port's extras, allocated if they were not yet.
+    pub(crate) fn extras(&self) -> &PortExtras {
+        self.extras.get_or_init(Box::default)
+    }
+
+    /// The port's extras, if it has them.
+    pub(crate) fn extras_if_any(&self) -> Option<&PortExtras> {
+        self.extras.get()
+    }
+
+    /// The acknowledgement the port's `open_port` waits for (a driver with
+    /// `ERL_DRV_FLAG_USE_INIT_ACK`).
+    pub(crate) fn init_ack(&self) -> Option<&crate::init_ack::InitAck> {
+        self.extras.get()?.init_ack.as_ref()
     }
 
     /// The port as a term.
@@ -394,38 +580,59 @@ impl PortCell {
 /// A port's connected process: read on every output with one load, changed (rarely: `{Pid,
 /// {connect, New}}`, `port_connect`) by swapping a pointer. Every process ever connected stays
 /// referenced until the port is dropped, so a reader's reference never dangles.
+///
+/// The first connected process (the opener) is held inline and the rest is allocated on the
+/// first reconnection: a port that keeps its opener (most do) allocates nothing here.
 #[derive(Debug)]
 pub(crate) struct Connected {
+    /// The process connected when the port opened.
+    first: Arc<Process>,
+    /// The processes connected since, once there is one.
+    later: once_cell::race::OnceBox<Reconnected>,
+}
+
+/// The processes a port was connected to after its first.
+#[derive(Debug, Default)]
+struct Reconnected {
+    /// The connected process: points into a box of `all`; null while the first one is still
+    /// connected (between the allocation and the first swap).
     current: std::sync::atomic::AtomicPtr<Arc<Process>>,
-    /// Every process connected so far (the current one last), boxed so that their addresses
-    /// stay when the vector grows: `current` points into a box.
+    /// Every process connected after the first (the current one last), boxed so that their
+    /// addresses stay when the vector grows: `current` points into a box.
     #[allow(clippy::vec_box)]
     all: Mutex<Vec<Box<Arc<Process>>>>,
 }
 
 impl Connected {
     fn new(first: Arc<Process>) -> Connected {
-        let mut first = Box::new(first);
-        let current = std::sync::atomic::AtomicPtr::new(&mut *first as *mut Arc<Process>);
         Connected {
-            current,
-            all: Mutex::new(vec![first]),
+            first,
+            later: once_cell::race::OnceBox::new(),
         }
     }
 
     /// The connected process.
     #[inline]
     pub(crate) fn get(&self) -> &Arc<Process> {
-        // SAFETY: `current` always points into a box of `all`, which only grows and lives as
-        // long as `self`.
-        unsafe { &*self.current.load(Ordering::Acquire) }
+        let Some(later) = self.later.get() else {
+            return &self.first;
+        };
+        let current = later.current.load(Ordering::Acquire);
+        if current.is_null() {
+            return &self.first;
+        }
+        // SAFETY: a non-null `current` points into a box of `later.all`, which only grows and
+        // lives as long as `self`.
+        unsafe { &*current }
     }
 
     /// Connects `process` instead.
     pub(crate) fn set(&self, process: Arc<Process>) {
-        let mut all = self.all.lock();
+        let later = self.later.get_or_init(Box::default);
+        let mut all = later.all.lock();
         let mut boxed = Box::new(process);
-        self.current
+        later
+            .current
             .store(&mut *boxed as *mut Arc<Process>, Ordering::Release);
         all.push(boxed);
     }
@@ -499,8 +706,21 @@ pub(crate) fn remove(handle: u64) {
         removed
     };
     if let Some(port) = removed {
-        port.lock.lock().remove(handle);
+        port.lock.lock().remove(&port);
     }
+}
+
+/// The ports of `runtime` in the table (open, or closing and not yet removed), in table
+/// order. Collected before the caller looks at them: no port lock is taken under the table's.
+pub(crate) fn of_runtime(runtime: &Arc<Inner>) -> Vec<Arc<PortCell>> {
+    let table = PORTS.read();
+    table
+        .slots
+        .iter()
+        .filter_map(|slot| slot.port.as_ref())
+        .filter(|port| std::ptr::eq(port.runtime.as_ptr(), Arc::as_ptr(runtime)))
+        .cloned()
+        .collect()
 }
 
 fn slot_index(handle: u64) -> Option<usize> {
@@ -550,7 +770,8 @@ thread_local! {
     /// The callback lock of the port this thread last ran a command on, by handle (a thread
     /// usually talks to the same port many times). It keeps no port alive: ports leave the
     /// lock's map when they close.
-    static COMMAND_LOCK: RefCell<Option<(u64, CallbackLock)>> = const { RefCell::new(None) };
+    /// Its slot in the lock's ports ([`PortCell::lock_slot`]) comes with it.
+    static COMMAND_LOCK: RefCell<Option<(u64, u32, CallbackLock)>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with the callback lock of the port `handle` held and the port borrowed from it (no
@@ -563,7 +784,7 @@ pub(crate) fn with_locked<R>(handle: u64, f: impl FnOnce(&Arc<PortCell>) -> R) -
     COMMAND_LOCK
         .try_with(|cache| {
             let cache = cache.try_borrow().ok()?;
-            let (cached, lock) = cache.as_ref()?;
+            let (cached, slot, lock) = cache.as_ref()?;
             if *cached != handle {
                 return None;
             }
@@ -572,7 +793,7 @@ pub(crate) fn with_locked<R>(handle: u64, f: impl FnOnce(&Arc<PortCell>) -> R) -
             let locked = lock.try_lock()?;
             let result = {
                 let open = locked.open.try_borrow().ok()?;
-                f(open.get(&handle)?)
+                f(LockedPorts::get(&open, *slot, handle)?)
             };
             locked.apply_deferred();
             Some(result)
@@ -585,7 +806,8 @@ pub(crate) fn with_locked<R>(handle: u64, f: impl FnOnce(&Arc<PortCell>) -> R) -
 pub(crate) fn remember_lock(port: &PortCell) {
     let _ = COMMAND_LOCK.try_with(|cache| {
         if let Ok(mut cache) = cache.try_borrow_mut() {
-            *cache = Some((port.handle, port.lock.clone()));
+            let slot = port.lock_slot.load(Ordering::Relaxed);
+            *cache = Some((port.handle, slot, port.lock.clone()));
         }
     });
 }
@@ -771,4 +993,57 @@ pub(crate) fn with_port_context<R>(
 #[inline(never)]
 fn lookup_cold(handle: u64) -> Option<Arc<PortCell>> {
     lookup(handle)
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use std::mem::size_of;
+
+    use super::*;
+
+    /// What an idle port costs (issue #16: `cargo xtask backlog-bench 3 idle`) rests on these
+    /// sizes: a cell of 184 bytes is a 208-byte allocation with its reference counts. A part
+    /// that grows past its size here should be one every idle port needs; else it belongs
+    /// behind one of the lazily allocated parts ([`PortExtras`], the state's rare part, ...).
+    #[test]
+    fn an_idle_port_stays_small() {
+        let sizes = [
+            ("PortCell", size_of::<PortCell>(), 184),
+            ("Mutex<PortState>", size_of::<Mutex<PortState>>(), 48),
+            ("Connected", size_of::<Connected>(), 16),
+            ("Busy", size_of::<crate::busy::Busy>(), 8),
+            (
+                "PortQueueState",
+                size_of::<crate::queue::PortQueueState>(),
+                16,
+            ),
+            ("ByteCounts", size_of::<ByteCounts>(), 8),
+        ];
+        for (name, size, at_most) in sizes {
+            assert!(
+                size <= at_most,
+                "{name} is {size} bytes, more than {at_most}"
+            );
+        }
+    }
+
+    /// The links of a port keep their order through unlinks and relinks.
+    #[test]
+    fn links_keep_their_order() {
+        let rt = crate::Runtime::new().expect("runtime");
+        let [a, b, c] = ["a", "b", "c"].map(|name| rt.spawn(Some(name)));
+        let mut links = Links::one(a.clone());
+        links.push(b.clone());
+        links.push(c.clone());
+        let order = |links: &Links| links.iter().map(|p| *p.pid()).collect::<Vec<_>>();
+        assert_eq!(order(&links), [*a.pid(), *b.pid(), *c.pid()]);
+        links.retain(|p| p.pid() != a.pid());
+        assert_eq!(order(&links), [*b.pid(), *c.pid()]);
+        links.push(a.clone());
+        assert_eq!(order(&links), [*b.pid(), *c.pid(), *a.pid()]);
+        links.retain(|_| false);
+        assert_eq!(order(&links), []);
+        links.push(c.clone());
+        assert_eq!(order(&links), [*c.pid()]);
+    }
 }

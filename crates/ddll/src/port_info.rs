@@ -91,7 +91,7 @@ impl Runtime {
         let os_pid = port
             .state
             .lock()
-            .os_pid
+            .os_pid()
             .map_or(atom("undefined"), |p| Term::Int(p as i64));
         // An isolated driver's port counts in its host.
         let (input, output) = crate::isolate::port_counts(&port)

@@ -20,23 +20,38 @@ use std::sync::OnceLock;
 use drv_abi::types::ErlDrvPort;
 use drv_abi::QueueAccess;
 use drv_queue::{ErlDrvPDL, PdlRef, PortQueue};
+use once_cell::race::OnceBox;
 
 use crate::host::GlobalHost;
 use crate::port::{self, PortCell};
 
 /// Per-port state for this capability (a field of every port).
 pub(crate) struct PortQueueState {
-    /// Touched only under the rule in the module documentation. Allocated by the first call
-    /// that may use it: an idle port, like most ports, never queues (BEAM allocates its port
-    /// queue on the first enqueue too).
-    queue: OnceLock<Box<UnsafeCell<PortQueue>>>,
+    /// The queue and the PDL, allocated by the first call that may use either: an idle port,
+    /// like most ports, never queues (BEAM allocates its port queue on the first enqueue too).
+    parts: OnceBox<QueueParts>,
     /// The port has terminated: its queue is gone for drivers too. Written with both the
     /// callback lock and (if any) the PDL held, so either lock makes it stable.
     terminated: AtomicBool,
-    /// The port's PDL, created at most once; this is the port's own reference.
-    pdl: OnceLock<PdlRef>,
     /// The port has exited with data queued and waits for the driver to dequeue it.
     closing: AtomicBool,
+}
+
+/// A port's queue and PDL, once it has either.
+struct QueueParts {
+    /// Touched only under the rule in the module documentation.
+    queue: UnsafeCell<PortQueue>,
+    /// The port's PDL, created at most once; this is the port's own reference.
+    pdl: OnceLock<PdlRef>,
+}
+
+impl QueueParts {
+    fn new() -> Box<QueueParts> {
+        Box::new(QueueParts {
+            queue: UnsafeCell::new(PortQueue::new()),
+            pdl: OnceLock::new(),
+        })
+    }
 }
 
 // SAFETY: `queue` is only reached under the rule of `grant`/`access`, which gives one thread
@@ -46,9 +61,8 @@ unsafe impl Sync for PortQueueState {}
 impl Default for PortQueueState {
     fn default() -> Self {
         PortQueueState {
-            queue: OnceLock::new(),
+            parts: OnceBox::new(),
             terminated: AtomicBool::new(false),
-            pdl: OnceLock::new(),
             closing: AtomicBool::new(false),
         }
     }
@@ -57,7 +71,7 @@ impl Default for PortQueueState {
 impl std::fmt::Debug for PortQueueState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PortQueueState")
-            .field("pdl", &self.pdl.get())
+            .field("pdl", &self.pdl())
             .field("closing", &self.is_closing())
             .field("terminated", &self.terminated.load(Ordering::Relaxed))
             .finish_non_exhaustive()
@@ -65,6 +79,12 @@ impl std::fmt::Debug for PortQueueState {
 }
 
 impl PortQueueState {
+    /// The port's PDL, if it has one.
+    #[inline]
+    fn pdl(&self) -> Option<&PdlRef> {
+        self.parts.get()?.pdl.get()
+    }
+
     /// The queue, if the calling thread may use it. `in_callback`: this thread holds the
     /// port's callback lock.
     ///
@@ -77,7 +97,7 @@ impl PortQueueState {
     /// and be freed while the lock the grant relies on is held.
     #[inline]
     fn grant(&self, in_callback: bool) -> QueueAccess {
-        let pdl = self.pdl.get();
+        let pdl = self.pdl();
         // The PDL to lock first, if any.
         let lock_first = match pdl {
             None if in_callback => None,
@@ -92,11 +112,10 @@ impl PortQueueState {
         if self.terminated.load(Ordering::Relaxed) {
             return QueueAccess::REFUSED;
         }
-        // Allocated once, whichever thread comes first (`OnceLock`), and never moved after.
-        let cell = self
-            .queue
-            .get_or_init(|| Box::new(UnsafeCell::new(PortQueue::new())));
-        let queue = NonNull::new(cell.get()).expect("a box is never null");
+        // Allocated once, and never moved after; by a callback thread, so never by two
+        // threads at once (with a PDL the parts are there already).
+        let parts = self.parts.get_or_init(QueueParts::new);
+        let queue = NonNull::new(parts.queue.get()).expect("a box is never null");
         match lock_first {
             None => QueueAccess::held(queue),
             Some(raw) => QueueAccess::lock_first(queue, raw),
@@ -107,13 +126,15 @@ impl PortQueueState {
     /// caller holds the callback lock.
     fn access<R>(&self, op: impl FnOnce(Option<&mut PortQueue>) -> R) -> R {
         let _held = self
-            .pdl
-            .get()
+            .pdl()
             .filter(|pdl| !pdl.held_by_current_thread())
             .map(PdlRef::guard);
         // The caller holds the callback lock, and the PDL (if any) is held by this thread now.
         // SAFETY: the rule of `grant` gives nobody else the queue meanwhile.
-        op(self.queue.get().map(|cell| unsafe { &mut *cell.get() }))
+        op(self
+            .parts
+            .get()
+            .map(|parts| unsafe { &mut *parts.queue.get() }))
     }
 
     /// Whether the port exited with data queued and is waiting for it to be dequeued.
@@ -164,7 +185,7 @@ pub(crate) fn terminate(port: &PortCell) {
 /// terminated (an async job holds one until it has run or was cancelled). Dropping the
 /// reference releases it.
 pub(crate) fn pdl_reference(port: &PortCell) -> Option<PdlRef> {
-    port.queue.pdl.get().cloned()
+    port.queue.pdl().cloned()
 }
 
 /// Reports, once per process, a queue call from a thread that may not make it.
@@ -190,7 +211,7 @@ impl drv_abi::QueueHost for GlobalHost {
                 }
                 // A callback of the port without a PDL: the grant holds until the callback
                 // ends, so the API may reuse it until then.
-                (Some(queue), None) if port.queue.pdl.get().is_none() && port::is_current(port) => {
+                (Some(queue), None) if port.queue.pdl().is_none() && port::is_current(port) => {
                     // A PDL (`pdl_create`) or termination (`terminate`), which would change the
                     // grant meanwhile, forget it too.
                     // SAFETY: the port is this thread's current one: `with_current` keeps it alive,
@@ -214,7 +235,8 @@ impl drv_abi::QueueHost for GlobalHost {
             let raw = fresh.as_raw();
             // From now on callbacks must lock the PDL first: no remembered grant may skip it.
             drv_abi::forget_granted_queue();
-            port.queue.pdl.set(fresh).ok().map(|()| raw)
+            let parts = port.queue.parts.get_or_init(QueueParts::new);
+            parts.pdl.set(fresh).ok().map(|()| raw)
         })
         .flatten()
     }
@@ -238,10 +260,11 @@ mod tests {
             (true, false, false, "refused"),
         ];
         for (has_pdl, in_callback, holds, expected) in table {
-            if has_pdl && state.pdl.get().is_none() {
-                state.pdl.set(PdlRef::new()).expect("first");
+            if has_pdl && state.pdl().is_none() {
+                let parts = state.parts.get_or_init(QueueParts::new);
+                assert!(parts.pdl.set(PdlRef::new()).is_ok(), "first");
             }
-            let pdl = state.pdl.get();
+            let pdl = state.pdl();
             if holds {
                 pdl.expect("has one").lock();
             }
@@ -265,7 +288,7 @@ mod tests {
         }
         state.access(|q| q.expect("allocated by the grants above").enq(b"x"));
         assert!(
-            !state.pdl.get().is_some_and(PdlRef::is_locked),
+            !state.pdl().is_some_and(PdlRef::is_locked),
             "access unlocks"
         );
         state.terminated.store(true, Ordering::Relaxed);

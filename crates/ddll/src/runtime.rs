@@ -18,7 +18,7 @@ use crate::drivers::{Drivers, DriversLock, Loader};
 use crate::error::Exception;
 use crate::init_ack::InitAck;
 use crate::options::{PortOptions, RuntimeOptions};
-use crate::port::{self, NewPort, PortCell, PortData};
+use crate::port::{self, NewPort, PortCell};
 use crate::process::{Message, Process};
 
 /// How long the scheduled unload work waits for in-flight callbacks of a closed port.
@@ -28,8 +28,6 @@ const CALLBACK_DRAIN_WAIT: Duration = Duration::from_secs(2);
 pub(crate) struct Inner {
     procs: Mutex<HashMap<u64, Arc<Process>>>,
     pub(crate) drivers: DriversLock,
-    /// This runtime's open ports, by handle.
-    pub(crate) ports: Mutex<HashMap<u64, Arc<PortCell>>>,
     base_dir: PathBuf,
     /// Timers of this runtime's ports.
     pub(crate) timers: crate::timer::RuntimeTimers,
@@ -119,7 +117,6 @@ impl Runtime {
             inner: Arc::new(Inner {
                 procs: Mutex::new(HashMap::new()),
                 drivers: DriversLock::default(),
-                ports: Mutex::new(HashMap::new()),
                 base_dir: base_dir.into(),
                 timers: Default::default(),
                 async_pool: crate::async_pool::RuntimeAsync::new(options.async_threads),
@@ -292,22 +289,17 @@ impl Runtime {
         ]));
     }
 
-    /// The runtime's ports (open or closing).
+    /// The runtime's ports (open or closing), from the port table: a runtime keeps no
+    /// table of its own (an idle port costs one entry, not two).
     pub(crate) fn open_ports(&self) -> Vec<Arc<PortCell>> {
-        self.inner.ports.lock().values().cloned().collect()
+        port::of_runtime(&self.inner)
     }
 
     /// `erlang:ports()`: this runtime's ports, in the order they opened.
     pub fn ports(&self) -> Vec<drv_term::Port> {
         let _settle = self.operation();
-        let mut ports: Vec<Arc<PortCell>> = self
-            .inner
-            .ports
-            .lock()
-            .values()
-            .filter(|p| !p.is_closed())
-            .cloned()
-            .collect();
+        let mut ports = self.open_ports();
+        ports.retain(|p| !p.is_closed());
         ports.sort_by_key(|p| p.opened);
         ports.iter().map(|p| p.id()).collect()
     }
@@ -317,14 +309,8 @@ impl Runtime {
         let Some(driver) = self.inner.drivers.lock().loaded.get(driver).cloned() else {
             return Vec::new();
         };
-        let mut ports: Vec<Arc<PortCell>> = self
-            .inner
-            .ports
-            .lock()
-            .values()
-            .filter(|p| Arc::ptr_eq(&p.driver, &driver))
-            .cloned()
-            .collect();
+        let mut ports = self.open_ports();
+        ports.retain(|p| Arc::ptr_eq(&p.driver, &driver));
         // In port-table order, as BEAM walks its table: the order of the `'EXIT'`s of killed
         // ports is visible. BEAM hands out every free table index in turn before reusing one,
         // so its table order is the order ports opened in (ddll reuses slots at once).
@@ -397,7 +383,7 @@ impl Runtime {
             driver
         };
         let init_ack =
-            (driver.driver.flags() & ERL_DRV_FLAG_USE_INIT_ACK != 0).then(Box::<InitAck>::default);
+            (driver.driver.flags() & ERL_DRV_FLAG_USE_INIT_ACK != 0).then(InitAck::default);
         let port = port::insert(|handle| {
             PortCell::new(
                 handle,
@@ -407,15 +393,14 @@ impl Runtime {
                     driver: driver.clone(),
                     owner,
                     // BEAM names a port by its whole command, arguments included.
-                    name: command.into(),
+                    name: driver.port_name(command),
                     binary: options.binary,
                     eof: options.eof,
-                    data: PortData::default(),
+                    data: None,
                     init_ack,
                 },
             )
         });
-        self.inner.ports.lock().insert(port.handle, port.clone());
         // The callback lock is held until the port's data is in place: a timeout or an async
         // completion that the driver set up in `start` must find it.
         let started = {
@@ -424,10 +409,10 @@ impl Runtime {
             match started {
                 // Unless the driver failed the port inside `start`.
                 Ok(data) if !port.is_closed() => {
-                    port.data.set(data);
+                    port.set_data(data);
                     port.binary.store(port.binary_option, Ordering::Relaxed);
                     // Only now: an acknowledgement inside `start` is ignored, as in BEAM.
-                    if let Some(ack) = &port.init_ack {
+                    if let Some(ack) = port.init_ack() {
                         ack.await_from_now();
                     }
                 }
@@ -440,7 +425,7 @@ impl Runtime {
             started
         };
         match started {
-            Ok(_) => match &port.init_ack {
+            Ok(_) => match port.init_ack() {
                 // Holding no lock: the acknowledgement comes from a callback or a thread of
                 // the driver's.
                 Some(ack) => ack.wait().map(|()| port.id()).map_err(Exception::new),
@@ -490,7 +475,7 @@ impl Runtime {
         if port.is_closed() {
             return None;
         }
-        let data = port.data.get()?;
+        let data = port.data()?;
         port.set_caller(caller);
         port.reductions.store(0, Ordering::Relaxed);
         let result = port::with_current(port, || f(data));
@@ -629,7 +614,7 @@ impl Runtime {
                     return;
                 }
                 state.exiting = true;
-                state.closed_reply = closed_reply;
+                state.set_closed_reply(closed_reply);
                 // The port's links get its exit signal (the connected process only if linked).
                 state.links.clone()
             };
@@ -681,9 +666,9 @@ impl Runtime {
             }
             state.terminating = true;
             state.exiting = true;
-            state.closed_reply.take()
+            state.take_closed_reply()
         };
-        if let Some(data) = port.data.get() {
+        if let Some(data) = port.data() {
             // Output from `stop` still reaches the owner (after its exit signal), as in BEAM.
             port::with_current(port, || port.driver.driver.stop(data));
         }
@@ -705,9 +690,8 @@ impl Runtime {
         // Before the cell can be freed: a thread holding the PDL may be using the queue.
         crate::queue::terminate(port);
         port::remove(port.handle);
-        self.inner.ports.lock().remove(&port.handle);
         // An `open_port` still waiting for the port's acknowledgement returns it, as in BEAM.
-        if let Some(ack) = &port.init_ack {
+        if let Some(ack) = port.init_ack() {
             ack.port_ended();
         }
         // The port's reference on the driver goes; the final unload, if due, is scheduled
@@ -742,14 +726,8 @@ impl Runtime {
         // The ports linked to the process get its exit signal: they exit with its reason, but
         // for `normal` from a process that is not the port's connected one (then only the
         // link goes), as BEAM.
-        let linked: Vec<Arc<PortCell>> = self
-            .inner
-            .ports
-            .lock()
-            .values()
-            .filter(|p| p.state.lock().links.iter().any(|l| l.pid() == pid))
-            .cloned()
-            .collect();
+        let mut linked = self.open_ports();
+        linked.retain(|p| p.state.lock().links.iter().any(|l| l.pid() == pid));
         // A process killed with `kill` exits with `killed`: that is what its ports get.
         let port_reason = if reason == atom("kill") {
             atom("killed")

@@ -35,7 +35,18 @@ const NOT_ARMED: u64 = u64::MAX;
 /// `PortTimer::entry_ms` of a port without a wheel entry.
 const NO_ENTRY: u64 = u64::MAX;
 
-/// Per-port state for this capability (a field of every port).
+/// The port's timer, allocated (with the port's extras) if it was not yet.
+fn timer_of(port: &PortCell) -> &PortTimer {
+    &port.extras().timer
+}
+
+/// The port's timer if the port has its extras: a port without them never set a timer.
+fn timer_if_any(port: &PortCell) -> Option<&PortTimer> {
+    port.extras_if_any().map(|extras| &extras.timer)
+}
+
+/// Per-port state for this capability: in the port's extras, allocated by the port's first
+/// `driver_set_timer` (most ports never set one).
 #[derive(Debug)]
 pub(crate) struct PortTimer {
     /// When the driver's timer is due (ns of `drv_timer::clock`), or [`NOT_ARMED`]. Changed by the
@@ -171,7 +182,7 @@ impl RuntimeTimers {
         // Prepared outside the wheel lock: taking the driver hold may use the driver table.
         let mut fresh = Some(Entry::new(port.clone()));
         let mut state = self.shared.state.lock();
-        let timer = &port.timer;
+        let timer = timer_of(&port);
         if due_ms < timer.entry_ms.load(Ordering::Acquire) {
             if timer.entry_ms.load(Ordering::Acquire) == NO_ENTRY {
                 let entry = fresh.take().expect("prepared above");
@@ -193,31 +204,37 @@ impl RuntimeTimers {
     /// the port got a new entry meanwhile. Runs under the port's callback lock.
     fn rearm(&self, entry: Entry, due_ms: u64) -> Option<Entry> {
         let mut state = self.shared.state.lock();
-        let timer = &entry.port.timer;
+        let timer = timer_of(&entry.port);
         if timer.entry_ms.load(Ordering::Acquire) != NO_ENTRY {
             return Some(entry);
         }
         let port = entry.port.clone();
         let key = state.wheel.insert(due_ms, entry);
-        port.timer.entry_key.store(key.to_bits(), Ordering::Release);
-        port.timer.entry_ms.store(due_ms, Ordering::Release);
+        let timer = timer_of(&port);
+        timer.entry_key.store(key.to_bits(), Ordering::Release);
+        timer.entry_ms.store(due_ms, Ordering::Release);
         self.wake_for(&mut state, due_ms);
         None
     }
 
     /// The port is closing: its timer is gone and its wheel entry (if any) leaves the wheel.
     pub(crate) fn port_closed(&self, port: &PortCell) {
-        port.timer.cancel();
-        if port.timer.entry_ms.load(Ordering::Acquire) == NO_ENTRY {
+        // A port that never set a timer has no entry (timers are set under the callback lock,
+        // which the caller holds).
+        let Some(timer) = timer_if_any(port) else {
+            return;
+        };
+        timer.cancel();
+        if timer.entry_ms.load(Ordering::Acquire) == NO_ENTRY {
             return;
         }
         let removed = {
             let mut state = self.shared.state.lock();
-            if port.timer.entry_ms.load(Ordering::Acquire) == NO_ENTRY {
+            if timer.entry_ms.load(Ordering::Acquire) == NO_ENTRY {
                 return;
             }
-            port.timer.forget_entry();
-            let key = TimerKey::from_bits(port.timer.entry_key.load(Ordering::Acquire));
+            timer.forget_entry();
+            let key = TimerKey::from_bits(timer.entry_key.load(Ordering::Acquire));
             state.wheel.cancel(key)
         };
         // The driver hold goes outside the wheel lock.
@@ -280,7 +297,7 @@ fn run(shared: &Shared) {
         }
         let now_ms = now_ns() / NANOS_PER_MS;
         state.wheel.advance(now_ms, |_, entry| {
-            entry.port.timer.forget_entry();
+            timer_of(&entry.port).forget_entry();
             expired.push(entry);
         });
         if !expired.is_empty() {
@@ -320,12 +337,13 @@ fn expire(entry: Entry) {
     let port = entry.port.clone();
     let mut entry = Some(entry);
     Runtime::serialized(&port, &settle, |data| {
-        let due = port.timer.due_ns.load(Ordering::Acquire);
+        let timer = timer_of(&port);
+        let due = timer.due_ns.load(Ordering::Acquire);
         if due == NOT_ARMED {
             return;
         }
         if due <= now_ns() {
-            port.timer.due_ns.store(NOT_ARMED, Ordering::Release);
+            timer.due_ns.store(NOT_ARMED, Ordering::Release);
             port.driver.driver.timeout(data);
         } else if let (Some(runtime), Some(e)) = (port.runtime.upgrade(), entry.take()) {
             entry = runtime.timers.rearm(e, due.div_ceil(NANOS_PER_MS));
@@ -338,15 +356,24 @@ fn expire(entry: Entry) {
 impl drv_abi::TimerHost for GlobalHost {
     fn set_timer(&self, handle: ErlDrvPort, time_ms: u64) -> c_int {
         // A driver without `timeout` gets a timer too (as from BEAM): it expires without effect.
-        port::with_port(port::number(handle), |port| port.timer.set(port, time_ms))
-            .map_or(-1, |()| 0)
+        port::with_port(port::number(handle), |port| {
+            timer_of(port).set(port, time_ms)
+        })
+        .map_or(-1, |()| 0)
     }
 
     fn cancel_timer(&self, handle: ErlDrvPort) -> c_int {
-        port::with_port(port::number(handle), |port| port.timer.cancel()).map_or(-1, |()| 0)
+        port::with_port(port::number(handle), |port| {
+            if let Some(timer) = timer_if_any(port) {
+                timer.cancel();
+            }
+        })
+        .map_or(-1, |()| 0)
     }
 
     fn read_timer(&self, handle: ErlDrvPort) -> Option<u64> {
-        port::with_port(port::number(handle), |port| port.timer.read())
+        port::with_port(port::number(handle), |port| {
+            timer_if_any(port).map_or(0, PortTimer::read)
+        })
     }
 }
