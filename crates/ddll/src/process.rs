@@ -160,6 +160,19 @@ pub struct Process {
     private: Mutex<VecDeque<Message>>,
     alive: AtomicBool,
     trap_exit: AtomicBool,
+    /// Called after each message is queued (see [`Runtime::spawn_with_arrival_hook`]).
+    ///
+    /// [`Runtime::spawn_with_arrival_hook`]: crate::Runtime::spawn_with_arrival_hook
+    arrival_hook: Option<ArrivalHook>,
+}
+
+/// What a process's host runs on the sending thread when a message arrives.
+pub(crate) struct ArrivalHook(pub(crate) Box<dyn Fn() + Send + Sync>);
+
+impl fmt::Debug for ArrivalHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ArrivalHook")
+    }
 }
 
 /// What senders touch.
@@ -270,6 +283,14 @@ impl MessageQueue {
 
 impl Process {
     pub(crate) fn new(pid: Pid, name: Option<String>) -> Process {
+        Process::with_arrival_hook(pid, name, None)
+    }
+
+    pub(crate) fn with_arrival_hook(
+        pid: Pid,
+        name: Option<String>,
+        arrival_hook: Option<ArrivalHook>,
+    ) -> Process {
         Process {
             pid,
             name,
@@ -277,6 +298,7 @@ impl Process {
             private: Mutex::new(VecDeque::new()),
             alive: AtomicBool::new(true),
             trap_exit: AtomicBool::new(true),
+            arrival_hook,
         }
     }
 
@@ -334,12 +356,16 @@ impl Process {
             }
             inbox.messages.push_back(message);
             if inbox.parked.is_empty() {
-                return;
+                Vec::new()
+            } else {
+                std::mem::take(&mut inbox.parked)
             }
-            std::mem::take(&mut inbox.parked)
         };
         for receiver in parked {
             receiver.unpark();
+        }
+        if let Some(hook) = &self.arrival_hook {
+            (hook.0)();
         }
     }
 
