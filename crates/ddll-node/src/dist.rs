@@ -99,12 +99,17 @@ pub fn encode(control: &Term, message: Option<&Term>, out: &mut Vec<u8>) -> io::
     Ok(())
 }
 
-/// Ticks `connection` every [`TICK_INTERVAL`] until it goes down.
-pub fn tick_until_down(connection: Arc<Connection>) {
-    let step = Duration::from_millis(200);
+/// How often the ticker wakes: to tick when due, and to run its watch.
+pub const TICKER_STEP: Duration = Duration::from_millis(200);
+
+/// Ticks `connection` every [`TICK_INTERVAL`] until it goes down, running `watch` every
+/// [`TICKER_STEP`].
+pub fn tick_until_down(connection: Arc<Connection>, mut watch: impl FnMut()) {
+    let step = TICKER_STEP;
     let mut idle = Duration::ZERO;
     while connection.is_up() {
         std::thread::sleep(step);
+        watch();
         idle += step;
         if idle >= TICK_INTERVAL {
             idle = Duration::ZERO;
