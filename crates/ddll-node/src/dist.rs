@@ -130,18 +130,19 @@ pub enum Incoming {
     },
 }
 
-/// Reads the next packet; a silence longer than [`TICK_TIMEOUT`] is an error (the stream
-/// must have that read timeout). Buffered, a packet costs no read of its own when it came
-/// with others.
-pub fn read(stream: &mut impl Read) -> io::Result<Incoming> {
+/// Reads the next packet into `packet` (a buffer kept from one packet to the next); a silence
+/// longer than [`TICK_TIMEOUT`] is an error (the stream must have that read timeout).
+/// Buffered, a packet costs no read of its own when it came with others.
+pub fn read(stream: &mut impl Read, packet: &mut Vec<u8>) -> io::Result<Incoming> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len)?;
     let len = u32::from_be_bytes(len) as usize;
     if len == 0 {
         return Ok(Incoming::Tick);
     }
-    let mut packet = vec![0u8; len];
-    stream.read_exact(&mut packet)?;
+    packet.clear();
+    packet.resize(len, 0);
+    stream.read_exact(packet)?;
     let malformed = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
     let Some((&PASS_THROUGH, terms)) = packet.split_first() else {
         return Err(malformed("a message without the pass-through tag"));

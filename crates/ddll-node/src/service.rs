@@ -129,8 +129,13 @@ pub struct Service {
     request_tag: Term,
 }
 
-fn atom(name: &str) -> Term {
-    Term::atom(name)
+/// The atom `name` as a term, interned once per call site (a lookup in the atom table costs
+/// a lock and a hash).
+macro_rules! atom {
+    ($name:literal) => {{
+        static ATOM: OnceLock<Atom> = OnceLock::new();
+        Term::Atom(*ATOM.get_or_init(|| Atom::new($name)))
+    }};
 }
 
 /// A connection's end for an error.
@@ -208,8 +213,8 @@ impl Service {
     /// `to ! message` from a process of this node does.
     pub fn send(self: &Arc<Self>, to: Pid, message: &Term) -> io::Result<()> {
         let connection = self.connect(to.node.as_str())?;
-        let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(to)]);
-        connection.send(&control, Some(&self.wire_term(message)))
+        let control = Term::Tuple(vec![Term::Int(op::SEND), atom!(""), Term::Pid(to)]);
+        connection.send(&control, Some(&self.wire_term(message.clone())))
     }
 
     /// Sends `message` to the process registered as `name` on `node`, as
@@ -228,10 +233,10 @@ impl Service {
         let control = Term::Tuple(vec![
             Term::Int(op::REG_SEND),
             Term::Pid(from),
-            atom(""),
+            atom!(""),
             Term::Atom(name),
         ]);
-        connection.send(&control, Some(&self.wire_term(message)))
+        connection.send(&control, Some(&self.wire_term(message.clone())))
     }
 
     /// The sending half of a connection made on `stream` to `peer`, registered as the
@@ -302,15 +307,20 @@ impl Service {
     /// connection.
     fn read_until_down(self: &Arc<Self>, reading: &Reading, connection: &Arc<Connection>) {
         let mut stream = reading.stream.lock();
+        let mut packet = Vec::new();
         while connection.is_up() {
-            let Ok(incoming) = dist::read(&mut *stream) else {
+            if packet.capacity() > BATCH_BYTES {
+                // A large message's buffer goes with it.
+                packet = Vec::new();
+            }
+            let Ok(incoming) = dist::read(&mut *stream, &mut packet) else {
                 break;
             };
             let Incoming::Message { control, message } = incoming else {
                 continue;
             };
-            let control = self.local_term(&control);
-            let message = message.map(|m| self.local_term(&m));
+            let control = self.local_term(control);
+            let message = message.map(|m| self.local_term(m));
             let Some((proxy, request)) = self.handle(connection, &control, message) else {
                 continue;
             };
@@ -339,7 +349,7 @@ impl Service {
             .cloned()
             .collect();
         for proxy in gone {
-            self.proxy_exit(&proxy, atom("noconnection"));
+            self.proxy_exit(&proxy, atom!("noconnection"));
         }
         self.connections
             .lock()
@@ -495,19 +505,19 @@ impl Service {
             _ => Err(Exception::badarg()),
         };
         let reply = match result {
-            Ok(value) => Term::Tuple(vec![atom("ok"), value]),
-            Err(Exception(reason)) => Term::Tuple(vec![atom("error"), reason]),
+            Ok(value) => Term::Tuple(vec![atom!("ok"), value]),
+            Err(Exception(reason)) => Term::Tuple(vec![atom!("error"), reason]),
         };
-        let opened_port = function == atom("open_port");
+        let opened_port = function == atom!("open_port");
         if let (Term::Tuple(reply), Some(agent), true) = (&reply, *proxy.agent.lock(), opened_port)
         {
             if let [_, port @ Term::Port(_)] = reply.as_slice() {
                 // Before the caller learns of the port, so before anything of the port.
-                let opened = Term::Tuple(vec![atom("opened"), port.clone()]);
-                self.encode_send(agent, &opened, out);
+                let opened = Term::Tuple(vec![atom!("opened"), port.clone()]);
+                self.encode_send(agent, opened, out);
             }
         }
-        self.encode_send(proxy.remote, &Term::Tuple(vec![reference, reply]), out);
+        self.encode_send(proxy.remote, Term::Tuple(vec![reference, reply]), out);
     }
 
     /// The proxy's thread: woken by arrivals that find the turn free, it takes the turn and
@@ -579,25 +589,25 @@ impl Service {
     /// (when it has one), and then, until the agent has dealt with them, everything through it.
     fn forward(&self, proxy: &Proxy, message: Term, out: &mut Vec<u8>) {
         let Some(agent) = *proxy.agent.lock() else {
-            self.encode_send(proxy.remote, &message, out);
+            self.encode_send(proxy.remote, message, out);
             return;
         };
         let is_port_exit = matches!(&message, Term::Tuple(exit)
-            if matches!(exit.as_slice(), [tag, Term::Port(_), _] if *tag == atom("EXIT")));
+            if matches!(exit.as_slice(), [tag, Term::Port(_), _] if *tag == atom!("EXIT")));
         if is_port_exit {
             proxy.exits_at_agent.fetch_add(1, Ordering::AcqRel);
-            self.encode_send(agent, &message, out);
+            self.encode_send(agent, message, out);
         } else if proxy.exits_at_agent.load(Ordering::Acquire) > 0 {
-            let relayed = Term::Tuple(vec![atom("relay"), message]);
-            self.encode_send(agent, &relayed, out);
+            let relayed = Term::Tuple(vec![atom!("relay"), message]);
+            self.encode_send(agent, relayed, out);
         } else {
-            self.encode_send(proxy.remote, &message, out);
+            self.encode_send(proxy.remote, message, out);
         }
     }
 
     /// Appends the packet of `to ! message` to `out`.
-    fn encode_send(&self, to: Pid, message: &Term, out: &mut Vec<u8>) {
-        let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(to)]);
+    fn encode_send(&self, to: Pid, message: Term, out: &mut Vec<u8>) {
+        let control = Term::Tuple(vec![Term::Int(op::SEND), atom!(""), Term::Pid(to)]);
         // Only a message past 4 GiB fails; it is dropped, as BEAM drops what it cannot send.
         let _ = dist::encode(&control, Some(&self.wire_term(message)), out);
     }
@@ -640,8 +650,8 @@ impl Service {
     }
 
     /// A term as the peer must see it.
-    fn wire_term(&self, term: &Term) -> Term {
-        map_identifiers(term, &|t| match t {
+    fn wire_term(&self, mut term: Term) -> Term {
+        map_identifiers(&mut term, &|t| match t {
             Term::Pid(p) => Some(Term::Pid(self.wire_pid(p))),
             Term::Port(p) => p.local_id().map(|id| {
                 Term::Port(Port {
@@ -654,12 +664,13 @@ impl Service {
                 Ref::new(self.node, self.creation, r.words()).map(Term::Ref)
             }
             _ => None,
-        })
+        });
+        term
     }
 
     /// A term from the peer as the runtime knows it.
-    fn local_term(&self, term: &Term) -> Term {
-        map_identifiers(term, &|t| match t {
+    fn local_term(&self, mut term: Term) -> Term {
+        map_identifiers(&mut term, &|t| match t {
             Term::Pid(p) if self.is_ours(p.node, p.creation) => Some(Term::Pid(Pid::local(
                 (u64::from(p.serial) << PID_ID_BITS) | u64::from(p.id),
             ))),
@@ -670,7 +681,8 @@ impl Service {
                 Ref::new(drv_term::local_node(), 0, r.words()).map(Term::Ref)
             }
             _ => None,
-        })
+        });
+        term
     }
 }
 
@@ -680,25 +692,35 @@ fn ddll_next_word() -> u32 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// `term` with each identifier replaced where `f` gives a replacement.
-fn map_identifiers(term: &Term, f: &impl Fn(&Term) -> Option<Term>) -> Term {
-    let each = |items: &[Term]| items.iter().map(|t| map_identifiers(t, f)).collect();
+/// Replaces each identifier in `term` for which `f` gives a replacement, in place (a message
+/// with none to replace costs no copy).
+fn map_identifiers(term: &mut Term, f: &impl Fn(&Term) -> Option<Term>) {
     match term {
-        Term::Pid(_) | Term::Port(_) | Term::Ref(_) => f(term).unwrap_or_else(|| term.clone()),
-        Term::List(items) => Term::List(each(items)),
-        Term::Tuple(items) => Term::Tuple(each(items)),
+        Term::Pid(_) | Term::Port(_) | Term::Ref(_) => {
+            if let Some(replacement) = f(term) {
+                *term = replacement;
+            }
+        }
+        Term::List(items) | Term::Tuple(items) => {
+            items.iter_mut().for_each(|t| map_identifiers(t, f));
+        }
         Term::ImproperList(items, tail) => {
-            Term::ImproperList(each(items), Box::new(map_identifiers(tail, f)))
+            items.iter_mut().for_each(|t| map_identifiers(t, f));
+            map_identifiers(tail, f);
         }
         Term::Map(pairs) => {
-            let pairs = pairs
-                .iter()
-                .map(|(k, v)| (map_identifiers(k, f), map_identifiers(v, f)))
-                .collect();
-            // Keys may order differently once their nodes change.
-            Term::map(pairs).unwrap_or_else(|| term.clone())
+            let mut mapped = pairs.clone();
+            for (key, value) in &mut mapped {
+                map_identifiers(key, f);
+                map_identifiers(value, f);
+            }
+            // Keys may order differently once their nodes change; two that become one (a
+            // proxy's pid and the remote pid it stands for) leave the map as it was.
+            if let Some(map) = Term::map(mapped) {
+                *term = map;
+            }
         }
-        _ => term.clone(),
+        _ => {}
     }
 }
 
@@ -719,7 +741,7 @@ fn call(
     match (module, function, args) {
         ("erl_ddll", f, args) => ddll::erl_ddll_call(runtime, pid, f, args),
         ("erlang", "open_port", [Term::Tuple(name), options]) if name.len() == 2 => {
-            if name[0] != atom("spawn_driver") && name[0] != atom("spawn") {
+            if name[0] != atom!("spawn_driver") && name[0] != atom!("spawn") {
                 return Err(Exception::badarg());
             }
             let command = match &name[1] {
@@ -732,7 +754,7 @@ fn call(
                 .map(Term::Port)
         }
         ("erlang", "port_command", [Term::Port(p), data]) => {
-            rt.port_command(pid, p, data).map(|()| atom("true"))
+            rt.port_command(pid, p, data).map(|()| atom!("true"))
         }
         ("erlang", "port_control", [Term::Port(p), op, data]) => {
             rt.port_control(pid, p, port_op(op)?, data)
@@ -740,11 +762,11 @@ fn call(
         ("erlang", "port_call", [Term::Port(p), op, data]) => {
             rt.port_call(pid, p, port_op(op)?, data)
         }
-        ("erlang", "port_close", [Term::Port(p)]) => rt.port_close(pid, p).map(|()| atom("true")),
+        ("erlang", "port_close", [Term::Port(p)]) => rt.port_close(pid, p).map(|()| atom!("true")),
         ("erlang", "port_info", [Term::Port(p)]) => Ok(rt.port_info(p)),
         ("erlang", "port_info", [Term::Port(p), item]) => rt.port_info_item(p, item),
         ("erlang", _, _) => Err(Exception::badarg()),
-        _ => Err(Exception::new(atom("undef"))),
+        _ => Err(Exception::new(atom!("undef"))),
     }
 }
 
