@@ -659,6 +659,31 @@ mod tests {
         }
     }
 
+    /// The arrival hook runs once per message queued, after it is there to take, and not for
+    /// a message a dead process drops.
+    #[test]
+    fn the_arrival_hook_runs_once_a_message_is_queued() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let process = Arc::new(std::sync::OnceLock::<Arc<Process>>::new());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let hook = {
+            let (process, seen) = (process.clone(), seen.clone());
+            super::ArrivalHook(Box::new(move || {
+                let queued = process.get().expect("set").message_count();
+                seen.fetch_add(1, Ordering::SeqCst);
+                assert!(queued > 0, "the hook ran before the message was queued");
+            }))
+        };
+        let me = process
+            .get_or_init(|| Arc::new(Process::with_arrival_hook(Pid::local(1), None, Some(hook))));
+        me.deliver(Term::Int(1));
+        me.deliver(Term::Int(2));
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert!(me.mark_dead());
+        me.deliver(Term::Int(3));
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+    }
+
     #[test]
     fn a_dead_process_gets_no_messages() {
         let process = Process::new(Pid::local(1), None);
