@@ -101,6 +101,11 @@ enum Command {
         /// Loads every driver isolated, in a child process of its own.
         #[arg(long)]
         isolate: bool,
+        /// Connects to the node NODE (alive@host) at start, before saying it is up: its
+        /// processes can then use this node without connecting themselves. Repeatable; a
+        /// node that cannot be reached (or refuses the cookie) stops the start.
+        #[arg(long, value_name = "NODE")]
+        connect: Vec<String>,
     },
     /// Fuzzes a driver library, isolated: generated sequences of port operations; each crash
     /// or callback past the timeout is shrunk and written as a scenario that
@@ -208,7 +213,8 @@ fn main() -> ExitCode {
             cookie,
             drivers,
             isolate,
-        } => node(sname, name, cookie, drivers, isolate),
+            connect,
+        } => node(sname, name, cookie, drivers, isolate, &connect),
         Command::Fuzz(args) => fuzz::run(&args),
         Command::Test {
             paths,
@@ -246,6 +252,7 @@ fn node(
     cookie: String,
     drivers: PathBuf,
     isolate: bool,
+    connect: &[String],
 ) -> ExitCode {
     let name = match (sname, name) {
         (Some(alive), _) => ddll_node::short_name(&alive),
@@ -259,6 +266,13 @@ fn node(
         .and_then(|rt| {
             ddll_node::Node::start(rt, ddll_node::NodeOptions::new(&name, &cookie))
                 .map_err(|e| e.to_string())
+        })
+        .and_then(|node| {
+            for peer in connect {
+                node.connect(peer)
+                    .map_err(|e| format!("cannot connect to {peer}: {e}"))?;
+            }
+            Ok(node)
         });
     match started {
         Ok(node) => {

@@ -19,17 +19,28 @@ struct DdllNode {
     name: String,
 }
 
+/// `ddll node --sname ALIVE` with the test's cookie, EPMD and driver folder, and `args`.
+fn ddll_node(epmd: &Epmd, dir: &PathBuf, alive: &str, args: &[&str]) -> Command {
+    let mut node = Command::new(env!("CARGO_BIN_EXE_ddll"));
+    node.args(["node", "--sname", alive, "--cookie", COOKIE, "--drivers"])
+        .arg(dir)
+        .args(args)
+        .env("ERL_EPMD_PORT", epmd.port.to_string())
+        .stdout(Stdio::piped());
+    node
+}
+
 impl DdllNode {
     fn start(epmd: &Epmd, dir: &PathBuf, alive: &str, isolate: bool) -> DdllNode {
-        let mut node = Command::new(env!("CARGO_BIN_EXE_ddll"));
-        node.args(["node", "--sname", alive, "--cookie", COOKIE, "--drivers"])
-            .arg(dir)
-            .env("ERL_EPMD_PORT", epmd.port.to_string())
-            .stdout(Stdio::piped());
-        if isolate {
-            node.arg("--isolate");
-        }
-        let mut child = node.spawn().expect("ddll node runs");
+        let args: &[&str] = if isolate { &["--isolate"] } else { &[] };
+        DdllNode::start_with(epmd, dir, alive, args)
+    }
+
+    /// Starts it with `args` and waits until it says it is up.
+    fn start_with(epmd: &Epmd, dir: &PathBuf, alive: &str, args: &[&str]) -> DdllNode {
+        let mut child = ddll_node(epmd, dir, alive, args)
+            .spawn()
+            .expect("ddll node runs");
         let mut up = String::new();
         BufReader::new(child.stdout.take().expect("piped"))
             .read_line(&mut up)
@@ -178,5 +189,72 @@ fn an_isolated_driver_crash_costs_only_its_port() {
             .expect("the ddll node's status")
             .is_none(),
         "the ddll node lives on"
+    );
+}
+
+/// `ddll node --connect NODE` connects to a BEAM node at start, before it says it is up: the
+/// BEAM node sees it come up as a hidden node and uses it over that connection. A node that
+/// cannot be reached stops the start with an error.
+#[test]
+fn the_node_connects_at_start() {
+    let Some(s) = setup("connect_at_start") else {
+        return;
+    };
+    let alive = format!("connecting{}", std::process::id());
+    let ddll_name = ddll_node::short_name(&alive);
+    let script = format!(
+        "process_flag(trap_exit, true), N = '{ddll_name}', Dir = \"{}\", M = ddll_remote, \
+         {SCRIPT_PRELUDE} \
+         ok = net_kernel:monitor_nodes(true, [{{node_type, hidden}}]), \
+         io:format(\"ready~n\"), \
+         P(receive {{nodeup, N, Info}} -> {{nodeup, Info}} after 20000 -> no_nodeup end), \
+         P(lists:member(N, nodes(hidden))), \
+         P(M:load_driver(N, Dir, echo_drv)), \
+         Port = Name(M:open_port(N, {{spawn_driver, \"echo_drv\"}}, [binary]), port), \
+         P(M:port_command(Port, <<\"over the connection ddll made\">>)), \
+         P(Recv(5000)), \
+         P(M:port_close(Port)), \
+         halt().",
+        s.dir.display()
+    );
+    let mut erl = erl_command(s.epmd.port, COOKIE, &s.dir)
+        .args(["-eval", &script])
+        .spawn()
+        .expect("erl runs");
+    let mut stdout = BufReader::new(erl.stdout.take().expect("piped"));
+    let mut ready = String::new();
+    let _ = stdout.read_line(&mut ready);
+    assert_eq!(ready, "ready\n");
+    let beam_name = ddll_node::short_name(&format!("beam{}_{}", std::process::id(), s.epmd.port));
+    let _node = DdllNode::start_with(&s.epmd, &s.dir, &alive, &["--connect", &beam_name]);
+    erl.stdout = Some(stdout.into_inner());
+    assert_eq!(
+        lines_of(erl, Duration::from_secs(60)),
+        [
+            "{nodeup,[{node_type,hidden}]}",
+            "true",
+            "ok",
+            "true",
+            "{port,{data,<<\"over the connection ddll made\">>}}",
+            "true",
+        ]
+    );
+
+    let nobody = ddll_node::short_name(&format!("nobody{}", std::process::id()));
+    let out = ddll_node(
+        &s.epmd,
+        &s.dir,
+        &format!("{alive}b"),
+        &["--connect", &nobody],
+    )
+    .stderr(Stdio::piped())
+    .output()
+    .expect("ddll node runs");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("ddll node: cannot connect to {nobody}: ")),
+        "{stderr}"
     );
 }

@@ -99,12 +99,17 @@ pub fn encode(control: &Term, message: Option<&Term>, out: &mut Vec<u8>) -> io::
     Ok(())
 }
 
-/// Ticks `connection` every [`TICK_INTERVAL`] until it goes down.
-pub fn tick_until_down(connection: Arc<Connection>) {
-    let step = Duration::from_millis(200);
+/// How often the ticker wakes: to tick when due, and to run its watch.
+pub const TICKER_STEP: Duration = Duration::from_millis(200);
+
+/// Ticks `connection` every [`TICK_INTERVAL`] until it goes down, running `watch` every
+/// [`TICKER_STEP`].
+pub fn tick_until_down(connection: Arc<Connection>, mut watch: impl FnMut()) {
+    let step = TICKER_STEP;
     let mut idle = Duration::ZERO;
     while connection.is_up() {
         std::thread::sleep(step);
+        watch();
         idle += step;
         if idle >= TICK_INTERVAL {
             idle = Duration::ZERO;
@@ -125,18 +130,19 @@ pub enum Incoming {
     },
 }
 
-/// Reads the next packet; a silence longer than [`TICK_TIMEOUT`] is an error (the stream
-/// must have that read timeout). Buffered, a packet costs no read of its own when it came
-/// with others.
-pub fn read(stream: &mut impl Read) -> io::Result<Incoming> {
+/// Reads the next packet into `packet` (a buffer kept from one packet to the next); a silence
+/// longer than [`TICK_TIMEOUT`] is an error (the stream must have that read timeout).
+/// Buffered, a packet costs no read of its own when it came with others.
+pub fn read(stream: &mut impl Read, packet: &mut Vec<u8>) -> io::Result<Incoming> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len)?;
     let len = u32::from_be_bytes(len) as usize;
     if len == 0 {
         return Ok(Incoming::Tick);
     }
-    let mut packet = vec![0u8; len];
-    stream.read_exact(&mut packet)?;
+    packet.clear();
+    packet.resize(len, 0);
+    stream.read_exact(packet)?;
     let malformed = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
     let Some((&PASS_THROUGH, terms)) = packet.split_first() else {
         return Err(malformed("a message without the pass-through tag"));

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::Duration;
 
 use ddll::{Exception, PortOptions, Process, Runtime};
@@ -49,6 +50,66 @@ struct Proxy {
     /// any, the proxy's other messages go through the agent too, so that they reach the
     /// remote process after the exit, as they follow it here.
     exits_at_agent: AtomicU32,
+    /// Who may take from the mailbox, run requests and write for the proxy.
+    turn: Arc<Turn>,
+}
+
+/// The right to act for one proxy: to take from its mailbox (running requests, forwarding
+/// the rest) and write what that sends, so that the proxy's messages leave in the order they
+/// came. Its connection's reader takes it to run a request that finds the proxy idle (no
+/// thread to wake: a BEAM peer's own echo wakes none either); otherwise the proxy's thread
+/// takes it when woken by an arrival.
+#[derive(Debug, Default)]
+struct Turn {
+    held: AtomicBool,
+    /// Messages that arrived in the proxy's mailbox: a holder letting go looks whether any
+    /// came since its last look (an arrival while the turn is held wakes nobody).
+    arrivals: AtomicU64,
+    /// The proxy's thread, which arrivals wake when nobody holds the turn.
+    thread: OnceLock<Thread>,
+}
+
+impl Turn {
+    fn try_take(&self) -> bool {
+        self.held
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// The proxy's arrival hook (on the sending thread, maybe inside a driver callback).
+    fn arrived(&self) {
+        // SeqCst with `release`'s: either the holder letting go sees this arrival, or this
+        // sees the turn free and wakes the thread.
+        self.arrivals.fetch_add(1, Ordering::SeqCst);
+        if !self.held.load(Ordering::SeqCst) {
+            if let Some(thread) = self.thread.get() {
+                thread.unpark();
+            }
+        }
+    }
+
+    /// Lets go; whether messages arrived since the holder read `arrivals` as `seen` (then it
+    /// must look again, if the turn is still free).
+    fn release(&self, seen: u64) -> bool {
+        self.held.store(false, Ordering::SeqCst);
+        self.arrivals.load(Ordering::SeqCst) != seen
+    }
+}
+
+/// The reading side of a connection. Any thread may read it (one at a time); the thread that
+/// runs a request itself (see [`Turn`]) lets go of it meanwhile, and the connection's ticker
+/// starts another reader when such a run holds up the connection (a driver callback that
+/// blocks), so that one driver holds up its caller only, as a blocked BEAM scheduler does.
+#[derive(Debug)]
+struct Reading {
+    stream: Mutex<io::BufReader<TcpStream>>,
+    /// Requests being run by readers.
+    runs_in_progress: AtomicU32,
+    /// Requests readers began to run, ever: unchanged over a ticker period while one runs and
+    /// nobody reads means a run that holds up the connection.
+    runs_begun: AtomicU64,
+    /// Whether the connection's end has been dealt with (by the first reader to see it).
+    ended: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -68,8 +129,13 @@ pub struct Service {
     request_tag: Term,
 }
 
-fn atom(name: &str) -> Term {
-    Term::atom(name)
+/// The atom `name` as a term, interned once per call site (a lookup in the atom table costs
+/// a lock and a hash).
+macro_rules! atom {
+    ($name:literal) => {{
+        static ATOM: OnceLock<Atom> = OnceLock::new();
+        Term::Atom(*ATOM.get_or_init(|| Atom::new($name)))
+    }};
 }
 
 /// A connection's end for an error.
@@ -135,11 +201,11 @@ impl Service {
             peer,
         )
         .map_err(|e| no_connection(e.to_string()))?;
-        let (connection, reader) = self.connection_of(stream, name)?;
+        let (connection, reading) = self.connection_of(stream, name)?;
         let (service, served) = (self.clone(), connection.clone());
         std::thread::Builder::new()
             .name("ddll-node-conn".into())
-            .spawn(move || service.receive_until_down(reader, &served))?;
+            .spawn(move || service.read_until_down(&reading, &served))?;
         Ok(connection)
     }
 
@@ -147,8 +213,8 @@ impl Service {
     /// `to ! message` from a process of this node does.
     pub fn send(self: &Arc<Self>, to: Pid, message: &Term) -> io::Result<()> {
         let connection = self.connect(to.node.as_str())?;
-        let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(to)]);
-        connection.send(&control, Some(&self.wire_term(message)))
+        let control = Term::Tuple(vec![Term::Int(op::SEND), atom!(""), Term::Pid(to)]);
+        connection.send(&control, Some(&self.wire_term(message.clone())))
     }
 
     /// Sends `message` to the process registered as `name` on `node`, as
@@ -167,29 +233,36 @@ impl Service {
         let control = Term::Tuple(vec![
             Term::Int(op::REG_SEND),
             Term::Pid(from),
-            atom(""),
+            atom!(""),
             Term::Atom(name),
         ]);
-        connection.send(&control, Some(&self.wire_term(message)))
+        connection.send(&control, Some(&self.wire_term(message.clone())))
     }
 
     /// The sending half of a connection made on `stream` to `peer`, registered as the
-    /// connection to it and ticked; the stream to read it from.
+    /// connection to it and ticked (the ticker also watches its readers); its reading side.
     fn connection_of(
-        &self,
+        self: &Arc<Self>,
         stream: TcpStream,
         peer: Atom,
-    ) -> io::Result<(Arc<Connection>, TcpStream)> {
+    ) -> io::Result<(Arc<Connection>, Arc<Reading>)> {
         stream.set_read_timeout(Some(dist::TICK_TIMEOUT))?;
         let connection = Arc::new(Connection::new(stream.try_clone()?));
+        let reading = Arc::new(Reading {
+            stream: Mutex::new(io::BufReader::with_capacity(64 * 1024, stream)),
+            runs_in_progress: AtomicU32::new(0),
+            runs_begun: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+        });
         let ticking = connection.clone();
+        let watch = self.watch_readers(&connection, &reading);
         std::thread::Builder::new()
             .name("ddll-node-tick".into())
-            .spawn(move || dist::tick_until_down(ticking))?;
+            .spawn(move || dist::tick_until_down(ticking, watch))?;
         if let Some(old) = self.connections.lock().insert(peer, connection.clone()) {
             old.shut_down();
         }
-        Ok((connection, stream))
+        Ok((connection, reading))
     }
 
     /// Runs a connection to `peer` after its handshake: its messages until it goes down.
@@ -197,23 +270,75 @@ impl Service {
         let Ok(peer) = Atom::try_new(peer) else {
             return;
         };
-        if let Ok((connection, reader)) = self.connection_of(stream, peer) {
-            self.receive_until_down(reader, &connection);
+        if let Ok((connection, reading)) = self.connection_of(stream, peer) {
+            self.read_until_down(&reading, &connection);
         }
     }
 
-    /// Handles what arrives on `connection` until it goes down; then every proxy of its
-    /// processes exits with `noconnection` and the connection is forgotten.
-    fn receive_until_down(self: &Arc<Self>, stream: TcpStream, connection: &Arc<Connection>) {
-        let mut stream = io::BufReader::with_capacity(64 * 1024, stream);
-        while let Ok(incoming) = dist::read(&mut stream) {
-            if let Incoming::Message { control, message } = incoming {
-                self.handle(
-                    connection,
-                    &self.local_term(&control),
-                    message.map(|m| self.local_term(&m)),
-                );
+    /// What the ticker of `connection` does each step: when a request run by a reader has held
+    /// up the connection for a step (nobody reading, no run begun since), another thread
+    /// starts reading it.
+    fn watch_readers(
+        self: &Arc<Self>,
+        connection: &Arc<Connection>,
+        reading: &Arc<Reading>,
+    ) -> impl FnMut() + Send + 'static {
+        let (service, connection, reading) = (self.clone(), connection.clone(), reading.clone());
+        let mut begun_when_seen_running = None;
+        move || {
+            let begun = reading.runs_begun.load(Ordering::Acquire);
+            let running = reading.runs_in_progress.load(Ordering::Acquire) > 0;
+            if running && begun_when_seen_running == Some(begun) && !reading.stream.is_locked() {
+                begun_when_seen_running = None;
+                let (service, connection, reading) =
+                    (service.clone(), connection.clone(), reading.clone());
+                let _ = std::thread::Builder::new()
+                    .name("ddll-node-conn".into())
+                    .spawn(move || service.read_until_down(&reading, &connection));
+            } else {
+                begun_when_seen_running = running.then_some(begun);
             }
+        }
+    }
+
+    /// Handles what arrives on `connection` until it goes down (or, after running a request,
+    /// until it finds another thread reading: see [`Reading`]). The first reader to see the end
+    /// makes every proxy of the peer's processes exit with `noconnection` and forgets the
+    /// connection.
+    fn read_until_down(self: &Arc<Self>, reading: &Reading, connection: &Arc<Connection>) {
+        let mut stream = reading.stream.lock();
+        let mut packet = Vec::new();
+        while connection.is_up() {
+            if packet.capacity() > BATCH_BYTES {
+                // A large message's buffer goes with it.
+                packet = Vec::new();
+            }
+            let Ok(incoming) = dist::read(&mut *stream, &mut packet) else {
+                break;
+            };
+            let Incoming::Message { control, message } = incoming else {
+                continue;
+            };
+            let control = self.local_term(control);
+            let message = message.map(|m| self.local_term(m));
+            let Some((proxy, request)) = self.handle(connection, &control, message) else {
+                continue;
+            };
+            // The request runs here; meanwhile another thread may read (see `watch_readers`).
+            drop(stream);
+            reading.runs_begun.fetch_add(1, Ordering::AcqRel);
+            reading.runs_in_progress.fetch_add(1, Ordering::AcqRel);
+            self.hold_turn(&proxy, Some(request));
+            reading.runs_in_progress.fetch_sub(1, Ordering::AcqRel);
+            match reading.stream.try_lock() {
+                Some(again) => stream = again,
+                // Another reader took over meanwhile.
+                None => return,
+            }
+        }
+        drop(stream);
+        if reading.ended.swap(true, Ordering::AcqRel) {
+            return;
         }
         connection.shut_down();
         let gone: Vec<Arc<Proxy>> = self
@@ -224,20 +349,24 @@ impl Service {
             .cloned()
             .collect();
         for proxy in gone {
-            self.proxy_exit(&proxy, atom("noconnection"));
+            self.proxy_exit(&proxy, atom!("noconnection"));
         }
         self.connections
             .lock()
             .retain(|_, c| !Arc::ptr_eq(c, connection));
     }
 
+    /// Acts on one message from the peer. A request that finds its proxy idle comes back with
+    /// the proxy's turn taken, for the reader to run; others go to the proxy's mailbox.
     fn handle(
         self: &Arc<Self>,
         connection: &Arc<Connection>,
         control: &Term,
         message: Option<Term>,
-    ) {
-        let Term::Tuple(items) = control else { return };
+    ) -> Option<(Arc<Proxy>, Request)> {
+        let Term::Tuple(items) = control else {
+            return None;
+        };
         match (items.as_slice(), message) {
             // `{ddll, Node} ! {call, From, Ref, {Module, Function, Args}}`, and
             // `{ddll, Node} ! {port_agent, Owner, Agent}`: where `Owner`'s port exits go.
@@ -249,15 +378,25 @@ impl Service {
                         if tag.as_str() == "call" =>
                     {
                         if let [module, function, args] = mfa.as_slice() {
-                            // Into the proxy's mailbox, where its thread (waiting there for
-                            // its ports' messages too) takes it in order.
                             let proxy = self.proxy(connection, *from);
-                            let request = Term::Tuple(vec![
-                                self.request_tag.clone(),
+                            let request = (
                                 reference.clone(),
                                 module.clone(),
                                 function.clone(),
                                 args.clone(),
+                            );
+                            if proxy.turn.try_take() {
+                                return Some((proxy, request));
+                            }
+                            // Into the proxy's mailbox, where the holder of its turn takes
+                            // it in order.
+                            let (reference, module, function, args) = request;
+                            let request = Term::Tuple(vec![
+                                self.request_tag.clone(),
+                                reference,
+                                module,
+                                function,
+                                args,
                             ]);
                             self.runtime.send(proxy.local.pid(), request);
                         }
@@ -298,6 +437,7 @@ impl Service {
             // exist.
             _ => {}
         }
+        None
     }
 
     /// The proxy of `remote`, started (and monitoring `remote`) on first use.
@@ -306,13 +446,18 @@ impl Service {
         if let Some(proxy) = proxies.get(&remote) {
             return proxy.clone();
         }
-        let local = self.runtime.spawn(None);
+        let turn = Arc::new(Turn::default());
+        let arrivals = turn.clone();
+        let local = self
+            .runtime
+            .spawn_with_arrival_hook(None, move || arrivals.arrived());
         let proxy = Arc::new(Proxy {
             remote,
             local: local.clone(),
             connection: connection.clone(),
             agent: Mutex::new(None),
             exits_at_agent: AtomicU32::new(0),
+            turn,
         });
         proxies.insert(remote, proxy.clone());
         self.remote_of.lock().insert(*local.pid(), remote);
@@ -360,48 +505,71 @@ impl Service {
             _ => Err(Exception::badarg()),
         };
         let reply = match result {
-            Ok(value) => Term::Tuple(vec![atom("ok"), value]),
-            Err(Exception(reason)) => Term::Tuple(vec![atom("error"), reason]),
+            Ok(value) => Term::Tuple(vec![atom!("ok"), value]),
+            Err(Exception(reason)) => Term::Tuple(vec![atom!("error"), reason]),
         };
-        let opened_port = function == atom("open_port");
+        let opened_port = function == atom!("open_port");
         if let (Term::Tuple(reply), Some(agent), true) = (&reply, *proxy.agent.lock(), opened_port)
         {
             if let [_, port @ Term::Port(_)] = reply.as_slice() {
                 // Before the caller learns of the port, so before anything of the port.
-                let opened = Term::Tuple(vec![atom("opened"), port.clone()]);
-                self.encode_send(agent, &opened, out);
+                let opened = Term::Tuple(vec![atom!("opened"), port.clone()]);
+                self.encode_send(agent, opened, out);
             }
         }
-        self.encode_send(proxy.remote, &Term::Tuple(vec![reference, reply]), out);
+        self.encode_send(proxy.remote, Term::Tuple(vec![reference, reply]), out);
     }
 
-    /// The proxy's thread: takes what arrives in its mailbox, in order, until it dies: runs
-    /// the requests of its remote process and forwards the rest to it. One thread does both,
-    /// woken by the mailbox: a request's port output then follows its reply at once, without
-    /// waking another thread. erl_ddll's driver monitor messages (`{'DOWN'|'UP', Ref, driver,
-    /// Name, Tag}`) stay: they belong to an `erl_ddll` call of a request that waits for them
-    /// (an unload or load that went pending), and `ddll_remote` offers no driver monitors.
+    /// The proxy's thread: woken by arrivals that find the turn free, it takes the turn and
+    /// deals with the mailbox (see [`Service::hold_turn`]), until the proxy dies.
     fn run_proxy(&self, proxy: &Proxy) {
+        let _ = proxy.turn.thread.set(std::thread::current());
         // The timeout only bounds how long the thread of a proxy that died lingers (a death
-        // wakes no receiver); messages wake it at once.
-        let linger = Some(Duration::from_secs(1));
-        let taken = |m: ddll::FlatRef<'_>| !is_driver_notification(m);
-        let mut out = Vec::new();
+        // wakes no one); arrivals wake it at once.
+        let linger = Duration::from_secs(1);
         while proxy.local.is_alive() && proxy.connection.is_up() {
-            let Some(message) = proxy.local.receive_matching(linger, taken) else {
-                continue;
-            };
-            self.take(proxy, message.into_term(), &mut out);
-            // What is there already goes in the same write: a request's reply and its
-            // port's output reach the peer in one packet.
-            while out.len() < BATCH_BYTES {
-                match proxy.local.receive_matching(Some(Duration::ZERO), taken) {
-                    Some(message) => self.take(proxy, message.into_term(), &mut out),
-                    None => break,
-                }
+            if proxy.turn.try_take() {
+                self.hold_turn(proxy, None);
             }
-            let _ = proxy.connection.send_encoded(&out);
-            out.clear();
+            std::thread::park_timeout(linger);
+        }
+    }
+
+    /// Acts for `proxy`, whose turn the caller has taken: runs `request` (one that found the
+    /// proxy idle) after what its mailbox holds, then takes the mailbox in order (running
+    /// requests, forwarding the rest), writing what that sends, a request's reply and its
+    /// port's output in one write; lets go of the turn, taking it back while messages came
+    /// meanwhile. erl_ddll's driver monitor messages (`{'DOWN'|'UP', Ref, driver, Name, Tag}`)
+    /// stay: they belong to an `erl_ddll` call of a request that waits for them (an unload or
+    /// load that went pending), and `ddll_remote` offers no driver monitors.
+    fn hold_turn(&self, proxy: &Proxy, mut request: Option<Request>) {
+        let mut out = Vec::new();
+        loop {
+            if let Some(request) = request.take() {
+                self.take_mailbox(proxy, &mut out);
+                self.execute(proxy, request, &mut out);
+            }
+            let seen = proxy.turn.arrivals.load(Ordering::SeqCst);
+            self.take_mailbox(proxy, &mut out);
+            if !out.is_empty() {
+                let _ = proxy.connection.send_encoded(&out);
+                out.clear();
+            }
+            if !proxy.turn.release(seen) || !proxy.turn.try_take() {
+                return;
+            }
+        }
+    }
+
+    /// Takes what the proxy's mailbox holds, in order, into `out`; writes when a batch is full.
+    fn take_mailbox(&self, proxy: &Proxy, out: &mut Vec<u8>) {
+        let taken = |m: ddll::FlatRef<'_>| !is_driver_notification(m);
+        while let Some(message) = proxy.local.receive_matching(Some(Duration::ZERO), taken) {
+            self.take(proxy, message.into_term(), out);
+            if out.len() >= BATCH_BYTES {
+                let _ = proxy.connection.send_encoded(out);
+                out.clear();
+            }
         }
     }
 
@@ -421,25 +589,25 @@ impl Service {
     /// (when it has one), and then, until the agent has dealt with them, everything through it.
     fn forward(&self, proxy: &Proxy, message: Term, out: &mut Vec<u8>) {
         let Some(agent) = *proxy.agent.lock() else {
-            self.encode_send(proxy.remote, &message, out);
+            self.encode_send(proxy.remote, message, out);
             return;
         };
         let is_port_exit = matches!(&message, Term::Tuple(exit)
-            if matches!(exit.as_slice(), [tag, Term::Port(_), _] if *tag == atom("EXIT")));
+            if matches!(exit.as_slice(), [tag, Term::Port(_), _] if *tag == atom!("EXIT")));
         if is_port_exit {
             proxy.exits_at_agent.fetch_add(1, Ordering::AcqRel);
-            self.encode_send(agent, &message, out);
+            self.encode_send(agent, message, out);
         } else if proxy.exits_at_agent.load(Ordering::Acquire) > 0 {
-            let relayed = Term::Tuple(vec![atom("relay"), message]);
-            self.encode_send(agent, &relayed, out);
+            let relayed = Term::Tuple(vec![atom!("relay"), message]);
+            self.encode_send(agent, relayed, out);
         } else {
-            self.encode_send(proxy.remote, &message, out);
+            self.encode_send(proxy.remote, message, out);
         }
     }
 
     /// Appends the packet of `to ! message` to `out`.
-    fn encode_send(&self, to: Pid, message: &Term, out: &mut Vec<u8>) {
-        let control = Term::Tuple(vec![Term::Int(op::SEND), atom(""), Term::Pid(to)]);
+    fn encode_send(&self, to: Pid, message: Term, out: &mut Vec<u8>) {
+        let control = Term::Tuple(vec![Term::Int(op::SEND), atom!(""), Term::Pid(to)]);
         // Only a message past 4 GiB fails; it is dropped, as BEAM drops what it cannot send.
         let _ = dist::encode(&control, Some(&self.wire_term(message)), out);
     }
@@ -450,6 +618,9 @@ impl Service {
         self.proxies.lock().remove(&proxy.remote);
         self.remote_of.lock().remove(proxy.local.pid());
         self.runtime.exit(proxy.local.pid(), reason);
+        if let Some(thread) = proxy.turn.thread.get() {
+            thread.unpark();
+        }
     }
 
     /// A local pid as the peer sees it: a proxy is its remote process; another runtime
@@ -479,8 +650,8 @@ impl Service {
     }
 
     /// A term as the peer must see it.
-    fn wire_term(&self, term: &Term) -> Term {
-        map_identifiers(term, &|t| match t {
+    fn wire_term(&self, mut term: Term) -> Term {
+        map_identifiers(&mut term, &|t| match t {
             Term::Pid(p) => Some(Term::Pid(self.wire_pid(p))),
             Term::Port(p) => p.local_id().map(|id| {
                 Term::Port(Port {
@@ -493,12 +664,13 @@ impl Service {
                 Ref::new(self.node, self.creation, r.words()).map(Term::Ref)
             }
             _ => None,
-        })
+        });
+        term
     }
 
     /// A term from the peer as the runtime knows it.
-    fn local_term(&self, term: &Term) -> Term {
-        map_identifiers(term, &|t| match t {
+    fn local_term(&self, mut term: Term) -> Term {
+        map_identifiers(&mut term, &|t| match t {
             Term::Pid(p) if self.is_ours(p.node, p.creation) => Some(Term::Pid(Pid::local(
                 (u64::from(p.serial) << PID_ID_BITS) | u64::from(p.id),
             ))),
@@ -509,7 +681,8 @@ impl Service {
                 Ref::new(drv_term::local_node(), 0, r.words()).map(Term::Ref)
             }
             _ => None,
-        })
+        });
+        term
     }
 }
 
@@ -519,25 +692,35 @@ fn ddll_next_word() -> u32 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// `term` with each identifier replaced where `f` gives a replacement.
-fn map_identifiers(term: &Term, f: &impl Fn(&Term) -> Option<Term>) -> Term {
-    let each = |items: &[Term]| items.iter().map(|t| map_identifiers(t, f)).collect();
+/// Replaces each identifier in `term` for which `f` gives a replacement, in place (a message
+/// with none to replace costs no copy).
+fn map_identifiers(term: &mut Term, f: &impl Fn(&Term) -> Option<Term>) {
     match term {
-        Term::Pid(_) | Term::Port(_) | Term::Ref(_) => f(term).unwrap_or_else(|| term.clone()),
-        Term::List(items) => Term::List(each(items)),
-        Term::Tuple(items) => Term::Tuple(each(items)),
+        Term::Pid(_) | Term::Port(_) | Term::Ref(_) => {
+            if let Some(replacement) = f(term) {
+                *term = replacement;
+            }
+        }
+        Term::List(items) | Term::Tuple(items) => {
+            items.iter_mut().for_each(|t| map_identifiers(t, f));
+        }
         Term::ImproperList(items, tail) => {
-            Term::ImproperList(each(items), Box::new(map_identifiers(tail, f)))
+            items.iter_mut().for_each(|t| map_identifiers(t, f));
+            map_identifiers(tail, f);
         }
         Term::Map(pairs) => {
-            let pairs = pairs
-                .iter()
-                .map(|(k, v)| (map_identifiers(k, f), map_identifiers(v, f)))
-                .collect();
-            // Keys may order differently once their nodes change.
-            Term::map(pairs).unwrap_or_else(|| term.clone())
+            let mut mapped = pairs.clone();
+            for (key, value) in &mut mapped {
+                map_identifiers(key, f);
+                map_identifiers(value, f);
+            }
+            // Keys may order differently once their nodes change; two that become one (a
+            // proxy's pid and the remote pid it stands for) leave the map as it was.
+            if let Some(map) = Term::map(mapped) {
+                *term = map;
+            }
         }
-        _ => term.clone(),
+        _ => {}
     }
 }
 
@@ -558,7 +741,7 @@ fn call(
     match (module, function, args) {
         ("erl_ddll", f, args) => ddll::erl_ddll_call(runtime, pid, f, args),
         ("erlang", "open_port", [Term::Tuple(name), options]) if name.len() == 2 => {
-            if name[0] != atom("spawn_driver") && name[0] != atom("spawn") {
+            if name[0] != atom!("spawn_driver") && name[0] != atom!("spawn") {
                 return Err(Exception::badarg());
             }
             let command = match &name[1] {
@@ -571,7 +754,7 @@ fn call(
                 .map(Term::Port)
         }
         ("erlang", "port_command", [Term::Port(p), data]) => {
-            rt.port_command(pid, p, data).map(|()| atom("true"))
+            rt.port_command(pid, p, data).map(|()| atom!("true"))
         }
         ("erlang", "port_control", [Term::Port(p), op, data]) => {
             rt.port_control(pid, p, port_op(op)?, data)
@@ -579,11 +762,11 @@ fn call(
         ("erlang", "port_call", [Term::Port(p), op, data]) => {
             rt.port_call(pid, p, port_op(op)?, data)
         }
-        ("erlang", "port_close", [Term::Port(p)]) => rt.port_close(pid, p).map(|()| atom("true")),
+        ("erlang", "port_close", [Term::Port(p)]) => rt.port_close(pid, p).map(|()| atom!("true")),
         ("erlang", "port_info", [Term::Port(p)]) => Ok(rt.port_info(p)),
         ("erlang", "port_info", [Term::Port(p), item]) => rt.port_info_item(p, item),
         ("erlang", _, _) => Err(Exception::badarg()),
-        _ => Err(Exception::new(atom("undef"))),
+        _ => Err(Exception::new(atom!("undef"))),
     }
 }
 

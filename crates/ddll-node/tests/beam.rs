@@ -233,6 +233,37 @@ fn a_killed_beam_node_loses_its_ports_and_drivers() {
         .is_empty()));
 }
 
+/// A driver callback that blocks holds up its caller only: requests run on the connection's
+/// reader when their proxy is idle, and another thread takes over the reading when one holds
+/// it up. While one process of the BEAM node waits 4 s on a `port_control` that sleeps in the
+/// driver, another echoes through its own port over the same connection.
+#[test]
+fn a_blocking_driver_callback_holds_up_its_caller_only() {
+    let Some(s) = setup("blocking") else { return };
+    let script = r#"
+        ok = ddll_remote:load_driver(N, Dir, busy_drv),
+        ok = ddll_remote:load_driver(N, Dir, echo_drv),
+        Me = self(),
+        spawn(fun() ->
+            Slow = ddll_remote:open_port(N, {spawn_driver, "busy_drv"}, []),
+            Me ! started,
+            Me ! {slow, ddll_remote:port_control(Slow, 6, "4000")}
+        end),
+        receive started -> ok end,
+        timer:sleep(300),
+        T0 = erlang:monotonic_time(millisecond),
+        Echo = ddll_remote:open_port(N, {spawn_driver, "echo_drv"}, [binary]),
+        true = ddll_remote:port_command(Echo, <<"meanwhile">>),
+        Echoed = receive {Echo, {data, D}} -> D after 10000 -> timeout end,
+        Waited = erlang:monotonic_time(millisecond) - T0,
+        io:format("~p~n", [{Echoed, Waited < 2500}]),
+        io:format("~p~n", [receive {slow, R} -> R after 10000 -> timeout end]),
+        io:format("~p~n", [receive {slow, R2} -> R2 after 0 -> none end]),
+        halt()."#;
+    let lines = lines_of(s.erl(COOKIE, script), Duration::from_secs(60));
+    assert_eq!(lines, ["{<<\"meanwhile\">>,true}", "\"ok\"", "none"]);
+}
+
 /// The node connects out: it sends to a BEAM node it has no connection with (EPMD lookup,
 /// the initiating side of the handshake), the BEAM process answers a runtime process and uses
 /// `ddll_remote` over that same connection; a BEAM node of another cookie refuses it.

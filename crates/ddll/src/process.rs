@@ -160,6 +160,19 @@ pub struct Process {
     private: Mutex<VecDeque<Message>>,
     alive: AtomicBool,
     trap_exit: AtomicBool,
+    /// Called after each message is queued (see [`Runtime::spawn_with_arrival_hook`]).
+    ///
+    /// [`Runtime::spawn_with_arrival_hook`]: crate::Runtime::spawn_with_arrival_hook
+    arrival_hook: Option<ArrivalHook>,
+}
+
+/// What a process's host runs on the sending thread when a message arrives.
+pub(crate) struct ArrivalHook(pub(crate) Box<dyn Fn() + Send + Sync>);
+
+impl fmt::Debug for ArrivalHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ArrivalHook")
+    }
 }
 
 /// What senders touch.
@@ -270,6 +283,14 @@ impl MessageQueue {
 
 impl Process {
     pub(crate) fn new(pid: Pid, name: Option<String>) -> Process {
+        Process::with_arrival_hook(pid, name, None)
+    }
+
+    pub(crate) fn with_arrival_hook(
+        pid: Pid,
+        name: Option<String>,
+        arrival_hook: Option<ArrivalHook>,
+    ) -> Process {
         Process {
             pid,
             name,
@@ -277,6 +298,7 @@ impl Process {
             private: Mutex::new(VecDeque::new()),
             alive: AtomicBool::new(true),
             trap_exit: AtomicBool::new(true),
+            arrival_hook,
         }
     }
 
@@ -334,12 +356,16 @@ impl Process {
             }
             inbox.messages.push_back(message);
             if inbox.parked.is_empty() {
-                return;
+                Vec::new()
+            } else {
+                std::mem::take(&mut inbox.parked)
             }
-            std::mem::take(&mut inbox.parked)
         };
         for receiver in parked {
             receiver.unpark();
+        }
+        if let Some(hook) = &self.arrival_hook {
+            (hook.0)();
         }
     }
 
@@ -631,6 +657,31 @@ mod tests {
         ] {
             assert_eq!(eetf::Term::try_from(&message).expect("converts"), theirs);
         }
+    }
+
+    /// The arrival hook runs once per message queued, after it is there to take, and not for
+    /// a message a dead process drops.
+    #[test]
+    fn the_arrival_hook_runs_once_a_message_is_queued() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let process = Arc::new(std::sync::OnceLock::<Arc<Process>>::new());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let hook = {
+            let (process, seen) = (process.clone(), seen.clone());
+            super::ArrivalHook(Box::new(move || {
+                let queued = process.get().expect("set").message_count();
+                seen.fetch_add(1, Ordering::SeqCst);
+                assert!(queued > 0, "the hook ran before the message was queued");
+            }))
+        };
+        let me = process
+            .get_or_init(|| Arc::new(Process::with_arrival_hook(Pid::local(1), None, Some(hook))));
+        me.deliver(Term::Int(1));
+        me.deliver(Term::Int(2));
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert!(me.mark_dead());
+        me.deliver(Term::Int(3));
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -128,12 +128,34 @@ impl Runtime {
 
     /// Starts a process (it traps exits, so port exits arrive as messages).
     pub fn spawn(&self, name: Option<&str>) -> Arc<Process> {
-        let pid = Pid::local(next_id());
-        let process = Arc::new(Process::new(pid, name.map(str::to_owned)));
+        self.register(Process::new(Pid::local(next_id()), name.map(str::to_owned)))
+    }
+
+    /// Starts a process as [`Runtime::spawn`] does, whose every arrival also calls
+    /// `on_arrival`, on the sending thread once the message is queued: for a host that runs the
+    /// process on threads of its own and must learn of a message without a receiver parked in
+    /// the mailbox (a receiver that parks is woken as for any process). The sending thread may
+    /// be inside a driver callback: `on_arrival` must be quick, must not block, and must not
+    /// call into the runtime.
+    pub fn spawn_with_arrival_hook(
+        &self,
+        name: Option<&str>,
+        on_arrival: impl Fn() + Send + Sync + 'static,
+    ) -> Arc<Process> {
+        let hook = crate::process::ArrivalHook(Box::new(on_arrival));
+        self.register(Process::with_arrival_hook(
+            Pid::local(next_id()),
+            name.map(str::to_owned),
+            Some(hook),
+        ))
+    }
+
+    fn register(&self, process: Process) -> Arc<Process> {
+        let process = Arc::new(process);
         self.inner
             .procs
             .lock()
-            .insert(pid_key(&pid), process.clone());
+            .insert(pid_key(process.pid()), process.clone());
         process
     }
 

@@ -88,7 +88,7 @@ pub fn build(dir: &Path) -> Option<()> {
 }
 
 /// The drivers of `examples/drivers` the tests load.
-pub const DRIVERS: [&str; 3] = ["echo_drv", "term_drv", "crash_drv"];
+pub const DRIVERS: [&str; 4] = ["echo_drv", "term_drv", "crash_drv", "busy_drv"];
 
 /// The lines `child` prints, until it exits or `limit` passes (then it is killed).
 pub fn lines_of(mut child: Child, limit: Duration) -> Vec<String> {
