@@ -129,12 +129,12 @@ impl PortQueueState {
             .pdl()
             .filter(|pdl| !pdl.held_by_current_thread())
             .map(PdlRef::guard);
-        // The caller holds the callback lock, and the PDL (if any) is held by this thread now.
-        // SAFETY: the rule of `grant` gives nobody else the queue meanwhile.
-        op(self
-            .parts
-            .get()
-            .map(|parts| unsafe { &mut *parts.queue.get() }))
+        let queue = self.parts.get().map(|parts| {
+            // SAFETY: the caller holds the callback lock, and the PDL (if any) is held by this
+            // thread now: the rule of `grant` gives nobody else the queue meanwhile.
+            unsafe { &mut *parts.queue.get() }
+        });
+        op(queue)
     }
 
     /// Whether the port exited with data queued and is waiting for it to be dequeued.
