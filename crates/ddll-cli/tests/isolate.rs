@@ -153,10 +153,20 @@ fn the_line_after_a_crash_sees_the_driver_unloaded() {
     }
 }
 
-/// `ddll script --isolate` on `text`: its output.
+/// `ddll script --isolate --callback-timeout 500` on `text`: its output.
 fn script_output(drivers: &std::path::Path, text: &str) -> std::process::Output {
+    script_output_with(drivers, text, &["--callback-timeout", "500"])
+}
+
+/// `ddll script --isolate` with `options` on `text`: its output.
+fn script_output_with(
+    drivers: &std::path::Path,
+    text: &str,
+    options: &[&str],
+) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ddll"))
-        .args(["script", "-", "--isolate", "--callback-timeout", "500"])
+        .args(["script", "-", "--isolate"])
+        .args(options)
         .arg("--drivers")
         .arg(drivers)
         .stdin(std::process::Stdio::piped())
@@ -243,23 +253,7 @@ fn a_hung_driver_thread_holds_up_nothing() {
                 recv(1000).\n";
     let started = std::time::Instant::now();
     // No callback timeout: nothing overruns, and nothing waits for the thread.
-    let out = Command::new(env!("CARGO_BIN_EXE_ddll"))
-        .args(["script", "-", "--isolate"])
-        .arg("--drivers")
-        .arg(&drivers)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("piped")
-                .write_all(text.as_bytes())?;
-            child.wait_with_output()
-        })
-        .expect("ddll runs");
+    let out = script_output_with(&drivers, text, &[]);
     let took = started.elapsed();
     let got = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
