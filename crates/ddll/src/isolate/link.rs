@@ -255,19 +255,22 @@ pub(crate) fn unloading(driver: &Driver) {
     }
 }
 
-/// The byte counts and queue size of a port of an isolated driver, which its host keeps:
-/// `(input, output, queue size)`; `None` for another port (or a host that is gone).
-pub(crate) fn port_counts(port: &port::PortCell) -> Option<(u64, u64, usize)> {
+/// The reply of `port`'s host to `{What, ChildPort}` (the messages that came with it are
+/// delivered); `None` for a port of an in-process driver or a host that is gone.
+fn ask_host(port: &port::PortCell, what: &str) -> Option<Term> {
     let link = of_entry(port.driver.driver.entry_address())?;
     let child = link.child_of(port.handle)?;
-    let request = Term::Tuple(vec![
-        atom("port_info"),
-        Term::Port(drv_term::Port::local(child)),
-    ]);
+    let request = Term::Tuple(vec![atom(what), Term::Port(drv_term::Port::local(child))]);
     let mut replied = link.request(&request).ok()?;
     let reply = replied.take_reply();
     replied.deliver(None);
-    let Term::Tuple(reply) = reply else {
+    Some(reply)
+}
+
+/// The byte counts and queue size of a port of an isolated driver, which its host keeps:
+/// `(input, output, queue size)`; `None` for another port (or a host that is gone).
+pub(crate) fn port_counts(port: &port::PortCell) -> Option<(u64, u64, usize)> {
+    let Term::Tuple(reply) = ask_host(port, "port_info")? else {
         return None;
     };
     match reply.as_slice() {
@@ -320,16 +323,7 @@ pub(crate) fn process_exited(pid: &drv_term::Pid, reason: &Term, linked: &[Arc<p
 /// keeps, in the order the monitors were made; `None` for a port of an in-process driver
 /// (or a host that is gone).
 pub(crate) fn port_monitors(port: &port::PortCell) -> Option<Vec<drv_term::Pid>> {
-    let link = of_entry(port.driver.driver.entry_address())?;
-    let child = link.child_of(port.handle)?;
-    let request = Term::Tuple(vec![
-        atom("port_monitors"),
-        Term::Port(drv_term::Port::local(child)),
-    ]);
-    let mut replied = link.request(&request).ok()?;
-    let reply = replied.take_reply();
-    replied.deliver(None);
-    match reply {
+    match ask_host(port, "port_monitors")? {
         Term::Tuple(reply) => match reply.as_slice() {
             [tag, Term::List(pids)] if *tag == atom("ok") => pids
                 .iter()
