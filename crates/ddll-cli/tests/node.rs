@@ -118,19 +118,29 @@ const CRASH: &str = r#"
     P(Recv(1000)),
     halt()."#;
 
-#[test]
-fn a_driver_crash_in_process_costs_beam_a_connection_not_its_life() {
-    let Some(s) = setup("crash") else { return };
-    let mut node = DdllNode::start(
+/// Runs [`CRASH`] (`crash_drv` segfaulting in `output`) against a ddll node whose drivers are
+/// isolated or not; the lines BEAM printed, and the node (with the EPMD it registered with) to
+/// see whether it lived on.
+fn crash_case(name: &str, isolated: bool) -> Option<(Vec<String>, DdllNode, Setup)> {
+    let s = setup(name)?;
+    let node = DdllNode::start(
         &s.epmd,
         &s.dir,
-        &format!("crash{}", std::process::id()),
-        false,
+        &format!("{name}{}", std::process::id()),
+        isolated,
     );
     let lines = s.run(
         &node,
         &format!("Crash = \"crash_drv segv output\", {CRASH}"),
     );
+    Some((lines, node, s))
+}
+
+#[test]
+fn a_driver_crash_in_process_costs_beam_a_connection_not_its_life() {
+    let Some((lines, mut node, _epmd)) = crash_case("crash", false) else {
+        return;
+    };
     assert_eq!(
         lines,
         [
@@ -156,17 +166,9 @@ fn a_driver_crash_in_process_costs_beam_a_connection_not_its_life() {
 
 #[test]
 fn an_isolated_driver_crash_costs_only_its_port() {
-    let Some(s) = setup("isolated") else { return };
-    let mut node = DdllNode::start(
-        &s.epmd,
-        &s.dir,
-        &format!("isolated{}", std::process::id()),
-        true,
-    );
-    let lines = s.run(
-        &node,
-        &format!("Crash = \"crash_drv segv output\", {CRASH}"),
-    );
+    let Some((lines, mut node, _epmd)) = crash_case("isolated", true) else {
+        return;
+    };
     assert_eq!(
         lines,
         [
