@@ -56,11 +56,6 @@ call(Node, Module, Function, Args) when is_atom(Node) ->
                     erlang:demonitor(Ref, [flush]),
                     put(Served, true),
                     result(Reply, Args);
-                {Ref, Reply, Messages} ->
-                    redeliver(Node, Messages),
-                    erlang:demonitor(Ref, [flush]),
-                    put(Served, true),
-                    result(Reply, Args);
                 {'DOWN', Ref, process, _, Reason} ->
                     erlang:error(Reason, Args)
             end
@@ -73,32 +68,15 @@ call_watching_node(Node, {call, _, Ref, _} = Request, Args) ->
     {ddll, Node} ! Request,
     receive
         {Ref, Reply} ->
-            stop_watching_node(Node),
-            result(Reply, Args);
-        {Ref, Reply, Messages} ->
-            redeliver(Node, Messages),
-            stop_watching_node(Node),
+            erlang:monitor_node(Node, false),
+            %% The connection may have gone after the reply came: its nodedown is this
+            %% call's (each monitor_node gives its own), not the caller's.
+            receive {nodedown, Node} -> ok after 0 -> ok end,
             result(Reply, Args);
         {nodedown, Node} ->
             erase({?MODULE, served, Node}),
             erlang:error(noconnection, Args)
     end.
-
-stop_watching_node(Node) ->
-    erlang:monitor_node(Node, false),
-    %% The connection may have gone after the reply came: its nodedown is this call's (each
-    %% monitor_node gives its own), not the caller's.
-    receive {nodedown, Node} -> ok after 0 -> ok end.
-
-%% A reply {Ref, Reply, Messages} carries the messages the call's run left for the caller
-%% (a port's output, say), in order, in one message over the connection: the caller gets
-%% them as if sent to it, and then tells the ddll node, which holds back what else it has
-%% for the caller until then (so that nothing overtakes them).
-redeliver(Node, [Message | Messages]) ->
-    self() ! Message,
-    redeliver(Node, Messages);
-redeliver(Node, []) ->
-    {ddll, Node} ! {redelivered, self()}.
 
 result({ok, Result}, _) -> Result;
 result({error, Reason}, Args) -> erlang:error(Reason, Args).

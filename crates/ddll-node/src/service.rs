@@ -23,19 +23,6 @@ const PID_ID_BITS: u32 = 15;
 /// How much a proxy's thread gathers for one write at most.
 const BATCH_BYTES: usize = 64 * 1024;
 
-/// How many messages a reply carries at most (see [`Held`]); the rest follow it.
-const BUNDLE_MESSAGES: usize = 64;
-
-/// Where a proxy sends a message of its mailbox (see [`Service::route`]).
-enum Route {
-    /// To its remote process.
-    Remote,
-    /// A port's exit, to the agent.
-    AgentExit(Pid),
-    /// Through the agent, which has port exits to deal with first.
-    AgentRelay(Pid),
-}
-
 /// A request of `ddll_remote`: `{Ref, Module, Function, Args}`.
 type Request = (Term, Term, Term, Term);
 
@@ -65,23 +52,6 @@ struct Proxy {
     exits_at_agent: AtomicU32,
     /// Who may take from the mailbox, run requests and write for the proxy.
     turn: Arc<Turn>,
-    /// What the proxy sends while its remote process re-delivers a bundle (see [`Held`]).
-    held: Mutex<Held>,
-}
-
-/// A reply may carry the messages its request's run left for the caller, in one message
-/// (`{Ref, Reply, Messages}`: a round trip costs one message back, not one per message);
-/// `ddll_remote` re-sends them to the caller itself, in order, and then tells the node
-/// (`{redelivered, Caller}`). Until then, whatever the proxy sends (later port output, a
-/// port's exit to the agent) waits here and leaves after that word, so that it reaches the
-/// caller after the bundled messages, as it follows them here.
-#[derive(Debug, Default)]
-struct Held {
-    /// A bundle is out and its re-delivery not yet reported: no other bundle goes out (its
-    /// report would wait behind this one's held packets) and what the proxy sends waits.
-    awaiting_redelivery: bool,
-    /// Packets [`dist::encode`]d meanwhile, in order.
-    packets: Vec<u8>,
 }
 
 /// The right to act for one proxy: to take from its mailbox (running requests, forwarding
@@ -436,12 +406,6 @@ impl Service {
                     {
                         *self.proxy(connection, *owner).agent.lock() = Some(*agent);
                     }
-                    [Term::Atom(tag), Term::Pid(caller)] if tag.as_str() == "redelivered" => {
-                        let proxy = self.proxies.lock().get(caller).cloned();
-                        if let Some(proxy) = proxy {
-                            self.redelivered(&proxy);
-                        }
-                    }
                     [Term::Atom(tag), Term::Pid(owner)] if tag.as_str() == "port_exit_done" => {
                         if let Some(proxy) = self.proxies.lock().get(owner) {
                             let _ = proxy.exits_at_agent.fetch_update(
@@ -494,7 +458,6 @@ impl Service {
             agent: Mutex::new(None),
             exits_at_agent: AtomicU32::new(0),
             turn,
-            held: Mutex::new(Held::default()),
         });
         proxies.insert(remote, proxy.clone());
         self.remote_of.lock().insert(*local.pid(), remote);
@@ -554,35 +517,7 @@ impl Service {
                 self.encode_send(agent, opened, out);
             }
         }
-        // The messages the run left for the caller go with the reply (see [`Held`]), up to
-        // the first that is not a plain message to it.
-        let mut bundle = Vec::new();
-        let mut unbundled = None;
-        if !proxy.held.lock().awaiting_redelivery {
-            while bundle.len() < BUNDLE_MESSAGES {
-                let Some(message) = self.next_message(proxy) else {
-                    break;
-                };
-                if matches!(self.route(proxy, &message), Route::Remote)
-                    && !self.is_request(&message)
-                {
-                    bundle.push(message);
-                } else {
-                    unbundled = Some(message);
-                    break;
-                }
-            }
-        }
-        if bundle.is_empty() {
-            self.encode_send(proxy.remote, Term::Tuple(vec![reference, reply]), out);
-        } else {
-            let reply = Term::Tuple(vec![reference, reply, Term::List(bundle)]);
-            self.encode_send(proxy.remote, reply, out);
-            self.send_out(proxy, out, true);
-        }
-        if let Some(message) = unbundled {
-            self.take(proxy, message, out);
-        }
+        self.encode_send(proxy.remote, Term::Tuple(vec![reference, reply]), out);
     }
 
     /// The proxy's thread: woken by arrivals that find the turn free, it takes the turn and
@@ -616,7 +551,10 @@ impl Service {
             }
             let seen = proxy.turn.arrivals.load(Ordering::SeqCst);
             self.take_mailbox(proxy, &mut out);
-            self.send_out(proxy, &mut out, false);
+            if !out.is_empty() {
+                let _ = proxy.connection.send_encoded(&out);
+                out.clear();
+            }
             if !proxy.turn.release(seen) || !proxy.turn.try_take() {
                 return;
             }
@@ -625,53 +563,14 @@ impl Service {
 
     /// Takes what the proxy's mailbox holds, in order, into `out`; writes when a batch is full.
     fn take_mailbox(&self, proxy: &Proxy, out: &mut Vec<u8>) {
-        while let Some(message) = self.next_message(proxy) {
-            self.take(proxy, message, out);
-            if out.len() >= BATCH_BYTES {
-                self.send_out(proxy, out, false);
-            }
-        }
-    }
-
-    /// The next message of the proxy's mailbox the holder of its turn takes (see
-    /// [`Service::hold_turn`] for those it leaves), if there is one now.
-    fn next_message(&self, proxy: &Proxy) -> Option<Term> {
         let taken = |m: ddll::FlatRef<'_>| !is_driver_notification(m);
-        proxy
-            .local
-            .receive_matching(Some(Duration::ZERO), taken)
-            .map(|m| m.into_term())
-    }
-
-    /// Writes `out` (packets the proxy sends) and empties it, or, while the caller re-delivers
-    /// a bundle, holds them until it is done (see [`Held`]); `then_hold`: `out` ends with a
-    /// bundle, after which the proxy's packets wait.
-    fn send_out(&self, proxy: &Proxy, out: &mut Vec<u8>, then_hold: bool) {
-        let mut held = proxy.held.lock();
-        if held.awaiting_redelivery {
-            held.packets.extend_from_slice(out);
-        } else if !out.is_empty() {
-            let _ = proxy.connection.send_encoded(out);
-        }
-        held.awaiting_redelivery |= then_hold;
-        out.clear();
-    }
-
-    /// The remote process re-delivered its bundle: what the proxy held back leaves.
-    fn redelivered(&self, proxy: &Proxy) {
-        let mut held = proxy.held.lock();
-        held.awaiting_redelivery = false;
-        if !held.packets.is_empty() {
-            let _ = proxy.connection.send_encoded(&held.packets);
-            held.packets.clear();
-            if held.packets.capacity() > BATCH_BYTES {
-                held.packets = Vec::new();
+        while let Some(message) = proxy.local.receive_matching(Some(Duration::ZERO), taken) {
+            self.take(proxy, message.into_term(), out);
+            if out.len() >= BATCH_BYTES {
+                let _ = proxy.connection.send_encoded(out);
+                out.clear();
             }
         }
-    }
-
-    fn is_request(&self, message: &Term) -> bool {
-        matches!(message, Term::Tuple(items) if items.len() == 5 && items[0] == self.request_tag)
     }
 
     /// Runs `message` if it is a request, else forwards it; what it sends goes to `out`.
@@ -686,35 +585,23 @@ impl Service {
         }
     }
 
-    /// Where the proxy sends a message of its mailbox: port exits to its agent (when it has
-    /// one), and then, until the agent has dealt with them, everything through it.
-    fn route(&self, proxy: &Proxy, message: &Term) -> Route {
+    /// Sends a message of the proxy's mailbox to its remote process: port exits to its agent
+    /// (when it has one), and then, until the agent has dealt with them, everything through it.
+    fn forward(&self, proxy: &Proxy, message: Term, out: &mut Vec<u8>) {
         let Some(agent) = *proxy.agent.lock() else {
-            return Route::Remote;
+            self.encode_send(proxy.remote, message, out);
+            return;
         };
-        let is_port_exit = matches!(message, Term::Tuple(exit)
+        let is_port_exit = matches!(&message, Term::Tuple(exit)
             if matches!(exit.as_slice(), [tag, Term::Port(_), _] if *tag == atom!("EXIT")));
         if is_port_exit {
-            Route::AgentExit(agent)
+            proxy.exits_at_agent.fetch_add(1, Ordering::AcqRel);
+            self.encode_send(agent, message, out);
         } else if proxy.exits_at_agent.load(Ordering::Acquire) > 0 {
-            Route::AgentRelay(agent)
+            let relayed = Term::Tuple(vec![atom!("relay"), message]);
+            self.encode_send(agent, relayed, out);
         } else {
-            Route::Remote
-        }
-    }
-
-    /// Sends a message of the proxy's mailbox where [`Service::route`] says.
-    fn forward(&self, proxy: &Proxy, message: Term, out: &mut Vec<u8>) {
-        match self.route(proxy, &message) {
-            Route::Remote => self.encode_send(proxy.remote, message, out),
-            Route::AgentExit(agent) => {
-                proxy.exits_at_agent.fetch_add(1, Ordering::AcqRel);
-                self.encode_send(agent, message, out);
-            }
-            Route::AgentRelay(agent) => {
-                let relayed = Term::Tuple(vec![atom!("relay"), message]);
-                self.encode_send(agent, relayed, out);
-            }
+            self.encode_send(proxy.remote, message, out);
         }
     }
 
