@@ -17,6 +17,9 @@
  *   "hdr:REST"    -> driver_output2(port, "hdr", 3, REST, len)
  *   "bin:REST"    -> driver_output_binary(port, "b", 1, <driver binary REST>)
  *   "twice:REST"  -> driver_output(REST) two times
+ *   "then_timer:REST" -> driver_output(REST), then driver_set_timer(port, 0):
+ *                    the timeout outputs "timeout" (output from the timer
+ *                    thread right after the command's)
  *   "silent"      -> no output at all
  *   anything else -> driver_output of the same bytes
  *
@@ -77,6 +80,12 @@ static void echo_stop(ErlDrvData data)
     driver_free(st);
 }
 
+static void echo_timeout(ErlDrvData data)
+{
+    EchoState *st = (EchoState *)data;
+    driver_output(st->port, "timeout", 7);
+}
+
 /* True when buf[0..len) is exactly the NUL-free text `word`. */
 static int is_word(const char *buf, ErlDrvSizeT len, const char *word)
 {
@@ -124,6 +133,9 @@ static void echo_output(ErlDrvData data, char *buf, ErlDrvSizeT len)
         memcpy(bin->orig_bytes, buf + 4, len - 4);
         driver_output_binary(port, "b", 1, bin, 0, len - 4);
         driver_free_binary(bin);
+    } else if (has_prefix(buf, len, "then_timer:")) {
+        driver_output(port, buf + 11, len - 11);
+        driver_set_timer(port, 0);
     } else if (has_prefix(buf, len, "twice:")) {
         driver_output(port, buf + 6, len - 6);
         driver_output(port, buf + 6, len - 6);
@@ -289,6 +301,7 @@ static ErlDrvEntry echo_driver_entry = {
     .start = echo_start,
     .stop = echo_stop,
     .output = echo_output,
+    .timeout = echo_timeout,
     .driver_name = "echo_drv",
     .control = echo_control,
     .call = echo_call,

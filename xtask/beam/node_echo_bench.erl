@@ -7,35 +7,53 @@
 %%         `{Echo, Peer} ! {self(), D}', its port_command and data message, its send back.
 %%
 %% `main([DdllNode, PeerNode, DriverDir, Rounds, Turns])' prints per turn
-%% `ddll_round_trips_per_s: F' and `beam_round_trips_per_s: F', then halts.
+%% `ddll_round_trips_per_s: F' and `beam_round_trips_per_s: F', then halts. With
+%% `[..., OtherNode, OtherModule]' after them, each turn also times a second ddll node (another
+%% build) through its own `ddll_remote' (compiled as OtherModule) and prints
+%% `other_round_trips_per_s: F'.
 -module(node_echo_bench).
 -export([main/1, peer/1]).
 
 -define(ECHO, node_echo_bench_echo).
 
-main([DdllNode0, PeerNode0, DriverDir, Rounds0, Turns0]) ->
+main([DdllNode0, PeerNode0, DriverDir, Rounds0, Turns0 | Other0]) ->
     DdllNode = list_to_atom(DdllNode0),
     PeerNode = list_to_atom(PeerNode0),
     Rounds = list_to_integer(Rounds0),
     Turns = list_to_integer(Turns0),
     Data = binary:copy(<<"x">>, 64),
-    ok = wait_for({ddll, DdllNode}, 100),
     ok = wait_for({?ECHO, PeerNode}, 100),
-    ok = ddll_remote:load_driver(DdllNode, DriverDir, echo_drv),
-    Port = ddll_remote:open_port(DdllNode, {spawn_driver, "echo_drv"}, [binary]),
+    Ddll = {"ddll", ddll_remote, open_echo(DdllNode, ddll_remote, DriverDir)},
+    Others = case Other0 of
+                 [OtherNode, OtherModule0] ->
+                     OtherModule = list_to_atom(OtherModule0),
+                     Node = list_to_atom(OtherNode),
+                     [{"other", OtherModule, open_echo(Node, OtherModule, DriverDir)}];
+                 [] ->
+                     []
+             end,
     Peer = {?ECHO, PeerNode},
-    ddll_loop(Port, Data, 2000),  % warm-up
+    Sides = [Ddll | Others],
+    [ddll_loop(M, Port, Data, 2000) || {_, M, Port} <- Sides],  % warm-up
     peer_loop(Peer, Data, 2000),
     lists:foreach(
       fun(_) ->
-              io:format("ddll_round_trips_per_s: ~.1f~n",
-                        [per_second(fun() -> ddll_loop(Port, Data, Rounds) end, Rounds)]),
+              [io:format("~s_round_trips_per_s: ~.1f~n",
+                         [Tag, per_second(fun() -> ddll_loop(M, Port, Data, Rounds) end,
+                                          Rounds)])
+               || {Tag, M, Port} <- Sides],
               io:format("beam_round_trips_per_s: ~.1f~n",
                         [per_second(fun() -> peer_loop(Peer, Data, Rounds) end, Rounds)])
       end,
       lists:seq(1, Turns)),
-    true = ddll_remote:port_close(Port),
+    [true = M:port_close(Port) || {_, M, Port} <- Sides],
     erlang:halt(0).
+
+%% An echo_drv port on the ddll node Node, through Module (a ddll_remote).
+open_echo(Node, Module, DriverDir) ->
+    ok = wait_for({ddll, Node}, 100),
+    ok = Module:load_driver(Node, DriverDir, echo_drv),
+    Module:open_port(Node, {spawn_driver, "echo_drv"}, [binary]).
 
 per_second(Loop, Rounds) ->
     T0 = erlang:monotonic_time(nanosecond),
@@ -43,12 +61,12 @@ per_second(Loop, Rounds) ->
     T1 = erlang:monotonic_time(nanosecond),
     Rounds * 1.0e9 / (T1 - T0).
 
-ddll_loop(_Port, _Data, 0) ->
+ddll_loop(_Module, _Port, _Data, 0) ->
     ok;
-ddll_loop(Port, Data, N) ->
-    true = ddll_remote:port_command(Port, Data),
+ddll_loop(Module, Port, Data, N) ->
+    true = Module:port_command(Port, Data),
     receive
-        {Port, {data, _}} -> ddll_loop(Port, Data, N - 1)
+        {Port, {data, _}} -> ddll_loop(Module, Port, Data, N - 1)
     end.
 
 peer_loop(_Peer, _Data, 0) ->

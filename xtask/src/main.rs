@@ -32,7 +32,9 @@
 //! * `node-bench [ROUNDS [TURNS]]` — remote echo round trips per second from a BEAM process:
 //!   to an `echo_drv` port on a `ddll node` (`ddll_remote`) and, in turns, to a process on a
 //!   peer BEAM node echoing through its own `echo_drv` port (`xtask/beam/node_echo_bench.erl`);
-//!   loopback, an EPMD of its own.
+//!   loopback, an EPMD of its own. `DDLL_BENCH_BINARY` names another `ddll` build timed as a
+//!   second node in the same turns, through the `ddll_remote.erl` named by `DDLL_BENCH_REMOTE`
+//!   (default: the repository's), for before/after figures.
 //! * `package [--allow-dirty]` — `cargo package` of every published crate, verified (each built
 //!   from its `.crate` alone), in dependency order; nothing is published.
 //! * `sanitize [TOOL]` — run the runtime's threaded tests (queues, timers, async, select,
@@ -1294,30 +1296,52 @@ fn node_bench(args: &[String]) -> Result<()> {
             .context("running epmd")?,
     );
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let mut node = Command::new(&ddll)
-        .args([
-            "node",
-            "--sname",
-            "ddll_bench",
-            "--cookie",
-            cookie,
-            "--drivers",
-        ])
-        .arg(&drivers)
-        .env("ERL_EPMD_PORT", &epmd_port)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("running ddll node")?;
-    let mut up = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(node.stdout.take().context("piped")?),
-        &mut up,
-    )?;
-    children.0.push(node);
-    let ddll_node = up
-        .strip_suffix(" is up\n")
-        .with_context(|| format!("ddll node printed {up:?}"))?
-        .to_owned();
+    let mut start_node = |binary: &Path, sname: &str| -> Result<String> {
+        let mut node = Command::new(binary)
+            .args(["node", "--sname", sname, "--cookie", cookie, "--drivers"])
+            .arg(&drivers)
+            .env("ERL_EPMD_PORT", &epmd_port)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("running ddll node")?;
+        let mut up = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(node.stdout.take().context("piped")?),
+            &mut up,
+        )?;
+        children.0.push(node);
+        Ok(up
+            .strip_suffix(" is up\n")
+            .with_context(|| format!("ddll node printed {up:?}"))?
+            .to_owned())
+    };
+    let ddll_node = start_node(&ddll, "ddll_bench")?;
+    // Another build, timed in the same turns, through the `ddll_remote` it speaks (compiled
+    // under another module name).
+    let other_node = match std::env::var_os("DDLL_BENCH_BINARY") {
+        Some(binary) => {
+            let remote = std::env::var_os("DDLL_BENCH_REMOTE").map_or_else(
+                || root().join("crates/ddll-node/erl/ddll_remote.erl"),
+                PathBuf::from,
+            );
+            let source = std::fs::read_to_string(&remote)
+                .with_context(|| format!("reading {}", remote.display()))?
+                .replace("-module(ddll_remote).", "-module(ddll_remote_other).");
+            let renamed = ebin.join("ddll_remote_other.erl");
+            std::fs::write(&renamed, source)?;
+            let status = Command::new("erlc")
+                .arg("-o")
+                .arg(&ebin)
+                .arg(&renamed)
+                .status()
+                .context("running erlc")?;
+            if !status.success() {
+                bail!("erlc failed on {}", remote.display());
+            }
+            Some(start_node(Path::new(&binary), "ddll_bench_other")?)
+        }
+        None => None,
+    };
     let host = ddll_node.split_once('@').context("alive@host")?.1;
     let erl = |sname: &str, eval: &str| {
         let mut erl = Command::new("erl");
@@ -1344,9 +1368,16 @@ fn node_bench(args: &[String]) -> Result<()> {
          same machine, loopback, {turns} turns of {rounds} round trips each",
         drivers.join("echo_drv.so").display()
     );
+    let other = match &other_node {
+        Some(node) => {
+            println!("  other: a ddll node of DDLL_BENCH_BINARY, in the same turns");
+            format!(", \"{node}\", \"ddll_remote_other\"")
+        }
+        None => String::new(),
+    };
     let main = format!(
         "node_echo_bench:main([\"{ddll_node}\", \"node_bench_peer@{host}\", \"{dir}\", \
-         \"{rounds}\", \"{turns}\"])"
+         \"{rounds}\", \"{turns}\"{other}])"
     );
     let out = erl("node_bench_main", &main)
         .stderr(Stdio::inherit())
@@ -1368,8 +1399,15 @@ fn node_bench(args: &[String]) -> Result<()> {
     if ddll_rates.is_empty() || ddll_rates.len() != beam_rates.len() {
         bail!("the bench printed no figures: {stdout}");
     }
+    let other_rates = figures("other_round_trips_per_s: ")?;
     for (turn, (d, b)) in ddll_rates.iter().zip(&beam_rates).enumerate() {
-        println!("  turn {}: ddll {d:9.0}/s  BEAM {b:9.0}/s", turn + 1);
+        match other_rates.get(turn) {
+            Some(o) => println!(
+                "  turn {}: ddll {d:9.0}/s  other {o:9.0}/s  BEAM {b:9.0}/s",
+                turn + 1
+            ),
+            None => println!("  turn {}: ddll {d:9.0}/s  BEAM {b:9.0}/s", turn + 1),
+        }
     }
     // Rates: the best is the largest; `best_and_median` takes times, so negate.
     let best_median = |rates: &[f64]| {
@@ -1380,6 +1418,16 @@ fn node_bench(args: &[String]) -> Result<()> {
     let (beam_best, beam_median) = best_median(&beam_rates);
     println!("  ddll: best {ddll_best:9.0}/s, median {ddll_median:9.0}/s");
     println!("  BEAM: best {beam_best:9.0}/s, median {beam_median:9.0}/s");
+    if !other_rates.is_empty() {
+        let (other_best, other_median) = best_median(&other_rates);
+        println!("  other: best {other_best:9.0}/s, median {other_median:9.0}/s");
+        println!(
+            "  ddll does {:.2}x the round trips per second of the other build (median against \
+             median); the other build {:.2}x BEAM's",
+            ddll_median / other_median,
+            other_median / beam_median
+        );
+    }
     println!(
         "  ddll does {:.2}x the round trips per second of BEAM-to-BEAM (median against median; \
          {:.2}x best against best)",

@@ -33,7 +33,7 @@ fn cases() -> Vec<(&'static str, bool, Vec<String>)> {
             entry(
                 "3.3",
                 "echo_drv",
-                "start, stop, output, control, call",
+                "start, stop, output, control, timeout, call",
                 "yes",
             ),
         ),

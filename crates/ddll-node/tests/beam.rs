@@ -186,6 +186,50 @@ fn ddll_remote_does_what_beam_does_locally() {
     assert!(s.rt.loaded_drivers().is_empty());
 }
 
+/// A port's messages keep their order: output a timer makes right after a command's output
+/// reaches the owner after it, round after round; and `port_command/2` raises `badarg` for a
+/// port another process closed, as BEAM's own do (the same script through `ddll_local`).
+#[test]
+fn port_output_keeps_its_order_and_a_port_closed_by_another_process_refuses_commands() {
+    let Some(s) = setup("order") else { return };
+    let script = r#"
+        P(M:load_driver(N, Dir, echo_drv)),
+        E = Name(M:open_port(N, {spawn_driver, "echo_drv"}, []), e),
+        OutOfOrder = fun Rounds(0, Seen) -> Seen;
+                         Rounds(I, Seen) ->
+                             Tag = integer_to_list(I),
+                             true = M:port_command(E, "then_timer:" ++ Tag),
+                             First = receive F -> F after 5000 -> timeout end,
+                             Second = receive S -> S after 5000 -> timeout end,
+                             case {First, Second} of
+                                 {{E, {data, Tag}}, {E, {data, "timeout"}}} ->
+                                     Rounds(I - 1, Seen);
+                                 Pair ->
+                                     Rounds(I - 1, [Pair | Seen])
+                             end
+                     end,
+        P({out_of_order, OutOfOrder(500, [])}),
+        C = Name(M:open_port(N, {spawn_driver, "echo_drv"}, []), c),
+        Me = self(),
+        spawn(fun() -> Me ! {closed, M:port_close(C)} end),
+        P(receive {closed, R} -> R after 5000 -> timeout end),
+        P(Recv(5000)),
+        P(Try(fun() -> M:port_command(C, "late") end)),
+        P(Recv(300)),
+        P(M:port_close(E)),
+        P(Recv(500)),
+        P(M:unload_driver(N, echo_drv)),
+        io:format("end~n"),
+        halt()."#;
+    let (remote, local) = remote_and_local(&s, script);
+    assert_eq!(
+        local.last().map(String::as_str),
+        Some("end"),
+        "the local run did not finish: {local:#?}"
+    );
+    assert_eq!(remote, local);
+}
+
 #[test]
 fn a_wrong_cookie_is_refused() {
     let Some(s) = setup("cookie") else { return };
