@@ -6,8 +6,10 @@
 //! mode in [`run_host_if_requested`] — call it first in `main` (the `ddll` binary does), or
 //! name another program that does with [`set_host_program`]. The runtime keeps erl_ddll's
 //! state, the processes and their mailboxes; in its tables the driver is a proxy whose
-//! callbacks forward to the child over a socketpair (frames of terms in the external term
-//! format, `frame.rs`). In the child the driver runs on an ordinary [`crate::Runtime`], so its
+//! callbacks forward to the child over shared memory (`shm.rs`: a ring per direction, each
+//! side spinning for [`Isolation::spin`] before it sleeps) in frames of terms in the external
+//! term format, or compact ones for a command and its data output (`frame.rs`); what the host
+//! sends on its own comes on a socket whose end is the host's death. In the child the driver runs on an ordinary [`crate::Runtime`], so its
 //! threads, timers, async jobs, select, queues and term output work as in process.
 //!
 //! When the child dies, each of the driver's ports exits and its owner gets
