@@ -140,7 +140,12 @@ pub(crate) struct Channel {
     /// This side's end of the socket pair that came with the channel: its hang-up is the
     /// peer's end (checked when a sleep ends).
     peer: UnixStream,
+    /// The spin budget: the longest a wait spins.
     spin: Duration,
+    /// How long the next wait spins: the budget while waits end within it, halved (down to
+    /// a sixteenth) after each that did not, so that a loaded machine, where the peer is often
+    /// off its core, or a peer with slow callbacks, does not pay for spins that fail.
+    spin_now: std::cell::Cell<Duration>,
     /// How long one `read` waits for bytes (`None`: as long as the peer lives).
     read_timeout: Option<Duration>,
 }
@@ -194,6 +199,7 @@ impl Channel {
             side,
             peer,
             spin,
+            spin_now: std::cell::Cell::new(spin),
             read_timeout: None,
         })
     }
@@ -244,7 +250,7 @@ impl Channel {
     }
 
     /// Waits until `ready` (which reads the ring with sequentially consistent loads) holds:
-    /// spins for the budget, then sleeps on `word` in slices. `Err` when the channel closed
+    /// spins (see `spin_now`), then sleeps on `word` in slices. `Err` when the channel closed
     /// (`BrokenPipe`), the peer hung up (`BrokenPipe`) or `deadline` passed (`TimedOut`).
     fn wait(
         &self,
@@ -255,20 +261,43 @@ impl Channel {
         if ready() {
             return Ok(());
         }
-        if !self.spin.is_zero() {
-            let start = Instant::now();
+        let start = Instant::now();
+        let mut spin = self.spin_now.get();
+        if let Some(deadline) = deadline {
+            spin = spin.min(deadline.saturating_duration_since(start));
+        }
+        if !spin.is_zero() {
             loop {
                 for _ in 0..SPINS_PER_CLOCK_READ {
                     if ready() {
+                        self.spin_now.set(self.spin);
                         return Ok(());
                     }
                     std::hint::spin_loop();
                 }
-                if start.elapsed() >= self.spin {
+                if start.elapsed() >= spin {
                     break;
                 }
             }
         }
+        self.sleep(word, ready, deadline)?;
+        // A wait that a whole budget's spin would have ended is worth spinning for again.
+        if start.elapsed() <= self.spin {
+            self.spin_now.set(self.spin);
+        } else {
+            self.spin_now
+                .set((self.spin_now.get() / 2).max(self.spin / 16));
+        }
+        Ok(())
+    }
+
+    /// [`Channel::wait`]'s sleeps.
+    fn sleep(
+        &self,
+        word: &AtomicU32,
+        ready: impl Fn() -> bool,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
         loop {
             // Said before looking again: a peer that makes `ready` true after this look sees
             // the word set and wakes us (both sides' store-then-load are sequentially
@@ -437,6 +466,35 @@ mod tests {
     }
 
     #[test]
+    fn the_spin_shrinks_after_waits_past_the_budget_and_recovers() {
+        let budget = Duration::from_millis(20);
+        let (mut parent, host) = pair(budget);
+        let host = std::sync::Arc::new(std::sync::Mutex::new(host));
+        // Reads one byte that the host writes `after` from now; the next wait's spin then.
+        let mut read_after = |after: Duration| {
+            let host = host.clone();
+            let writer = std::thread::spawn(move || {
+                std::thread::sleep(after);
+                host.lock()
+                    .expect("the host")
+                    .write_all(&[1])
+                    .expect("written");
+            });
+            parent.read_exact(&mut [0]).expect("read");
+            writer.join().expect("the writer");
+            parent.spin_now.get()
+        };
+        let late = budget * 2;
+        assert_eq!(read_after(late), budget / 2);
+        assert_eq!(read_after(late), budget / 4);
+        assert_eq!(read_after(Duration::from_millis(2)), budget);
+        for _ in 0..5 {
+            read_after(late);
+        }
+        assert_eq!(read_after(late), budget / 16);
+    }
+
+    #[test]
     fn a_wait_ends_on_close_on_hang_up_and_at_the_timeout() {
         // Closed while a reader sleeps: the end of the stream, at once.
         let (mut parent, _host) = pair(Duration::ZERO);
@@ -459,12 +517,17 @@ mod tests {
         let err = parent.write(&[1]).expect_err("closed");
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
 
-        // A live, silent peer: the read timeout.
-        let (mut parent, _host) = pair(Duration::from_micros(5));
+        // A live, silent peer: the read timeout, even within the spin budget.
+        let (mut parent, _host) = pair(Duration::from_secs(10));
         parent.set_read_timeout(Some(Duration::from_millis(30)));
         let start = Instant::now();
         let err = parent.read(&mut [0; 8]).expect_err("timed out");
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(start.elapsed() >= Duration::from_millis(30));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }
