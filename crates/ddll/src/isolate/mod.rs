@@ -153,7 +153,8 @@ pub struct Isolation {
     /// waiting for a request) spins on the shared memory before it sleeps: a reply or
     /// request that comes within it costs no system call and no wake-up. `None`: the
     /// `DDLL_ISOLATE_SPIN_US` environment variable (microseconds; 0 never spins), else
-    /// [`DEFAULT_SPIN`]. Each spin is bounded by it: an idle host sleeps.
+    /// [`DEFAULT_SPIN`]. Each spin is bounded by it (an idle host sleeps), and a side whose
+    /// waits outlast it spins less (halved each time, down to a sixteenth) until one does not.
     pub spin: Option<Duration>,
 }
 

@@ -29,6 +29,10 @@ const CAPACITY: usize = 1 << 16;
 /// The longest a waiting side sleeps before it looks again whether its peer is gone.
 const SLEEP_SLICE: Duration = Duration::from_millis(50);
 
+/// How long a spin runs before it also yields its core between looks: a peer that shares
+/// the core (the scheduler likes to put two threads that wake each other on one) then runs.
+const YIELD_AFTER: Duration = Duration::from_micros(2);
+
 /// Clock reads are a few tens of nanoseconds: the spin looks at the clock this seldom.
 const SPINS_PER_CLOCK_READ: u32 = 64;
 
@@ -275,8 +279,13 @@ impl Channel {
                     }
                     std::hint::spin_loop();
                 }
-                if start.elapsed() >= spin {
+                let spun = start.elapsed();
+                if spun >= spin {
                     break;
+                }
+                // Past the usual reply's time: the peer may be waiting for this core.
+                if spun >= YIELD_AFTER {
+                    std::thread::yield_now();
                 }
             }
         }
