@@ -114,32 +114,33 @@ fn main() {
     });
     c.bench_function("echo_round_trip_64B_isolated", |b| b.iter(&mut isolated));
     c.final_summary();
-    // Criterion's figures are above; the ratios from interleaved runs.
-    let (mut a, mut b, mut spin, mut socket) = (
-        Duration::ZERO,
-        Duration::ZERO,
-        Duration::ZERO,
-        Duration::ZERO,
-    );
+    // Criterion's figures are above; the ratios from interleaved runs: the median of five
+    // turns of each (a turn that a stall of the loaded machine hit does not move it).
+    let mut turns: [Vec<Duration>; 4] = Default::default();
     for _ in 0..5 {
-        a += mean(&mut in_process, 20_000);
-        b += mean(&mut isolated, 2_000);
-        spin += spin_round_trip(200_000);
-        socket += socket_round_trip(5_000);
+        turns[0].push(mean(&mut in_process, 20_000));
+        turns[1].push(mean(&mut isolated, 2_000));
+        turns[2].push(spin_round_trip(200_000));
+        turns[3].push(socket_round_trip(5_000));
     }
+    let [a, b, spin, socket] = turns.map(|mut t| {
+        t.sort();
+        t[t.len() / 2]
+    });
     let ratio = |d: Duration| d.as_secs_f64() / a.as_secs_f64();
     println!(
-        "echo round trip 64 B: in process {:?}, isolated {:?}, isolated/in process {:.1}x",
-        a / 5,
-        b / 5,
+        "echo round trip 64 B (medians of 5 turns): in process {:?}, isolated {:?}, \
+         isolated/in process {:.1}x",
+        a,
+        b,
         ratio(b)
     );
     println!(
         "floor of a transport between two processes: socket pair 64 B round trip {:?} ({:.1}x \
          the in-process echo), shared-memory hand-over with both sides spinning {:?} ({:.1}x)",
-        socket / 5,
+        socket,
         ratio(socket),
-        spin / 5,
+        spin,
         ratio(spin)
     );
 }

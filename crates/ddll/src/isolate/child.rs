@@ -17,7 +17,7 @@ use bytes::Bytes;
 use drv_term::{Pid, Term};
 use parking_lot::Mutex;
 
-use super::frame;
+use super::frame::{self, Frame, Output};
 use crate::options::{PortOptions, RuntimeOptions};
 use crate::process::Process;
 use crate::runtime::{atom, Runtime};
@@ -60,12 +60,12 @@ struct Events {
     sent: u64,
 }
 
-/// Serves the parent's requests on `stream` (on this thread: a request runs on the thread that
+/// Serves the parent's requests on `channel` (on this thread: a request runs on the thread that
 /// read it), and sends what happens outside them on `events`, until the parent says `unload`
 /// or goes away; the exit status. A callback that runs past `callback_timeout` ends the host
 /// (`watchdog.rs`) after telling the parent why.
 pub(crate) fn serve(
-    mut stream: UnixStream,
+    mut channel: super::shm::Channel,
     events: UnixStream,
     async_threads: usize,
     callback_timeout: Option<Duration>,
@@ -94,7 +94,8 @@ pub(crate) fn serve(
         atom("hello"),
         Term::Int(i64::from(std::process::id())),
     ]);
-    if frame::write(&mut stream, &hello).is_err() {
+    // On the socket: the parent reads it with a timeout, before it uses the channel.
+    if frame::write(&mut channel.peer(), &hello).is_err() {
         return PROTOCOL_FAILURE;
     }
     if let Some(limit) = callback_timeout {
@@ -131,6 +132,7 @@ pub(crate) fn serve(
             if messages.is_empty() {
                 continue;
             }
+            let messages = messages.into_iter().map(Drained::into_term).collect();
             let batch = Term::Tuple(vec![atom("msgs"), Term::List(messages)]);
             if frame::write(&mut events.out, &batch).is_err() {
                 return;
@@ -140,25 +142,50 @@ pub(crate) fn serve(
     if pumping.is_err() {
         return PROTOCOL_FAILURE;
     }
-    let spin = frame::spin();
     loop {
-        frame::await_readable(&stream, spin);
-        let Ok(request) = frame::read(&mut stream) else {
+        let Ok(request) = frame::read_frame(&mut channel) else {
             // The parent has gone: nothing is left to serve.
             return 0;
         };
-        let (reply, last) = host.handle(&request);
+        // `None`: a compact command that succeeded, whose reply may be compact too.
+        let (reply, last) = match request {
+            Frame::Term(request) => {
+                let (reply, last) = host.handle(&request);
+                (Some(reply), last)
+            }
+            Frame::Command { port, caller, data } => {
+                let port = drv_term::Port::local(port);
+                let done = host.command(&port, &Pid::local(caller), &data, None);
+                (done.err().map(error), false)
+            }
+            Frame::Outputs { .. } => (Some(error(atom("badarg"))), false),
+        };
         let (messages, sent) = {
             let events = host.events.lock();
             (host.drain(), events.sent)
         };
-        let reply = Term::Tuple(vec![
-            atom("reply"),
-            reply,
-            Term::List(messages),
-            Term::Int(i64::try_from(sent).unwrap_or(i64::MAX)),
-        ]);
-        if frame::write(&mut stream, &reply).is_err() || stream.flush().is_err() {
+        let written = match reply {
+            None if messages.iter().all(|m| matches!(m, Drained::Output(_))) => {
+                let outputs: Vec<Output> = messages
+                    .into_iter()
+                    .filter_map(|m| match m {
+                        Drained::Output(output) => Some(output),
+                        Drained::Term(_) => None,
+                    })
+                    .collect();
+                frame::write_outputs(&mut channel, sent, &outputs)
+            }
+            reply => {
+                let reply = Term::Tuple(vec![
+                    atom("reply"),
+                    reply.unwrap_or_else(|| atom("ok")),
+                    Term::List(messages.into_iter().map(Drained::into_term).collect()),
+                    Term::Int(i64::try_from(sent).unwrap_or(i64::MAX)),
+                ]);
+                frame::write(&mut channel, &reply)
+            }
+        };
+        if written.is_err() || channel.flush().is_err() {
             return PROTOCOL_FAILURE;
         }
         if last {
@@ -181,12 +208,13 @@ impl Host {
     }
 
     /// Every message waiting in a mirror's mailbox, as `{ParentPid, Message}` with mirror pids
-    /// replaced by their parents'.
-    fn drain(&self) -> Vec<Term> {
+    /// replaced by their parents' (a binary port's data output kept apart, for a compact
+    /// reply), and the news for the parent.
+    fn drain(&self) -> Vec<Drained> {
         let mirrors = self.mirrors.lock();
         let mut out = Vec::new();
         if super::DRIVER_LOCKED.swap(false, std::sync::atomic::Ordering::AcqRel) {
-            out.push(atom("lock_driver"));
+            out.push(Drained::Term(atom("lock_driver")));
         }
         // Work in flight starts before the messages (the parent holds the driver first) and
         // ends after them (what the work sent arrives before an unload it held back).
@@ -205,7 +233,7 @@ impl Host {
             ])
         });
         if let Some(news) = in_flight_news.clone().filter(|_| in_flight) {
-            out.push(news);
+            out.push(Drained::Term(news));
         }
         // Looked at before the mailboxes, told after them: a port's exit signal, if it sent
         // one, comes first, and then the parent knows the port is gone already.
@@ -215,13 +243,13 @@ impl Host {
                 continue;
             };
             let owner = to_parent(Term::Pid(*port.owner.pid()), &mirrors.to_parent);
-            out.push(Term::Tuple(vec![
+            out.push(Drained::Term(Term::Tuple(vec![
                 atom("created"),
                 Term::Port(drv_term::Port::local(handle)),
                 owner,
                 Term::Binary(Bytes::copy_from_slice(port.name.as_bytes())),
                 Term::Port(drv_term::Port::local(creator)),
-            ]));
+            ])));
             self.open_ports.lock().push((handle, false));
         }
         // Busy news too: a port made busy holds up the parent's senders before what it sent
@@ -231,10 +259,10 @@ impl Host {
         self.open_ports.lock().retain_mut(|(handle, told_busy)| {
             let port = crate::port::lookup(*handle).filter(|port| !port.is_closed());
             let Some(port) = port else {
-                gone.push(Term::Tuple(vec![
+                gone.push(Drained::Term(Term::Tuple(vec![
                     atom("port_gone"),
                     Term::Port(drv_term::Port::local(*handle)),
-                ]));
+                ])));
                 return false;
             };
             let busy = port.busy.is_port_busy();
@@ -246,28 +274,59 @@ impl Host {
                     atom(if busy { "true" } else { "false" }),
                 ]);
                 if busy {
-                    out.push(news);
+                    out.push(Drained::Term(news));
                 } else {
-                    not_busy.push(news);
+                    not_busy.push(Drained::Term(news));
                 }
             }
             true
         });
         for (parent, mirror) in &mirrors.by_parent {
-            if mirror.message_count() == 0 {
-                continue;
-            }
-            while let Some(message) = mirror.receive(Some(Duration::ZERO)) {
+            // As many as are there now (those that come meanwhile go with the next batch): a
+            // receive from an empty mailbox reads the clock.
+            for _ in 0..mirror.message_count() {
+                let Some(message) = mirror.receive(Some(Duration::ZERO)) else {
+                    break;
+                };
+                if let (Some((port, data)), Some(to)) = (binary_output(&message), parent.local_id())
+                {
+                    out.push(Drained::Output(Output {
+                        to,
+                        port,
+                        data: Bytes::copy_from_slice(data),
+                    }));
+                    continue;
+                }
                 let message = to_parent(message.into_term(), &mirrors.to_parent);
-                out.push(Term::Tuple(vec![Term::Pid(*parent), message]));
+                out.push(Drained::Term(Term::Tuple(vec![
+                    Term::Pid(*parent),
+                    message,
+                ])));
             }
         }
         out.append(&mut not_busy);
         out.append(&mut gone);
         if let Some(news) = in_flight_news.filter(|_| !in_flight) {
-            out.push(news);
+            out.push(Drained::Term(news));
         }
         out
+    }
+
+    /// Runs a command (`lengths`: its segments as the parent's port cut them, `None`: one);
+    /// the error's reason.
+    fn command(
+        &self,
+        port: &drv_term::Port,
+        caller: &Pid,
+        data: &[u8],
+        lengths: Option<&[usize]>,
+    ) -> Result<(), Term> {
+        let caller = self.mirror(caller);
+        let one = [data.len()];
+        let lengths = lengths.unwrap_or(if data.is_empty() { &[] } else { &one });
+        self.runtime
+            .port_command_segments(caller.pid(), port, data, lengths)
+            .map_err(|e| e.0)
     }
 
     /// Runs one request: its reply, and whether it was the last.
@@ -338,18 +397,12 @@ impl Host {
             [tag, Term::Port(port), Term::Pid(caller), Term::Binary(data)]
                 if *tag == atom("command") =>
             {
-                let caller = self.mirror(caller);
-                let lengths: &[usize] = if data.is_empty() { &[] } else { &[data.len()] };
-                let reply = match rt.port_command_segments(caller.pid(), port, data, lengths) {
-                    Ok(()) => atom("ok"),
-                    Err(e) => error(e.0),
-                };
-                (reply, false)
+                let reply = self.command(port, caller, data, None);
+                (reply.map_or_else(error, |()| atom("ok")), false)
             }
             [tag, Term::Port(port), Term::Pid(caller), Term::Binary(data), Term::List(lengths)]
                 if *tag == atom("commandv") =>
             {
-                let caller = self.mirror(caller);
                 let lengths: Option<Vec<usize>> = lengths
                     .iter()
                     .map(|l| match l {
@@ -360,11 +413,8 @@ impl Host {
                 let Some(lengths) = lengths else {
                     return (error(atom("badarg")), false);
                 };
-                let reply = match rt.port_command_segments(caller.pid(), port, data, &lengths) {
-                    Ok(()) => atom("ok"),
-                    Err(e) => error(e.0),
-                };
-                (reply, false)
+                let reply = self.command(port, caller, data, Some(&lengths));
+                (reply.map_or_else(error, |()| atom("ok")), false)
             }
             [tag, Term::Port(port), Term::Pid(caller), Term::Int(op), data]
                 if *tag == atom("control") || *tag == atom("call") =>
@@ -471,6 +521,42 @@ impl Host {
             _ => (error(atom("badarg")), false),
         }
     }
+}
+
+/// What [`Host::drain`] found: a term for the parent, or a binary port's data output.
+enum Drained {
+    Term(Term),
+    Output(Output),
+}
+
+impl Drained {
+    fn into_term(self) -> Term {
+        match self {
+            Drained::Term(term) => term,
+            Drained::Output(Output { to, port, data }) => Term::Tuple(vec![
+                Term::Pid(Pid::local(to)),
+                Term::Tuple(vec![
+                    Term::Port(drv_term::Port::local(port)),
+                    Term::Tuple(vec![atom("data"), Term::Binary(data)]),
+                ]),
+            ]),
+        }
+    }
+}
+
+/// `{Port, {data, Binary}}` of a local port: the port's number and the bytes.
+fn binary_output(message: &crate::process::Message) -> Option<(u64, &[u8])> {
+    let mut outer = message.view().tuple()?;
+    let (port, inner) = (outer.next()?, outer.next()?);
+    if outer.next().is_some() {
+        return None;
+    }
+    let mut inner = inner.tuple()?;
+    let (tag, data) = (inner.next()?, inner.next()?);
+    if inner.next().is_some() || !tag.is_atom("data") {
+        return None;
+    }
+    Some((port.port()?.local_id()?, data.binary()?))
 }
 
 fn error(reason: Term) -> Term {

@@ -1,15 +1,13 @@
-//! The transport between a runtime and a driver's host process: two Unix stream sockets
-//! carrying frames, each a big-endian `u32` length and a term in the external term format.
-//! The *request channel* (the host's standard input) carries requests and their replies, in
-//! turn; the *event channel* (the host's descriptor [`EVENT_FD`]) carries what the host says
-//! on its own (messages made outside a request, the watchdog's news) and, by its end, the
-//! host's death.
+//! The frames between a runtime and a driver's host process, each a big-endian `u32` length
+//! and a term in the external term format, on two channels. The *request channel* (shared
+//! memory, `shm.rs`, with a socket pair on the host's standard input for hang-ups) carries
+//! requests and their replies, in turn; the *event channel* (a socket, the host's descriptor
+//! [`EVENT_FD`]) carries what the host says on its own (messages made outside a request, the
+//! watchdog's news) and, by its end, the host's death.
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use drv_term::Term;
 
@@ -19,71 +17,175 @@ const MAX_FRAME: usize = 1 << 30;
 /// The host's descriptor of the event channel.
 pub(crate) const EVENT_FD: i32 = 3;
 
-/// How long a side waiting for a frame polls for it before it sleeps in `read`: a reply that
-/// comes within it costs no wake-up. `DDLL_ISOLATE_SPIN_US` sets it (microseconds; 0: never
-/// poll); the default is [`DEFAULT_SPIN`].
-pub(crate) fn spin() -> Duration {
-    static SPIN: OnceLock<Duration> = OnceLock::new();
-    *SPIN.get_or_init(|| {
-        std::env::var("DDLL_ISOLATE_SPIN_US")
-            .ok()
-            .and_then(|us| us.parse().ok())
-            .map_or(DEFAULT_SPIN, Duration::from_micros)
-    })
+/// The first byte of a [`Frame::Command`]'s payload (a term's is ETF's version, 131).
+const COMMAND: u8 = 1;
+/// The first byte of a [`Frame::Outputs`]'s payload.
+const OUTPUTS: u8 = 2;
+
+/// A frame as read: a term, or one of the compact forms of the hot messages (an echo's
+/// round trip), which cost no term to build, encode, decode and translate.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Frame {
+    Term(Term),
+    /// `{command, Port, Caller, Data}` of a local port and caller, by their numbers.
+    Command {
+        port: u64,
+        caller: u64,
+        data: Bytes,
+    },
+    /// The reply `{reply, ok, Messages, Sent}` to a [`Frame::Command`] whose messages are all
+    /// of the form `{To, {Port, {data, Binary}}}` (a binary port's data output).
+    Outputs {
+        sent: u64,
+        outputs: Vec<Output>,
+    },
 }
 
-/// See [`spin`]. None by default: on a loaded two-core machine a waiting side that polls takes
-/// the core the other side needs, and the 64-byte echo round trip went from ~15 µs (no poll)
-/// to ~55 µs (20 µs of polling) and ~180 µs (50 µs) (`cargo bench -p ddll --bench
-/// isolated_echo`, ARCHITECTURE.md). Worth setting only with cores to spare.
-const DEFAULT_SPIN: Duration = Duration::ZERO;
+/// `{To, {Port, {data, Data}}}`: binary data output of port `port` (a local port's number) to
+/// local process `to`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Output {
+    pub(crate) to: u64,
+    pub(crate) port: u64,
+    pub(crate) data: Bytes,
+}
 
-/// Polls `stream` for up to `spin` until it has something to read (or its other end is
-/// gone); returns at once when `spin` is zero. A `read` that follows then need not sleep.
-pub(crate) fn await_readable(stream: &UnixStream, spin: Duration) {
-    if spin.is_zero() {
-        return;
-    }
-    let start = Instant::now();
-    let mut poll = libc::pollfd {
-        fd: stream.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: one valid pollfd for the duration of the call; a zero timeout never sleeps.
-        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-        if ready != 0 || start.elapsed() >= spin {
-            return;
-        }
-        std::hint::spin_loop();
-    }
+/// A request to write.
+#[derive(Debug)]
+pub(crate) enum Request<'a> {
+    Term(&'a Term),
+    /// See [`Frame::Command`].
+    Command {
+        port: u64,
+        caller: u64,
+        data: &'a [u8],
+    },
 }
 
 /// Writes `term` as one frame (one `write` for the length and the term together).
 pub(crate) fn write(out: &mut impl Write, term: &Term) -> io::Result<()> {
     let mut buf = vec![0; 4];
     drv_term::encode_into(term, &mut buf);
+    finish(out, buf)
+}
+
+/// Writes `request` as one frame: a command in its compact form.
+pub(crate) fn write_request(out: &mut impl Write, request: &Request<'_>) -> io::Result<()> {
+    match request {
+        Request::Term(term) => write(out, term),
+        Request::Command { port, caller, data } => {
+            let mut buf = Vec::with_capacity(4 + 1 + 16 + data.len());
+            buf.extend_from_slice(&[0; 4]);
+            buf.push(COMMAND);
+            buf.extend_from_slice(&port.to_le_bytes());
+            buf.extend_from_slice(&caller.to_le_bytes());
+            buf.extend_from_slice(data);
+            finish(out, buf)
+        }
+    }
+}
+
+/// Writes a [`Frame::Outputs`] reply.
+pub(crate) fn write_outputs(out: &mut impl Write, sent: u64, outputs: &[Output]) -> io::Result<()> {
+    let size: usize = outputs.iter().map(|o| 20 + o.data.len()).sum();
+    let mut buf = Vec::with_capacity(4 + 1 + 8 + size);
+    buf.extend_from_slice(&[0; 4]);
+    buf.push(OUTPUTS);
+    buf.extend_from_slice(&sent.to_le_bytes());
+    for output in outputs {
+        let len = u32::try_from(output.data.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+        buf.extend_from_slice(&output.to.to_le_bytes());
+        buf.extend_from_slice(&output.port.to_le_bytes());
+        buf.extend_from_slice(&len.to_le_bytes());
+        buf.extend_from_slice(&output.data);
+    }
+    finish(out, buf)
+}
+
+/// Writes `buf` (four bytes of room for the length, then the payload) as one frame.
+fn finish(out: &mut impl Write, mut buf: Vec<u8>) -> io::Result<()> {
     let len = u32::try_from(buf.len() - 4)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+        .ok()
+        .filter(|&len| len as usize <= MAX_FRAME)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     out.write_all(&buf)
 }
 
-/// Reads one frame; `UnexpectedEof` when the other side has gone.
+/// Reads one frame that must be a term; `UnexpectedEof` when the other side has gone.
 pub(crate) fn read(input: &mut impl Read) -> io::Result<Term> {
+    match read_frame(input)? {
+        Frame::Term(term) => Ok(term),
+        _ => Err(invalid("a term expected")),
+    }
+}
+
+/// Reads one frame; `UnexpectedEof` when the other side has gone.
+pub(crate) fn read_frame(input: &mut impl Read) -> io::Result<Frame> {
     let mut len = [0; 4];
     input.read_exact(&mut len)?;
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "frame too large",
-        ));
+        return Err(invalid("frame too large"));
     }
     let mut buf = vec![0; len];
     input.read_exact(&mut buf)?;
-    drv_term::decode(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+    match buf.first() {
+        Some(&COMMAND) => {
+            let buf = Bytes::from(buf);
+            let mut at = 1;
+            let port = u64_at(&buf, &mut at)?;
+            let caller = u64_at(&buf, &mut at)?;
+            Ok(Frame::Command {
+                port,
+                caller,
+                data: buf.slice(at..),
+            })
+        }
+        Some(&OUTPUTS) => {
+            let buf = Bytes::from(buf);
+            let mut at = 1;
+            let sent = u64_at(&buf, &mut at)?;
+            let mut outputs = Vec::new();
+            while at < buf.len() {
+                let to = u64_at(&buf, &mut at)?;
+                let port = u64_at(&buf, &mut at)?;
+                let len = u32::from_le_bytes(take(&buf, &mut at)?) as usize;
+                let end = at
+                    .checked_add(len)
+                    .filter(|&end| end <= buf.len())
+                    .ok_or_else(|| invalid("output past the frame"))?;
+                outputs.push(Output {
+                    to,
+                    port,
+                    data: buf.slice(at..end),
+                });
+                at = end;
+            }
+            Ok(Frame::Outputs { sent, outputs })
+        }
+        _ => drv_term::decode(&buf)
+            .map(Frame::Term)
+            .map_err(|e| invalid(&e.to_string())),
+    }
+}
+
+fn invalid(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.to_owned())
+}
+
+/// The `N` bytes at `*at`, moving past them.
+fn take<const N: usize>(buf: &[u8], at: &mut usize) -> io::Result<[u8; N]> {
+    let bytes = buf
+        .get(*at..*at + N)
+        .ok_or_else(|| invalid("frame too short"))?;
+    *at += N;
+    Ok(bytes.try_into().expect("N bytes"))
+}
+
+fn u64_at(buf: &[u8], at: &mut usize) -> io::Result<u64> {
+    take(buf, at).map(u64::from_le_bytes)
 }
 
 #[cfg(test)]
@@ -110,5 +212,71 @@ mod tests {
             read(&mut input).expect_err("nothing left").kind(),
             io::ErrorKind::UnexpectedEof
         );
+    }
+
+    #[test]
+    fn compact_frames_round_trip_between_terms() {
+        let data = [7u8; 100];
+        let outputs = vec![
+            Output {
+                to: 1 << 40 | 3,
+                port: 9,
+                data: Bytes::from_static(b"echo"),
+            },
+            Output {
+                to: 4,
+                port: u64::MAX,
+                data: Bytes::new(),
+            },
+        ];
+        let mut wire = Vec::new();
+        write_request(
+            &mut wire,
+            &Request::Command {
+                port: 5,
+                caller: 6,
+                data: &data,
+            },
+        )
+        .expect("written");
+        write(&mut wire, &Term::Int(1)).expect("written");
+        write_outputs(&mut wire, 12, &outputs).expect("written");
+        write_outputs(&mut wire, 0, &[]).expect("written");
+        let mut input = wire.as_slice();
+        let expected = [
+            Frame::Command {
+                port: 5,
+                caller: 6,
+                data: Bytes::copy_from_slice(&data),
+            },
+            Frame::Term(Term::Int(1)),
+            Frame::Outputs { sent: 12, outputs },
+            Frame::Outputs {
+                sent: 0,
+                outputs: Vec::new(),
+            },
+        ];
+        for frame in expected {
+            assert_eq!(read_frame(&mut input).expect("read"), frame);
+        }
+    }
+
+    #[test]
+    fn truncated_compact_frames_are_invalid() {
+        let mut wire = Vec::new();
+        let outputs = [Output {
+            to: 1,
+            port: 2,
+            data: Bytes::from_static(b"abc"),
+        }];
+        write_outputs(&mut wire, 1, &outputs).expect("written");
+        // The output's length says one byte more than the frame holds.
+        let len_at = wire.len() - 3 - 4;
+        wire[len_at] = 4;
+        let err = read_frame(&mut wire.as_slice()).expect_err("invalid");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        let short = [0, 0, 0, 3, COMMAND, 0, 0];
+        let err = read_frame(&mut short.as_slice()).expect_err("invalid");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 }

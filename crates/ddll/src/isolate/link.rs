@@ -18,7 +18,7 @@ use drv_abi::driver::Driver;
 use drv_term::Term;
 use parking_lot::{Condvar, Mutex};
 
-use super::{frame, Isolation};
+use super::{frame, shm, Isolation};
 use crate::port;
 use crate::runtime::{atom, Inner, Runtime};
 
@@ -111,8 +111,10 @@ pub(crate) struct Link {
     child: Mutex<Option<Child>>,
     /// The request channel, held for a whole request: the caller writes it and reads the
     /// reply itself (no other thread wakes on the way), one request at a time.
-    channel: Mutex<UnixStream>,
-    /// The same socket, to shut it down while a request holds `channel`.
+    channel: Mutex<shm::Channel>,
+    /// To close the channel while a request holds it: its waits end at once.
+    channel_closer: shm::Closer,
+    /// The channel's socket, to shut it down while a request holds `channel`.
     channel_handle: UnixStream,
     /// The host's death, once known (`Why`), and how many event batches have been
     /// delivered; signalled on `changed`.
@@ -431,6 +433,12 @@ pub(super) fn of_entry(address: usize) -> Option<Arc<Link>> {
         .map(|(_, l)| l.clone())
 }
 
+/// `ok`, interned once (interning takes a lock).
+pub(super) fn ok_atom() -> Term {
+    static OK: std::sync::OnceLock<Term> = std::sync::OnceLock::new();
+    OK.get_or_init(|| atom("ok")).clone()
+}
+
 pub(super) fn binary(text: &str) -> Term {
     Term::Binary(Bytes::copy_from_slice(text.as_bytes()))
 }
@@ -438,10 +446,12 @@ pub(super) fn binary(text: &str) -> Term {
 /// A request's reply and the messages to deliver with it, holding the request's turn (see
 /// `LinkState::turns`) until [`Reply::deliver`]; dropped undelivered, it delivers them.
 #[derive(Debug)]
-pub(super) struct Reply {
+pub(crate) struct Reply {
     pub(super) reply: Term,
     /// The host's batches sent before the reply, then the reply's own messages.
     pub(super) messages: Vec<Term>,
+    /// The reply's messages when it came compact (`messages` then holds only batches).
+    outputs: Vec<frame::Output>,
     link: Arc<Link>,
     /// Whether the request took a turn (the reader thread takes none) not ended yet.
     turn: bool,
@@ -465,6 +475,9 @@ impl Reply {
         }
         self.link
             .deliver(std::mem::take(&mut self.messages), current);
+        if !self.outputs.is_empty() {
+            self.link.deliver_outputs(std::mem::take(&mut self.outputs));
+        }
         if std::mem::take(&mut self.turn) {
             self.link.end_turn(current);
         }
@@ -486,6 +499,8 @@ impl Link {
     ) -> std::io::Result<Arc<Link>> {
         let (mut ours, theirs) = UnixStream::pair()?;
         let (events, their_events) = UnixStream::pair()?;
+        let region = shm::create()?;
+        let spin = isolation.spin_budget();
         let program = super::host_program()?;
         let launcher = super::host_launcher().unwrap_or_default();
         let mut command = match launcher.prefix.split_first() {
@@ -501,22 +516,33 @@ impl Link {
             .env(super::HOST_ENV, "1")
             .env(super::ASYNC_ENV, async_threads.to_string())
             .env_remove(super::TIMEOUT_ENV)
+            .env(super::SPIN_ENV, spin.as_micros().to_string())
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)));
         if let Some(limit) = isolation.callback_timeout {
             command.env(super::TIMEOUT_ENV, limit.as_millis().max(1).to_string());
         }
-        let their_events_fd = their_events.as_raw_fd();
+        let inherited = [
+            (their_events.as_raw_fd(), frame::EVENT_FD),
+            (region.as_raw_fd(), shm::SHM_FD),
+        ];
         // SAFETY: runs in the forked child before exec and calls only `dup2` and `fcntl`,
-        // which are async-signal-safe; `their_events_fd` is open in the child (inherited).
+        // which are async-signal-safe; the descriptors are open in the child (inherited).
         unsafe {
             command.pre_exec(move || {
-                if their_events_fd == frame::EVENT_FD {
-                    // `dup2` onto itself would keep close-on-exec.
-                    if libc::fcntl(their_events_fd, libc::F_SETFD, 0) == -1 {
+                // Each first copied above the targets (close-on-exec), so that moving one
+                // into place cannot overwrite another not moved yet; `dup2` clears
+                // close-on-exec on the target.
+                let mut copies = [0; 2];
+                for (copy, (fd, _)) in copies.iter_mut().zip(inherited) {
+                    *copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 16);
+                    if *copy == -1 {
                         return Err(std::io::Error::last_os_error());
                     }
-                } else if libc::dup2(their_events_fd, frame::EVENT_FD) == -1 {
-                    return Err(std::io::Error::last_os_error());
+                }
+                for (copy, (_, target)) in copies.into_iter().zip(inherited) {
+                    if libc::dup2(copy, target) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -540,14 +566,18 @@ impl Link {
                  does with ddll::isolate::set_host_program)",
             ));
         }
+        ours.set_read_timeout(None)?;
+        let channel_handle = ours.try_clone()?;
+        let mut channel = shm::Channel::open(&region, shm::Side::Parent, ours, spin)?;
         // A reply later than the callback timeout ends the host (`request`).
-        ours.set_read_timeout(isolation.callback_timeout)?;
+        channel.set_read_timeout(isolation.callback_timeout);
         let link = Arc::new(Link {
             name: name.to_owned(),
             runtime,
             child: Mutex::new(Some(child)),
-            channel_handle: ours.try_clone()?,
-            channel: Mutex::new(ours),
+            channel_closer: channel.closer(),
+            channel_handle,
+            channel: Mutex::new(channel),
             state: Mutex::new(LinkState::default()),
             changed: Condvar::new(),
             timed_out: AtomicBool::new(false),
@@ -572,6 +602,11 @@ impl Link {
     /// preceded it) go to their mailboxes by [`Reply::deliver`], which ends the request's
     /// turn; until then later batches wait.
     pub(super) fn request(self: &Arc<Self>, request: &Term) -> Result<Reply, Term> {
+        self.send(&frame::Request::Term(request))
+    }
+
+    /// [`Link::request`] of any request: a command in its compact form.
+    pub(super) fn send(self: &Arc<Self>, request: &frame::Request<'_>) -> Result<Reply, Term> {
         let mut channel = self.channel.lock();
         if let Some(why) = self.death() {
             return Err(why);
@@ -584,16 +619,17 @@ impl Link {
         let outcome = self.exchange(&mut channel, request, on_reader);
         drop(channel);
         if on_reader {
-            return outcome.map(|(reply, messages, _)| Reply {
+            return outcome.map(|(reply, messages, outputs, _)| Reply {
                 reply,
                 messages,
+                outputs,
                 link: self.clone(),
                 turn: false,
                 delivered: false,
             });
         }
         match outcome {
-            Ok((reply, messages, sent)) => {
+            Ok((reply, messages, outputs, sent)) => {
                 // The batches the host sent before the reply (`exchange` waited for them) go
                 // first; those after it wait for the end of the turn.
                 let mut all = Vec::new();
@@ -604,10 +640,15 @@ impl Link {
                         all.extend(batch);
                     }
                 }
-                all.extend(messages);
+                if all.is_empty() {
+                    all = messages;
+                } else {
+                    all.extend(messages);
+                }
                 Ok(Reply {
                     reply,
                     messages: all,
+                    outputs,
                     link: self.clone(),
                     turn: true,
                     delivered: false,
@@ -642,23 +683,28 @@ impl Link {
     /// [`Link::request`]'s exchange on the held `channel`.
     fn exchange(
         &self,
-        channel: &mut UnixStream,
-        request: &Term,
+        channel: &mut shm::Channel,
+        request: &frame::Request<'_>,
         on_reader: bool,
-    ) -> Result<(Term, Vec<Term>, u64), Term> {
-        if frame::write(channel, request).is_err() {
+    ) -> Result<(Term, Vec<Term>, Vec<frame::Output>, u64), Term> {
+        if frame::write_request(channel, request).is_err() {
             return Err(self.wait_for_death());
         }
-        frame::await_readable(channel, frame::spin());
-        let reply = frame::read(&mut *channel);
+        let reply = frame::read_frame(&mut *channel);
         match reply {
-            Ok(Term::Tuple(items)) => match <[Term; 4]>::try_from(items) {
+            Ok(frame::Frame::Outputs { sent, outputs }) => {
+                if !on_reader {
+                    self.await_events(sent);
+                }
+                Ok((ok_atom(), Vec::new(), outputs, sent))
+            }
+            Ok(frame::Frame::Term(Term::Tuple(items))) => match <[Term; 4]>::try_from(items) {
                 Ok([tag, reply, Term::List(messages), Term::Int(sent)]) if tag == atom("reply") => {
                     let sent = u64::try_from(sent).unwrap_or(0);
                     if !on_reader {
                         self.await_events(sent);
                     }
-                    Ok((reply, messages, sent))
+                    Ok((reply, messages, Vec::new(), sent))
                 }
                 _ => {
                     self.kill();
@@ -726,6 +772,7 @@ impl Link {
             }
         }
         // The host exits after its last reply; unblock whoever still waits on it.
+        self.channel_closer.close();
         let _ = self.channel_handle.shutdown(std::net::Shutdown::Both);
         self.reap();
     }
@@ -761,6 +808,8 @@ impl Link {
                 _ => {}
             }
         }
+        // A request waiting for its reply learns at once that none will come.
+        self.channel_closer.close();
         // Counted before anyone can learn of the death (`reap` records it): whoever does
         // and then looks at erl_ddll's state waits for the handling to end.
         let _handling = CrashHandling::begin();
@@ -1071,6 +1120,36 @@ impl Link {
                         });
                 }
             }
+        }
+    }
+
+    /// Delivers a compact reply's data output, its ports made the parent's.
+    fn deliver_outputs(&self, outputs: Vec<frame::Output>) {
+        // Interning takes a lock: looked up once.
+        static DATA: std::sync::OnceLock<drv_term::Atom> = std::sync::OnceLock::new();
+        let data = *DATA.get_or_init(|| drv_term::Atom::new("data"));
+        let Some(inner) = self.runtime.upgrade() else {
+            return;
+        };
+        let runtime = Runtime::from_inner(inner);
+        for output in outputs {
+            let port = self
+                .ports
+                .lock()
+                .get(&output.port)
+                .map_or(output.port, |p| p.parent);
+            let Some(process) = runtime.process(&drv_term::Pid::local(output.to)) else {
+                continue;
+            };
+            let piece = drv_term::DataPiece::Shared(output.data);
+            let port = drv_term::Port::local(port);
+            process.deliver(drv_term::FlatTerm::port_data(
+                port,
+                data,
+                &[],
+                &[piece],
+                true,
+            ));
         }
     }
 

@@ -6,8 +6,10 @@
 //! mode in [`run_host_if_requested`] — call it first in `main` (the `ddll` binary does), or
 //! name another program that does with [`set_host_program`]. The runtime keeps erl_ddll's
 //! state, the processes and their mailboxes; in its tables the driver is a proxy whose
-//! callbacks forward to the child over a socketpair (frames of terms in the external term
-//! format, `frame.rs`). In the child the driver runs on an ordinary [`crate::Runtime`], so its
+//! callbacks forward to the child over shared memory (`shm.rs`: a ring per direction, each
+//! side spinning for [`Isolation::spin`] before it sleeps) in frames of terms in the external
+//! term format, or compact ones for a command and its data output (`frame.rs`); what the host
+//! sends on its own comes on a socket whose end is the host's death. In the child the driver runs on an ordinary [`crate::Runtime`], so its
 //! threads, timers, async jobs, select, queues and term output work as in process.
 //!
 //! When the child dies, each of the driver's ports exits and its owner gets
@@ -41,6 +43,7 @@ mod child;
 mod frame;
 mod link;
 mod proxy;
+mod shm;
 pub(crate) mod watchdog;
 
 use std::collections::HashMap;
@@ -146,6 +149,13 @@ pub struct Isolation {
     /// ended by killing its host process: its ports exit with
     /// `{driver_crashed, callback_timeout}`. `None` waits as long as the driver takes.
     pub callback_timeout: Option<Duration>,
+    /// How long a side of the channel to the host (the parent waiting for a reply, the host
+    /// waiting for a request) spins on the shared memory before it sleeps: a reply or
+    /// request that comes within it costs no system call and no wake-up. `None`: the
+    /// `DDLL_ISOLATE_SPIN_US` environment variable (microseconds; 0 never spins), else
+    /// [`DEFAULT_SPIN`]. Each spin is bounded by it (an idle host sleeps), and a side whose
+    /// waits outlast it spins less (halved each time, down to a sixteenth) until one does not.
+    pub spin: Option<Duration>,
 }
 
 impl Isolation {
@@ -156,6 +166,38 @@ impl Isolation {
         self.callback_timeout = timeout;
         self
     }
+
+    /// Each side of the channel to the host spins up to `spin` for the other before it
+    /// sleeps (`None`, the default: `DDLL_ISOLATE_SPIN_US`, else [`DEFAULT_SPIN`]).
+    #[must_use]
+    pub fn spin(mut self, spin: Option<Duration>) -> Isolation {
+        self.spin = spin;
+        self
+    }
+
+    /// The spin budget this isolation uses (see [`Isolation::spin`]).
+    fn spin_budget(&self) -> Duration {
+        self.spin.unwrap_or_else(env_spin)
+    }
+}
+
+/// The spin budget of the channel to a host when neither [`Isolation::spin`] nor
+/// `DDLL_ISOLATE_SPIN_US` sets one: long enough for a short callback's reply (and the next
+/// request of a caller in a loop) to come without a sleep, short enough that a waiting side
+/// gives its core back within tens of microseconds: an idle host sleeps, and a harness running
+/// many hosts on few cores loses at most this per request.
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(20);
+
+/// The spin budget variable, in microseconds: the default of [`Isolation::spin`], and how the
+/// parent tells its host the budget.
+const SPIN_ENV: &str = "DDLL_ISOLATE_SPIN_US";
+
+/// `DDLL_ISOLATE_SPIN_US`, else [`DEFAULT_SPIN`].
+fn env_spin() -> Duration {
+    std::env::var(SPIN_ENV)
+        .ok()
+        .and_then(|us| us.parse().ok())
+        .map_or(DEFAULT_SPIN, Duration::from_micros)
 }
 
 /// Set in a host process's environment: it serves its parent on standard input.
@@ -190,17 +232,25 @@ pub fn run_host_if_requested() {
         .and_then(|ms| ms.parse().ok())
         .map(Duration::from_millis);
     std::env::remove_var(TIMEOUT_ENV);
+    let spin = env_spin();
+    std::env::remove_var(SPIN_ENV);
     use std::os::fd::FromRawFd;
-    // SAFETY: the parent made descriptor 0 this process's end of the request channel and
-    // `EVENT_FD` its end of the event channel; in host mode nothing else owns them.
-    let (stream, events) = unsafe {
+    // SAFETY: the parent made descriptor 0 this process's end of the socket pair of the
+    // request channel, `EVENT_FD` its end of the event channel and `SHM_FD` the request
+    // channel's shared region; in host mode nothing else owns them.
+    let (stream, events, region) = unsafe {
         (
             std::os::unix::net::UnixStream::from_raw_fd(0),
             std::os::unix::net::UnixStream::from_raw_fd(frame::EVENT_FD),
+            std::os::fd::OwnedFd::from_raw_fd(shm::SHM_FD),
         )
     };
+    let Ok(channel) = shm::Channel::open(&region, shm::Side::Host, stream, spin) else {
+        std::process::exit(child::PROTOCOL_FAILURE);
+    };
+    drop(region);
     std::process::exit(child::serve(
-        stream,
+        channel,
         events,
         async_threads,
         callback_timeout,

@@ -15,6 +15,7 @@ use drv_abi::types::{
 };
 use drv_term::Term;
 
+use super::frame;
 use super::link::{self, Link};
 use crate::port;
 use crate::runtime::{atom, Runtime};
@@ -226,6 +227,25 @@ unsafe extern "C" fn stop(data: ErlDrvData) {
 /// # Safety
 /// `data` is a live `ProxyPort` of the port whose callback runs.
 unsafe fn forward(data: ErlDrvData, request: impl FnOnce(Term, Term) -> Term) -> Option<Term> {
+    // SAFETY: forwarded contract.
+    unsafe {
+        forward_with(data, |link, child, caller| {
+            link.request(&request(
+                Term::Port(drv_term::Port::local(child)),
+                Term::Pid(caller),
+            ))
+        })
+    }
+}
+
+/// [`forward`], with `send` sending the request to `link` for the child's port and the caller.
+///
+/// # Safety
+/// `data` is a live `ProxyPort` of the port whose callback runs.
+unsafe fn forward_with(
+    data: ErlDrvData,
+    send: impl FnOnce(&Arc<Link>, u64, drv_term::Pid) -> Result<link::Reply, Term>,
+) -> Option<Term> {
     // Copied out: delivering the messages may close the port, whose `stop` frees its data.
     let (link, child, parent) = {
         // SAFETY: contract.
@@ -233,8 +253,7 @@ unsafe fn forward(data: ErlDrvData, request: impl FnOnce(Term, Term) -> Term) ->
         (proxy.link.clone(), proxy.child, proxy.parent)
     };
     let (runtime, _, caller) = current()?;
-    let request = request(Term::Port(drv_term::Port::local(child)), Term::Pid(caller));
-    match link.request(&request) {
+    match send(&link, child, caller) {
         Ok(mut replied) => {
             let reply = link.to_parent(replied.take_reply());
             replied.deliver(Some(parent));
@@ -255,12 +274,21 @@ unsafe extern "C" fn output(data: ErlDrvData, buf: *mut c_char, len: ErlDrvSizeT
     }
     // SAFETY: valid for `len` bytes during the call (contract).
     let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
-    let bytes = bytes::Bytes::copy_from_slice(bytes);
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the port's data from `start` (contract).
         unsafe {
-            forward(data, |port, caller| {
-                Term::Tuple(vec![atom("command"), port, caller, Term::Binary(bytes)])
+            forward_with(data, |link, child, caller| match caller.local_id() {
+                Some(caller) => link.send(&frame::Request::Command {
+                    port: child,
+                    caller,
+                    data: bytes,
+                }),
+                None => link.request(&Term::Tuple(vec![
+                    atom("command"),
+                    Term::Port(drv_term::Port::local(child)),
+                    Term::Pid(caller),
+                    Term::Binary(bytes::Bytes::copy_from_slice(bytes)),
+                ])),
             })
         }
     }));
