@@ -70,14 +70,20 @@ impl Setup {
     }
 }
 
-/// What `script` prints run through `ddll_remote` on the ddll node and through `ddll_local`
-/// by a BEAM without distribution (the expectation), both after [`SCRIPT_PRELUDE`].
-fn remote_and_local(s: &Setup, script: &str) -> (Vec<String>, Vec<String>) {
+/// Runs `script` through `ddll_remote` on the ddll node and through `ddll_local` by a BEAM
+/// without distribution (the expectation), both after [`SCRIPT_PRELUDE`], and checks that the
+/// local run reached its last line, `end`, and that both printed the same lines.
+fn assert_remote_does_as_local(s: &Setup, script: &str) {
     let remote = format!("M = ddll_remote, {SCRIPT_PRELUDE} {script}");
     let local = format!("M = ddll_local, {SCRIPT_PRELUDE} {script}");
     let remote = lines_of(s.erl(COOKIE, &remote), Duration::from_secs(90));
     let local = lines_of(s.erl_alone(&local), Duration::from_secs(90));
-    (remote, local)
+    assert_eq!(
+        local.last().map(String::as_str),
+        Some("end"),
+        "the local run did not finish: {local:#?}"
+    );
+    assert_eq!(remote, local);
 }
 
 /// Every `ddll_remote` function returns and raises, and the owner receives, what the
@@ -175,13 +181,7 @@ fn ddll_remote_does_what_beam_does_locally() {
         P(lists:member(N, nodes(hidden)) orelse N =:= node()),
         io:format("end~n"),
         halt()."#;
-    let (remote, local) = remote_and_local(&s, script);
-    assert_eq!(
-        local.last().map(String::as_str),
-        Some("end"),
-        "the local run did not finish: {local:#?}"
-    );
-    assert_eq!(remote, local);
+    assert_remote_does_as_local(&s, script);
     assert!(s.rt.ports().is_empty(), "{:?}", s.rt.ports());
     assert!(s.rt.loaded_drivers().is_empty());
 }
@@ -221,13 +221,7 @@ fn port_output_keeps_its_order_and_a_port_closed_by_another_process_refuses_comm
         P(M:unload_driver(N, echo_drv)),
         io:format("end~n"),
         halt()."#;
-    let (remote, local) = remote_and_local(&s, script);
-    assert_eq!(
-        local.last().map(String::as_str),
-        Some("end"),
-        "the local run did not finish: {local:#?}"
-    );
-    assert_eq!(remote, local);
+    assert_remote_does_as_local(&s, script);
 }
 
 #[test]
