@@ -17,7 +17,7 @@ use bytes::Bytes;
 use drv_term::{Pid, Term};
 use parking_lot::Mutex;
 
-use super::frame::{self, Frame, Output};
+use super::frame::{self, Frame};
 use crate::options::{PortOptions, RuntimeOptions};
 use crate::process::Process;
 use crate::runtime::{atom, Runtime};
@@ -128,7 +128,8 @@ pub(crate) fn serve(
                 unsafe { libc::_exit(0) };
             }
             let mut events = pump.events.lock();
-            let messages = pump.drain();
+            let mut messages = Vec::new();
+            pump.drain(&mut messages);
             if messages.is_empty() {
                 continue;
             }
@@ -142,6 +143,9 @@ pub(crate) fn serve(
     if pumping.is_err() {
         return PROTOCOL_FAILURE;
     }
+    // Kept from one request to the next: a reply allocates neither.
+    let mut messages = Vec::new();
+    let mut reply_frame = Vec::new();
     loop {
         let Ok(request) = frame::read_frame(&mut channel) else {
             // The parent has gone: nothing is left to serve.
@@ -160,26 +164,23 @@ pub(crate) fn serve(
             }
             Frame::Outputs { .. } => (Some(error(atom("badarg"))), false),
         };
-        let (messages, sent) = {
+        let sent = {
             let events = host.events.lock();
-            (host.drain(), events.sent)
+            host.drain(&mut messages);
+            events.sent
         };
         let written = match reply {
-            None if messages.iter().all(|m| matches!(m, Drained::Output(_))) => {
-                let outputs: Vec<Output> = messages
-                    .into_iter()
-                    .filter_map(|m| match m {
-                        Drained::Output(output) => Some(output),
-                        Drained::Term(_) => None,
-                    })
-                    .collect();
-                frame::write_outputs(&mut channel, sent, &outputs)
+            None if messages.iter().all(|m| matches!(m, Drained::Output { .. })) => {
+                let outputs = messages.iter().filter_map(Drained::output);
+                let written = frame::write_outputs(&mut channel, &mut reply_frame, sent, outputs);
+                messages.clear();
+                written
             }
             reply => {
                 let reply = Term::Tuple(vec![
                     atom("reply"),
                     reply.unwrap_or_else(|| atom("ok")),
-                    Term::List(messages.into_iter().map(Drained::into_term).collect()),
+                    Term::List(messages.drain(..).map(Drained::into_term).collect()),
                     Term::Int(i64::try_from(sent).unwrap_or(i64::MAX)),
                 ]);
                 frame::write(&mut channel, &reply)
@@ -209,10 +210,9 @@ impl Host {
 
     /// Every message waiting in a mirror's mailbox, as `{ParentPid, Message}` with mirror pids
     /// replaced by their parents' (a binary port's data output kept apart, for a compact
-    /// reply), and the news for the parent.
-    fn drain(&self) -> Vec<Drained> {
+    /// reply), and the news for the parent; appended to `out`.
+    fn drain(&self, out: &mut Vec<Drained>) {
         let mirrors = self.mirrors.lock();
-        let mut out = Vec::new();
         if super::DRIVER_LOCKED.swap(false, std::sync::atomic::Ordering::AcqRel) {
             out.push(Drained::Term(atom("lock_driver")));
         }
@@ -288,13 +288,9 @@ impl Host {
                 let Some(message) = mirror.receive(Some(Duration::ZERO)) else {
                     break;
                 };
-                if let (Some((port, data)), Some(to)) = (binary_output(&message), parent.local_id())
-                {
-                    out.push(Drained::Output(Output {
-                        to,
-                        port,
-                        data: Bytes::copy_from_slice(data),
-                    }));
+                // Kept as it is (no copy of the data): the reply frame is written from it.
+                if let (Some((port, _)), Some(to)) = (binary_output(&message), parent.local_id()) {
+                    out.push(Drained::Output { to, port, message });
                     continue;
                 }
                 let message = to_parent(message.into_term(), &mirrors.to_parent);
@@ -309,7 +305,6 @@ impl Host {
         if let Some(news) = in_flight_news.filter(|_| !in_flight) {
             out.push(Drained::Term(news));
         }
-        out
     }
 
     /// Runs a command (`lengths`: its segments as the parent's port cut them, `None`: one);
@@ -523,23 +518,40 @@ impl Host {
     }
 }
 
-/// What [`Host::drain`] found: a term for the parent, or a binary port's data output.
+/// What [`Host::drain`] found: a term for the parent, or a binary port's data output (see
+/// [`frame::Output`]) as the mirror received it.
 enum Drained {
     Term(Term),
-    Output(Output),
+    Output {
+        to: u64,
+        port: u64,
+        message: crate::process::Message,
+    },
 }
 
 impl Drained {
+    /// A data output's `(to, port, data)`, as [`frame::write_outputs`] takes it.
+    fn output(&self) -> Option<(u64, u64, &[u8])> {
+        match self {
+            Drained::Term(_) => None,
+            Drained::Output { to, port, message } => Some((*to, *port, binary_output(message)?.1)),
+        }
+    }
+
     fn into_term(self) -> Term {
         match self {
             Drained::Term(term) => term,
-            Drained::Output(Output { to, port, data }) => Term::Tuple(vec![
-                Term::Pid(Pid::local(to)),
+            Drained::Output { to, port, message } => {
+                let data = binary_output(&message)
+                    .map_or_else(Bytes::new, |(_, data)| Bytes::copy_from_slice(data));
                 Term::Tuple(vec![
-                    Term::Port(drv_term::Port::local(port)),
-                    Term::Tuple(vec![atom("data"), Term::Binary(data)]),
-                ]),
-            ]),
+                    Term::Pid(Pid::local(to)),
+                    Term::Tuple(vec![
+                        Term::Port(drv_term::Port::local(port)),
+                        Term::Tuple(vec![atom("data"), Term::Binary(data)]),
+                    ]),
+                ])
+            }
         }
     }
 }

@@ -66,51 +66,64 @@ pub(crate) enum Request<'a> {
 pub(crate) fn write(out: &mut impl Write, term: &Term) -> io::Result<()> {
     let mut buf = vec![0; 4];
     drv_term::encode_into(term, &mut buf);
-    finish(out, buf)
+    finish(out, &mut buf)
 }
 
-/// Writes `request` as one frame: a command in its compact form.
+/// Writes `request` as one frame: a command in its compact form (a small one assembled on
+/// the stack: a round trip allocates nothing for it).
 pub(crate) fn write_request(out: &mut impl Write, request: &Request<'_>) -> io::Result<()> {
     match request {
         Request::Term(term) => write(out, term),
         Request::Command { port, caller, data } => {
-            let mut buf = Vec::with_capacity(4 + 1 + 16 + data.len());
-            buf.extend_from_slice(&[0; 4]);
-            buf.push(COMMAND);
-            buf.extend_from_slice(&port.to_le_bytes());
-            buf.extend_from_slice(&caller.to_le_bytes());
-            buf.extend_from_slice(data);
+            const HEAD: usize = 4 + 1 + 16;
+            let mut small = [0u8; 256];
+            let mut large = Vec::new();
+            let buf = if HEAD + data.len() <= small.len() {
+                &mut small[..HEAD + data.len()]
+            } else {
+                large.resize(HEAD + data.len(), 0);
+                &mut large[..]
+            };
+            buf[4] = COMMAND;
+            buf[5..13].copy_from_slice(&port.to_le_bytes());
+            buf[13..HEAD].copy_from_slice(&caller.to_le_bytes());
+            buf[HEAD..].copy_from_slice(data);
             finish(out, buf)
         }
     }
 }
 
-/// Writes a [`Frame::Outputs`] reply.
-pub(crate) fn write_outputs(out: &mut impl Write, sent: u64, outputs: &[Output]) -> io::Result<()> {
-    let size: usize = outputs.iter().map(|o| 20 + o.data.len()).sum();
-    let mut buf = Vec::with_capacity(4 + 1 + 8 + size);
+/// Writes a [`Frame::Outputs`] reply of `outputs` (`(to, port, data)`, see [`Output`]),
+/// assembled in `buf` (cleared first, kept for the next reply).
+pub(crate) fn write_outputs<'a>(
+    out: &mut impl Write,
+    buf: &mut Vec<u8>,
+    sent: u64,
+    outputs: impl IntoIterator<Item = (u64, u64, &'a [u8])>,
+) -> io::Result<()> {
+    buf.clear();
     buf.extend_from_slice(&[0; 4]);
     buf.push(OUTPUTS);
     buf.extend_from_slice(&sent.to_le_bytes());
-    for output in outputs {
-        let len = u32::try_from(output.data.len())
+    for (to, port, data) in outputs {
+        let len = u32::try_from(data.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-        buf.extend_from_slice(&output.to.to_le_bytes());
-        buf.extend_from_slice(&output.port.to_le_bytes());
+        buf.extend_from_slice(&to.to_le_bytes());
+        buf.extend_from_slice(&port.to_le_bytes());
         buf.extend_from_slice(&len.to_le_bytes());
-        buf.extend_from_slice(&output.data);
+        buf.extend_from_slice(data);
     }
     finish(out, buf)
 }
 
 /// Writes `buf` (four bytes of room for the length, then the payload) as one frame.
-fn finish(out: &mut impl Write, mut buf: Vec<u8>) -> io::Result<()> {
+fn finish(out: &mut impl Write, buf: &mut [u8]) -> io::Result<()> {
     let len = u32::try_from(buf.len() - 4)
         .ok()
         .filter(|&len| len as usize <= MAX_FRAME)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
     buf[..4].copy_from_slice(&len.to_be_bytes());
-    out.write_all(&buf)
+    out.write_all(buf)
 }
 
 /// Reads one frame that must be a term; `UnexpectedEof` when the other side has gone.
@@ -192,6 +205,11 @@ fn u64_at(buf: &[u8], at: &mut usize) -> io::Result<u64> {
 mod tests {
     use super::*;
 
+    /// `outputs` as [`write_outputs`] takes them.
+    fn pieces(outputs: &[Output]) -> impl Iterator<Item = (u64, u64, &[u8])> {
+        outputs.iter().map(|o| (o.to, o.port, &o.data[..]))
+    }
+
     #[test]
     fn frames_round_trip_in_order() {
         let terms = [
@@ -239,15 +257,32 @@ mod tests {
             },
         )
         .expect("written");
+        // Past the stack buffer a small command is assembled in.
+        let large = [9u8; 1000];
+        write_request(
+            &mut wire,
+            &Request::Command {
+                port: 1,
+                caller: 2,
+                data: &large,
+            },
+        )
+        .expect("written");
         write(&mut wire, &Term::Int(1)).expect("written");
-        write_outputs(&mut wire, 12, &outputs).expect("written");
-        write_outputs(&mut wire, 0, &[]).expect("written");
+        let mut buf = Vec::new();
+        write_outputs(&mut wire, &mut buf, 12, pieces(&outputs)).expect("written");
+        write_outputs(&mut wire, &mut buf, 0, pieces(&[])).expect("written");
         let mut input = wire.as_slice();
         let expected = [
             Frame::Command {
                 port: 5,
                 caller: 6,
                 data: Bytes::copy_from_slice(&data),
+            },
+            Frame::Command {
+                port: 1,
+                caller: 2,
+                data: Bytes::copy_from_slice(&large),
             },
             Frame::Term(Term::Int(1)),
             Frame::Outputs { sent: 12, outputs },
@@ -269,7 +304,7 @@ mod tests {
             port: 2,
             data: Bytes::from_static(b"abc"),
         }];
-        write_outputs(&mut wire, 1, &outputs).expect("written");
+        write_outputs(&mut wire, &mut Vec::new(), 1, pieces(&outputs)).expect("written");
         // The output's length says one byte more than the frame holds.
         let len_at = wire.len() - 3 - 4;
         wire[len_at] = 4;

@@ -473,8 +473,11 @@ impl Reply {
         if std::mem::replace(&mut self.delivered, true) {
             return;
         }
-        self.link
-            .deliver(std::mem::take(&mut self.messages), current);
+        // A compact reply has no messages: no runtime to look up for them.
+        if !self.messages.is_empty() {
+            self.link
+                .deliver(std::mem::take(&mut self.messages), current);
+        }
         if !self.outputs.is_empty() {
             self.link.deliver_outputs(std::mem::take(&mut self.outputs));
         }
