@@ -29,6 +29,10 @@ use bytes::{Bytes, BytesMut};
 /// A thread's first chunk.
 pub const FIRST_CHUNK: usize = 16 << 10;
 
+/// The largest chunk below the huge page chunks: a thread's chunks grow fourfold from
+/// [`FIRST_CHUNK`] to this size, then start at 2 MiB.
+const SMALL_CHUNKS: usize = 4 * FIRST_CHUNK;
+
 /// The largest chunk a backlog grows to.
 pub const MAX_CHUNK: usize = 4 << 20;
 
@@ -109,13 +113,27 @@ impl Arena {
     /// backlog): each new chunk twice the size of the one before.
     fn new_chunk(&mut self, room: usize) -> (BytesMut, usize) {
         let size = self.next_size.max(room);
-        self.next_size = (self.next_size * 2).min(MAX_CHUNK);
-        let mut chunk = BytesMut::with_capacity(size);
-        if size >= HOOKED_CHUNK {
-            if let Some(hook) = NEW_CHUNK_HOOK.get() {
-                hook(chunk.spare_capacity_mut());
-            }
-        }
+        // Past a chunk of [`SMALL_CHUNKS`], a backlog goes to chunks large enough for huge
+        // pages: below that, every 4 KiB of it is a page fault of its own.
+        self.next_size = if self.next_size < SMALL_CHUNKS {
+            self.next_size * 4
+        } else {
+            (self.next_size.max(HOOKED_CHUNK / 2) * 2).min(MAX_CHUNK)
+        };
+        let hook = NEW_CHUNK_HOOK.get().filter(|_| size >= HOOKED_CHUNK);
+        let Some(hook) = hook else {
+            return (BytesMut::with_capacity(size), size);
+        };
+        // Starting at a multiple of 2 MiB, so that all of it can be huge pages (an allocation
+        // of its own starts a page past such a boundary, and the pages before the next one
+        // would be faulted in 4 KiB at a time): the room before the boundary is never written.
+        let mut padded = BytesMut::with_capacity(size + HOOKED_CHUNK);
+        let pad =
+            (padded.as_ptr() as usize).next_multiple_of(HOOKED_CHUNK) - padded.as_ptr() as usize;
+        let mut chunk = padded.split_off(pad);
+        drop(padded);
+        chunk.truncate(0);
+        hook(chunk.spare_capacity_mut());
         (chunk, size)
     }
 }
@@ -164,6 +182,30 @@ pub(crate) fn build<T, E>(
         }
         Buffer::Own(own) => built.map(|(_used, value)| (Buf::Own(own.into_boxed_slice()), value)),
     }
+}
+
+/// A buffer of exactly `len` bytes, which `fill` appends to the (empty) `BytesMut` it is
+/// given, with room for them reserved: in the thread's arena (no zeroing, no copy), or in an
+/// allocation of its own above [`OWN_ALLOCATION`] or while the thread exits.
+#[inline]
+pub(crate) fn append(len: usize, fill: impl FnOnce(&mut BytesMut)) -> Buf {
+    let mut fill = Some(fill);
+    if len <= OWN_ALLOCATION {
+        let built = ARENA.try_with(|arena| {
+            // Busy: an append inside a build (not done today); that one allocates alone.
+            let mut arena = arena.try_borrow_mut().ok()?;
+            arena.reserve(len);
+            (fill.take().expect("called once"))(&mut arena.chunk);
+            debug_assert_eq!(arena.chunk.len(), len, "the reserved length");
+            Some(Buf::Shared(arena.chunk.split().freeze()))
+        });
+        if let Ok(Some(buf)) = built {
+            return buf;
+        }
+    }
+    let mut own = BytesMut::with_capacity(len);
+    (fill.take().expect("not called yet"))(&mut own);
+    Buf::Shared(own.freeze())
 }
 
 /// A built buffer.

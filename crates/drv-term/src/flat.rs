@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::arena::Buf;
 use crate::view::{Node, TermRef};
@@ -191,6 +191,15 @@ fn size(buf: &[u8], at: usize) -> usize {
 fn tail_slot(buf: &[u8], seg: usize) -> usize {
     let n = size(buf, seg + 1);
     seg + HEAD + if buf[seg] == tag::STRING { n } else { 4 * n }
+}
+
+/// Appends the head of a record: its tag and a count or length.
+#[inline]
+fn append_head(buf: &mut BytesMut, tag: u8, n: usize) {
+    let mut head = [tag, 0, 0, 0, 0];
+    // The caller checked that the whole buffer stays under 4 GiB.
+    head[1..].copy_from_slice(&(n as u32).to_le_bytes());
+    buf.extend_from_slice(&head);
 }
 
 /// A write that did not fit the writer's buffer: the whole buffer needs at least this many
@@ -1111,6 +1120,17 @@ impl FlatTerm {
         pieces: &[DataPiece<'_>],
         binary: bool,
     ) -> FlatTerm {
+        let copied = !binary
+            || pieces
+                .iter()
+                .all(|piece| piece.bytes().len() <= INLINE_BINARY_LIMIT);
+        if let (true, Some(number)) = (copied, port.local_id()) {
+            if let Some(buf) = Self::copied_port_data(number, tag, header, pieces, binary) {
+                return FlatTerm {
+                    parts: Parts::Records(buf),
+                };
+            }
+        }
         let body_room = if binary {
             let n = pieces.len();
             pieces.iter().map(DataPiece::binary_room).sum::<usize>() + HEAD + 4 * n + 4
@@ -1145,6 +1165,122 @@ impl FlatTerm {
             let term = Self::port_data_term(port, tag, header, pieces, binary);
             FlatTerm::from_term(&term)
         })
+    }
+
+    /// [`FlatTerm::port_data`]'s message when every byte is copied in (a list-mode port, or
+    /// only small pieces) and the port is local (`number`): its records appended at their exact
+    /// size to the thread's arena, with no zeroing and no room checks (the usual
+    /// `driver_output*` message, issue 16). `None` past the 4 GiB a buffer addresses.
+    fn copied_port_data(
+        number: u64,
+        tag: Atom,
+        header: &[u8],
+        pieces: &[DataPiece<'_>],
+        binary: bool,
+    ) -> Option<Buf> {
+        let bytes: usize = pieces.iter().map(|piece| piece.bytes().len()).sum();
+        let n = pieces.len();
+        let header_room = if header.is_empty() {
+            0
+        } else {
+            HEAD + header.len() + 4
+        };
+        let data_room = match (binary, n) {
+            // A nil, and a string of every byte consed onto it.
+            (false, _) if header.is_empty() && bytes == 0 => 1,
+            (false, _) => 1 + HEAD + header.len() + bytes + 4,
+            (true, 0) => 1 + header_room,
+            // The binaries, the list of all but the last onto the last, the header's string.
+            (true, 1) => HEAD + bytes + header_room,
+            (true, _) => HEAD * n + bytes + HEAD + 4 * n + header_room,
+        };
+        // The tag's atom, `{Tag, Data}`, the port and `{Port, {Tag, Data}}`.
+        const ENVELOPE: usize = HEAD + (HEAD + 8) + 9 + (HEAD + 8);
+        let len = ROOT + data_room + ENVELOPE;
+        let root = u32::try_from(len - (HEAD + 8)).ok()?;
+        Some(crate::arena::append(len, |buf| {
+            buf.extend_from_slice(&root.to_le_bytes());
+            let at = |buf: &BytesMut| buf.len() as Offset;
+            let data = if binary {
+                let mut data = match pieces.split_last() {
+                    None => {
+                        buf.extend_from_slice(&[tag::NIL]);
+                        ROOT as Offset
+                    }
+                    Some((last, rest)) => {
+                        let first = at(buf);
+                        for piece in rest {
+                            append_head(buf, tag::BINARY, piece.bytes().len());
+                            buf.extend_from_slice(piece.bytes());
+                        }
+                        let last_at = at(buf);
+                        append_head(buf, tag::BINARY, last.bytes().len());
+                        buf.extend_from_slice(last.bytes());
+                        if rest.is_empty() {
+                            last_at
+                        } else {
+                            // Each binary record's offset, in the order written.
+                            let list = at(buf);
+                            append_head(buf, tag::LIST, rest.len());
+                            let mut head = first;
+                            for piece in rest {
+                                buf.extend_from_slice(&head.to_le_bytes());
+                                head += (HEAD + piece.bytes().len()) as Offset;
+                            }
+                            buf.extend_from_slice(&last_at.to_le_bytes());
+                            list
+                        }
+                    }
+                };
+                if !header.is_empty() {
+                    let string = at(buf);
+                    append_head(buf, tag::STRING, header.len());
+                    buf.extend_from_slice(header);
+                    buf.extend_from_slice(&data.to_le_bytes());
+                    data = string;
+                }
+                data
+            } else {
+                let nil = at(buf);
+                buf.extend_from_slice(&[tag::NIL]);
+                if header.is_empty() && bytes == 0 {
+                    nil
+                } else {
+                    let string = at(buf);
+                    append_head(buf, tag::STRING, header.len() + bytes);
+                    buf.extend_from_slice(header);
+                    for piece in pieces {
+                        buf.extend_from_slice(piece.bytes());
+                    }
+                    buf.extend_from_slice(&nil.to_le_bytes());
+                    string
+                }
+            };
+            // The envelope, in one write.
+            let atom = at(buf);
+            let (inner, port) = (atom + HEAD as Offset, atom + (2 * HEAD + 8) as Offset);
+            let mut envelope = [0u8; ENVELOPE];
+            let records: [&[u8]; 11] = [
+                &[tag::ATOM],
+                &tag.index().to_le_bytes(),
+                &[tag::TUPLE],
+                &2u32.to_le_bytes(),
+                &atom.to_le_bytes(),
+                &data.to_le_bytes(),
+                &[tag::PORT],
+                &number.to_le_bytes(),
+                &[tag::TUPLE],
+                &2u32.to_le_bytes(),
+                &port.to_le_bytes(),
+            ];
+            let mut end = 0;
+            for record in records {
+                envelope[end..end + record.len()].copy_from_slice(record);
+                end += record.len();
+            }
+            envelope[end..].copy_from_slice(&inner.to_le_bytes());
+            buf.extend_from_slice(&envelope);
+        }))
     }
 
     /// The data of a binary-mode port's message (see [`FlatTerm::port_data`]).
