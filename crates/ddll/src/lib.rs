@@ -30,6 +30,7 @@ mod init_ack;
 pub mod iodata;
 pub mod isolate;
 mod linked_in;
+mod message_block;
 mod monitor;
 mod options;
 mod output;
