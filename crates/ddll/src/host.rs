@@ -49,7 +49,7 @@ impl Host for GlobalHost {
                     };
                     Runtime::output(port, header, &[piece]);
                 }
-                OutputBody::Vector(pieces) => Runtime::output(port, header, &pieces),
+                OutputBody::Vector(pieces) => Runtime::output(port, header, pieces),
             }
             0
         })

@@ -48,10 +48,10 @@ pub enum OutputBody<'a> {
         len: usize,
     },
     /// Pieces of an I/O vector, after `skip` (`driver_outputv`); a piece larger than
-    /// [`drv_term::INLINE_BINARY_LIMIT`] is shared when it lies in a binary, the others are lent. A binary-mode port receives them as separate binaries, the last one
-    /// as the list's tail; no piece at all means no body (also `driver_output*` with a NULL
-    /// buffer).
-    Vector(Vec<drv_term::DataPiece<'a>>),
+    /// [`drv_term::INLINE_BINARY_LIMIT`] is shared when it lies in a binary, the others are
+    /// lent. A binary-mode port receives them as separate binaries, the last one as the list's
+    /// tail; no piece at all means no body (also `driver_output*` with a NULL buffer).
+    Vector(&'a [drv_term::DataPiece<'a>]),
 }
 
 /// How a driver asks for its port to be closed.

@@ -29,6 +29,53 @@ pub(crate) unsafe fn pieces<'a>(ev: &'a ErlIOVec) -> Option<impl Iterator<Item =
     }))
 }
 
+/// Pieces of an output vector kept on the stack (a driver's vector rarely has more).
+const STACK_PIECES: usize = 8;
+
+/// What [`output_pieces`] cuts, in order: on the stack up to [`STACK_PIECES`] pieces (no
+/// allocation per `driver_outputv`, issue 16), in a vector beyond.
+pub(crate) struct OutputPieces<'a> {
+    stack: [DataPiece<'a>; STACK_PIECES],
+    len: usize,
+    heap: Vec<DataPiece<'a>>,
+}
+
+impl<'a> OutputPieces<'a> {
+    fn new() -> OutputPieces<'a> {
+        OutputPieces {
+            stack: std::array::from_fn(|_| DataPiece::Borrowed(&[])),
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, piece: DataPiece<'a>) {
+        if self.len < STACK_PIECES {
+            self.stack[self.len] = piece;
+            self.len += 1;
+            return;
+        }
+        if self.heap.is_empty() {
+            let stacked = self.stack.iter_mut();
+            self.heap = stacked
+                .map(|p| std::mem::replace(p, DataPiece::Borrowed(&[])))
+                .collect();
+        }
+        self.heap.push(piece);
+    }
+
+    /// The pieces.
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[DataPiece<'a>] {
+        if self.heap.is_empty() {
+            &self.stack[..self.len]
+        } else {
+            &self.heap
+        }
+    }
+}
+
 /// What `driver_outputv(port, hbuf, hlen, ev, skip)` sends after the header, as the runtime
 /// cuts it: nothing at all when no byte is left after `skip`; else the entries from the first
 /// one that `skip` does not swallow — the leading entries no longer than what is left of `skip`
@@ -36,22 +83,19 @@ pub(crate) unsafe fn pieces<'a>(ev: &'a ErlIOVec) -> Option<impl Iterator<Item =
 /// entries stay (each becomes an empty binary in a binary-mode port's message). Pieces of up
 /// to [`INLINE_BINARY_LIMIT`] bytes are lent (the message copies them, as BEAM copies small
 /// binaries to the heap); a larger piece that lies inside its entry's binary (`binv[i]`) takes a
-/// reference to it, any other is lent too. `None` when `ev` is malformed.
+/// reference to it, any other is lent too. `None` when `ev` is malformed. One pass over the
+/// vector: what is left after `skip` has no byte exactly when every byte was skipped.
 ///
 /// # Safety
 /// As for [`pieces`]; in addition each `binv` entry is NULL or a live driver binary.
-pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Option<Vec<DataPiece<'_>>> {
+pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Option<OutputPieces<'_>> {
     // SAFETY: forwarded contract.
-    let total: usize = unsafe { pieces(ev) }?.map(<[u8]>::len).sum();
-    if total <= skip {
-        return Some(Vec::new());
-    }
-    // SAFETY: forwarded contract (the vector was just read without error).
     let binv = unsafe { drv_queue::raw::io_vec_parts(ev) }
         .ok()?
         .1
         .unwrap_or(&[]);
-    let mut out = Vec::new();
+    let mut out = OutputPieces::new();
+    let mut left = 0;
     let mut stripping = true;
     // SAFETY: forwarded contract.
     for (i, mut piece) in unsafe { pieces(ev) }?.enumerate() {
@@ -64,6 +108,7 @@ pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Option<Vec
             piece = &piece[skip..];
             stripping = false;
         }
+        left += piece.len();
         if piece.len() <= INLINE_BINARY_LIMIT {
             out.push(DataPiece::Borrowed(piece));
             continue;
@@ -73,6 +118,9 @@ pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Option<Vec
         // the piece lies inside its data before sharing.
         let shared = unsafe { shared_slice(bin, piece) };
         out.push(shared.map_or(DataPiece::Borrowed(piece), DataPiece::Shared));
+    }
+    if left == 0 {
+        return Some(OutputPieces::new());
     }
     Some(out)
 }
@@ -134,6 +182,7 @@ mod tests {
             // SAFETY: as above.
             let output = unsafe { output_pieces(&ev, 2) }.map(|pieces| {
                 pieces
+                    .as_slice()
                     .iter()
                     .map(|p| p.bytes().to_vec())
                     .collect::<Vec<_>>()

@@ -32,7 +32,7 @@ pub(crate) unsafe fn driver_bytes<'a>(ptr: *const c_char, len: usize) -> &'a [u8
 /// As for [`driver_bytes`].
 unsafe fn body<'a>(buf: *const c_char, len: usize) -> OutputBody<'a> {
     if buf.is_null() {
-        OutputBody::Vector(Vec::new())
+        OutputBody::Vector(&[])
     } else {
         // SAFETY: forwarded contract.
         OutputBody::Bytes(unsafe { driver_bytes(buf, len) })
@@ -137,7 +137,7 @@ pub unsafe extern "C" fn driver_outputv(
         };
         // A malformed vector (NULL `iov` with entries) is bad input: the documented failure.
         let Some(pieces) = pieces else { return -1 };
-        host.output(port, header, OutputBody::Vector(pieces))
+        host.output(port, header, OutputBody::Vector(pieces.as_slice()))
     })
 }
 
