@@ -124,15 +124,17 @@ impl Arena {
         let Some(hook) = hook else {
             return (BytesMut::with_capacity(size), size);
         };
-        // Starting at a multiple of 2 MiB, so that all of it can be huge pages (an allocation
-        // of its own starts a page past such a boundary, and the pages before the next one
-        // would be faulted in 4 KiB at a time): the room before the boundary is never written.
+        // `size` bytes from a multiple of 2 MiB, so that all of them can be huge pages (an
+        // allocation of its own starts a page past such a boundary, and the pages before the
+        // next one would be faulted in 4 KiB at a time): the room around them is not written
+        // while they are in use. (Reclaimed once its messages are gone, the chunk spans the
+        // whole allocation again: what is reused then is already faulted in.)
         let mut padded = BytesMut::with_capacity(size + HOOKED_CHUNK);
         let pad =
             (padded.as_ptr() as usize).next_multiple_of(HOOKED_CHUNK) - padded.as_ptr() as usize;
         let mut chunk = padded.split_off(pad);
         drop(padded);
-        chunk.truncate(0);
+        drop(chunk.split_off(size));
         hook(chunk.spare_capacity_mut());
         (chunk, size)
     }
