@@ -14,6 +14,15 @@ use std::ptr::NonNull;
 use crate::huge_pages::HUGE_PAGE;
 use crate::process::Message;
 
+/// Bytes of emptied large blocks kept in [`POOL`].
+const POOLED_BYTES: usize = 16 << 20;
+
+/// Large blocks (whole huge pages) that mailboxes no longer use, emptied, up to
+/// [`POOLED_BYTES`]: a backlog that comes and goes, in one process or from one to the next,
+/// takes slots already faulted in instead of faulting new ones (as BEAM's allocators keep
+/// freed carriers).
+static POOL: parking_lot::Mutex<Vec<MessageBlock>> = parking_lot::Mutex::new(Vec::new());
+
 /// Slots for messages: `[front, back)` hold messages, those before were taken, those after are
 /// free. Taking the last one starts the block again from its first slot.
 pub(crate) struct MessageBlock {
@@ -40,7 +49,7 @@ impl std::fmt::Debug for MessageBlock {
 impl MessageBlock {
     /// An empty block of `capacity` (at least 1) slots; on a huge page boundary, with the
     /// kernel advised to back it with huge pages, when it spans at least one.
-    pub(crate) fn new(capacity: usize) -> MessageBlock {
+    fn new(capacity: usize) -> MessageBlock {
         let capacity = capacity.max(1);
         let layout = Self::layout(capacity);
         // SAFETY: the layout's size is not zero (`Message` is not zero-sized, capacity ≥ 1).
@@ -54,10 +63,46 @@ impl MessageBlock {
             front: 0,
             back: 0,
         };
-        if layout.align() == HUGE_PAGE {
+        if Self::is_large(capacity) {
             crate::huge_pages::advise(block.memory());
         }
         block
+    }
+
+    /// An empty block of at least `capacity` slots: a pooled one when there is one, else a new
+    /// one.
+    pub(crate) fn take(capacity: usize) -> MessageBlock {
+        if Self::is_large(capacity) {
+            let mut pool = POOL.lock();
+            if let Some(at) = pool.iter().position(|block| block.capacity >= capacity) {
+                return pool.swap_remove(at);
+            }
+        }
+        MessageBlock::new(capacity)
+    }
+
+    /// Drops the block's messages and keeps it in the pool when it is large and there is
+    /// room; else frees it.
+    pub(crate) fn give_back(mut self) {
+        if !Self::is_large(self.capacity) {
+            return;
+        }
+        while self.pop_front().is_some() {}
+        let mut pool = POOL.lock();
+        let pooled: usize = pool.iter().map(|block| block.size()).sum();
+        if pooled + self.size() <= POOLED_BYTES {
+            pool.push(self);
+        }
+    }
+
+    /// Whether a block of `capacity` slots is whole huge pages.
+    fn is_large(capacity: usize) -> bool {
+        Self::layout(capacity).align() == HUGE_PAGE
+    }
+
+    /// Bytes of the block's allocation.
+    fn size(&self) -> usize {
+        Self::layout(self.capacity).size()
     }
 
     /// The allocation of a block of `capacity` slots: whole huge pages from a huge page
@@ -73,7 +118,7 @@ impl MessageBlock {
 
     /// The block's whole allocation, as bytes not written yet (for the huge page advice).
     fn memory(&mut self) -> &mut [MaybeUninit<u8>] {
-        let size = Self::layout(self.capacity).size();
+        let size = self.size();
         // SAFETY: `slots` starts an allocation of `size` bytes that this block owns, borrowed
         // mutably here; `MaybeUninit` claims nothing about their contents.
         unsafe { std::slice::from_raw_parts_mut(self.slots.as_ptr().cast(), size) }
@@ -172,5 +217,23 @@ mod tests {
             // Dropped with messages in it: they are dropped too (memcheck sees no leak).
             block.push_back(Message::from(Term::List(vec![Term::Int(1)])));
         }
+    }
+
+    #[test]
+    fn large_blocks_come_back_empty_from_the_pool() {
+        let large = 2 * HUGE_PAGE / std::mem::size_of::<Message>();
+        let mut block = MessageBlock::take(large);
+        let at = block.slots;
+        block.push_back(Message::from(Term::Int(1)));
+        block.give_back();
+        // Another test may take it first: then this one is new, and empty all the same.
+        let again = MessageBlock::take(large);
+        assert!(again.capacity >= large && again.len() == 0);
+        if again.slots == at {
+            assert!(again.front().is_none(), "its message was dropped");
+        }
+        // Small blocks are not pooled.
+        MessageBlock::take(3).give_back();
+        assert!(POOL.lock().iter().all(|block| block.capacity >= large / 2));
     }
 }

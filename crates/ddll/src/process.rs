@@ -233,7 +233,7 @@ impl MessageQueue {
                 .later
                 .back()
                 .map_or(Self::BLOCK, MessageBlock::capacity);
-            MessageBlock::new((4 * last).min(Self::LARGEST_BLOCK))
+            MessageBlock::take((4 * last).min(Self::LARGEST_BLOCK))
         });
         block.push_back(message);
         self.later.push_back(block);
@@ -279,6 +279,7 @@ impl MessageQueue {
         self.len
     }
 
+    /// Drops every message; large blocks go back to the pool ([`MessageBlock::give_back`]).
     fn clear(&mut self) {
         *self = MessageQueue::default();
     }
@@ -292,6 +293,14 @@ impl MessageQueue {
             self.spare.push(block);
         }
         self.len = 0;
+    }
+}
+
+impl Drop for MessageQueue {
+    fn drop(&mut self) {
+        for block in self.later.drain(..).chain(self.spare.drain(..)) {
+            block.give_back();
+        }
     }
 }
 
