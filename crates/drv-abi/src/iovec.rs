@@ -49,13 +49,20 @@ impl<'a> OutputPieces<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, piece: DataPiece<'a>) {
-        if self.len < STACK_PIECES {
-            self.stack[self.len] = piece;
-            self.len += 1;
-            return;
+        match self.stack.get_mut(self.len) {
+            Some(slot) => {
+                *slot = piece;
+                self.len += 1;
+            }
+            None => self.push_to_heap(piece),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_to_heap(&mut self, piece: DataPiece<'a>) {
         if self.heap.is_empty() {
             let stacked = self.stack.iter_mut();
             self.heap = stacked
