@@ -1097,6 +1097,9 @@ const BACKLOG_WORKLOADS: [&str; 5] = ["tokens", "output", "queued", "echo100", "
 
 /// `backlog-bench`: each workload under BEAM then under ddll, TURNS times (default 5), on the
 /// same driver build; the median of each figure per runtime, and ddll's over BEAM's.
+/// `DDLL_BENCH_BINARY` names another build of the ddll side (`target/release/examples/
+/// backlog_bench` copied aside, say), run third in each turn: its medians and ratio follow
+/// (before/after figures taken in turns).
 fn backlog_bench(args: &[String]) -> Result<()> {
     let turns: usize = args.first().map_or(Ok(5), |t| t.parse()).context("TURNS")?;
     let workloads: Vec<&str> = if args.len() > 1 {
@@ -1105,29 +1108,37 @@ fn backlog_bench(args: &[String]) -> Result<()> {
         BACKLOG_WORKLOADS.to_vec()
     };
     let drivers = otp_drivers()?;
-    let ddll = ddll_example("backlog_bench")?;
-    // (figure name, BEAM's values, ddll's values), in the order first printed.
-    let mut figures: Vec<(String, [Vec<f64>; 2])> = Vec::new();
+    let mut ddll = vec![("ddll", ddll_example("backlog_bench")?)];
+    if let Some(other) = std::env::var_os("DDLL_BENCH_BINARY") {
+        ddll.push(("other", PathBuf::from(other)));
+    }
+    let names: Vec<&str> = std::iter::once("BEAM")
+        .chain(ddll.iter().map(|(name, _)| *name))
+        .collect();
+    // (figure name, each runtime's values), in the order first printed.
+    let mut figures: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
     for turn in 1..=turns {
         for workload in &workloads {
             let eval = format!(
                 "backlog_bench:main([\"{}\", \"{workload}\"])",
                 drivers.display()
             );
-            let beam = run_erl_module("backlog_bench", &eval, &[], true)?;
-            let out = Command::new(&ddll)
-                .arg(&drivers)
-                .arg(workload)
-                .output()
-                .context("running the ddll benchmark")?;
-            if !out.status.success() {
-                bail!(
-                    "the ddll benchmark failed on {workload}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+            let mut outputs = vec![run_erl_module("backlog_bench", &eval, &[], true)?];
+            for (name, binary) in &ddll {
+                let out = Command::new(binary)
+                    .arg(&drivers)
+                    .arg(workload)
+                    .output()
+                    .with_context(|| format!("running the {name} benchmark"))?;
+                if !out.status.success() {
+                    bail!(
+                        "the {name} benchmark failed on {workload}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                outputs.push(String::from_utf8(out.stdout)?);
             }
-            let ours = String::from_utf8(out.stdout)?;
-            for (runtime, text) in [beam, ours].iter().enumerate() {
+            for (runtime, text) in outputs.iter().enumerate() {
                 for line in text.lines() {
                     let Some((name, value)) =
                         line.strip_prefix("figure ").and_then(|l| l.split_once(' '))
@@ -1135,14 +1146,11 @@ fn backlog_bench(args: &[String]) -> Result<()> {
                         continue;
                     };
                     let value: f64 = value.parse().with_context(|| format!("in {line}"))?;
-                    println!(
-                        "  turn {turn} {}: {name} {value:.1}",
-                        ["BEAM", "ddll"][runtime]
-                    );
+                    println!("  turn {turn} {}: {name} {value:.1}", names[runtime]);
                     let at = match figures.iter().position(|(n, _)| n == name) {
                         Some(at) => at,
                         None => {
-                            figures.push((name.to_owned(), Default::default()));
+                            figures.push((name.to_owned(), vec![Vec::new(); names.len()]));
                             figures.len() - 1
                         }
                     };
@@ -1152,16 +1160,28 @@ fn backlog_bench(args: &[String]) -> Result<()> {
         }
     }
     println!(
-        "medians of {turns} turns ({}): BEAM, ddll, ddll / BEAM",
-        drivers.display()
+        "medians of {turns} turns ({}): {}, and each / BEAM",
+        drivers.display(),
+        names.join(", ")
     );
-    for (name, [beam, ours]) in &figures {
-        let median = |v: &[f64]| (!v.is_empty()).then(|| best_and_median(v).1);
-        match (median(beam), median(ours)) {
-            (Some(b), Some(d)) => println!("  {name:32} {b:10.1} {d:10.1} {:7.2}", d / b),
-            (None, Some(d)) => println!("  {name:32} {:>10} {d:10.1}", "-"),
-            (b, d) => println!("  {name:32} {b:?} {d:?}"),
+    for (name, values) in &figures {
+        let medians: Vec<Option<f64>> = values
+            .iter()
+            .map(|v| (!v.is_empty()).then(|| best_and_median(v).1))
+            .collect();
+        let mut line = format!("  {name:32}");
+        for median in &medians {
+            match median {
+                Some(m) => line.push_str(&format!(" {m:10.1}")),
+                None => line.push_str(&format!(" {:>10}", "-")),
+            }
         }
+        if let Some(beam) = medians[0] {
+            for median in medians[1..].iter().flatten() {
+                line.push_str(&format!(" {:7.2}", median / beam));
+            }
+        }
+        println!("{line}");
     }
     Ok(())
 }
