@@ -14,13 +14,12 @@ use std::ptr::NonNull;
 use crate::huge_pages::HUGE_PAGE;
 use crate::process::Message;
 
-/// Bytes of emptied large blocks kept in [`POOL`].
+/// Bytes of emptied blocks kept in [`POOL`].
 const POOLED_BYTES: usize = 16 << 20;
 
-/// Large blocks (whole huge pages) that mailboxes no longer use, emptied, up to
-/// [`POOLED_BYTES`]: a backlog that comes and goes, in one process or from one to the next,
-/// takes slots already faulted in instead of faulting new ones (as BEAM's allocators keep
-/// freed carriers).
+/// Blocks that mailboxes no longer use, emptied, up to [`POOLED_BYTES`]: a backlog that comes
+/// and goes, in one process or from one to the next, takes slots already faulted in instead
+/// of faulting new ones (as BEAM's allocators keep freed carriers).
 static POOL: parking_lot::Mutex<Vec<MessageBlock>> = parking_lot::Mutex::new(Vec::new());
 
 /// Slots for messages: `[front, back)` hold messages, those before were taken, those after are
@@ -69,24 +68,27 @@ impl MessageBlock {
         block
     }
 
-    /// An empty block of at least `capacity` slots: a pooled one when there is one, else a new
-    /// one.
+    /// An empty block of at least `capacity` slots: the smallest such pooled one when there
+    /// is one, else a new one.
     pub(crate) fn take(capacity: usize) -> MessageBlock {
-        if Self::is_large(capacity) {
-            let mut pool = POOL.lock();
-            if let Some(at) = pool.iter().position(|block| block.capacity >= capacity) {
-                return pool.swap_remove(at);
+        let mut pool = POOL.lock();
+        let fitting = pool
+            .iter()
+            .enumerate()
+            .filter(|(_, block)| block.capacity >= capacity)
+            .min_by_key(|(_, block)| block.capacity)
+            .map(|(at, _)| at);
+        match fitting {
+            Some(at) => pool.swap_remove(at),
+            None => {
+                drop(pool);
+                MessageBlock::new(capacity)
             }
         }
-        MessageBlock::new(capacity)
     }
 
-    /// Drops the block's messages and keeps it in the pool when it is large and there is
-    /// room; else frees it.
+    /// Drops the block's messages and keeps it in the pool when there is room; else frees it.
     pub(crate) fn give_back(mut self) {
-        if !Self::is_large(self.capacity) {
-            return;
-        }
         while self.pop_front().is_some() {}
         let mut pool = POOL.lock();
         let pooled: usize = pool.iter().map(|block| block.size()).sum();
@@ -232,8 +234,9 @@ mod tests {
         if again.slots == at {
             assert!(again.front().is_none(), "its message was dropped");
         }
-        // Small blocks are not pooled.
+        // The smallest fitting block is taken.
         MessageBlock::take(3).give_back();
-        assert!(POOL.lock().iter().all(|block| block.capacity >= large / 2));
+        let small = MessageBlock::take(2);
+        assert!(small.capacity < large, "not a large block for two slots");
     }
 }

@@ -279,7 +279,7 @@ impl MessageQueue {
         self.len
     }
 
-    /// Drops every message; large blocks go back to the pool ([`MessageBlock::give_back`]).
+    /// Drops every message; its blocks go back to the pool ([`MessageBlock::give_back`]).
     fn clear(&mut self) {
         *self = MessageQueue::default();
     }
