@@ -17,6 +17,10 @@ main([Dir, Workload]) ->
 figure(Name, Value) ->
     io:format("figure ~s ~.1f~n", [Name, float(Value)]).
 
+%% The output workloads: backlog_drv's control code and the figure's name.
+outputs() ->
+    [{2, "output_64_ns"}, {3, "outputv_3x64_ns"}, {4, "output_term_tcp_ns"}].
+
 median(L) ->
     lists:nth(length(L) div 2 + 1, lists:sort(L)).
 
@@ -39,9 +43,12 @@ run(tokens) ->
     _ = Run(),
     figure("tokens_receive_ns", Run());
 run(output) ->
-    [figure(Name, median(output_chunks(Code, 20)))
-     || {Code, Name} <- [{2, "output_64_ns"}, {3, "outputv_3x64_ns"},
-                         {4, "output_term_tcp_ns"}]];
+    [figure(Name, median(output_chunks(Code, 20))) || {Code, Name} <- outputs()];
+run(Alone) when Alone =:= output_64; Alone =:= outputv; Alone =:= output_term ->
+    %% One of them in a fresh emulator: what it costs on memory the others did not free.
+    [{Code, Name}] = [O || {Nth, O} <- lists:zip([output_64, outputv, output_term], outputs()),
+                           Nth =:= Alone],
+    figure(Name ++ "_alone", median(output_chunks(Code, 20)));
 run(queued) ->
     Self = self(),
     Before = resident_bytes(),

@@ -27,7 +27,8 @@
 //! * `backlog-bench [TURNS [WORKLOAD...]]` — the workloads where ddll is not ahead by design
 //!   (`crates/ddll/examples/backlog_bench.rs`, `xtask/beam/backlog_bench.erl`, `backlog_drv.so`):
 //!   a 60-token term taken with `Runtime::receive`, the output family with 200,000 messages
-//!   queued at an owner that does not receive, 1,000,000 queued (memory, flatness), the echo over
+//!   queued at an owner that does not receive (in turn in one process, and each alone in a
+//!   fresh one), 1,000,000 queued (memory, flatness), the echo over
 //!   100 ports, memory per idle port; BEAM and ddll in turns, medians and ratios.
 //! * `node-bench [ROUNDS [TURNS]]` — remote echo round trips per second from a BEAM process:
 //!   to an `echo_drv` port on a `ddll node` (`ddll_remote`) and, in turns, to a process on a
@@ -1093,7 +1094,16 @@ fn sanitize(args: &[String]) -> Result<()> {
 }
 
 /// The workloads of `backlog-bench`, each run as its own process (fresh memory figures).
-const BACKLOG_WORKLOADS: [&str; 5] = ["tokens", "output", "queued", "echo100", "idle"];
+const BACKLOG_WORKLOADS: [&str; 8] = [
+    "tokens",
+    "output",
+    "output_64",
+    "outputv",
+    "output_term",
+    "queued",
+    "echo100",
+    "idle",
+];
 
 /// `backlog-bench`: each workload under BEAM then under ddll, TURNS times (default 5), on the
 /// same driver build; the median of each figure per runtime, and ddll's over BEAM's.

@@ -12,7 +12,10 @@
 //! * `output`: `driver_output` 64 B, `driver_outputv` 3×64 B, `erl_drv_output_term`
 //!   `{tcp, Port, [100 | Bin50]}`, 200,000 of each left queued at an owner that does not
 //!   receive (ports in binary mode). ns of CPU time per call in the driver (the
-//!   calling thread's: the machine may be shared), the median chunk of 10,000.
+//!   calling thread's: the machine may be shared), the median chunk of 10,000. Each after the
+//!   one before was killed, so on memory it freed.
+//! * `output_64`, `outputv`, `output_term`: one of those alone in a fresh process (figures
+//!   named `..._alone`): on memory no workload freed before.
 //! * `queued`: 1,000,000 `driver_output` 64 B left queued: bytes of resident memory per
 //!   message, and ns per call of the first chunk of 10,000 beside the last ones (flat under
 //!   backlog or not).
@@ -145,14 +148,30 @@ fn tokens(bench: &Bench) {
     figure("tokens_receive_into_term_ns", run(true));
 }
 
+/// The output workloads: backlog_drv's control code, the figure's name and the workload that
+/// runs it alone.
+const OUTPUTS: [(u32, &str, &str); 3] = [
+    (2, "output_64_ns", "output_64"),
+    (3, "outputv_3x64_ns", "outputv"),
+    (4, "output_term_tcp_ns", "output_term"),
+];
+
 fn output(bench: &Bench) {
-    for (code, name) in [
-        (2, "output_64_ns"),
-        (3, "outputv_3x64_ns"),
-        (4, "output_term_tcp_ns"),
-    ] {
+    for (code, name, _) in OUTPUTS {
         figure(name, median(bench.output_chunks(code, 20)));
     }
+}
+
+/// One output workload in a fresh process: what it costs on memory the others did not free.
+fn output_alone(bench: &Bench, workload: &str) {
+    let (code, name, _) = OUTPUTS
+        .into_iter()
+        .find(|(_, _, alone)| *alone == workload)
+        .expect("an output workload");
+    figure(
+        &format!("{name}_alone"),
+        median(bench.output_chunks(code, 20)),
+    );
 }
 
 fn queued(bench: &Bench) {
@@ -258,12 +277,16 @@ fn idle(bench: &Bench) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [dir, workload] = &args[..] else {
-        panic!("usage: backlog_bench DRIVER_DIR tokens|output|queued|echo100|idle");
+        panic!(
+            "usage: backlog_bench DRIVER_DIR \
+             tokens|output|output_64|outputv|output_term|queued|echo100|idle"
+        );
     };
     let bench = Bench::new(dir);
     match workload.as_str() {
         "tokens" => tokens(&bench),
         "output" => output(&bench),
+        "output_64" | "outputv" | "output_term" => output_alone(&bench, workload),
         "queued" => queued(&bench),
         "echo100" => echo100(&bench),
         "idle" => idle(&bench),
