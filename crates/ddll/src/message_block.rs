@@ -8,6 +8,7 @@
 //! of the page faults left in an output backlog, issue 16).
 
 use std::alloc::{self, Layout};
+use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
@@ -183,6 +184,29 @@ impl MessageBlock {
     }
 }
 
+impl MessageBlock {
+    /// Moves up to `max` of the oldest messages to the back of `to`, in order (one bulk copy).
+    pub(crate) fn move_front_to(&mut self, to: &mut VecDeque<Message>, max: usize) {
+        let n = self.len().min(max);
+        // Reserved first: nothing below can fail once messages are being read out.
+        to.reserve(n);
+        // SAFETY: slots `[front, front + n)` hold messages (`n <= len`); each is read once
+        // here and `front` moves past them right after, so none is read or dropped again.
+        let held = unsafe {
+            std::slice::from_raw_parts(self.slots.as_ptr().add(self.front).cast::<Message>(), n)
+        };
+        // SAFETY: as above: each message is moved out once.
+        to.extend(
+            held.iter()
+                .map(|message| unsafe { std::ptr::read(message) }),
+        );
+        self.front += n;
+        if self.front == self.back {
+            (self.front, self.back) = (0, 0);
+        }
+    }
+}
+
 impl Drop for MessageBlock {
     fn drop(&mut self) {
         while self.pop_front().is_some() {}
@@ -219,6 +243,23 @@ mod tests {
             // Dropped with messages in it: they are dropped too (memcheck sees no leak).
             block.push_back(Message::from(Term::List(vec![Term::Int(1)])));
         }
+    }
+
+    #[test]
+    fn moving_the_front_keeps_the_order_and_the_rest() {
+        let mut block = MessageBlock::new(10);
+        for i in 0..7 {
+            block.push_back(Message::from(Term::Int(i)));
+        }
+        let mut to = VecDeque::from([Message::from(Term::Int(-1))]);
+        // (at most, messages left in the block after the move)
+        for (max, left) in [(3, 4), (0, 4), (10, 0), (5, 0)] {
+            block.move_front_to(&mut to, max);
+            assert_eq!(block.len(), left, "after moving up to {max}");
+        }
+        let taken: Vec<i64> = to.iter().map(|m| m.view().int().expect("an int")).collect();
+        assert_eq!(taken, (-1..7).collect::<Vec<_>>());
+        assert!(!block.is_full(), "emptied, the block starts again");
     }
 
     #[test]
