@@ -11,10 +11,12 @@
 //!
 //! A chunk whose messages are all gone is written again from its start (its pages are
 //! already there): the current one, or one of the earlier ones the thread keeps (up to
-//! [`RETAINED`] bytes); a chunk not kept is freed with its last message. A thread whose chunk is still held by queued messages when it fills
-//! up takes a new one twice as large as the last (a backlog), up to [`MAX_CHUNK`]; a chunk large enough
-//! for a huge page is handed to the hook set with [`on_new_chunks`] (the runtime asks the
-//! kernel to back it with huge pages: one fault per 2 MiB instead of 512).
+//! [`RETAINED`] bytes); a chunk not kept is freed with its last message. A thread whose chunk
+//! is still held by queued messages when it fills up takes a new, larger one (a backlog): 16
+//! and 64 KiB, then 2 MiB and [`MAX_CHUNK`]. A chunk of 2 MiB or more starts on a 2 MiB
+//! boundary and is handed to the hook set with [`on_new_chunks`] (the runtime asks the kernel
+//! to back it with huge pages: one fault per 2 MiB instead of 512; under a backlog, faulting
+//! fresh memory in is most of what a message costs).
 //!
 //! The cost of sharing: a message kept indefinitely keeps its whole chunk (at most
 //! [`MAX_CHUNK`]) alive, as a [`Bytes`] slice keeps its buffer. Buffers larger than
@@ -110,7 +112,7 @@ impl Arena {
     }
 
     /// A new chunk: the first, or the last ones are still held by their messages (a
-    /// backlog): each new chunk twice the size of the one before.
+    /// backlog): each new chunk larger than the one before (see the module's notes).
     fn new_chunk(&mut self, room: usize) -> (BytesMut, usize) {
         let size = self.next_size.max(room);
         // Past a chunk of [`SMALL_CHUNKS`], a backlog goes to chunks large enough for huge
