@@ -5,7 +5,11 @@
  *
  * open_port({spawn_driver, "crash_drv HOW WHERE"}, Opts)
  *   HOW:   segv (a write through NULL), abort, exit (exit(3)), hang (sleeps
- *          forever), fpe (raise(SIGFPE)), none (never fails)
+ *          forever), fpe (raise(SIGFPE)), forksegv (starts `sleep 20`, which
+ *          inherits every descriptor the driver's process has open but its
+ *          output, as a driver spawning a program without closing them does;
+ *          then segv),
+ *          none (never fails)
  *   WHERE: the callback that fails:
  *     start       -> in start itself
  *     output      -> in output (port_command)
@@ -17,6 +21,7 @@
  *     thread      -> in a driver thread started by port_command
  * Until it fails, output echoes the bytes, control and call reply nothing.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +38,27 @@ typedef struct {
     ErlDrvTid tid;
 } crash_data;
 
+static void segv(void)
+{
+    volatile int *nowhere = NULL;
+    *nowhere = 1;
+}
+
 static void fail(const char *how)
 {
-    if (strcmp(how, "segv") == 0) {
-        volatile int *nowhere = NULL;
-        *nowhere = 1;
+    if (strcmp(how, "forksegv") == 0) {
+        pid_t child = fork();
+        if (child == 0) {
+            /* Not the output: whoever reads it would wait for `sleep`. */
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            dup2(null, 2);
+            execlp("sleep", "sleep", "20", (char *)NULL);
+            _exit(127);
+        }
+        segv();
+    } else if (strcmp(how, "segv") == 0) {
+        segv();
     } else if (strcmp(how, "abort") == 0) {
         abort();
     } else if (strcmp(how, "exit") == 0) {

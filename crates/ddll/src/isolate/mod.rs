@@ -235,13 +235,20 @@ pub fn run_host_if_requested() {
     let spin = env_spin();
     std::env::remove_var(SPIN_ENV);
     use std::os::fd::FromRawFd;
-    // SAFETY: the parent made descriptor 0 this process's end of the socket pair of the
-    // request channel, `EVENT_FD` its end of the event channel and `SHM_FD` the request
-    // channel's shared region; in host mode nothing else owns them.
+    let Some(request_socket) = keep_from_programs(0) else {
+        std::process::exit(child::PROTOCOL_FAILURE);
+    };
+    let Some(event_socket) = keep_from_programs(frame::EVENT_FD) else {
+        std::process::exit(child::PROTOCOL_FAILURE);
+    };
+    // SAFETY: the parent made descriptor 0 (now `request_socket`) this process's end of the
+    // socket pair of the request channel, `EVENT_FD` (now `event_socket`) its end of the
+    // event channel and `SHM_FD` the request channel's shared region; in host mode nothing
+    // else owns them.
     let (stream, events, region) = unsafe {
         (
-            std::os::unix::net::UnixStream::from_raw_fd(0),
-            std::os::unix::net::UnixStream::from_raw_fd(frame::EVENT_FD),
+            std::os::unix::net::UnixStream::from_raw_fd(request_socket),
+            std::os::unix::net::UnixStream::from_raw_fd(event_socket),
             std::os::fd::OwnedFd::from_raw_fd(shm::SHM_FD),
         )
     };
@@ -255,6 +262,24 @@ pub fn run_host_if_requested() {
         async_threads,
         callback_timeout,
     ));
+}
+
+/// Moves the host's end of a channel, descriptor `fd`, to one that programs the driver starts
+/// do not inherit (close on exec), and puts `/dev/null` where it was: a program that kept the
+/// channel open would outlive the host with it, and the parent would not see the host die
+/// (its end of stream and hang-up are how it does). The new descriptor, `None` on failure.
+fn keep_from_programs(fd: std::os::fd::RawFd) -> Option<std::os::fd::RawFd> {
+    // SAFETY: `fcntl` and `dup2` on descriptors this process owns; `open` of a constant
+    // NUL-terminated path. Called before any driver is loaded, so no thread uses `fd` meanwhile.
+    unsafe {
+        let moved = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 16);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if moved == -1 || null == -1 || libc::dup2(null, fd) == -1 {
+            return None;
+        }
+        libc::close(null);
+        Some(moved)
+    }
 }
 
 /// Starts `program` as the host of isolated drivers instead of this program (which then need
