@@ -8,7 +8,9 @@
  *          forever), fpe (raise(SIGFPE)), forksegv (starts `sleep 20`, which
  *          inherits every descriptor the driver's process has open but its
  *          output, as a driver spawning a program without closing them does;
- *          then segv),
+ *          then segv), forkhold (forks a process that keeps every
+ *          descriptor but its output for 20 s without starting a program; then
+ *          segv),
  *          none (never fails)
  *   WHERE: the callback that fails:
  *     start       -> in start itself
@@ -55,6 +57,15 @@ static void fail(const char *how)
             dup2(null, 2);
             execlp("sleep", "sleep", "20", (char *)NULL);
             _exit(127);
+        }
+        segv();
+    } else if (strcmp(how, "forkhold") == 0) {
+        if (fork() == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            dup2(null, 2);
+            sleep(20);
+            _exit(0);
         }
         segv();
     } else if (strcmp(how, "segv") == 0) {

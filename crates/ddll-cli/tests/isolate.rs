@@ -59,8 +59,10 @@ fn a_crashing_isolated_driver_takes_only_its_ports_down() {
         ("abort", "sigabrt"),
         ("exit", "{exit,3}"),
         ("hang", "callback_timeout"),
-        // A program the driver started holds the host's descriptors: its death still shows.
+        // A program the driver started, or a process it forked, holds the host's
+        // descriptors: the host's death still shows.
         ("forksegv", "sigsegv"),
+        ("forkhold", "sigsegv"),
     ];
     let mut runs: Vec<(&str, &str, &str)> = Vec::new();
     for (how, why) in cases {

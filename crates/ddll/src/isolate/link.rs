@@ -551,6 +551,7 @@ impl Link {
             });
         }
         let mut child = command.spawn()?;
+        let pid = child.id();
         drop(their_events);
         // A launcher (a memory checker) may take many times longer to get the host going.
         let hello_wait = if launcher.prefix.is_empty() {
@@ -588,6 +589,7 @@ impl Link {
             ports: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(InFlight::default()),
         });
+        let events = HostEvents::new(events, pid);
         let reader = link.clone();
         std::thread::Builder::new()
             .name(format!("ddll-isolate-{name}"))
@@ -782,7 +784,7 @@ impl Link {
 
     /// The reader thread of the event channel: messages the host made outside requests to
     /// their processes; at the end of the stream, the death.
-    fn read_until_death(self: Arc<Self>, mut input: UnixStream) {
+    fn read_until_death(self: Arc<Self>, mut input: HostEvents) {
         HANDLING_CRASH.with(|h| h.set(true));
         loop {
             let Ok(Term::Tuple(items)) = frame::read(&mut input) else {
@@ -1231,6 +1233,67 @@ fn unload_everywhere(runtime: &Runtime, name: &str) {
         let pid = runtime.pid_of(key);
         for _ in 0..count {
             let _ = runtime.try_unload(&pid, name, options);
+        }
+    }
+}
+
+/// The event channel as the reader sees it: its end of stream is the host's death, which the
+/// socket alone shows only while nobody else holds the host's end. A process the driver forked
+/// holds it on past the host's death (close on exec covers only programs it started), so the
+/// host's exit is also watched through a `pidfd`: once the host has exited and what it sent
+/// has been read, the stream ends. Without a `pidfd` (a kernel before 5.3), the socket alone.
+struct HostEvents {
+    socket: UnixStream,
+    host_exit: Option<std::os::fd::OwnedFd>,
+}
+
+impl HostEvents {
+    fn new(socket: UnixStream, pid: u32) -> HostEvents {
+        use std::os::fd::FromRawFd;
+        // SAFETY: `pidfd_open` takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        let host_exit = i32::try_from(fd).ok().filter(|&fd| fd >= 0).map(|fd| {
+            // SAFETY: a descriptor `pidfd_open` just returned, owned by nobody else.
+            unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+        });
+        HostEvents { socket, host_exit }
+    }
+}
+
+impl std::io::Read for HostEvents {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(host_exit) = &self.host_exit else {
+            return self.socket.read(buf);
+        };
+        let mut fds = [
+            libc::pollfd {
+                fd: self.socket.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: host_exit.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        loop {
+            // SAFETY: two valid pollfds for the duration of the call.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            if ready < 0 {
+                let error = std::io::Error::last_os_error();
+                if error.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error);
+            }
+            // What the host sent before it died is read first.
+            if fds[0].revents != 0 {
+                return self.socket.read(buf);
+            }
+            if fds[1].revents != 0 {
+                return Ok(0);
+            }
         }
     }
 }
