@@ -180,6 +180,11 @@ static int build_case(TermState *st, const char *name, Spec *s)
         T(ERL_DRV_FLOAT); T(&half);
         T(ERL_DRV_ATOM); T(driver_mk_atom("float"));
         T(ERL_DRV_MAP); T(2);
+    } else if (!strcmp(name, "map_port")) {
+        /* #{port => Port}: an identifier inside a map */
+        T(ERL_DRV_ATOM); T(driver_mk_atom("port"));
+        T(ERL_DRV_PORT); T(port);
+        T(ERL_DRV_MAP); T(1);
     } else if (!strcmp(name, "nested")) {
         /* {[x], #{k => {}}, <<"buf">>} */
         T(ERL_DRV_ATOM); T(driver_mk_atom("x"));

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use drv_term::Term;
+use drv_term::{Term, TermRef};
 use parking_lot::Mutex;
 
 /// The tag of a message without the distribution header's atom cache.
@@ -84,7 +84,11 @@ impl Connection {
 }
 
 /// Appends the packet of `control` and, for sends, `message` to `out`.
-pub fn encode(control: &Term, message: Option<&Term>, out: &mut Vec<u8>) -> io::Result<()> {
+pub fn encode<'a>(
+    control: &Term,
+    message: Option<impl TermRef<'a>>,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
     let start = out.len();
     out.extend_from_slice(&[0, 0, 0, 0, PASS_THROUGH]);
     drv_term::encode_into(control, out);

@@ -2,6 +2,7 @@
 //! identifiers between the runtime (local: `nonode@nohost`, creation 0) and the wire (this
 //! node's name and creation).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::net::TcpStream;
@@ -11,7 +12,7 @@ use std::thread::Thread;
 use std::time::Duration;
 
 use ddll::{Exception, PortOptions, Process, Runtime};
-use drv_term::{Atom, Pid, Port, Ref, Term};
+use drv_term::{Atom, FlatRef, Node, Pid, Port, Ref, Term, TermRef};
 use parking_lot::Mutex;
 
 use crate::dist::{self, op, Connection, Incoming};
@@ -514,10 +515,11 @@ impl Service {
             if let [_, port @ Term::Port(_)] = reply.as_slice() {
                 // Before the caller learns of the port, so before anything of the port.
                 let opened = Term::Tuple(vec![atom!("opened"), port.clone()]);
-                self.encode_send(agent, opened, out);
+                self.encode_send(agent, FlatRef::of_term(&opened), out);
             }
         }
-        self.encode_send(proxy.remote, Term::Tuple(vec![reference, reply]), out);
+        let reply = Term::Tuple(vec![reference, reply]);
+        self.encode_send(proxy.remote, FlatRef::of_term(&reply), out);
     }
 
     /// The proxy's thread: woken by arrivals that find the turn free, it takes the turn and
@@ -543,7 +545,8 @@ impl Service {
     /// stay: they belong to an `erl_ddll` call of a request that waits for them (an unload or
     /// load that went pending), and `ddll_remote` offers no driver monitors.
     fn hold_turn(&self, proxy: &Proxy, mut request: Option<Request>) {
-        let mut out = Vec::new();
+        // Room for a reply and a few messages, so that encoding them does not grow it.
+        let mut out = Vec::with_capacity(1024);
         loop {
             if let Some(request) = request.take() {
                 self.take_mailbox(proxy, &mut out);
@@ -565,7 +568,7 @@ impl Service {
     fn take_mailbox(&self, proxy: &Proxy, out: &mut Vec<u8>) {
         let taken = |m: ddll::FlatRef<'_>| !is_driver_notification(m);
         while let Some(message) = proxy.local.receive_matching(Some(Duration::ZERO), taken) {
-            self.take(proxy, message.into_term(), out);
+            self.take(proxy, message, out);
             if out.len() >= BATCH_BYTES {
                 let _ = proxy.connection.send_encoded(out);
                 out.clear();
@@ -574,42 +577,66 @@ impl Service {
     }
 
     /// Runs `message` if it is a request, else forwards it; what it sends goes to `out`.
-    fn take(&self, proxy: &Proxy, message: Term, out: &mut Vec<u8>) {
-        match message {
-            Term::Tuple(request) if request.len() == 5 && request[0] == self.request_tag => {
-                let mut request = request.into_iter().skip(1);
-                let mut next = || request.next().expect("five elements");
-                self.execute(proxy, (next(), next(), next(), next()), out);
-            }
-            message => self.forward(proxy, message, out),
+    fn take(&self, proxy: &Proxy, message: ddll::Message, out: &mut Vec<u8>) {
+        let is_request = message.view().tuple().is_some_and(|mut items| {
+            items.len() == 5
+                && items
+                    .next()
+                    .and_then(FlatRef::reference)
+                    .is_some_and(|tag| Term::Ref(tag) == self.request_tag)
+        });
+        if !is_request {
+            return self.forward(proxy, message.view(), out);
         }
+        let Term::Tuple(request) = message.into_term() else {
+            unreachable!("a request is a tuple")
+        };
+        let mut request = request.into_iter().skip(1);
+        let mut next = || request.next().expect("five elements");
+        self.execute(proxy, (next(), next(), next(), next()), out);
     }
 
     /// Sends a message of the proxy's mailbox to its remote process: port exits to its agent
     /// (when it has one), and then, until the agent has dealt with them, everything through it.
-    fn forward(&self, proxy: &Proxy, message: Term, out: &mut Vec<u8>) {
+    fn forward(&self, proxy: &Proxy, message: FlatRef<'_>, out: &mut Vec<u8>) {
         let Some(agent) = *proxy.agent.lock() else {
             self.encode_send(proxy.remote, message, out);
             return;
         };
-        let is_port_exit = matches!(&message, Term::Tuple(exit)
-            if matches!(exit.as_slice(), [tag, Term::Port(_), _] if *tag == atom!("EXIT")));
+        let is_port_exit = message.tuple().is_some_and(|mut exit| {
+            exit.len() == 3
+                && exit.next().is_some_and(|tag| tag.is_atom("EXIT"))
+                && exit.next().and_then(FlatRef::port).is_some()
+        });
         if is_port_exit {
             proxy.exits_at_agent.fetch_add(1, Ordering::AcqRel);
             self.encode_send(agent, message, out);
         } else if proxy.exits_at_agent.load(Ordering::Acquire) > 0 {
-            let relayed = Term::Tuple(vec![atom!("relay"), message]);
-            self.encode_send(agent, relayed, out);
+            let relayed = Term::Tuple(vec![atom!("relay"), message.to_term()]);
+            self.encode_send(agent, FlatRef::of_term(&relayed), out);
         } else {
             self.encode_send(proxy.remote, message, out);
         }
     }
 
-    /// Appends the packet of `to ! message` to `out`.
-    fn encode_send(&self, to: Pid, message: Term, out: &mut Vec<u8>) {
+    /// Appends the packet of `to ! message` to `out`, the message as the peer must see it:
+    /// read through [`Wire`] (no copy), or, when that meets a map, copied by
+    /// [`Service::wire_term`].
+    fn encode_send(&self, to: Pid, message: FlatRef<'_>, out: &mut Vec<u8>) {
         let control = Term::Tuple(vec![Term::Int(op::SEND), atom!(""), Term::Pid(to)]);
+        let start = out.len();
+        let met_map = Cell::new(false);
+        let wire = Wire {
+            term: message,
+            service: self,
+            met_map: &met_map,
+        };
         // Only a message past 4 GiB fails; it is dropped, as BEAM drops what it cannot send.
-        let _ = dist::encode(&control, Some(&self.wire_term(message)), out);
+        let _ = dist::encode(&control, Some(wire), out);
+        if met_map.get() {
+            out.truncate(start);
+            let _ = dist::encode(&control, Some(&self.wire_term(message.to_term())), out);
+        }
     }
 
     /// The proxy exits with `reason` (its ports close, its driver references go) and is
@@ -649,20 +676,33 @@ impl Service {
         node == self.node && creation == self.creation
     }
 
+    /// A local port as the peer sees it: a port of this node.
+    fn wire_port(&self, port: Port) -> Port {
+        match port.local_id() {
+            Some(id) => Port {
+                node: self.node,
+                id,
+                creation: self.creation,
+            },
+            None => port,
+        }
+    }
+
+    /// A local reference as the peer sees it: a reference of this node.
+    fn wire_ref(&self, reference: Ref) -> Ref {
+        let local = reference.node == drv_term::local_node() && reference.creation == 0;
+        local
+            .then(|| Ref::new(self.node, self.creation, reference.words()))
+            .flatten()
+            .unwrap_or(reference)
+    }
+
     /// A term as the peer must see it.
     fn wire_term(&self, mut term: Term) -> Term {
         map_identifiers(&mut term, &|t| match t {
             Term::Pid(p) => Some(Term::Pid(self.wire_pid(p))),
-            Term::Port(p) => p.local_id().map(|id| {
-                Term::Port(Port {
-                    node: self.node,
-                    id,
-                    creation: self.creation,
-                })
-            }),
-            Term::Ref(r) if r.node == drv_term::local_node() && r.creation == 0 => {
-                Ref::new(self.node, self.creation, r.words()).map(Term::Ref)
-            }
+            Term::Port(p) => Some(Term::Port(self.wire_port(*p))),
+            Term::Ref(r) => Some(Term::Ref(self.wire_ref(*r))),
             _ => None,
         });
         term
@@ -690,6 +730,83 @@ impl Service {
 fn ddll_next_word() -> u32 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A term as the peer must see it, read in place: each identifier is mapped as the encoder
+/// reads it (as [`Service::wire_term`] maps a copy). Maps hold [`Term`]s the encoder reads
+/// directly, unmapped: meeting one sets `met_map`, and the caller encodes a mapped copy
+/// instead (see `encode_send`).
+#[derive(Clone, Copy)]
+struct Wire<'s, R> {
+    term: R,
+    service: &'s Service,
+    met_map: &'s Cell<bool>,
+}
+
+/// The elements of a [`Wire`] list or tuple.
+#[derive(Clone)]
+struct WireItems<'s, I> {
+    items: I,
+    service: &'s Service,
+    met_map: &'s Cell<bool>,
+}
+
+impl<'s, I: Iterator> Iterator for WireItems<'s, I> {
+    type Item = Wire<'s, I::Item>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (service, met_map) = (self.service, self.met_map);
+        self.items.next().map(|term| Wire {
+            term,
+            service,
+            met_map,
+        })
+    }
+}
+
+impl<'a, 's, R: TermRef<'a>> TermRef<'a> for Wire<'s, R> {
+    type Items = WireItems<'s, R::Items>;
+
+    fn node(self) -> Node<'a, Self> {
+        let (service, met_map) = (self.service, self.met_map);
+        let wire = |term| Wire {
+            term,
+            service,
+            met_map,
+        };
+        match self.term.node() {
+            Node::Atom(a) => Node::Atom(a),
+            Node::Int(i) => Node::Int(i),
+            Node::BigInt(b) => Node::BigInt(b),
+            Node::Float(f) => Node::Float(f),
+            Node::Binary(b) => Node::Binary(b),
+            Node::Bitstring(b) => Node::Bitstring(b),
+            Node::List { items, len, tail } => Node::List {
+                items: WireItems {
+                    items,
+                    service,
+                    met_map,
+                },
+                len,
+                tail: tail.map(wire),
+            },
+            Node::Tuple { items, len } => Node::Tuple {
+                items: WireItems {
+                    items,
+                    service,
+                    met_map,
+                },
+                len,
+            },
+            Node::Map(pairs) => {
+                met_map.set(true);
+                Node::Map(pairs)
+            }
+            Node::Pid(p) => Node::Pid(service.wire_pid(&p)),
+            Node::Port(p) => Node::Port(service.wire_port(p)),
+            Node::Ref(r) => Node::Ref(service.wire_ref(r)),
+        }
+    }
 }
 
 /// Replaces each identifier in `term` for which `f` gives a replacement, in place (a message

@@ -137,7 +137,7 @@ fn ddll_remote_does_what_beam_does_locally() {
         P(Try(fun() -> M:open_port(N, {spawn_driver, an_atom}, []) end)),
         T = Name(M:open_port(N, {spawn_driver, "term_drv"}, []), t),
         [begin P({C, M:port_control(T, 1, C)}), P(Recv(1000)) end
-         || C <- ["port", "caller_pid", "pid", "tcp", "map", "nested", "float", "ext2term",
+         || C <- ["port", "caller_pid", "pid", "tcp", "map", "map_port", "nested", "float", "ext2term",
                   "binary", "string_cons", "int_big", "uint64", "bad_port", "bad_pid"]],
         P(M:port_control(T, 3, "tuple")),
         P(Recv(5000)),

@@ -2,6 +2,8 @@
 //! for what it encodes, and accepting what `binary_to_term/1` accepts of the
 //! term types this crate has.
 
+use std::cell::Cell;
+
 use bytes::Bytes;
 
 use crate::view::{Node, TermRef};
@@ -108,8 +110,13 @@ fn put_u32(out: &mut Vec<u8>, v: usize) {
 
 fn encode_atom(atom: Atom, out: &mut Vec<u8>) {
     let name = atom.as_str();
-    // OTP 25 writes Latin-1 atoms as ATOM_EXT and only others as UTF-8.
-    if name.chars().all(|c| (c as u32) < 256) {
+    // OTP 25 writes Latin-1 atoms as ATOM_EXT and only others as UTF-8; ASCII, the common
+    // case, is the same bytes in both.
+    if name.is_ascii() {
+        out.push(ext::ATOM);
+        put_u16(out, name.len());
+        out.extend_from_slice(name.as_bytes());
+    } else if name.chars().all(|c| (c as u32) < 256) {
         out.push(ext::ATOM);
         put_u16(out, name.chars().count());
         out.extend(name.chars().map(|c| c as u32 as u8));
@@ -330,6 +337,36 @@ enum Atoms {
     Existing,
 }
 
+/// Slots of [`RECENT_ATOMS`].
+const RECENT_ATOM_SLOTS: usize = 64;
+
+thread_local! {
+    /// The atoms this thread decoded lately, by a hash of their bytes: the atoms of a
+    /// stream of messages (node names above all) repeat from one message to the next, and a
+    /// hit costs neither a UTF-8 check nor a lookup in the atom table. An atom is never
+    /// freed, so a remembered one stays valid.
+    static RECENT_ATOMS: [Cell<Option<Atom>>; RECENT_ATOM_SLOTS] =
+        const { [const { Cell::new(None) }; RECENT_ATOM_SLOTS] };
+}
+
+fn recent_atom_slot(bytes: &[u8]) -> usize {
+    let byte = |b: Option<&u8>| usize::from(b.copied().unwrap_or(0));
+    let mix = bytes.len() ^ (byte(bytes.first()) << 1) ^ (byte(bytes.last()) << 3);
+    mix % RECENT_ATOM_SLOTS
+}
+
+/// The remembered atom whose name is `bytes` (UTF-8, or Latin-1 when not `utf8`).
+fn recent_atom(bytes: &[u8], utf8: bool) -> Option<Atom> {
+    let atom = RECENT_ATOMS.with(|slots| slots[recent_atom_slot(bytes)].get())?;
+    let name = atom.as_str();
+    // Latin-1 bytes name the same atom as UTF-8 ones only when they are ASCII.
+    (name.as_bytes() == bytes && (utf8 || name.is_ascii())).then_some(atom)
+}
+
+fn remember_atom(name: &[u8], atom: Atom) {
+    RECENT_ATOMS.with(|slots| slots[recent_atom_slot(name)].set(Some(atom)));
+}
+
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -384,6 +421,9 @@ impl<'a> Reader<'a> {
             _ => return Err(EtfError::BadIdentifier),
         };
         let name = self.take(len)?;
+        if let Some(atom) = recent_atom(name, utf8) {
+            return Ok(atom);
+        }
         let latin1;
         let name = if utf8 {
             std::str::from_utf8(name).map_err(|_| EtfError::BadAtom)?
@@ -393,10 +433,12 @@ impl<'a> Reader<'a> {
             latin1 = name.iter().map(|&b| char::from(b)).collect::<String>();
             &latin1
         };
-        match self.atoms {
+        let atom = match self.atoms {
             Atoms::Intern => Atom::try_new(name).map_err(|_| EtfError::BadAtom),
             Atoms::Existing => Atom::existing(name).ok_or(EtfError::NewAtom),
-        }
+        }?;
+        remember_atom(name.as_bytes(), atom);
+        Ok(atom)
     }
 
     fn float(f: f64) -> Result<Term, EtfError> {

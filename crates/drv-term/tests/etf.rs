@@ -74,6 +74,25 @@ fn accepts_what_binary_to_term_accepts() {
     assert_eq!(decode_prefix(&[131, 97, 1, 0, 0]).map(|(_, n)| n), Ok(3));
 }
 
+/// The same bytes read as Latin-1 and as UTF-8 name different atoms, whichever a thread
+/// decoded before (decoding remembers recent atoms by their bytes).
+#[test]
+fn an_atom_is_read_by_its_tag_whatever_came_before() {
+    let cases: [(&[u8], &str); 6] = [
+        (&[131, 118, 0, 2, 0xC3, 0xA9], "é"),
+        (&[131, 100, 0, 2, 0xC3, 0xA9], "'Ã©'"),
+        (&[131, 119, 2, 0xC3, 0xA9], "é"),
+        (&[131, 115, 2, 0xC3, 0xA9], "'Ã©'"),
+        (&[131, 100, 0, 2, b'o', b'k'], "ok"),
+        (&[131, 119, 2, b'o', b'k'], "ok"),
+    ];
+    for _ in 0..2 {
+        for (bytes, expected) in cases {
+            check(bytes, Ok(expected));
+        }
+    }
+}
+
 #[test]
 fn rejects_bad_input() {
     use EtfError::*;
