@@ -371,37 +371,28 @@ impl Service {
         match (items.as_slice(), message) {
             // `{ddll, Node} ! {call, From, Ref, {Module, Function, Args}}`, and
             // `{ddll, Node} ! {port_agent, Owner, Agent}`: where `Owner`'s port exits go.
-            ([Term::Int(op::REG_SEND), _, _, Term::Atom(to)], Some(Term::Tuple(request)))
+            ([Term::Int(op::REG_SEND), _, _, Term::Atom(to)], Some(Term::Tuple(mut request)))
                 if to.as_str() == "ddll" =>
             {
-                match request.as_slice() {
-                    [Term::Atom(tag), Term::Pid(from), reference, Term::Tuple(mfa)]
-                        if tag.as_str() == "call" =>
-                    {
-                        if let [module, function, args] = mfa.as_slice() {
-                            let proxy = self.proxy(connection, *from);
-                            let request = (
-                                reference.clone(),
-                                module.clone(),
-                                function.clone(),
-                                args.clone(),
-                            );
-                            if proxy.turn.try_take() {
-                                return Some((proxy, request));
-                            }
-                            // Into the proxy's mailbox, where the holder of its turn takes
-                            // it in order.
-                            let (reference, module, function, args) = request;
-                            let request = Term::Tuple(vec![
-                                self.request_tag.clone(),
-                                reference,
-                                module,
-                                function,
-                                args,
-                            ]);
-                            self.runtime.send(proxy.local.pid(), request);
-                        }
+                if let Some((from, request)) = call_request(request.as_mut_slice()) {
+                    let proxy = self.proxy(connection, from);
+                    if proxy.turn.try_take() {
+                        return Some((proxy, request));
                     }
+                    // Into the proxy's mailbox, where the holder of its turn takes it in
+                    // order.
+                    let (reference, module, function, args) = request;
+                    let request = Term::Tuple(vec![
+                        self.request_tag.clone(),
+                        reference,
+                        module,
+                        function,
+                        args,
+                    ]);
+                    self.runtime.send(proxy.local.pid(), request);
+                    return None;
+                }
+                match request.as_slice() {
                     [Term::Atom(tag), Term::Pid(owner), Term::Pid(agent)]
                         if tag.as_str() == "port_agent" =>
                     {
@@ -724,6 +715,24 @@ impl Service {
         });
         term
     }
+}
+
+/// The caller and the request of `{call, From, Ref, {Module, Function, Args}}`, taken out of
+/// the message's elements (no copy).
+fn call_request(message: &mut [Term]) -> Option<(Pid, Request)> {
+    let [Term::Atom(tag), Term::Pid(from), reference, Term::Tuple(mfa)] = message else {
+        return None;
+    };
+    let [module, function, args] = mfa.as_mut_slice() else {
+        return None;
+    };
+    (tag.as_str() == "call").then(|| {
+        let out = |t: &mut Term| std::mem::replace(t, Term::Int(0));
+        (
+            *from,
+            (out(reference), out(module), out(function), out(args)),
+        )
+    })
 }
 
 /// A fresh word for a reference this node makes (its monitors).
