@@ -166,6 +166,32 @@ pub(crate) fn build<T, E>(
     }
 }
 
+/// A buffer of exactly `len` bytes that `fill` appends (all of them, nothing more), in the
+/// thread's arena (an allocation of its own above [`OWN_ALLOCATION`]): for a record whose size
+/// is known before it is written, with no zeroing and no room to give back.
+#[inline(always)]
+pub(crate) fn build_exact(len: usize, fill: impl FnOnce(&mut BytesMut)) -> Buf {
+    let mut taken = take_chunk(len);
+    let mut own = BytesMut::new();
+    let buf = match &mut taken {
+        Some((chunk, _)) => chunk,
+        None => {
+            own.reserve(len);
+            &mut own
+        }
+    };
+    fill(buf);
+    debug_assert_eq!(buf.len(), len, "fill wrote the length it was given");
+    match taken {
+        Some((mut chunk, size)) => {
+            let built = chunk.split().freeze();
+            put_chunk(chunk, size);
+            Buf::Shared(built)
+        }
+        None => Buf::Shared(own.freeze()),
+    }
+}
+
 /// A built buffer.
 #[derive(Clone)]
 pub(crate) enum Buf {
