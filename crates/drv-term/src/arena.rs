@@ -168,28 +168,30 @@ pub(crate) fn build<T, E>(
 
 /// A buffer of exactly `len` bytes that `fill` appends (all of them, nothing more), in the
 /// thread's arena (an allocation of its own above [`OWN_ALLOCATION`]): for a record whose size
-/// is known before it is written, with no zeroing and no room to give back.
+/// is known before it is written, with no zeroing and no room to give back. `fill` runs with
+/// the arena borrowed (it must not build another buffer): a copy needs no chunk taken out
+/// and put back.
 #[inline(always)]
 pub(crate) fn build_exact(len: usize, fill: impl FnOnce(&mut BytesMut)) -> Buf {
-    let mut taken = take_chunk(len);
-    let mut own = BytesMut::new();
-    let buf = match &mut taken {
-        Some((chunk, _)) => chunk,
-        None => {
-            own.reserve(len);
-            &mut own
+    let mut fill = Some(fill);
+    if len <= OWN_ALLOCATION {
+        let built = ARENA.try_with(|arena| {
+            let mut arena = arena.try_borrow_mut().ok()?;
+            arena.reserve(len);
+            let fill = fill.take().expect("fill runs once");
+            fill(&mut arena.chunk);
+            debug_assert_eq!(arena.chunk.len(), len, "fill wrote the length it was given");
+            Some(arena.chunk.split().freeze())
+        });
+        if let Ok(Some(built)) = built {
+            return Buf::Shared(built);
         }
-    };
-    fill(buf);
-    debug_assert_eq!(buf.len(), len, "fill wrote the length it was given");
-    match taken {
-        Some((mut chunk, size)) => {
-            let built = chunk.split().freeze();
-            put_chunk(chunk, size);
-            Buf::Shared(built)
-        }
-        None => Buf::Shared(own.freeze()),
     }
+    // Too large for a chunk, or the thread's arena is gone or busy.
+    let mut own = BytesMut::with_capacity(len);
+    let fill = fill.take().expect("fill has not run");
+    fill(&mut own);
+    Buf::Shared(own.freeze())
 }
 
 /// A built buffer.

@@ -57,19 +57,20 @@ pub(super) fn write(port: u64, tag: Atom, header: &[u8], pieces: &[DataPiece<'_>
     let len = LENGTHS_AT + pieces.len() + header.len() + data;
     // Offsets into the buffer are `u32`s (`At::Bytes`).
     u32::try_from(len).ok()?;
+    let mut head = [0; LENGTHS_AT];
+    head[PORT_AT..TAG_AT].copy_from_slice(&port.to_le_bytes());
+    head[TAG_AT..HEADER_LEN_AT].copy_from_slice(&tag.index().to_le_bytes());
+    head[HEADER_LEN_AT..PIECES_AT].copy_from_slice(&header_len.to_le_bytes());
+    head[PIECES_AT..].copy_from_slice(&count.to_le_bytes());
     Some(arena::build_exact(len, |buf| {
-        buf.put_u32_le(0);
-        buf.put_u64_le(port);
-        buf.put_u32_le(tag.index());
-        buf.put_u32_le(header_len);
-        buf.put_u32_le(count);
+        buf.extend_from_slice(&head);
         for piece in pieces {
             // At most INLINE_BINARY_LIMIT (checked above).
             buf.put_u8(piece.bytes().len() as u8);
         }
-        buf.put_slice(header);
+        buf.extend_from_slice(header);
         for piece in pieces {
-            buf.put_slice(piece.bytes());
+            buf.extend_from_slice(piece.bytes());
         }
     }))
 }
