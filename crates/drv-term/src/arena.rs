@@ -299,6 +299,18 @@ mod tests {
     }
 
     #[test]
+    fn exact_buffers_hold_what_was_appended_in_a_chunk_or_alone() {
+        for (len, byte) in [(0, 1u8), (85, 2), (OWN_ALLOCATION, 3), (OWN_ALLOCATION + 1, 4)] {
+            let kept: Vec<_> = (0..3)
+                .map(|_| build_exact(len, |buf| buf.extend_from_slice(&vec![byte; len])))
+                .collect();
+            for buf in &kept {
+                assert_eq!(&buf[..], &vec![byte; len][..], "{len} bytes");
+            }
+        }
+    }
+
+    #[test]
     fn a_backlog_outgrows_chunks_and_loses_nothing() {
         // More than a first chunk's worth kept alive, then all dropped and written again.
         for _ in 0..2 {
