@@ -249,7 +249,7 @@ pub(crate) fn build_flat<E>(
                     let terms = out.into_terms();
                     buf[..ROOT].copy_from_slice(&root.to_le_bytes());
                     return Ok(FlatTerm {
-                        parts: Parts::new(Buf::Own(buf), terms),
+                        parts: Parts::new(Buf::from(buf), terms),
                     });
                 }
                 Err(Stop::Failed(e)) => return Err(Some(e)),
