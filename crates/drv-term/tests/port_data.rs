@@ -127,39 +127,25 @@ fn expected_data(message: &Term) -> Option<Term> {
 
 /// A binary-mode message whose pieces are all copied takes the compact form: the port, the
 /// tag, the lengths and the bytes (what a queued `driver_output` costs in memory, issue 16).
-/// A piece kept by reference, a list-mode port or a port of another node take records.
+/// A piece kept by reference or a list-mode port take records.
 #[test]
 fn copied_binary_data_takes_the_compact_form() {
     let shared = Bytes::from(vec![9u8; 200]);
     let data = Atom::new("data");
-    // (port, header, pieces, binary mode, expected buffer bytes)
-    let cases: Vec<(Port, &[u8], Vec<DataPiece<'_>>, bool, usize)> = vec![
+    // (header, pieces, binary mode, expected buffer bytes)
+    let cases: Vec<(&[u8], Vec<DataPiece<'_>>, bool, usize)> = vec![
+        (b"", vec![DataPiece::Borrowed(&[1; 64])], true, 24 + 1 + 64),
         (
-            Port::local(7),
-            b"",
-            vec![DataPiece::Borrowed(&[1; 64])],
-            true,
-            24 + 1 + 64,
-        ),
-        (
-            Port::local(7),
             b"",
             (0..3).map(|_| DataPiece::Borrowed(&[1; 64])).collect(),
             true,
             24 + 3 + 3 * 64,
         ),
-        (Port::local(7), b"hd", vec![], true, 24 + 2),
-        (
-            Port::local(7),
-            b"hd",
-            vec![DataPiece::Borrowed(b"x")],
-            true,
-            24 + 1 + 2 + 1,
-        ),
+        (b"hd", vec![], true, 24 + 2),
+        (b"hd", vec![DataPiece::Borrowed(b"x")], true, 24 + 1 + 2 + 1),
         // Records: the root's offset 4, a NIL 1, a STRING 5 + 64 + 4, the atom 5,
         // `{data, _}` 5 + 8, a PORT 9, `{Port, _}` 5 + 8.
         (
-            Port::local(7),
             b"",
             vec![DataPiece::Borrowed(&[1; 64])],
             false,
@@ -167,14 +153,14 @@ fn copied_binary_data_takes_the_compact_form() {
         ),
         // The root's offset 4, a kept TERM 5, the atom 5, the tuples and the port.
         (
-            Port::local(7),
             b"",
             vec![DataPiece::Shared(shared.clone())],
             true,
             4 + 5 + 5 + 13 + 9 + 13,
         ),
     ];
-    for (port, header, pieces, binary, expected) in cases {
+    let port = Port::local(7);
+    for (header, pieces, binary, expected) in cases {
         let message = FlatTerm::port_data(port, data, header, &pieces, binary);
         assert_eq!(
             message.buffer_len(),

@@ -2,7 +2,7 @@
 //! the header's bytes as a list ending in the pieces as binaries (see
 //! [`FlatTerm::port_data`](super::FlatTerm::port_data)): the port, the tag and the bytes, not
 //! the records of two tuples, a list and each binary. A backlog of `driver_output*` messages
-//! at an owner that does not receive costs mostly the fresh memory it fills (issue 16): 85
+//! at an owner that does not receive costs mostly the fresh memory it fills (issue 16): 89
 //! bytes for a 64-byte `driver_output`, where the records take 113.
 //!
 //! | bytes | what |
