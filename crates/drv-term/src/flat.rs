@@ -6,9 +6,9 @@ use bytes::Bytes;
 
 use crate::arena::Buf;
 use crate::view::{Node, TermRef};
+use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Ref, Term};
 
 mod port_data;
-use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Ref, Term};
 use port_data::Layout;
 
 /// Driver binaries up to this size are copied into a flat term, larger ones shared (BEAM's
@@ -96,7 +96,8 @@ pub struct FlatTerm {
 /// record, and may end in room that was not needed.
 #[derive(Clone)]
 enum Parts {
-    /// Only records: the usual message.
+    /// Only records (the usual message), or a port data message in the compact form
+    /// (`port_data.rs`: its first four bytes, where records have the root's offset, are 0).
     Records(Buf),
     /// Records and the terms they keep (in a box of their own, so that the usual message
     /// stays four words).
@@ -692,7 +693,7 @@ enum At<'a> {
     /// A part of a port data message in the compact form (`port_data`).
     PortData(DataPart),
     /// A binary of the buffer's bytes `at..at + len` (a piece of a compact port data
-    /// message; `u32`s keep a view two words and a half).
+    /// message; `u32`s, so that a place stays two words).
     Bytes { at: u32, len: u32 },
 }
 
