@@ -684,6 +684,23 @@ mod tests {
         assert_eq!(seen.load(Ordering::SeqCst), 2);
     }
 
+    /// A queued message is a slot of a mailbox block: under a backlog its bytes are memory
+    /// faulted in per message (issue 16). Five words: a `Term` (a bitstring boxed) or a flat
+    /// term's four, the variant in the term's tag.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_message_is_five_words() {
+        use std::mem::size_of;
+        let sizes = [
+            ("Message", size_of::<Message>(), 40),
+            ("Term", size_of::<Term>(), 40),
+            ("FlatTerm", size_of::<FlatTerm>(), 32),
+        ];
+        for (name, size, expected) in sizes {
+            assert_eq!(size, expected, "{name}");
+        }
+    }
+
     #[test]
     fn a_dead_process_gets_no_messages() {
         let process = Process::new(Pid::local(1), None);

@@ -8,6 +8,9 @@ use crate::arena::Buf;
 use crate::view::{Node, TermRef};
 use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Ref, Term};
 
+mod port_data;
+use port_data::Layout;
+
 /// Driver binaries up to this size are copied into a flat term, larger ones shared (BEAM's
 /// `ERL_ONHEAP_BIN_LIMIT`: a copy is cheaper than a reference for small data).
 pub const INLINE_BINARY_LIMIT: usize = 64;
@@ -93,7 +96,8 @@ pub struct FlatTerm {
 /// record, and may end in room that was not needed.
 #[derive(Clone)]
 enum Parts {
-    /// Only records: the usual message.
+    /// Only records (the usual message), or a port data message in the compact form
+    /// (`port_data.rs`: its first four bytes, where records have the root's offset, are 0).
     Records(Buf),
     /// Records and the terms they keep (in a box of their own, so that the usual message
     /// stays four words).
@@ -246,7 +250,7 @@ pub(crate) fn build_flat<E>(
                     let terms = out.into_terms();
                     buf[..ROOT].copy_from_slice(&root.to_le_bytes());
                     return Ok(FlatTerm {
-                        parts: Parts::new(Buf::Own(buf), terms),
+                        parts: Parts::new(Buf::from(buf), terms),
                     });
                 }
                 Err(Stop::Failed(e)) => return Err(Some(e)),
@@ -566,15 +570,13 @@ impl FlatTerm {
     /// The term, for reading it one level at a time (as [`Term`]'s `&Term` is read).
     #[inline]
     pub fn root(&self) -> FlatRef<'_> {
-        FlatRef {
-            records: self.parts.records(),
-            at: At::Record(self.root_offset()),
-        }
-    }
-
-    #[inline]
-    fn root_offset(&self) -> usize {
-        size(self.parts.buf(), 0)
+        let records = self.parts.records();
+        let at = if port_data::is_port_data(records.buf) {
+            At::PortData(DataPart::Root)
+        } else {
+            At::Record(size(records.buf, 0))
+        };
+        FlatRef { records, at }
     }
 
     /// The term as a [`Term`].
@@ -585,8 +587,9 @@ impl FlatTerm {
     /// The term as a [`Term`], moving out what the flat form holds as a `Term` (a shared
     /// binary, an `EXT2TERM` term) when that is the whole term.
     pub fn into_term(mut self) -> Term {
-        let root = self.root_offset();
+        // (A compact port data message keeps no terms.)
         if let Parts::WithTerms(parts) = &mut self.parts {
+            let root = size(&parts.buf, 0);
             if parts.buf[root] == tag::TERM {
                 return parts.terms.swap_remove(size(&parts.buf, root + 1));
             }
@@ -606,7 +609,8 @@ impl FlatTerm {
     }
 
     /// Bytes of the buffer (the root's offset and the records, and for a term too large for
-    /// the arena, room the records did not need; not counting [`Term`]s kept beside it).
+    /// the arena, room the records did not need; not counting [`Term`]s kept beside it; or a
+    /// port data message's compact form, see [`FlatTerm::port_data`]).
     pub fn buffer_len(&self) -> usize {
         self.parts.buf().len()
     }
@@ -686,6 +690,21 @@ enum At<'a> {
     Char(u8),
     /// Inside a term kept as a [`Term`].
     Term(&'a Term),
+    /// A part of a port data message in the compact form (`port_data`).
+    PortData(DataPart),
+    /// A binary of the buffer's bytes `at..at + len` (a piece of a compact port data
+    /// message; `u32`s, so that a place stays two words).
+    Bytes { at: u32, len: u32 },
+}
+
+/// The parts of a port data message `{Port, {Tag, Data}}` in the compact form.
+#[derive(Clone, Copy)]
+enum DataPart {
+    Root,
+    Inner,
+    Port,
+    Tag,
+    Data,
 }
 
 impl<'a> FlatRef<'a> {
@@ -921,6 +940,55 @@ impl<'a> FlatRef<'a> {
     }
 }
 
+impl<'a> FlatRef<'a> {
+    /// A part of a compact port data message (see `port_data`): `{Port, {Tag, Data}}`,
+    /// `Data` the header's bytes as a list ending in the pieces as binaries, the last one as
+    /// the tail (just that binary for one piece and no header, the header's bytes alone for
+    /// no piece), as [`FlatTerm::port_data`] writes it in records.
+    fn port_data_node(self, part: DataPart) -> Node<'a, Self> {
+        let buf = self.records.buf;
+        let items = |of, at, len| self.items(Items::PortData { of, next: 0, at }, len);
+        match part {
+            DataPart::Root => Node::Tuple {
+                items: items(DataPart::Root, 0, 2),
+                len: 2,
+            },
+            DataPart::Inner => Node::Tuple {
+                items: items(DataPart::Inner, 0, 2),
+                len: 2,
+            },
+            DataPart::Port => Node::Port(Port::local(Layout::port(buf))),
+            DataPart::Tag => Node::Atom(Layout::tag(buf)),
+            DataPart::Data => {
+                let layout = Layout::of(buf);
+                let pieces_at = layout.pieces_at();
+                let Some(last) = layout.pieces.checked_sub(1) else {
+                    return Node::List {
+                        items: items(DataPart::Data, pieces_at, layout.header_len),
+                        len: layout.header_len,
+                        tail: None,
+                    };
+                };
+                // The last piece ends the buffer.
+                let last_len = Layout::piece_len(buf, last);
+                let last_at = buf.len() - last_len;
+                if layout.header_len == 0 && last == 0 {
+                    return Node::Binary(&buf[last_at..]);
+                }
+                let len = layout.header_len + last;
+                Node::List {
+                    items: items(DataPart::Data, pieces_at, len),
+                    len,
+                    tail: Some(self.at(At::Bytes {
+                        at: last_at as u32,
+                        len: last_len as u32,
+                    })),
+                }
+            }
+        }
+    }
+}
+
 impl fmt::Display for FlatRef<'_> {
     /// The term as Erlang prints it (`~0p`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -947,6 +1015,11 @@ impl<'a> TermRef<'a> for FlatRef<'a> {
             At::Record(at) => at,
             At::Char(c) => return Node::Int(i64::from(c)),
             At::Term(t) => return self.term_node(t),
+            At::PortData(part) => return self.port_data_node(part),
+            At::Bytes { at, len } => {
+                let at = at as usize;
+                return Node::Binary(&self.records.buf[at..at + len as usize]);
+            }
         };
         let buf = self.records.buf;
         match buf[at] {
@@ -1001,6 +1074,13 @@ enum Items<'a> {
     Segment { seg: usize, next: usize, n: usize },
     /// The elements of a term kept as a [`Term`] (a list's last part, or the whole term).
     Terms(std::slice::Iter<'a, Term>),
+    /// Element `next` of a compact port data message's tuple or data list (`of`); `at`:
+    /// where the next piece's bytes start.
+    PortData {
+        of: DataPart,
+        next: usize,
+        at: usize,
+    },
 }
 
 impl<'a> Iterator for FlatItems<'a> {
@@ -1016,6 +1096,32 @@ impl<'a> Iterator for FlatItems<'a> {
         let at = loop {
             match &mut self.items {
                 Items::Terms(items) => break At::Term(items.next()?),
+                Items::PortData { of, next, at } => {
+                    let i = *next;
+                    *next += 1;
+                    break match (*of, i) {
+                        (DataPart::Root, 0) => At::PortData(DataPart::Port),
+                        (DataPart::Root, _) => At::PortData(DataPart::Inner),
+                        (DataPart::Inner, 0) => At::PortData(DataPart::Tag),
+                        (DataPart::Inner, _) => At::PortData(DataPart::Data),
+                        (_, i) => {
+                            let layout = Layout::of(buf);
+                            match i.checked_sub(layout.header_len) {
+                                None => At::Char(buf[layout.header_at() + i]),
+                                Some(piece) => {
+                                    let len = Layout::piece_len(buf, piece);
+                                    let start = *at;
+                                    *at += len;
+                                    // The buffer holds at most 4 GiB (`port_data::write`).
+                                    At::Bytes {
+                                        at: start as u32,
+                                        len: len as u32,
+                                    }
+                                }
+                            }
+                        }
+                    };
+                }
                 Items::Segment { seg, next, n } if *next < *n => {
                     let i = *next;
                     *next += 1;
@@ -1104,6 +1210,11 @@ impl FlatTerm {
     /// integers. Small binaries are copied in; a shared binary larger than
     /// [`INLINE_BINARY_LIMIT`] is kept by reference, and so is a larger borrowed one (copied
     /// once, so that converting the message to a [`Term`] does not copy it again).
+    ///
+    /// A binary-mode message whose pieces are all copied is written in a compact form: the
+    /// port, the tag, the lengths and the bytes, in the thread's arena, read through the same
+    /// [`FlatRef`] (see `port_data.rs`; under a backlog a message costs mostly the memory it
+    /// fills).
     pub fn port_data(
         port: Port,
         tag: Atom,
@@ -1111,6 +1222,16 @@ impl FlatTerm {
         pieces: &[DataPiece<'_>],
         binary: bool,
     ) -> FlatTerm {
+        if binary {
+            let compact = port
+                .local_id()
+                .and_then(|number| port_data::write(number, tag, header, pieces));
+            if let Some(buf) = compact {
+                return FlatTerm {
+                    parts: Parts::Records(buf),
+                };
+            }
+        }
         let body_room = if binary {
             let n = pieces.len();
             pieces.iter().map(DataPiece::binary_room).sum::<usize>() + HEAD + 4 * n + 4

@@ -52,9 +52,15 @@ pub enum Term {
 ///
 /// Kept as BEAM sends it (`BIT_BINARY_EXT`): `n + 1` bytes, the last one holding the
 /// trailing `k` bits as its high bits. The unused low bits of that byte are always zero, so
-/// two equal bitstrings have equal bytes.
+/// two equal bitstrings have equal bytes. Boxed (bitstrings are rare in driver terms): a
+/// [`Term`] is five words, not six, and so is a received message (issue 16).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Bitstring {
+    parts: Box<BitstringParts>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct BitstringParts {
     bytes: Bytes,
     trailing_bits: u8,
 }
@@ -77,24 +83,26 @@ impl Bitstring {
             Bytes::from(owned)
         };
         Some(Bitstring {
-            bytes,
-            trailing_bits,
+            parts: Box::new(BitstringParts {
+                bytes,
+                trailing_bits,
+            }),
         })
     }
 
     /// The bytes, the last one partial (its unused low bits zero).
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.parts.bytes
     }
 
     /// How many bits of the last byte belong to the bitstring (1..=7).
     pub fn trailing_bits(&self) -> u8 {
-        self.trailing_bits
+        self.parts.trailing_bits
     }
 
     /// The length in bits (`bit_size/1`).
     pub fn bit_len(&self) -> usize {
-        (self.bytes.len() - 1) * 8 + usize::from(self.trailing_bits)
+        (self.parts.bytes.len() - 1) * 8 + usize::from(self.parts.trailing_bits)
     }
 }
 

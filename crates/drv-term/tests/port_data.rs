@@ -47,6 +47,26 @@ fn port_data_is_beams_message() {
             true,
             Term::ImproperList((0..9).map(|_| bin(b"z")).collect(), Box::new(bin(b"z"))),
         ),
+        // driver_outputv's three 64-byte pieces, a small shared one among them.
+        (
+            b"",
+            vec![
+                DataPiece::Borrowed(&[1; 64]),
+                DataPiece::Shared(Bytes::from(vec![2u8; 64])),
+                DataPiece::Borrowed(&[3; 64]),
+            ],
+            true,
+            Term::ImproperList(vec![bin(&[1; 64]), bin(&[2; 64])], Box::new(bin(&[3; 64]))),
+        ),
+        (
+            b"head",
+            vec![DataPiece::Borrowed(b"a"), DataPiece::Borrowed(b"")],
+            true,
+            Term::ImproperList(
+                [ints(b"head"), vec![bin(b"a")]].concat(),
+                Box::new(bin(b"")),
+            ),
+        ),
         (b"", vec![], false, Term::List(vec![])),
         (
             b"",
@@ -85,5 +105,67 @@ fn port_data_is_beams_message() {
         );
         assert_eq!(message.to_string(), expected.to_string());
         assert_eq!(message.encode(), drv_term::encode(&expected));
+        assert_eq!(message.clone().into_term(), expected);
+        // Read in place, as a receiver matches it.
+        let mut outer = message.root().tuple().expect("{Port, {data, Data}}");
+        assert_eq!(outer.next().and_then(|p| p.port()), Some(port));
+        let mut inner = outer.next().and_then(|i| i.tuple()).expect("{data, Data}");
+        assert!(inner.next().is_some_and(|t| t.is_atom("data")));
+        assert_eq!(inner.next().map(|d| d.to_term()), expected_data(&expected));
+    }
+}
+
+fn expected_data(message: &Term) -> Option<Term> {
+    let Term::Tuple(outer) = message else {
+        return None;
+    };
+    let Term::Tuple(inner) = &outer[1] else {
+        return None;
+    };
+    Some(inner[1].clone())
+}
+
+/// A binary-mode message whose pieces are all copied takes the compact form: the port, the
+/// tag, the lengths and the bytes (what a queued `driver_output` costs in memory, issue 16).
+/// A piece kept by reference or a list-mode port take records.
+#[test]
+fn copied_binary_data_takes_the_compact_form() {
+    let shared = Bytes::from(vec![9u8; 200]);
+    let data = Atom::new("data");
+    // (header, pieces, binary mode, expected buffer bytes)
+    let cases: Vec<(&[u8], Vec<DataPiece<'_>>, bool, usize)> = vec![
+        (b"", vec![DataPiece::Borrowed(&[1; 64])], true, 24 + 1 + 64),
+        (
+            b"",
+            (0..3).map(|_| DataPiece::Borrowed(&[1; 64])).collect(),
+            true,
+            24 + 3 + 3 * 64,
+        ),
+        (b"hd", vec![], true, 24 + 2),
+        (b"hd", vec![DataPiece::Borrowed(b"x")], true, 24 + 1 + 2 + 1),
+        // Records: the root's offset 4, a NIL 1, a STRING 5 + 64 + 4, the atom 5,
+        // `{data, _}` 5 + 8, a PORT 9, `{Port, _}` 5 + 8.
+        (
+            b"",
+            vec![DataPiece::Borrowed(&[1; 64])],
+            false,
+            4 + 1 + 5 + 64 + 4 + 5 + 13 + 9 + 13,
+        ),
+        // The root's offset 4, a kept TERM 5, the atom 5, the tuples and the port.
+        (
+            b"",
+            vec![DataPiece::Shared(shared.clone())],
+            true,
+            4 + 5 + 5 + 13 + 9 + 13,
+        ),
+    ];
+    let port = Port::local(7);
+    for (header, pieces, binary, expected) in cases {
+        let message = FlatTerm::port_data(port, data, header, &pieces, binary);
+        assert_eq!(
+            message.buffer_len(),
+            expected,
+            "{header:?} {pieces:?} {binary}"
+        );
     }
 }
