@@ -778,42 +778,27 @@ impl<'a, 's, R: TermRef<'a>> TermRef<'a> for Wire<'s, R> {
 
     fn node(self) -> Node<'a, Self> {
         let (service, met_map) = (self.service, self.met_map);
-        let wire = |term| Wire {
-            term,
-            service,
-            met_map,
-        };
-        match self.term.node() {
-            Node::Atom(a) => Node::Atom(a),
-            Node::Int(i) => Node::Int(i),
-            Node::BigInt(b) => Node::BigInt(b),
-            Node::Float(f) => Node::Float(f),
-            Node::Binary(b) => Node::Binary(b),
-            Node::Bitstring(b) => Node::Bitstring(b),
-            Node::List { items, len, tail } => Node::List {
-                items: WireItems {
-                    items,
-                    service,
-                    met_map,
-                },
-                len,
-                tail: tail.map(wire),
+        let node = self.term.node().map_refs(
+            |items, _| WireItems {
+                items,
+                service,
+                met_map,
             },
-            Node::Tuple { items, len } => Node::Tuple {
-                items: WireItems {
-                    items,
-                    service,
-                    met_map,
-                },
-                len,
+            |term| Wire {
+                term,
+                service,
+                met_map,
             },
+        );
+        match node {
+            Node::Pid(p) => Node::Pid(service.wire_pid(&p)),
+            Node::Port(p) => Node::Port(service.wire_port(p)),
+            Node::Ref(r) => Node::Ref(service.wire_ref(r)),
             Node::Map(pairs) => {
                 met_map.set(true);
                 Node::Map(pairs)
             }
-            Node::Pid(p) => Node::Pid(service.wire_pid(&p)),
-            Node::Port(p) => Node::Port(service.wire_port(p)),
-            Node::Ref(r) => Node::Ref(service.wire_ref(r)),
+            node => node,
         }
     }
 }

@@ -871,27 +871,10 @@ impl<'a> FlatRef<'a> {
 
     /// A term kept as a [`Term`], seen as a flat one.
     fn term_node(self, term: &'a Term) -> Node<'a, Self> {
-        match term.node() {
-            Node::Atom(a) => Node::Atom(a),
-            Node::Int(i) => Node::Int(i),
-            Node::BigInt(b) => Node::BigInt(b),
-            Node::Float(f) => Node::Float(f),
-            Node::Binary(b) => Node::Binary(b),
-            Node::Bitstring(b) => Node::Bitstring(b),
-            Node::List { items, len, tail } => Node::List {
-                items: self.items(Items::Terms(items), len),
-                len,
-                tail: tail.map(|t| self.at(At::Term(t))),
-            },
-            Node::Tuple { items, len } => Node::Tuple {
-                items: self.items(Items::Terms(items), len),
-                len,
-            },
-            Node::Map(pairs) => Node::Map(pairs),
-            Node::Pid(p) => Node::Pid(p),
-            Node::Port(p) => Node::Port(p),
-            Node::Ref(r) => Node::Ref(r),
-        }
+        term.node().map_refs(
+            |items, len| self.items(Items::Terms(items), len),
+            |tail| self.at(At::Term(tail)),
+        )
     }
 
     fn items(self, items: Items<'a>, len: usize) -> FlatItems<'a> {

@@ -55,6 +55,47 @@ pub enum Node<'a, R: TermRef<'a>> {
     Ref(Ref),
 }
 
+impl<'a, R: TermRef<'a>> Node<'a, R> {
+    /// The same node seen through another kind of reference `S`: `items` makes a list's or
+    /// tuple's elements (given their iterator and number), `one` a list's tail; everything
+    /// else is the same value.
+    #[inline]
+    pub fn map_refs<S: TermRef<'a>>(
+        self,
+        items: impl FnOnce(R::Items, usize) -> S::Items,
+        one: impl FnOnce(R) -> S,
+    ) -> Node<'a, S> {
+        match self {
+            Node::Atom(a) => Node::Atom(a),
+            Node::Int(i) => Node::Int(i),
+            Node::BigInt(b) => Node::BigInt(b),
+            Node::Float(f) => Node::Float(f),
+            Node::Binary(b) => Node::Binary(b),
+            Node::Bitstring(b) => Node::Bitstring(b),
+            Node::List {
+                items: elements,
+                len,
+                tail,
+            } => Node::List {
+                items: items(elements, len),
+                len,
+                tail: tail.map(one),
+            },
+            Node::Tuple {
+                items: elements,
+                len,
+            } => Node::Tuple {
+                items: items(elements, len),
+                len,
+            },
+            Node::Map(pairs) => Node::Map(pairs),
+            Node::Pid(p) => Node::Pid(p),
+            Node::Port(p) => Node::Port(p),
+            Node::Ref(r) => Node::Ref(r),
+        }
+    }
+}
+
 impl<'a> TermRef<'a> for &'a Term {
     type Items = std::slice::Iter<'a, Term>;
 
