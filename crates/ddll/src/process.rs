@@ -469,6 +469,30 @@ impl Process {
         self.inbox.lock().parked.retain(|t| t.id() != me);
     }
 
+    /// Takes every message queued now, oldest first, appending them to `out`: one lock when
+    /// no receive has left messages in the private queue (taking them one by one costs a
+    /// count and a lock each).
+    pub(crate) fn take_all(&self, out: &mut Vec<Message>) {
+        {
+            let mut inbox = self.inbox.lock();
+            if !inbox.private_in_use {
+                out.reserve(inbox.messages.len());
+                while let Some(message) = inbox.messages.pop_front() {
+                    out.push(message);
+                }
+                return;
+            }
+        }
+        // Lock order: `private`, then `inbox`; the private queue's messages are the older.
+        let mut private = self.private.lock();
+        let mut inbox = self.inbox.lock();
+        out.extend(private.drain(..));
+        while let Some(message) = inbox.messages.pop_front() {
+            out.push(message);
+        }
+        inbox.private_in_use = false;
+    }
+
     /// How many messages are queued.
     pub fn message_count(&self) -> usize {
         let private = self.private.lock();
@@ -496,8 +520,10 @@ mod tests {
         Take(Option<i64>, Option<i64>),
         /// The number of queued messages.
         Count(usize),
+        /// Take every queued message at once, expecting these, in order.
+        TakeAll(&'static [i64]),
     }
-    use Step::{Count, Send, Take};
+    use Step::{Count, Send, Take, TakeAll};
 
     fn run(steps: &[Step]) {
         let process = Process::new(Pid::local(1), None);
@@ -515,6 +541,15 @@ mod tests {
                 }
                 Count(expected) => {
                     assert_eq!(process.message_count(), expected, "step {n} of {steps:?}")
+                }
+                TakeAll(expected) => {
+                    let mut taken = Vec::new();
+                    process.take_all(&mut taken);
+                    let taken: Vec<i64> = taken
+                        .iter()
+                        .map(|m| m.view().int().expect("only integers are sent"))
+                        .collect();
+                    assert_eq!(taken, expected, "step {n} of {steps:?}");
                 }
             }
         }
@@ -568,6 +603,19 @@ mod tests {
                 Count(1),
                 Take(Some(7), Some(7)),
                 Count(0),
+            ],
+            // Taking all: the inbox alone, then with older messages in the private queue.
+            &[TakeAll(&[]), Send(1), Send(2), TakeAll(&[1, 2]), Count(0)],
+            &[
+                Send(1),
+                Send(2),
+                Take(Some(9), None),
+                Send(3),
+                TakeAll(&[1, 2, 3]),
+                Count(0),
+                Send(4),
+                Take(None, Some(4)),
+                TakeAll(&[]),
             ],
         ];
         for steps in cases {

@@ -7,7 +7,6 @@
 //! so they arrive before the request returns; the rest (driver threads, timers, async jobs,
 //! select events) are sent by a pump thread that looks at the mailboxes every millisecond.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use drv_term::{Pid, Term};
 use parking_lot::Mutex;
 
 use super::frame::{self, Frame};
+use crate::id_hash::IdHashMap;
 use crate::options::{PortOptions, RuntimeOptions};
 use crate::process::Process;
 use crate::runtime::{atom, Runtime};
@@ -30,8 +30,8 @@ pub(crate) const PROTOCOL_FAILURE: i32 = 70;
 
 /// The parent's processes as seen here, and the way back to them.
 struct Mirrors {
-    by_parent: HashMap<Pid, Arc<Process>>,
-    to_parent: HashMap<Pid, Pid>,
+    by_parent: IdHashMap<Pid, Arc<Process>>,
+    to_parent: IdHashMap<Pid, Pid>,
 }
 
 struct Host {
@@ -58,6 +58,8 @@ struct Events {
     out: UnixStream,
     /// `{msgs, ...}` batches written so far; a reply carries the count.
     sent: u64,
+    /// Where [`Host::drain`] takes a mailbox's messages to, kept from one drain to the next.
+    taken: Vec<crate::process::Message>,
 }
 
 /// Serves the parent's requests on `channel` (on this thread: a request runs on the thread that
@@ -81,13 +83,14 @@ pub(crate) fn serve(
         driver: Mutex::new(std::sync::Weak::new()),
         in_flight_told: std::sync::atomic::AtomicBool::new(false),
         mirrors: Mutex::new(Mirrors {
-            by_parent: HashMap::new(),
-            to_parent: HashMap::new(),
+            by_parent: IdHashMap::default(),
+            to_parent: IdHashMap::default(),
         }),
         open_ports: Mutex::new(Vec::new()),
         events: Mutex::new(Events {
             out: events,
             sent: 0,
+            taken: Vec::new(),
         }),
     });
     let hello = Term::Tuple(vec![
@@ -129,7 +132,7 @@ pub(crate) fn serve(
             }
             let mut events = pump.events.lock();
             let mut messages = Vec::new();
-            pump.drain(&mut messages);
+            pump.drain(&mut events.taken, &mut messages);
             if messages.is_empty() {
                 continue;
             }
@@ -143,11 +146,12 @@ pub(crate) fn serve(
     if pumping.is_err() {
         return PROTOCOL_FAILURE;
     }
-    // Kept from one request to the next: a reply allocates neither.
+    // Kept from one request to the next: a round trip allocates none of them.
     let mut messages = Vec::new();
+    let mut request_frame = Vec::new();
     let mut reply_frame = Vec::new();
     loop {
-        let Ok(request) = frame::read_frame(&mut channel) else {
+        let Ok(request) = frame::read_frame(&mut channel, &mut request_frame) else {
             // The parent has gone: nothing is left to serve.
             return 0;
         };
@@ -159,14 +163,14 @@ pub(crate) fn serve(
             }
             Frame::Command { port, caller, data } => {
                 let port = drv_term::Port::local(port);
-                let done = host.command(&port, &Pid::local(caller), &data, None);
+                let done = host.command(&port, &Pid::local(caller), data, None);
                 (done.err().map(error), false)
             }
             Frame::Outputs { .. } => (Some(error(atom("badarg"))), false),
         };
         let sent = {
-            let events = host.events.lock();
-            host.drain(&mut messages);
+            let mut events = host.events.lock();
+            host.drain(&mut events.taken, &mut messages);
             events.sent
         };
         let written = match reply {
@@ -210,8 +214,9 @@ impl Host {
 
     /// Every message waiting in a mirror's mailbox, as `{ParentPid, Message}` with mirror pids
     /// replaced by their parents' (a binary port's data output kept apart, for a compact
-    /// reply), and the news for the parent; appended to `out`.
-    fn drain(&self, out: &mut Vec<Drained>) {
+    /// reply), and the news for the parent; appended to `out` (`taken`: room for a mailbox's
+    /// messages, left empty).
+    fn drain(&self, taken: &mut Vec<crate::process::Message>, out: &mut Vec<Drained>) {
         let mirrors = self.mirrors.lock();
         if super::DRIVER_LOCKED.swap(false, std::sync::atomic::Ordering::AcqRel) {
             out.push(Drained::Term(atom("lock_driver")));
@@ -282,12 +287,9 @@ impl Host {
             true
         });
         for (parent, mirror) in &mirrors.by_parent {
-            // As many as are there now (those that come meanwhile go with the next batch): a
-            // receive from an empty mailbox reads the clock.
-            for _ in 0..mirror.message_count() {
-                let Some(message) = mirror.receive(Some(Duration::ZERO)) else {
-                    break;
-                };
+            // Those there now (those that come meanwhile go with the next batch).
+            mirror.take_all(taken);
+            for message in taken.drain(..) {
                 // Kept as it is (no copy of the data): the reply frame is written from it.
                 if let (Some((port, _)), Some(to)) = (binary_output(&message), parent.local_id()) {
                     out.push(Drained::Output { to, port, message });
@@ -565,7 +567,7 @@ fn binary_output(message: &crate::process::Message) -> Option<(u64, &[u8])> {
     }
     let mut inner = inner.tuple()?;
     let (tag, data) = (inner.next()?, inner.next()?);
-    if inner.next().is_some() || !tag.is_atom("data") {
+    if inner.next().is_some() || tag.atom() != Some(super::data_atom()) {
         return None;
     }
     Some((port.port()?.local_id()?, data.binary()?))
@@ -583,7 +585,7 @@ fn text(term: &Term) -> Option<String> {
 }
 
 /// `term` with each mirror pid replaced by its parent's pid.
-fn to_parent(term: Term, to_parent: &HashMap<Pid, Pid>) -> Term {
+fn to_parent(term: Term, to_parent: &IdHashMap<Pid, Pid>) -> Term {
     super::map_idents(term, &mut |term| match term {
         Term::Pid(pid) => to_parent
             .get(&pid)

@@ -1,7 +1,7 @@
 //! The parent's side of an isolated driver: its host process, the requests that callbacks
 //! send it, the messages it sends back, and what happens when it dies.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -47,6 +47,19 @@ static CRASHES_PENDING_HINT: std::sync::atomic::AtomicUsize =
 thread_local! {
     /// Set on a link's reader thread, which does the handling: it never waits for it.
     static HANDLING_CRASH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The buffer this thread reads replies into, kept from one request to the next (a round
+    /// trip allocates none); a compact reply holds it until its outputs are delivered.
+    static REPLY_FRAME: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The largest reply buffer a thread keeps for its next request.
+const REPLY_FRAME_KEPT: usize = 1 << 16;
+
+/// Gives `buf` back to this thread for its next reply (unless a large frame made it large).
+fn keep_reply_frame(buf: Vec<u8>) {
+    if buf.capacity() <= REPLY_FRAME_KEPT {
+        REPLY_FRAME.set(buf);
+    }
 }
 
 /// Waits until the death of every isolated host noticed so far has been handled: its ports
@@ -124,7 +137,7 @@ pub(crate) struct Link {
     /// The unload asked the host to go: its end is no crash.
     leaving: AtomicBool,
     /// The driver's ports, by the child's handle.
-    ports: Mutex<HashMap<u64, PortLink>>,
+    ports: Mutex<crate::id_hash::IdHashMap<u64, PortLink>>,
     /// The host said its driver has work in flight: this runtime's erl_ddll holds a reference
     /// on the driver for it, as for an in-process driver's (see `in_flight.rs`). Held while
     /// the reference is taken or dropped, so that news of work in flight delivered on another
@@ -450,8 +463,9 @@ pub(crate) struct Reply {
     pub(super) reply: Term,
     /// The host's batches sent before the reply, then the reply's own messages.
     pub(super) messages: Vec<Term>,
-    /// The reply's messages when it came compact (`messages` then holds only batches).
-    outputs: Vec<frame::Output>,
+    /// A compact reply's frame (empty for another), whose outputs are the reply's messages
+    /// (`messages` then holds only batches).
+    outputs: Vec<u8>,
     link: Arc<Link>,
     /// Whether the request took a turn (the reader thread takes none) not ended yet.
     turn: bool,
@@ -479,7 +493,11 @@ impl Reply {
                 .deliver(std::mem::take(&mut self.messages), current);
         }
         if !self.outputs.is_empty() {
-            self.link.deliver_outputs(std::mem::take(&mut self.outputs));
+            let compact = std::mem::take(&mut self.outputs);
+            if let Ok(frame::Frame::Outputs { outputs, .. }) = frame::parse(&compact) {
+                self.link.deliver_outputs(outputs);
+            }
+            keep_reply_frame(compact);
         }
         if std::mem::take(&mut self.turn) {
             self.link.end_turn(current);
@@ -586,7 +604,7 @@ impl Link {
             changed: Condvar::new(),
             timed_out: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
-            ports: Mutex::new(HashMap::new()),
+            ports: Mutex::new(Default::default()),
             in_flight: Mutex::new(InFlight::default()),
         });
         let events = HostEvents::new(events, pid);
@@ -691,19 +709,26 @@ impl Link {
         channel: &mut shm::Channel,
         request: &frame::Request<'_>,
         on_reader: bool,
-    ) -> Result<(Term, Vec<Term>, Vec<frame::Output>, u64), Term> {
+    ) -> Result<(Term, Vec<Term>, Vec<u8>, u64), Term> {
         if frame::write_request(channel, request).is_err() {
             return Err(self.wait_for_death());
         }
-        let reply = frame::read_frame(&mut *channel);
-        match reply {
-            Ok(frame::Frame::Outputs { sent, outputs }) => {
+        let mut buf = REPLY_FRAME.take();
+        let reply = match frame::read_frame(&mut *channel, &mut buf) {
+            // Its outputs are delivered from the frame as read: it goes with the reply.
+            Ok(frame::Frame::Outputs { sent, .. }) => {
                 if !on_reader {
                     self.await_events(sent);
                 }
-                Ok((ok_atom(), Vec::new(), outputs, sent))
+                return Ok((ok_atom(), Vec::new(), buf, sent));
             }
-            Ok(frame::Frame::Term(Term::Tuple(items))) => match <[Term; 4]>::try_from(items) {
+            Ok(frame::Frame::Term(term)) => Ok(term),
+            Ok(frame::Frame::Command { .. }) => Err(None),
+            Err(e) => Err(Some(e)),
+        };
+        keep_reply_frame(buf);
+        match reply {
+            Ok(Term::Tuple(items)) => match <[Term; 4]>::try_from(items) {
                 Ok([tag, reply, Term::List(messages), Term::Int(sent)]) if tag == atom("reply") => {
                     let sent = u64::try_from(sent).unwrap_or(0);
                     if !on_reader {
@@ -716,7 +741,7 @@ impl Link {
                     Err(self.wait_for_death())
                 }
             },
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            Err(Some(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 self.timed_out.store(true, Ordering::Release);
                 self.kill();
                 Err(self.wait_for_death())
@@ -1129,10 +1154,8 @@ impl Link {
     }
 
     /// Delivers a compact reply's data output, its ports made the parent's.
-    fn deliver_outputs(&self, outputs: Vec<frame::Output>) {
-        // Interning takes a lock: looked up once.
-        static DATA: std::sync::OnceLock<drv_term::Atom> = std::sync::OnceLock::new();
-        let data = *DATA.get_or_init(|| drv_term::Atom::new("data"));
+    fn deliver_outputs(&self, outputs: frame::Outputs<'_>) {
+        let data = super::data_atom();
         let Some(inner) = self.runtime.upgrade() else {
             return;
         };
@@ -1146,7 +1169,7 @@ impl Link {
             let Some(process) = runtime.process(&drv_term::Pid::local(output.to)) else {
                 continue;
             };
-            let piece = drv_term::DataPiece::Shared(output.data);
+            let piece = drv_term::DataPiece::Borrowed(output.data);
             let port = drv_term::Port::local(port);
             process.deliver(drv_term::FlatTerm::port_data(
                 port,

@@ -349,3 +349,10 @@ fn map_idents(term: Term, f: &mut impl FnMut(Term) -> Term) -> Term {
         other => other,
     }
 }
+
+/// The atom `data` of a port's data output (`{Port, {data, Data}}`), interned once: interning
+/// takes a lock.
+fn data_atom() -> drv_term::Atom {
+    static DATA: std::sync::OnceLock<drv_term::Atom> = std::sync::OnceLock::new();
+    *DATA.get_or_init(|| drv_term::Atom::new("data"))
+}
