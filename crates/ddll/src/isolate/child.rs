@@ -41,7 +41,8 @@ struct Host {
     /// The driver, once loaded: whether it has work in flight (async jobs, timers) is news
     /// for the parent, whose erl_ddll holds the driver loaded meanwhile.
     /// (Weak: a strong reference would hold up the driver's unload, which waits for them.)
-    driver: Mutex<std::sync::Weak<crate::drivers::LoadedDriver>>,
+    /// (Set once: a host loads one driver; no lock for a drain to take.)
+    driver: std::sync::OnceLock<std::sync::Weak<crate::drivers::LoadedDriver>>,
     /// What the parent was last told of the driver's work in flight.
     in_flight_told: std::sync::atomic::AtomicBool,
     mirrors: Mutex<Mirrors>,
@@ -80,7 +81,7 @@ pub(crate) fn serve(
     let host = Arc::new(Host {
         runtime,
         loader,
-        driver: Mutex::new(std::sync::Weak::new()),
+        driver: std::sync::OnceLock::new(),
         in_flight_told: std::sync::atomic::AtomicBool::new(false),
         mirrors: Mutex::new(Mirrors {
             by_parent: IdHashMap::default(),
@@ -131,12 +132,15 @@ pub(crate) fn serve(
                 unsafe { libc::_exit(0) };
             }
             let mut events = pump.events.lock();
-            let mut messages = Vec::new();
-            pump.drain(&mut events.taken, &mut messages);
+            let (mut messages, mut outputs) = (Vec::new(), Vec::new());
+            pump.drain(&mut events.taken, &mut outputs, &mut messages);
             if messages.is_empty() {
                 continue;
             }
-            let messages = messages.into_iter().map(Drained::into_term).collect();
+            let messages = messages
+                .into_iter()
+                .map(|m| m.into_term(&outputs))
+                .collect();
             let batch = Term::Tuple(vec![atom("msgs"), Term::List(messages)]);
             if frame::write(&mut events.out, &batch).is_err() {
                 return;
@@ -148,6 +152,7 @@ pub(crate) fn serve(
     }
     // Kept from one request to the next: a round trip allocates none of them.
     let mut messages = Vec::new();
+    let mut outputs = Vec::new();
     let mut request_frame = Vec::new();
     let mut reply_frame = Vec::new();
     loop {
@@ -170,23 +175,24 @@ pub(crate) fn serve(
         };
         let sent = {
             let mut events = host.events.lock();
-            host.drain(&mut events.taken, &mut messages);
+            host.drain(&mut events.taken, &mut outputs, &mut messages);
             events.sent
         };
         let written = match reply {
             None if messages.iter().all(|m| matches!(m, Drained::Output { .. })) => {
-                let outputs = messages.iter().filter_map(Drained::output);
-                let written = frame::write_outputs(&mut channel, &mut reply_frame, sent, outputs);
+                let written = frame::write_outputs(&mut channel, &mut reply_frame, sent, &outputs);
                 messages.clear();
+                outputs.clear();
                 written
             }
             reply => {
                 let reply = Term::Tuple(vec![
                     atom("reply"),
                     reply.unwrap_or_else(|| atom("ok")),
-                    Term::List(messages.drain(..).map(Drained::into_term).collect()),
+                    Term::List(messages.drain(..).map(|m| m.into_term(&outputs)).collect()),
                     Term::Int(i64::try_from(sent).unwrap_or(i64::MAX)),
                 ]);
+                outputs.clear();
                 frame::write(&mut channel, &reply)
             }
         };
@@ -214,23 +220,35 @@ impl Host {
 
     /// Every message waiting in a mirror's mailbox, as `{ParentPid, Message}` with mirror pids
     /// replaced by their parents' (a binary port's data output kept apart, for a compact
-    /// reply), and the news for the parent; appended to `out` (`taken`: room for a mailbox's
-    /// messages, left empty).
-    fn drain(&self, taken: &mut Vec<crate::process::Message>, out: &mut Vec<Drained>) {
+    /// reply: its record appended to `outputs`), and the news for the parent; appended to `out`
+    /// (`taken`: room for a mailbox's messages, left empty).
+    fn drain(
+        &self,
+        taken: &mut Vec<crate::process::Message>,
+        outputs: &mut Vec<u8>,
+        out: &mut Vec<Drained>,
+    ) {
+        use std::sync::atomic::Ordering;
         let mirrors = self.mirrors.lock();
-        if super::DRIVER_LOCKED.swap(false, std::sync::atomic::Ordering::AcqRel) {
+        // Looked at before it is taken: a drain makes no atomic write for news that is not
+        // there (each is a cache line the driver's threads may write).
+        if super::DRIVER_LOCKED.load(Ordering::Relaxed)
+            && super::DRIVER_LOCKED.swap(false, Ordering::AcqRel)
+        {
             out.push(Drained::Term(atom("lock_driver")));
         }
         // Work in flight starts before the messages (the parent holds the driver first) and
         // ends after them (what the work sent arrives before an unload it held back).
         let in_flight = self
             .driver
-            .lock()
-            .upgrade()
+            .get()
+            .and_then(std::sync::Weak::upgrade)
             .is_some_and(|driver| !driver.in_flight.is_empty());
-        let told = self
-            .in_flight_told
-            .swap(in_flight, std::sync::atomic::Ordering::AcqRel);
+        // Drains take turns (under the events lock): a plain look and a store on change.
+        let told = self.in_flight_told.load(Ordering::Acquire);
+        if told != in_flight {
+            self.in_flight_told.store(in_flight, Ordering::Release);
+        }
         let in_flight_news = (in_flight != told).then(|| {
             Term::Tuple(vec![
                 atom("in_flight"),
@@ -243,7 +261,7 @@ impl Host {
         // Looked at before the mailboxes, told after them: a port's exit signal, if it sent
         // one, comes first, and then the parent knows the port is gone already.
         // Ports the driver created: the parent makes its own before their messages arrive.
-        for (handle, creator) in std::mem::take(&mut *super::CREATED.lock()) {
+        for (handle, creator) in super::take_created() {
             let Some(port) = crate::port::lookup(handle) else {
                 continue;
             };
@@ -290,10 +308,13 @@ impl Host {
             // Those there now (those that come meanwhile go with the next batch).
             mirror.take_all(taken);
             for message in taken.drain(..) {
-                // Kept as it is (no copy of the data): the reply frame is written from it.
-                if let (Some((port, _)), Some(to)) = (binary_output(&message), parent.local_id()) {
-                    out.push(Drained::Output { to, port, message });
-                    continue;
+                // Its record made at once: the compact reply is written from it.
+                if let (Some((port, data)), Some(to)) = (binary_output(&message), parent.local_id())
+                {
+                    if let Some(record) = frame::push_output(outputs, to, port, data) {
+                        out.push(Drained::Output(record));
+                        continue;
+                    }
                 }
                 let message = to_parent(message.into_term(), &mirrors.to_parent);
                 out.push(Drained::Term(Term::Tuple(vec![
@@ -347,7 +368,7 @@ impl Host {
                     Ok(_) if file_name != name => error(atom("bad_driver_name")),
                     Ok(_) => match rt.with_drivers(|d| d.loaded.get(&file_name).cloned()) {
                         Some(driver) => {
-                            *self.driver.lock() = Arc::downgrade(&driver);
+                            let _ = self.driver.set(Arc::downgrade(&driver));
                             Term::Tuple(vec![
                                 atom("ok"),
                                 Term::Int(i64::from(driver.driver.flags())),
@@ -521,36 +542,30 @@ impl Host {
 }
 
 /// What [`Host::drain`] found: a term for the parent, or a binary port's data output (see
-/// [`frame::Output`]) as the mirror received it.
+/// [`frame::Output`]), by where its record lies in the drain's outputs.
 enum Drained {
     Term(Term),
-    Output {
-        to: u64,
-        port: u64,
-        message: crate::process::Message,
-    },
+    Output(std::ops::Range<usize>),
 }
 
 impl Drained {
-    /// A data output's `(to, port, data)`, as [`frame::write_outputs`] takes it.
-    fn output(&self) -> Option<(u64, u64, &[u8])> {
-        match self {
-            Drained::Term(_) => None,
-            Drained::Output { to, port, message } => Some((*to, *port, binary_output(message)?.1)),
-        }
-    }
-
-    fn into_term(self) -> Term {
+    /// The term for the parent (`outputs`: the drain's output records).
+    fn into_term(self, outputs: &[u8]) -> Term {
         match self {
             Drained::Term(term) => term,
-            Drained::Output { to, port, message } => {
-                let data = binary_output(&message)
-                    .map_or_else(Bytes::new, |(_, data)| Bytes::copy_from_slice(data));
+            Drained::Output(record) => {
+                let Some(frame::Output { to, port, data }) = frame::output_at(outputs, record)
+                else {
+                    return Term::List(Vec::new());
+                };
                 Term::Tuple(vec![
                     Term::Pid(Pid::local(to)),
                     Term::Tuple(vec![
                         Term::Port(drv_term::Port::local(port)),
-                        Term::Tuple(vec![atom("data"), Term::Binary(data)]),
+                        Term::Tuple(vec![
+                            atom("data"),
+                            Term::Binary(Bytes::copy_from_slice(data)),
+                        ]),
                     ]),
                 ])
             }

@@ -133,26 +133,42 @@ pub(crate) fn write_request(out: &mut impl Write, request: &Request<'_>) -> io::
     }
 }
 
-/// Writes a [`Frame::Outputs`] reply of `outputs` (`(to, port, data)`, see [`Output`]),
+/// Appends the record of an output (see [`Output`]) to `records`, the form a
+/// [`Frame::Outputs`] holds them in: where it lies, or `None` (nothing appended) for data
+/// too large for one.
+pub(crate) fn push_output(
+    records: &mut Vec<u8>,
+    to: u64,
+    port: u64,
+    data: &[u8],
+) -> Option<std::ops::Range<usize>> {
+    let len = u32::try_from(data.len()).ok()?;
+    let start = records.len();
+    records.extend_from_slice(&to.to_le_bytes());
+    records.extend_from_slice(&port.to_le_bytes());
+    records.extend_from_slice(&len.to_le_bytes());
+    records.extend_from_slice(data);
+    Some(start..records.len())
+}
+
+/// The output whose record [`push_output`] put at `record` in `records`.
+pub(crate) fn output_at(records: &[u8], record: std::ops::Range<usize>) -> Option<Output<'_>> {
+    Outputs(records.get(record)?).next()
+}
+
+/// Writes a [`Frame::Outputs`] reply of output `records` (made by [`push_output`]),
 /// assembled in `buf` (cleared first, kept for the next reply).
-pub(crate) fn write_outputs<'a>(
+pub(crate) fn write_outputs(
     out: &mut impl Write,
     buf: &mut Vec<u8>,
     sent: u64,
-    outputs: impl IntoIterator<Item = (u64, u64, &'a [u8])>,
+    records: &[u8],
 ) -> io::Result<()> {
     buf.clear();
     buf.extend_from_slice(&[0; 4]);
     buf.push(OUTPUTS);
     buf.extend_from_slice(&sent.to_le_bytes());
-    for (to, port, data) in outputs {
-        let len = u32::try_from(data.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-        buf.extend_from_slice(&to.to_le_bytes());
-        buf.extend_from_slice(&port.to_le_bytes());
-        buf.extend_from_slice(&len.to_le_bytes());
-        buf.extend_from_slice(data);
-    }
+    buf.extend_from_slice(records);
     finish(out, buf)
 }
 
@@ -235,9 +251,15 @@ fn u64_at(buf: &[u8], at: &mut usize) -> io::Result<u64> {
 mod tests {
     use super::*;
 
-    /// `outputs` as [`write_outputs`] takes them.
-    fn pieces<'a>(outputs: &'a [Output<'a>]) -> impl Iterator<Item = (u64, u64, &'a [u8])> {
-        outputs.iter().map(|o| (o.to, o.port, o.data))
+    /// The records of `outputs`, as [`write_outputs`] takes them; each read back in place.
+    fn pieces(outputs: &[Output<'_>]) -> Vec<u8> {
+        let mut records = Vec::new();
+        for output in outputs {
+            let record =
+                push_output(&mut records, output.to, output.port, output.data).expect("a record");
+            assert_eq!(output_at(&records, record), Some(*output));
+        }
+        records
     }
 
     #[test]
@@ -300,8 +322,8 @@ mod tests {
         .expect("written");
         write(&mut wire, &Term::Int(1)).expect("written");
         let mut buf = Vec::new();
-        write_outputs(&mut wire, &mut buf, 12, pieces(&outputs)).expect("written");
-        write_outputs(&mut wire, &mut buf, 0, pieces(&[])).expect("written");
+        write_outputs(&mut wire, &mut buf, 12, &pieces(&outputs)).expect("written");
+        write_outputs(&mut wire, &mut buf, 0, &pieces(&[])).expect("written");
         let mut input = wire.as_slice();
         let mut buf = Vec::new();
         let mut read = || {
@@ -337,7 +359,7 @@ mod tests {
             port: 2,
             data: b"abc",
         }];
-        write_outputs(&mut wire, &mut Vec::new(), 1, pieces(&outputs)).expect("written");
+        write_outputs(&mut wire, &mut Vec::new(), 1, &pieces(&outputs)).expect("written");
         // The output's length says one byte more than the frame holds.
         let len_at = wire.len() - 3 - 4;
         wire[len_at] = 4;

@@ -639,7 +639,7 @@ impl Link {
         if !on_reader {
             self.state.lock().turns += 1;
         }
-        let outcome = self.exchange(&mut channel, request, on_reader);
+        let outcome = self.exchange(&mut channel, request);
         drop(channel);
         if on_reader {
             return outcome.map(|(reply, messages, outputs, _)| Reply {
@@ -653,11 +653,12 @@ impl Link {
         }
         match outcome {
             Ok((reply, messages, outputs, sent)) => {
-                // The batches the host sent before the reply (`exchange` waited for them) go
-                // first; those after it wait for the end of the turn.
+                // The batches the host sent before the reply (waited for here) go first;
+                // those after it wait for the end of the turn.
                 let mut all = Vec::new();
                 {
                     let mut state = self.state.lock();
+                    self.await_events(&mut state, sent);
                     while state.pending.front().is_some_and(|(n, _)| *n <= sent) {
                         let (_, batch) = state.pending.pop_front().expect("a front batch");
                         all.extend(batch);
@@ -708,7 +709,6 @@ impl Link {
         &self,
         channel: &mut shm::Channel,
         request: &frame::Request<'_>,
-        on_reader: bool,
     ) -> Result<(Term, Vec<Term>, Vec<u8>, u64), Term> {
         if frame::write_request(channel, request).is_err() {
             return Err(self.wait_for_death());
@@ -717,9 +717,6 @@ impl Link {
         let reply = match frame::read_frame(&mut *channel, &mut buf) {
             // Its outputs are delivered from the frame as read: it goes with the reply.
             Ok(frame::Frame::Outputs { sent, .. }) => {
-                if !on_reader {
-                    self.await_events(sent);
-                }
                 return Ok((ok_atom(), Vec::new(), buf, sent));
             }
             Ok(frame::Frame::Term(term)) => Ok(term),
@@ -731,9 +728,6 @@ impl Link {
             Ok(Term::Tuple(items)) => match <[Term; 4]>::try_from(items) {
                 Ok([tag, reply, Term::List(messages), Term::Int(sent)]) if tag == atom("reply") => {
                     let sent = u64::try_from(sent).unwrap_or(0);
-                    if !on_reader {
-                        self.await_events(sent);
-                    }
                     Ok((reply, messages, Vec::new(), sent))
                 }
                 _ => {
@@ -751,11 +745,14 @@ impl Link {
     }
 
     /// Waits until the first `sent` event batches have been delivered (or the host died).
-    fn await_events(&self, sent: u64) {
-        let mut state = self.state.lock();
+    fn await_events(&self, state: &mut parking_lot::MutexGuard<'_, LinkState>, sent: u64) {
+        if state.events_delivered >= sent {
+            return;
+        }
+        // Read only when waiting: the clock costs as much as the rest of a round trip's look.
         let deadline = Instant::now() + EXIT_WAIT;
         while state.events_delivered < sent && state.death.is_none() {
-            if self.changed.wait_until(&mut state, deadline).timed_out() {
+            if self.changed.wait_until(state, deadline).timed_out() {
                 return;
             }
         }
@@ -1183,6 +1180,20 @@ impl Link {
 
     /// `term` with the child's ports replaced by the parent's.
     pub(super) fn to_parent(&self, term: Term) -> Term {
+        // An atom, a number or a binary (a command's `ok`) holds no port: no lock for it.
+        if matches!(
+            term,
+            Term::Atom(_)
+                | Term::Int(_)
+                | Term::BigInt(_)
+                | Term::Float(_)
+                | Term::Binary(_)
+                | Term::Bitstring(_)
+                | Term::Pid(_)
+                | Term::Ref(_)
+        ) {
+            return term;
+        }
         let ports = self.ports.lock();
         super::map_idents(term, &mut |term| match term {
             Term::Port(p) => match p.local_id().and_then(|id| ports.get(&id)) {
