@@ -164,6 +164,10 @@ pub struct Process {
     ///
     /// [`Runtime::spawn_with_arrival_hook`]: crate::Runtime::spawn_with_arrival_hook
     arrival_hook: Option<ArrivalHook>,
+    /// Set for a mirror in an isolated driver's host (`isolate/child.rs`), to the number of
+    /// the parent's process it stands for: its binary data output is recorded as the host's
+    /// reply carries it, addressed to that process (see [`Process::record_output`]).
+    records_outputs_for: Option<u64>,
 }
 
 /// What a process's host runs on the sending thread when a message arrives.
@@ -185,6 +189,9 @@ struct Inbox {
     private_in_use: bool,
     /// Receivers parked until a message arrives.
     parked: Vec<Thread>,
+    /// Data output recorded in place of its messages (see [`Process::record_output`]), each
+    /// older than every message in `messages`.
+    outputs: Vec<u8>,
 }
 
 /// Messages in arrival order, in blocks of up to [`MessageQueue::BLOCK`]: appending never
@@ -286,6 +293,15 @@ impl Process {
         Process::with_arrival_hook(pid, name, None)
     }
 
+    /// A process whose binary data output is recorded (see [`Process::record_output`]),
+    /// addressed to process number `parent`.
+    pub(crate) fn recording_outputs(pid: Pid, parent: u64) -> Process {
+        Process {
+            records_outputs_for: Some(parent),
+            ..Process::new(pid, None)
+        }
+    }
+
     pub(crate) fn with_arrival_hook(
         pid: Pid,
         name: Option<String>,
@@ -299,6 +315,7 @@ impl Process {
             alive: AtomicBool::new(true),
             trap_exit: AtomicBool::new(true),
             arrival_hook,
+            records_outputs_for: None,
         }
     }
 
@@ -323,6 +340,7 @@ impl Process {
         let mut inbox = self.inbox.lock();
         private.clear();
         inbox.messages.clear();
+        inbox.outputs = Vec::new();
         inbox.private_in_use = false;
         was
     }
@@ -469,12 +487,36 @@ impl Process {
         self.inbox.lock().parked.retain(|t| t.id() != me);
     }
 
-    /// Takes every message queued now, oldest first, appending them to `out`: one lock when
-    /// no receive has left messages in the private queue (taking them one by one costs a
-    /// count and a lock each).
-    pub(crate) fn take_all(&self, out: &mut Vec<Message>) {
+    /// A port's binary data output `{Port, {data, Data}}` for this process, recorded in the
+    /// form an isolated driver's host replies with instead of made a message, when this
+    /// process records outputs and nothing is queued before it (else the message keeps its
+    /// place among the others): whether it was (or dropped, the process being dead).
+    /// [`Process::take_all`] takes the records, the oldest of what is queued.
+    #[inline]
+    pub(crate) fn record_output(&self, port: u64, data: &[u8]) -> bool {
+        let Some(to) = self.records_outputs_for else {
+            return false;
+        };
+        let mut inbox = self.inbox.lock();
+        if !self.is_alive() {
+            return true;
+        }
+        // (A receiver parked on it learns of a message only: none parks on a mirror.)
+        if !inbox.messages.is_empty() || inbox.private_in_use || !inbox.parked.is_empty() {
+            return false;
+        }
+        crate::isolate::frame::push_output(&mut inbox.outputs, to, port, data).is_some()
+    }
+
+    /// Takes every message queued now, oldest first, appending them to `out` (and the
+    /// output records, older than them, to `outputs`: see [`Process::record_output`]): one
+    /// lock when no receive has left messages in the private queue (taking them one by one
+    /// costs a count and a lock each).
+    pub(crate) fn take_all(&self, outputs: &mut Vec<u8>, out: &mut Vec<Message>) {
         {
             let mut inbox = self.inbox.lock();
+            outputs.extend_from_slice(&inbox.outputs);
+            inbox.outputs.clear();
             if !inbox.private_in_use {
                 out.reserve(inbox.messages.len());
                 while let Some(message) = inbox.messages.pop_front() {
@@ -483,7 +525,9 @@ impl Process {
                 return;
             }
         }
-        // Lock order: `private`, then `inbox`; the private queue's messages are the older.
+        // Lock order: `private`, then `inbox`; the private queue's messages are the older
+        // (output records, the oldest of all, are taken above: none is made meanwhile, with
+        // messages queued).
         let mut private = self.private.lock();
         let mut inbox = self.inbox.lock();
         out.extend(private.drain(..));
@@ -544,7 +588,7 @@ mod tests {
                 }
                 TakeAll(expected) => {
                     let mut taken = Vec::new();
-                    process.take_all(&mut taken);
+                    process.take_all(&mut Vec::new(), &mut taken);
                     let taken: Vec<i64> = taken
                         .iter()
                         .map(|m| m.view().int().expect("only integers are sent"))

@@ -149,6 +149,13 @@ impl Runtime {
         ))
     }
 
+    /// Starts a mirror of the parent's process number `parent` in an isolated driver's host:
+    /// a process whose binary data output is recorded for the host's reply (see
+    /// [`Process::record_output`]).
+    pub(crate) fn spawn_recording_outputs(&self, parent: u64) -> Arc<Process> {
+        self.register(Process::recording_outputs(Pid::local(next_id()), parent))
+    }
+
     fn register(&self, process: Process) -> Arc<Process> {
         let process = Arc::new(process);
         self.inner

@@ -137,10 +137,11 @@ pub(crate) fn serve(
             if messages.is_empty() {
                 continue;
             }
-            let messages = messages
-                .into_iter()
-                .map(|m| m.into_term(&outputs))
-                .collect();
+            let mut terms = Vec::with_capacity(messages.len());
+            for message in messages {
+                message.into_terms(&outputs, &mut terms);
+            }
+            let messages = terms;
             let batch = Term::Tuple(vec![atom("msgs"), Term::List(messages)]);
             if frame::write(&mut events.out, &batch).is_err() {
                 return;
@@ -155,6 +156,9 @@ pub(crate) fn serve(
     let mut outputs = Vec::new();
     let mut request_frame = Vec::new();
     let mut reply_frame = Vec::new();
+    // The mirror of the last compact command's caller: a loop of commands from one process
+    // looks it up once. Forgotten at any other request (an `exit` removes mirrors).
+    let mut last_caller: Option<(u64, Arc<Process>)> = None;
     loop {
         let Ok(request) = frame::read_frame(&mut channel, &mut request_frame) else {
             // The parent has gone: nothing is left to serve.
@@ -163,12 +167,21 @@ pub(crate) fn serve(
         // `None`: a compact command that succeeded, whose reply may be compact too.
         let (reply, last) = match request {
             Frame::Term(request) => {
+                last_caller = None;
                 let (reply, last) = host.handle(&request);
                 (Some(reply), last)
             }
             Frame::Command { port, caller, data } => {
                 let port = drv_term::Port::local(port);
-                let done = host.command(&port, &Pid::local(caller), data, None);
+                let mirror = match &last_caller {
+                    Some((pid, mirror)) if *pid == caller => mirror,
+                    _ => {
+                        &last_caller
+                            .insert((caller, host.mirror(&Pid::local(caller))))
+                            .1
+                    }
+                };
+                let done = host.command(&port, mirror, data, None);
                 (done.err().map(error), false)
             }
             Frame::Outputs { .. } => (Some(error(atom("badarg"))), false),
@@ -186,10 +199,14 @@ pub(crate) fn serve(
                 written
             }
             reply => {
+                let mut terms = Vec::with_capacity(messages.len());
+                for message in messages.drain(..) {
+                    message.into_terms(&outputs, &mut terms);
+                }
                 let reply = Term::Tuple(vec![
                     atom("reply"),
                     reply.unwrap_or_else(|| atom("ok")),
-                    Term::List(messages.drain(..).map(|m| m.into_term(&outputs)).collect()),
+                    Term::List(terms),
                     Term::Int(i64::try_from(sent).unwrap_or(i64::MAX)),
                 ]);
                 outputs.clear();
@@ -212,7 +229,11 @@ impl Host {
         if let Some(mirror) = mirrors.by_parent.get(pid) {
             return mirror.clone();
         }
-        let mirror = self.runtime.spawn(None);
+        // Its binary data output is recorded for the reply as it is made (no message).
+        let mirror = match pid.local_id() {
+            Some(parent) => self.runtime.spawn_recording_outputs(parent),
+            None => self.runtime.spawn(None),
+        };
         mirrors.by_parent.insert(*pid, mirror.clone());
         mirrors.to_parent.insert(*mirror.pid(), *pid);
         mirror
@@ -305,8 +326,13 @@ impl Host {
             true
         });
         for (parent, mirror) in &mirrors.by_parent {
-            // Those there now (those that come meanwhile go with the next batch).
-            mirror.take_all(taken);
+            // Those there now (those that come meanwhile go with the next batch): the output
+            // it recorded first, then its messages.
+            let recorded = outputs.len();
+            mirror.take_all(outputs, taken);
+            if outputs.len() > recorded {
+                out.push(Drained::Output(recorded..outputs.len()));
+            }
             for message in taken.drain(..) {
                 // Its record made at once: the compact reply is written from it.
                 if let (Some((port, data)), Some(to)) = (binary_output(&message), parent.local_id())
@@ -330,16 +356,15 @@ impl Host {
         }
     }
 
-    /// Runs a command (`lengths`: its segments as the parent's port cut them, `None`: one);
-    /// the error's reason.
+    /// Runs a command from `caller` (a mirror; `lengths`: its segments as the parent's port cut
+    /// them, `None`: one); the error's reason.
     fn command(
         &self,
         port: &drv_term::Port,
-        caller: &Pid,
+        caller: &Process,
         data: &[u8],
         lengths: Option<&[usize]>,
     ) -> Result<(), Term> {
-        let caller = self.mirror(caller);
         let one = [data.len()];
         let lengths = lengths.unwrap_or(if data.is_empty() { &[] } else { &one });
         self.runtime
@@ -415,7 +440,7 @@ impl Host {
             [tag, Term::Port(port), Term::Pid(caller), Term::Binary(data)]
                 if *tag == atom("command") =>
             {
-                let reply = self.command(port, caller, data, None);
+                let reply = self.command(port, &self.mirror(caller), data, None);
                 (reply.map_or_else(error, |()| atom("ok")), false)
             }
             [tag, Term::Port(port), Term::Pid(caller), Term::Binary(data), Term::List(lengths)]
@@ -431,7 +456,7 @@ impl Host {
                 let Some(lengths) = lengths else {
                     return (error(atom("badarg")), false);
                 };
-                let reply = self.command(port, caller, data, Some(&lengths));
+                let reply = self.command(port, &self.mirror(caller), data, Some(&lengths));
                 (reply.map_or_else(error, |()| atom("ok")), false)
             }
             [tag, Term::Port(port), Term::Pid(caller), Term::Int(op), data]
@@ -541,34 +566,32 @@ impl Host {
     }
 }
 
-/// What [`Host::drain`] found: a term for the parent, or a binary port's data output (see
-/// [`frame::Output`]), by where its record lies in the drain's outputs.
+/// What [`Host::drain`] found: a term for the parent, or binary ports' data output (see
+/// [`frame::Output`]), by where their records lie in the drain's outputs.
 enum Drained {
     Term(Term),
     Output(std::ops::Range<usize>),
 }
 
 impl Drained {
-    /// The term for the parent (`outputs`: the drain's output records).
-    fn into_term(self, outputs: &[u8]) -> Term {
-        match self {
-            Drained::Term(term) => term,
-            Drained::Output(record) => {
-                let Some(frame::Output { to, port, data }) = frame::output_at(outputs, record)
-                else {
-                    return Term::List(Vec::new());
-                };
+    /// The terms for the parent, appended to `terms` (`outputs`: the drain's output records).
+    fn into_terms(self, outputs: &[u8], terms: &mut Vec<Term>) {
+        let records = match self {
+            Drained::Term(term) => return terms.push(term),
+            Drained::Output(records) => outputs.get(records).unwrap_or_default(),
+        };
+        // Records this host made: whole.
+        for frame::Output { to, port, data } in frame::outputs(records).into_iter().flatten() {
+            terms.push(Term::Tuple(vec![
+                Term::Pid(Pid::local(to)),
                 Term::Tuple(vec![
-                    Term::Pid(Pid::local(to)),
+                    Term::Port(drv_term::Port::local(port)),
                     Term::Tuple(vec![
-                        Term::Port(drv_term::Port::local(port)),
-                        Term::Tuple(vec![
-                            atom("data"),
-                            Term::Binary(Bytes::copy_from_slice(data)),
-                        ]),
+                        atom("data"),
+                        Term::Binary(Bytes::copy_from_slice(data)),
                     ]),
-                ])
-            }
+                ]),
+            ]));
         }
     }
 }

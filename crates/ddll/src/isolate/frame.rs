@@ -151,9 +151,9 @@ pub(crate) fn push_output(
     Some(start..records.len())
 }
 
-/// The output whose record [`push_output`] put at `record` in `records`.
-pub(crate) fn output_at(records: &[u8], record: std::ops::Range<usize>) -> Option<Output<'_>> {
-    Outputs(records.get(record)?).next()
+/// The outputs whose records [`push_output`] made in `records`; an error when one is cut.
+pub(crate) fn outputs(records: &[u8]) -> io::Result<Outputs<'_>> {
+    Outputs::check(records)
 }
 
 /// Writes a [`Frame::Outputs`] reply of output `records` (made by [`push_output`]),
@@ -257,7 +257,8 @@ mod tests {
         for output in outputs {
             let record =
                 push_output(&mut records, output.to, output.port, output.data).expect("a record");
-            assert_eq!(output_at(&records, record), Some(*output));
+            let read: Vec<Output<'_>> = super::outputs(&records[record]).expect("whole").collect();
+            assert_eq!(read, [*output]);
         }
         records
     }

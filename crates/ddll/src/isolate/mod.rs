@@ -40,7 +40,7 @@
 //! its reply.
 
 mod child;
-mod frame;
+pub(crate) mod frame;
 mod link;
 mod proxy;
 mod shm;
