@@ -700,6 +700,73 @@ mod tests {
         assert_eq!(process.receive(now), None);
     }
 
+    /// What reaches a mirror that records its data output, in turns with messages.
+    #[derive(Debug, Clone, Copy)]
+    enum Arrival {
+        /// Data output of byte `n`: recorded, or else queued as a message (the integer).
+        Output(u8),
+        /// A message (the integer).
+        Message(u8),
+    }
+
+    #[test]
+    fn recorded_output_keeps_its_place_among_messages() {
+        use Arrival::{Message as M, Output as O};
+        // Each case: the arrivals, then how many of them were recorded. Taken all at once,
+        // they come in the order they arrived.
+        let cases: &[(&[Arrival], usize)] = &[
+            (&[O(1), O(2), O(3)], 3),
+            (&[O(1), M(2), O(3)], 1),
+            (&[M(1), O(2), O(3)], 0),
+            (&[M(1), M(2)], 0),
+            (&[], 0),
+        ];
+        for &(arrivals, recorded) in cases {
+            let process = Process::recording_outputs(Pid::local(1), 7);
+            let mut made = 0;
+            for arrival in arrivals {
+                match *arrival {
+                    Arrival::Output(n) if process.record_output(3, &[n]) => made += 1,
+                    Arrival::Output(n) | Arrival::Message(n) => {
+                        process.deliver(Term::Int(i64::from(n)))
+                    }
+                }
+            }
+            assert_eq!(made, recorded, "{arrivals:?}");
+            let (mut outputs, mut messages) = (Vec::new(), Vec::new());
+            process.take_all(&mut outputs, &mut messages);
+            let records = crate::isolate::frame::outputs(&outputs).expect("whole records");
+            let mut taken: Vec<u8> = records
+                .map(|o| {
+                    assert_eq!((o.to, o.port), (7, 3));
+                    o.data[0]
+                })
+                .collect();
+            taken.extend(
+                messages
+                    .iter()
+                    .map(|m| m.view().int().expect("an integer") as u8),
+            );
+            let expected: Vec<u8> = arrivals
+                .iter()
+                .map(|(Arrival::Output(n) | Arrival::Message(n))| *n)
+                .collect();
+            assert_eq!(taken, expected, "{arrivals:?}");
+        }
+        // A process that does not record, or a dead one, gets none.
+        let plain = Process::new(Pid::local(2), None);
+        assert!(!plain.record_output(3, b"x"));
+        let dead = Process::recording_outputs(Pid::local(3), 7);
+        dead.mark_dead();
+        assert!(
+            dead.record_output(3, b"x"),
+            "dropped, as a message would be"
+        );
+        let mut outputs = Vec::new();
+        dead.take_all(&mut outputs, &mut Vec::new());
+        assert!(outputs.is_empty());
+    }
+
     #[test]
     fn a_backlog_over_many_blocks_keeps_its_order() {
         let process = Process::new(Pid::local(1), None);
