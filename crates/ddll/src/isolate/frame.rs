@@ -19,6 +19,9 @@ pub(crate) const EVENT_FD: i32 = 3;
 const COMMAND: u8 = 1;
 /// The first byte of a [`Frame::Outputs`]'s payload.
 const OUTPUTS: u8 = 2;
+/// Where a [`Frame::Outputs`]'s records start in its payload: after the first byte and the
+/// count of event batches sent.
+const OUTPUTS_RECORDS: usize = 1 + 8;
 
 /// A frame as read (borrowing the buffer it was read into): a term, or one of the compact
 /// forms of the hot messages (an echo's round trip), which cost no term to build, encode,
@@ -54,6 +57,12 @@ pub(crate) struct Output<'a> {
 pub(crate) struct Outputs<'a>(&'a [u8]);
 
 impl<'a> Outputs<'a> {
+    /// The outputs of `payload`, a [`Frame::Outputs`] frame's that [`parse`] read whole (they
+    /// are not checked again: a cut record would end them).
+    pub(crate) fn of_parsed(payload: &'a [u8]) -> Outputs<'a> {
+        Outputs(payload.get(OUTPUTS_RECORDS..).unwrap_or_default())
+    }
+
     /// The outputs in `records`; an error when one reaches past them.
     fn check(records: &'a [u8]) -> io::Result<Outputs<'a>> {
         let mut rest = Outputs(records);
@@ -168,6 +177,7 @@ pub(crate) fn write_outputs(
     buf.extend_from_slice(&[0; 4]);
     buf.push(OUTPUTS);
     buf.extend_from_slice(&sent.to_le_bytes());
+    debug_assert_eq!(buf.len(), 4 + OUTPUTS_RECORDS);
     buf.extend_from_slice(records);
     finish(out, buf)
 }
@@ -221,7 +231,7 @@ pub(crate) fn parse(buf: &[u8]) -> io::Result<Frame<'_>> {
         Some(&OUTPUTS) => {
             let mut at = 1;
             let sent = u64_at(buf, &mut at)?;
-            let outputs = Outputs::check(&buf[at..])?;
+            let outputs = Outputs::check(&buf[OUTPUTS_RECORDS..])?;
             Ok(Frame::Outputs { sent, outputs })
         }
         _ => drv_term::decode(buf)

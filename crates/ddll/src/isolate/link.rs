@@ -463,8 +463,8 @@ pub(crate) struct Reply {
     pub(super) reply: Term,
     /// The host's batches sent before the reply, then the reply's own messages.
     pub(super) messages: Vec<Term>,
-    /// A compact reply's frame (empty for another), whose outputs are the reply's messages
-    /// (`messages` then holds only batches).
+    /// A compact reply's frame as `frame::parse` read it whole (empty for another reply),
+    /// whose outputs are the reply's messages (`messages` then holds only batches).
     outputs: Vec<u8>,
     link: Arc<Link>,
     /// Whether the request took a turn (the reader thread takes none) not ended yet.
@@ -494,9 +494,8 @@ impl Reply {
         }
         if !self.outputs.is_empty() {
             let compact = std::mem::take(&mut self.outputs);
-            if let Ok(frame::Frame::Outputs { outputs, .. }) = frame::parse(&compact) {
-                self.link.deliver_outputs(outputs);
-            }
+            self.link
+                .deliver_outputs(frame::Outputs::of_parsed(&compact));
             keep_reply_frame(compact);
         }
         if std::mem::take(&mut self.turn) {
