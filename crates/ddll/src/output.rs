@@ -31,7 +31,10 @@ impl Runtime {
             // A binary `{Port, {data, <<Data>>}}` to a mirror in an isolated driver's host:
             // recorded as the host's reply carries it, no message made.
             if let ([], [piece], true) = (header, pieces, binary) {
-                if owner.record_output(port.handle, piece.bytes()) {
+                let data = piece.bytes();
+                if owner.record_output(|records, to| {
+                    crate::isolate::frame::push_output(records, to, port.handle, data).is_some()
+                }) {
                     return;
                 }
             }

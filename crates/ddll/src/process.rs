@@ -288,6 +288,9 @@ impl MessageQueue {
     }
 }
 
+/// The room a process that records outputs keeps for them once taken.
+const RECORDS_KEPT: usize = 1 << 12;
+
 impl Process {
     pub(crate) fn new(pid: Pid, name: Option<String>) -> Process {
         Process::with_arrival_hook(pid, name, None)
@@ -487,13 +490,15 @@ impl Process {
         self.inbox.lock().parked.retain(|t| t.id() != me);
     }
 
-    /// A port's binary data output `{Port, {data, Data}}` for this process, recorded in the
-    /// form an isolated driver's host replies with instead of made a message, when this
-    /// process records outputs and nothing is queued before it (else the message keeps its
-    /// place among the others): whether it was (or dropped, the process being dead).
-    /// [`Process::take_all`] takes the records, the oldest of what is queued.
+    /// A port's binary data output `{Port, {data, Data}}` for this process, recorded instead
+    /// of made a message when this process records outputs and nothing is queued before it
+    /// (else the message keeps its place among the others): `record` appends the record
+    /// (in the form an isolated driver's host replies with) for the parent's process number
+    /// it is given, and says whether it did. Whether the output was recorded (or dropped, the
+    /// process being dead). [`Process::take_all`] takes the records, the oldest of what is
+    /// queued.
     #[inline]
-    pub(crate) fn record_output(&self, port: u64, data: &[u8]) -> bool {
+    pub(crate) fn record_output(&self, record: impl FnOnce(&mut Vec<u8>, u64) -> bool) -> bool {
         let Some(to) = self.records_outputs_for else {
             return false;
         };
@@ -505,7 +510,7 @@ impl Process {
         if !inbox.messages.is_empty() || inbox.private_in_use || !inbox.parked.is_empty() {
             return false;
         }
-        crate::isolate::frame::push_output(&mut inbox.outputs, to, port, data).is_some()
+        record(&mut inbox.outputs, to)
     }
 
     /// Takes every message queued now, oldest first, appending them to `out` (and the
@@ -517,6 +522,8 @@ impl Process {
             let mut inbox = self.inbox.lock();
             outputs.extend_from_slice(&inbox.outputs);
             inbox.outputs.clear();
+            // Kept for the next records, unless one large output made it large.
+            inbox.outputs.shrink_to(RECORDS_KEPT);
             if !inbox.private_in_use {
                 out.reserve(inbox.messages.len());
                 while let Some(message) = inbox.messages.pop_front() {
@@ -709,6 +716,11 @@ mod tests {
         Message(u8),
     }
 
+    /// The record of port 3's output of `data`, as the host's output path makes it.
+    fn record(data: &[u8]) -> impl FnOnce(&mut Vec<u8>, u64) -> bool + '_ {
+        |records, to| crate::isolate::frame::push_output(records, to, 3, data).is_some()
+    }
+
     #[test]
     fn recorded_output_keeps_its_place_among_messages() {
         use Arrival::{Message as M, Output as O};
@@ -726,7 +738,7 @@ mod tests {
             let mut made = 0;
             for arrival in arrivals {
                 match *arrival {
-                    Arrival::Output(n) if process.record_output(3, &[n]) => made += 1,
+                    Arrival::Output(n) if process.record_output(record(&[n])) => made += 1,
                     Arrival::Output(n) | Arrival::Message(n) => {
                         process.deliver(Term::Int(i64::from(n)))
                     }
@@ -755,11 +767,11 @@ mod tests {
         }
         // A process that does not record, or a dead one, gets none.
         let plain = Process::new(Pid::local(2), None);
-        assert!(!plain.record_output(3, b"x"));
+        assert!(!plain.record_output(record(b"x")));
         let dead = Process::recording_outputs(Pid::local(3), 7);
         dead.mark_dead();
         assert!(
-            dead.record_output(3, b"x"),
+            dead.record_output(record(b"x")),
             "dropped, as a message would be"
         );
         let mut outputs = Vec::new();

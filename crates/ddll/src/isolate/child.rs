@@ -216,6 +216,9 @@ pub(crate) fn serve(
         if written.is_err() || channel.flush().is_err() {
             return PROTOCOL_FAILURE;
         }
+        for buf in [&mut request_frame, &mut reply_frame, &mut outputs] {
+            buf.shrink_to(frame::BUFFER_KEPT);
+        }
         if last {
             return 0;
         }

@@ -12,6 +12,10 @@ use drv_term::Term;
 /// The largest frame either side accepts: a larger length means the stream is corrupt.
 const MAX_FRAME: usize = 1 << 30;
 
+/// The room a buffer kept from one frame to the next keeps (one that a large frame made larger
+/// gives the rest back).
+pub(crate) const BUFFER_KEPT: usize = 1 << 16;
+
 /// The host's descriptor of the event channel.
 pub(crate) const EVENT_FD: i32 = 3;
 

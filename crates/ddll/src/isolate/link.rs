@@ -52,12 +52,9 @@ thread_local! {
     static REPLY_FRAME: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// The largest reply buffer a thread keeps for its next request.
-const REPLY_FRAME_KEPT: usize = 1 << 16;
-
 /// Gives `buf` back to this thread for its next reply (unless a large frame made it large).
 fn keep_reply_frame(buf: Vec<u8>) {
-    if buf.capacity() <= REPLY_FRAME_KEPT {
+    if buf.capacity() <= frame::BUFFER_KEPT {
         REPLY_FRAME.set(buf);
     }
 }
