@@ -10,6 +10,12 @@
 //! shared memory with both sides spinning (no data, no wake-up: two cache-line transfers).
 //! Threads of one process are the cheapest case: processes on the same cores pay the same
 //! wake-ups and transfers, or more.
+//!
+//! With `DDLL_ISOLATED_ECHO_ROUNDS=N` set, it runs exactly N isolated round trips, prints
+//! their mean time and exits instead (`echo.rs` does the same in process): for counting instructions
+//! (`DDLL_ISOLATE_SPIN_US=0 valgrind --tool=callgrind --trace-children=yes
+//! target/release/deps/isolated_echo-HASH` with two values of N: the difference over the
+//! difference of N is the cost of one round trip, in the parent's profile and the host's).
 
 #[path = "../../ddll/tests/support/mod.rs"]
 mod support;
@@ -108,6 +114,19 @@ fn main() {
     ddll::isolate::run_host_if_requested();
     let mut in_process = echo_setup(false);
     let mut isolated = echo_setup(true);
+    if let Some(rounds) = std::env::var_os("DDLL_ISOLATED_ECHO_ROUNDS") {
+        let rounds: u32 = rounds
+            .to_str()
+            .and_then(|n| n.parse().ok())
+            .expect("DDLL_ISOLATED_ECHO_ROUNDS is a number");
+        let t0 = Instant::now();
+        for _ in 0..rounds {
+            isolated();
+        }
+        let ns = t0.elapsed().as_nanos() as f64 / f64::from(rounds);
+        eprintln!("isolated ns_per_round_trip: {ns:.1}");
+        std::process::exit(0);
+    }
     let mut c = Criterion::default().configure_from_args();
     c.bench_function("echo_round_trip_64B_in_process", |b| {
         b.iter(&mut in_process)

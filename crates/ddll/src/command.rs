@@ -129,16 +129,16 @@ impl Runtime {
             return Err(Exception::badarg());
         }
         let _settle = self.settle_at_end();
-        let command = Command::Vector(crate::iodata::IoVector {
-            data: bytes.to_vec(),
-            segments: lengths.to_vec(),
-        });
         let port = self.open_port_of(id)?;
         let _serial = port.lock.lock();
         if port.is_closed() {
             return Err(Exception::badarg());
         }
         if port.driver.driver.has_outputv() {
+            let command = Command::Vector(crate::iodata::IoVector {
+                data: bytes.to_vec(),
+                segments: lengths.to_vec(),
+            });
             self.run_command(caller, &port, &command)
         } else {
             self.command_bytes(caller, &port, bytes)

@@ -25,6 +25,7 @@ mod error;
 mod failure;
 mod host;
 mod huge_pages;
+mod id_hash;
 mod in_flight;
 mod init_ack;
 pub mod iodata;

@@ -27,8 +27,19 @@ impl Runtime {
         }
         if !port.is_closed() || port::lookup(port.handle).is_some() {
             let binary = port.binary.load(Ordering::Relaxed);
+            let owner = port.owner.get();
+            // A binary `{Port, {data, <<Data>>}}` to a mirror in an isolated driver's host:
+            // recorded as the host's reply carries it, no message made.
+            if let ([], [piece], true) = (header, pieces, binary) {
+                let data = piece.bytes();
+                if owner.record_output(|records, to| {
+                    crate::isolate::frame::push_output(records, to, port.handle, data).is_some()
+                }) {
+                    return;
+                }
+            }
             let message = FlatTerm::port_data(port.id(), data_atom, header, pieces, binary);
-            port.owner.deliver(message);
+            owner.deliver(message);
         }
     }
 }

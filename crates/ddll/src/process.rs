@@ -164,6 +164,10 @@ pub struct Process {
     ///
     /// [`Runtime::spawn_with_arrival_hook`]: crate::Runtime::spawn_with_arrival_hook
     arrival_hook: Option<ArrivalHook>,
+    /// Set for a mirror in an isolated driver's host (`isolate/child.rs`), to the number of
+    /// the parent's process it stands for: its binary data output is recorded as the host's
+    /// reply carries it, addressed to that process (see [`Process::record_output`]).
+    records_outputs_for: Option<u64>,
 }
 
 /// What a process's host runs on the sending thread when a message arrives.
@@ -185,6 +189,9 @@ struct Inbox {
     private_in_use: bool,
     /// Receivers parked until a message arrives.
     parked: Vec<Thread>,
+    /// Data output recorded in place of its messages (see [`Process::record_output`]), each
+    /// older than every message in `messages`.
+    outputs: Vec<u8>,
 }
 
 /// Messages in arrival order, in blocks of up to [`MessageQueue::BLOCK`]: appending never
@@ -281,9 +288,21 @@ impl MessageQueue {
     }
 }
 
+/// The room a process that records outputs keeps for them once taken.
+const RECORDS_KEPT: usize = 1 << 12;
+
 impl Process {
     pub(crate) fn new(pid: Pid, name: Option<String>) -> Process {
         Process::with_arrival_hook(pid, name, None)
+    }
+
+    /// A process whose binary data output is recorded (see [`Process::record_output`]),
+    /// addressed to process number `parent`.
+    pub(crate) fn recording_outputs(pid: Pid, parent: u64) -> Process {
+        Process {
+            records_outputs_for: Some(parent),
+            ..Process::new(pid, None)
+        }
     }
 
     pub(crate) fn with_arrival_hook(
@@ -299,6 +318,7 @@ impl Process {
             alive: AtomicBool::new(true),
             trap_exit: AtomicBool::new(true),
             arrival_hook,
+            records_outputs_for: None,
         }
     }
 
@@ -323,6 +343,7 @@ impl Process {
         let mut inbox = self.inbox.lock();
         private.clear();
         inbox.messages.clear();
+        inbox.outputs = Vec::new();
         inbox.private_in_use = false;
         was
     }
@@ -469,6 +490,60 @@ impl Process {
         self.inbox.lock().parked.retain(|t| t.id() != me);
     }
 
+    /// A port's binary data output `{Port, {data, Data}}` for this process, recorded instead
+    /// of made a message when this process records outputs and nothing is queued before it
+    /// (else the message keeps its place among the others): `record` appends the record
+    /// (in the form an isolated driver's host replies with) for the parent's process number
+    /// it is given, and says whether it did. Whether the output was recorded (or dropped, the
+    /// process being dead). [`Process::take_all`] takes the records, the oldest of what is
+    /// queued.
+    #[inline]
+    pub(crate) fn record_output(&self, record: impl FnOnce(&mut Vec<u8>, u64) -> bool) -> bool {
+        let Some(to) = self.records_outputs_for else {
+            return false;
+        };
+        let mut inbox = self.inbox.lock();
+        if !self.is_alive() {
+            return true;
+        }
+        // (A receiver parked on it learns of a message only: none parks on a mirror.)
+        if !inbox.messages.is_empty() || inbox.private_in_use || !inbox.parked.is_empty() {
+            return false;
+        }
+        record(&mut inbox.outputs, to)
+    }
+
+    /// Takes every message queued now, oldest first, appending them to `out` (and the
+    /// output records, older than them, to `outputs`: see [`Process::record_output`]): one
+    /// lock when no receive has left messages in the private queue (taking them one by one
+    /// costs a count and a lock each).
+    pub(crate) fn take_all(&self, outputs: &mut Vec<u8>, out: &mut Vec<Message>) {
+        {
+            let mut inbox = self.inbox.lock();
+            outputs.extend_from_slice(&inbox.outputs);
+            inbox.outputs.clear();
+            // Kept for the next records, unless one large output made it large.
+            inbox.outputs.shrink_to(RECORDS_KEPT);
+            if !inbox.private_in_use {
+                out.reserve(inbox.messages.len());
+                while let Some(message) = inbox.messages.pop_front() {
+                    out.push(message);
+                }
+                return;
+            }
+        }
+        // Lock order: `private`, then `inbox`; the private queue's messages are the older
+        // (output records, the oldest of all, are taken above: none is made meanwhile, with
+        // messages queued).
+        let mut private = self.private.lock();
+        let mut inbox = self.inbox.lock();
+        out.extend(private.drain(..));
+        while let Some(message) = inbox.messages.pop_front() {
+            out.push(message);
+        }
+        inbox.private_in_use = false;
+    }
+
     /// How many messages are queued.
     pub fn message_count(&self) -> usize {
         let private = self.private.lock();
@@ -496,8 +571,10 @@ mod tests {
         Take(Option<i64>, Option<i64>),
         /// The number of queued messages.
         Count(usize),
+        /// Take every queued message at once, expecting these, in order.
+        TakeAll(&'static [i64]),
     }
-    use Step::{Count, Send, Take};
+    use Step::{Count, Send, Take, TakeAll};
 
     fn run(steps: &[Step]) {
         let process = Process::new(Pid::local(1), None);
@@ -515,6 +592,15 @@ mod tests {
                 }
                 Count(expected) => {
                     assert_eq!(process.message_count(), expected, "step {n} of {steps:?}")
+                }
+                TakeAll(expected) => {
+                    let mut taken = Vec::new();
+                    process.take_all(&mut Vec::new(), &mut taken);
+                    let taken: Vec<i64> = taken
+                        .iter()
+                        .map(|m| m.view().int().expect("only integers are sent"))
+                        .collect();
+                    assert_eq!(taken, expected, "step {n} of {steps:?}");
                 }
             }
         }
@@ -569,6 +655,19 @@ mod tests {
                 Take(Some(7), Some(7)),
                 Count(0),
             ],
+            // Taking all: the inbox alone, then with older messages in the private queue.
+            &[TakeAll(&[]), Send(1), Send(2), TakeAll(&[1, 2]), Count(0)],
+            &[
+                Send(1),
+                Send(2),
+                Take(Some(9), None),
+                Send(3),
+                TakeAll(&[1, 2, 3]),
+                Count(0),
+                Send(4),
+                Take(None, Some(4)),
+                TakeAll(&[]),
+            ],
         ];
         for steps in cases {
             run(steps);
@@ -606,6 +705,78 @@ mod tests {
             Some(Term::Int(2))
         );
         assert_eq!(process.receive(now), None);
+    }
+
+    /// What reaches a mirror that records its data output, in turns with messages.
+    #[derive(Debug, Clone, Copy)]
+    enum Arrival {
+        /// Data output of byte `n`: recorded, or else queued as a message (the integer).
+        Output(u8),
+        /// A message (the integer).
+        Message(u8),
+    }
+
+    /// The record of port 3's output of `data`, as the host's output path makes it.
+    fn record(data: &[u8]) -> impl FnOnce(&mut Vec<u8>, u64) -> bool + '_ {
+        |records, to| crate::isolate::frame::push_output(records, to, 3, data).is_some()
+    }
+
+    #[test]
+    fn recorded_output_keeps_its_place_among_messages() {
+        use Arrival::{Message as M, Output as O};
+        // Each case: the arrivals, then how many of them were recorded. Taken all at once,
+        // they come in the order they arrived.
+        let cases: &[(&[Arrival], usize)] = &[
+            (&[O(1), O(2), O(3)], 3),
+            (&[O(1), M(2), O(3)], 1),
+            (&[M(1), O(2), O(3)], 0),
+            (&[M(1), M(2)], 0),
+            (&[], 0),
+        ];
+        for &(arrivals, recorded) in cases {
+            let process = Process::recording_outputs(Pid::local(1), 7);
+            let mut made = 0;
+            for arrival in arrivals {
+                match *arrival {
+                    Arrival::Output(n) if process.record_output(record(&[n])) => made += 1,
+                    Arrival::Output(n) | Arrival::Message(n) => {
+                        process.deliver(Term::Int(i64::from(n)))
+                    }
+                }
+            }
+            assert_eq!(made, recorded, "{arrivals:?}");
+            let (mut outputs, mut messages) = (Vec::new(), Vec::new());
+            process.take_all(&mut outputs, &mut messages);
+            let records = crate::isolate::frame::outputs(&outputs).expect("whole records");
+            let mut taken: Vec<u8> = records
+                .map(|o| {
+                    assert_eq!((o.to, o.port), (7, 3));
+                    o.data[0]
+                })
+                .collect();
+            taken.extend(
+                messages
+                    .iter()
+                    .map(|m| m.view().int().expect("an integer") as u8),
+            );
+            let expected: Vec<u8> = arrivals
+                .iter()
+                .map(|(Arrival::Output(n) | Arrival::Message(n))| *n)
+                .collect();
+            assert_eq!(taken, expected, "{arrivals:?}");
+        }
+        // A process that does not record, or a dead one, gets none.
+        let plain = Process::new(Pid::local(2), None);
+        assert!(!plain.record_output(record(b"x")));
+        let dead = Process::recording_outputs(Pid::local(3), 7);
+        dead.mark_dead();
+        assert!(
+            dead.record_output(record(b"x")),
+            "dropped, as a message would be"
+        );
+        let mut outputs = Vec::new();
+        dead.take_all(&mut outputs, &mut Vec::new());
+        assert!(outputs.is_empty());
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! The runtime: processes, drivers (through `ddll-core`), and ports.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,7 +25,7 @@ const CALLBACK_DRAIN_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    procs: Mutex<HashMap<u64, Arc<Process>>>,
+    procs: Mutex<crate::id_hash::IdHashMap<u64, Arc<Process>>>,
     pub(crate) drivers: DriversLock,
     base_dir: PathBuf,
     /// Timers of this runtime's ports.
@@ -115,7 +114,7 @@ impl Runtime {
         crate::host::install()?;
         Ok(Runtime {
             inner: Arc::new(Inner {
-                procs: Mutex::new(HashMap::new()),
+                procs: Mutex::new(Default::default()),
                 drivers: DriversLock::default(),
                 base_dir: base_dir.into(),
                 timers: Default::default(),
@@ -148,6 +147,13 @@ impl Runtime {
             name.map(str::to_owned),
             Some(hook),
         ))
+    }
+
+    /// Starts a mirror of the parent's process number `parent` in an isolated driver's host:
+    /// a process whose binary data output is recorded for the host's reply (see
+    /// [`Process::record_output`]).
+    pub(crate) fn spawn_recording_outputs(&self, parent: u64) -> Arc<Process> {
+        self.register(Process::recording_outputs(Pid::local(next_id()), parent))
     }
 
     fn register(&self, process: Process) -> Arc<Process> {

@@ -7,7 +7,6 @@
 //! so they arrive before the request returns; the rest (driver threads, timers, async jobs,
 //! select events) are sent by a pump thread that looks at the mailboxes every millisecond.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use drv_term::{Pid, Term};
 use parking_lot::Mutex;
 
 use super::frame::{self, Frame};
+use crate::id_hash::IdHashMap;
 use crate::options::{PortOptions, RuntimeOptions};
 use crate::process::Process;
 use crate::runtime::{atom, Runtime};
@@ -30,8 +30,8 @@ pub(crate) const PROTOCOL_FAILURE: i32 = 70;
 
 /// The parent's processes as seen here, and the way back to them.
 struct Mirrors {
-    by_parent: HashMap<Pid, Arc<Process>>,
-    to_parent: HashMap<Pid, Pid>,
+    by_parent: IdHashMap<Pid, Arc<Process>>,
+    to_parent: IdHashMap<Pid, Pid>,
 }
 
 struct Host {
@@ -41,7 +41,8 @@ struct Host {
     /// The driver, once loaded: whether it has work in flight (async jobs, timers) is news
     /// for the parent, whose erl_ddll holds the driver loaded meanwhile.
     /// (Weak: a strong reference would hold up the driver's unload, which waits for them.)
-    driver: Mutex<std::sync::Weak<crate::drivers::LoadedDriver>>,
+    /// (Set once: a host loads one driver; no lock for a drain to take.)
+    driver: std::sync::OnceLock<std::sync::Weak<crate::drivers::LoadedDriver>>,
     /// What the parent was last told of the driver's work in flight.
     in_flight_told: std::sync::atomic::AtomicBool,
     mirrors: Mutex<Mirrors>,
@@ -58,6 +59,8 @@ struct Events {
     out: UnixStream,
     /// `{msgs, ...}` batches written so far; a reply carries the count.
     sent: u64,
+    /// Where [`Host::drain`] takes a mailbox's messages to, kept from one drain to the next.
+    taken: Vec<crate::process::Message>,
 }
 
 /// Serves the parent's requests on `channel` (on this thread: a request runs on the thread that
@@ -78,16 +81,17 @@ pub(crate) fn serve(
     let host = Arc::new(Host {
         runtime,
         loader,
-        driver: Mutex::new(std::sync::Weak::new()),
+        driver: std::sync::OnceLock::new(),
         in_flight_told: std::sync::atomic::AtomicBool::new(false),
         mirrors: Mutex::new(Mirrors {
-            by_parent: HashMap::new(),
-            to_parent: HashMap::new(),
+            by_parent: IdHashMap::default(),
+            to_parent: IdHashMap::default(),
         }),
         open_ports: Mutex::new(Vec::new()),
         events: Mutex::new(Events {
             out: events,
             sent: 0,
+            taken: Vec::new(),
         }),
     });
     let hello = Term::Tuple(vec![
@@ -128,12 +132,16 @@ pub(crate) fn serve(
                 unsafe { libc::_exit(0) };
             }
             let mut events = pump.events.lock();
-            let mut messages = Vec::new();
-            pump.drain(&mut messages);
+            let (mut messages, mut outputs) = (Vec::new(), Vec::new());
+            pump.drain(&mut events.taken, &mut outputs, &mut messages);
             if messages.is_empty() {
                 continue;
             }
-            let messages = messages.into_iter().map(Drained::into_term).collect();
+            let mut terms = Vec::with_capacity(messages.len());
+            for message in messages {
+                message.into_terms(&outputs, &mut terms);
+            }
+            let messages = terms;
             let batch = Term::Tuple(vec![atom("msgs"), Term::List(messages)]);
             if frame::write(&mut events.out, &batch).is_err() {
                 return;
@@ -143,51 +151,73 @@ pub(crate) fn serve(
     if pumping.is_err() {
         return PROTOCOL_FAILURE;
     }
-    // Kept from one request to the next: a reply allocates neither.
+    // Kept from one request to the next: a round trip allocates none of them.
     let mut messages = Vec::new();
+    let mut outputs = Vec::new();
+    let mut request_frame = Vec::new();
     let mut reply_frame = Vec::new();
+    // The mirror of the last compact command's caller: a loop of commands from one process
+    // looks it up once. Forgotten at any other request (an `exit` removes mirrors).
+    let mut last_caller: Option<(u64, Arc<Process>)> = None;
     loop {
-        let Ok(request) = frame::read_frame(&mut channel) else {
+        let Ok(request) = frame::read_frame(&mut channel, &mut request_frame) else {
             // The parent has gone: nothing is left to serve.
             return 0;
         };
         // `None`: a compact command that succeeded, whose reply may be compact too.
         let (reply, last) = match request {
             Frame::Term(request) => {
+                last_caller = None;
                 let (reply, last) = host.handle(&request);
                 (Some(reply), last)
             }
             Frame::Command { port, caller, data } => {
                 let port = drv_term::Port::local(port);
-                let done = host.command(&port, &Pid::local(caller), &data, None);
+                let mirror = match &last_caller {
+                    Some((pid, mirror)) if *pid == caller => mirror,
+                    _ => {
+                        &last_caller
+                            .insert((caller, host.mirror(&Pid::local(caller))))
+                            .1
+                    }
+                };
+                let done = host.command(&port, mirror, data, None);
                 (done.err().map(error), false)
             }
             Frame::Outputs { .. } => (Some(error(atom("badarg"))), false),
         };
         let sent = {
-            let events = host.events.lock();
-            host.drain(&mut messages);
+            let mut events = host.events.lock();
+            host.drain(&mut events.taken, &mut outputs, &mut messages);
             events.sent
         };
         let written = match reply {
             None if messages.iter().all(|m| matches!(m, Drained::Output { .. })) => {
-                let outputs = messages.iter().filter_map(Drained::output);
-                let written = frame::write_outputs(&mut channel, &mut reply_frame, sent, outputs);
+                let written = frame::write_outputs(&mut channel, &mut reply_frame, sent, &outputs);
                 messages.clear();
+                outputs.clear();
                 written
             }
             reply => {
+                let mut terms = Vec::with_capacity(messages.len());
+                for message in messages.drain(..) {
+                    message.into_terms(&outputs, &mut terms);
+                }
                 let reply = Term::Tuple(vec![
                     atom("reply"),
                     reply.unwrap_or_else(|| atom("ok")),
-                    Term::List(messages.drain(..).map(Drained::into_term).collect()),
+                    Term::List(terms),
                     Term::Int(i64::try_from(sent).unwrap_or(i64::MAX)),
                 ]);
+                outputs.clear();
                 frame::write(&mut channel, &reply)
             }
         };
         if written.is_err() || channel.flush().is_err() {
             return PROTOCOL_FAILURE;
+        }
+        for buf in [&mut request_frame, &mut reply_frame, &mut outputs] {
+            buf.shrink_to(frame::BUFFER_KEPT);
         }
         if last {
             return 0;
@@ -202,7 +232,11 @@ impl Host {
         if let Some(mirror) = mirrors.by_parent.get(pid) {
             return mirror.clone();
         }
-        let mirror = self.runtime.spawn(None);
+        // Its binary data output is recorded for the reply as it is made (no message).
+        let mirror = match pid.local_id() {
+            Some(parent) => self.runtime.spawn_recording_outputs(parent),
+            None => self.runtime.spawn(None),
+        };
         mirrors.by_parent.insert(*pid, mirror.clone());
         mirrors.to_parent.insert(*mirror.pid(), *pid);
         mirror
@@ -210,22 +244,35 @@ impl Host {
 
     /// Every message waiting in a mirror's mailbox, as `{ParentPid, Message}` with mirror pids
     /// replaced by their parents' (a binary port's data output kept apart, for a compact
-    /// reply), and the news for the parent; appended to `out`.
-    fn drain(&self, out: &mut Vec<Drained>) {
+    /// reply: its record appended to `outputs`), and the news for the parent; appended to `out`
+    /// (`taken`: room for a mailbox's messages, left empty).
+    fn drain(
+        &self,
+        taken: &mut Vec<crate::process::Message>,
+        outputs: &mut Vec<u8>,
+        out: &mut Vec<Drained>,
+    ) {
+        use std::sync::atomic::Ordering;
         let mirrors = self.mirrors.lock();
-        if super::DRIVER_LOCKED.swap(false, std::sync::atomic::Ordering::AcqRel) {
+        // Looked at before it is taken: a drain makes no atomic write for news that is not
+        // there (each is a cache line the driver's threads may write).
+        if super::DRIVER_LOCKED.load(Ordering::Relaxed)
+            && super::DRIVER_LOCKED.swap(false, Ordering::AcqRel)
+        {
             out.push(Drained::Term(atom("lock_driver")));
         }
         // Work in flight starts before the messages (the parent holds the driver first) and
         // ends after them (what the work sent arrives before an unload it held back).
         let in_flight = self
             .driver
-            .lock()
-            .upgrade()
+            .get()
+            .and_then(std::sync::Weak::upgrade)
             .is_some_and(|driver| !driver.in_flight.is_empty());
-        let told = self
-            .in_flight_told
-            .swap(in_flight, std::sync::atomic::Ordering::AcqRel);
+        // Drains take turns (under the events lock): a plain look and a store on change.
+        let told = self.in_flight_told.load(Ordering::Acquire);
+        if told != in_flight {
+            self.in_flight_told.store(in_flight, Ordering::Release);
+        }
         let in_flight_news = (in_flight != told).then(|| {
             Term::Tuple(vec![
                 atom("in_flight"),
@@ -238,7 +285,7 @@ impl Host {
         // Looked at before the mailboxes, told after them: a port's exit signal, if it sent
         // one, comes first, and then the parent knows the port is gone already.
         // Ports the driver created: the parent makes its own before their messages arrive.
-        for (handle, creator) in std::mem::take(&mut *super::CREATED.lock()) {
+        for (handle, creator) in super::take_created() {
             let Some(port) = crate::port::lookup(handle) else {
                 continue;
             };
@@ -282,16 +329,21 @@ impl Host {
             true
         });
         for (parent, mirror) in &mirrors.by_parent {
-            // As many as are there now (those that come meanwhile go with the next batch): a
-            // receive from an empty mailbox reads the clock.
-            for _ in 0..mirror.message_count() {
-                let Some(message) = mirror.receive(Some(Duration::ZERO)) else {
-                    break;
-                };
-                // Kept as it is (no copy of the data): the reply frame is written from it.
-                if let (Some((port, _)), Some(to)) = (binary_output(&message), parent.local_id()) {
-                    out.push(Drained::Output { to, port, message });
-                    continue;
+            // Those there now (those that come meanwhile go with the next batch): the output
+            // it recorded first, then its messages.
+            let recorded = outputs.len();
+            mirror.take_all(outputs, taken);
+            if outputs.len() > recorded {
+                out.push(Drained::Output(recorded..outputs.len()));
+            }
+            for message in taken.drain(..) {
+                // Its record made at once: the compact reply is written from it.
+                if let (Some((port, data)), Some(to)) = (binary_output(&message), parent.local_id())
+                {
+                    if let Some(record) = frame::push_output(outputs, to, port, data) {
+                        out.push(Drained::Output(record));
+                        continue;
+                    }
                 }
                 let message = to_parent(message.into_term(), &mirrors.to_parent);
                 out.push(Drained::Term(Term::Tuple(vec![
@@ -307,16 +359,15 @@ impl Host {
         }
     }
 
-    /// Runs a command (`lengths`: its segments as the parent's port cut them, `None`: one);
-    /// the error's reason.
+    /// Runs a command from `caller` (a mirror; `lengths`: its segments as the parent's port cut
+    /// them, `None`: one); the error's reason.
     fn command(
         &self,
         port: &drv_term::Port,
-        caller: &Pid,
+        caller: &Process,
         data: &[u8],
         lengths: Option<&[usize]>,
     ) -> Result<(), Term> {
-        let caller = self.mirror(caller);
         let one = [data.len()];
         let lengths = lengths.unwrap_or(if data.is_empty() { &[] } else { &one });
         self.runtime
@@ -345,7 +396,7 @@ impl Host {
                     Ok(_) if file_name != name => error(atom("bad_driver_name")),
                     Ok(_) => match rt.with_drivers(|d| d.loaded.get(&file_name).cloned()) {
                         Some(driver) => {
-                            *self.driver.lock() = Arc::downgrade(&driver);
+                            let _ = self.driver.set(Arc::downgrade(&driver));
                             Term::Tuple(vec![
                                 atom("ok"),
                                 Term::Int(i64::from(driver.driver.flags())),
@@ -392,7 +443,7 @@ impl Host {
             [tag, Term::Port(port), Term::Pid(caller), Term::Binary(data)]
                 if *tag == atom("command") =>
             {
-                let reply = self.command(port, caller, data, None);
+                let reply = self.command(port, &self.mirror(caller), data, None);
                 (reply.map_or_else(error, |()| atom("ok")), false)
             }
             [tag, Term::Port(port), Term::Pid(caller), Term::Binary(data), Term::List(lengths)]
@@ -408,7 +459,7 @@ impl Host {
                 let Some(lengths) = lengths else {
                     return (error(atom("badarg")), false);
                 };
-                let reply = self.command(port, caller, data, Some(&lengths));
+                let reply = self.command(port, &self.mirror(caller), data, Some(&lengths));
                 (reply.map_or_else(error, |()| atom("ok")), false)
             }
             [tag, Term::Port(port), Term::Pid(caller), Term::Int(op), data]
@@ -518,40 +569,32 @@ impl Host {
     }
 }
 
-/// What [`Host::drain`] found: a term for the parent, or a binary port's data output (see
-/// [`frame::Output`]) as the mirror received it.
+/// What [`Host::drain`] found: a term for the parent, or binary ports' data output (see
+/// [`frame::Output`]), by where their records lie in the drain's outputs.
 enum Drained {
     Term(Term),
-    Output {
-        to: u64,
-        port: u64,
-        message: crate::process::Message,
-    },
+    Output(std::ops::Range<usize>),
 }
 
 impl Drained {
-    /// A data output's `(to, port, data)`, as [`frame::write_outputs`] takes it.
-    fn output(&self) -> Option<(u64, u64, &[u8])> {
-        match self {
-            Drained::Term(_) => None,
-            Drained::Output { to, port, message } => Some((*to, *port, binary_output(message)?.1)),
-        }
-    }
-
-    fn into_term(self) -> Term {
-        match self {
-            Drained::Term(term) => term,
-            Drained::Output { to, port, message } => {
-                let data = binary_output(&message)
-                    .map_or_else(Bytes::new, |(_, data)| Bytes::copy_from_slice(data));
+    /// The terms for the parent, appended to `terms` (`outputs`: the drain's output records).
+    fn into_terms(self, outputs: &[u8], terms: &mut Vec<Term>) {
+        let records = match self {
+            Drained::Term(term) => return terms.push(term),
+            Drained::Output(records) => outputs.get(records).unwrap_or_default(),
+        };
+        // Records this host made: whole.
+        for frame::Output { to, port, data } in frame::outputs(records).into_iter().flatten() {
+            terms.push(Term::Tuple(vec![
+                Term::Pid(Pid::local(to)),
                 Term::Tuple(vec![
-                    Term::Pid(Pid::local(to)),
+                    Term::Port(drv_term::Port::local(port)),
                     Term::Tuple(vec![
-                        Term::Port(drv_term::Port::local(port)),
-                        Term::Tuple(vec![atom("data"), Term::Binary(data)]),
+                        atom("data"),
+                        Term::Binary(Bytes::copy_from_slice(data)),
                     ]),
-                ])
-            }
+                ]),
+            ]));
         }
     }
 }
@@ -565,7 +608,7 @@ fn binary_output(message: &crate::process::Message) -> Option<(u64, &[u8])> {
     }
     let mut inner = inner.tuple()?;
     let (tag, data) = (inner.next()?, inner.next()?);
-    if inner.next().is_some() || !tag.is_atom("data") {
+    if inner.next().is_some() || tag.atom() != Some(super::data_atom()) {
         return None;
     }
     Some((port.port()?.local_id()?, data.binary()?))
@@ -583,7 +626,7 @@ fn text(term: &Term) -> Option<String> {
 }
 
 /// `term` with each mirror pid replaced by its parent's pid.
-fn to_parent(term: Term, to_parent: &HashMap<Pid, Pid>) -> Term {
+fn to_parent(term: Term, to_parent: &IdHashMap<Pid, Pid>) -> Term {
     super::map_idents(term, &mut |term| match term {
         Term::Pid(pid) => to_parent
             .get(&pid)

@@ -7,12 +7,14 @@
 
 use std::io::{self, Read, Write};
 
-use bytes::Bytes;
-
 use drv_term::Term;
 
 /// The largest frame either side accepts: a larger length means the stream is corrupt.
 const MAX_FRAME: usize = 1 << 30;
+
+/// The room a buffer kept from one frame to the next keeps (one that a large frame made larger
+/// gives the rest back).
+pub(crate) const BUFFER_KEPT: usize = 1 << 16;
 
 /// The host's descriptor of the event channel.
 pub(crate) const EVENT_FD: i32 = 3;
@@ -21,33 +23,84 @@ pub(crate) const EVENT_FD: i32 = 3;
 const COMMAND: u8 = 1;
 /// The first byte of a [`Frame::Outputs`]'s payload.
 const OUTPUTS: u8 = 2;
+/// Where a [`Frame::Outputs`]'s records start in its payload: after the first byte and the
+/// count of event batches sent.
+const OUTPUTS_RECORDS: usize = 1 + 8;
 
-/// A frame as read: a term, or one of the compact forms of the hot messages (an echo's
-/// round trip), which cost no term to build, encode, decode and translate.
+/// A frame as read (borrowing the buffer it was read into): a term, or one of the compact
+/// forms of the hot messages (an echo's round trip), which cost no term to build, encode,
+/// decode and translate, and no allocation.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Frame {
+pub(crate) enum Frame<'a> {
     Term(Term),
     /// `{command, Port, Caller, Data}` of a local port and caller, by their numbers.
     Command {
         port: u64,
         caller: u64,
-        data: Bytes,
+        data: &'a [u8],
     },
     /// The reply `{reply, ok, Messages, Sent}` to a [`Frame::Command`] whose messages are all
     /// of the form `{To, {Port, {data, Binary}}}` (a binary port's data output).
     Outputs {
         sent: u64,
-        outputs: Vec<Output>,
+        outputs: Outputs<'a>,
     },
 }
 
 /// `{To, {Port, {data, Data}}}`: binary data output of port `port` (a local port's number) to
 /// local process `to`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Output {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Output<'a> {
     pub(crate) to: u64,
     pub(crate) port: u64,
-    pub(crate) data: Bytes,
+    pub(crate) data: &'a [u8],
+}
+
+/// The outputs of a [`Frame::Outputs`] in order, their bounds checked when the frame was read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Outputs<'a>(&'a [u8]);
+
+impl<'a> Outputs<'a> {
+    /// The outputs of `payload`, a [`Frame::Outputs`] frame's that [`parse`] read whole (they
+    /// are not checked again: a cut record would end them).
+    pub(crate) fn of_parsed(payload: &'a [u8]) -> Outputs<'a> {
+        Outputs(payload.get(OUTPUTS_RECORDS..).unwrap_or_default())
+    }
+
+    /// The outputs in `records`; an error when one reaches past them.
+    fn check(records: &'a [u8]) -> io::Result<Outputs<'a>> {
+        let mut rest = Outputs(records);
+        while !rest.0.is_empty() {
+            rest.take_one()?;
+        }
+        Ok(Outputs(records))
+    }
+
+    fn take_one(&mut self) -> io::Result<Output<'a>> {
+        let mut at = 0;
+        let to = u64_at(self.0, &mut at)?;
+        let port = u64_at(self.0, &mut at)?;
+        let len = u32::from_le_bytes(take(self.0, &mut at)?) as usize;
+        let end = at
+            .checked_add(len)
+            .filter(|&end| end <= self.0.len())
+            .ok_or_else(|| invalid("output past the frame"))?;
+        let data = &self.0[at..end];
+        self.0 = &self.0[end..];
+        Ok(Output { to, port, data })
+    }
+}
+
+impl<'a> Iterator for Outputs<'a> {
+    type Item = Output<'a>;
+
+    fn next(&mut self) -> Option<Output<'a>> {
+        if self.0.is_empty() {
+            return None;
+        }
+        // Checked on reading: an error cannot come, and would end the outputs.
+        self.take_one().ok()
+    }
 }
 
 /// A request to write.
@@ -93,26 +146,43 @@ pub(crate) fn write_request(out: &mut impl Write, request: &Request<'_>) -> io::
     }
 }
 
-/// Writes a [`Frame::Outputs`] reply of `outputs` (`(to, port, data)`, see [`Output`]),
+/// Appends the record of an output (see [`Output`]) to `records`, the form a
+/// [`Frame::Outputs`] holds them in: where it lies, or `None` (nothing appended) for data
+/// too large for one.
+pub(crate) fn push_output(
+    records: &mut Vec<u8>,
+    to: u64,
+    port: u64,
+    data: &[u8],
+) -> Option<std::ops::Range<usize>> {
+    let len = u32::try_from(data.len()).ok()?;
+    let start = records.len();
+    records.extend_from_slice(&to.to_le_bytes());
+    records.extend_from_slice(&port.to_le_bytes());
+    records.extend_from_slice(&len.to_le_bytes());
+    records.extend_from_slice(data);
+    Some(start..records.len())
+}
+
+/// The outputs whose records [`push_output`] made in `records`; an error when one is cut.
+pub(crate) fn outputs(records: &[u8]) -> io::Result<Outputs<'_>> {
+    Outputs::check(records)
+}
+
+/// Writes a [`Frame::Outputs`] reply of output `records` (made by [`push_output`]),
 /// assembled in `buf` (cleared first, kept for the next reply).
-pub(crate) fn write_outputs<'a>(
+pub(crate) fn write_outputs(
     out: &mut impl Write,
     buf: &mut Vec<u8>,
     sent: u64,
-    outputs: impl IntoIterator<Item = (u64, u64, &'a [u8])>,
+    records: &[u8],
 ) -> io::Result<()> {
     buf.clear();
     buf.extend_from_slice(&[0; 4]);
     buf.push(OUTPUTS);
     buf.extend_from_slice(&sent.to_le_bytes());
-    for (to, port, data) in outputs {
-        let len = u32::try_from(data.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-        buf.extend_from_slice(&to.to_le_bytes());
-        buf.extend_from_slice(&port.to_le_bytes());
-        buf.extend_from_slice(&len.to_le_bytes());
-        buf.extend_from_slice(data);
-    }
+    debug_assert_eq!(buf.len(), 4 + OUTPUTS_RECORDS);
+    buf.extend_from_slice(records);
     finish(out, buf)
 }
 
@@ -128,57 +198,47 @@ fn finish(out: &mut impl Write, buf: &mut [u8]) -> io::Result<()> {
 
 /// Reads one frame that must be a term; `UnexpectedEof` when the other side has gone.
 pub(crate) fn read(input: &mut impl Read) -> io::Result<Term> {
-    match read_frame(input)? {
+    match read_frame(input, &mut Vec::new())? {
         Frame::Term(term) => Ok(term),
         _ => Err(invalid("a term expected")),
     }
 }
 
-/// Reads one frame; `UnexpectedEof` when the other side has gone.
-pub(crate) fn read_frame(input: &mut impl Read) -> io::Result<Frame> {
+/// Reads one frame into `buf` (its old content replaced; kept from one frame to the next, a
+/// frame read allocates nothing); `UnexpectedEof` when the other side has gone.
+pub(crate) fn read_frame<'a>(input: &mut impl Read, buf: &'a mut Vec<u8>) -> io::Result<Frame<'a>> {
     let mut len = [0; 4];
     input.read_exact(&mut len)?;
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_FRAME {
         return Err(invalid("frame too large"));
     }
-    let mut buf = vec![0; len];
-    input.read_exact(&mut buf)?;
+    buf.clear();
+    buf.resize(len, 0);
+    input.read_exact(buf)?;
+    parse(buf)
+}
+
+/// The frame whose payload (the bytes after its length) is `buf`.
+pub(crate) fn parse(buf: &[u8]) -> io::Result<Frame<'_>> {
     match buf.first() {
         Some(&COMMAND) => {
-            let buf = Bytes::from(buf);
             let mut at = 1;
-            let port = u64_at(&buf, &mut at)?;
-            let caller = u64_at(&buf, &mut at)?;
+            let port = u64_at(buf, &mut at)?;
+            let caller = u64_at(buf, &mut at)?;
             Ok(Frame::Command {
                 port,
                 caller,
-                data: buf.slice(at..),
+                data: &buf[at..],
             })
         }
         Some(&OUTPUTS) => {
-            let buf = Bytes::from(buf);
             let mut at = 1;
-            let sent = u64_at(&buf, &mut at)?;
-            let mut outputs = Vec::new();
-            while at < buf.len() {
-                let to = u64_at(&buf, &mut at)?;
-                let port = u64_at(&buf, &mut at)?;
-                let len = u32::from_le_bytes(take(&buf, &mut at)?) as usize;
-                let end = at
-                    .checked_add(len)
-                    .filter(|&end| end <= buf.len())
-                    .ok_or_else(|| invalid("output past the frame"))?;
-                outputs.push(Output {
-                    to,
-                    port,
-                    data: buf.slice(at..end),
-                });
-                at = end;
-            }
+            let sent = u64_at(buf, &mut at)?;
+            let outputs = Outputs::check(&buf[OUTPUTS_RECORDS..])?;
             Ok(Frame::Outputs { sent, outputs })
         }
-        _ => drv_term::decode(&buf)
+        _ => drv_term::decode(buf)
             .map(Frame::Term)
             .map_err(|e| invalid(&e.to_string())),
     }
@@ -205,9 +265,16 @@ fn u64_at(buf: &[u8], at: &mut usize) -> io::Result<u64> {
 mod tests {
     use super::*;
 
-    /// `outputs` as [`write_outputs`] takes them.
-    fn pieces(outputs: &[Output]) -> impl Iterator<Item = (u64, u64, &[u8])> {
-        outputs.iter().map(|o| (o.to, o.port, &o.data[..]))
+    /// The records of `outputs`, as [`write_outputs`] takes them; each read back in place.
+    fn pieces(outputs: &[Output<'_>]) -> Vec<u8> {
+        let mut records = Vec::new();
+        for output in outputs {
+            let record =
+                push_output(&mut records, output.to, output.port, output.data).expect("a record");
+            let read: Vec<Output<'_>> = super::outputs(&records[record]).expect("whole").collect();
+            assert_eq!(read, [*output]);
+        }
+        records
     }
 
     #[test]
@@ -239,12 +306,12 @@ mod tests {
             Output {
                 to: 1 << 40 | 3,
                 port: 9,
-                data: Bytes::from_static(b"echo"),
+                data: b"echo",
             },
             Output {
                 to: 4,
                 port: u64::MAX,
-                data: Bytes::new(),
+                data: &[],
             },
         ];
         let mut wire = Vec::new();
@@ -270,29 +337,32 @@ mod tests {
         .expect("written");
         write(&mut wire, &Term::Int(1)).expect("written");
         let mut buf = Vec::new();
-        write_outputs(&mut wire, &mut buf, 12, pieces(&outputs)).expect("written");
-        write_outputs(&mut wire, &mut buf, 0, pieces(&[])).expect("written");
+        write_outputs(&mut wire, &mut buf, 12, &pieces(&outputs)).expect("written");
+        write_outputs(&mut wire, &mut buf, 0, &pieces(&[])).expect("written");
         let mut input = wire.as_slice();
+        let mut buf = Vec::new();
+        let mut read = || {
+            // Compared as owned values (the frame borrows `buf`).
+            let frame = read_frame(&mut input, &mut buf).expect("read");
+            match frame {
+                Frame::Term(term) => format!("{term:?}"),
+                Frame::Command { port, caller, data } => {
+                    format!("command {port} {caller} {data:?}")
+                }
+                Frame::Outputs { sent, outputs } => {
+                    format!("outputs {sent} {:?}", outputs.collect::<Vec<_>>())
+                }
+            }
+        };
         let expected = [
-            Frame::Command {
-                port: 5,
-                caller: 6,
-                data: Bytes::copy_from_slice(&data),
-            },
-            Frame::Command {
-                port: 1,
-                caller: 2,
-                data: Bytes::copy_from_slice(&large),
-            },
-            Frame::Term(Term::Int(1)),
-            Frame::Outputs { sent: 12, outputs },
-            Frame::Outputs {
-                sent: 0,
-                outputs: Vec::new(),
-            },
+            format!("command 5 6 {:?}", &data[..]),
+            format!("command 1 2 {:?}", &large[..]),
+            format!("{:?}", Term::Int(1)),
+            format!("outputs 12 {outputs:?}"),
+            format!("outputs 0 {:?}", Vec::<Output<'_>>::new()),
         ];
         for frame in expected {
-            assert_eq!(read_frame(&mut input).expect("read"), frame);
+            assert_eq!(read(), frame);
         }
     }
 
@@ -302,16 +372,16 @@ mod tests {
         let outputs = [Output {
             to: 1,
             port: 2,
-            data: Bytes::from_static(b"abc"),
+            data: b"abc",
         }];
-        write_outputs(&mut wire, &mut Vec::new(), 1, pieces(&outputs)).expect("written");
+        write_outputs(&mut wire, &mut Vec::new(), 1, &pieces(&outputs)).expect("written");
         // The output's length says one byte more than the frame holds.
         let len_at = wire.len() - 3 - 4;
         wire[len_at] = 4;
-        let err = read_frame(&mut wire.as_slice()).expect_err("invalid");
+        let err = read_frame(&mut wire.as_slice(), &mut Vec::new()).expect_err("invalid");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         let short = [0, 0, 0, 3, COMMAND, 0, 0];
-        let err = read_frame(&mut short.as_slice()).expect_err("invalid");
+        let err = read_frame(&mut short.as_slice(), &mut Vec::new()).expect_err("invalid");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 }

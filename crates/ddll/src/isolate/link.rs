@@ -1,7 +1,7 @@
 //! The parent's side of an isolated driver: its host process, the requests that callbacks
 //! send it, the messages it sends back, and what happens when it dies.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -47,6 +47,16 @@ static CRASHES_PENDING_HINT: std::sync::atomic::AtomicUsize =
 thread_local! {
     /// Set on a link's reader thread, which does the handling: it never waits for it.
     static HANDLING_CRASH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The buffer this thread reads replies into, kept from one request to the next (a round
+    /// trip allocates none); a compact reply holds it until its outputs are delivered.
+    static REPLY_FRAME: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Gives `buf` back to this thread for its next reply (unless a large frame made it large).
+fn keep_reply_frame(buf: Vec<u8>) {
+    if buf.capacity() <= frame::BUFFER_KEPT {
+        REPLY_FRAME.set(buf);
+    }
 }
 
 /// Waits until the death of every isolated host noticed so far has been handled: its ports
@@ -124,7 +134,7 @@ pub(crate) struct Link {
     /// The unload asked the host to go: its end is no crash.
     leaving: AtomicBool,
     /// The driver's ports, by the child's handle.
-    ports: Mutex<HashMap<u64, PortLink>>,
+    ports: Mutex<crate::id_hash::IdHashMap<u64, PortLink>>,
     /// The host said its driver has work in flight: this runtime's erl_ddll holds a reference
     /// on the driver for it, as for an in-process driver's (see `in_flight.rs`). Held while
     /// the reference is taken or dropped, so that news of work in flight delivered on another
@@ -450,8 +460,9 @@ pub(crate) struct Reply {
     pub(super) reply: Term,
     /// The host's batches sent before the reply, then the reply's own messages.
     pub(super) messages: Vec<Term>,
-    /// The reply's messages when it came compact (`messages` then holds only batches).
-    outputs: Vec<frame::Output>,
+    /// A compact reply's frame as `frame::parse` read it whole (empty for another reply),
+    /// whose outputs are the reply's messages (`messages` then holds only batches).
+    outputs: Vec<u8>,
     link: Arc<Link>,
     /// Whether the request took a turn (the reader thread takes none) not ended yet.
     turn: bool,
@@ -479,7 +490,10 @@ impl Reply {
                 .deliver(std::mem::take(&mut self.messages), current);
         }
         if !self.outputs.is_empty() {
-            self.link.deliver_outputs(std::mem::take(&mut self.outputs));
+            let compact = std::mem::take(&mut self.outputs);
+            self.link
+                .deliver_outputs(frame::Outputs::of_parsed(&compact));
+            keep_reply_frame(compact);
         }
         if std::mem::take(&mut self.turn) {
             self.link.end_turn(current);
@@ -586,7 +600,7 @@ impl Link {
             changed: Condvar::new(),
             timed_out: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
-            ports: Mutex::new(HashMap::new()),
+            ports: Mutex::new(Default::default()),
             in_flight: Mutex::new(InFlight::default()),
         });
         let events = HostEvents::new(events, pid);
@@ -621,7 +635,7 @@ impl Link {
         if !on_reader {
             self.state.lock().turns += 1;
         }
-        let outcome = self.exchange(&mut channel, request, on_reader);
+        let outcome = self.exchange(&mut channel, request);
         drop(channel);
         if on_reader {
             return outcome.map(|(reply, messages, outputs, _)| Reply {
@@ -635,11 +649,12 @@ impl Link {
         }
         match outcome {
             Ok((reply, messages, outputs, sent)) => {
-                // The batches the host sent before the reply (`exchange` waited for them) go
-                // first; those after it wait for the end of the turn.
+                // The batches the host sent before the reply (waited for here) go first;
+                // those after it wait for the end of the turn.
                 let mut all = Vec::new();
                 {
                     let mut state = self.state.lock();
+                    self.await_events(&mut state, sent);
                     while state.pending.front().is_some_and(|(n, _)| *n <= sent) {
                         let (_, batch) = state.pending.pop_front().expect("a front batch");
                         all.extend(batch);
@@ -690,25 +705,25 @@ impl Link {
         &self,
         channel: &mut shm::Channel,
         request: &frame::Request<'_>,
-        on_reader: bool,
-    ) -> Result<(Term, Vec<Term>, Vec<frame::Output>, u64), Term> {
+    ) -> Result<(Term, Vec<Term>, Vec<u8>, u64), Term> {
         if frame::write_request(channel, request).is_err() {
             return Err(self.wait_for_death());
         }
-        let reply = frame::read_frame(&mut *channel);
-        match reply {
-            Ok(frame::Frame::Outputs { sent, outputs }) => {
-                if !on_reader {
-                    self.await_events(sent);
-                }
-                Ok((ok_atom(), Vec::new(), outputs, sent))
+        let mut buf = REPLY_FRAME.take();
+        let reply = match frame::read_frame(&mut *channel, &mut buf) {
+            // Its outputs are delivered from the frame as read: it goes with the reply.
+            Ok(frame::Frame::Outputs { sent, .. }) => {
+                return Ok((ok_atom(), Vec::new(), buf, sent));
             }
-            Ok(frame::Frame::Term(Term::Tuple(items))) => match <[Term; 4]>::try_from(items) {
+            Ok(frame::Frame::Term(term)) => Ok(term),
+            Ok(frame::Frame::Command { .. }) => Err(None),
+            Err(e) => Err(Some(e)),
+        };
+        keep_reply_frame(buf);
+        match reply {
+            Ok(Term::Tuple(items)) => match <[Term; 4]>::try_from(items) {
                 Ok([tag, reply, Term::List(messages), Term::Int(sent)]) if tag == atom("reply") => {
                     let sent = u64::try_from(sent).unwrap_or(0);
-                    if !on_reader {
-                        self.await_events(sent);
-                    }
                     Ok((reply, messages, Vec::new(), sent))
                 }
                 _ => {
@@ -716,7 +731,7 @@ impl Link {
                     Err(self.wait_for_death())
                 }
             },
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            Err(Some(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 self.timed_out.store(true, Ordering::Release);
                 self.kill();
                 Err(self.wait_for_death())
@@ -726,11 +741,14 @@ impl Link {
     }
 
     /// Waits until the first `sent` event batches have been delivered (or the host died).
-    fn await_events(&self, sent: u64) {
-        let mut state = self.state.lock();
+    fn await_events(&self, state: &mut parking_lot::MutexGuard<'_, LinkState>, sent: u64) {
+        if state.events_delivered >= sent {
+            return;
+        }
+        // Read only when waiting: the clock costs as much as the rest of a round trip's look.
         let deadline = Instant::now() + EXIT_WAIT;
         while state.events_delivered < sent && state.death.is_none() {
-            if self.changed.wait_until(&mut state, deadline).timed_out() {
+            if self.changed.wait_until(state, deadline).timed_out() {
                 return;
             }
         }
@@ -1129,10 +1147,8 @@ impl Link {
     }
 
     /// Delivers a compact reply's data output, its ports made the parent's.
-    fn deliver_outputs(&self, outputs: Vec<frame::Output>) {
-        // Interning takes a lock: looked up once.
-        static DATA: std::sync::OnceLock<drv_term::Atom> = std::sync::OnceLock::new();
-        let data = *DATA.get_or_init(|| drv_term::Atom::new("data"));
+    fn deliver_outputs(&self, outputs: frame::Outputs<'_>) {
+        let data = super::data_atom();
         let Some(inner) = self.runtime.upgrade() else {
             return;
         };
@@ -1146,7 +1162,7 @@ impl Link {
             let Some(process) = runtime.process(&drv_term::Pid::local(output.to)) else {
                 continue;
             };
-            let piece = drv_term::DataPiece::Shared(output.data);
+            let piece = drv_term::DataPiece::Borrowed(output.data);
             let port = drv_term::Port::local(port);
             process.deliver(drv_term::FlatTerm::port_data(
                 port,
@@ -1160,6 +1176,20 @@ impl Link {
 
     /// `term` with the child's ports replaced by the parent's.
     pub(super) fn to_parent(&self, term: Term) -> Term {
+        // An atom, a number or a binary (a command's `ok`) holds no port: no lock for it.
+        if matches!(
+            term,
+            Term::Atom(_)
+                | Term::Int(_)
+                | Term::BigInt(_)
+                | Term::Float(_)
+                | Term::Binary(_)
+                | Term::Bitstring(_)
+                | Term::Pid(_)
+                | Term::Ref(_)
+        ) {
+            return term;
+        }
         let ports = self.ports.lock();
         super::map_idents(term, &mut |term| match term {
             Term::Port(p) => match p.local_id().and_then(|id| ports.get(&id)) {

@@ -40,7 +40,7 @@
 //! its reply.
 
 mod child;
-mod frame;
+pub(crate) mod frame;
 mod link;
 mod proxy;
 mod shm;
@@ -124,6 +124,19 @@ static DRIVER_LOCKED: AtomicBool = AtomicBool::new(false);
 /// Ports the driver of this host created (`driver_create_port`), not yet told to the parent:
 /// `(port, creator)` handles.
 static CREATED: parking_lot::Mutex<Vec<(u64, u64)>> = parking_lot::Mutex::new(Vec::new());
+/// Set when `CREATED` may hold ports: a drain looks at this first, and takes the lock only
+/// then.
+static CREATED_ANY: AtomicBool = AtomicBool::new(false);
+
+/// The ports created since the last look, in the order they were created.
+fn take_created() -> Vec<(u64, u64)> {
+    if !CREATED_ANY.load(Ordering::Acquire) {
+        return Vec::new();
+    }
+    // Cleared before the take: a port pushed meanwhile sets it again.
+    CREATED_ANY.store(false, Ordering::Release);
+    std::mem::take(&mut *CREATED.lock())
+}
 
 /// The driver of this process created the port `handle` in a callback of `creator`
 /// (`driver_create_port`): in a host, the parent makes a port of its own for it (with the next
@@ -131,6 +144,7 @@ static CREATED: parking_lot::Mutex<Vec<(u64, u64)>> = parking_lot::Mutex::new(Ve
 pub(crate) fn port_created(handle: u64, creator: u64) {
     if IN_HOST.load(Ordering::Relaxed) {
         CREATED.lock().push((handle, creator));
+        CREATED_ANY.store(true, Ordering::Release);
     }
 }
 
@@ -348,4 +362,11 @@ fn map_idents(term: Term, f: &mut impl FnMut(Term) -> Term) -> Term {
         ),
         other => other,
     }
+}
+
+/// The atom `data` of a port's data output (`{Port, {data, Data}}`), interned once: interning
+/// takes a lock.
+fn data_atom() -> drv_term::Atom {
+    static DATA: std::sync::OnceLock<drv_term::Atom> = std::sync::OnceLock::new();
+    *DATA.get_or_init(|| drv_term::Atom::new("data"))
 }

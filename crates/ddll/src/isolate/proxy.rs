@@ -57,12 +57,14 @@ pub(super) fn driver(name: &str, flags: i32, has_outputv: bool) -> Result<Driver
 
 /// What the proxy needs of the port whose callback runs: its runtime, handle and caller.
 fn current() -> Option<(Runtime, u64, drv_term::Pid)> {
-    port::with_current_port(|cell| {
-        // Every proxied callback is one a process asked for; the connected process otherwise.
-        let caller = cell.caller().unwrap_or(*cell.owner.pid());
-        Some((Runtime::upgrade(cell)?, cell.handle, caller))
-    })
-    .flatten()
+    port::with_current_port(|cell| Some((Runtime::upgrade(cell)?, cell.handle, caller_of(cell))))
+        .flatten()
+}
+
+/// Who a callback of `cell` runs for: every proxied callback is one a process asked for; the
+/// connected process otherwise.
+fn caller_of(cell: &port::PortCell) -> drv_term::Pid {
+    cell.caller().unwrap_or(*cell.owner.pid())
 }
 
 /// The host died during a callback of port `parent`: it exits now, before the callback
@@ -252,7 +254,9 @@ unsafe fn forward_with(
         let proxy = unsafe { &*data.cast::<ProxyPort>() };
         (proxy.link.clone(), proxy.child, proxy.parent)
     };
-    let (runtime, _, caller) = current()?;
+    // The caller alone: the runtime (an atomic count to take and drop) only on a death. A
+    // callback runs while its runtime lives: an operation of it made the call.
+    let caller = port::with_current_port(caller_of)?;
     match send(&link, child, caller) {
         Ok(mut replied) => {
             let reply = link.to_parent(replied.take_reply());
@@ -260,7 +264,9 @@ unsafe fn forward_with(
             Some(reply)
         }
         Err(why) => {
-            died(&runtime, parent, why);
+            if let Some((runtime, ..)) = current() {
+                died(&runtime, parent, why);
+            }
             None
         }
     }

@@ -152,6 +152,9 @@ pub(crate) struct Channel {
     spin_now: std::cell::Cell<Duration>,
     /// How long one `read` waits for bytes (`None`: as long as the peer lives).
     read_timeout: Option<Duration>,
+    /// The outgoing ring's `tail` as last read: room known without reading the peer's cache
+    /// line (which the peer writes after each read) until this room is used up.
+    known_tail: std::cell::Cell<u64>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -205,6 +208,7 @@ impl Channel {
             spin,
             spin_now: std::cell::Cell::new(spin),
             read_timeout: None,
+            known_tail: std::cell::Cell::new(0),
         })
     }
 
@@ -394,15 +398,23 @@ impl Write for Channel {
         }
         let ring = self.outgoing();
         let head = ring.head.0.load(Ordering::Relaxed);
-        let room = || CAPACITY as u64 - (head - ring.tail.0.load(Ordering::SeqCst));
-        self.wait(&ring.writer_sleeps.0, || room() > 0, None)?;
+        // The tail only grows: room known from an older one is there (or more). Looked at
+        // again only when it is short.
+        let mut room = CAPACITY as u64 - (head - self.known_tail.get());
+        if room < buf.len() as u64 {
+            let room_now = || CAPACITY as u64 - (head - ring.tail.0.load(Ordering::SeqCst));
+            self.wait(&ring.writer_sleeps.0, || room_now() > 0, None)?;
+            self.known_tail.set(ring.tail.0.load(Ordering::SeqCst));
+            room = CAPACITY as u64 - (head - self.known_tail.get());
+        }
         let start = (head % CAPACITY as u64) as usize;
-        let n = usize::try_from(room())
+        let n = usize::try_from(room)
             .expect("at most CAPACITY")
             .min(buf.len())
             .min(CAPACITY - start);
         // SAFETY: bytes `start..start + n` lie within `data` and are free: the reader's tail
-        // (read above, sequentially consistent) has passed them, and only this side writes.
+        // (read with a sequentially consistent load, now or before: it only grows) has passed
+        // them, and only this side writes.
         unsafe {
             let to = ring.data.get().cast::<u8>().add(start);
             std::ptr::copy_nonoverlapping(buf.as_ptr(), to, n);
