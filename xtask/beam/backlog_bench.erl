@@ -58,14 +58,20 @@ run(queued) ->
                         Port = open_port({spawn_driver, "backlog_drv"}, [binary]),
                         Times = [call_loop(Port, 2) || _ <- lists:seq(1, Chunks)],
                         Self ! {times, Times},
-                        receive never -> ok end
+                        %% Then, told to, takes the backlog, oldest first, reading each
+                        %% message's data (the `take' message is found behind it, untimed).
+                        receive take -> ok end,
+                        T0 = erlang:monotonic_time(nanosecond),
+                        Taken = take(Port, 0),
+                        Self ! {taken, (erlang:monotonic_time(nanosecond) - T0) / Taken}
                 end),
     Times = receive {times, T} -> T end,
     After = resident_bytes(),
     figure("queued_64_bytes_per_message", (After - Before) / (Chunks * ?CHUNK)),
     figure("queued_first_10k_ns", hd(Times)),
     figure("queued_last_10x10k_ns", median(lists:nthtail(Chunks - 10, Times))),
-    exit(Pid, kill);
+    Pid ! take,
+    receive {taken, PerMessage} -> figure("queued_taken_ns", PerMessage) end;
 run(echo100) ->
     Ports = 100,
     Rounds = 5000,
@@ -92,6 +98,12 @@ run(idle) ->
     After = resident_bytes(),
     figure("idle_port_bytes", (After - Before) / N),
     length([First | Ports]).
+
+take(Port, N) ->
+    receive
+        {Port, {data, Data}} when byte_size(Data) =:= 64 -> take(Port, N + 1)
+    after 0 -> N
+    end.
 
 tokens(_Port, 0) -> ok;
 tokens(Port, N) ->

@@ -18,7 +18,8 @@
 //!   named `..._alone`): on memory no workload freed before.
 //! * `queued`: 1,000,000 `driver_output` 64 B left queued: bytes of resident memory per
 //!   message, and ns per call of the first chunk of 10,000 beside the last ones (flat under
-//!   backlog or not).
+//!   backlog or not); then the owner takes them all, reading each one's data: ns per message
+//!   taken (what the backlog costs its receiver).
 //! * `echo100`: 64-byte echo round trips (`echo_drv`) over 100 ports, one owner thread each: ns
 //!   per round trip of the whole (wall clock over all round trips).
 //! * `idle`: resident bytes per open idle port (10,000 ports; `backlog_drv` has no driver data).
@@ -203,6 +204,21 @@ fn queued(bench: &Bench) {
         "queued_last_10x10k_ns",
         median(per_call[per_call.len() - 10..].to_vec()),
     );
+    // The backlog taken at last, oldest first, each message read as a user reads it: what
+    // a queued message costs its receiver (ns per message, wall clock).
+    let start = Instant::now();
+    let mut taken = 0u64;
+    while let Some(message) = me.receive(Some(Duration::ZERO)) {
+        let data = message.view().tuple().and_then(|mut t| t.nth(1));
+        let bytes = data.and_then(|d| d.tuple()).and_then(|mut d| d.nth(1));
+        assert_eq!(bytes.and_then(|b| b.binary()).map(<[u8]>::len), Some(64));
+        taken += 1;
+    }
+    figure(
+        "queued_taken_ns",
+        start.elapsed().as_nanos() as f64 / taken as f64,
+    );
+    assert_eq!(taken, chunks * CHUNK);
 }
 
 fn echo100(bench: &Bench) {

@@ -4,16 +4,16 @@
 
 use std::sync::atomic::Ordering;
 
-use drv_term::{Atom, FlatTerm};
+use drv_term::Atom;
 
 use crate::port::{self, PortCell};
 use crate::runtime::Runtime;
 
 impl Runtime {
     /// Output from a driver to its port's owner, `{Port, {data, Data}}` (see
-    /// [`FlatTerm::port_data`] for `Data`, as BEAM 25 builds it for `driver_output*`), unless
-    /// the port has closed. Built in one buffer, as term output is: one allocation per message
-    /// at an owner that does not receive yet (issue 16).
+    /// [`drv_term::FlatTerm::port_data`] for `Data`, as BEAM 25 builds it for
+    /// `driver_output*`), unless the port has closed: a message in one buffer, or, behind
+    /// other messages, a record in the owner's data log (issue 16).
     #[inline]
     pub(crate) fn output(port: &PortCell, header: &[u8], pieces: &[drv_term::DataPiece<'_>]) {
         // Interning takes a lock; the atom of every data message is looked up once.
@@ -38,8 +38,7 @@ impl Runtime {
                     return;
                 }
             }
-            let message = FlatTerm::port_data(port.id(), data_atom, header, pieces, binary);
-            owner.deliver(message);
+            owner.deliver_port_data(port.id(), data_atom, header, pieces, binary);
         }
     }
 }

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use drv_term::{FlatRef, FlatTerm, Pid, Term};
+use drv_term::{Atom, DataPiece, FlatRef, FlatTerm, Pid, Port, PortDataLog, Term};
 
 use crate::spin::SpinMutex;
 use crate::sync::{AtomicBool, Mutex, Ordering, Thread};
@@ -159,6 +159,10 @@ pub struct Process {
     /// Lock order: `private`, then `inbox`.
     private: Mutex<VecDeque<Message>>,
     alive: AtomicBool,
+    /// Whether a backlog was queued ([`MessageQueue::LOG_AFTER`] messages) when the last
+    /// message was, until a take empties the queue: a hint (read without the lock) that data
+    /// output goes to a data log.
+    backlog: AtomicBool,
     trap_exit: AtomicBool,
     /// Called after each message is queued (see [`Runtime::spawn_with_arrival_hook`]).
     ///
@@ -194,16 +198,30 @@ struct Inbox {
     outputs: Vec<u8>,
 }
 
+impl Inbox {
+    /// The receivers parked until a message arrives (for a sender to wake).
+    #[inline]
+    fn take_parked(&mut self) -> Vec<Thread> {
+        if self.parked.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.parked)
+        }
+    }
+}
+
 /// Messages in arrival order, in blocks of up to [`MessageQueue::BLOCK`]: appending never
 /// moves what is queued (a `VecDeque` doubles and copies, and touches fresh memory twice the
 /// size of a backlog), and a short queue takes no more than a `VecDeque` would. The oldest
-/// block is held inline, so that the usual take (a short queue) reads no block list.
+/// block is held inline, so that the usual take (a short queue) reads no block list. Binary
+/// data output queued behind other messages is kept in [`PortDataLog`]s (its bytes and
+/// nothing else), taken from them a block at a time as receives reach them.
 #[derive(Debug, Default)]
 struct MessageQueue {
     /// The oldest messages; empty only when the queue is.
     first: VecDeque<Message>,
     /// Full blocks and the newest one, none empty.
-    later: VecDeque<VecDeque<Message>>,
+    later: VecDeque<Block>,
     /// Emptied blocks, for the next ones: a backlog that comes and goes allocates none (as a
     /// `VecDeque` keeps its buffer; a large block's allocation would also make malloc
     /// consolidate its small free chunks every time).
@@ -211,15 +229,28 @@ struct MessageQueue {
     len: usize,
 }
 
+/// Queued messages after the first block.
+#[derive(Debug)]
+enum Block {
+    Messages(VecDeque<Message>),
+    Data(PortDataLog),
+}
+
 impl MessageQueue {
     /// Messages per block (40 KiB of them).
     const BLOCK: usize = 1024;
+
+    /// Messages queued from which binary data output goes to a data log: a backlog. (A
+    /// short queue's receiver is likely to take its messages soon: they are made at once,
+    /// in the thread's arena, where memory is reused as they go.) 2 in unit tests, so that
+    /// their short cases meet logs.
+    const LOG_AFTER: usize = if cfg!(test) { 2 } else { 64 };
 
     #[inline]
     fn push_back(&mut self, message: Message) {
         match self.later.back_mut() {
             None if self.first.len() < Self::BLOCK => self.first.push_back(message),
-            Some(last) if last.len() < Self::BLOCK => last.push_back(message),
+            Some(Block::Messages(last)) if last.len() < Self::BLOCK => last.push_back(message),
             _ => self.push_block(message),
         }
         self.len += 1;
@@ -233,7 +264,44 @@ impl MessageQueue {
             .pop()
             .unwrap_or_else(|| VecDeque::with_capacity(Self::BLOCK));
         block.push_back(message);
-        self.later.push_back(block);
+        self.later.push_back(Block::Messages(block));
+    }
+
+    /// Appends `port`'s binary data output `{Port, {Tag, Data}}` to a data log, when at
+    /// least [`MessageQueue::LOG_AFTER`] messages are queued before it and the log's form
+    /// holds it. Whether it did.
+    #[inline]
+    fn push_data(
+        &mut self,
+        port: Port,
+        tag: Atom,
+        header: &[u8],
+        pieces: &[DataPiece<'_>],
+    ) -> bool {
+        if self.len < Self::LOG_AFTER {
+            return false;
+        }
+        if let Some(Block::Data(log)) = self.later.back_mut() {
+            if log.push(port, tag, header, pieces) {
+                self.len += 1;
+                return true;
+            }
+        }
+        self.push_log(port, tag, header, pieces)
+    }
+
+    /// A new data log for this output (the last block is not one, or it is full), if the
+    /// log's form holds it.
+    #[cold]
+    #[inline(never)]
+    fn push_log(&mut self, port: Port, tag: Atom, header: &[u8], pieces: &[DataPiece<'_>]) -> bool {
+        let mut log = PortDataLog::new();
+        if !log.push(port, tag, header, pieces) {
+            return false;
+        }
+        self.later.push_back(Block::Data(log));
+        self.len += 1;
+        true
     }
 
     #[inline]
@@ -251,15 +319,28 @@ impl MessageQueue {
         Some(message)
     }
 
-    /// The next block becomes the first; the emptied one is kept for reuse.
+    /// The next block becomes the first (the emptied one is kept for reuse), or the next
+    /// log's oldest records become messages in it.
     #[cold]
     #[inline(never)]
     fn next_block(&mut self) {
-        if let Some(next) = self.later.pop_front() {
-            let emptied = std::mem::replace(&mut self.first, next);
-            if emptied.capacity() >= Self::BLOCK {
-                self.spare.push(emptied);
+        match self.later.pop_front() {
+            Some(Block::Messages(next)) => {
+                let emptied = std::mem::replace(&mut self.first, next);
+                if emptied.capacity() >= Self::BLOCK {
+                    self.spare.push(emptied);
+                }
             }
+            Some(Block::Data(mut log)) => {
+                let n = log.len().min(Self::BLOCK);
+                self.first.reserve(n);
+                self.first
+                    .extend(std::iter::from_fn(|| log.pop()).take(n).map(Message::Flat));
+                if !log.is_empty() {
+                    self.later.push_front(Block::Data(log));
+                }
+            }
+            None => {}
         }
     }
 
@@ -280,9 +361,16 @@ impl MessageQueue {
     fn move_to(&mut self, to: &mut VecDeque<Message>) {
         to.reserve(self.len);
         to.append(&mut self.first);
-        for mut block in self.later.drain(..) {
-            to.append(&mut block);
-            self.spare.push(block);
+        for block in self.later.drain(..) {
+            match block {
+                Block::Messages(mut block) => {
+                    to.append(&mut block);
+                    self.spare.push(block);
+                }
+                Block::Data(mut log) => {
+                    to.extend(std::iter::from_fn(|| log.pop()).map(Message::Flat))
+                }
+            }
         }
         self.len = 0;
     }
@@ -316,6 +404,7 @@ impl Process {
             inbox: SpinMutex::new(Inbox::default()),
             private: Mutex::new(VecDeque::new()),
             alive: AtomicBool::new(true),
+            backlog: AtomicBool::new(false),
             trap_exit: AtomicBool::new(true),
             arrival_hook,
             records_outputs_for: None,
@@ -343,6 +432,7 @@ impl Process {
         let mut inbox = self.inbox.lock();
         private.clear();
         inbox.messages.clear();
+        self.mark_backlog(false);
         inbox.outputs = Vec::new();
         inbox.private_in_use = false;
         was
@@ -376,12 +466,58 @@ impl Process {
                 return;
             }
             inbox.messages.push_back(message);
-            if inbox.parked.is_empty() {
-                Vec::new()
-            } else {
-                std::mem::take(&mut inbox.parked)
+            if inbox.messages.len() >= MessageQueue::LOG_AFTER {
+                self.mark_backlog(true);
             }
+            inbox.take_parked()
         };
+        self.announce(parked);
+    }
+
+    /// Sets the backlog hint, writing only a change (the line is the receiver's too).
+    #[inline]
+    fn mark_backlog(&self, backlog: bool) {
+        if self.backlog.load(Ordering::Relaxed) != backlog {
+            self.backlog.store(backlog, Ordering::Relaxed);
+        }
+    }
+
+    /// A port's data output `{Port, {Tag, Data}}` for this process (see
+    /// [`FlatTerm::port_data`]), made a message, or, when messages are queued before it and
+    /// it is binary, kept in the mailbox's data log (see [`PortDataLog`]) until a receive
+    /// reaches it. One lock either way: the message is made under it.
+    #[inline]
+    pub(crate) fn deliver_port_data(
+        &self,
+        port: Port,
+        tag: Atom,
+        header: &[u8],
+        pieces: &[DataPiece<'_>],
+        binary: bool,
+    ) {
+        // The usual case, an owner that takes its messages as they come: the message is made
+        // before the lock (see `push`).
+        if !binary || !self.backlog.load(Ordering::Relaxed) {
+            let message = FlatTerm::port_data(port, tag, header, pieces, binary);
+            return self.push(Message::Flat(message));
+        }
+        let parked = {
+            let mut inbox = self.inbox.lock();
+            if !self.is_alive() {
+                return;
+            }
+            if !inbox.messages.push_data(port, tag, header, pieces) {
+                let message = FlatTerm::port_data(port, tag, header, pieces, binary);
+                inbox.messages.push_back(Message::Flat(message));
+            }
+            inbox.take_parked()
+        };
+        self.announce(parked);
+    }
+
+    /// Wakes the receivers parked until a message arrived, and runs the arrival hook.
+    #[inline]
+    fn announce(&self, parked: Vec<Thread>) {
         for receiver in parked {
             receiver.unpark();
         }
@@ -422,7 +558,11 @@ impl Process {
             if !inbox.private_in_use {
                 let front = inbox.messages.front();
                 if front.is_some_and(&mut *matcher) {
-                    return inbox.messages.pop_front();
+                    let message = inbox.messages.pop_front();
+                    if inbox.messages.is_empty() {
+                        self.mark_backlog(false);
+                    }
+                    return message;
                 }
             }
         }
@@ -480,6 +620,7 @@ impl Process {
             }
             // Newer than everything in the private queue, which has no match.
             inbox.messages.move_to(&mut private);
+            self.mark_backlog(false);
             inbox.private_in_use = true;
         }
     }
@@ -529,6 +670,7 @@ impl Process {
                 while let Some(message) = inbox.messages.pop_front() {
                     out.push(message);
                 }
+                self.mark_backlog(false);
                 return;
             }
         }
@@ -541,6 +683,7 @@ impl Process {
         while let Some(message) = inbox.messages.pop_front() {
             out.push(message);
         }
+        self.mark_backlog(false);
         inbox.private_in_use = false;
     }
 
@@ -556,7 +699,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use drv_term::{FlatTerm, Pid, Term};
+    use drv_term::{Atom, DataPiece, FlatRef, FlatTerm, Pid, Port, Term};
 
     use super::{Message, Process};
 
@@ -566,28 +709,69 @@ mod tests {
         /// Deliver the integer (odd ones in the flat form a driver's term output has, so that
         /// receives meet both forms).
         Send(i64),
-        /// Receive without waiting: the first message equal to the integer (any message for
+        /// Port 3's binary data output of the byte, as the runtime's output makes it (kept in
+        /// a data log behind other messages); read as 100 + the byte.
+        Output(u8),
+        /// For each `i` in `0..n`: `Send(i)` then `Output(i % 256)`.
+        Turns(u16),
+        /// For each `i` in `0..n`: `Output(i % 256)`.
+        Outputs(u16),
+        /// Receive without waiting: the first message read as the integer (any message for
         /// `None`), expecting the given result.
         Take(Option<i64>, Option<i64>),
         /// The number of queued messages.
         Count(usize),
         /// Take every queued message at once, expecting these, in order.
         TakeAll(&'static [i64]),
+        /// Take messages one by one, expecting `Turns(n)`'s, in order.
+        TakeTurns(u16),
+        /// The same, expecting `Outputs(n)`'s.
+        TakeOutputs(u16),
     }
-    use Step::{Count, Send, Take, TakeAll};
+    use Step::{Count, Output, Outputs, Send, Take, TakeAll, TakeOutputs, TakeTurns, Turns};
+
+    /// A message sent by a step, read back: the integer, or 100 + the byte of port data.
+    fn value(m: FlatRef<'_>) -> i64 {
+        if let Some(i) = m.int() {
+            return i;
+        }
+        let mut items = m.tuple().expect("an integer or port data");
+        assert_eq!(items.next().and_then(|p| p.port()), Some(Port::local(3)));
+        let mut data = items.next().and_then(|d| d.tuple()).expect("{data, Bytes}");
+        assert!(data.next().is_some_and(|t| t.is_atom("data")));
+        let bytes = data.next().and_then(|b| b.binary()).expect("a binary");
+        100 + i64::from(bytes[0])
+    }
+
+    /// What `Runtime::output` does with a binary port's data output.
+    fn output(process: &Process, byte: u8) {
+        let (port, tag, data) = (Port::local(3), Atom::new("data"), [byte]);
+        process.deliver_port_data(port, tag, &[], &[DataPiece::Borrowed(&data)], true);
+    }
 
     fn run(steps: &[Step]) {
         let process = Process::new(Pid::local(1), None);
+        let send = |i: i64| match i % 2 {
+            1 => process.deliver(FlatTerm::from_term(&Term::Int(i))),
+            _ => process.deliver(Term::Int(i)),
+        };
         for (n, step) in steps.iter().enumerate() {
             match *step {
-                Send(i) if i % 2 == 1 => process.deliver(FlatTerm::from_term(&Term::Int(i))),
-                Send(i) => process.deliver(Term::Int(i)),
+                Send(i) => send(i),
+                Output(byte) => output(&process, byte),
+                Turns(count) => {
+                    for i in 0..count {
+                        send(i64::from(i));
+                        output(&process, i as u8);
+                    }
+                }
+                Outputs(count) => (0..count).for_each(|i| output(&process, i as u8)),
                 Take(wanted, expected) => {
                     let got = process
                         .receive_matching(Some(Duration::ZERO), |m| {
-                            wanted.is_none_or(|w| m.int() == Some(w))
+                            wanted.is_none_or(|w| value(m) == w)
                         })
-                        .map(|m| m.view().int().expect("only integers are sent"));
+                        .map(|m| value(m.view()));
                     assert_eq!(got, expected, "step {n} of {steps:?}");
                 }
                 Count(expected) => {
@@ -596,11 +780,25 @@ mod tests {
                 TakeAll(expected) => {
                     let mut taken = Vec::new();
                     process.take_all(&mut Vec::new(), &mut taken);
-                    let taken: Vec<i64> = taken
-                        .iter()
-                        .map(|m| m.view().int().expect("only integers are sent"))
-                        .collect();
+                    let taken: Vec<i64> = taken.iter().map(|m| value(m.view())).collect();
                     assert_eq!(taken, expected, "step {n} of {steps:?}");
+                }
+                TakeTurns(_) | TakeOutputs(_) => {
+                    let expected: Vec<i64> = match *step {
+                        TakeTurns(count) => (0..i64::from(count))
+                            .flat_map(|i| [i, 100 + i % 256])
+                            .collect(),
+                        TakeOutputs(count) => {
+                            (0..i64::from(count)).map(|i| 100 + i % 256).collect()
+                        }
+                        _ => unreachable!("a take of turns or outputs"),
+                    };
+                    let taken: Vec<i64> =
+                        std::iter::from_fn(|| process.receive(Some(Duration::ZERO)))
+                            .take(expected.len())
+                            .map(|m| value(m.view()))
+                            .collect();
+                    assert!(taken == expected, "step {n} of {steps:?}");
                 }
             }
         }
@@ -667,6 +865,42 @@ mod tests {
                 Send(4),
                 Take(None, Some(4)),
                 TakeAll(&[]),
+            ],
+            // Data output behind other messages (kept in a data log) keeps its place.
+            &[
+                Output(1),
+                Output(2),
+                Send(3),
+                Output(4),
+                Output(5),
+                Count(5),
+                Take(None, Some(101)),
+                Take(Some(105), Some(105)),
+                Take(None, Some(102)),
+                Output(6),
+                TakeAll(&[3, 104, 106]),
+                Count(0),
+            ],
+            &[
+                Send(2),
+                Output(7),
+                Output(8),
+                Send(4),
+                Output(9),
+                TakeAll(&[2, 107, 108, 4, 109]),
+            ],
+            // Over many blocks and logs, taken one by one or all at once.
+            &[Turns(700), Count(1400), TakeTurns(700)],
+            &[Turns(700), Take(Some(699), Some(699)), Count(1399)],
+            &[
+                Send(1),
+                Outputs(3000),
+                Send(7),
+                Count(3002),
+                Take(None, Some(1)),
+                TakeOutputs(3000),
+                Take(None, Some(7)),
+                Take(None, None),
             ],
         ];
         for steps in cases {

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use drv_queue::BinaryRef;
 use drv_term::{DataPiece, INLINE_BINARY_LIMIT};
+use smallvec::SmallVec;
 
 use crate::types::{ErlDrvBinary, ErlIOVec};
 
@@ -29,59 +30,10 @@ pub(crate) unsafe fn pieces<'a>(ev: &'a ErlIOVec) -> Option<impl Iterator<Item =
     }))
 }
 
-/// Pieces of an output vector kept on the stack (a driver's vector rarely has more).
-const STACK_PIECES: usize = 8;
-
-/// What [`output_pieces`] cuts, in order: on the stack up to [`STACK_PIECES`] pieces (no
-/// allocation per `driver_outputv`, issue 16), in a vector beyond.
-pub(crate) struct OutputPieces<'a> {
-    stack: [DataPiece<'a>; STACK_PIECES],
-    len: usize,
-    heap: Vec<DataPiece<'a>>,
-}
-
-impl<'a> OutputPieces<'a> {
-    fn new() -> OutputPieces<'a> {
-        OutputPieces {
-            stack: std::array::from_fn(|_| DataPiece::Borrowed(&[])),
-            len: 0,
-            heap: Vec::new(),
-        }
-    }
-
-    #[inline(always)]
-    fn push(&mut self, piece: DataPiece<'a>) {
-        match self.stack.get_mut(self.len) {
-            Some(slot) => {
-                *slot = piece;
-                self.len += 1;
-            }
-            None => self.push_to_heap(piece),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn push_to_heap(&mut self, piece: DataPiece<'a>) {
-        if self.heap.is_empty() {
-            let stacked = self.stack.iter_mut();
-            self.heap = stacked
-                .map(|p| std::mem::replace(p, DataPiece::Borrowed(&[])))
-                .collect();
-        }
-        self.heap.push(piece);
-    }
-
-    /// The pieces.
-    #[inline]
-    pub(crate) fn as_slice(&self) -> &[DataPiece<'a>] {
-        if self.heap.is_empty() {
-            &self.stack[..self.len]
-        } else {
-            &self.heap
-        }
-    }
-}
+/// What [`output_pieces`] cuts, in order: on the stack up to 8 pieces (no allocation per
+/// `driver_outputv`, a driver's vector rarely has more; issue 16), in a vector beyond. Filled
+/// in place by the caller's frame: not moved, and only the pieces there are dropped.
+pub(crate) type OutputPieces<'a> = SmallVec<[DataPiece<'a>; 8]>;
 
 /// What `driver_outputv(port, hbuf, hlen, ev, skip)` sends after the header, as the runtime
 /// cuts it: nothing at all when no byte is left after `skip`; else the entries from the first
@@ -95,13 +47,16 @@ impl<'a> OutputPieces<'a> {
 ///
 /// # Safety
 /// As for [`pieces`]; in addition each `binv` entry is NULL or a live driver binary.
-pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Option<OutputPieces<'_>> {
+pub(crate) unsafe fn output_pieces<'a>(
+    ev: &'a ErlIOVec,
+    mut skip: usize,
+    out: &mut OutputPieces<'a>,
+) -> Option<()> {
     // SAFETY: forwarded contract.
     let binv = unsafe { drv_queue::raw::io_vec_parts(ev) }
         .ok()?
         .1
         .unwrap_or(&[]);
-    let mut out = OutputPieces::new();
     let mut left = 0;
     let mut stripping = true;
     // SAFETY: forwarded contract.
@@ -127,9 +82,9 @@ pub(crate) unsafe fn output_pieces(ev: &ErlIOVec, mut skip: usize) -> Option<Out
         out.push(shared.map_or(DataPiece::Borrowed(piece), DataPiece::Shared));
     }
     if left == 0 {
-        return Some(OutputPieces::new());
+        out.clear();
     }
-    Some(out)
+    Some(())
 }
 
 /// `piece` as a shared slice of `bin`, when it lies inside `bin`'s data.
@@ -186,10 +141,10 @@ mod tests {
             // SAFETY: `iov` is NULL or points to `entries`, alive for the test; `binv` is NULL.
             let got = unsafe { pieces(&ev) }.map(Iterator::collect::<Vec<_>>);
             assert_eq!(got, expected_pieces, "vsize {}", ev.vsize);
+            let mut pieces = super::OutputPieces::new();
             // SAFETY: as above.
-            let output = unsafe { output_pieces(&ev, 2) }.map(|pieces| {
+            let output = unsafe { output_pieces(&ev, 2, &mut pieces) }.map(|()| {
                 pieces
-                    .as_slice()
                     .iter()
                     .map(|p| p.bytes().to_vec())
                     .collect::<Vec<_>>()

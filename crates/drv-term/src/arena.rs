@@ -1,6 +1,7 @@
 //! Where flat terms' buffers come from: a bump arena per thread.
 //!
-//! Used for port data messages (`driver_output*`, [`crate::FlatTerm::port_data`]).
+//! Used for port data messages (`driver_output*`, [`crate::FlatTerm::port_data`]); a queue
+//! of them may instead be a [`crate::PortDataLog`].
 //!
 //! A driver that outputs to an owner that does not receive yet leaves one buffer per message
 //! queued. Allocating each from malloc costs an allocation, a free, a header per message and,
@@ -36,7 +37,7 @@ pub const MAX_CHUNK: usize = 4 << 20;
 pub const OWN_ALLOCATION: usize = FIRST_CHUNK / 2;
 
 /// What is done with each new chunk of at least this size (see [`on_new_chunks`]).
-const HOOKED_CHUNK: usize = 2 << 20;
+pub(crate) const HOOKED_CHUNK: usize = 2 << 20;
 
 static NEW_CHUNK_HOOK: OnceLock<fn(&mut [MaybeUninit<u8>])> = OnceLock::new();
 
@@ -45,6 +46,14 @@ static NEW_CHUNK_HOOK: OnceLock<fn(&mut [MaybeUninit<u8>])> = OnceLock::new();
 /// with huge pages.
 pub fn on_new_chunks(hook: fn(&mut [MaybeUninit<u8>])) {
     let _ = NEW_CHUNK_HOOK.set(hook);
+}
+
+/// Runs the hook set with [`on_new_chunks`] on new memory of at least [`HOOKED_CHUNK`] bytes
+/// (an arena chunk, a [`crate::PortDataLog`]'s grown buffer).
+pub(crate) fn hook_new_memory(memory: &mut [MaybeUninit<u8>]) {
+    if let Some(hook) = NEW_CHUNK_HOOK.get() {
+        hook(memory);
+    }
 }
 
 /// Bytes of earlier chunks a thread keeps for reuse (see [`Arena::retired`]).
@@ -112,9 +121,7 @@ impl Arena {
         self.next_size = (self.next_size * 2).min(MAX_CHUNK);
         let mut chunk = BytesMut::with_capacity(size);
         if size >= HOOKED_CHUNK {
-            if let Some(hook) = NEW_CHUNK_HOOK.get() {
-                hook(chunk.spare_capacity_mut());
-            }
+            hook_new_memory(chunk.spare_capacity_mut());
         }
         (chunk, size)
     }

@@ -10,6 +10,7 @@ use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Ref, Term};
 
 mod port_data;
 use port_data::Layout;
+pub use port_data::PortDataLog;
 
 /// Driver binaries up to this size are copied into a flat term, larger ones shared (BEAM's
 /// `ERL_ONHEAP_BIN_LIMIT`: a copy is cheaper than a reference for small data).

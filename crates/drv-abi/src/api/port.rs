@@ -128,16 +128,19 @@ pub unsafe extern "C" fn driver_outputv(
         if ev.is_null() {
             return -1;
         }
+        let mut pieces = crate::iovec::OutputPieces::new();
         // SAFETY: by this function's contract `hbuf` is valid and `ev` is a valid vector.
-        let (header, pieces) = unsafe {
+        let (header, cut) = unsafe {
             (
                 driver_bytes(hbuf, hlen),
-                crate::iovec::output_pieces(&*ev, skip),
+                crate::iovec::output_pieces(&*ev, skip, &mut pieces),
             )
         };
         // A malformed vector (NULL `iov` with entries) is bad input: the documented failure.
-        let Some(pieces) = pieces else { return -1 };
-        host.output(port, header, OutputBody::Vector(pieces.as_slice()))
+        if cut.is_none() {
+            return -1;
+        }
+        host.output(port, header, OutputBody::Vector(&pieces))
     })
 }
 

@@ -19,11 +19,11 @@
 //! Read through the same [`FlatRef`](super::FlatRef) as records (its `At::PortData` and
 //! `At::Bytes` places): one view of a message whatever its form.
 
-use bytes::BufMut;
+use bytes::{BufMut, BytesMut};
 
-use super::{size, word, DataPiece, INLINE_BINARY_LIMIT};
+use super::{size, word, DataPiece, FlatTerm, Parts, INLINE_BINARY_LIMIT};
 use crate::arena::{self, Buf};
-use crate::Atom;
+use crate::{Atom, Port};
 
 const PORT_AT: usize = 4;
 const TAG_AT: usize = 12;
@@ -40,10 +40,19 @@ pub(super) fn is_port_data(buf: &[u8]) -> bool {
 }
 
 /// The message in the compact form, written in the thread's arena in one pass; `None` when
-/// the form cannot hold it (a piece above [`INLINE_BINARY_LIMIT`], which the records keep by
-/// reference; counts past `u32`).
+/// the form cannot hold it (see [`compact_len`]).
 #[inline]
 pub(super) fn write(port: u64, tag: Atom, header: &[u8], pieces: &[DataPiece<'_>]) -> Option<Buf> {
+    let len = compact_len(header, pieces)?;
+    Some(arena::build_exact(len, |buf| {
+        append(buf, port, tag, header, pieces)
+    }))
+}
+
+/// Bytes of the message in the compact form; `None` when the form cannot hold it (a piece
+/// above [`INLINE_BINARY_LIMIT`], which the records keep by reference; counts past `u32`).
+#[inline]
+pub(super) fn compact_len(header: &[u8], pieces: &[DataPiece<'_>]) -> Option<usize> {
     let mut data = 0;
     for piece in pieces {
         let len = piece.bytes().len();
@@ -52,27 +61,47 @@ pub(super) fn write(port: u64, tag: Atom, header: &[u8], pieces: &[DataPiece<'_>
         }
         data += len;
     }
-    let header_len = u32::try_from(header.len()).ok()?;
-    let count = u32::try_from(pieces.len()).ok()?;
+    u32::try_from(header.len()).ok()?;
+    u32::try_from(pieces.len()).ok()?;
     let len = LENGTHS_AT + pieces.len() + header.len() + data;
     // Offsets into the buffer are `u32`s (`At::Bytes`).
     u32::try_from(len).ok()?;
+    Some(len)
+}
+
+/// Appends the message in the compact form to `buf`, for which [`compact_len`] gave its
+/// length.
+#[inline]
+pub(super) fn append(
+    buf: &mut BytesMut,
+    port: u64,
+    tag: Atom,
+    header: &[u8],
+    pieces: &[DataPiece<'_>],
+) {
     let mut head = [0; LENGTHS_AT];
     head[PORT_AT..TAG_AT].copy_from_slice(&port.to_le_bytes());
     head[TAG_AT..HEADER_LEN_AT].copy_from_slice(&tag.index().to_le_bytes());
-    head[HEADER_LEN_AT..PIECES_AT].copy_from_slice(&header_len.to_le_bytes());
-    head[PIECES_AT..].copy_from_slice(&count.to_le_bytes());
-    Some(arena::build_exact(len, |buf| {
-        buf.extend_from_slice(&head);
-        for piece in pieces {
-            // At most INLINE_BINARY_LIMIT (checked above).
-            buf.put_u8(piece.bytes().len() as u8);
-        }
-        buf.extend_from_slice(header);
-        for piece in pieces {
-            buf.extend_from_slice(piece.bytes());
-        }
-    }))
+    // Both fit a `u32` (`compact_len`).
+    head[HEADER_LEN_AT..PIECES_AT].copy_from_slice(&(header.len() as u32).to_le_bytes());
+    head[PIECES_AT..].copy_from_slice(&(pieces.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&head);
+    for piece in pieces {
+        // At most INLINE_BINARY_LIMIT (`compact_len`).
+        buf.put_u8(piece.bytes().len() as u8);
+    }
+    buf.extend_from_slice(header);
+    for piece in pieces {
+        buf.extend_from_slice(piece.bytes());
+    }
+}
+
+/// The length of the compact message at the start of `buf` (written by [`append`]).
+#[inline]
+pub(super) fn len_at_start(buf: &[u8]) -> usize {
+    let layout = Layout::of(buf);
+    let data: usize = (0..layout.pieces).map(|i| Layout::piece_len(buf, i)).sum();
+    layout.pieces_at() + data
 }
 
 /// The parts of a compact message, read from its buffer.
@@ -117,5 +146,145 @@ impl Layout {
     #[inline]
     pub(super) fn pieces_at(self) -> usize {
         self.header_at() + self.header_len
+    }
+}
+
+/// Binary-mode data messages of local ports, `{Port, {Tag, Data}}` as
+/// [`FlatTerm::port_data`] makes them, one after the other in one buffer: a queue of them
+/// (a backlog at an owner that does not receive, issue 16) costs each message its bytes in
+/// the compact form and nothing else, and taking one splits it off the buffer without a copy
+/// (the message then shares the buffer, as a message in the arena shares its chunk).
+///
+/// The buffer grows as a `Vec` does until the first message is taken; after that, or past
+/// [`PortDataLog::MAX_BYTES`], [`PortDataLog::push`] refuses more (start another log).
+#[derive(Debug, Default)]
+pub struct PortDataLog {
+    buf: BytesMut,
+    count: usize,
+    /// Whether a message was taken: the buffer is shared from then on, and not grown.
+    taken: bool,
+}
+
+impl PortDataLog {
+    /// The most bytes of messages one log holds.
+    pub const MAX_BYTES: usize = arena::MAX_CHUNK;
+
+    /// An empty log (no allocation until the first message).
+    pub fn new() -> PortDataLog {
+        PortDataLog::default()
+    }
+
+    /// Appends the message [`FlatTerm::port_data`] would make of these parts in binary
+    /// mode; whether it did. Not when the compact form cannot hold it (a remote port, a piece
+    /// above [`INLINE_BINARY_LIMIT`]: make the message), nor when this log is full (see the
+    /// type's docs).
+    #[inline]
+    pub fn push(&mut self, port: Port, tag: Atom, header: &[u8], pieces: &[DataPiece<'_>]) -> bool {
+        let (Some(number), Some(len)) = (port.local_id(), compact_len(header, pieces)) else {
+            return false;
+        };
+        if self.buf.capacity() - self.buf.len() < len && !self.grow(len) {
+            return false;
+        }
+        append(&mut self.buf, number, tag, header, pieces);
+        self.count += 1;
+        true
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, len: usize) -> bool {
+        if self.taken || self.buf.len() + len > Self::MAX_BYTES {
+            return false;
+        }
+        self.buf.reserve(len);
+        if self.buf.capacity() >= arena::HOOKED_CHUNK {
+            arena::hook_new_memory(self.buf.spare_capacity_mut());
+        }
+        true
+    }
+
+    /// The oldest message, taken off the log.
+    #[inline]
+    pub fn pop(&mut self) -> Option<FlatTerm> {
+        if self.count == 0 {
+            return None;
+        }
+        let len = len_at_start(&self.buf);
+        self.count -= 1;
+        self.taken = true;
+        Some(FlatTerm {
+            parts: Parts::Records(self.buf.split_to(len).freeze()),
+        })
+    }
+
+    /// How many messages it holds.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether it holds none.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PortDataLog;
+    use crate::{Atom, DataPiece, FlatTerm, Port, INLINE_BINARY_LIMIT};
+
+    /// Each message through the log is the one made directly, in order; what the compact
+    /// form cannot hold is refused; a log taken from is not grown.
+    #[test]
+    fn logged_messages_are_those_made_directly() {
+        let (port, tag) = (Port::local(7), Atom::new("data"));
+        let big = [9u8; INLINE_BINARY_LIMIT + 1];
+        let remote = Port {
+            node: Atom::new("other@host"),
+            ..port
+        };
+        let cases: &[(Port, &[u8], &[DataPiece<'_>], bool)] = &[
+            (port, b"", &[DataPiece::Borrowed(&[1; 64])], true),
+            (
+                port,
+                b"hd",
+                &[DataPiece::Borrowed(b"a"), DataPiece::Borrowed(b"")],
+                true,
+            ),
+            (port, b"", &[], true),
+            (
+                Port::local(8),
+                &[5; 300],
+                &[DataPiece::Borrowed(b"abc")],
+                true,
+            ),
+            (port, b"", &[DataPiece::Borrowed(&big)], false),
+            (remote, b"", &[DataPiece::Borrowed(b"x")], false),
+        ];
+        let mut log = PortDataLog::new();
+        for &(port, header, pieces, fits) in cases {
+            assert_eq!(log.push(port, tag, header, pieces), fits, "{header:?}");
+        }
+        assert_eq!(log.len(), 4);
+        let mut taken = vec![log.pop().expect("the first")];
+        taken.extend(std::iter::from_fn(|| log.pop()));
+        let made: Vec<FlatTerm> = cases
+            .iter()
+            .filter(|case| case.3)
+            .map(|&(port, header, pieces, _)| FlatTerm::port_data(port, tag, header, pieces, true))
+            .collect();
+        let terms = |v: &[FlatTerm]| v.iter().map(FlatTerm::to_term).collect::<Vec<_>>();
+        assert_eq!(terms(&taken), terms(&made));
+        assert!(log.is_empty() && log.pop().is_none());
+        // Taken from, the log fills the room it has and refuses more.
+        let data = [DataPiece::Borrowed(&[3; 64])];
+        let pushed = (0..100_000)
+            .take_while(|_| log.push(port, tag, b"", &data))
+            .count();
+        assert!(pushed < 100_000, "a log taken from grew");
+        assert_eq!(std::iter::from_fn(|| log.pop()).count(), pushed);
     }
 }
