@@ -1144,6 +1144,37 @@ impl<'a> Iterator for FlatItems<'a> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.left, Some(self.left))
     }
+
+    /// Skips by index where elements sit at known places (a tuple, a list segment or string
+    /// the skip stays in, a port data message's tuples): `tuple().nth(1)` reads one element,
+    /// not two.
+    #[inline]
+    fn nth(&mut self, n: usize) -> Option<FlatRef<'a>> {
+        let skips = n < self.left
+            && match &mut self.items {
+                Items::Segment { next, n: len, .. } if *next + n < *len => {
+                    *next += n;
+                    true
+                }
+                Items::PortData {
+                    of: DataPart::Root | DataPart::Inner,
+                    next,
+                    ..
+                } => {
+                    *next += n;
+                    true
+                }
+                _ => false,
+            };
+        if skips {
+            self.left -= n;
+        } else {
+            for _ in 0..n {
+                self.next()?;
+            }
+        }
+        self.next()
+    }
 }
 
 impl ExactSizeIterator for FlatItems<'_> {}

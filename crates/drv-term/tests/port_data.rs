@@ -169,3 +169,51 @@ fn copied_binary_data_takes_the_compact_form() {
         );
     }
 }
+
+/// Every list and tuple in `term`, at any depth: `nth(k)` gives what `k` calls of `next`
+/// then one more would, and leaves the same elements after it.
+fn check_nth(term: drv_term::FlatRef<'_>) {
+    let Some(items) = term.tuple().or_else(|| term.list()) else {
+        return;
+    };
+    let terms = |items: drv_term::FlatItems<'_>| items.map(|i| i.to_term()).collect::<Vec<_>>();
+    for k in 0..=items.len() + 1 {
+        let (mut skipped, mut stepped) = (items.clone(), items.clone());
+        let got = skipped.nth(k).map(|i| i.to_term());
+        for _ in 0..k {
+            stepped.next();
+        }
+        let expected = stepped.next().map(|i| i.to_term());
+        assert_eq!(got, expected, "element {k} of {term}");
+        assert_eq!(
+            terms(skipped),
+            terms(stepped),
+            "after element {k} of {term}"
+        );
+    }
+    items.for_each(check_nth);
+}
+
+#[test]
+fn elements_are_skipped_to_as_stepped_to() {
+    let port = Port::local(5);
+    let tag = Atom::new("data");
+    let pieces = [DataPiece::Borrowed(b"ab"), DataPiece::Borrowed(b"c")];
+    let messages = [
+        FlatTerm::port_data(port, tag, b"", &pieces[..1], true),
+        FlatTerm::port_data(port, tag, b"hdr", &pieces, true),
+        FlatTerm::port_data(port, tag, b"hdr", &pieces, false),
+        FlatTerm::from_term(&Term::Tuple(vec![
+            Term::Int(1),
+            Term::string_latin1(b"xyz"),
+            Term::List(vec![
+                Term::Int(2),
+                Term::Tuple(vec![Term::List(vec![]), bin(b"q")]),
+            ]),
+            Term::ImproperList(vec![Term::Int(3), Term::Int(4)], Box::new(Term::Int(5))),
+        ])),
+    ];
+    for message in &messages {
+        check_nth(message.root());
+    }
+}
