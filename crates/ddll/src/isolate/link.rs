@@ -627,13 +627,17 @@ impl Link {
     /// [`Link::request`] of any request: a command in its compact form.
     pub(super) fn send(self: &Arc<Self>, request: &frame::Request<'_>) -> Result<Reply, Term> {
         let mut channel = self.channel.lock();
-        if let Some(why) = self.death() {
-            return Err(why);
-        }
         // The reader thread delivers its batches itself, in order: it waits for none.
         let on_reader = HANDLING_CRASH.with(std::cell::Cell::get);
-        if !on_reader {
-            self.state.lock().turns += 1;
+        {
+            // One look at the state: the death, and the turn taken.
+            let mut state = self.state.lock();
+            if let Some(why) = &state.death {
+                return Err(why.clone());
+            }
+            if !on_reader {
+                state.turns += 1;
+            }
         }
         let outcome = self.exchange(&mut channel, request);
         drop(channel);
