@@ -520,8 +520,9 @@ impl Process {
     pub(crate) fn take_all(&self, outputs: &mut Vec<u8>, out: &mut Vec<Message>) {
         {
             let mut inbox = self.inbox.lock();
-            if outputs.is_empty() {
-                // Exchanged, not copied: the caller's empty buffer takes the next records.
+            if outputs.is_empty() && outputs.capacity() > 0 {
+                // Exchanged, not copied: the caller's empty buffer (kept from one take to
+                // the next, with room) takes the next records.
                 std::mem::swap(outputs, &mut inbox.outputs);
             } else {
                 outputs.extend_from_slice(&inbox.outputs);
