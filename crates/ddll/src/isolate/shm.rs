@@ -533,21 +533,54 @@ mod tests {
 
     #[test]
     fn frames_larger_than_the_ring_cross_in_order_both_ways() {
+        use super::super::frame::{self, Frame, Request};
+        /// A frame as an owned value, to compare (a frame borrows its buffer).
+        fn owned(frame: Frame<'_>) -> String {
+            match frame {
+                Frame::Term(term) => format!("{term:?}"),
+                Frame::Command { port, caller, data } => format!("{port} {caller} {data:?}"),
+                Frame::Outputs { .. } => "outputs".to_owned(),
+            }
+        }
         for spin in [Duration::ZERO, Duration::from_micros(20)] {
             let (mut parent, mut host) = pair(spin);
             let sizes = [0, 1, 100, CAPACITY - 1, CAPACITY, 3 * CAPACITY + 7];
+            // Each size as a term and as a compact command: read in one piece when the ring
+            // shows the frame whole, in several when it wraps or is larger than the ring.
             let echo = std::thread::spawn(move || {
-                for _ in sizes {
-                    let term = super::super::frame::read(&mut host).expect("a request");
-                    super::super::frame::write(&mut host, &term).expect("the reply");
+                let mut buf = Vec::new();
+                for _ in 0..2 * sizes.len() {
+                    match frame::read_frame(&mut host, &mut buf).expect("a request") {
+                        Frame::Term(term) => frame::write(&mut host, &term),
+                        Frame::Command { port, caller, data } => {
+                            let request = Request::Command { port, caller, data };
+                            frame::write_request(&mut host, &request)
+                        }
+                        Frame::Outputs { .. } => panic!("no outputs sent"),
+                    }
+                    .expect("the reply");
                 }
             });
+            let mut buf = Vec::new();
             for (i, size) in sizes.into_iter().enumerate() {
                 let bytes: Vec<u8> = (0..size).map(|b| (b + i) as u8).collect();
-                let term = drv_term::Term::Binary(bytes::Bytes::from(bytes));
-                super::super::frame::write(&mut parent, &term).expect("sent");
-                let echoed = super::super::frame::read(&mut parent).expect("echoed");
-                assert_eq!(echoed, term, "size {size}, spin {spin:?}");
+                let term = drv_term::Term::Binary(bytes::Bytes::from(bytes.clone()));
+                frame::write(&mut parent, &term).expect("sent");
+                let echoed = frame::read_frame(&mut parent, &mut buf).expect("echoed");
+                assert_eq!(
+                    owned(echoed),
+                    format!("{term:?}"),
+                    "size {size}, spin {spin:?}"
+                );
+                let command = Request::Command {
+                    port: i as u64,
+                    caller: 7,
+                    data: &bytes,
+                };
+                frame::write_request(&mut parent, &command).expect("sent");
+                let echoed = frame::read_frame(&mut parent, &mut buf).expect("echoed");
+                let expected = format!("{i} 7 {:?}", &bytes[..]);
+                assert_eq!(owned(echoed), expected, "size {size}, spin {spin:?}");
             }
             echo.join().expect("the echo thread");
         }
