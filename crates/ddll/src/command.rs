@@ -129,20 +129,34 @@ impl Runtime {
             return Err(Exception::badarg());
         }
         let _settle = self.settle_at_end();
+        let run = |port: &Arc<PortCell>| {
+            if port.is_closed() {
+                return Err(Exception::badarg());
+            }
+            if port.driver.driver.has_outputv() {
+                let command = Command::Vector(crate::iodata::IoVector {
+                    data: bytes.to_vec(),
+                    segments: lengths.to_vec(),
+                });
+                self.run_command(caller, port, &command)
+            } else {
+                self.command_bytes(caller, port, bytes)
+            }
+        };
+        // The port borrowed under its callback lock when this thread ran the last command on
+        // it, as `port_command` does (no table look-up, no count taken); else looked up.
+        let handle = id.local_id().ok_or_else(Exception::badarg)?;
+        let locked = port::with_locked(handle, |port| {
+            let ours = std::ptr::eq(port.runtime.as_ptr(), Arc::as_ptr(&self.inner));
+            (ours && !port.queue.is_closing()).then(|| run(port))
+        });
+        if let Some(Some(done)) = locked {
+            return done;
+        }
         let port = self.open_port_of(id)?;
+        port::remember_lock(&port);
         let _serial = port.lock.lock();
-        if port.is_closed() {
-            return Err(Exception::badarg());
-        }
-        if port.driver.driver.has_outputv() {
-            let command = Command::Vector(crate::iodata::IoVector {
-                data: bytes.to_vec(),
-                segments: lengths.to_vec(),
-            });
-            self.run_command(caller, &port, &command)
-        } else {
-            self.command_bytes(caller, &port, bytes)
-        }
+        run(&port)
     }
 
     /// Runs `command` on the port `id` unless it is busy: then waits, holding no lock, for the

@@ -661,8 +661,14 @@ impl Process {
     pub(crate) fn take_all(&self, outputs: &mut Vec<u8>, out: &mut Vec<Message>) {
         {
             let mut inbox = self.inbox.lock();
-            outputs.extend_from_slice(&inbox.outputs);
-            inbox.outputs.clear();
+            if outputs.is_empty() && outputs.capacity() > 0 {
+                // Exchanged, not copied: the caller's empty buffer (kept from one take to
+                // the next, with room) takes the next records.
+                std::mem::swap(outputs, &mut inbox.outputs);
+            } else {
+                outputs.extend_from_slice(&inbox.outputs);
+                inbox.outputs.clear();
+            }
             // Kept for the next records, unless one large output made it large.
             inbox.outputs.shrink_to(RECORDS_KEPT);
             if !inbox.private_in_use {

@@ -155,7 +155,6 @@ pub(crate) fn serve(
     let mut messages = Vec::new();
     let mut outputs = Vec::new();
     let mut request_frame = Vec::new();
-    let mut reply_frame = Vec::new();
     // The mirror of the last compact command's caller: a loop of commands from one process
     // looks it up once. Forgotten at any other request (an `exit` removes mirrors).
     let mut last_caller: Option<(u64, Arc<Process>)> = None;
@@ -193,7 +192,7 @@ pub(crate) fn serve(
         };
         let written = match reply {
             None if messages.iter().all(|m| matches!(m, Drained::Output { .. })) => {
-                let written = frame::write_outputs(&mut channel, &mut reply_frame, sent, &outputs);
+                let written = frame::write_outputs(&mut channel, sent, &outputs);
                 messages.clear();
                 outputs.clear();
                 written
@@ -216,7 +215,7 @@ pub(crate) fn serve(
         if written.is_err() || channel.flush().is_err() {
             return PROTOCOL_FAILURE;
         }
-        for buf in [&mut request_frame, &mut reply_frame, &mut outputs] {
+        for buf in [&mut request_frame, &mut outputs] {
             buf.shrink_to(frame::BUFFER_KEPT);
         }
         if last {

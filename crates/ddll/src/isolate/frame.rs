@@ -5,7 +5,7 @@
 //! [`EVENT_FD`]) carries what the host says on its own (messages made outside a request, the
 //! watchdog's news) and, by its end, the host's death.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, IoSlice, Read, Write};
 
 use drv_term::Term;
 
@@ -77,17 +77,22 @@ impl<'a> Outputs<'a> {
     }
 
     fn take_one(&mut self) -> io::Result<Output<'a>> {
-        let mut at = 0;
-        let to = u64_at(self.0, &mut at)?;
-        let port = u64_at(self.0, &mut at)?;
-        let len = u32::from_le_bytes(take(self.0, &mut at)?) as usize;
-        let end = at
-            .checked_add(len)
-            .filter(|&end| end <= self.0.len())
+        // A record: `to` and `port` (8 bytes each), the data's length (4), the data.
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<20>()
             .ok_or_else(|| invalid("output past the frame"))?;
-        let data = &self.0[at..end];
-        self.0 = &self.0[end..];
-        Ok(Output { to, port, data })
+        let (to, port, len) = (&head[..8], &head[8..16], &head[16..]);
+        let len = u32::from_le_bytes(len.try_into().expect("four bytes")) as usize;
+        let (data, rest) = rest
+            .split_at_checked(len)
+            .ok_or_else(|| invalid("output past the frame"))?;
+        self.0 = rest;
+        Ok(Output {
+            to: u64::from_le_bytes(to.try_into().expect("eight bytes")),
+            port: u64::from_le_bytes(port.try_into().expect("eight bytes")),
+            data,
+        })
     }
 }
 
@@ -122,26 +127,17 @@ pub(crate) fn write(out: &mut impl Write, term: &Term) -> io::Result<()> {
     finish(out, &mut buf)
 }
 
-/// Writes `request` as one frame: a command in its compact form (a small one assembled on
-/// the stack: a round trip allocates nothing for it).
+/// Writes `request` as one frame: a command in its compact form (its head assembled on the
+/// stack and written with the data: a round trip allocates and copies nothing for it).
 pub(crate) fn write_request(out: &mut impl Write, request: &Request<'_>) -> io::Result<()> {
     match request {
         Request::Term(term) => write(out, term),
         Request::Command { port, caller, data } => {
-            const HEAD: usize = 4 + 1 + 16;
-            let mut small = [0u8; 256];
-            let mut large = Vec::new();
-            let buf = if HEAD + data.len() <= small.len() {
-                &mut small[..HEAD + data.len()]
-            } else {
-                large.resize(HEAD + data.len(), 0);
-                &mut large[..]
-            };
-            buf[4] = COMMAND;
-            buf[5..13].copy_from_slice(&port.to_le_bytes());
-            buf[13..HEAD].copy_from_slice(&caller.to_le_bytes());
-            buf[HEAD..].copy_from_slice(data);
-            finish(out, buf)
+            let mut head = [0u8; 1 + 16];
+            head[0] = COMMAND;
+            head[1..9].copy_from_slice(&port.to_le_bytes());
+            head[9..].copy_from_slice(&caller.to_le_bytes());
+            write_parts(out, &head, data)
         }
     }
 }
@@ -169,54 +165,95 @@ pub(crate) fn outputs(records: &[u8]) -> io::Result<Outputs<'_>> {
     Outputs::check(records)
 }
 
-/// Writes a [`Frame::Outputs`] reply of output `records` (made by [`push_output`]),
-/// assembled in `buf` (cleared first, kept for the next reply).
-pub(crate) fn write_outputs(
-    out: &mut impl Write,
-    buf: &mut Vec<u8>,
-    sent: u64,
-    records: &[u8],
-) -> io::Result<()> {
-    buf.clear();
-    buf.extend_from_slice(&[0; 4]);
-    buf.push(OUTPUTS);
-    buf.extend_from_slice(&sent.to_le_bytes());
-    debug_assert_eq!(buf.len(), 4 + OUTPUTS_RECORDS);
-    buf.extend_from_slice(records);
-    finish(out, buf)
+/// Writes a [`Frame::Outputs`] reply of output `records` (made by [`push_output`]): its head
+/// and the records go to `out` together, assembled nowhere else.
+pub(crate) fn write_outputs(out: &mut impl Write, sent: u64, records: &[u8]) -> io::Result<()> {
+    let mut head = [0u8; OUTPUTS_RECORDS];
+    head[0] = OUTPUTS;
+    head[1..].copy_from_slice(&sent.to_le_bytes());
+    write_parts(out, &head, records)
 }
 
 /// Writes `buf` (four bytes of room for the length, then the payload) as one frame.
 fn finish(out: &mut impl Write, buf: &mut [u8]) -> io::Result<()> {
-    let len = u32::try_from(buf.len() - 4)
+    let len = frame_length(buf.len() - 4)?;
+    buf[..4].copy_from_slice(&len);
+    out.write_all(buf)
+}
+
+/// The length field of a frame of `len` bytes.
+fn frame_length(len: usize) -> io::Result<[u8; 4]> {
+    u32::try_from(len)
         .ok()
         .filter(|&len| len as usize <= MAX_FRAME)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-    buf[..4].copy_from_slice(&len.to_be_bytes());
-    out.write_all(buf)
+        .map(u32::to_be_bytes)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))
+}
+
+/// Writes the frame whose payload is `head` then `body`, in one vectored write when `out`
+/// takes it whole (the request channel does when its ring has room: the frame is published
+/// at once).
+fn write_parts(out: &mut impl Write, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let len = frame_length(head.len() + body.len())?;
+    let mut parts = [IoSlice::new(&len), IoSlice::new(head), IoSlice::new(body)];
+    let mut parts = &mut parts[..];
+    while !parts.is_empty() {
+        match out.write_vectored(parts) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut parts, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reads one frame that must be a term; `UnexpectedEof` when the other side has gone.
 pub(crate) fn read(input: &mut impl Read) -> io::Result<Term> {
-    match read_frame(input, &mut Vec::new())? {
+    let mut buf = Vec::new();
+    read_payload(input, &mut buf)?;
+    match parse(&buf)? {
         Frame::Term(term) => Ok(term),
         _ => Err(invalid("a term expected")),
     }
 }
 
 /// Reads one frame into `buf` (its old content replaced; kept from one frame to the next, a
-/// frame read allocates nothing); `UnexpectedEof` when the other side has gone.
-pub(crate) fn read_frame<'a>(input: &mut impl Read, buf: &'a mut Vec<u8>) -> io::Result<Frame<'a>> {
+/// frame read allocates nothing); `UnexpectedEof` when the other side has gone. A frame that
+/// `input` shows whole is taken in one piece (on the request channel: one store of the
+/// ring's tail).
+pub(crate) fn read_frame<'a>(
+    input: &mut impl BufRead,
+    buf: &'a mut Vec<u8>,
+) -> io::Result<Frame<'a>> {
+    buf.clear();
+    let available = input.fill_buf()?;
+    let whole = available
+        .get(..4)
+        .map(|len| u32::from_be_bytes(len.try_into().expect("four bytes")) as usize)
+        .filter(|&len| len <= MAX_FRAME)
+        .and_then(|len| available.get(4..4 + len));
+    match whole {
+        Some(payload) => {
+            buf.extend_from_slice(payload);
+            let taken = 4 + buf.len();
+            input.consume(taken);
+        }
+        None => read_payload(input, buf)?,
+    }
+    parse(buf)
+}
+
+/// Reads one frame's payload into `buf` (empty).
+fn read_payload(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<()> {
     let mut len = [0; 4];
     input.read_exact(&mut len)?;
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_FRAME {
         return Err(invalid("frame too large"));
     }
-    buf.clear();
     buf.resize(len, 0);
-    input.read_exact(buf)?;
-    parse(buf)
+    input.read_exact(buf)
 }
 
 /// The frame whose payload (the bytes after its length) is `buf`.
@@ -324,7 +361,6 @@ mod tests {
             },
         )
         .expect("written");
-        // Past the stack buffer a small command is assembled in.
         let large = [9u8; 1000];
         write_request(
             &mut wire,
@@ -336,9 +372,8 @@ mod tests {
         )
         .expect("written");
         write(&mut wire, &Term::Int(1)).expect("written");
-        let mut buf = Vec::new();
-        write_outputs(&mut wire, &mut buf, 12, &pieces(&outputs)).expect("written");
-        write_outputs(&mut wire, &mut buf, 0, &pieces(&[])).expect("written");
+        write_outputs(&mut wire, 12, &pieces(&outputs)).expect("written");
+        write_outputs(&mut wire, 0, &pieces(&[])).expect("written");
         let mut input = wire.as_slice();
         let mut buf = Vec::new();
         let mut read = || {
@@ -374,7 +409,7 @@ mod tests {
             port: 2,
             data: b"abc",
         }];
-        write_outputs(&mut wire, &mut Vec::new(), 1, &pieces(&outputs)).expect("written");
+        write_outputs(&mut wire, 1, &pieces(&outputs)).expect("written");
         // The output's length says one byte more than the frame holds.
         let len_at = wire.len() - 3 - 4;
         wire[len_at] = 4;

@@ -429,7 +429,8 @@ pub(crate) fn port_connected(port: &port::PortCell, pid: &drv_term::Pid, linked:
         Term::Pid(*pid),
         atom(if linked { "true" } else { "false" }),
     ]);
-    if let Ok(replied) = link.request(&request) {
+    let requested = link.request(&request);
+    if let Ok(replied) = requested {
         replied.deliver(None);
     }
 }
@@ -456,20 +457,23 @@ pub(super) fn binary(text: &str) -> Term {
 /// A request's reply and the messages to deliver with it, holding the request's turn (see
 /// `LinkState::turns`) until [`Reply::deliver`]; dropped undelivered, it delivers them.
 #[derive(Debug)]
-pub(crate) struct Reply {
+pub(crate) struct Reply<'a> {
     pub(super) reply: Term,
     /// The host's batches sent before the reply, then the reply's own messages.
     pub(super) messages: Vec<Term>,
     /// A compact reply's frame as `frame::parse` read it whole (empty for another reply),
     /// whose outputs are the reply's messages (`messages` then holds only batches).
     outputs: Vec<u8>,
-    link: Arc<Link>,
+    /// Borrowed from the requester (no count to take and drop per request).
+    link: &'a Arc<Link>,
     /// Whether the request took a turn (the reader thread takes none) not ended yet.
     turn: bool,
+    /// The host's and the parent's handles of the port whose callback delivers the reply.
+    own_port: Option<(u64, u64)>,
     delivered: bool,
 }
 
-impl Reply {
+impl Reply<'_> {
     /// Takes the reply out (its messages stay, to deliver).
     pub(super) fn take_reply(&mut self) -> Term {
         std::mem::replace(&mut self.reply, Term::List(Vec::new()))
@@ -478,6 +482,13 @@ impl Reply {
     /// Delivers the messages (`current`: as [`Link::deliver`]) and ends the turn.
     pub(super) fn deliver(mut self, current: Option<u64>) {
         self.deliver_now(current);
+    }
+
+    /// [`Reply::deliver`] in a callback of the parent's port `parent`, the host's `child`
+    /// (see [`Link::deliver_outputs`]).
+    pub(super) fn deliver_in_callback(mut self, child: u64, parent: u64) {
+        self.own_port = Some((child, parent));
+        self.deliver_now(Some(parent));
     }
 
     fn deliver_now(&mut self, current: Option<u64>) {
@@ -492,7 +503,7 @@ impl Reply {
         if !self.outputs.is_empty() {
             let compact = std::mem::take(&mut self.outputs);
             self.link
-                .deliver_outputs(frame::Outputs::of_parsed(&compact));
+                .deliver_outputs(frame::Outputs::of_parsed(&compact), self.own_port);
             keep_reply_frame(compact);
         }
         if std::mem::take(&mut self.turn) {
@@ -501,7 +512,7 @@ impl Reply {
     }
 }
 
-impl Drop for Reply {
+impl Drop for Reply<'_> {
     fn drop(&mut self) {
         self.deliver_now(None);
     }
@@ -620,20 +631,24 @@ impl Link {
     /// callback timeout kills the host. The reply's messages (after the host's batches that
     /// preceded it) go to their mailboxes by [`Reply::deliver`], which ends the request's
     /// turn; until then later batches wait.
-    pub(super) fn request(self: &Arc<Self>, request: &Term) -> Result<Reply, Term> {
+    pub(super) fn request(self: &Arc<Self>, request: &Term) -> Result<Reply<'_>, Term> {
         self.send(&frame::Request::Term(request))
     }
 
     /// [`Link::request`] of any request: a command in its compact form.
-    pub(super) fn send(self: &Arc<Self>, request: &frame::Request<'_>) -> Result<Reply, Term> {
+    pub(super) fn send(self: &Arc<Self>, request: &frame::Request<'_>) -> Result<Reply<'_>, Term> {
         let mut channel = self.channel.lock();
-        if let Some(why) = self.death() {
-            return Err(why);
-        }
         // The reader thread delivers its batches itself, in order: it waits for none.
         let on_reader = HANDLING_CRASH.with(std::cell::Cell::get);
-        if !on_reader {
-            self.state.lock().turns += 1;
+        {
+            // One look at the state: the death, and the turn taken.
+            let mut state = self.state.lock();
+            if let Some(why) = &state.death {
+                return Err(why.clone());
+            }
+            if !on_reader {
+                state.turns += 1;
+            }
         }
         let outcome = self.exchange(&mut channel, request);
         drop(channel);
@@ -642,8 +657,9 @@ impl Link {
                 reply,
                 messages,
                 outputs,
-                link: self.clone(),
+                link: self,
                 turn: false,
+                own_port: None,
                 delivered: false,
             });
         }
@@ -669,8 +685,9 @@ impl Link {
                     reply,
                     messages: all,
                     outputs,
-                    link: self.clone(),
+                    link: self,
                     turn: true,
+                    own_port: None,
                     delivered: false,
                 })
             }
@@ -1146,14 +1163,38 @@ impl Link {
         }
     }
 
-    /// Delivers a compact reply's data output, its ports made the parent's.
-    fn deliver_outputs(&self, outputs: frame::Outputs<'_>) {
+    /// Delivers a compact reply's data output, its ports made the parent's. Output of
+    /// `own_port` (the host's and the parent's handles of the port whose callback runs on this
+    /// thread) to that port's owner, an echo's, goes to the owner through the port: no
+    /// runtime, port map or process table to look at.
+    fn deliver_outputs(&self, outputs: frame::Outputs<'_>, own_port: Option<(u64, u64)>) {
         let data = super::data_atom();
-        let Some(inner) = self.runtime.upgrade() else {
-            return;
+        let message = |port: u64, output: &frame::Output<'_>| {
+            let piece = drv_term::DataPiece::Borrowed(output.data);
+            drv_term::FlatTerm::port_data(drv_term::Port::local(port), data, &[], &[piece], true)
         };
-        let runtime = Runtime::from_inner(inner);
+        let mut runtime = None;
         for output in outputs {
+            if let Some((_, parent)) = own_port.filter(|(child, _)| *child == output.port) {
+                let delivered = port::with_current_port(|cell| {
+                    let owner = cell.owner.get();
+                    let is_owner = owner.pid().local_id() == Some(output.to);
+                    if cell.handle == parent && is_owner {
+                        owner.deliver(message(parent, &output));
+                    }
+                    cell.handle == parent && is_owner
+                });
+                if delivered == Some(true) {
+                    continue;
+                }
+            }
+            if runtime.is_none() {
+                let Some(inner) = self.runtime.upgrade() else {
+                    return;
+                };
+                runtime = Some(Runtime::from_inner(inner));
+            }
+            let runtime = runtime.as_ref().expect("upgraded above");
             let port = self
                 .ports
                 .lock()
@@ -1162,15 +1203,7 @@ impl Link {
             let Some(process) = runtime.process(&drv_term::Pid::local(output.to)) else {
                 continue;
             };
-            let piece = drv_term::DataPiece::Borrowed(output.data);
-            let port = drv_term::Port::local(port);
-            process.deliver(drv_term::FlatTerm::port_data(
-                port,
-                data,
-                &[],
-                &[piece],
-                true,
-            ));
+            process.deliver(message(port, &output));
         }
     }
 

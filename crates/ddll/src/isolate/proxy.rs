@@ -143,7 +143,8 @@ fn start_port(command: &str) -> ErlDrvData {
         flag(binary),
         flag(eof),
     ]);
-    match link.request(&request) {
+    let requested = link.request(&request);
+    match requested {
         Ok(mut replied) => {
             let reply = match replied.take_reply() {
                 Term::Tuple(reply) => reply,
@@ -157,7 +158,7 @@ fn start_port(command: &str) -> ErlDrvData {
                     link.port_opened(child, parent);
                     replied.deliver(Some(parent));
                     let proxy = Box::new(ProxyPort {
-                        link,
+                        link: link.clone(),
                         child,
                         parent,
                     });
@@ -246,7 +247,7 @@ unsafe fn forward(data: ErlDrvData, request: impl FnOnce(Term, Term) -> Term) ->
 /// `data` is a live `ProxyPort` of the port whose callback runs.
 unsafe fn forward_with(
     data: ErlDrvData,
-    send: impl FnOnce(&Arc<Link>, u64, drv_term::Pid) -> Result<link::Reply, Term>,
+    send: impl for<'a> FnOnce(&'a Arc<Link>, u64, drv_term::Pid) -> Result<link::Reply<'a>, Term>,
 ) -> Option<Term> {
     // Copied out: delivering the messages may close the port, whose `stop` frees its data.
     let (link, child, parent) = {
@@ -257,10 +258,11 @@ unsafe fn forward_with(
     // The caller alone: the runtime (an atomic count to take and drop) only on a death. A
     // callback runs while its runtime lives: an operation of it made the call.
     let caller = port::with_current_port(caller_of)?;
-    match send(&link, child, caller) {
+    let sent = send(&link, child, caller);
+    match sent {
         Ok(mut replied) => {
             let reply = link.to_parent(replied.take_reply());
-            replied.deliver(Some(parent));
+            replied.deliver_in_callback(child, parent);
             Some(reply)
         }
         Err(why) => {

@@ -11,7 +11,7 @@
 //! parent when it learns its host died) and whether the peer's end of the socket pair that
 //! came with the channel has hung up, so that no side waits forever on a dead one.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::ptr::NonNull;
@@ -352,45 +352,114 @@ impl Channel {
     }
 }
 
+impl Channel {
+    /// Copies `bytes` into the outgoing ring at byte `at` (counted from the start), wrapping
+    /// at its end; publishes nothing.
+    ///
+    /// # Safety
+    /// The ring has room for `bytes` at `at`: the reader's tail (read with a sequentially
+    /// consistent load, now or before: it only grows) is at most `CAPACITY - bytes.len()`
+    /// behind `at`, and only this side writes.
+    unsafe fn copy_out(&self, at: u64, bytes: &[u8]) {
+        let data = self.outgoing().data.get().cast::<u8>();
+        let start = (at % CAPACITY as u64) as usize;
+        let first = bytes.len().min(CAPACITY - start);
+        // SAFETY: both pieces lie within `data` (`first` up to its end, the rest from its
+        // start, at most `CAPACITY` in all) and are free (contract).
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.add(start), first);
+            // Past the ring's end (seldom): a second copy from its start.
+            if first < bytes.len() {
+                let rest = bytes.len() - first;
+                std::ptr::copy_nonoverlapping(bytes.as_ptr().add(first), data, rest);
+            }
+        }
+    }
+
+    /// Room in the outgoing ring at its head `head`: known without a look at the reader's
+    /// tail while it suffices for `wanted` bytes; else looked at (waiting for some room).
+    fn room(&self, head: u64, wanted: usize) -> io::Result<u64> {
+        // The tail only grows: room known from an older one is there (or more). Looked at
+        // again only when it is short.
+        let room = CAPACITY as u64 - (head - self.known_tail.get());
+        if room >= wanted as u64 {
+            return Ok(room);
+        }
+        let ring = self.outgoing();
+        let room_now = || CAPACITY as u64 - (head - ring.tail.0.load(Ordering::SeqCst));
+        self.wait(&ring.writer_sleeps.0, || room_now() > 0, None)?;
+        self.known_tail.set(ring.tail.0.load(Ordering::SeqCst));
+        Ok(CAPACITY as u64 - (head - self.known_tail.get()))
+    }
+}
+
+/// The incoming ring read in place: `fill_buf` shows the bytes written and not yet read (as
+/// far as the ring's end), `consume` hands them back to the writer. A frame written in one
+/// piece is read in one piece: one look at the head, one store of the tail, one wake-up check.
+impl BufRead for Channel {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let ring = self.incoming();
+        let tail = ring.tail.0.load(Ordering::Relaxed);
+        let mut head = ring.head.0.load(Ordering::Acquire);
+        if head == tail {
+            let deadline = self.read_timeout.map(|t| Instant::now() + t);
+            let waited = self.wait(
+                &ring.reader_sleeps.0,
+                || ring.head.0.load(Ordering::SeqCst) != tail,
+                deadline,
+            );
+            match waited {
+                Ok(()) => {}
+                // Closed: the end of the stream (what was written before is read first).
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(&[]),
+                Err(e) => return Err(e),
+            }
+            head = ring.head.0.load(Ordering::Acquire);
+        }
+        let available = usize::try_from(head - tail).expect("at most CAPACITY");
+        let start = (tail % CAPACITY as u64) as usize;
+        let n = available.min(CAPACITY - start);
+        // SAFETY: bytes `start..start + n` of the ring lie within `data` and were published by
+        // the writer's release store of `head` (acquired above); the writer does not touch
+        // them until `tail` passes them, which only `consume` (taking `self` mutably, so
+        // after this borrow ends) moves.
+        Ok(unsafe { std::slice::from_raw_parts(ring.data.get().cast::<u8>().add(start), n) })
+    }
+
+    fn consume(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let ring = self.incoming();
+        let tail = ring.tail.0.load(Ordering::Relaxed);
+        ring.tail.0.store(tail + n as u64, Ordering::Release);
+        Channel::wake(&ring.writer_sleeps.0);
+    }
+}
+
 impl Read for Channel {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let ring = self.incoming();
-        let tail = ring.tail.0.load(Ordering::Relaxed);
-        let deadline = self.read_timeout.map(|t| Instant::now() + t);
-        let waited = self.wait(
-            &ring.reader_sleeps.0,
-            || ring.head.0.load(Ordering::SeqCst) != tail,
-            deadline,
-        );
-        match waited {
-            Ok(()) => {}
-            // Closed: the end of the stream (what was written before is read first).
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(0),
-            Err(e) => return Err(e),
-        }
-        let head = ring.head.0.load(Ordering::Acquire);
-        let available = usize::try_from(head - tail).expect("at most CAPACITY");
-        let start = (tail % CAPACITY as u64) as usize;
-        let n = available.min(buf.len()).min(CAPACITY - start);
-        // SAFETY: bytes `start..start + n` of the ring lie within `data` and were published by
-        // the writer's release store of `head` (acquired above); the writer does not touch
-        // them until `tail` passes them.
-        unsafe {
-            let from = ring.data.get().cast::<u8>().add(start);
-            std::ptr::copy_nonoverlapping(from, buf.as_mut_ptr(), n);
-        }
-        ring.tail.0.store(tail + n as u64, Ordering::Release);
-        Channel::wake(&ring.writer_sleeps.0);
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
         Ok(n)
     }
 }
 
 impl Write for Channel {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+
+    /// All of `bufs` published at once when the ring has room for them (a frame's head and
+    /// its body: one store of the head, one wake-up check); else as much as there is room for.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total == 0 {
             return Ok(0);
         }
         if self.closed() {
@@ -398,30 +467,23 @@ impl Write for Channel {
         }
         let ring = self.outgoing();
         let head = ring.head.0.load(Ordering::Relaxed);
-        // The tail only grows: room known from an older one is there (or more). Looked at
-        // again only when it is short.
-        let mut room = CAPACITY as u64 - (head - self.known_tail.get());
-        if room < buf.len() as u64 {
-            let room_now = || CAPACITY as u64 - (head - ring.tail.0.load(Ordering::SeqCst));
-            self.wait(&ring.writer_sleeps.0, || room_now() > 0, None)?;
-            self.known_tail.set(ring.tail.0.load(Ordering::SeqCst));
-            room = CAPACITY as u64 - (head - self.known_tail.get());
+        let room = usize::try_from(self.room(head, total)?).expect("at most CAPACITY");
+        let mut at = head;
+        let mut left = room;
+        for buf in bufs {
+            let n = buf.len().min(left);
+            // SAFETY: `n` bytes at `at` are within the room just known (`left` is what is
+            // left of it), and only this side writes.
+            unsafe { self.copy_out(at, &buf[..n]) };
+            at += n as u64;
+            left -= n;
+            if left == 0 {
+                break;
+            }
         }
-        let start = (head % CAPACITY as u64) as usize;
-        let n = usize::try_from(room)
-            .expect("at most CAPACITY")
-            .min(buf.len())
-            .min(CAPACITY - start);
-        // SAFETY: bytes `start..start + n` lie within `data` and are free: the reader's tail
-        // (read with a sequentially consistent load, now or before: it only grows) has passed
-        // them, and only this side writes.
-        unsafe {
-            let to = ring.data.get().cast::<u8>().add(start);
-            std::ptr::copy_nonoverlapping(buf.as_ptr(), to, n);
-        }
-        ring.head.0.store(head + n as u64, Ordering::Release);
+        ring.head.0.store(at, Ordering::Release);
         Channel::wake(&ring.reader_sleeps.0);
-        Ok(n)
+        Ok(usize::try_from(at - head).expect("at most CAPACITY"))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -471,21 +533,54 @@ mod tests {
 
     #[test]
     fn frames_larger_than_the_ring_cross_in_order_both_ways() {
+        use super::super::frame::{self, Frame, Request};
+        /// A frame as an owned value, to compare (a frame borrows its buffer).
+        fn owned(frame: Frame<'_>) -> String {
+            match frame {
+                Frame::Term(term) => format!("{term:?}"),
+                Frame::Command { port, caller, data } => format!("{port} {caller} {data:?}"),
+                Frame::Outputs { .. } => "outputs".to_owned(),
+            }
+        }
         for spin in [Duration::ZERO, Duration::from_micros(20)] {
             let (mut parent, mut host) = pair(spin);
             let sizes = [0, 1, 100, CAPACITY - 1, CAPACITY, 3 * CAPACITY + 7];
+            // Each size as a term and as a compact command: read in one piece when the ring
+            // shows the frame whole, in several when it wraps or is larger than the ring.
             let echo = std::thread::spawn(move || {
-                for _ in sizes {
-                    let term = super::super::frame::read(&mut host).expect("a request");
-                    super::super::frame::write(&mut host, &term).expect("the reply");
+                let mut buf = Vec::new();
+                for _ in 0..2 * sizes.len() {
+                    match frame::read_frame(&mut host, &mut buf).expect("a request") {
+                        Frame::Term(term) => frame::write(&mut host, &term),
+                        Frame::Command { port, caller, data } => {
+                            let request = Request::Command { port, caller, data };
+                            frame::write_request(&mut host, &request)
+                        }
+                        Frame::Outputs { .. } => panic!("no outputs sent"),
+                    }
+                    .expect("the reply");
                 }
             });
+            let mut buf = Vec::new();
             for (i, size) in sizes.into_iter().enumerate() {
                 let bytes: Vec<u8> = (0..size).map(|b| (b + i) as u8).collect();
-                let term = drv_term::Term::Binary(bytes::Bytes::from(bytes));
-                super::super::frame::write(&mut parent, &term).expect("sent");
-                let echoed = super::super::frame::read(&mut parent).expect("echoed");
-                assert_eq!(echoed, term, "size {size}, spin {spin:?}");
+                let term = drv_term::Term::Binary(bytes::Bytes::from(bytes.clone()));
+                frame::write(&mut parent, &term).expect("sent");
+                let echoed = frame::read_frame(&mut parent, &mut buf).expect("echoed");
+                assert_eq!(
+                    owned(echoed),
+                    format!("{term:?}"),
+                    "size {size}, spin {spin:?}"
+                );
+                let command = Request::Command {
+                    port: i as u64,
+                    caller: 7,
+                    data: &bytes,
+                };
+                frame::write_request(&mut parent, &command).expect("sent");
+                let echoed = frame::read_frame(&mut parent, &mut buf).expect("echoed");
+                let expected = format!("{i} 7 {:?}", &bytes[..]);
+                assert_eq!(owned(echoed), expected, "size {size}, spin {spin:?}");
             }
             echo.join().expect("the echo thread");
         }
