@@ -159,9 +159,9 @@ pub struct Process {
     /// Lock order: `private`, then `inbox`.
     private: Mutex<VecDeque<Message>>,
     alive: AtomicBool,
-    /// Whether a backlog was queued ([`MessageQueue::LOG_AFTER`] messages) when the last
-    /// message was, until a take empties the queue: a hint (read without the lock) that data
-    /// output goes to a data log.
+    /// Whether a backlog was queued (a full block of messages, [`MessageQueue::BLOCK`]) when
+    /// the last message was, until a take empties the queue: a hint (read without the lock)
+    /// that data output may go to a data log.
     backlog: AtomicBool,
     trap_exit: AtomicBool,
     /// Called after each message is queued (see [`Runtime::spawn_with_arrival_hook`]).
@@ -237,14 +237,9 @@ enum Block {
 }
 
 impl MessageQueue {
-    /// Messages per block (40 KiB of them).
-    const BLOCK: usize = 1024;
-
-    /// Messages queued from which binary data output goes to a data log: a backlog. (A
-    /// short queue's receiver is likely to take its messages soon: they are made at once,
-    /// in the thread's arena, where memory is reused as they go.) 2 in unit tests, so that
-    /// their short cases meet logs.
-    const LOG_AFTER: usize = if cfg!(test) { 2 } else { 64 };
+    /// Messages per block (40 KiB of them; 4 in unit tests, so that their short cases cross
+    /// blocks and meet data logs).
+    const BLOCK: usize = if cfg!(test) { 4 } else { 1024 };
 
     #[inline]
     fn push_back(&mut self, message: Message) {
@@ -267,9 +262,12 @@ impl MessageQueue {
         self.later.push_back(Block::Messages(block));
     }
 
-    /// Appends `port`'s binary data output `{Port, {Tag, Data}}` to a data log, when at
-    /// least [`MessageQueue::LOG_AFTER`] messages are queued before it and the log's form
-    /// holds it. Whether it did.
+    /// Appends `port`'s binary data output `{Port, {Tag, Data}}` to a data log, when the
+    /// log's form holds it and the queue's last block is a log or a full block of messages
+    /// (a backlog: a short queue's receiver is likely to take its messages soon, and they
+    /// are made at once, in the thread's arena, where memory is reused as they go). A log is
+    /// started only after a full block, so that messages and data output in turns fill blocks
+    /// rather than start a block and a log each. Whether it did.
     #[inline]
     fn push_data(
         &mut self,
@@ -278,16 +276,19 @@ impl MessageQueue {
         header: &[u8],
         pieces: &[DataPiece<'_>],
     ) -> bool {
-        if self.len < Self::LOG_AFTER {
-            return false;
-        }
-        if let Some(Block::Data(log)) = self.later.back_mut() {
-            if log.push(port, tag, header, pieces) {
-                self.len += 1;
-                return true;
+        let starts_log = match self.later.back_mut() {
+            Some(Block::Data(log)) => {
+                if log.push(port, tag, header, pieces) {
+                    self.len += 1;
+                    return true;
+                }
+                // Full, or being taken from: the run goes on in a new log.
+                true
             }
-        }
-        self.push_log(port, tag, header, pieces)
+            Some(Block::Messages(last)) => last.len() >= Self::BLOCK,
+            None => self.first.len() >= Self::BLOCK,
+        };
+        starts_log && self.push_log(port, tag, header, pieces)
     }
 
     /// A new data log for this output (the last block is not one, or it is full), if the
@@ -466,7 +467,7 @@ impl Process {
                 return;
             }
             inbox.messages.push_back(message);
-            if inbox.messages.len() >= MessageQueue::LOG_AFTER {
+            if inbox.messages.len() >= MessageQueue::BLOCK {
                 self.mark_backlog(true);
             }
             inbox.take_parked()
@@ -1017,6 +1018,32 @@ mod tests {
         let mut outputs = Vec::new();
         dead.take_all(&mut outputs, &mut Vec::new());
         assert!(outputs.is_empty());
+    }
+
+    /// Messages and data output in turns fill blocks: they do not start a block and a log
+    /// each (a 40 KiB block per message); a run of output after a full block goes to a log.
+    #[test]
+    fn messages_and_output_in_turns_fill_blocks() {
+        let process = Process::new(Pid::local(1), None);
+        for i in 0..1000u16 {
+            process.deliver(Term::Int(i64::from(i)));
+            output(&process, i as u8);
+        }
+        let blocks = |process: &Process| process.inbox.lock().messages.later.len();
+        let block = super::MessageQueue::BLOCK;
+        assert!(
+            blocks(&process) <= 2000 / block,
+            "{} blocks",
+            blocks(&process)
+        );
+        let before = blocks(&process);
+        (0..1000u16).for_each(|i| output(&process, i as u8));
+        assert_eq!(
+            blocks(&process),
+            before + 1,
+            "a run of output goes to one log"
+        );
+        assert_eq!(process.message_count(), 3000);
     }
 
     #[test]
