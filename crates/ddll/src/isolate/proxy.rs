@@ -321,9 +321,9 @@ unsafe extern "C" fn outputv(data: ErlDrvData, ev: *mut drv_abi::types::ErlIOVec
         if segment.iov_len == 0 {
             continue;
         }
+        let base = segment.iov_base.cast::<u8>();
         // SAFETY: each element's base is valid for its length during the call (contract).
-        let part =
-            unsafe { std::slice::from_raw_parts(segment.iov_base.cast::<u8>(), segment.iov_len) };
+        let part = unsafe { std::slice::from_raw_parts(base, segment.iov_len) };
         bytes.extend_from_slice(part);
         lengths.push(Term::Int(
             i64::try_from(segment.iov_len).unwrap_or(i64::MAX),
