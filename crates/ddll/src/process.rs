@@ -215,10 +215,11 @@ impl Inbox {
 /// size of a backlog), and a short queue takes no more than a `VecDeque` would. The oldest
 /// block is held inline, so that the usual take (a short queue) reads no block list. Binary
 /// data output queued behind other messages is kept in [`PortDataLog`]s (its bytes and
-/// nothing else), taken from them a block at a time as receives reach them.
+/// nothing else); a take that reaches a log takes its oldest message off it in place.
 #[derive(Debug, Default)]
 struct MessageQueue {
-    /// The oldest messages; empty only when the queue is.
+    /// The oldest messages; empty only when the queue is, or when the oldest are in the data
+    /// log at the front of `later`.
     first: VecDeque<Message>,
     /// Full blocks and the newest one, none empty.
     later: VecDeque<Block>,
@@ -305,14 +306,25 @@ impl MessageQueue {
         true
     }
 
+    /// The oldest message. One in a data log is made a message of its own first (a matcher
+    /// reads a `Message`).
     #[inline]
-    fn front(&self) -> Option<&Message> {
+    fn front(&mut self) -> Option<&Message> {
+        if self.first.is_empty() {
+            if let Some(message) = self.pop_logged() {
+                self.first.push_back(message);
+            }
+        }
         self.first.front()
     }
 
     #[inline]
     fn pop_front(&mut self) -> Option<Message> {
-        let message = self.first.pop_front()?;
+        let Some(message) = self.first.pop_front() else {
+            let message = self.pop_logged()?;
+            self.len -= 1;
+            return Some(message);
+        };
         self.len -= 1;
         if self.first.is_empty() && !self.later.is_empty() {
             self.next_block();
@@ -320,8 +332,23 @@ impl MessageQueue {
         Some(message)
     }
 
-    /// The next block becomes the first (the emptied one is kept for reuse), or the next
-    /// log's oldest records become messages in it.
+    /// The oldest message of the data log at the front (the first block being empty), taken
+    /// off it in place: a backlog of data output is not moved into a block to be taken.
+    #[inline]
+    fn pop_logged(&mut self) -> Option<Message> {
+        let Some(Block::Data(log)) = self.later.front_mut() else {
+            return None;
+        };
+        let message = log.pop();
+        if log.is_empty() {
+            self.later.pop_front();
+            self.next_block();
+        }
+        message.map(Message::Flat)
+    }
+
+    /// The next block of messages becomes the first (the emptied one is kept for reuse); a
+    /// data log stays where it is, read in place.
     #[cold]
     #[inline(never)]
     fn next_block(&mut self) {
@@ -332,15 +359,7 @@ impl MessageQueue {
                     self.spare.push(emptied);
                 }
             }
-            Some(Block::Data(mut log)) => {
-                let n = log.len().min(Self::BLOCK);
-                self.first.reserve(n);
-                self.first
-                    .extend(std::iter::from_fn(|| log.pop()).take(n).map(Message::Flat));
-                if !log.is_empty() {
-                    self.later.push_front(Block::Data(log));
-                }
-            }
+            Some(log) => self.later.push_front(log),
             None => {}
         }
     }
@@ -530,8 +549,20 @@ impl Process {
     /// The next message, waiting up to `timeout` (`None`: forever).
     pub fn receive(&self, timeout: Option<Duration>) -> Option<Message> {
         // Not through `receive_matching`: the view reads the message's buffer (bounds checks
-        // the compiler keeps), which taking the oldest message need not cost.
-        self.receive_by(timeout, &mut |_: &Message| true)
+        // the compiler keeps), which taking the oldest message need not cost, and the oldest
+        // message in a data log is taken off it without being made a `Message` to look at.
+        {
+            let mut inbox = self.inbox.lock();
+            if !inbox.private_in_use {
+                if let Some(message) = inbox.messages.pop_front() {
+                    if inbox.messages.is_empty() {
+                        self.mark_backlog(false);
+                    }
+                    return Some(message);
+                }
+            }
+        }
+        self.wait_for(timeout, &mut |_: &Message| true)
     }
 
     /// The first message for which `matches` holds, waiting up to `timeout`; other messages
@@ -567,6 +598,16 @@ impl Process {
                 }
             }
         }
+        self.wait_for(timeout, matcher)
+    }
+
+    /// The first match, when the oldest message is not one: looked for among all, waiting
+    /// up to `timeout` for more.
+    fn wait_for(
+        &self,
+        timeout: Option<Duration>,
+        matcher: &mut impl FnMut(&Message) -> bool,
+    ) -> Option<Message> {
         // Reading the clock costs as much as the rest of a receive: only when waiting. A
         // deadline too far to represent is no deadline.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));

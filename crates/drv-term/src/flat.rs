@@ -752,6 +752,17 @@ impl<'a> FlatRef<'a> {
     /// The bytes of the binary this is.
     #[inline]
     pub fn binary(self) -> Option<&'a [u8]> {
+        // A piece of a compact port data message, read without making a `Node` (a data
+        // message's usual read: `tuple()?.nth(1)?.tuple()?.nth(1)?.binary()`).
+        match self.at {
+            At::Bytes { at, len } => {
+                let at = at as usize;
+                return self.records.buf.get(at..at + len as usize);
+            }
+            At::PortData(DataPart::Data) => return port_data::data_binary(self.records.buf),
+            At::PortData(_) => return None,
+            _ => {}
+        }
         match self.node() {
             Node::Binary(b) => Some(b),
             _ => None,
@@ -788,6 +799,10 @@ impl<'a> FlatRef<'a> {
     /// The elements of the tuple this is.
     #[inline]
     pub fn tuple(self) -> Option<FlatItems<'a>> {
+        // A compact port data message's tuples, without making a `Node` (see `binary`).
+        if let At::PortData(of @ (DataPart::Root | DataPart::Inner)) = self.at {
+            return Some(self.items(Items::PortData { of, next: 0, at: 0 }, 2));
+        }
         match self.node() {
             Node::Tuple { items, .. } => Some(items),
             _ => None,
@@ -944,6 +959,9 @@ impl<'a> FlatRef<'a> {
             DataPart::Port => Node::Port(Port::local(Layout::port(buf))),
             DataPart::Tag => Node::Atom(Layout::tag(buf)),
             DataPart::Data => {
+                if let Some(binary) = port_data::data_binary(buf) {
+                    return Node::Binary(binary);
+                }
                 let layout = Layout::of(buf);
                 let pieces_at = layout.pieces_at();
                 let Some(last) = layout.pieces.checked_sub(1) else {
@@ -956,9 +974,6 @@ impl<'a> FlatRef<'a> {
                 // The last piece ends the buffer.
                 let last_len = Layout::piece_len(buf, last);
                 let last_at = buf.len() - last_len;
-                if layout.header_len == 0 && last == 0 {
-                    return Node::Binary(&buf[last_at..]);
-                }
                 let len = layout.header_len + last;
                 Node::List {
                     items: items(DataPart::Data, pieces_at, len),
@@ -1150,17 +1165,34 @@ impl<'a> Iterator for FlatItems<'a> {
     /// not two.
     #[inline]
     fn nth(&mut self, n: usize) -> Option<FlatRef<'a>> {
+        // A compact port data message's tuples: the element is known by its index.
+        if let Items::PortData {
+            of: of @ (DataPart::Root | DataPart::Inner),
+            next,
+            ..
+        } = &mut self.items
+        {
+            if n >= self.left {
+                self.left = 0;
+                return None;
+            }
+            let i = *next + n;
+            *next = i + 1;
+            self.left -= n + 1;
+            let part = match (*of, i) {
+                (DataPart::Root, 0) => DataPart::Port,
+                (DataPart::Root, _) => DataPart::Inner,
+                (_, 0) => DataPart::Tag,
+                (_, _) => DataPart::Data,
+            };
+            return Some(FlatRef {
+                records: self.records,
+                at: At::PortData(part),
+            });
+        }
         let skips = n < self.left
             && match &mut self.items {
                 Items::Segment { next, n: len, .. } if *next + n < *len => {
-                    *next += n;
-                    true
-                }
-                Items::PortData {
-                    of: DataPart::Root | DataPart::Inner,
-                    next,
-                    ..
-                } => {
                     *next += n;
                     true
                 }

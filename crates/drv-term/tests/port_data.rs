@@ -112,6 +112,53 @@ fn port_data_is_beams_message() {
         let mut inner = outer.next().and_then(|i| i.tuple()).expect("{data, Data}");
         assert!(inner.next().is_some_and(|t| t.is_atom("data")));
         assert_eq!(inner.next().map(|d| d.to_term()), expected_data(&expected));
+        check_readers(message.root());
+    }
+}
+
+/// Every term in `term`, at any depth: the readers that take a shortcut for some forms
+/// (`binary`, `tuple`, `list`, `port`, `atom`) say what `node` says.
+fn check_readers(term: drv_term::FlatRef<'_>) {
+    use drv_term::{Node, TermRef};
+    let (binary, tuple, list, port, atom) = match term.node() {
+        Node::Binary(b) => (Some(b.to_vec()), None, None, None, None),
+        Node::Tuple { items, .. } => (
+            None,
+            Some(items.map(|i| i.to_term()).collect()),
+            None,
+            None,
+            None,
+        ),
+        Node::List {
+            items, tail: None, ..
+        } => (
+            None,
+            None,
+            Some(items.map(|i| i.to_term()).collect()),
+            None,
+            None,
+        ),
+        Node::Port(p) => (None, None, None, Some(p), None),
+        Node::Atom(a) => (None, None, None, None, Some(a)),
+        _ => (None, None, None, None, None),
+    };
+    assert_eq!(
+        term.binary().map(<[u8]>::to_vec),
+        binary,
+        "binary() of {term}"
+    );
+    let terms = |items: drv_term::FlatItems<'_>| items.map(|i| i.to_term()).collect::<Vec<_>>();
+    assert_eq!(term.tuple().map(terms), tuple, "tuple() of {term}");
+    assert_eq!(term.list().map(terms), list, "list() of {term}");
+    assert_eq!(term.port(), port, "port() of {term}");
+    assert_eq!(term.atom(), atom, "atom() of {term}");
+    match term.node() {
+        Node::Tuple { items, .. } => items.for_each(check_readers),
+        Node::List { items, tail, .. } => {
+            items.for_each(check_readers);
+            tail.into_iter().for_each(check_readers);
+        }
+        _ => {}
     }
 }
 

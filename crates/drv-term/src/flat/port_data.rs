@@ -100,8 +100,23 @@ pub(super) fn append(
 #[inline]
 pub(super) fn len_at_start(buf: &[u8]) -> usize {
     let layout = Layout::of(buf);
-    let data: usize = (0..layout.pieces).map(|i| Layout::piece_len(buf, i)).sum();
+    // One slice of the lengths (one bounds check), not a look per piece.
+    let data: usize = buf[LENGTHS_AT..layout.header_at()]
+        .iter()
+        .map(|&len| usize::from(len))
+        .sum();
     layout.pieces_at() + data
+}
+
+/// The bytes of a compact message's `Data` when it is a binary (one piece, no header).
+#[inline]
+pub(super) fn data_binary(buf: &[u8]) -> Option<&[u8]> {
+    let layout = Layout::of(buf);
+    if layout.header_len != 0 || layout.pieces != 1 {
+        return None;
+    }
+    // The last piece ends the buffer.
+    buf.get(buf.len().checked_sub(Layout::piece_len(buf, 0))?..)
 }
 
 /// The parts of a compact message, read from its buffer.
