@@ -277,27 +277,36 @@ impl MessageQueue {
         header: &[u8],
         pieces: &[DataPiece<'_>],
     ) -> bool {
-        let starts_log = match self.later.back_mut() {
+        // `Some(room)`: a new log is started, with that room.
+        let new_log = match self.later.back_mut() {
             Some(Block::Data(log)) => {
                 if log.push(port, tag, header, pieces) {
                     self.len += 1;
                     return true;
                 }
-                // Full, or being taken from: the run goes on in a new log.
-                true
+                // Full, or being taken from: the run goes on in a new log, as large as this
+                // one grew (a long backlog's logs are all of the largest size).
+                Some(log.capacity())
             }
-            Some(Block::Messages(last)) => last.len() >= Self::BLOCK,
-            None => self.first.len() >= Self::BLOCK,
+            Some(Block::Messages(last)) => (last.len() >= Self::BLOCK).then_some(0),
+            None => (self.first.len() >= Self::BLOCK).then_some(0),
         };
-        starts_log && self.push_log(port, tag, header, pieces)
+        new_log.is_some_and(|room| self.push_log(room, port, tag, header, pieces))
     }
 
-    /// A new data log for this output (the last block is not one, or it is full), if the
-    /// log's form holds it.
+    /// A new data log with `room` for this output (the last block is not one, or it is
+    /// full), if the log's form holds it.
     #[cold]
     #[inline(never)]
-    fn push_log(&mut self, port: Port, tag: Atom, header: &[u8], pieces: &[DataPiece<'_>]) -> bool {
-        let mut log = PortDataLog::new();
+    fn push_log(
+        &mut self,
+        room: usize,
+        port: Port,
+        tag: Atom,
+        header: &[u8],
+        pieces: &[DataPiece<'_>],
+    ) -> bool {
+        let mut log = PortDataLog::with_capacity(room);
         if !log.push(port, tag, header, pieces) {
             return false;
         }
@@ -1085,6 +1094,39 @@ mod tests {
             "a run of output goes to one log"
         );
         assert_eq!(process.message_count(), 3000);
+    }
+
+    /// A long run of data output fills logs of the largest size: the first grows to it, and
+    /// each after it starts there (not from nothing, faulting in and copying its first MiB).
+    #[test]
+    fn a_long_backlog_fills_logs_of_the_largest_size() {
+        let process = Process::new(Pid::local(1), None);
+        // The compact form of one byte of data: 24 bytes of head, its length, the byte.
+        let logged = 26;
+        // A block, two full logs and a short one.
+        let per_log = drv_term::PortDataLog::MAX_BYTES / logged;
+        let n = super::MessageQueue::BLOCK + 2 * per_log + 100;
+        (0..n).for_each(|i| output(&process, i as u8));
+        let capacities: Vec<usize> = process
+            .inbox
+            .lock()
+            .messages
+            .later
+            .iter()
+            .filter_map(|block| match block {
+                super::Block::Data(log) => Some(log.capacity()),
+                super::Block::Messages(_) => None,
+            })
+            .collect();
+        assert_eq!(capacities.len(), 3, "{capacities:?}");
+        assert!(
+            capacities
+                .iter()
+                .all(|&c| c >= drv_term::PortDataLog::MAX_BYTES),
+            "{capacities:?}"
+        );
+        let taken = std::iter::from_fn(|| process.receive(Some(Duration::ZERO))).count();
+        assert_eq!(taken, n);
     }
 
     #[test]

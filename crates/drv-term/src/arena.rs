@@ -119,12 +119,27 @@ impl Arena {
     fn new_chunk(&mut self, room: usize) -> (BytesMut, usize) {
         let size = self.next_size.max(room);
         self.next_size = (self.next_size * 2).min(MAX_CHUNK);
-        let mut chunk = BytesMut::with_capacity(size);
-        if size >= HOOKED_CHUNK {
-            hook_new_memory(chunk.spare_capacity_mut());
-        }
-        (chunk, size)
+        (new_buffer(size), size)
     }
+}
+
+/// A new buffer of at least `size` bytes for messages. From [`HOOKED_CHUNK`] up it starts on a
+/// multiple of [`HOOKED_CHUNK`] and is handed to the hook (see [`on_new_chunks`]), so that
+/// advice for 2 MiB pages covers all of it but its last partial page, not only the aligned
+/// middle of an allocation that malloc placed anywhere: the bytes allocated before that start
+/// are never written, and unwritten memory is not backed.
+pub(crate) fn new_buffer(size: usize) -> BytesMut {
+    if size < HOOKED_CHUNK {
+        return BytesMut::with_capacity(size);
+    }
+    let mut whole = BytesMut::with_capacity(size + HOOKED_CHUNK);
+    let start = whole.as_ptr() as usize;
+    let skip = start.next_multiple_of(HOOKED_CHUNK) - start;
+    let mut buffer = whole.split_off(skip);
+    // Its room is what was asked (the unused end, too, is never written).
+    drop(buffer.split_off(size));
+    hook_new_memory(buffer.spare_capacity_mut());
+    buffer
 }
 
 /// Runs `build` on a zeroed buffer of `room` bytes, in the thread's arena or (`in_arena`
@@ -251,6 +266,27 @@ fn put_chunk(chunk: BytesMut, size: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_buffers_start_on_a_huge_page() {
+        // (size asked, whether it starts on a multiple of HOOKED_CHUNK)
+        let cases = [
+            (4 << 10, false),
+            (HOOKED_CHUNK, true),
+            (MAX_CHUNK, true),
+            (MAX_CHUNK + 4096, true),
+        ];
+        for (size, aligned) in cases {
+            let mut buffer = new_buffer(size);
+            assert_eq!(buffer.capacity(), size);
+            if aligned {
+                assert_eq!(buffer.as_ptr() as usize % HOOKED_CHUNK, 0, "{size}");
+            }
+            // All of it is written and kept.
+            buffer.resize(size, 9);
+            assert!(buffer.iter().all(|&b| b == 9));
+        }
+    }
 
     fn fill(room: usize, used: usize, byte: u8) -> Buf {
         build(room, true, |buf: &mut [u8]| {

@@ -190,6 +190,22 @@ impl PortDataLog {
         PortDataLog::default()
     }
 
+    /// An empty log with room for `bytes` of messages (at most [`PortDataLog::MAX_BYTES`]),
+    /// allocated now: for a backlog known to be long, the room a log would grow to (a large
+    /// buffer is aligned for huge pages: see `arena::on_new_chunks`).
+    pub fn with_capacity(bytes: usize) -> PortDataLog {
+        PortDataLog {
+            buf: arena::new_buffer(bytes.min(Self::MAX_BYTES)),
+            ..PortDataLog::default()
+        }
+    }
+
+    /// The bytes of messages it has room for without growing.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Appends the message [`FlatTerm::port_data`] would make of these parts in binary
     /// mode; whether it did. Not when the compact form cannot hold it (a remote port, a piece
     /// above [`INLINE_BINARY_LIMIT`]: make the message), nor when this log is full (see the
@@ -213,12 +229,18 @@ impl PortDataLog {
     #[cold]
     #[inline(never)]
     fn grow(&mut self, len: usize) -> bool {
-        if self.buf.len() + len > Self::MAX_BYTES {
+        let needed = self.buf.len() + len;
+        if needed > Self::MAX_BYTES {
             return false;
         }
-        self.buf.reserve(len);
-        if self.buf.capacity() >= arena::HOOKED_CHUNK {
-            arena::hook_new_memory(self.buf.spare_capacity_mut());
+        // Doubled as a `Vec` is, until the next size would be worth huge pages: then the
+        // largest buffer at once, aligned for them (see `arena::new_buffer`).
+        if (2 * self.buf.capacity()).max(needed) < arena::HOOKED_CHUNK {
+            self.buf.reserve(len);
+        } else {
+            let mut buffer = arena::new_buffer(Self::MAX_BYTES);
+            buffer.extend_from_slice(&self.buf);
+            self.buf = buffer;
         }
         true
     }
