@@ -1,8 +1,13 @@
-//! Huge pages for the message arena's large chunks (see `drv_term::arena`): a backlog of
-//! driver output at an owner that does not receive fills chunks of up to 4 MiB, which 4 KiB
-//! pages would fault in 512 times per 2 MiB (the larger part of an output's cost measured
-//! under a 200,000-message backlog); the kernel's transparent huge pages, where enabled in
-//! `madvise` mode or always, take one fault per 2 MiB.
+//! Huge pages for the message arena's large chunks and the mailboxes' data logs (see
+//! `drv_term::arena`, which starts them on a 2 MiB boundary): a backlog of driver output at
+//! an owner that does not receive fills buffers of up to 4 MiB, which 4 KiB pages would fault
+//! in 512 times per 2 MiB (the larger part of an output's cost measured under a
+//! 200,000-message backlog); the kernel's transparent huge pages, where enabled in `madvise`
+//! mode or always, take one fault per 2 MiB.
+//!
+//! `DDLL_HUGE_PAGES=0` turns the advice off, for a machine where a huge page fault is slow:
+//! on a virtual machine whose free memory is handed back to its host (free page reporting),
+//! some runs fault each huge page in again on the host (see docs/status.md, issue 16).
 
 use std::mem::MaybeUninit;
 
@@ -11,6 +16,9 @@ const HUGE_PAGE: usize = 2 << 20;
 
 /// Installs the advice for new arena chunks (once per process).
 pub(crate) fn install() {
+    if std::env::var_os("DDLL_HUGE_PAGES").is_some_and(|v| v == "0") {
+        return;
+    }
     drv_term::arena::on_new_chunks(advise);
 }
 
