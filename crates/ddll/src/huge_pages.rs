@@ -16,10 +16,14 @@ const HUGE_PAGE: usize = 2 << 20;
 
 /// Installs the advice for new arena chunks (once per process).
 pub(crate) fn install() {
-    if std::env::var_os("DDLL_HUGE_PAGES").is_some_and(|v| v == "0") {
-        return;
+    if wanted(std::env::var_os("DDLL_HUGE_PAGES").as_deref()) {
+        drv_term::arena::on_new_chunks(advise);
     }
-    drv_term::arena::on_new_chunks(advise);
+}
+
+/// Whether huge pages are asked for, given `DDLL_HUGE_PAGES`: unless it is `0`.
+fn wanted(setting: Option<&std::ffi::OsStr>) -> bool {
+    setting.is_none_or(|v| v != "0")
 }
 
 /// Asks the kernel to back the 2 MiB-aligned part of `chunk` with huge pages (Linux's
@@ -49,6 +53,22 @@ fn advise(_chunk: &mut [MaybeUninit<u8>]) {}
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_zero_turns_huge_pages_off() {
+        for (setting, wanted) in [
+            (None, true),
+            (Some("0"), false),
+            (Some("1"), true),
+            (Some(""), true),
+        ] {
+            assert_eq!(
+                super::wanted(setting.map(std::ffi::OsStr::new)),
+                wanted,
+                "{setting:?}"
+            );
+        }
+    }
+
     #[test]
     fn advised_memory_keeps_what_is_written() {
         let mut chunk = Vec::<u8>::with_capacity(6 << 20);
