@@ -1195,6 +1195,19 @@ fn backlog_bench(args: &[String]) -> Result<()> {
         }
         println!("{line}");
     }
+    // The unflattering turn: a median hides a run that a user may meet (on a virtual
+    // machine, a huge page fault is sometimes many times slower: docs/status.md).
+    println!("worst of {turns} turns (the highest figure of each runtime):");
+    for (name, values) in &figures {
+        let mut line = format!("  {name:32}");
+        for v in values {
+            match v.iter().copied().reduce(f64::max) {
+                Some(worst) => line.push_str(&format!(" {worst:10.1}")),
+                None => line.push_str(&format!(" {:>10}", "-")),
+            }
+        }
+        println!("{line}");
+    }
     Ok(())
 }
 
