@@ -322,7 +322,8 @@ unsafe extern "C" fn outputv(data: ErlDrvData, ev: *mut drv_abi::types::ErlIOVec
             continue;
         }
         let base = segment.iov_base.cast::<u8>();
-        // SAFETY: each element's base is valid for its length during the call (contract).
+        // SAFETY: each element's base is valid for its length during the call (the caller's
+        // contract).
         let part = unsafe { std::slice::from_raw_parts(base, segment.iov_len) };
         bytes.extend_from_slice(part);
         lengths.push(Term::Int(

@@ -419,10 +419,10 @@ impl BufRead for Channel {
         let available = usize::try_from(head - tail).expect("at most CAPACITY");
         let start = (tail % CAPACITY as u64) as usize;
         let n = available.min(CAPACITY - start);
-        // SAFETY: bytes `start..start + n` of the ring lie within `data` and were published by
-        // the writer's release store of `head` (acquired above); the writer does not touch
-        // them until `tail` passes them, which only `consume` (taking `self` mutably, so
-        // after this borrow ends) moves.
+        // The writer published bytes `start..start + n` (in `data`) by its release store of
+        // `head`, acquired above, and leaves them alone until `tail` passes them, which only
+        // `consume` moves (taking `self` mutably, so after this borrow ends).
+        // SAFETY: so they are initialized and not written while the slice lives.
         Ok(unsafe { std::slice::from_raw_parts(ring.data.get().cast::<u8>().add(start), n) })
     }
 
