@@ -560,16 +560,8 @@ impl Process {
         // Not through `receive_matching`: the view reads the message's buffer (bounds checks
         // the compiler keeps), which taking the oldest message need not cost, and the oldest
         // message in a data log is taken off it without being made a `Message` to look at.
-        {
-            let mut inbox = self.inbox.lock();
-            if !inbox.private_in_use {
-                if let Some(message) = inbox.messages.pop_front() {
-                    if inbox.messages.is_empty() {
-                        self.mark_backlog(false);
-                    }
-                    return Some(message);
-                }
-            }
+        if let Some(message) = self.take_oldest(MessageQueue::pop_front) {
+            return Some(message);
         }
         self.wait_for(timeout, &mut |_: &Message| true)
     }
@@ -586,28 +578,33 @@ impl Process {
         timeout: Option<Duration>,
         mut matches: impl FnMut(FlatRef<'_>) -> bool,
     ) -> Option<Message> {
-        self.receive_by(timeout, &mut |m: &Message| matches(m.view()))
-    }
-
-    fn receive_by(
-        &self,
-        timeout: Option<Duration>,
-        matcher: &mut impl FnMut(&Message) -> bool,
-    ) -> Option<Message> {
-        {
-            let mut inbox = self.inbox.lock();
-            if !inbox.private_in_use {
-                let front = inbox.messages.front();
-                if front.is_some_and(&mut *matcher) {
-                    let message = inbox.messages.pop_front();
-                    if inbox.messages.is_empty() {
-                        self.mark_backlog(false);
-                    }
-                    return message;
-                }
-            }
+        let matcher = &mut |m: &Message| matches(m.view());
+        let first = self.take_oldest(|queue| match queue.front() {
+            Some(front) if matcher(front) => queue.pop_front(),
+            _ => None,
+        });
+        if first.is_some() {
+            return first;
         }
         self.wait_for(timeout, matcher)
+    }
+
+    /// The oldest message as `take` takes it off the inbox (`None`: it did not), when no
+    /// receive has left older messages in the private queue: the usual receive, in one lock.
+    #[inline]
+    fn take_oldest(
+        &self,
+        take: impl FnOnce(&mut MessageQueue) -> Option<Message>,
+    ) -> Option<Message> {
+        let mut inbox = self.inbox.lock();
+        if inbox.private_in_use {
+            return None;
+        }
+        let message = take(&mut inbox.messages)?;
+        if inbox.messages.is_empty() {
+            self.mark_backlog(false);
+        }
+        Some(message)
     }
 
     /// The first match, when the oldest message is not one: looked for among all, waiting
