@@ -14,20 +14,25 @@
 
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU32, Ordering};
+#[cfg(target_os = "linux")]
 use std::time::{Duration, Instant};
 
 /// The huge page size this asks for (x86-64's and aarch64's with 4 KiB pages).
+#[cfg(target_os = "linux")]
 const HUGE_PAGE: usize = 2 << 20;
 
 /// A huge page fault slower than this costs more than the small faults it replaces (512 of
 /// them took about 1 ms on the virtual machine this was measured on).
+#[cfg(target_os = "linux")]
 const SLOW_FAULT: Duration = Duration::from_millis(1);
 
 /// New buffers that go without the advice after a slow huge page fault; then it is tried
 /// again.
+#[cfg(target_os = "linux")]
 const SKIPPED_AFTER_SLOW: u32 = 8;
 
 /// New buffers still to go without the advice.
+#[cfg(target_os = "linux")]
 static SKIPPING: AtomicU32 = AtomicU32::new(0);
 
 /// Installs the advice for new arena chunks (once per process).
@@ -44,6 +49,7 @@ fn wanted(setting: Option<&std::ffi::OsStr>) -> bool {
 
 /// Whether a new buffer gets the advice: not while buffers are left to go without it (one
 /// fewer is then left).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn takes_advice(skipping: &AtomicU32) -> bool {
     skipping
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
