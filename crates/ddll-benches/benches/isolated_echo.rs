@@ -7,7 +7,9 @@
 //! Beside them, the floor of any transport between two processes on this machine: a bare
 //! 64-byte round trip between two threads over a socket pair (each side sleeping in `read`, as
 //! the isolation's request thread and caller do), and the bare hand-over of a counter through
-//! shared memory with both sides spinning (no data, no wake-up: two cache-line transfers).
+//! shared memory with both sides spinning (no data, no wake-up: two cache-line transfers),
+//! and a 64-byte frame's round trip through two shared-memory rings with both sides spinning
+//! (the data crossing too: the floor of the isolation channel's design, before any work).
 //! Threads of one process are the cheapest case: processes on the same cores pay the same
 //! wake-ups and transfers, or more.
 //!
@@ -89,6 +91,87 @@ fn spin_round_trip(rounds: u64) -> Duration {
     })
 }
 
+/// Words in each direction's ring of [`ring_round_trip`].
+const RING_WORDS: usize = 1 << 13;
+
+/// One direction of [`ring_round_trip`]: a single-producer, single-consumer ring of words,
+/// each frame a length word and its payload, published by a store of `head` (as the isolation
+/// channel's rings are).
+struct WordRing {
+    head: Line,
+    tail: Line,
+    data: Box<[AtomicU64]>,
+}
+
+impl WordRing {
+    fn new() -> WordRing {
+        WordRing {
+            head: Line(AtomicU64::new(0)),
+            tail: Line(AtomicU64::new(0)),
+            data: (0..RING_WORDS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn word(&self, at: u64) -> &AtomicU64 {
+        &self.data[at as usize % RING_WORDS]
+    }
+
+    /// Writes one frame of `payload` at the writer's position `at`; gives the next.
+    fn write(&self, at: u64, payload: &[u64]) -> u64 {
+        let end = at + 1 + payload.len() as u64;
+        while end - self.tail.0.load(Ordering::Acquire) > RING_WORDS as u64 {
+            std::hint::spin_loop();
+        }
+        self.word(at).store(payload.len() as u64, Ordering::Relaxed);
+        for (i, &w) in payload.iter().enumerate() {
+            self.word(at + 1 + i as u64).store(w, Ordering::Relaxed);
+        }
+        self.head.0.store(end, Ordering::Release);
+        end
+    }
+
+    /// Reads the frame at the reader's position `at` into `payload`, spinning until it is
+    /// there; gives the next position.
+    fn read(&self, at: u64, payload: &mut Vec<u64>) -> u64 {
+        while self.head.0.load(Ordering::Acquire) == at {
+            std::hint::spin_loop();
+        }
+        let len = self.word(at).load(Ordering::Relaxed);
+        payload.clear();
+        payload.extend((0..len).map(|i| self.word(at + 1 + i).load(Ordering::Relaxed)));
+        let end = at + 1 + len;
+        self.tail.0.store(end, Ordering::Release);
+        end
+    }
+}
+
+/// Mean time of a 64-byte round trip through two shared-memory rings with both sides
+/// spinning and no work besides the copies: the frame's bytes cross between the cores both
+/// ways, which the bare hand-over of a counter does not measure. Any isolated echo costs
+/// this plus the echo's own work (the command, the driver's callback, the delivery to the
+/// owner: what the in-process echo does).
+fn ring_round_trip(rounds: u64) -> Duration {
+    let (requests, replies) = (WordRing::new(), WordRing::new());
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let (mut read_at, mut write_at, mut frame) = (0, 0, Vec::with_capacity(8));
+            for _ in 0..rounds {
+                read_at = requests.read(read_at, &mut frame);
+                write_at = replies.write(write_at, &frame);
+            }
+        });
+        let payload = [u64::from_ne_bytes(*b"xxxxxxxx"); 8];
+        let (mut read_at, mut write_at, mut frame) = (0, 0, Vec::with_capacity(8));
+        let t0 = Instant::now();
+        for _ in 0..rounds {
+            write_at = requests.write(write_at, black_box(&payload));
+            read_at = replies.read(read_at, &mut frame);
+        }
+        black_box(&frame);
+        t0.elapsed() / u32::try_from(rounds).expect("rounds fit u32")
+    })
+}
+
 /// Mean time of a 64-byte round trip over a socket pair to an echoing thread.
 fn socket_round_trip(rounds: u32) -> Duration {
     let (mut ours, mut theirs) = UnixStream::pair().expect("a socket pair");
@@ -135,14 +218,15 @@ fn main() {
     c.final_summary();
     // Criterion's figures are above; the ratios from interleaved runs: the median of five
     // turns of each (a turn that a stall of the loaded machine hit does not move it).
-    let mut turns: [Vec<Duration>; 4] = Default::default();
+    let mut turns: [Vec<Duration>; 5] = Default::default();
     for _ in 0..5 {
         turns[0].push(mean(&mut in_process, 20_000));
         turns[1].push(mean(&mut isolated, 2_000));
         turns[2].push(spin_round_trip(200_000));
         turns[3].push(socket_round_trip(5_000));
+        turns[4].push(ring_round_trip(200_000));
     }
-    let [a, b, spin, socket] = turns.map(|mut t| {
+    let [a, b, spin, socket, ring] = turns.map(|mut t| {
         t.sort();
         t[t.len() / 2]
     });
@@ -161,5 +245,13 @@ fn main() {
         ratio(socket),
         spin,
         ratio(spin)
+    );
+    println!(
+        "64 B round trip through shared-memory rings, both sides spinning, no work: {:?} \
+         ({:.1}x); with the in-process echo's own work on top, an isolated echo cannot take \
+         less than about {:.1}x",
+        ring,
+        ratio(ring),
+        ratio(ring) + 1.0
     );
 }
