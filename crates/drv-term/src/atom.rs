@@ -2,8 +2,8 @@
 //!
 //! Lookups by index (`as_str`, `from_term_data`) are lock-free: names live in
 //! append-only buckets of doubling size. Lookups by name (`Atom::new` on an
-//! existing atom) take a read lock on a hash index; only a new name takes the
-//! write lock.
+//! existing atom) look first among the thread's recently looked-up atoms, then
+//! take a read lock on a hash index; only a new name takes the write lock.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -105,7 +105,18 @@ impl Atom {
     }
 
     /// Interns `name`, failing like BEAM's `system_limit` instead of panicking.
+    #[inline]
     pub fn try_new(name: &str) -> Result<Atom, AtomError> {
+        if let Some(atom) = recent::get(name.as_bytes()) {
+            return Ok(atom);
+        }
+        let atom = Atom::look_up_or_add(name)?;
+        recent::put(name.as_bytes(), atom);
+        Ok(atom)
+    }
+
+    /// [`Atom::try_new`] through the table's index (a lock).
+    fn look_up_or_add(name: &str) -> Result<Atom, AtomError> {
         if let Some(&ix) = index().read().get(name) {
             return Ok(Atom(ix));
         }
@@ -136,7 +147,11 @@ impl Atom {
             return Err(AtomError::TooLong);
         }
         if name.is_ascii() {
-            // ASCII is the same in Latin-1 and UTF-8.
+            // ASCII is the same in Latin-1 and UTF-8 (a non-ASCII Latin-1 name is not its
+            // atom's UTF-8 bytes, so only an ASCII one is looked up as it is).
+            if let Some(atom) = recent::get(name) {
+                return Ok(atom);
+            }
             return Atom::try_new(std::str::from_utf8(name).expect("ASCII is UTF-8"));
         }
         let text: String = name.iter().map(|&b| char::from(b)).collect();
@@ -210,6 +225,63 @@ impl std::fmt::Debug for Atom {
     }
 }
 
+/// Each thread's atoms looked up by name lately (`driver_mk_atom` in a driver's loop, the
+/// atoms of terms decoded one after another): a name found here costs its hash and one
+/// comparison, where the table's index costs a read lock, whose two atomic writes go to a
+/// cache line every thread shares. Atoms are never freed, so an entry never goes stale; one is
+/// only replaced by another name with the same slot.
+mod recent {
+    use std::cell::Cell;
+    use std::hash::Hasher;
+
+    use super::{Atom, FxHasher, COUNT};
+    use std::sync::atomic::Ordering;
+
+    /// Entries per thread (512 bytes).
+    const SLOTS: usize = 64;
+
+    thread_local! {
+        /// An entry: the name's hash in the high half, the atom's index + 1 in the low half;
+        /// 0 when empty.
+        static RECENT: [Cell<u64>; SLOTS] = const { [const { Cell::new(0) }; SLOTS] };
+    }
+
+    #[inline]
+    fn hash(name: &[u8]) -> u64 {
+        let mut hasher = FxHasher::default();
+        hasher.write(name);
+        hasher.finish()
+    }
+
+    /// The slot of a hash, and the part of it an entry keeps.
+    #[inline]
+    fn slot_and_tag(hash: u64) -> (usize, u64) {
+        // A multiplicative hash mixes into its high bits.
+        ((hash >> (64 - SLOTS.trailing_zeros())) as usize, hash >> 32)
+    }
+
+    /// The atom named `name` (UTF-8) if this thread looked it up lately.
+    #[inline]
+    pub(super) fn get(name: &[u8]) -> Option<Atom> {
+        let (slot, tag) = slot_and_tag(hash(name));
+        let entry = RECENT.try_with(|recent| recent[slot].get()).ok()?;
+        let ix = (entry as u32).checked_sub(1)?;
+        // The tag rules out most other names without reading one; the name decides.
+        let atom = Atom(ix);
+        (entry >> 32 == tag && atom.as_str().as_bytes() == name).then_some(atom)
+    }
+
+    /// Remembers that `atom` is named `name` (UTF-8).
+    #[inline]
+    pub(super) fn put(name: &[u8], atom: Atom) {
+        debug_assert!(atom.0 < COUNT.load(Ordering::Relaxed).max(1));
+        let (slot, tag) = slot_and_tag(hash(name));
+        let entry = (tag << 32) | u64::from(atom.0 + 1);
+        // A thread being torn down keeps no cache: nothing to do.
+        let _ = RECENT.try_with(|recent| recent[slot].set(entry));
+    }
+}
+
 /// A small fast hasher for atom names (FxHash's mixing step).
 #[derive(Default, Clone, Copy, Debug)]
 pub(crate) struct FxHasher(u64);
@@ -274,6 +346,37 @@ mod tests {
         );
         assert_eq!(Atom::from_term_data(0), None);
         assert_eq!(Atom::from_term_data(a.to_term_data() ^ 1), None);
+    }
+
+    /// Names looked up again come from the thread's recent atoms: each is still its own atom,
+    /// whatever shares its slot, on every thread; a Latin-1 name whose bytes are another
+    /// atom's UTF-8 name is not taken for it.
+    #[test]
+    fn recent_atoms_are_the_named_ones() {
+        let names: Vec<String> = (0..2000).map(|i| format!("recent_{i}")).collect();
+        let first: Vec<Atom> = names.iter().map(|n| Atom::new(n)).collect();
+        let check = || {
+            for _ in 0..2 {
+                for (name, &atom) in names.iter().zip(&first) {
+                    assert_eq!(Atom::new(name), atom);
+                    assert_eq!(Atom::from_latin1(name.as_bytes()), Ok(atom));
+                    assert_eq!(atom.as_str(), name);
+                }
+            }
+        };
+        check();
+        std::thread::scope(|scope| {
+            scope.spawn(check);
+        });
+        let cases: [(&[u8], &str); 3] =
+            [("é".as_bytes(), "Ã©"), (&[0xE9], "é"), (b"plain", "plain")];
+        for (latin1, name) in cases {
+            // The UTF-8 reading of the same bytes first, where it is one.
+            if let Ok(utf8) = std::str::from_utf8(latin1) {
+                Atom::new(utf8);
+            }
+            assert_eq!(Atom::from_latin1(latin1).map(Atom::as_str), Ok(name));
+        }
     }
 
     #[test]
