@@ -42,6 +42,20 @@ run(tokens) ->
           end,
     _ = Run(),
     figure("tokens_receive_ns", Run());
+run(megaco) ->
+    %% erlang-megaco's own scanner, driven as megaco_flex_scanner:scan/2 drives it.
+    ok = erl_ddll:load_driver(code:priv_dir(megaco) ++ "/lib", "megaco_flex_scanner_drv"),
+    Port = open_port({spawn, "megaco_flex_scanner_drv"}, [binary]),
+    Chunk = 3000,
+    Run = fun() ->
+                  median([begin
+                              T0 = erlang:monotonic_time(nanosecond),
+                              scans(Port, megaco_text(), Chunk),
+                              (erlang:monotonic_time(nanosecond) - T0) / Chunk
+                          end || _ <- lists:seq(1, 30)])
+          end,
+    _ = Run(),
+    figure("megaco_scan_receive_ns", Run());
 run(output) ->
     [figure(Name, median(output_chunks(Code, 20))) || {Code, Name} <- outputs()];
 run(Alone) when Alone =:= output_64; Alone =:= outputv; Alone =:= output_term ->
@@ -103,6 +117,20 @@ take(Port, N) ->
     receive
         {Port, {data, Data}} when byte_size(Data) =:= 64 -> take(Port, N + 1)
     after 0 -> N
+    end.
+
+%% The same bytes as MEGACO_TEXT in ddll's half.
+megaco_text() ->
+    <<"MEGACO/1 [124.124.124.222]:55555\nTransaction = 9998 {\n  Context = - {\n"
+      "    ServiceChange = ROOT {\n      Services {\n        Method = Restart,\n"
+      "        ServiceChangeAddress = 55555,\n        Profile = ResGW/1,\n"
+      "        Reason = \"901 mg col boot\"\n      }\n    }\n  }\n}\n">>.
+
+scans(_Port, _Text, 0) -> ok;
+scans(Port, Text, N) ->
+    [] = erlang:port_control(Port, $s, Text),
+    receive
+        {tokens, Tokens, _} when length(Tokens) =:= 41 -> scans(Port, Text, N - 1)
     end.
 
 tokens(_Port, 0) -> ok;

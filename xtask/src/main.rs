@@ -1096,8 +1096,9 @@ fn sanitize(args: &[String]) -> Result<()> {
 }
 
 /// The workloads of `backlog-bench`, each run as its own process (fresh memory figures).
-const BACKLOG_WORKLOADS: [&str; 8] = [
+const BACKLOG_WORKLOADS: [&str; 9] = [
     "tokens",
+    "megaco",
     "output",
     "output_64",
     "outputv",

@@ -9,6 +9,9 @@
 //!   strings; the caller takes it with [`Runtime::receive`] and checks its length through the
 //!   message's view (and, for comparison, makes a `Term` tree of it,
 //!   [`ddll::Message::into_term`]). ns per control + receive, the median chunk.
+//! * `megaco`: the same shape from a production driver nobody here wrote: erlang-megaco's
+//!   `megaco_flex_scanner_drv` scans a 14-line Megaco message into 41 tokens and sends them to
+//!   the caller, taken with [`Runtime::receive`]. ns per scan + receive, the median chunk.
 //! * `output`: `driver_output` 64 B, `driver_outputv` 3×64 B, `erl_drv_output_term`
 //!   `{tcp, Port, [100 | Bin50]}`, 200,000 of each left queued at an owner that does not
 //!   receive (ports in binary mode). ns of CPU time per call in the driver (the
@@ -148,6 +151,70 @@ fn tokens(bench: &Bench) {
     figure("tokens_receive_ns", run(false));
     figure("tokens_receive_into_term_ns", run(true));
 }
+
+/// A Megaco message (version 1, a service change, written out as people write them), the
+/// same bytes as `xtask/beam/backlog_bench.erl`'s.
+const MEGACO_TEXT: &[u8] = b"MEGACO/1 [124.124.124.222]:55555\nTransaction = 9998 {\n  Context = - {\n    ServiceChange = ROOT {\n      Services {\n        Method = Restart,\n        ServiceChangeAddress = 55555,\n        Profile = ResGW/1,\n        Reason = \"901 mg col boot\"\n      }\n    }\n  }\n}\n";
+
+/// Where Erlang keeps erlang-megaco's drivers (`code:priv_dir(megaco) ++ "/lib"`, as `erl`
+/// answers).
+fn megaco_lib_dir() -> String {
+    let out = std::process::Command::new("erl")
+        .args([
+            "-noshell",
+            "-eval",
+            "io:format(\"~s\", [code:priv_dir(megaco)]), halt().",
+        ])
+        .output()
+        .expect("erl runs (the megaco workload needs erlang-megaco)");
+    let dir = String::from_utf8(out.stdout).expect("a folder name");
+    assert!(dir.starts_with('/'), "no megaco installed: {dir}");
+    format!("{dir}/lib")
+}
+
+/// erlang-megaco's own text scanner (`megaco_flex_scanner_drv`, a production driver nobody
+/// here wrote), driven as `megaco_flex_scanner:scan/2` drives it: `port_control(Port, $s,
+/// Text)` answers `[]` and sends the caller `{tokens, Tokens, LatestLine}`, taken with
+/// [`Runtime::receive`] and read through the message's view. ns per scan and receive.
+fn megaco(bench: &Bench) {
+    let rt = &bench.rt;
+    let me = rt.spawn(Some("megaco_user"));
+    let driver = "megaco_flex_scanner_drv";
+    rt.try_load(me.pid(), &megaco_lib_dir(), driver, Default::default())
+        .expect("megaco's scanner loads");
+    let port = rt.open_port(me.pid(), driver, BINARY).expect("opens");
+    let text = Term::Binary(bytes::Bytes::from_static(MEGACO_TEXT));
+    let tokens = |message: &ddll::Message| -> Option<usize> {
+        let items = message.view().tuple()?;
+        (items.len() == 3).then_some(())?;
+        Some(items.clone().nth(1)?.list()?.len())
+    };
+    let (chunks, chunk) = (30, 3_000);
+    let run = || -> f64 {
+        let times = (0..chunks)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..chunk {
+                    let reply = rt
+                        .port_control(me.pid(), &port, u32::from(b's'), &text)
+                        .expect("scans");
+                    assert!(matches!(&reply, Term::List(l) if l.is_empty()), "{reply}");
+                    let message = rt
+                        .receive(me.pid(), Some(Duration::ZERO))
+                        .expect("the tokens");
+                    assert_eq!(tokens(&message), Some(MEGACO_TOKENS), "{message:?}");
+                }
+                start.elapsed().as_nanos() as f64 / chunk as f64
+            })
+            .collect();
+        median(times)
+    };
+    run(); // warm up
+    figure("megaco_scan_receive_ns", run());
+}
+
+/// Tokens the scanner finds in [`MEGACO_TEXT`].
+const MEGACO_TOKENS: usize = 41;
 
 /// The output workloads: backlog_drv's control code, the figure's name and the workload that
 /// runs it alone.
@@ -295,12 +362,13 @@ fn main() {
     let [dir, workload] = &args[..] else {
         panic!(
             "usage: backlog_bench DRIVER_DIR \
-             tokens|output|output_64|outputv|output_term|queued|echo100|idle"
+             tokens|megaco|output|output_64|outputv|output_term|queued|echo100|idle"
         );
     };
     let bench = Bench::new(dir);
     match workload.as_str() {
         "tokens" => tokens(&bench),
+        "megaco" => megaco(&bench),
         "output" => output(&bench),
         "output_64" | "outputv" | "output_term" => output_alone(&bench, workload),
         "queued" => queued(&bench),
