@@ -56,7 +56,8 @@ pub(crate) fn hook_new_memory(memory: &mut [MaybeUninit<u8>]) {
     }
 }
 
-/// Bytes of earlier chunks a thread keeps for reuse (see [`Arena::retired`]).
+/// Bytes of earlier chunks a thread keeps, to reuse one once all its messages are gone rather
+/// than allocate a new chunk.
 pub const RETAINED: usize = 8 << 20;
 
 /// A thread's arena: the chunk being written (its length is 0 between builds: every build
