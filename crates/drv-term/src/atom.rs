@@ -107,19 +107,28 @@ impl Atom {
     /// Interns `name`, failing like BEAM's `system_limit` instead of panicking.
     #[inline]
     pub fn try_new(name: &str) -> Result<Atom, AtomError> {
-        if let Some(atom) = recent::get(name.as_bytes()) {
-            return Ok(atom);
+        match recent::get(name.as_bytes()) {
+            Some(atom) => Ok(atom),
+            None => Atom::look_up_or_add(name),
         }
-        let atom = Atom::look_up_or_add(name)?;
+    }
+
+    /// [`Atom::try_new`] through the table's index (a lock), then remembered among the
+    /// thread's recent atoms.
+    fn look_up_or_add(name: &str) -> Result<Atom, AtomError> {
+        let found = index().read().get(name).copied();
+        let atom = match found {
+            Some(ix) => Atom(ix),
+            None => Atom::add_new(name)?,
+        };
         recent::put(name.as_bytes(), atom);
         Ok(atom)
     }
 
-    /// [`Atom::try_new`] through the table's index (a lock).
-    fn look_up_or_add(name: &str) -> Result<Atom, AtomError> {
-        if let Some(&ix) = index().read().get(name) {
-            return Ok(Atom(ix));
-        }
+    /// Adds `name`, which the index did not hold when read (another thread may have added it
+    /// since).
+    #[cold]
+    fn add_new(name: &str) -> Result<Atom, AtomError> {
         if name.len() > MAX_ATOM_CHARS && name.chars().count() > MAX_ATOM_CHARS {
             return Err(AtomError::TooLong);
         }
@@ -152,7 +161,7 @@ impl Atom {
             if let Some(atom) = recent::get(name) {
                 return Ok(atom);
             }
-            return Atom::try_new(std::str::from_utf8(name).expect("ASCII is UTF-8"));
+            return Atom::look_up_or_add(std::str::from_utf8(name).expect("ASCII is UTF-8"));
         }
         let text: String = name.iter().map(|&b| char::from(b)).collect();
         Atom::try_new(&text)
