@@ -156,6 +156,9 @@ fn tokens(bench: &Bench) {
 /// same bytes as `xtask/beam/backlog_bench.erl`'s.
 const MEGACO_TEXT: &[u8] = b"MEGACO/1 [124.124.124.222]:55555\nTransaction = 9998 {\n  Context = - {\n    ServiceChange = ROOT {\n      Services {\n        Method = Restart,\n        ServiceChangeAddress = 55555,\n        Profile = ResGW/1,\n        Reason = \"901 mg col boot\"\n      }\n    }\n  }\n}\n";
 
+/// Tokens the scanner finds in [`MEGACO_TEXT`].
+const MEGACO_TOKENS: usize = 41;
+
 /// Where Erlang keeps erlang-megaco's drivers (`code:priv_dir(megaco) ++ "/lib"`, as `erl`
 /// answers).
 fn megaco_lib_dir() -> String {
@@ -184,10 +187,10 @@ fn megaco(bench: &Bench) {
         .expect("megaco's scanner loads");
     let port = rt.open_port(me.pid(), driver, BINARY).expect("opens");
     let text = Term::Binary(bytes::Bytes::from_static(MEGACO_TEXT));
-    let tokens = |message: &ddll::Message| -> Option<usize> {
-        let items = message.view().tuple()?;
-        (items.len() == 3).then_some(())?;
-        Some(items.clone().nth(1)?.list()?.len())
+    // `{tokens, Tokens, LatestLine}`: how many tokens.
+    let token_count = |message: &ddll::Message| -> Option<usize> {
+        let mut items = message.view().tuple().filter(|items| items.len() == 3)?;
+        Some(items.nth(1)?.list()?.len())
     };
     let (chunks, chunk) = (30, 3_000);
     let run = || -> f64 {
@@ -202,7 +205,7 @@ fn megaco(bench: &Bench) {
                     let message = rt
                         .receive(me.pid(), Some(Duration::ZERO))
                         .expect("the tokens");
-                    assert_eq!(tokens(&message), Some(MEGACO_TOKENS), "{message:?}");
+                    assert_eq!(token_count(&message), Some(MEGACO_TOKENS), "{message:?}");
                 }
                 start.elapsed().as_nanos() as f64 / chunk as f64
             })
@@ -212,9 +215,6 @@ fn megaco(bench: &Bench) {
     run(); // warm up
     figure("megaco_scan_receive_ns", run());
 }
-
-/// Tokens the scanner finds in [`MEGACO_TEXT`].
-const MEGACO_TOKENS: usize = 41;
 
 /// The output workloads: backlog_drv's control code, the figure's name and the workload that
 /// runs it alone.
