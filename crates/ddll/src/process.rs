@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use drv_term::{Atom, DataPiece, FlatRef, FlatTerm, Pid, Port, PortDataLog, Term};
+use drv_term::{Atom, DataPiece, FlatLog, FlatRef, FlatTerm, Pid, Port, Term};
 
 use crate::spin::SpinMutex;
 use crate::sync::{AtomicBool, Mutex, Ordering, Thread};
@@ -161,7 +161,7 @@ pub struct Process {
     alive: AtomicBool,
     /// Whether a backlog was queued (a full block of messages, [`MessageQueue::BLOCK`]) when
     /// the last message was, until a take empties the queue: a hint (read without the lock)
-    /// that data output may go to a data log.
+    /// that data output may go to a log.
     backlog: AtomicBool,
     trap_exit: AtomicBool,
     /// Called after each message is queued (see [`Runtime::spawn_with_arrival_hook`]).
@@ -213,8 +213,8 @@ impl Inbox {
 /// Messages in arrival order, in blocks of up to [`MessageQueue::BLOCK`]: appending never
 /// moves what is queued (a `VecDeque` doubles and copies, and touches fresh memory twice the
 /// size of a backlog), and a short queue takes no more than a `VecDeque` would. The oldest
-/// block is held inline, so that the usual take (a short queue) reads no block list. Binary
-/// data output queued behind other messages is kept in [`PortDataLog`]s (its bytes and
+/// block is held inline, so that the usual take (a short queue) reads no block list. Behind a
+/// full block, binary data output and drivers' terms are kept in [`FlatLog`]s (their bytes and
 /// nothing else); a take that reaches a log takes its oldest message off it in place.
 #[derive(Debug, Default)]
 struct MessageQueue {
@@ -227,6 +227,8 @@ struct MessageQueue {
     /// `VecDeque` keeps its buffer; a large block's allocation would also make malloc
     /// consolidate its small free chunks every time).
     spare: Vec<VecDeque<Message>>,
+    /// The last emptied log, for the next one (see [`FlatLog::try_reuse`]).
+    spare_log: Option<FlatLog>,
     len: usize,
 }
 
@@ -234,22 +236,66 @@ struct MessageQueue {
 #[derive(Debug)]
 enum Block {
     Messages(VecDeque<Message>),
-    Data(PortDataLog),
+    Log(FlatLog),
 }
 
 impl MessageQueue {
     /// Messages per block (40 KiB of them; 4 in unit tests, so that their short cases cross
-    /// blocks and meet data logs).
+    /// blocks and meet logs).
     const BLOCK: usize = if cfg!(test) { 4 } else { 1024 };
+
+    /// Full blocks after which drivers' terms are copied into logs (16,384 messages queued).
+    /// Port data goes to a log after one block: it is written there directly. A term is
+    /// built first, so a log costs it a copy, and taking it a split of the log's shared
+    /// buffer; a queue taken soon after is cheaper in blocks, where its buffers are the ones
+    /// malloc recycled from the last run (`cargo xtask term-bench`, bursts of 10,000 taken
+    /// at once: 79 ns a term in blocks, 106 with logs after one block). A deep backlog is
+    /// cheaper in logs: no fresh heap memory faulted in a page at a time, and no slot
+    /// (`cargo xtask backlog-bench`'s `output_term`).
+    const TERMS_LOGGED_AFTER: usize = if cfg!(test) { 2 } else { 16 };
 
     #[inline]
     fn push_back(&mut self, message: Message) {
         match self.later.back_mut() {
             None if self.first.len() < Self::BLOCK => self.first.push_back(message),
             Some(Block::Messages(last)) if last.len() < Self::BLOCK => last.push_back(message),
-            _ => self.push_block(message),
+            _ => self.push_behind_block(message),
         }
         self.len += 1;
+    }
+
+    /// Appends `message` behind a full block or a log (a backlog). A driver's term that a
+    /// log holds (see [`FlatLog::push`]) is copied into the log at the end, or into a new one
+    /// behind a deep backlog ([`MessageQueue::TERMS_LOGGED_AFTER`]); any other message
+    /// starts a block.
+    #[cold]
+    #[inline(never)]
+    fn push_behind_block(&mut self, message: Message) {
+        let Message::Flat(term) = &message else {
+            return self.push_block(message);
+        };
+        if !FlatLog::holds(term) {
+            return self.push_block(message);
+        }
+        let deep = self.later.len() >= Self::TERMS_LOGGED_AFTER;
+        let room = match self.later.back_mut() {
+            Some(Block::Log(log)) => {
+                if log.push(term) {
+                    return;
+                }
+                // Full, or being taken from: the run goes on in a new log, as large as this
+                // one grew.
+                log.capacity()
+            }
+            _ if deep => 0,
+            _ => return self.push_block(message),
+        };
+        let mut log = self.new_log(room);
+        if log.push(term) {
+            self.later.push_back(Block::Log(log));
+        } else {
+            self.push_block(message);
+        }
     }
 
     #[cold]
@@ -263,7 +309,7 @@ impl MessageQueue {
         self.later.push_back(Block::Messages(block));
     }
 
-    /// Appends `port`'s binary data output `{Port, {Tag, Data}}` to a data log, when the
+    /// Appends `port`'s binary data output `{Port, {Tag, Data}}` to a log, when the
     /// log's form holds it and the queue's last block is a log or a full block of messages
     /// (a backlog: a short queue's receiver is likely to take its messages soon, and they
     /// are made at once, in the thread's arena, where memory is reused as they go). A log is
@@ -279,8 +325,8 @@ impl MessageQueue {
     ) -> bool {
         // `Some(room)`: a new log is started, with that room.
         let new_log = match self.later.back_mut() {
-            Some(Block::Data(log)) => {
-                if log.push(port, tag, header, pieces) {
+            Some(Block::Log(log)) => {
+                if log.push_port_data(port, tag, header, pieces) {
                     self.len += 1;
                     return true;
                 }
@@ -294,7 +340,7 @@ impl MessageQueue {
         new_log.is_some_and(|room| self.push_log(room, port, tag, header, pieces))
     }
 
-    /// A new data log with `room` for this output (the last block is not one, or it is
+    /// A new log with `room` for this output (the last block is not one, or it is
     /// full), if the log's form holds it.
     #[cold]
     #[inline(never)]
@@ -306,16 +352,16 @@ impl MessageQueue {
         header: &[u8],
         pieces: &[DataPiece<'_>],
     ) -> bool {
-        let mut log = PortDataLog::with_capacity(room);
-        if !log.push(port, tag, header, pieces) {
+        let mut log = self.new_log(room);
+        if !log.push_port_data(port, tag, header, pieces) {
             return false;
         }
-        self.later.push_back(Block::Data(log));
+        self.later.push_back(Block::Log(log));
         self.len += 1;
         true
     }
 
-    /// The oldest message. One in a data log is made a message of its own first (a matcher
+    /// The oldest message. One in a log is made a message of its own first (a matcher
     /// reads a `Message`).
     #[inline]
     fn front(&mut self) -> Option<&Message> {
@@ -341,23 +387,39 @@ impl MessageQueue {
         Some(message)
     }
 
-    /// The oldest message of the data log at the front (the first block being empty), taken
-    /// off it in place: a backlog of data output is not moved into a block to be taken.
+    /// The oldest message of the log at the front (the first block being empty), taken
+    /// off it in place: a logged backlog is not moved into a block to be taken.
     #[inline]
     fn pop_logged(&mut self) -> Option<Message> {
-        let Some(Block::Data(log)) = self.later.front_mut() else {
+        let Some(Block::Log(log)) = self.later.front_mut() else {
             return None;
         };
         let message = log.pop();
         if log.is_empty() {
-            self.later.pop_front();
+            if let Some(Block::Log(emptied)) = self.later.pop_front() {
+                self.spare_log = Some(emptied);
+            }
             self.next_block();
         }
         message.map(Message::Flat)
     }
 
+    /// An empty log for a run of messages, with room for `room` bytes of them: the last
+    /// emptied one if it can be written again, else a new one.
+    fn new_log(&mut self, room: usize) -> FlatLog {
+        match self.spare_log.take() {
+            Some(mut log) => {
+                if log.try_reuse() {
+                    return log;
+                }
+                FlatLog::with_capacity(room)
+            }
+            None => FlatLog::with_capacity(room),
+        }
+    }
+
     /// The next block of messages becomes the first (the emptied one is kept for reuse); a
-    /// data log stays where it is, read in place.
+    /// log stays where it is, read in place.
     #[cold]
     #[inline(never)]
     fn next_block(&mut self) {
@@ -396,7 +458,7 @@ impl MessageQueue {
                     to.append(&mut block);
                     self.spare.push(block);
                 }
-                Block::Data(mut log) => {
+                Block::Log(mut log) => {
                     to.extend(std::iter::from_fn(|| log.pop()).map(Message::Flat))
                 }
             }
@@ -513,7 +575,7 @@ impl Process {
 
     /// A port's data output `{Port, {Tag, Data}}` for this process (see
     /// [`FlatTerm::port_data`]), made a message, or, when messages are queued before it and
-    /// it is binary, kept in the mailbox's data log (see [`PortDataLog`]) until a receive
+    /// it is binary, kept in the mailbox's log (see [`FlatLog`]) until a receive
     /// reaches it. One lock either way: the message is made under it.
     #[inline]
     pub(crate) fn deliver_port_data(
@@ -559,7 +621,7 @@ impl Process {
     pub fn receive(&self, timeout: Option<Duration>) -> Option<Message> {
         // Not through `receive_matching`: the view reads the message's buffer (bounds checks
         // the compiler keeps), which taking the oldest message need not cost, and the oldest
-        // message in a data log is taken off it without being made a `Message` to look at.
+        // message in a log is taken off it without being made a `Message` to look at.
         if let Some(message) = self.take_oldest(MessageQueue::pop_front) {
             return Some(message);
         }
@@ -764,7 +826,7 @@ mod tests {
         /// receives meet both forms).
         Send(i64),
         /// Port 3's binary data output of the byte, as the runtime's output makes it (kept in
-        /// a data log behind other messages); read as 100 + the byte.
+        /// a log behind other messages); read as 100 + the byte.
         Output(u8),
         /// For each `i` in `0..n`: `Send(i)` then `Output(i % 256)`.
         Turns(u16),
@@ -920,7 +982,7 @@ mod tests {
                 Take(None, Some(4)),
                 TakeAll(&[]),
             ],
-            // Data output behind other messages (kept in a data log) keeps its place.
+            // Data output behind other messages (kept in a log) keeps its place.
             &[
                 Output(1),
                 Output(2),
@@ -1093,6 +1155,51 @@ mod tests {
         assert_eq!(process.message_count(), 3000);
     }
 
+    /// Drivers' terms go to logs only behind a deep backlog, and those with kept terms
+    /// (here a binary too large to copy) never; a log emptied while its messages are gone
+    /// is written again. Every message comes out once, in order.
+    #[test]
+    fn terms_are_logged_behind_a_deep_backlog_only() {
+        let process = Process::new(Pid::local(1), None);
+        let kept = FlatTerm::from_term(&Term::Binary(vec![7; 100].into()));
+        let send = |i: usize| match i % 5 {
+            4 => process.deliver(kept.clone()),
+            _ => process.deliver(FlatTerm::from_term(&Term::Int(i as i64))),
+        };
+        let logs = || {
+            let inbox = process.inbox.lock();
+            let blocks = &inbox.messages.later;
+            let logged = blocks.iter().filter(|b| matches!(b, super::Block::Log(_)));
+            (blocks.len(), logged.count())
+        };
+        let (block, deep) = (
+            super::MessageQueue::BLOCK,
+            super::MessageQueue::TERMS_LOGGED_AFTER,
+        );
+        // The first block and `deep` more: the next term is the first behind a deep backlog.
+        let shallow = block * (deep + 1);
+        (0..shallow).for_each(send);
+        assert_eq!(logs(), (deep, 0), "a shallow queue was logged");
+        let n = shallow + 40;
+        (shallow..n).for_each(send);
+        let (_, logged) = logs();
+        assert!(logged > 0, "a deep backlog of terms was not logged");
+        let value = |m: &Message| m.view().int().unwrap_or(-1);
+        let expected = |i: usize| if i % 5 == 4 { -1 } else { i as i64 };
+        for round in 0..2 {
+            let taken: Vec<i64> = std::iter::from_fn(|| process.receive(Some(Duration::ZERO)))
+                .map(|m| value(&m))
+                .collect();
+            assert_eq!(
+                taken,
+                (0..n).map(expected).collect::<Vec<_>>(),
+                "round {round}"
+            );
+            assert!(process.inbox.lock().messages.spare_log.is_some());
+            (0..n).for_each(send);
+        }
+    }
+
     /// A long run of data output fills logs of the largest size: the first grows to it, and
     /// each after it starts there (not from nothing, faulting in and copying its first MiB).
     #[test]
@@ -1101,7 +1208,7 @@ mod tests {
         // The compact form of one byte of data: 24 bytes of head, its length, the byte.
         let logged = 26;
         // A block, two full logs and a short one.
-        let per_log = drv_term::PortDataLog::MAX_BYTES / logged;
+        let per_log = drv_term::FlatLog::MAX_BYTES / logged;
         let n = super::MessageQueue::BLOCK + 2 * per_log + 100;
         (0..n).for_each(|i| output(&process, i as u8));
         let capacities: Vec<usize> = process
@@ -1111,7 +1218,7 @@ mod tests {
             .later
             .iter()
             .filter_map(|block| match block {
-                super::Block::Data(log) => Some(log.capacity()),
+                super::Block::Log(log) => Some(log.capacity()),
                 super::Block::Messages(_) => None,
             })
             .collect();
@@ -1119,7 +1226,7 @@ mod tests {
         assert!(
             capacities
                 .iter()
-                .all(|&c| c >= drv_term::PortDataLog::MAX_BYTES),
+                .all(|&c| c >= drv_term::FlatLog::MAX_BYTES),
             "{capacities:?}"
         );
         let taken = std::iter::from_fn(|| process.receive(Some(Duration::ZERO))).count();

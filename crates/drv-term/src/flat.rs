@@ -8,9 +8,10 @@ use crate::arena::Buf;
 use crate::view::{Node, TermRef};
 use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Ref, Term};
 
+mod log;
 mod port_data;
+pub use log::FlatLog;
 use port_data::Layout;
-pub use port_data::PortDataLog;
 
 /// Driver binaries up to this size are copied into a flat term, larger ones shared (BEAM's
 /// `ERL_ONHEAP_BIN_LIMIT`: a copy is cheaper than a reference for small data).

@@ -1,0 +1,357 @@
+//! [`FlatLog`]: flat terms one after the other in one buffer, the form of a backlog.
+
+use bytes::{Buf as _, Bytes, BytesMut};
+
+use super::port_data::{append, compact_len, is_port_data, len_at_start};
+use super::{size, DataPiece, FlatTerm, Parts};
+use crate::arena;
+use crate::{Atom, Port};
+
+/// Bytes before a records entry: the records' length (never 0, where an entry in the compact
+/// form of port data starts with a 0).
+const FRAME: usize = 4;
+
+/// Flat terms without kept terms, one after the other in one buffer: a queue of them (a
+/// backlog at an owner that does not receive, issue 16) costs each message its bytes and
+/// nothing else: no allocation, no slot beside it, and memory that a long backlog gets in
+/// huge pages. Taking one splits it off the buffer without a copy (the message then shares
+/// the buffer, as a message in the arena shares its chunk).
+///
+/// Two kinds of entry, told apart by their first four bytes:
+///
+/// | entry | bytes |
+/// |---|---|
+/// | a binary-mode port data message ([`FlatLog::push_port_data`]) | its compact form, which starts with a `u32` 0 (`port_data.rs`) |
+/// | any other flat term without kept terms ([`FlatLog::push`]) | the records' length (`u32`, little-endian, at least 5), then the records |
+///
+/// The buffer grows as a `Vec` does; once a message is taken from it, or past
+/// [`FlatLog::MAX_BYTES`], pushes refuse more (start another log).
+#[derive(Debug, Default)]
+pub struct FlatLog {
+    /// The messages, while the log is written.
+    buf: BytesMut,
+    /// The messages not yet taken, once one was: frozen, so that taking one is a cheap split.
+    taking: Bytes,
+    /// All of the buffer, once frozen, for [`FlatLog::try_reuse`] (the last message taken
+    /// takes the last of `taking`).
+    whole: Bytes,
+    count: usize,
+}
+
+impl FlatLog {
+    /// The most bytes of messages one log holds.
+    pub const MAX_BYTES: usize = arena::MAX_CHUNK;
+
+    /// An empty log (no allocation until the first message).
+    pub fn new() -> FlatLog {
+        FlatLog::default()
+    }
+
+    /// An empty log with room for `bytes` of messages (at most [`FlatLog::MAX_BYTES`]),
+    /// allocated now: for a backlog known to be long, the room a log would grow to (a large
+    /// buffer is aligned for huge pages: see `arena::on_new_chunks`).
+    pub fn with_capacity(bytes: usize) -> FlatLog {
+        FlatLog {
+            buf: arena::new_buffer(bytes.min(Self::MAX_BYTES)),
+            ..FlatLog::default()
+        }
+    }
+
+    /// The bytes of messages it has room for without growing.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Appends the message [`FlatTerm::port_data`] would make of these parts in binary
+    /// mode; whether it did. Not when the compact form cannot hold it (a remote port, a piece
+    /// above [`INLINE_BINARY_LIMIT`](crate::INLINE_BINARY_LIMIT): make the message), nor when
+    /// this log is full (see the type's docs).
+    #[inline]
+    pub fn push_port_data(
+        &mut self,
+        port: Port,
+        tag: Atom,
+        header: &[u8],
+        pieces: &[DataPiece<'_>],
+    ) -> bool {
+        let (Some(number), Some(len)) = (port.local_id(), compact_len(header, pieces)) else {
+            return false;
+        };
+        if !self.has_room(len) {
+            return false;
+        }
+        append(&mut self.buf, number, tag, header, pieces);
+        self.count += 1;
+        true
+    }
+
+    /// Whether a log holds terms like `term`: not one that keeps terms beside its records (a
+    /// large binary, a map: keep the term itself), nor one larger than a log.
+    #[inline]
+    pub fn holds(term: &FlatTerm) -> bool {
+        matches!(&term.parts, Parts::Records(buf) if FRAME + buf.len() <= Self::MAX_BYTES)
+    }
+
+    /// Appends a copy of `term`; whether it did. Not when a log does not hold such a term
+    /// ([`FlatLog::holds`]), nor when this log is full (see the type's docs). The copy is the
+    /// term's bytes: a term built in a buffer of its own and dropped once logged leaves that
+    /// buffer to malloc for the next one, where a queue of such buffers would take fresh
+    /// memory for each.
+    #[inline]
+    pub fn push(&mut self, term: &FlatTerm) -> bool {
+        let Parts::Records(buf) = &term.parts else {
+            return false;
+        };
+        if is_port_data(buf) {
+            // Self-delimiting: as it is.
+            if !self.has_room(buf.len()) {
+                return false;
+            }
+            self.buf.extend_from_slice(buf);
+        } else {
+            let Ok(len) = u32::try_from(buf.len()) else {
+                return false;
+            };
+            if !self.has_room(FRAME + buf.len()) {
+                return false;
+            }
+            self.buf.extend_from_slice(&len.to_le_bytes());
+            self.buf.extend_from_slice(buf);
+        }
+        self.count += 1;
+        true
+    }
+
+    /// Whether `len` more bytes may be appended, growing the buffer if need be: not once a
+    /// message was taken, nor past [`FlatLog::MAX_BYTES`].
+    #[inline]
+    fn has_room(&mut self, len: usize) -> bool {
+        self.taking.is_empty() && (self.buf.capacity() - self.buf.len() >= len || self.grow(len))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, len: usize) -> bool {
+        let needed = self.buf.len() + len;
+        if needed > Self::MAX_BYTES {
+            return false;
+        }
+        // Doubled as a `Vec` is, until the next size would be worth huge pages: then the
+        // largest buffer at once, aligned for them (see `arena::new_buffer`).
+        if (2 * self.buf.capacity()).max(needed) < arena::HOOKED_CHUNK {
+            self.buf.reserve(len);
+        } else {
+            let mut buffer = arena::new_buffer(Self::MAX_BYTES);
+            buffer.extend_from_slice(&self.buf);
+            self.buf = buffer;
+        }
+        true
+    }
+
+    /// The oldest message, taken off the log.
+    #[inline]
+    pub fn pop(&mut self) -> Option<FlatTerm> {
+        if self.count == 0 {
+            return None;
+        }
+        if self.taking.is_empty() {
+            self.taking = std::mem::take(&mut self.buf).freeze();
+            self.whole = self.taking.clone();
+        }
+        self.count -= 1;
+        let buf = match size(&self.taking, 0) {
+            0 => {
+                let len = len_at_start(&self.taking);
+                self.taking.split_to(len)
+            }
+            len => {
+                // The frame is passed over in place, not cut off the split entry: that would
+                // write the entry's handle field by field just before it is copied whole.
+                self.taking.advance(FRAME);
+                self.taking.split_to(len)
+            }
+        };
+        Some(FlatTerm {
+            parts: Parts::Records(buf),
+        })
+    }
+
+    /// Makes an emptied log ready to take messages again in the buffer it had, when every
+    /// message taken from it is gone (their bytes were in it): whether it did. A queue that
+    /// fills and empties again (bursts that are taken before the next) keeps memory that is
+    /// already there, as it would keep a block of slots, rather than grow a new log.
+    pub fn try_reuse(&mut self) -> bool {
+        if self.count != 0 {
+            return false;
+        }
+        if self.whole.is_empty() {
+            // Never taken from: its buffer is empty and its own.
+            return true;
+        }
+        match std::mem::take(&mut self.whole).try_into_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                self.buf = buf;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// How many messages it holds.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether it holds none.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FlatLog;
+    use crate::{Atom, DataPiece, FlatTerm, Port, Term, INLINE_BINARY_LIMIT};
+
+    /// What a test pushes: port data parts, or a term.
+    enum Push<'a> {
+        PortData(Port, &'a [u8], &'a [DataPiece<'a>]),
+        Term(FlatTerm),
+    }
+
+    /// Each message through the log is the one made directly, in order, whichever kind of
+    /// entry it is; what the log cannot hold is refused; a log being taken from takes no
+    /// more.
+    #[test]
+    fn logged_messages_are_those_made_directly() {
+        let (port, tag) = (Port::local(7), Atom::new("data"));
+        let big = [9u8; INLINE_BINARY_LIMIT + 1];
+        let remote = Port {
+            node: Atom::new("other@host"),
+            ..port
+        };
+        let tcp = Term::Tuple(vec![
+            Term::Atom(Atom::new("tcp")),
+            Term::Port(port),
+            Term::cons(
+                vec![Term::Int(100)],
+                Term::Binary(bytes::Bytes::from_static(&[7; 50])),
+            ),
+        ]);
+        let kept = Term::Binary(bytes::Bytes::from(vec![1; 100]));
+        let big_piece = [DataPiece::Borrowed(&big)];
+        let cases: Vec<(Push<'_>, bool)> = vec![
+            (
+                Push::PortData(port, b"", &[DataPiece::Borrowed(&[1; 64])]),
+                true,
+            ),
+            (Push::Term(FlatTerm::from_term(&tcp)), true),
+            (
+                Push::PortData(
+                    port,
+                    b"hd",
+                    &[DataPiece::Borrowed(b"a"), DataPiece::Borrowed(b"")],
+                ),
+                true,
+            ),
+            (
+                Push::Term(FlatTerm::from_term(&Term::List(Vec::new()))),
+                true,
+            ),
+            (
+                Push::Term(FlatTerm::port_data(
+                    port,
+                    tag,
+                    b"",
+                    &[DataPiece::Borrowed(b"xyz")],
+                    true,
+                )),
+                true,
+            ),
+            (Push::PortData(port, b"", &[]), true),
+            (
+                Push::PortData(Port::local(8), &[5; 300], &[DataPiece::Borrowed(b"abc")]),
+                true,
+            ),
+            (Push::Term(FlatTerm::from_term(&kept)), false),
+            (Push::PortData(port, b"", &big_piece), false),
+            (
+                Push::PortData(remote, b"", &[DataPiece::Borrowed(b"x")]),
+                false,
+            ),
+        ];
+        let mut log = FlatLog::new();
+        for (push, fits) in &cases {
+            let pushed = match push {
+                Push::PortData(port, header, pieces) => {
+                    log.push_port_data(*port, tag, header, pieces)
+                }
+                Push::Term(term) => {
+                    assert_eq!(FlatLog::holds(term), *fits);
+                    log.push(term)
+                }
+            };
+            assert_eq!(pushed, *fits);
+        }
+        assert_eq!(log.len(), 7);
+        let mut taken = vec![log.pop().expect("the first")];
+        taken.extend(std::iter::from_fn(|| log.pop()));
+        let made: Vec<Term> = cases
+            .iter()
+            .filter(|case| case.1)
+            .map(|(push, _)| match push {
+                Push::PortData(port, header, pieces) => {
+                    FlatTerm::port_data(*port, tag, header, pieces, true).to_term()
+                }
+                Push::Term(term) => term.to_term(),
+            })
+            .collect();
+        let terms: Vec<Term> = taken.iter().map(FlatTerm::to_term).collect();
+        assert_eq!(terms, made);
+        assert!(log.is_empty() && log.pop().is_none());
+        // Taken from, a log takes no more until it is empty.
+        let data = [DataPiece::Borrowed(&[3; 64])];
+        let term = FlatTerm::from_term(&tcp);
+        assert!(log.push_port_data(port, tag, b"", &data) && log.push(&term));
+        assert!(log.pop().is_some());
+        assert!(
+            !log.push_port_data(port, tag, b"", &data) && !log.push(&term),
+            "a log taken from took more"
+        );
+        assert!(log.pop().is_some() && log.is_empty());
+    }
+
+    /// An emptied log is written again in its own buffer once the messages taken from it are
+    /// gone, and not while one is held (its bytes are in that buffer).
+    #[test]
+    fn an_emptied_log_is_reused_once_its_messages_are_gone() {
+        let term = FlatTerm::from_term(&Term::Int(5));
+        let mut log = FlatLog::new();
+        assert!(log.try_reuse(), "a new log is its own");
+        for _ in 0..1000 {
+            assert!(log.push(&term));
+        }
+        let capacity = log.capacity();
+        assert!(!log.try_reuse(), "a log with messages was reused");
+        let mut taken: Vec<FlatTerm> = std::iter::from_fn(|| log.pop()).collect();
+        let held = taken.pop().expect("the last message");
+        drop(taken);
+        assert!(!log.try_reuse(), "a log was reused under a held message");
+        assert_eq!(held.to_term(), Term::Int(5), "the held message changed");
+        drop(held);
+        for _ in 0..1000 {
+            assert!(log.push(&term));
+        }
+        let mut taken: Vec<FlatTerm> = std::iter::from_fn(|| log.pop()).collect();
+        assert_eq!(taken.len(), 1000);
+        taken.clear();
+        assert!(log.try_reuse());
+        assert!(log.capacity() >= capacity, "the reused log lost its room");
+        assert!(log.is_empty() && log.push(&term));
+        assert_eq!(log.pop().map(|t| t.to_term()), Some(Term::Int(5)));
+    }
+}
