@@ -1233,6 +1233,9 @@ fn loom() -> Result<()> {
             .args(["test", "--release", "-p", package])
             .args(target)
             .env("RUSTFLAGS", &rustflags)
+            // Model checks need no whole-program optimization: link as fast as before it.
+            .env("CARGO_PROFILE_RELEASE_LTO", "false")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
             .env("CARGO_TARGET_DIR", root().join("target/loom"))
             .env("LOOM_MAX_PREEMPTIONS", &preemptions)
             .current_dir(root())
