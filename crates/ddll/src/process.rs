@@ -227,8 +227,6 @@ struct MessageQueue {
     /// `VecDeque` keeps its buffer; a large block's allocation would also make malloc
     /// consolidate its small free chunks every time).
     spare: Vec<VecDeque<Message>>,
-    /// The last emptied log, for the next one (see [`FlatLog::try_reuse`]).
-    spare_log: Option<FlatLog>,
     len: usize,
 }
 
@@ -290,7 +288,7 @@ impl MessageQueue {
             _ if deep => 0,
             _ => return self.push_block(message),
         };
-        let mut log = self.new_log(room);
+        let mut log = FlatLog::with_capacity(room);
         if log.push(term) {
             self.later.push_back(Block::Log(log));
         } else {
@@ -352,7 +350,7 @@ impl MessageQueue {
         header: &[u8],
         pieces: &[DataPiece<'_>],
     ) -> bool {
-        let mut log = self.new_log(room);
+        let mut log = FlatLog::with_capacity(room);
         if !log.push_port_data(port, tag, header, pieces) {
             return false;
         }
@@ -396,26 +394,10 @@ impl MessageQueue {
         };
         let message = log.pop();
         if log.is_empty() {
-            if let Some(Block::Log(emptied)) = self.later.pop_front() {
-                self.spare_log = Some(emptied);
-            }
+            self.later.pop_front();
             self.next_block();
         }
         message.map(Message::Flat)
-    }
-
-    /// An empty log for a run of messages, with room for `room` bytes of them: the last
-    /// emptied one if it can be written again, else a new one.
-    fn new_log(&mut self, room: usize) -> FlatLog {
-        match self.spare_log.take() {
-            Some(mut log) => {
-                if log.try_reuse() {
-                    return log;
-                }
-                FlatLog::with_capacity(room)
-            }
-            None => FlatLog::with_capacity(room),
-        }
     }
 
     /// The next block of messages becomes the first (the emptied one is kept for reuse); a
@@ -1156,8 +1138,7 @@ mod tests {
     }
 
     /// Drivers' terms go to logs only behind a deep backlog, and those with kept terms
-    /// (here a binary too large to copy) never; a log emptied while its messages are gone
-    /// is written again. Every message comes out once, in order.
+    /// (here a binary too large to copy) never. Every message comes out once, in order.
     #[test]
     fn terms_are_logged_behind_a_deep_backlog_only() {
         let process = Process::new(Pid::local(1), None);
@@ -1186,18 +1167,10 @@ mod tests {
         assert!(logged > 0, "a deep backlog of terms was not logged");
         let value = |m: &Message| m.view().int().unwrap_or(-1);
         let expected = |i: usize| if i % 5 == 4 { -1 } else { i as i64 };
-        for round in 0..2 {
-            let taken: Vec<i64> = std::iter::from_fn(|| process.receive(Some(Duration::ZERO)))
-                .map(|m| value(&m))
-                .collect();
-            assert_eq!(
-                taken,
-                (0..n).map(expected).collect::<Vec<_>>(),
-                "round {round}"
-            );
-            assert!(process.inbox.lock().messages.spare_log.is_some());
-            (0..n).for_each(send);
-        }
+        let taken: Vec<i64> = std::iter::from_fn(|| process.receive(Some(Duration::ZERO)))
+            .map(|m| value(&m))
+            .collect();
+        assert_eq!(taken, (0..n).map(expected).collect::<Vec<_>>());
     }
 
     /// A long run of data output fills logs of the largest size: the first grows to it, and

@@ -32,9 +32,6 @@ pub struct FlatLog {
     buf: BytesMut,
     /// The messages not yet taken, once one was: frozen, so that taking one is a cheap split.
     taking: Bytes,
-    /// All of the buffer, once frozen, for [`FlatLog::try_reuse`] (the last message taken
-    /// takes the last of `taking`).
-    whole: Bytes,
     count: usize,
 }
 
@@ -157,7 +154,6 @@ impl FlatLog {
         }
         if self.taking.is_empty() {
             self.taking = std::mem::take(&mut self.buf).freeze();
-            self.whole = self.taking.clone();
         }
         self.count -= 1;
         let buf = match size(&self.taking, 0) {
@@ -175,28 +171,6 @@ impl FlatLog {
         Some(FlatTerm {
             parts: Parts::Records(buf),
         })
-    }
-
-    /// Makes an emptied log ready to take messages again in the buffer it had, when every
-    /// message taken from it is gone (their bytes were in it): whether it did. A queue that
-    /// fills and empties again (bursts that are taken before the next) keeps memory that is
-    /// already there, as it would keep a block of slots, rather than grow a new log.
-    pub fn try_reuse(&mut self) -> bool {
-        if self.count != 0 {
-            return false;
-        }
-        if self.whole.is_empty() {
-            // Never taken from: its buffer is empty and its own.
-            return true;
-        }
-        match std::mem::take(&mut self.whole).try_into_mut() {
-            Ok(mut buf) => {
-                buf.clear();
-                self.buf = buf;
-                true
-            }
-            Err(_) => false,
-        }
     }
 
     /// How many messages it holds.
@@ -323,35 +297,5 @@ mod tests {
             "a log taken from took more"
         );
         assert!(log.pop().is_some() && log.is_empty());
-    }
-
-    /// An emptied log is written again in its own buffer once the messages taken from it are
-    /// gone, and not while one is held (its bytes are in that buffer).
-    #[test]
-    fn an_emptied_log_is_reused_once_its_messages_are_gone() {
-        let term = FlatTerm::from_term(&Term::Int(5));
-        let mut log = FlatLog::new();
-        assert!(log.try_reuse(), "a new log is its own");
-        for _ in 0..1000 {
-            assert!(log.push(&term));
-        }
-        let capacity = log.capacity();
-        assert!(!log.try_reuse(), "a log with messages was reused");
-        let mut taken: Vec<FlatTerm> = std::iter::from_fn(|| log.pop()).collect();
-        let held = taken.pop().expect("the last message");
-        drop(taken);
-        assert!(!log.try_reuse(), "a log was reused under a held message");
-        assert_eq!(held.to_term(), Term::Int(5), "the held message changed");
-        drop(held);
-        for _ in 0..1000 {
-            assert!(log.push(&term));
-        }
-        let mut taken: Vec<FlatTerm> = std::iter::from_fn(|| log.pop()).collect();
-        assert_eq!(taken.len(), 1000);
-        taken.clear();
-        assert!(log.try_reuse());
-        assert!(log.capacity() >= capacity, "the reused log lost its room");
-        assert!(log.is_empty() && log.push(&term));
-        assert_eq!(log.pop().map(|t| t.to_term()), Some(Term::Int(5)));
     }
 }
