@@ -245,11 +245,10 @@ impl MessageQueue {
     /// Full blocks after which drivers' terms are copied into logs (16,384 messages queued).
     /// Port data goes to a log after one block: it is written there directly. A term is
     /// built first, so a log costs it a copy, and taking it a split of the log's shared
-    /// buffer; a queue taken soon after is cheaper in blocks, where its buffers are the ones
-    /// malloc recycled from the last run (`cargo xtask term-bench`, bursts of 10,000 taken
-    /// at once: 79 ns a term in blocks, 106 with logs after one block). A deep backlog is
+    /// buffer: a burst taken soon after is cheaper in blocks, where its buffers are the ones
+    /// malloc recycled from the last burst (`cargo xtask term-bench`). A deep backlog is
     /// cheaper in logs: no fresh heap memory faulted in a page at a time, and no slot
-    /// (`cargo xtask backlog-bench`'s `output_term`).
+    /// (`cargo xtask backlog-bench`'s `output_term`; figures in docs/status.md).
     const TERMS_LOGGED_AFTER: usize = if cfg!(test) { 2 } else { 16 };
 
     #[inline]
