@@ -1,7 +1,7 @@
 //! Where flat terms' buffers come from: a bump arena per thread.
 //!
 //! Used for port data messages (`driver_output*`, [`crate::FlatTerm::port_data`]); a queue
-//! of them may instead be a [`crate::PortDataLog`].
+//! of them may instead be a [`crate::FlatLog`].
 //!
 //! A driver that outputs to an owner that does not receive yet leaves one buffer per message
 //! queued. Allocating each from malloc costs an allocation, a free, a header per message and,
@@ -49,7 +49,7 @@ pub fn on_new_chunks(hook: fn(&mut [MaybeUninit<u8>])) {
 }
 
 /// Runs the hook set with [`on_new_chunks`] on new memory of at least [`HOOKED_CHUNK`] bytes
-/// (an arena chunk, a [`crate::PortDataLog`]'s grown buffer).
+/// (an arena chunk, a [`crate::FlatLog`]'s grown buffer).
 pub(crate) fn hook_new_memory(memory: &mut [MaybeUninit<u8>]) {
     if let Some(hook) = NEW_CHUNK_HOOK.get() {
         hook(memory);
