@@ -26,6 +26,9 @@ const FRAME: usize = 4;
 ///
 /// The buffer grows as a `Vec` does; once a message is taken from it, or past
 /// [`FlatLog::MAX_BYTES`], pushes refuse more (start another log).
+///
+/// The cost of sharing: a message taken and kept indefinitely keeps the whole buffer (at most
+/// [`FlatLog::MAX_BYTES`]) alive, as a [`Bytes`] slice keeps its buffer.
 #[derive(Debug, Default)]
 pub struct FlatLog {
     /// The messages, while the log is written.
