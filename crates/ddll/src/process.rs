@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use drv_term::{Atom, DataPiece, FlatLog, FlatRef, FlatTerm, Pid, Port, Term};
+use drv_term::{Atom, DataPiece, FlatLog, FlatRef, FlatTerm, LoggedSpec, Pid, Port, Term};
 
 use crate::spin::SpinMutex;
 use crate::sync::{AtomicBool, Mutex, Ordering, Thread};
@@ -163,6 +163,10 @@ pub struct Process {
     /// the last message was, until a take empties the queue: a hint (read without the lock)
     /// that data output may go to a log.
     backlog: AtomicBool,
+    /// Whether a deep backlog was queued ([`DEEP_BACKLOG`] messages), until a take empties the
+    /// queue: a hint that drivers' terms may be built straight into a log (counted for term
+    /// output: [`drv_abi::term_log_receiver_added`]). Changed under the inbox lock.
+    deep_backlog: AtomicBool,
     trap_exit: AtomicBool,
     /// Called after each message is queued (see [`Runtime::spawn_with_arrival_hook`]).
     ///
@@ -173,6 +177,10 @@ pub struct Process {
     /// reply carries it, addressed to that process (see [`Process::record_output`]).
     records_outputs_for: Option<u64>,
 }
+
+/// Messages queued from which a mailbox holds a deep backlog: past the blocks after which
+/// drivers' terms go to logs ([`MessageQueue::TERMS_LOGGED_AFTER`]).
+const DEEP_BACKLOG: usize = MessageQueue::BLOCK * (MessageQueue::TERMS_LOGGED_AFTER + 1);
 
 /// What a process's host runs on the sending thread when a message arrives.
 pub(crate) struct ArrivalHook(pub(crate) Box<dyn Fn() + Send + Sync>);
@@ -304,6 +312,34 @@ impl MessageQueue {
             .unwrap_or_else(|| VecDeque::with_capacity(Self::BLOCK));
         block.push_back(message);
         self.later.push_back(Block::Messages(block));
+    }
+
+    /// Appends a driver's term that `write` builds into a log ([`FlatLog::push_spec`]): into
+    /// the log at the end, or a new one behind a deep backlog
+    /// ([`MessageQueue::TERMS_LOGGED_AFTER`]), as [`MessageQueue::push_behind_block`] would
+    /// copy the term built; whether it did.
+    fn log_term(&mut self, write: &mut dyn FnMut(&mut FlatLog) -> LoggedSpec) -> bool {
+        let deep = self.later.len() >= Self::TERMS_LOGGED_AFTER;
+        let room = match self.later.back_mut() {
+            Some(Block::Log(log)) => match write(log) {
+                LoggedSpec::Logged => {
+                    self.len += 1;
+                    return true;
+                }
+                // Full, or being taken from: as `push_behind_block`.
+                LoggedSpec::NoRoom => log.capacity(),
+                LoggedSpec::Unfit => return false,
+            },
+            Some(Block::Messages(last)) if deep && last.len() >= Self::BLOCK => 0,
+            _ => return false,
+        };
+        let mut log = FlatLog::with_capacity(room);
+        if write(&mut log) != LoggedSpec::Logged {
+            return false;
+        }
+        self.later.push_back(Block::Log(log));
+        self.len += 1;
+        true
     }
 
     /// Appends `port`'s binary data output `{Port, {Tag, Data}}` to a log, when the
@@ -459,10 +495,9 @@ impl Process {
     /// A process whose binary data output is recorded (see [`Process::record_output`]),
     /// addressed to process number `parent`.
     pub(crate) fn recording_outputs(pid: Pid, parent: u64) -> Process {
-        Process {
-            records_outputs_for: Some(parent),
-            ..Process::new(pid, None)
-        }
+        let mut process = Process::new(pid, None);
+        process.records_outputs_for = Some(parent);
+        process
     }
 
     pub(crate) fn with_arrival_hook(
@@ -477,6 +512,7 @@ impl Process {
             private: Mutex::new(VecDeque::new()),
             alive: AtomicBool::new(true),
             backlog: AtomicBool::new(false),
+            deep_backlog: AtomicBool::new(false),
             trap_exit: AtomicBool::new(true),
             arrival_hook,
             records_outputs_for: None,
@@ -538,20 +574,62 @@ impl Process {
                 return;
             }
             inbox.messages.push_back(message);
-            if inbox.messages.len() >= MessageQueue::BLOCK {
+            let queued = inbox.messages.len();
+            if queued >= MessageQueue::BLOCK {
                 self.mark_backlog(true);
+                if queued >= DEEP_BACKLOG {
+                    self.mark_deep_backlog(true);
+                }
             }
             inbox.take_parked()
         };
         self.announce(parked);
     }
 
-    /// Sets the backlog hint, writing only a change (the line is the receiver's too).
+    /// Sets the backlog hint, writing only a change (the line is the receiver's too); clearing
+    /// it clears the deep backlog's too. Under the inbox lock.
     #[inline]
     fn mark_backlog(&self, backlog: bool) {
         if self.backlog.load(Ordering::Relaxed) != backlog {
             self.backlog.store(backlog, Ordering::Relaxed);
         }
+        if !backlog {
+            self.mark_deep_backlog(false);
+        }
+    }
+
+    /// Sets the deep backlog hint, counting the process for term output
+    /// ([`drv_abi::term_log_receiver_added`]). Under the inbox lock, so that a change is counted
+    /// once.
+    #[inline]
+    fn mark_deep_backlog(&self, deep: bool) {
+        if self.deep_backlog.load(Ordering::Relaxed) != deep {
+            self.deep_backlog.store(deep, Ordering::Relaxed);
+            if deep {
+                drv_abi::term_log_receiver_added();
+            } else {
+                drv_abi::term_log_receiver_removed();
+            }
+        }
+    }
+
+    /// Queues a driver's term by building it straight into a log at the end of the mailbox
+    /// (`write` builds it into the log it is given: [`FlatLog::push_spec`]), when the mailbox
+    /// holds a deep backlog; whether it did. The term is built under the lock, which
+    /// [`FlatLog::MAX_SPEC_WORDS`] bounds.
+    pub(crate) fn log_term(&self, write: &mut dyn FnMut(&mut FlatLog) -> LoggedSpec) -> bool {
+        if !self.deep_backlog.load(Ordering::Relaxed) {
+            return false;
+        }
+        let parked = {
+            let mut inbox = self.inbox.lock();
+            if !self.is_alive() || !inbox.messages.log_term(write) {
+                return false;
+            }
+            inbox.take_parked()
+        };
+        self.announce(parked);
+        true
     }
 
     /// A port's data output `{Port, {Tag, Data}}` for this process (see
@@ -1170,6 +1248,74 @@ mod tests {
             .map(|m| value(&m))
             .collect();
         assert_eq!(taken, (0..n).map(expected).collect::<Vec<_>>());
+    }
+
+    /// Specs that point at no memory.
+    struct NoMemory;
+
+    impl drv_term::SpecEnv for NoMemory {
+        fn bytes(&self, _: drv_term::TermData, _: usize) -> Option<&[u8]> {
+            None
+        }
+        fn binary(&self, _: drv_term::TermData, _: usize, _: usize) -> Option<&[u8]> {
+            None
+        }
+        fn float(&self, _: drv_term::TermData) -> Option<f64> {
+            None
+        }
+        fn int64(&self, _: drv_term::TermData) -> Option<i64> {
+            None
+        }
+        fn uint64(&self, _: drv_term::TermData) -> Option<u64> {
+            None
+        }
+    }
+
+    /// Behind a deep backlog, and only there, a spec's term is built straight into a log
+    /// (`Process::log_term`), in order with the terms delivered built; not one that keeps a
+    /// term beside its records. The hint that offers logs is set by the deep backlog and
+    /// cleared by the take that empties the mailbox.
+    #[test]
+    fn specs_are_built_into_logs_behind_a_deep_backlog_only() {
+        use drv_term::tags::{ERL_DRV_INT, ERL_DRV_MAP};
+        use std::sync::atomic::Ordering::Relaxed;
+        let process = Process::new(Pid::local(2), None);
+        let send = |spec: &[drv_term::TermData]| {
+            let logged = process.log_term(&mut |log| log.push_spec(spec, &NoMemory));
+            if !logged {
+                let term = FlatTerm::from_spec(spec, &NoMemory).expect("a valid spec");
+                process.deliver(term);
+            }
+            logged
+        };
+        let deep = super::DEEP_BACKLOG;
+        let n = deep + 40;
+        let logged: Vec<bool> = (0..n).map(|i| send(&[ERL_DRV_INT, i as u64])).collect();
+        assert!(
+            !logged[..deep].contains(&true),
+            "logged before a deep backlog"
+        );
+        assert!(
+            !logged[deep..].contains(&false),
+            "not logged behind a deep backlog"
+        );
+        assert!(process.deep_backlog.load(Relaxed));
+        let map = [ERL_DRV_INT, 1, ERL_DRV_INT, 2, ERL_DRV_MAP, 1];
+        assert!(!send(&map), "a map was logged");
+        let taken: Vec<Term> = std::iter::from_fn(|| process.receive(Some(Duration::ZERO)))
+            .map(Term::from)
+            .collect();
+        let mut expected: Vec<Term> = (0..n as i64).map(Term::Int).collect();
+        expected.push(
+            FlatTerm::from_spec(&map, &NoMemory)
+                .expect("a map")
+                .to_term(),
+        );
+        assert_eq!(taken, expected);
+        assert!(
+            !process.deep_backlog.load(Relaxed),
+            "the emptied mailbox is still deep"
+        );
     }
 
     /// A long run of data output fills logs of the largest size: the first grows to it, and

@@ -2,7 +2,7 @@
 //! go to the port's owner or to any process of the port's runtime.
 
 use drv_abi::{Receiver, TermHost, TermPort, Undeliverable};
-use drv_term::FlatTerm;
+use drv_term::{FlatLog, FlatTerm, LoggedSpec};
 
 use crate::host::GlobalHost;
 use crate::port::{self, PortCell};
@@ -73,6 +73,15 @@ impl TermHost for GlobalHost {
                 p.deliver(term.take().expect("a term to deliver"))
             })
         })
+    }
+
+    fn log_term(
+        &self,
+        port: TermPort,
+        to: Receiver,
+        write: &mut dyn FnMut(&mut FlatLog) -> LoggedSpec,
+    ) -> Result<bool, Undeliverable> {
+        with_term_port(port, |cell| with_receiver(cell, to, |p| p.log_term(write)))
     }
 
     fn check_term_delivery(

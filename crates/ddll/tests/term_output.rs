@@ -564,3 +564,105 @@ fn large_binaries_are_shared_and_small_ones_copied() {
     // SAFETY: our reference.
     unsafe { (f.api.free_binary)(big) };
 }
+
+/// Behind a deep backlog (terms built straight into the mailbox's logs), every spec gives the
+/// return value and the message it gives at an empty mailbox, in order: terms a log holds,
+/// terms it does not (a shared binary, a map, a spec longer than a log builds), rejected specs,
+/// and a dead receiver.
+#[test]
+fn a_deep_backlog_of_terms_keeps_each_term_and_result() {
+    let Some(f) = Fixture::new() else { return };
+    // SAFETY: plain allocation.
+    let big = unsafe { (f.api.alloc_binary)(1000) };
+    assert!(!big.is_null());
+    let (a, port, bin) = (
+        |n: &str| f.api.atom(n),
+        f.port_td,
+        f.bin50 as usize as ErlDrvTermData,
+    );
+    let tcp = vec![
+        ERL_DRV_ATOM,
+        a("tcp"),
+        ERL_DRV_PORT,
+        port,
+        ERL_DRV_INT,
+        100,
+        ERL_DRV_BINARY,
+        bin,
+        50,
+        0,
+        ERL_DRV_LIST,
+        2,
+        ERL_DRV_TUPLE,
+        3,
+    ];
+    let mut long_list: Vec<ErlDrvTermData> = (0..200).flat_map(|i| [ERL_DRV_INT, i]).collect();
+    long_list.extend([ERL_DRV_NIL, ERL_DRV_LIST, 201]);
+    // Records larger than the first guess of their size (a long string in few words).
+    static LONG: [u8; 3000] = [b'x'; 3000];
+    let dead = f.pid(&f.dead);
+    let rows: Vec<(Via, Vec<ErlDrvTermData>)> = vec![
+        (Via::Output, tcp.clone()),
+        (
+            Via::OldOutput,
+            vec![
+                ERL_DRV_STRING,
+                ptr(ABC),
+                3,
+                ERL_DRV_FLOAT,
+                ptr(&HALF),
+                ERL_DRV_TUPLE,
+                2,
+            ],
+        ),
+        (
+            Via::Output,
+            vec![ERL_DRV_BINARY, big as usize as ErlDrvTermData, 1000, 0],
+        ),
+        (
+            Via::Output,
+            vec![ERL_DRV_ATOM, a("k"), ERL_DRV_INT, 1, ERL_DRV_MAP, 1],
+        ),
+        (Via::Output, vec![ERL_DRV_STRING, ptr(&LONG), 3000]),
+        (Via::Output, long_list),
+        (Via::Output, vec![ERL_DRV_ATOM, 5]),
+        (Via::Output, vec![ERL_DRV_INT, 1, ERL_DRV_TUPLE, 2]),
+        (Via::Send(dead), tcp.clone()),
+        (Via::Send(f.pid(&f.me)), vec![ERL_DRV_INT64, ptr(&I64_MIN)]),
+    ];
+    // Each row at an empty mailbox: its result and message.
+    let expected: Vec<(c_int, String)> = rows
+        .iter()
+        .map(|(via, spec)| (f.call(*via, spec, f.port_td), f.message(&f.me)))
+        .collect();
+    assert_eq!(f.message(&f.me), "none");
+    // A deep backlog: past 17 blocks of 1,024 messages, terms go to logs.
+    let backlog = 20_000;
+    for _ in 0..backlog {
+        assert_eq!(f.call(Via::Output, &tcp, f.port_td), 1);
+    }
+    let rounds = 300;
+    for _ in 0..rounds {
+        for ((via, spec), (rc, _)) in rows.iter().zip(&expected) {
+            assert_eq!(f.call(*via, spec, f.port_td), *rc, "{via:?} {spec:?}");
+        }
+    }
+    let tcp_text = &expected[0].1;
+    for n in 0..backlog {
+        assert_eq!(&f.message(&f.me), tcp_text, "backlog message {n}");
+    }
+    for round in 0..rounds {
+        for ((via, spec), (_, message)) in rows.iter().zip(&expected) {
+            if message != "none" {
+                assert_eq!(
+                    &f.message(&f.me),
+                    message,
+                    "round {round}: {via:?} {spec:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(f.message(&f.me), "none");
+    // SAFETY: our reference; the messages that shared it are gone.
+    unsafe { (f.api.free_binary)(big) };
+}

@@ -30,7 +30,10 @@ pub use monitor::MonitorHost;
 pub(crate) use queue::granted_queue;
 pub use queue::{forget_granted_queue, remember_granted_queue, QueueAccess, QueueHost};
 pub use select::SelectHost;
-pub use term_output::{Receiver, TermHost, TermPort, Undeliverable};
+pub(crate) use term_output::term_log_receivers;
+pub use term_output::{
+    term_log_receiver_added, term_log_receiver_removed, Receiver, TermHost, TermPort, Undeliverable,
+};
 pub use timer::TimerHost;
 
 /// What a driver sends with one of the `driver_output*` calls.

@@ -28,6 +28,7 @@ pub use host::{
     MonitorHost, OutputBody, PortFailure, QueueAccess, QueueHost, Receiver, RuntimeFacts,
     SelectHost, TermHost, TermPort, TimerHost, Undeliverable,
 };
+pub use host::{term_log_receiver_added, term_log_receiver_removed};
 pub use shim::{install as install_shim, ShimError, ShimInfo};
 
 /// The names of every API function the shim exports to drivers.

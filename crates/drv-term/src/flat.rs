@@ -10,7 +10,7 @@ use crate::{Atom, DefaultNamer, IdentNamer, Pid, Port, Ref, Term};
 
 mod log;
 mod port_data;
-pub use log::FlatLog;
+pub use log::{FlatLog, LoggedSpec};
 use port_data::Layout;
 
 /// Driver binaries up to this size are copied into a flat term, larger ones shared (BEAM's
@@ -293,6 +293,9 @@ pub(crate) struct FlatWriter<'b> {
     /// The terms kept beside the records (not part of the writer, so that calls that grow the
     /// vector leave the writer's state in registers).
     terms: &'b mut KeptTerms,
+    /// Whether terms may be kept: not in a [`FlatLog`], which holds records only. A term to
+    /// keep then fails the build as too large for the buffer (`Full` of `usize::MAX`).
+    keeps: bool,
 }
 
 impl<'b> FlatWriter<'b> {
@@ -304,6 +307,17 @@ impl<'b> FlatWriter<'b> {
             buf,
             end: ROOT,
             terms,
+            keeps: true,
+        }
+    }
+
+    /// A writer over `buf` (at most 4 GiB) that keeps no terms beside the records: a term
+    /// that would need one fails the build as [`Full`] of `usize::MAX`.
+    #[inline]
+    pub(crate) fn records_only(buf: &'b mut [u8], terms: &'b mut KeptTerms) -> FlatWriter<'b> {
+        FlatWriter {
+            keeps: false,
+            ..FlatWriter::new(buf, terms)
         }
     }
 
@@ -315,6 +329,7 @@ impl<'b> FlatWriter<'b> {
             buf: self.buf,
             end: self.end,
             terms: self.terms,
+            keeps: self.keeps,
         }
     }
 
@@ -483,6 +498,11 @@ impl<'b> FlatWriter<'b> {
     /// cursor in memory for the whole interpreter loop.
     #[inline(always)]
     pub(crate) fn term(&mut self, term: Term) -> Result<Offset, Full> {
+        if !self.keeps {
+            return Err(Full {
+                at_least: usize::MAX,
+            });
+        }
         let index = self.terms.as_ref().map_or(0, |terms| terms.len());
         let at = self.head(tag::TERM, index, 0)?.0;
         keep(self.terms, term);

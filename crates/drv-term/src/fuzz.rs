@@ -3,7 +3,10 @@
 
 use bytes::Bytes;
 
-use crate::{decode, encode, Atom, FlatTerm, Pid, Port, SpecEnv, Term, TermData};
+use crate::{
+    decode, encode, Atom, FlatLog, FlatTerm, LoggedSpec, Pid, Port, SpecEnv, SpecError, Term,
+    TermData,
+};
 
 /// Checks everything that decodes: re-encoding decodes to an equal term with
 /// the same bytes, and printing and comparing do not fail.
@@ -94,9 +97,47 @@ pub fn spec_one(data: &[u8]) {
         mem: data,
         bin: Bytes::from((0u8..100).collect::<Vec<u8>>()),
     };
-    if let Ok(flat) = FlatTerm::from_spec(&spec_of(data), &env) {
+    let spec = spec_of(data);
+    let built = FlatTerm::from_spec(&spec, &env);
+    check_logged(&spec, &env, &built);
+    if let Ok(flat) = built {
         check_round_trip(&check_flat(&flat));
     }
+}
+
+/// Checks that [`FlatLog::push_spec`] logs exactly what a log holds of [`FlatTerm::from_spec`]'s
+/// result `built` for the same spec and env (the term, read back equal), and writes nothing
+/// for anything else. The term goes behind another entry, as in a mailbox's log.
+pub fn check_logged<E: SpecEnv + ?Sized>(
+    spec: &[TermData],
+    env: &E,
+    built: &Result<FlatTerm, SpecError>,
+) {
+    let before = FlatTerm::from_term(&Term::Int(1));
+    let mut log = FlatLog::new();
+    assert!(log.push(&before), "a log takes a small term");
+    let loggable =
+        spec.len() <= FlatLog::MAX_SPEC_WORDS && matches!(built, Ok(flat) if FlatLog::holds(flat));
+    let expected = if loggable {
+        LoggedSpec::Logged
+    } else {
+        LoggedSpec::Unfit
+    };
+    assert_eq!(log.push_spec(spec, env), expected, "spec {spec:?}");
+    assert_eq!(log.len(), 1 + usize::from(loggable), "spec {spec:?}");
+    assert_eq!(log.pop().map(|t| t.encode()), Some(before.encode()));
+    if let (true, Ok(flat)) = (loggable, built) {
+        let logged = log.pop().expect("the logged term");
+        assert_eq!(
+            logged.encode(),
+            flat.encode(),
+            "logged differs for {spec:?}"
+        );
+        assert_eq!(logged.to_string(), flat.to_string());
+        // Only the records: no room the build did not need.
+        assert!(logged.buffer_len() <= flat.buffer_len(), "spec {spec:?}");
+    }
+    assert!(log.pop().is_none(), "nothing more was logged for {spec:?}");
 }
 
 /// Checks that a flat term and its [`Term`] agree: printing, ETF encoding, equality, and the

@@ -74,7 +74,7 @@ pub use eetf;
 #[cfg(feature = "eetf")]
 pub use eetf_terms::EetfError;
 pub use etf::{decode, decode_prefix, decode_safe, encode, encode_into, ext, EtfError, VERSION};
-pub use flat::{DataPiece, FlatItems, FlatLog, FlatRef, FlatTerm, INLINE_BINARY_LIMIT};
+pub use flat::{DataPiece, FlatItems, FlatLog, FlatRef, FlatTerm, LoggedSpec, INLINE_BINARY_LIMIT};
 pub use hamt::SMALL_MAP_LIMIT;
 pub use ident::{local_node, Pid, Port, Ref, MAX_REF_WORDS};
 pub use print::{write_float, DefaultNamer, IdentNamer};

@@ -253,7 +253,7 @@ fn leaf(at: Offset) -> Entry {
 /// documentation's `{tcp, Port, [100 | Bin]}`, 14 words, fits: 108 bytes of records). More
 /// copied bytes grow the buffer. A small buffer matters: up to 120 bytes come from malloc's
 /// fastest bins.
-fn capacity_for(words: usize) -> usize {
+pub(crate) fn capacity_for(words: usize) -> usize {
     words.saturating_mul(8)
 }
 
@@ -284,7 +284,7 @@ impl FlatTerm {
 /// The interpreter: writes the records of the spec's term to `out`, and gives the offset of
 /// its root.
 #[inline(always)]
-fn interpret<E: SpecEnv + ?Sized>(
+pub(crate) fn interpret<E: SpecEnv + ?Sized>(
     spec: &[TermData],
     env: &E,
     out: &mut FlatWriter<'_>,

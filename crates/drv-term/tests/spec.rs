@@ -110,8 +110,9 @@ fn neg(v: i64) -> TermData {
 /// Checks what the spec builds (its printed form) or why it is rejected, and that the flat
 /// form and its `Term` agree.
 fn check(spec: &[TermData], expected: Result<&str, SpecError>) {
-    let got =
-        FlatTerm::from_spec(spec, &env()).map(|flat| drv_term::fuzz::check_flat(&flat).to_string());
+    let built = FlatTerm::from_spec(spec, &env());
+    drv_term::fuzz::check_logged(spec, &env(), &built);
+    let got = built.map(|flat| drv_term::fuzz::check_flat(&flat).to_string());
     assert_eq!(
         build_term(spec, &env()).map(|t| t.to_string()),
         got,
@@ -658,7 +659,9 @@ proptest! {
     /// (printing, ETF, equality, conversions).
     #[test]
     fn random_specs_build_their_term_flat_and_term_agreeing((spec, expected) in valid_spec()) {
-        match (FlatTerm::from_spec(&spec, &env()), expected) {
+        let built = FlatTerm::from_spec(&spec, &env());
+        drv_term::fuzz::check_logged(&spec, &env(), &built);
+        match (built, expected) {
             (Ok(flat), Some(expected)) => {
                 let term = drv_term::fuzz::check_flat(&flat);
                 prop_assert_eq!(&term, &expected);

@@ -17,10 +17,10 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use drv_queue::BinaryRef;
-use drv_term::{FlatTerm, Pid, Port, SpecEnv, SpecError, TermData};
+use drv_term::{FlatLog, FlatTerm, Pid, Port, SpecEnv, SpecError, TermData};
 
 use super::guard;
-use crate::host::{host, Host, Receiver, TermPort, Undeliverable};
+use crate::host::{host, term_log_receivers, Host, Receiver, TermPort, Undeliverable};
 use crate::types::{ErlDrvBinary, ErlDrvPort, ErlDrvTermData};
 
 /// The memory a driver's term spec points into, read through the raw pointers in the spec.
@@ -151,10 +151,31 @@ unsafe fn output(port: TermPort, target: Target, data: *const ErlDrvTermData, le
     };
     // SAFETY: the spec's pointer arguments are valid (this function's contract).
     let memory = unsafe { DriverMemory::new() };
+    // Behind a deep backlog the term goes straight into the receiver's log. Anything else,
+    // an error too, is found again below, in the runtime's order.
+    if let Target::Receiver(to) = target {
+        if term_log_receivers() && logged(host, port, to, spec, &memory) {
+            return 1;
+        }
+    }
+    deliver(host, port, target, spec, &memory)
+}
+
+/// Builds the term of `spec` and delivers it from `port` to `target`. A function of its own:
+/// in [`output`], beside the check for a log, the interpreter was left out of line, and the
+/// term came back through memory (`cargo xtask term-bench` measured it slower).
+#[inline(never)]
+fn deliver(
+    host: &dyn Host,
+    port: TermPort,
+    target: Target,
+    spec: &[TermData],
+    memory: &DriverMemory,
+) -> c_int {
     // Built first and handed to delivery in place: a term moved through a tuple with the
     // target, or by value into the host, is copied through the stack right after it was
     // built, and the copy's wide loads wait for the narrow stores that built it.
-    let term = match FlatTerm::from_spec(spec, &memory) {
+    let term = match FlatTerm::from_spec(spec, memory) {
         Ok(term) => term,
         Err(e) => return rejected(host, port, target, &e),
     };
@@ -165,6 +186,21 @@ unsafe fn output(port: TermPort, target: Target, data: *const ErlDrvTermData, le
         Ok(()) => 1,
         Err(why) => undelivered(why),
     }
+}
+
+/// Whether the spec's term was sent by building it straight into a log of the receiver's
+/// mailbox ([`TermHost::log_term`](crate::TermHost::log_term)). Not inlined, for the reason
+/// [`deliver`] is not.
+#[inline(never)]
+fn logged(
+    host: &dyn Host,
+    port: TermPort,
+    to: Receiver,
+    spec: &[TermData],
+    memory: &DriverMemory,
+) -> bool {
+    let mut write = |log: &mut FlatLog| log.push_spec(spec, memory);
+    matches!(host.log_term(port, to, &mut write), Ok(true))
 }
 
 /// The C result for the spec error `e`, which the runtime reports only after the checks it

@@ -1,6 +1,8 @@
 //! What the runtime provides for term output (issue #5).
 
-use drv_term::{FlatTerm, Pid, Port};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use drv_term::{FlatLog, FlatTerm, LoggedSpec, Pid, Port};
 
 use crate::types::ErlDrvPort;
 
@@ -35,6 +37,30 @@ pub enum Undeliverable {
     PortClosing,
 }
 
+/// Receivers for which a host may take terms into logs ([`TermHost::log_term`]), as hosts
+/// count them: term output asks [`TermHost::log_term`] only while there are some, so that the
+/// usual case (none) costs one load and no call.
+static TERM_LOG_RECEIVERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a receiver for which the host may from now on take terms into a log
+/// ([`TermHost::log_term`]); [`term_log_receiver_removed`] counts it off. Until a host counts
+/// one, term output does not ask it.
+pub fn term_log_receiver_added() {
+    TERM_LOG_RECEIVERS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts off a receiver counted by [`term_log_receiver_added`].
+pub fn term_log_receiver_removed() {
+    TERM_LOG_RECEIVERS.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Whether a host counts any receiver it may take terms into a log for: a hint (a receiver
+/// counted a moment ago may be missed, and the term is then built as usual).
+#[inline]
+pub(crate) fn term_log_receivers() -> bool {
+    TERM_LOG_RECEIVERS.load(Ordering::Relaxed) != 0
+}
+
 /// The part of [`Host`](crate::Host) behind term output (issue #5).
 ///
 /// The C functions build the term from the driver's spec (rejecting a bad spec with -1 before
@@ -61,6 +87,27 @@ pub trait TermHost {
         to: Receiver,
         term: &mut Option<FlatTerm>,
     ) -> Result<(), Undeliverable>;
+
+    /// Sends a term from `port` to `to` by building it straight into a log at the end of the
+    /// receiver's mailbox, when the receiver has a deep backlog that keeps one: `write` builds
+    /// it there ([`FlatLog::push_spec`]), and a host calls it once for each log it offers. A
+    /// term so sent costs no buffer of its own.
+    ///
+    /// `Ok(false)` when it did not send it (no such backlog, or `write` gave anything but
+    /// [`LoggedSpec::Logged`] for the last log offered): the caller builds the term and calls
+    /// [`deliver_term`](Self::deliver_term). An undelivered term is the same: the caller goes on
+    /// the same way, so that its result is the one the spec's errors and the order of the
+    /// runtime's checks give. By default, `Ok(false)`. Asked only while the host counts
+    /// receivers with [`term_log_receiver_added`].
+    fn log_term(
+        &self,
+        port: TermPort,
+        to: Receiver,
+        write: &mut dyn FnMut(&mut FlatLog) -> LoggedSpec,
+    ) -> Result<bool, Undeliverable> {
+        let _ = (port, to, write);
+        Ok(false)
+    }
 
     /// Checks, without sending anything, what [`deliver_term`](Self::deliver_term) would find:
     /// the port, and the receiver when one is given. Asked where the runtime checks the port

@@ -3,9 +3,10 @@
 use bytes::{Buf as _, Bytes, BytesMut};
 
 use super::port_data::{append, compact_len, is_port_data, len_at_start};
-use super::{size, DataPiece, FlatTerm, Parts};
+use super::{size, DataPiece, FlatTerm, FlatWriter, Parts, Stop, ROOT};
 use crate::arena;
-use crate::{Atom, Port};
+use crate::spec::{capacity_for, interpret};
+use crate::{Atom, Port, SpecEnv, TermData};
 
 /// Bytes before a records entry: the records' length (never 0, where an entry in the compact
 /// form of port data starts with a 0).
@@ -38,9 +39,26 @@ pub struct FlatLog {
     count: usize,
 }
 
+/// What [`FlatLog::push_spec`] did with a spec's term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoggedSpec {
+    /// The term is in the log.
+    Logged,
+    /// The log has no room for it (full, or taken from): another log may take it.
+    NoRoom,
+    /// No log takes it: a rejected spec (the error is [`FlatTerm::from_spec`]'s to give), a
+    /// term that keeps terms beside its records (see [`FlatLog::holds`]), or a spec longer than
+    /// [`FlatLog::MAX_SPEC_WORDS`]. Nothing was written.
+    Unfit,
+}
+
 impl FlatLog {
     /// The most bytes of messages one log holds.
     pub const MAX_BYTES: usize = arena::MAX_CHUNK;
+
+    /// The longest spec [`FlatLog::push_spec`] builds: a mailbox writes its log under its
+    /// lock, which a receiver waits for while the term is built.
+    pub const MAX_SPEC_WORDS: usize = 256;
 
     /// An empty log (no allocation until the first message).
     pub fn new() -> FlatLog {
@@ -123,6 +141,47 @@ impl FlatLog {
         true
     }
 
+    /// Builds the term of a driver's term spec (see [`FlatTerm::from_spec`]) straight into the
+    /// log, as [`FlatLog::push`] would copy it: a deep backlog of driver terms costs each its
+    /// records, without a buffer of its own to allocate, copy and free.
+    #[inline]
+    pub fn push_spec<E: SpecEnv + ?Sized>(&mut self, spec: &[TermData], env: &E) -> LoggedSpec {
+        if spec.len() > Self::MAX_SPEC_WORDS {
+            return LoggedSpec::Unfit;
+        }
+        let mut room = ROOT + capacity_for(spec.len());
+        loop {
+            if !self.has_room(FRAME + room) {
+                return LoggedSpec::NoRoom;
+            }
+            let start = self.buf.len();
+            self.buf.resize(start + FRAME + room, 0);
+            let mut terms = None;
+            let mut out = FlatWriter::records_only(&mut self.buf[start + FRAME..], &mut terms);
+            let built = interpret(spec, env, &mut out).map(|root| (root, out.end()));
+            match built {
+                Ok((root, used)) => {
+                    self.buf.truncate(start + FRAME + used);
+                    let entry = &mut self.buf[start..];
+                    // `used` is at most the room, which `has_room` kept under `MAX_BYTES`.
+                    entry[..FRAME].copy_from_slice(&(used as u32).to_le_bytes());
+                    entry[FRAME..FRAME + ROOT].copy_from_slice(&root.to_le_bytes());
+                    self.count += 1;
+                    return LoggedSpec::Logged;
+                }
+                // The estimate was short (long strings): again, in the room asked for.
+                Err(Stop::Full(full)) if full.at_least <= Self::MAX_BYTES => {
+                    self.buf.truncate(start);
+                    room = full.at_least.max(2 * room);
+                }
+                Err(_) => {
+                    self.buf.truncate(start);
+                    return LoggedSpec::Unfit;
+                }
+            }
+        }
+    }
+
     /// Whether `len` more bytes may be appended, growing the buffer if need be: not once a
     /// message was taken, nor past [`FlatLog::MAX_BYTES`].
     #[inline]
@@ -191,7 +250,7 @@ impl FlatLog {
 
 #[cfg(test)]
 mod tests {
-    use super::FlatLog;
+    use super::{FlatLog, LoggedSpec};
     use crate::{Atom, DataPiece, FlatTerm, Port, Term, INLINE_BINARY_LIMIT};
 
     /// What a test pushes: port data parts, or a term.
@@ -295,10 +354,36 @@ mod tests {
         let term = FlatTerm::from_term(&tcp);
         assert!(log.push_port_data(port, tag, b"", &data) && log.push(&term));
         assert!(log.pop().is_some());
+        let ok = [crate::tags::ERL_DRV_ATOM, Atom::new("ok").to_term_data()];
         assert!(
-            !log.push_port_data(port, tag, b"", &data) && !log.push(&term),
+            !log.push_port_data(port, tag, b"", &data)
+                && !log.push(&term)
+                && log.push_spec(&ok, &NoMemory) == LoggedSpec::NoRoom,
             "a log taken from took more"
         );
         assert!(log.pop().is_some() && log.is_empty());
+        assert_eq!(log.push_spec(&ok, &NoMemory), LoggedSpec::Logged);
+        assert!(log.pop().is_some_and(|t| t.root().is_atom("ok")));
+    }
+
+    /// An environment for specs that point at no memory.
+    struct NoMemory;
+
+    impl crate::SpecEnv for NoMemory {
+        fn bytes(&self, _: crate::TermData, _: usize) -> Option<&[u8]> {
+            None
+        }
+        fn binary(&self, _: crate::TermData, _: usize, _: usize) -> Option<&[u8]> {
+            None
+        }
+        fn float(&self, _: crate::TermData) -> Option<f64> {
+            None
+        }
+        fn int64(&self, _: crate::TermData) -> Option<i64> {
+            None
+        }
+        fn uint64(&self, _: crate::TermData) -> Option<u64> {
+            None
+        }
     }
 }
