@@ -17,13 +17,16 @@
 //! for a huge page is handed to the hook set with [`on_new_chunks`] (the runtime asks the
 //! kernel to back it with huge pages: one fault per 2 MiB instead of 512).
 //!
+//! [`crate::FlatLog`]s take their largest buffers here too ([`MAX_CHUNK`] bytes), and give
+//! them back once nothing holds them: up to [`SPARE_BUFFERS`] are kept for the next.
+//!
 //! The cost of sharing: a message kept indefinitely keeps its whole chunk (at most
 //! [`MAX_CHUNK`]) alive, as a [`Bytes`] slice keeps its buffer. Buffers larger than
 //! [`OWN_ALLOCATION`] get an allocation of their own.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 
@@ -124,6 +127,35 @@ impl Arena {
     }
 }
 
+/// Buffers of [`MAX_CHUNK`] bytes that [`crate::FlatLog`]s let go of, kept for the next
+/// (at most [`SPARE_BUFFERS`]): a backlog that comes again writes memory already faulted in,
+/// as BEAM's allocators keep their carriers, instead of freeing it and faulting in new.
+static SPARE: Mutex<Vec<BytesMut>> = Mutex::new(Vec::new());
+
+/// How many buffers of [`MAX_CHUNK`] bytes a process keeps once their messages are gone (32
+/// MiB, resident once written: the memory a backlog of that size held).
+pub const SPARE_BUFFERS: usize = 8;
+
+/// Keeps `buffer` (emptied) for [`new_buffer`], if it is one of [`MAX_CHUNK`] bytes and fewer
+/// than [`SPARE_BUFFERS`] are kept; else frees it.
+pub(crate) fn recycle(mut buffer: BytesMut) {
+    if buffer.capacity() != MAX_CHUNK {
+        return;
+    }
+    buffer.clear();
+    // A poisoned lock (a panic while it was held, which nothing here can cause): not kept.
+    if let Ok(mut spare) = SPARE.lock() {
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(buffer);
+        }
+    }
+}
+
+/// A kept buffer of [`MAX_CHUNK`] bytes, if there is one.
+fn spare_buffer() -> Option<BytesMut> {
+    SPARE.lock().ok()?.pop()
+}
+
 /// A new buffer of at least `size` bytes for messages. From [`HOOKED_CHUNK`] up it starts on a
 /// multiple of [`HOOKED_CHUNK`] and is handed to the hook (see [`on_new_chunks`]), so that
 /// advice for 2 MiB pages covers all of it but its last partial page, not only the aligned
@@ -132,6 +164,11 @@ impl Arena {
 pub(crate) fn new_buffer(size: usize) -> BytesMut {
     if size < HOOKED_CHUNK {
         return BytesMut::with_capacity(size);
+    }
+    if size == MAX_CHUNK {
+        if let Some(buffer) = spare_buffer() {
+            return buffer;
+        }
     }
     let mut whole = BytesMut::with_capacity(size + HOOKED_CHUNK);
     let start = whole.as_ptr() as usize;

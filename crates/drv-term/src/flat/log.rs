@@ -29,7 +29,9 @@ const FRAME: usize = 4;
 /// [`FlatLog::MAX_BYTES`], pushes refuse more (start another log).
 ///
 /// The cost of sharing: a message taken and kept indefinitely keeps the whole buffer (at most
-/// [`FlatLog::MAX_BYTES`]) alive, as a [`Bytes`] slice keeps its buffer.
+/// [`FlatLog::MAX_BYTES`]) alive, as a [`Bytes`] slice keeps its buffer. A buffer of that size
+/// that nothing holds any more (the log dropped, its messages gone) is written again by the
+/// next log ([`SPARE_BUFFERS`](crate::arena::SPARE_BUFFERS) of them are kept).
 #[derive(Debug, Default)]
 pub struct FlatLog {
     /// The messages, while the log is written.
@@ -71,7 +73,8 @@ impl FlatLog {
     pub fn with_capacity(bytes: usize) -> FlatLog {
         FlatLog {
             buf: arena::new_buffer(bytes.min(Self::MAX_BYTES)),
-            ..FlatLog::default()
+            taking: Bytes::new(),
+            count: 0,
         }
     }
 
@@ -215,7 +218,13 @@ impl FlatLog {
             return None;
         }
         if self.taking.is_empty() {
-            self.taking = std::mem::take(&mut self.buf).freeze();
+            let buf = std::mem::take(&mut self.buf);
+            self.taking = if buf.capacity() == Self::MAX_BYTES {
+                // Back to the spare buffers once its last message is gone.
+                Bytes::from_owner(Recycled(buf))
+            } else {
+                buf.freeze()
+            };
         }
         self.count -= 1;
         let buf = match size(&self.taking, 0) {
@@ -245,6 +254,30 @@ impl FlatLog {
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+}
+
+impl Drop for FlatLog {
+    /// A log dropped while written keeps its buffer for the next (see
+    /// [`SPARE_BUFFERS`](crate::arena::SPARE_BUFFERS)).
+    fn drop(&mut self) {
+        arena::recycle(std::mem::take(&mut self.buf));
+    }
+}
+
+/// A full-size log's buffer once it is taken from: its messages share it, and the last one
+/// gone hands it back to the spare buffers ([`arena::recycle`]).
+struct Recycled(BytesMut);
+
+impl AsRef<[u8]> for Recycled {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        arena::recycle(std::mem::take(&mut self.0));
     }
 }
 
