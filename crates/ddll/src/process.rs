@@ -182,6 +182,15 @@ pub struct Process {
 /// drivers' terms go to logs ([`MessageQueue::TERMS_LOGGED_AFTER`]).
 const DEEP_BACKLOG: usize = MessageQueue::BLOCK * (MessageQueue::TERMS_LOGGED_AFTER + 1);
 
+/// Wakes `parked` receivers.
+#[cold]
+#[inline(never)]
+fn wake(parked: Vec<Thread>) {
+    for receiver in parked {
+        receiver.unpark();
+    }
+}
+
 /// What a process's host runs on the sending thread when a message arrives.
 pub(crate) struct ArrivalHook(pub(crate) Box<dyn Fn() + Send + Sync>);
 
@@ -668,8 +677,10 @@ impl Process {
     /// Wakes the receivers parked until a message arrived, and runs the arrival hook.
     #[inline]
     fn announce(&self, parked: Vec<Thread>) {
-        for receiver in parked {
-            receiver.unpark();
+        // Out of line: the usual sender finds no one parked, and iterating even an empty
+        // vector costs more than this test.
+        if !parked.is_empty() {
+            wake(parked);
         }
         if let Some(hook) = &self.arrival_hook {
             (hook.0)();
