@@ -1261,27 +1261,6 @@ mod tests {
         assert_eq!(taken, (0..n).map(expected).collect::<Vec<_>>());
     }
 
-    /// Specs that point at no memory.
-    struct NoMemory;
-
-    impl drv_term::SpecEnv for NoMemory {
-        fn bytes(&self, _: drv_term::TermData, _: usize) -> Option<&[u8]> {
-            None
-        }
-        fn binary(&self, _: drv_term::TermData, _: usize, _: usize) -> Option<&[u8]> {
-            None
-        }
-        fn float(&self, _: drv_term::TermData) -> Option<f64> {
-            None
-        }
-        fn int64(&self, _: drv_term::TermData) -> Option<i64> {
-            None
-        }
-        fn uint64(&self, _: drv_term::TermData) -> Option<u64> {
-            None
-        }
-    }
-
     /// Behind a deep backlog, and only there, a spec's term is built straight into a log
     /// (`Process::log_term`), in order with the terms delivered built; not one that keeps a
     /// term beside its records. The hint that offers logs is set by the deep backlog and
@@ -1292,9 +1271,9 @@ mod tests {
         use std::sync::atomic::Ordering::Relaxed;
         let process = Process::new(Pid::local(2), None);
         let send = |spec: &[drv_term::TermData]| {
-            let logged = process.log_term(&mut |log| log.push_spec(spec, &NoMemory));
+            let logged = process.log_term(&mut |log| log.push_spec(spec, &drv_term::NoMemory));
             if !logged {
-                let term = FlatTerm::from_spec(spec, &NoMemory).expect("a valid spec");
+                let term = FlatTerm::from_spec(spec, &drv_term::NoMemory).expect("a valid spec");
                 process.deliver(term);
             }
             logged
@@ -1318,7 +1297,7 @@ mod tests {
             .collect();
         let mut expected: Vec<Term> = (0..n as i64).map(Term::Int).collect();
         expected.push(
-            FlatTerm::from_spec(&map, &NoMemory)
+            FlatTerm::from_spec(&map, &drv_term::NoMemory)
                 .expect("a map")
                 .to_term(),
         );

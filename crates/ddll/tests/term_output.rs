@@ -159,6 +159,27 @@ impl Fixture {
         }
     }
 
+    /// The erl_driver documentation's `{tcp, Port, [100 | Bin50]}`, from the fixture's port
+    /// and binary.
+    fn tcp(&self) -> Vec<ErlDrvTermData> {
+        vec![
+            ERL_DRV_ATOM,
+            self.api.atom("tcp"),
+            ERL_DRV_PORT,
+            self.port_td,
+            ERL_DRV_INT,
+            100,
+            ERL_DRV_BINARY,
+            self.bin50 as usize as ErlDrvTermData,
+            50,
+            0,
+            ERL_DRV_LIST,
+            2,
+            ERL_DRV_TUPLE,
+            3,
+        ]
+    }
+
     /// The next message of `p`, printed; "none" if there is none.
     fn message(&self, p: &Process) -> String {
         p.receive(Some(Duration::ZERO))
@@ -224,22 +245,7 @@ fn every_documented_example_and_rejection_through_the_abi() {
         // The erl_driver documentation's examples.
         (
             Output,
-            vec![
-                ERL_DRV_ATOM,
-                a("tcp"),
-                ERL_DRV_PORT,
-                port,
-                ERL_DRV_INT,
-                100,
-                ERL_DRV_BINARY,
-                bin,
-                50,
-                0,
-                ERL_DRV_LIST,
-                2,
-                ERL_DRV_TUPLE,
-                3,
-            ],
+            f.tcp(),
             1,
             format!("{{tcp,{port_text},[100|{bin50_text}]}}"),
         ),
@@ -575,27 +581,8 @@ fn a_deep_backlog_of_terms_keeps_each_term_and_result() {
     // SAFETY: plain allocation.
     let big = unsafe { (f.api.alloc_binary)(1000) };
     assert!(!big.is_null());
-    let (a, port, bin) = (
-        |n: &str| f.api.atom(n),
-        f.port_td,
-        f.bin50 as usize as ErlDrvTermData,
-    );
-    let tcp = vec![
-        ERL_DRV_ATOM,
-        a("tcp"),
-        ERL_DRV_PORT,
-        port,
-        ERL_DRV_INT,
-        100,
-        ERL_DRV_BINARY,
-        bin,
-        50,
-        0,
-        ERL_DRV_LIST,
-        2,
-        ERL_DRV_TUPLE,
-        3,
-    ];
+    let a = |n: &str| f.api.atom(n);
+    let tcp = f.tcp();
     let mut long_list: Vec<ErlDrvTermData> = (0..200).flat_map(|i| [ERL_DRV_INT, i]).collect();
     long_list.extend([ERL_DRV_NIL, ERL_DRV_LIST, 201]);
     // Records larger than the first guess of their size (a long string in few words).

@@ -78,7 +78,7 @@ pub use flat::{DataPiece, FlatItems, FlatLog, FlatRef, FlatTerm, LoggedSpec, INL
 pub use hamt::SMALL_MAP_LIMIT;
 pub use ident::{local_node, Pid, Port, Ref, MAX_REF_WORDS};
 pub use print::{write_float, DefaultNamer, IdentNamer};
-pub use spec::{build_term, SpecEnv, SpecError, MAX_NESTING};
+pub use spec::{build_term, NoMemory, SpecEnv, SpecError, MAX_NESTING};
 pub use term::{BigInt, Bitstring, Term};
 pub use view::{Node, TermRef};
 

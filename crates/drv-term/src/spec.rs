@@ -53,6 +53,30 @@ pub trait SpecEnv {
     fn uint64(&self, ptr: TermData) -> Option<u64>;
 }
 
+/// An environment for specs that point at no memory: atoms, integers, ports, pids, `NIL` and
+/// containers build as usual; a tag that reads memory (a string, a binary, a float, a 64-bit
+/// integer, an external term) is rejected, its memory unreadable.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMemory;
+
+impl SpecEnv for NoMemory {
+    fn bytes(&self, _: TermData, _: usize) -> Option<&[u8]> {
+        None
+    }
+    fn binary(&self, _: TermData, _: usize, _: usize) -> Option<&[u8]> {
+        None
+    }
+    fn float(&self, _: TermData) -> Option<f64> {
+        None
+    }
+    fn int64(&self, _: TermData) -> Option<i64> {
+        None
+    }
+    fn uint64(&self, _: TermData) -> Option<u64> {
+        None
+    }
+}
+
 /// Why a spec was rejected. `at` is the index of the offending tag in the spec.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {

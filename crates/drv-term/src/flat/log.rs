@@ -391,32 +391,11 @@ mod tests {
         assert!(
             !log.push_port_data(port, tag, b"", &data)
                 && !log.push(&term)
-                && log.push_spec(&ok, &NoMemory) == LoggedSpec::NoRoom,
+                && log.push_spec(&ok, &crate::NoMemory) == LoggedSpec::NoRoom,
             "a log taken from took more"
         );
         assert!(log.pop().is_some() && log.is_empty());
-        assert_eq!(log.push_spec(&ok, &NoMemory), LoggedSpec::Logged);
+        assert_eq!(log.push_spec(&ok, &crate::NoMemory), LoggedSpec::Logged);
         assert!(log.pop().is_some_and(|t| t.root().is_atom("ok")));
-    }
-
-    /// An environment for specs that point at no memory.
-    struct NoMemory;
-
-    impl crate::SpecEnv for NoMemory {
-        fn bytes(&self, _: crate::TermData, _: usize) -> Option<&[u8]> {
-            None
-        }
-        fn binary(&self, _: crate::TermData, _: usize, _: usize) -> Option<&[u8]> {
-            None
-        }
-        fn float(&self, _: crate::TermData) -> Option<f64> {
-            None
-        }
-        fn int64(&self, _: crate::TermData) -> Option<i64> {
-            None
-        }
-        fn uint64(&self, _: crate::TermData) -> Option<u64> {
-            None
-        }
     }
 }
