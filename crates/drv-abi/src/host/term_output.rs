@@ -49,9 +49,10 @@ pub fn term_log_receiver_added() {
     TERM_LOG_RECEIVERS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Counts off a receiver counted by [`term_log_receiver_added`].
+/// Counts off a receiver counted by [`term_log_receiver_added`] (never below none).
 pub fn term_log_receiver_removed() {
-    TERM_LOG_RECEIVERS.fetch_sub(1, Ordering::Relaxed);
+    let _ =
+        TERM_LOG_RECEIVERS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
 }
 
 /// Whether a host counts any receiver it may take terms into a log for: a hint (a receiver
@@ -119,4 +120,28 @@ pub trait TermHost {
         port: TermPort,
         to: Option<Receiver>,
     ) -> Result<(), Undeliverable>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{term_log_receiver_added, term_log_receiver_removed, term_log_receivers};
+
+    /// The count term output reads: each receiver counted until it is counted off, and a
+    /// removal too many does not leave the count wrapped around to "many".
+    #[test]
+    fn term_log_receivers_are_counted_and_never_below_none() {
+        assert!(!term_log_receivers());
+        term_log_receiver_added();
+        term_log_receiver_added();
+        term_log_receiver_removed();
+        assert!(term_log_receivers(), "one is left");
+        term_log_receiver_removed();
+        assert!(!term_log_receivers());
+        term_log_receiver_removed();
+        assert!(!term_log_receivers(), "a removal too many wrapped around");
+        term_log_receiver_added();
+        assert!(term_log_receivers());
+        term_log_receiver_removed();
+        assert!(!term_log_receivers());
+    }
 }
