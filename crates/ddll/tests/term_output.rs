@@ -653,3 +653,47 @@ fn a_deep_backlog_of_terms_keeps_each_term_and_result() {
     // SAFETY: our reference; the messages that shared it are gone.
     unsafe { (f.api.free_binary)(big) };
 }
+
+/// Threads that send terms at once to an owner with a deep backlog (each built into the log
+/// under the mailbox's lock, in turns): every term arrives once, each thread's in the order it
+/// sent them.
+#[test]
+fn threads_sending_into_a_deep_backlog_keep_their_order() {
+    let Some(f) = Fixture::new() else { return };
+    let (output_term, port_td) = (f.api.output_term, f.port_td);
+    let (threads, each) = (4i64, 12_000i64);
+    std::thread::scope(|scope| {
+        for thread in 0..threads {
+            scope.spawn(move || {
+                for n in 0..each {
+                    let mut spec = [
+                        ERL_DRV_INT,
+                        thread as ErlDrvTermData,
+                        ERL_DRV_INT,
+                        n as ErlDrvTermData,
+                        ERL_DRV_TUPLE,
+                        2,
+                    ];
+                    // SAFETY: a spec of six words without pointers, from a live port.
+                    let sent = unsafe { output_term(port_td, spec.as_mut_ptr(), 6) };
+                    assert_eq!(sent, 1);
+                }
+            });
+        }
+    });
+    let mut next = vec![0i64; threads as usize];
+    while let Some(message) = f.me.receive(Some(Duration::ZERO)) {
+        let Term::Tuple(items) = Term::from(message) else {
+            panic!("not a tuple")
+        };
+        let [Term::Int(thread), Term::Int(n)] = items[..] else {
+            panic!("not {{Thread, N}}: {items:?}")
+        };
+        assert_eq!(
+            n, next[thread as usize],
+            "thread {thread}'s terms out of order"
+        );
+        next[thread as usize] += 1;
+    }
+    assert_eq!(next, vec![each; threads as usize], "terms lost");
+}
